@@ -1,0 +1,367 @@
+"""The one bearer interface: send a payload to an MSISDN, receive whole payloads.
+
+Everything above the bearers (the CoAP transport, the router, LwM2M) sees only this module.
+A bearer segments on send and reassembles on receive, so its users deal in whole payloads
+(one CoAP message each). Three implementations: the GSM modem (``modems``), the SMPP link
+(``smsc``) and :class:`LoopbackBearer` here, an in-memory network for tests that segments and
+counts SMS exactly as a real bearer does.
+
+Contract of :meth:`Bearer.send`:
+
+* It returns once the bearer has *accepted* the message (taken it into its queue or store)
+  and gives a :class:`Submission`; it raises :class:`~lwm2m_sms.errors.BearerError` (or
+  PayloadTooLarge / AddressError) if it cannot accept it.
+* An accepted message is never silently lost: ``Submission.outcome`` resolves to SUBMITTED
+  (the network took it and no report was asked), DELIVERED (status report) or FAILED.
+
+Contract of the receive side: the handler set with :meth:`Bearer.set_receiver` is awaited
+with each whole payload; the bearer acknowledges or deletes the SMS only after the handler
+returned, so a crash in between means redelivery, not loss.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import enum
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Iterable
+
+from .errors import BearerClosed, BearerError
+from .sms.address import Address, parse_address, parse_msisdn
+from .sms.reassembly import Reassembled, Reassembler
+from .sms.segmentation import MAX_PARTS, ReferenceAllocator, UserData, split
+from .sms.udh import Ports
+
+__all__ = [
+    "DeliveryState",
+    "DeliveryOutcome",
+    "InboundSms",
+    "Submission",
+    "BearerStats",
+    "Bearer",
+    "ReceiveHandler",
+    "LoopbackNetwork",
+    "LoopbackBearer",
+    "LoopbackSms",
+    "loopback_pair",
+]
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryState(str, enum.Enum):
+    ACCEPTED = "accepted"  # in the bearer's queue or store
+    SUBMITTED = "submitted"  # taken by the network (SMSC / modem); no report asked
+    DELIVERED = "delivered"  # status report: delivered to the handset
+    FAILED = "failed"  # given up: the detail says why
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    message_id: str
+    recipient: Address
+    state: DeliveryState
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state is not DeliveryState.FAILED
+
+
+@dataclass(frozen=True, slots=True)
+class InboundSms:
+    """A whole received payload (all parts reassembled)."""
+
+    sender: Address
+    payload: bytes
+    recipient: Address | None = None
+    ports: Ports | None = None
+    segments: int = 1
+
+
+@dataclass(eq=False)
+class Submission:
+    """What :meth:`Bearer.send` gives back for an accepted message."""
+
+    message_id: str
+    recipient: Address
+    segments: int
+    outcome: asyncio.Future[DeliveryOutcome]
+
+    def resolve(self, state: DeliveryState, detail: str = "") -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(DeliveryOutcome(self.message_id, self.recipient, state, detail))
+
+
+@dataclass
+class BearerStats:
+    """Counters of one bearer. ``sms_*`` count SMS segments, ``messages_*`` whole payloads."""
+
+    sms_sent: int = 0
+    sms_received: int = 0
+    messages_sent: int = 0
+    messages_received: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    delivered: int = 0
+    failed: int = 0
+    per_peer: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count_peer(self, peer: str, key: str, n: int = 1) -> None:
+        d = self.per_peer.setdefault(peer, {})
+        d[key] = d.get(key, 0) + n
+
+    def as_dict(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+ReceiveHandler = Callable[[InboundSms], Awaitable[None]]
+
+
+class Bearer(abc.ABC):
+    """Base of every bearer: segmentation, reassembly, the receive handler and counters.
+
+    Subclasses implement :meth:`start`, :meth:`close` and :meth:`send`, and call
+    :meth:`_split` on send and :meth:`_receive_part` for every SMS that comes in.
+    """
+
+    #: Short name for logs and tables ("smpp", "modem", "loopback").
+    kind: str = "bearer"
+
+    def __init__(
+        self,
+        local_address: Address | str | None = None,
+        *,
+        ref16: bool = False,
+        max_parts: int = MAX_PARTS,
+        reassembler: Reassembler | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.local_address = parse_address(local_address) if local_address is not None else None
+        self.stats = BearerStats()
+        self.max_parts = max_parts
+        self._refs = ReferenceAllocator(ref16=ref16)
+        self._reassembler = reassembler or Reassembler()
+        self._clock = clock
+        self._handler: ReceiveHandler | None = None
+        self._ids = itertools.count(1)
+
+    @property
+    def reassembly_stats(self):
+        return self._reassembler.stats
+
+    def set_receiver(self, handler: ReceiveHandler | None) -> None:
+        self._handler = handler
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def send(
+        self,
+        recipient: Address | str,
+        payload: bytes,
+        *,
+        ports: Ports | None = None,
+        report: bool = False,
+    ) -> Submission:
+        """Accept ``payload`` for ``recipient``; see the module docstring for the contract."""
+
+    async def __aenter__(self):
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # -- helpers for subclasses ---------------------------------------------------------
+
+    def _new_message_id(self) -> str:
+        return f"{self.kind}-{next(self._ids)}"
+
+    def _split(self, recipient: Address, payload: bytes, ports: Ports | None) -> list[UserData]:
+        """Segment a payload for ``recipient`` (raises PayloadTooLarge)."""
+        return split(
+            payload,
+            self._refs.next(str(recipient)),
+            ports=ports,
+            ref16=self._refs.ref16,
+            max_parts=self.max_parts,
+        )
+
+    def _count_sent(self, recipient: Address, payload: bytes, segments: int) -> None:
+        peer = str(recipient)
+        self.stats.sms_sent += segments
+        self.stats.messages_sent += 1
+        self.stats.bytes_sent += len(payload)
+        self.stats.count_peer(peer, "sms_sent", segments)
+        self.stats.count_peer(peer, "messages_sent")
+
+    async def _receive_part(
+        self, sender: Address, ud: UserData, recipient: Address | None = None
+    ) -> bool:
+        """Feed one received SMS; hand the payload up when whole. Returns once the handler
+        (if called) returned, so the caller may then acknowledge or delete the SMS."""
+        self.stats.sms_received += 1
+        self.stats.count_peer(str(sender), "sms_received")
+        whole: Reassembled | None = self._reassembler.feed(str(sender), ud, self._clock())
+        if whole is None:
+            return False
+        self.stats.messages_received += 1
+        self.stats.bytes_received += len(whole.payload)
+        self.stats.count_peer(str(sender), "messages_received")
+        sms = InboundSms(sender, whole.payload, recipient, whole.ports, whole.parts)
+        if self._handler is None:
+            log.warning("%s: no receiver; dropped %d octets from %s", self.kind, len(sms.payload), sender)
+            return True
+        await self._handler(sms)
+        return True
+
+
+# -- loopback ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoopbackSms:
+    """One SMS segment in flight on a :class:`LoopbackNetwork`."""
+
+    sender: Address
+    recipient: Address
+    user_data: UserData
+
+
+Tap = Callable[[LoopbackSms], Iterable[LoopbackSms]]
+
+
+class LoopbackNetwork:
+    """An in-memory SMS network joining :class:`LoopbackBearer` instances by address.
+
+    Delivery is asynchronous (the receiver runs in a task after ``latency`` seconds), as
+    on a real network. ``tap`` sees every segment and returns the segments to deliver:
+    return ``[]`` to lose one, ``[s, s]`` to duplicate it, hold it and :meth:`inject` it
+    later to reorder. ``sms_carried`` counts segments handed to the network.
+    """
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.tap: Tap | None = None
+        self.sms_carried = 0
+        self.log: list[LoopbackSms] = []
+        self.keep_log = False
+        self._bearers: dict[Address, "LoopbackBearer"] = {}
+        self._tasks: set[asyncio.Task] = set()
+
+    def attach(self, bearer: "LoopbackBearer") -> None:
+        assert bearer.local_address is not None
+        self._bearers[bearer.local_address] = bearer
+
+    def detach(self, bearer: "LoopbackBearer") -> None:
+        if bearer.local_address is not None:
+            self._bearers.pop(bearer.local_address, None)
+
+    def reachable(self, address: Address) -> bool:
+        return address in self._bearers
+
+    def carry(self, sms: LoopbackSms) -> None:
+        self.sms_carried += 1
+        if self.keep_log:
+            self.log.append(sms)
+        for out in self.tap(sms) if self.tap is not None else (sms,):
+            self.inject(out)
+
+    def inject(self, sms: LoopbackSms) -> None:
+        """Deliver a segment (bypassing ``tap``)."""
+        task = asyncio.get_running_loop().create_task(self._deliver(sms))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, sms: LoopbackSms) -> None:
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        target = self._bearers.get(sms.recipient)
+        if target is None:
+            log.info("loopback: %s detached; segment from %s lost", sms.recipient, sms.sender)
+            return
+        try:
+            await target._receive_part(sms.sender, sms.user_data, sms.recipient)
+        except Exception:  # a receiver's bug must not take the network down
+            log.exception("loopback: receiver %s failed", sms.recipient)
+
+    async def drain(self) -> None:
+        """Wait until every segment in flight has been delivered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class LoopbackBearer(Bearer):
+    """A bearer on a :class:`LoopbackNetwork`: same segmentation, same counters as the real
+    ones. Sending to an address nobody has attached fails the outcome at once ("no such
+    subscriber"), as an SMSC's ESME_RINVDSTADR would."""
+
+    kind = "loopback"
+
+    def __init__(self, network: LoopbackNetwork, msisdn: Address | str, **kwargs) -> None:
+        super().__init__(parse_msisdn(msisdn) if isinstance(msisdn, str) else msisdn, **kwargs)
+        self.network = network
+        self._started = False
+
+    async def start(self) -> None:
+        self.network.attach(self)
+        self._started = True
+
+    async def close(self) -> None:
+        self.network.detach(self)
+        self._started = False
+
+    async def send(
+        self,
+        recipient: Address | str,
+        payload: bytes,
+        *,
+        ports: Ports | None = None,
+        report: bool = False,
+    ) -> Submission:
+        if not self._started:
+            raise BearerClosed(f"loopback bearer {self.local_address} is not started")
+        to = parse_address(recipient)
+        parts = self._split(to, payload, ports)
+        sub = Submission(
+            self._new_message_id(), to, len(parts), asyncio.get_running_loop().create_future()
+        )
+        if not self.network.reachable(to):
+            self.stats.failed += 1
+            log.info("loopback %s: to %s id %s: no such subscriber", self.local_address, to, sub.message_id)
+            sub.resolve(DeliveryState.FAILED, "no such subscriber")
+            return sub
+        assert self.local_address is not None
+        for ud in parts:
+            self.network.carry(LoopbackSms(self.local_address, to, ud))
+        self._count_sent(to, payload, len(parts))
+        if report:
+            self.stats.delivered += 1
+            sub.resolve(DeliveryState.DELIVERED)
+        else:
+            sub.resolve(DeliveryState.SUBMITTED)
+        return sub
+
+
+def loopback_pair(
+    a: str = "+15550000001", b: str = "+15550000002", *, latency: float = 0.0
+) -> tuple[LoopbackBearer, LoopbackBearer, LoopbackNetwork]:
+    """Two loopback bearers on one fresh network (not yet started)."""
+    net = LoopbackNetwork(latency)
+    return LoopbackBearer(net, a), LoopbackBearer(net, b), net
+
+
+def raise_if_failed(outcome: DeliveryOutcome) -> DeliveryOutcome:
+    """Turn a FAILED outcome into a BearerError (for callers that await delivery)."""
+    if outcome.state is DeliveryState.FAILED:
+        raise BearerError(f"SMS {outcome.message_id} to {outcome.recipient}: {outcome.detail}")
+    return outcome
