@@ -46,7 +46,9 @@ __all__ = [
     "ReceiveHandler",
     "LoopbackNetwork",
     "LoopbackBearer",
-    "LoopbackSms",
+    "SmsSegment",
+    "SegmentLink",
+    "DCS_8BIT",
     "loopback_pair",
 ]
 
@@ -117,6 +119,38 @@ class BearerStats:
 
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items()}
+
+
+DCS_8BIT = 0x04  # TP-DCS / SMPP data_coding: 8-bit data, no message class
+
+
+@dataclass(frozen=True, slots=True)
+class SmsSegment:
+    """One SMS as a network carries it, below segmentation: what a modem emulator or an SMPP
+    bind exchanges with the network. ``user_data.data`` is 8-bit data for DCS 0x04, one GSM
+    septet per octet (unpacked, as SMPP data_coding 0 carries it) for the GSM 7-bit default
+    alphabet, and UTF-16BE for UCS2."""
+
+    sender: Address
+    recipient: Address
+    user_data: UserData
+    dcs: int = DCS_8BIT
+
+
+SegmentHandler = Callable[[SmsSegment], Awaitable[None]]
+
+
+class SegmentLink(abc.ABC):
+    """A network attachment that moves single SMS segments, not whole payloads (the modem
+    emulator's network side: real modems store and announce every part on its own)."""
+
+    @abc.abstractmethod
+    async def send_segment(self, segment: SmsSegment, *, report: bool = False) -> "Submission":
+        """Accept one segment; same outcome contract as :meth:`Bearer.send`."""
+
+    @abc.abstractmethod
+    def set_segment_receiver(self, handler: SegmentHandler | None) -> None:
+        """Called with every segment that arrives; acknowledge after it returned."""
 
 
 ReceiveHandler = Callable[[InboundSms], Awaitable[None]]
@@ -228,16 +262,7 @@ class Bearer(abc.ABC):
 # -- loopback ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class LoopbackSms:
-    """One SMS segment in flight on a :class:`LoopbackNetwork`."""
-
-    sender: Address
-    recipient: Address
-    user_data: UserData
-
-
-Tap = Callable[[LoopbackSms], Iterable[LoopbackSms]]
+Tap = Callable[[SmsSegment], Iterable[SmsSegment]]
 
 
 class LoopbackNetwork:
@@ -253,7 +278,7 @@ class LoopbackNetwork:
         self.latency = latency
         self.tap: Tap | None = None
         self.sms_carried = 0
-        self.log: list[LoopbackSms] = []
+        self.log: list[SmsSegment] = []
         self.keep_log = False
         self._bearers: dict[Address, "LoopbackBearer"] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -269,20 +294,20 @@ class LoopbackNetwork:
     def reachable(self, address: Address) -> bool:
         return address in self._bearers
 
-    def carry(self, sms: LoopbackSms) -> None:
+    def carry(self, sms: SmsSegment) -> None:
         self.sms_carried += 1
         if self.keep_log:
             self.log.append(sms)
         for out in self.tap(sms) if self.tap is not None else (sms,):
             self.inject(out)
 
-    def inject(self, sms: LoopbackSms) -> None:
+    def inject(self, sms: SmsSegment) -> None:
         """Deliver a segment (bypassing ``tap``)."""
         task = asyncio.get_running_loop().create_task(self._deliver(sms))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, sms: LoopbackSms) -> None:
+    async def _deliver(self, sms: SmsSegment) -> None:
         if self.latency:
             await asyncio.sleep(self.latency)
         target = self._bearers.get(sms.recipient)
@@ -342,7 +367,7 @@ class LoopbackBearer(Bearer):
             return sub
         assert self.local_address is not None
         for ud in parts:
-            self.network.carry(LoopbackSms(self.local_address, to, ud))
+            self.network.carry(SmsSegment(self.local_address, to, ud))
         self._count_sent(to, payload, len(parts))
         if report:
             self.stats.delivered += 1

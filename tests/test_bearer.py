@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from lwm2m_sms.bearer import DeliveryState, LoopbackSms, loopback_pair
+from lwm2m_sms.bearer import DeliveryState, SmsSegment, loopback_pair
 from lwm2m_sms.errors import BearerClosed, PayloadTooLarge
 from lwm2m_sms.sms.address import parse_msisdn
 from lwm2m_sms.sms.udh import Ports
@@ -34,7 +34,7 @@ async def test_single_sms_round_trip():
 
 async def test_long_payload_is_segmented_and_reassembled_out_of_order():
     a, b, net, got = await _pair()
-    held: list[LoopbackSms] = []
+    held: list[SmsSegment] = []
     net.tap = lambda sms: held.append(sms) or []
     payload = bytes(range(256)) * 2  # 512 octets -> 4 parts of 134
     sub = await a.send("+15550000002", payload)
