@@ -315,7 +315,7 @@ class LoopbackNetwork:
             log.info("loopback: %s detached; segment from %s lost", sms.recipient, sms.sender)
             return
         try:
-            await target._receive_part(sms.sender, sms.user_data, sms.recipient)
+            await target._receive_segment(sms)
         except Exception:  # a receiver's bug must not take the network down
             log.exception("loopback: receiver %s failed", sms.recipient)
 
@@ -325,10 +325,14 @@ class LoopbackNetwork:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-class LoopbackBearer(Bearer):
+class LoopbackBearer(Bearer, SegmentLink):
     """A bearer on a :class:`LoopbackNetwork`: same segmentation, same counters as the real
     ones. Sending to an address nobody has attached fails the outcome at once ("no such
-    subscriber"), as an SMSC's ESME_RINVDSTADR would."""
+    subscriber"), as an SMSC's ESME_RINVDSTADR would.
+
+    It is a :class:`SegmentLink` too: with a segment receiver set, arriving segments go to it
+    unreassembled (a modem emulator's network side), else they are reassembled and handed to
+    the payload receiver."""
 
     kind = "loopback"
 
@@ -336,6 +340,32 @@ class LoopbackBearer(Bearer):
         super().__init__(parse_msisdn(msisdn) if isinstance(msisdn, str) else msisdn, **kwargs)
         self.network = network
         self._started = False
+        self._segment_handler: SegmentHandler | None = None
+
+    def set_segment_receiver(self, handler: SegmentHandler | None) -> None:
+        self._segment_handler = handler
+
+    async def _receive_segment(self, segment: SmsSegment) -> None:
+        if self._segment_handler is not None:
+            self.stats.sms_received += 1
+            await self._segment_handler(segment)
+        else:
+            await self._receive_part(segment.sender, segment.user_data, segment.recipient)
+
+    async def send_segment(self, segment: SmsSegment, *, report: bool = False) -> Submission:
+        if not self._started:
+            raise BearerClosed(f"loopback bearer {self.local_address} is not started")
+        sub = Submission(
+            self._new_message_id(), segment.recipient, 1, asyncio.get_running_loop().create_future()
+        )
+        if not self.network.reachable(segment.recipient):
+            self.stats.failed += 1
+            sub.resolve(DeliveryState.FAILED, "no such subscriber")
+            return sub
+        self.network.carry(segment)
+        self.stats.sms_sent += 1
+        sub.resolve(DeliveryState.DELIVERED if report else DeliveryState.SUBMITTED)
+        return sub
 
     async def start(self) -> None:
         self.network.attach(self)
