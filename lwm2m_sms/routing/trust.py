@@ -1,0 +1,103 @@
+"""Which SMS a server believes (sans-IO): the MSISDN directory and the trust rule.
+
+LwM2M 1.0.2 with SMS security mode NoSec has nothing but the sender's number to go by, so
+the server holds to one rule (DESIGN.md, trust):
+
+* A Register by SMS is accepted from any number, or only from an allow-list when one is
+  configured; its ``sms`` parameter, when given, must be the sender's own number (else a
+  spoof: refused with 4.03). Without ``sms`` the sender's number becomes the registration's.
+* Any other SMS from MSISDN X is accepted only if some registration has sms = X, and an
+  Update or De-register by SMS only for a registration whose sms is X.
+* Everything else is dropped silently: no reply SMS (a reply costs money and tells a
+  prober the number is live), a log line with the number and a counter.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from ..sms.address import Address
+
+__all__ = ["Directory", "TrustPolicy", "TrustStats"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Directory:
+    """MSISDN <-> endpoint name, as the registrations say."""
+
+    _by_msisdn: dict[Address, str] = field(default_factory=dict)
+    _by_endpoint: dict[str, Address] = field(default_factory=dict)
+
+    def bind(self, endpoint: str, msisdn: Address | None) -> None:
+        old = self._by_endpoint.pop(endpoint, None)
+        if old is not None and self._by_msisdn.get(old) == endpoint:
+            del self._by_msisdn[old]
+        if msisdn is not None:
+            self._by_endpoint[endpoint] = msisdn
+            self._by_msisdn[msisdn] = endpoint
+
+    def unbind(self, endpoint: str) -> None:
+        self.bind(endpoint, None)
+
+    def endpoint_for(self, msisdn: Address) -> str | None:
+        return self._by_msisdn.get(msisdn)
+
+    def msisdn_for(self, endpoint: str) -> Address | None:
+        return self._by_endpoint.get(endpoint)
+
+    def __len__(self) -> int:
+        return len(self._by_endpoint)
+
+
+@dataclass
+class TrustStats:
+    accepted: int = 0
+    dropped_unknown_sender: int = 0
+    refused_register: int = 0
+    refused_foreign_location: int = 0
+
+
+@dataclass
+class TrustPolicy:
+    directory: Directory = field(default_factory=Directory)
+    register_allow_list: frozenset[Address] | None = None
+    stats: TrustStats = field(default_factory=TrustStats)
+
+    def accept_sms(self, sender: Address, *, is_register: bool) -> bool:
+        """The transport-level gate for every incoming SMS (before CoAP handling)."""
+        if is_register:
+            if self.register_allow_list is not None and sender not in self.register_allow_list:
+                self.stats.dropped_unknown_sender += 1
+                log.warning("trust: Register by SMS from %s is not on the allow-list; dropped", sender)
+                return False
+            self.stats.accepted += 1
+            return True
+        if self.directory.endpoint_for(sender) is None:
+            self.stats.dropped_unknown_sender += 1
+            log.warning("trust: SMS from %s, which no registration names; dropped", sender)
+            return False
+        self.stats.accepted += 1
+        return True
+
+    def register_refusal(self, sender: Address, sms_param: Address | None) -> str | None:
+        """Why a Register by SMS from ``sender`` is refused, or None if it is fine."""
+        if sms_param is not None and sms_param != sender:
+            self.stats.refused_register += 1
+            log.warning("trust: Register by SMS from %s names sms=%s; refused", sender, sms_param)
+            return f"sms={sms_param} is not the sending number {sender}"
+        return None
+
+    def location_refusal(self, sender: Address, endpoint: str) -> str | None:
+        """Why an Update/De-register by SMS from ``sender`` for ``endpoint`` is refused."""
+        owner = self.directory.msisdn_for(endpoint)
+        if owner != sender:
+            self.stats.refused_foreign_location += 1
+            log.warning(
+                "trust: SMS from %s acts on endpoint %s, registered with sms=%s; refused",
+                sender, endpoint, owner,
+            )
+            return f"endpoint {endpoint} is not registered with sms={sender}"
+        return None
