@@ -1,0 +1,326 @@
+"""CoAP over SMS as an aiocoap message-layer transport, over any :class:`~lwm2m_sms.bearer.Bearer`.
+
+One CoAP message in its RFC 7252 binary form is the payload of one 8-bit SMS (the LwM2M SMS
+binding); the bearer concatenates it over several SMS when it is longer than 140 octets and
+reassembles what comes in. This module is aiocoap's ``udp6`` with the socket replaced by a
+bearer: :func:`add_sms_transport` wires a TokenManager, a MessageManager and an
+:class:`SmsTransport` into a :class:`aiocoap.Context` exactly as aiocoap wires udp6, so
+CON/ACK, message IDs, deduplication, piggybacking, tokens, observe and block-wise are
+aiocoap's own code. What the SMS transport adds:
+
+* SMS timing on every message (:mod:`.settings`): aiocoap's MessageManager starts the
+  retransmission timer before it hands a message to the transport, so a small subclass,
+  :class:`SmsMessageManager`, puts the transport's tuning on each outgoing message first
+  (responses and notifications built by a resource otherwise carry UDP's 2 s).
+* Addresses by MSISDN (:mod:`.address`) and the ``coap+sms`` scheme (:mod:`.uri`).
+* Bearer failures as aiocoap errors: a send the bearer refuses, or whose outcome is FAILED,
+  is reported with ``MessageManager.dispatch_error`` (as udp6 reports ICMP errors), which
+  fails the requests to that peer with :class:`SmsSendError` instead of leaving them to
+  time out.
+* A trust hook (:attr:`SmsTransport.accept_filter`), a drop of SMS payloads that are not
+  CoAP, and counters (:meth:`SmsTransport.stats`), logged at shutdown.
+
+Known limits: NSTART is aiocoap's 1, so with the default one-shot CON and its 60 s wait a
+lost SMS holds back further CONs to that peer until the wait ends. aiocoap keeps partial
+block-wise transfers for 93 s after the last block, independent of these settings. A peer
+that answers a port-addressed SMS without ports is not matched to the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import urllib.parse
+from typing import Callable
+
+from aiocoap import Context, Message, error, interfaces
+from aiocoap.messagemanager import MessageManager
+from aiocoap.numbers import TransportTuning
+
+from ..bearer import Bearer, DeliveryOutcome, DeliveryState, InboundSms
+from ..errors import AddressError, BearerError
+from ..sms.address import Address
+from .address import SmsAddress
+from .settings import SmsSettings, SmsTuning
+from .stats import Counters, TransportStats
+from .uri import SCHEME, parse_sms_peer
+
+__all__ = [
+    "SmsTransport",
+    "SmsMessageManager",
+    "SmsSendError",
+    "AcceptFilter",
+    "add_sms_transport",
+]
+
+log = logging.getLogger(__name__)
+
+#: ``accept_filter(remote, message) -> bool``: False drops the message silently.
+AcceptFilter = Callable[[SmsAddress, Message], bool]
+
+
+class SmsSendError(error.NetworkError, BearerError):
+    """The bearer refused an SMS or reported it undelivered. An aiocoap NetworkError (what
+    aiocoap promises request callers) and a project BearerError at once."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"SMS error: {self.detail}"
+
+
+class SmsMessageManager(MessageManager):
+    """aiocoap's MessageManager with SMS timing on every outgoing message, and a duplicate
+    counter. Everything else (CON/ACK, dedup, piggybacking, backlog) is aiocoap's."""
+
+    message_interface: "SmsTransport"
+
+    def send_message(self, message, messageerror_monitor):
+        # Must happen before MessageManager starts the retransmission timer of a CON.
+        message.transport_tuning = self.message_interface.tuning_for(message.transport_tuning)
+        return super().send_message(message, messageerror_monitor)
+
+    def _deduplicate_message(self, message):
+        duplicate = super()._deduplicate_message(message)
+        if duplicate:
+            self.message_interface._count_duplicate(message)
+        return duplicate
+
+
+class SmsTransport(interfaces.MessageInterface):
+    """The aiocoap MessageInterface over one bearer. Build it with :func:`add_sms_transport`.
+
+    ``accept_filter``, when set, sees every incoming CoAP message (with its
+    :class:`SmsAddress`) before aiocoap does; a False drops it silently (no reply SMS),
+    with a log line and the ``dropped_untrusted`` counter. It must not block.
+    """
+
+    def __init__(
+        self, mman: SmsMessageManager, bearer: Bearer, settings: SmsSettings | None = None
+    ) -> None:
+        self._mman: SmsMessageManager | None = mman
+        self.bearer = bearer
+        self.settings = settings or SmsSettings()
+        self.tuning = self.settings.tuning()
+        self.accept_filter: AcceptFilter | None = None
+        self._total = Counters()
+        self._peers: dict[str, Counters] = {}
+        self._sending: set[asyncio.Task] = set()
+
+    def __repr__(self) -> str:
+        return f"<SmsTransport {self.bearer.kind} {self.local_msisdn}>"
+
+    # -- public helpers -----------------------------------------------------------------
+
+    @property
+    def local_msisdn(self) -> Address | None:
+        """The bearer's own number (the ``hostinfo_local`` of every address)."""
+        return self.bearer.local_address
+
+    def address_for(self, peer: str | Address) -> SmsAddress:
+        """An address for ``peer`` in any form :func:`~lwm2m_sms.coap.uri.parse_sms_peer`
+        takes (``+N``, bare digits, ``tel:+N``, ``sms:+N``, ``coap+sms://+N``). Assign it
+        to ``message.remote`` to send through this transport without a URI host."""
+        ports = self.settings.ports.swapped() if self.settings.ports is not None else None
+        return SmsAddress(parse_sms_peer(peer), self, ports=ports)
+
+    def stats(self) -> TransportStats:
+        """A snapshot of the counters, total and per peer."""
+        snap = TransportStats(Counters(), {})
+        snap.total.add(self._total)
+        for peer, c in self._peers.items():
+            snap.per_peer[peer] = Counters()
+            snap.per_peer[peer].add(c)
+        return snap
+
+    def tuning_for(self, tuning: TransportTuning) -> TransportTuning:
+        """The tuning an outgoing message gets: SMS timing, keeping the reliability a
+        message asked for (``aiocoap.Reliable`` / ``Unreliable``). A message that brings
+        an SmsTuning or a tuning class of its own keeps it."""
+        if isinstance(tuning, SmsTuning):
+            return tuning
+        if type(tuning) is TransportTuning or tuning.__class__.__module__.startswith("aiocoap."):
+            if tuning.reliability is None:
+                return self.tuning
+            return self.tuning.with_reliability(tuning.reliability)
+        return tuning
+
+    # -- MessageInterface ---------------------------------------------------------------
+
+    async def determine_remote(self, message) -> SmsAddress | None:
+        if message.requested_scheme != SCHEME:
+            return None
+        if self._mman is None:
+            raise error.LibraryShutdown()
+        hostinfo = message.remote.hostinfo if message.remote is not None else None
+        hostinfo = hostinfo or message.opt.uri_host
+        try:
+            msisdn = parse_sms_peer(urllib.parse.unquote(hostinfo or ""))
+        except AddressError as exc:
+            raise error.ResolutionError(f"{hostinfo!r} is not an MSISDN: {exc}") from exc
+        if message.opt.uri_host is not None:
+            # The peer's number is the default host of a coap+sms URI (as the IP literal is
+            # for coap://): no need to spend 10 to 16 octets of each SMS on a Uri-Host.
+            try:
+                if parse_sms_peer(urllib.parse.unquote(message.opt.uri_host)) == msisdn:
+                    message.opt.uri_host = None
+            except AddressError:
+                pass
+        remote = self.address_for(msisdn)
+        wanted = getattr(message.remote, "maximum_block_size_exp", remote.maximum_block_size_exp)
+        if wanted < remote.maximum_block_size_exp:
+            remote.maximum_block_size_exp = wanted
+        return remote
+
+    async def recognize_remote(self, remote) -> bool:
+        return isinstance(remote, SmsAddress) and remote.transport is self
+
+    def send(self, message) -> None:
+        remote: SmsAddress = message.remote
+        if self._mman is None:
+            log.info("to %s MID %s: not sent, transport shut down", remote.msisdn, message.mid)
+            return
+        data = message.encode()
+        if len(data) > self.settings.max_message_size:
+            c = self._peer(remote)
+            for counters in (self._total, c):
+                counters.dropped_too_large += 1
+            self._fail(
+                remote,
+                message.mid,
+                f"CoAP message of {len(data)} octets exceeds max_message_size "
+                f"{self.settings.max_message_size}",
+            )
+            return
+        task = asyncio.get_running_loop().create_task(self._send(remote, message.mid, data))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def shutdown(self) -> None:
+        if self.bearer._handler == self._on_sms:
+            self.bearer.set_receiver(None)
+        self._mman = None
+        if self._sending:
+            # Sends already handed to the bearer finish (they only wait for acceptance).
+            await asyncio.wait(list(self._sending), timeout=2.0)
+        log.info("coap+sms on %s shut down: %s", self.local_msisdn, self.stats().summary())
+        for peer, c in self._peers.items():
+            log.info("coap+sms on %s peer %s: %s", self.local_msisdn, peer, c.nonzero())
+
+    # -- sending ------------------------------------------------------------------------
+
+    async def _send(self, remote: SmsAddress, mid: int, data: bytes) -> None:
+        try:
+            sub = await self.bearer.send(
+                remote.msisdn, data, ports=remote.reply_ports(), report=self.settings.report
+            )
+        except (BearerError, AddressError, ValueError) as exc:
+            # ValueError covers EncodeError/PayloadTooLarge: the bearer could not take it.
+            self._fail(remote, mid, f"bearer refused: {exc}")
+            return
+        c = self._peer(remote)
+        for counters in (self._total, c):
+            counters.messages_sent += 1
+            counters.sms_sent += sub.segments
+            counters.bytes_sent += len(data)
+        log.debug("to %s MID %d: %d octets in %d SMS (%s)", remote.msisdn, mid, len(data), sub.segments, sub.message_id)
+        if sub.outcome.done():
+            self._on_outcome(remote, mid, sub.outcome)
+        else:
+            sub.outcome.add_done_callback(lambda fut: self._on_outcome(remote, mid, fut))
+
+    def _on_outcome(self, remote: SmsAddress, mid: int, fut: asyncio.Future[DeliveryOutcome]) -> None:
+        if fut.cancelled():
+            return
+        outcome = fut.result()
+        if outcome.state is DeliveryState.FAILED:
+            self._fail(remote, mid, f"SMS {outcome.message_id} not delivered: {outcome.detail}")
+
+    def _fail(self, remote: SmsAddress, mid: int | None, detail: str) -> None:
+        for counters in (self._total, self._peer(remote)):
+            counters.failures += 1
+        log.warning("to %s MID %s: %s", remote.msisdn, mid, detail)
+        mman = self._mman
+        if mman is None:
+            return
+        # Asynchronously, as udp6's error_received: send() is called from inside the
+        # MessageManager, which must finish registering the exchange first.
+        asyncio.get_running_loop().call_soon(self._dispatch_error, SmsSendError(f"to {remote.msisdn}: {detail}"), remote)
+
+    def _dispatch_error(self, exc: Exception, remote: SmsAddress) -> None:
+        if self._mman is not None:
+            self._mman.dispatch_error(exc, remote)
+
+    # -- receiving ----------------------------------------------------------------------
+
+    async def _on_sms(self, sms: InboundSms) -> None:
+        """The bearer's receive handler: one whole SMS payload."""
+        remote = SmsAddress(sms.sender, self, ports=sms.ports)
+        c = self._peer(remote)
+        for counters in (self._total, c):
+            counters.sms_received += sms.segments
+            counters.bytes_received += len(sms.payload)
+        if self._mman is None:
+            return
+        try:
+            message = Message.decode(sms.payload, remote=remote)
+        except Exception as exc:  # aiocoap's option decoders raise more than UnparsableMessage
+            for counters in (self._total, c):
+                counters.dropped_garbage += 1
+            log.warning(
+                "from %s: dropped %d octets that are not a CoAP message (%s)",
+                sms.sender, len(sms.payload), exc,
+            )
+            return
+        accept = self.accept_filter
+        if accept is not None:
+            try:
+                accepted = accept(remote, message)
+            except Exception:
+                log.exception("from %s MID %d: accept_filter raised; dropping", sms.sender, message.mid)
+                accepted = False
+            if not accepted:
+                for counters in (self._total, c):
+                    counters.dropped_untrusted += 1
+                log.info("from %s MID %d: dropped by accept_filter (untrusted)", sms.sender, message.mid)
+                return
+        for counters in (self._total, c):
+            counters.messages_received += 1
+        message.transport_tuning = self.tuning
+        log.debug("from %s MID %d: %r", sms.sender, message.mid, message)
+        self._mman.dispatch_message(message)
+
+    def _count_duplicate(self, message) -> None:
+        for counters in (self._total, self._peer(message.remote)):
+            counters.duplicates += 1
+        log.info("from %s MID %d: duplicate, not processed again", message.remote.msisdn, message.mid)
+
+    def _peer(self, remote: SmsAddress) -> Counters:
+        key = str(remote.msisdn)
+        c = self._peers.get(key)
+        if c is None:
+            c = self._peers[key] = Counters()
+        return c
+
+
+async def add_sms_transport(
+    ctx: Context, bearer: Bearer, settings: SmsSettings | None = None
+) -> SmsTransport:
+    """Serve and send CoAP over ``bearer`` in ``ctx`` (a server or a client context), next
+    to whatever transports it already has. The bearer must be started before messages
+    flow; it stays the caller's to close (after ``ctx.shutdown()``). The transport becomes
+    the bearer's receiver."""
+    from aiocoap.tokenmanager import TokenManager
+
+    # The same wiring as aiocoap's Context._append_tokenmanaged_messagemanaged_transport,
+    # spelled out because it does not hand back the transport.
+    tman = TokenManager(ctx)
+    mman = SmsMessageManager(tman)
+    transport = SmsTransport(mman, bearer, settings)
+    mman.message_interface = transport
+    tman.token_interface = mman
+    ctx.request_interfaces.append(tman)
+    bearer.set_receiver(transport._on_sms)
+    return transport
