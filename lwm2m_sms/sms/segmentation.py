@@ -3,6 +3,11 @@
 One 8-bit SMS carries 140 octets of user data, UDH included. A payload that fits goes as
 one SMS with no UDH (unless ports are asked for); a longer one is cut into parts of
 ``140 - len(UDH)`` octets, each with a concatenation IE, at most 255 parts.
+
+:func:`split_text` does the same for text: GSM 7-bit when every character is in the default
+alphabet (160 septets, UDH and its fill bits included; an escape pair is never cut), else
+UCS2 (140 octets; a surrogate pair is never cut). Its ``UserData.data`` follows
+``bearer.SmsSegment``'s convention: unpacked septets for GSM 7-bit, UTF-16BE for UCS2.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import PayloadTooLarge
+from . import gsm7
 from .udh import Concat, Ports, Udh, split_user_data
 
 __all__ = [
@@ -19,6 +25,7 @@ __all__ = [
     "split",
     "segment_count",
     "max_payload",
+    "split_text",
     "ReferenceAllocator",
 ]
 
@@ -113,6 +120,69 @@ def split(
             Udh.build(concat=Concat(reference, n, i + 1, ref16), ports=ports),
         )
         for i in range(n)
+    ]
+
+
+MAX_SEPTETS = 160
+_DCS_GSM7 = 0x00  # the same values as tpdu.DCS_GSM7 / DCS_UCS2 (tpdu imports this module)
+_DCS_UCS2 = 0x08
+
+
+def _text_budget(parts: int, ports: Ports | None, ref16: bool, gsm: bool) -> int:
+    """Septets (GSM 7-bit) or UCS2 octets of text one part carries."""
+    udh = _overhead(parts, ports, ref16)
+    if gsm:
+        return MAX_SEPTETS - (udh * 8 + 6) // 7  # the UDH plus its fill bits, in septets
+    return (MAX_USER_DATA - udh) & ~1  # whole UTF-16 code units
+
+
+def split_text(
+    text: str,
+    reference: int = 0,
+    *,
+    ports: Ports | None = None,
+    ref16: bool = False,
+    max_parts: int = MAX_PARTS,
+) -> tuple[int, list[UserData]]:
+    """Cut ``text`` into the user data of one or more SMS; return (TP-DCS, parts).
+
+    GSM 7-bit (DCS 0x00) when every character is encodable, else UCS2 (DCS 0x08). Raises
+    PayloadTooLarge past ``max_parts``.
+    """
+    max_parts = min(max_parts, MAX_PARTS)
+    if gsm7.is_gsm7(text):
+        dcs, units = _DCS_GSM7, [gsm7.encode(ch) for ch in text]
+    else:
+        dcs = _DCS_UCS2
+        raw = gsm7.encode_ucs2(text)
+        units = []
+        i = 0
+        while i < len(raw):  # keep a surrogate pair (D800..DBFF then DC00..DFFF) together
+            step = 4 if 0xD8 <= raw[i] <= 0xDB and i + 4 <= len(raw) else 2
+            units.append(raw[i : i + step])
+            i += step
+    gsm = dcs == _DCS_GSM7
+    whole = b"".join(units)
+    if len(whole) <= _text_budget(1, ports, ref16, gsm):
+        return dcs, [UserData(whole, Udh.build(ports=ports) if ports is not None else None)]
+    budget = _text_budget(2, ports, ref16, gsm)
+    chunks: list[bytes] = []
+    current = bytearray()
+    for unit in units:
+        if len(current) + len(unit) > budget:
+            chunks.append(bytes(current))
+            current = bytearray()
+        current += unit
+    chunks.append(bytes(current))
+    if len(chunks) > max_parts:
+        unit_name = "septets" if gsm else "UCS2 octets"
+        raise PayloadTooLarge(
+            f"text of {len(whole)} {unit_name} needs {len(chunks)} SMS; at most {max_parts} allowed"
+        )
+    n = len(chunks)
+    return dcs, [
+        UserData(chunk, Udh.build(concat=Concat(reference, n, i + 1, ref16), ports=ports))
+        for i, chunk in enumerate(chunks)
     ]
 
 
