@@ -46,9 +46,10 @@ class SmsSettings:
       store-and-forward retries). With the timing above it makes EXCHANGE_LIFETIME
       (the message-ID dedup memory) 660 s instead of UDP's 247 s.
     * ``exchange_lifetime`` (None = derived as RFC 7252 does): set to override.
-    * ``piggyback_window`` (15 s): how long a response may take and still ride on the ACK
-      (aiocoap's EMPTY_ACK_DELAY). Only a slower response costs a separate empty ACK.
-      Keep it well below the peer's ACK timeout minus the SMS transit time.
+    * ``piggyback_window`` (None = a quarter of ``ack_timeout``: 15 s): how long a response
+      may take and still ride on the ACK (aiocoap's EMPTY_ACK_DELAY). Only a slower
+      response costs a separate empty ACK. Keep it well below the peer's ACK timeout minus
+      the SMS transit time.
     * ``ports`` (None): 3GPP TS 23.040 application ports on outgoing requests; off by
       default (LwM2M does not define them). A reply always swaps the ports of the SMS it
       answers.
@@ -66,7 +67,7 @@ class SmsSettings:
     max_retransmit: int = 0
     max_latency: float = 300.0
     exchange_lifetime: float | None = None
-    piggyback_window: float = 15.0
+    piggyback_window: float | None = None
     ports: Ports | None = None
     report: bool = False
     reliability: bool | None = None
@@ -81,11 +82,16 @@ class SmsSettings:
             )
         if self.ack_timeout <= 0 or self.ack_random_factor < 1 or self.max_retransmit < 0:
             raise ValueError("ack_timeout > 0, ack_random_factor >= 1, max_retransmit >= 0")
-        if not 0 <= self.piggyback_window < self.ack_timeout:
+        if self.piggyback_window is not None and not 0 <= self.piggyback_window < self.ack_timeout:
             raise ValueError(
                 f"piggyback_window {self.piggyback_window} must be below ack_timeout "
                 f"{self.ack_timeout}: the empty ACK must reach the peer before it gives up"
             )
+
+    @property
+    def empty_ack_delay(self) -> float:
+        """The piggyback window in effect."""
+        return self.ack_timeout / 4 if self.piggyback_window is None else self.piggyback_window
 
     @property
     def max_payload_size(self) -> int:
@@ -107,7 +113,7 @@ class SmsTuning(TransportTuning):
         self.ACK_RANDOM_FACTOR = settings.ack_random_factor
         self.MAX_RETRANSMIT = settings.max_retransmit
         self.MAX_LATENCY = settings.max_latency
-        self.EMPTY_ACK_DELAY = settings.piggyback_window
+        self.EMPTY_ACK_DELAY = settings.empty_ack_delay
         self.DEFAULT_BLOCK_SIZE_EXP = settings.block_size_exp
         self.reliability = settings.reliability if reliability is None else reliability
 
