@@ -1,0 +1,776 @@
+"""The SMPP 3.4 ESME link: a :class:`~lwm2m_sms.bearer.Bearer` (whole payloads) and a
+:class:`~lwm2m_sms.bearer.SegmentLink` (single SMS) over one SMSC connection.
+
+Why asyncio and not smpplib's blocking client in a thread: the link must keep a window of
+unacknowledged submit_sm (smpplib's client sends and then blocks in ``read_once`` per PDU, or
+leaves windowing to the caller with no way to match resps to requests), run keep-alives,
+timeouts and reconnects next to it, and hand received SMS to asyncio code (the CoAP
+transport) without a thread hop per message. So the link is an :class:`asyncio.Protocol`
+around the sans-IO :class:`~smsc.session.SmppSession` and :mod:`smsc.pdu` codec (which is
+cross-checked against smpplib's codec in the tests, and tested against smpplib-made servers).
+
+Sending. :meth:`SmppBearer.send` segments the payload (8-bit data, data_coding 4, UDH with
+esm_class 0x40 by default; ``concat="sar"`` puts the concatenation into SAR TLVs,
+``concat="payload"`` sends one submit_sm with the whole payload in message_payload), stores
+the message in the :class:`~lwm2m_sms.outbox.Outbox` (bounded; an SQLite file when
+``store`` is set, so it survives a restart) and returns. A sender task submits parts while
+the window (``window``, default 64 unacknowledged PDUs, the common SMSC limit) has room and
+at most ``throughput`` submit_sm per second. ESME_RTHROTTLED / ESME_RMSGQFUL pause sending
+with doubling back-off and resubmit the part; other temporary errors (ESME_RSYSERR,
+ESME_RX_T_APPN, ESME_RSUBMITFAIL) are retried up to ``max_attempts``; any other status fails
+the message (outcome FAILED with the status name). A message leaves the outbox once every
+part was acknowledged. When the connection drops, unacknowledged parts are resubmitted after
+reconnecting (exponential back-off from ``reconnect_min`` to ``reconnect_max``): at least
+once, so a part the SMSC took just before the drop may arrive twice (dedup above SMPP).
+
+Receiving. A deliver_sm is either a delivery receipt (esm_class type 0x04; matched by the
+receipted_message_id TLV or the ``id:`` of the receipt text to the submitted part; the
+message is DELIVERED when every part's receipt says DELIVRD, FAILED on the first that does
+not) or a mobile-originated SMS, handed up reassembled (UDH, SAR TLVs or message_payload) or,
+with a segment receiver set, segment by segment. The deliver_sm_resp is written only after
+the handler returned: a crash in between means the SMSC redelivers, never a loss. Received
+SMS are handled one at a time in arrival order by one task, so a slow handler slows the
+SMSC (through its window) rather than growing a queue here.
+
+Known limits: segments sent with :meth:`send_segment` are queued in memory only (the outbox
+stores whole payloads); no outbind, data_sm, query_sm or cancel_sm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from dataclasses import dataclass, field
+
+from lwm2m_sms.bearer import (
+    DCS_8BIT,
+    Bearer,
+    DeliveryState,
+    SegmentHandler,
+    SegmentLink,
+    SmsSegment,
+    Submission,
+)
+from lwm2m_sms.errors import AddressError, BearerClosed, BearerError, DecodeError, EncodeError
+from lwm2m_sms.outbox import Outbox, OutboxEntry
+from lwm2m_sms.sms.address import Address, Npi, Ton, parse_address
+from lwm2m_sms.sms.segmentation import UserData
+from lwm2m_sms.sms.udh import Concat, Ports, Udh
+
+from . import pdu as P
+from .receipt import is_receipt, parse_receipt
+from .session import BadPdu, FramingError, Role, SmppSession
+
+__all__ = ["SmppLinkConfig", "SmppBearer", "BindRefused"]
+
+log = logging.getLogger(__name__)
+
+TEMPORARY = {P.ESME_RSYSERR, P.ESME_RX_T_APPN, P.ESME_RSUBMITFAIL}
+BACKPRESSURE = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
+# A bind refused with these will be refused again: no point hammering the SMSC quickly.
+_BIND_PERMANENT = {P.ESME_RINVPASWD, P.ESME_RINVSYSID, P.ESME_RINVSYSTYP}
+
+
+class BindRefused(BearerError):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class SmppLinkConfig:
+    host: str = "127.0.0.1"
+    port: int = 2775
+    system_id: str = ""
+    password: str = ""
+    system_type: str = ""
+    address_range: str = ""
+    addr_ton: int = 0
+    addr_npi: int = 0
+    bind: str = "transceiver"  # or "pair": a bind_transmitter and a bind_receiver
+    window: int = 64
+    throughput: float = 0.0  # submit_sm per second; 0 = no limit
+    enquire_link_interval: float = 30.0
+    response_timeout: float = 10.0
+    reconnect_min: float = 0.2
+    reconnect_max: float = 30.0
+    backoff_min: float = 0.05  # first pause after ESME_RTHROTTLED / ESME_RMSGQFUL
+    backoff_max: float = 5.0
+    max_attempts: int = 5  # per part, for temporary errors
+    concat: str = "udh"  # "udh" | "sar" | "payload"
+    service_type: str = ""
+    validity_period: str = ""  # SMPP time, e.g. "000001000000000R" (1 day); "" = SMSC default
+    store: str | None = None  # outbox SQLite file; None = in memory
+    outbox_max: int = 10_000
+    receipt_timeout: float = 3600.0  # a report asked for and none came: outcome FAILED
+
+    def __post_init__(self) -> None:
+        if self.bind not in ("transceiver", "pair"):
+            raise ValueError(f"bind must be 'transceiver' or 'pair', not {self.bind!r}")
+        if self.concat not in ("udh", "sar", "payload"):
+            raise ValueError(f"concat must be 'udh', 'sar' or 'payload', not {self.concat!r}")
+        if self.window < 1:
+            raise ValueError("window must be at least 1")
+
+
+class _Outgoing:
+    """One accepted message (payload or single segment) and the state of its parts."""
+
+    __slots__ = ("submission", "entry_id", "total", "acked", "done", "report", "receipts", "ids", "started")
+
+    def __init__(self, submission: Submission, entry_id: int | None, total: int, report: bool) -> None:
+        self.submission = submission
+        self.entry_id = entry_id
+        self.total = total
+        self.acked = 0
+        self.done = False
+        self.report = report
+        self.receipts = 0
+        self.ids: list[str] = []
+        self.started = time.monotonic()
+
+
+class _Part:
+    __slots__ = ("msg", "body", "attempts")
+
+    def __init__(self, msg: _Outgoing, body: bytes) -> None:
+        self.msg = msg
+        self.body = body  # submit_sm body; the header (with a fresh sequence) is added per try
+        self.attempts = 0
+
+
+class _Conn(asyncio.Protocol):
+    """One TCP connection to the SMSC (a transceiver, or one half of a pair)."""
+
+    def __init__(self, link: "SmppBearer", label: str) -> None:
+        self.link = link
+        self.label = label
+        self.session = SmppSession(Role.ESME)
+        self.transport: asyncio.Transport | None = None
+        self.inflight: dict[int, tuple[_Part, float]] = {}
+        self.requests: dict[int, asyncio.Future[P.Pdu]] = {}  # bind, enquire_link, unbind
+        self.lost = asyncio.get_running_loop().create_future()
+        self.last_rx = time.monotonic()
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.last_rx = time.monotonic()
+        try:
+            self.session.receive_data(data)
+            while True:
+                event = self.session.next_event()
+                if event is None:
+                    break
+                if isinstance(event, BadPdu):
+                    log.warning("smpp %s %s: bad PDU from SMSC: %s", self.link.name, self.label, event.error)
+                    if event.reply is not None:
+                        self.write(event.reply)
+                    continue
+                self.link._on_pdu(self, event)
+        except FramingError as exc:
+            log.warning("smpp %s %s: %s; reconnecting", self.link.name, self.label, exc)
+            self.write(P.Bare(P.GENERIC_NACK, 0, P.ESME_RINVCMDLEN))
+            self.abort()
+        except Exception:
+            log.exception("smpp %s %s: error handling input; reconnecting", self.link.name, self.label)
+            self.abort()
+
+    def connection_lost(self, exc) -> None:
+        for fut in self.requests.values():
+            if not fut.done():
+                fut.set_exception(BearerError("connection lost"))
+        self.requests.clear()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def write(self, pdu: P.Pdu) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.session.send(pdu))
+
+    def write_raw(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    @property
+    def alive(self) -> bool:
+        return self.transport is not None and not self.transport.is_closing() and not self.lost.done()
+
+    async def request(self, pdu: P.Pdu, timeout: float) -> P.Pdu:
+        pdu.sequence = self.session.next_sequence()
+        fut = asyncio.get_running_loop().create_future()
+        self.requests[pdu.sequence] = fut
+        self.write(pdu)
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self.requests.pop(pdu.sequence, None)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class SmppBearer(Bearer, SegmentLink):
+    """The ESME side of an SMPP link, as a bearer. ``await start()`` binds (raises
+    :class:`BindRefused` if the SMSC refuses the credentials; if the SMSC is unreachable it
+    returns and keeps trying in the background); ``await wait_bound()`` waits for a bind."""
+
+    kind = "smpp"
+
+    def __init__(
+        self,
+        config: SmppLinkConfig,
+        local_address: Address | str | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(local_address, **kwargs)
+        self.config = config
+        self.name = config.system_id or "esme"
+        self.outbox: Outbox | None = None
+        self._queue: collections.deque[_Part] = collections.deque()
+        self._segment_queue_max = config.outbox_max
+        self._work = asyncio.Event()
+        self._bound = asyncio.Event()
+        self._tx: _Conn | None = None
+        self._rx: _Conn | None = None
+        self._window: asyncio.Semaphore | None = None
+        self._by_smsc_id: dict[str, _Outgoing] = {}
+        self._early_receipts: dict[str, object] = {}
+        self._inbound: asyncio.Queue[tuple[_Conn, P.ShortMessage]] = asyncio.Queue()
+        self._segment_handler: SegmentHandler | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._closing = False
+        self._started = False
+        self._pause_until = 0.0
+        self._backoff = config.backoff_min
+        self._next_send = 0.0
+        self._awaiting_receipt: dict[int, _Outgoing] = {}
+        self.connects = 0
+        self.throttled = 0
+        self.max_inflight = 0
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._closing = False
+        self.outbox = Outbox(self.config.store, max_entries=self.config.outbox_max)
+        for entry in self.outbox.pending():
+            self._enqueue_stored(entry)
+        if len(self.outbox):
+            log.info("smpp %s: %d stored message(s) to resubmit", self.name, len(self.outbox))
+        loop = asyncio.get_running_loop()
+        first = loop.create_future()
+        self._tasks = [
+            loop.create_task(self._supervise(first), name=f"smpp-{self.name}-supervisor"),
+            loop.create_task(self._receive_worker(), name=f"smpp-{self.name}-receiver"),
+            loop.create_task(self._housekeeping(), name=f"smpp-{self.name}-housekeeping"),
+        ]
+        exc = await first
+        if exc is not None:
+            await self.close()
+            raise exc
+
+    async def wait_bound(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._bound.wait(), timeout)
+
+    @property
+    def bound(self) -> bool:
+        return self._bound.is_set()
+
+    @property
+    def queued(self) -> int:
+        """Parts waiting to be submitted (not counting those in the window)."""
+        return len(self._queue)
+
+    @property
+    def inflight(self) -> int:
+        return len(self._tx.inflight) if self._tx is not None else 0
+
+    async def close(self) -> None:
+        """Unbind (waiting briefly for unbind_resp) and stop. Messages not yet submitted stay
+        in the outbox (sent on the next start if it is a file)."""
+        if not self._started:
+            return
+        self._closing = True
+        self._started = False
+        for conn in {c for c in (self._tx, self._rx) if c is not None}:
+            if conn.alive and conn.session.bound:
+                try:
+                    await conn.request(P.Bare(P.UNBIND), min(2.0, self.config.response_timeout))
+                except (asyncio.TimeoutError, BearerError):
+                    pass
+            conn.abort()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        self._tasks = []
+        self._bound.clear()
+        for part in self._queue:
+            if part.msg.entry_id is None and not part.msg.done:
+                part.msg.done = True
+                part.msg.submission.resolve(DeliveryState.FAILED, "link closed before submission")
+        if self.outbox is not None:
+            self.outbox.close()
+            self.outbox = None
+
+    # -- connecting -------------------------------------------------------------------------
+
+    async def _connect(self, label: str) -> _Conn:
+        loop = asyncio.get_running_loop()
+        _, conn = await asyncio.wait_for(
+            loop.create_connection(lambda: _Conn(self, label), self.config.host, self.config.port),
+            self.config.response_timeout,
+        )
+        return conn
+
+    async def _bind(self, conn: _Conn, command_id: int) -> None:
+        c = self.config
+        resp = await conn.request(
+            P.Bind(command_id, 0, 0, c.system_id, c.password, c.system_type, P.INTERFACE_VERSION,
+                   c.addr_ton, c.addr_npi, c.address_range),
+            c.response_timeout,
+        )
+        if resp.status != P.ESME_ROK:
+            conn.abort()
+            raise BindRefused(
+                f"SMSC {c.host}:{c.port} refused {P.command_name(command_id)} as {c.system_id!r}: "
+                f"{P.status_name(resp.status)}",
+                resp.status,
+            )
+
+    async def _open(self) -> None:
+        c = self.config
+        if c.bind == "transceiver":
+            conn = await self._connect("trx")
+            await self._bind(conn, P.BIND_TRANSCEIVER)
+            self._tx = self._rx = conn
+        else:
+            tx = await self._connect("tx")
+            await self._bind(tx, P.BIND_TRANSMITTER)
+            try:
+                rx = await self._connect("rx")
+                await self._bind(rx, P.BIND_RECEIVER)
+            except BaseException:
+                tx.abort()
+                raise
+            self._tx, self._rx = tx, rx
+
+    async def _supervise(self, first: asyncio.Future) -> None:
+        c = self.config
+        delay = c.reconnect_min
+        while not self._closing:
+            try:
+                await self._open()
+            except (OSError, asyncio.TimeoutError, BearerError) as exc:
+                permanent = isinstance(exc, BindRefused) and exc.status in _BIND_PERMANENT
+                if not first.done():
+                    first.set_result(exc if permanent else None)
+                    if permanent:
+                        return
+                log.warning("smpp %s: connect to %s:%d failed: %s; retry in %.1f s", self.name, c.host, c.port, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(c.reconnect_max, delay * 2) if not permanent else c.reconnect_max
+                continue
+            delay = c.reconnect_min
+            self.connects += 1
+            self._window = asyncio.Semaphore(c.window)
+            self._bound.set()
+            log.info("smpp %s: bound to %s:%d (%s), %d parts queued", self.name, c.host, c.port, c.bind, len(self._queue))
+            if not first.done():
+                first.set_result(None)
+            sender = asyncio.get_running_loop().create_task(self._sender())
+            conns = {self._tx, self._rx}
+            try:
+                await asyncio.wait([conn.lost for conn in conns], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sender.cancel()
+                try:
+                    await sender
+                except (asyncio.CancelledError, Exception):
+                    pass
+                self._bound.clear()
+                for conn in conns:
+                    conn.abort()
+                self._requeue_inflight()
+            if not self._closing:
+                log.warning("smpp %s: connection to %s:%d lost; %d parts to resubmit", self.name, c.host, c.port, len(self._queue))
+                await asyncio.sleep(c.reconnect_min)
+
+    def _requeue_inflight(self) -> None:
+        tx = self._tx
+        if tx is None:
+            return
+        parts = [part for _, (part, _) in sorted(tx.inflight.items())]
+        tx.inflight.clear()
+        for part in reversed(parts):
+            if not part.msg.done:
+                self._queue.appendleft(part)
+        self._work.set()
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send(
+        self,
+        recipient: Address | str,
+        payload: bytes,
+        *,
+        ports: Ports | None = None,
+        report: bool = False,
+    ) -> Submission:
+        if not self._started or self.outbox is None:
+            raise BearerClosed(f"SMPP link {self.name} is not started")
+        to = parse_address(recipient)
+        if self.config.concat == "payload" and len(payload) > 0xFFFF:
+            raise EncodeError(f"payload of {len(payload)} octets exceeds message_payload's 65535")
+        bodies = self._bodies(to, payload, ports, report)  # raises PayloadTooLarge
+        mid = self._new_message_id()
+        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)  # OutboxFull
+        sub = self._enqueue(entry, to, bodies)
+        self._count_sent(to, payload, len(bodies))
+        log.debug("smpp %s: to %s id %s: %d octets in %d part(s) accepted", self.name, to, mid, len(payload), len(bodies))
+        return sub
+
+    def _enqueue(self, entry: OutboxEntry, to: Address, bodies: list[bytes]) -> Submission:
+        sub = Submission(entry.message_id, to, len(bodies), asyncio.get_running_loop().create_future())
+        msg = _Outgoing(sub, entry.id, len(bodies), entry.report)
+        self._queue.extend(_Part(msg, b) for b in bodies)
+        self._work.set()
+        return sub
+
+    def _enqueue_stored(self, entry: OutboxEntry) -> None:
+        """A message left in the outbox by an earlier run: submit it again."""
+        try:
+            to = parse_address(entry.recipient)
+            self._enqueue(entry, to, self._bodies(to, entry.payload, entry.ports, entry.report))
+        except (DecodeError, EncodeError) as exc:
+            log.error("smpp %s: stored message %s to %s unusable, dropped: %s", self.name, entry.message_id, entry.recipient, exc)
+            if self.outbox is not None:
+                self.outbox.remove(entry.id)
+
+    def _source(self) -> tuple[int, int, str]:
+        a = self.local_address
+        if a is None:
+            return (0, 0, "")
+        return (int(a.ton), int(a.npi), a.value)
+
+    @staticmethod
+    def _dest(to: Address) -> tuple[int, int, str]:
+        return (int(to.ton), int(to.npi), to.value)
+
+    def _bodies(self, to: Address, payload: bytes, ports: Ports | None, report: bool) -> list[bytes]:
+        c = self.config
+        s_ton, s_npi, source = self._source()
+        d_ton, d_npi, dest = self._dest(to)
+        reg = 1 if report else 0
+
+        def body(esm: int, sm: bytes, tlvs: list) -> bytes:
+            return P.ShortMessage(
+                P.SUBMIT_SM, 0, 0, c.service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
+                esm, 0, 0, "", c.validity_period, reg, 0, DCS_8BIT, 0, sm, tlvs,
+            ).body()
+
+        if c.concat == "payload":
+            tlvs = [(P.TLV_MESSAGE_PAYLOAD, payload)]
+            if ports is not None:
+                tlvs += [P.tlv_u16(P.TLV_DESTINATION_PORT, ports.destination), P.tlv_u16(P.TLV_SOURCE_PORT, ports.source)]
+            return [body(0, b"", tlvs)]
+        parts = self._split(to, payload, ports)
+        out = []
+        for ud in parts:
+            if c.concat == "sar" and ud.concat is not None:
+                cc = ud.concat
+                rest = Udh(tuple(ie for ie in ud.udh.elements if ie.iei not in (0x00, 0x08)))  # type: ignore[union-attr]
+                sm = (rest.encode() + ud.data) if rest.elements else ud.data
+                tlvs = [
+                    P.tlv_u16(P.TLV_SAR_MSG_REF_NUM, cc.reference),
+                    P.tlv_u8(P.TLV_SAR_TOTAL_SEGMENTS, cc.total),
+                    P.tlv_u8(P.TLV_SAR_SEGMENT_SEQNUM, cc.seq),
+                ]
+                out.append(body(P.ESM_UDHI if rest.elements else 0, sm, tlvs))
+            else:
+                out.append(body(P.ESM_UDHI if ud.udhi else 0, ud.encode(), []))
+        return out
+
+    async def send_segment(self, segment: SmsSegment, *, report: bool = False) -> Submission:
+        if not self._started:
+            raise BearerClosed(f"SMPP link {self.name} is not started")
+        if len(self._queue) >= self._segment_queue_max:
+            raise BearerError(f"SMPP link {self.name}: {len(self._queue)} parts queued; refusing more")
+        c = self.config
+        s, d = segment.sender, segment.recipient
+        body = P.ShortMessage(
+            P.SUBMIT_SM, 0, 0, c.service_type, int(s.ton), int(s.npi), s.value,
+            int(d.ton), int(d.npi), d.value, P.ESM_UDHI if segment.user_data.udhi else 0,
+            0, 0, "", c.validity_period, 1 if report else 0, 0, segment.dcs, 0,
+            segment.user_data.encode(), [],
+        ).body()
+        sub = Submission(self._new_message_id(), d, 1, asyncio.get_running_loop().create_future())
+        msg = _Outgoing(sub, None, 1, report)
+        self._queue.append(_Part(msg, body))
+        self._work.set()
+        self.stats.sms_sent += 1
+        return sub
+
+    async def _sender(self) -> None:
+        c = self.config
+        loop = asyncio.get_running_loop()
+        tx = self._tx
+        window = self._window
+        assert tx is not None and window is not None
+        queue = self._queue
+        interval = 1.0 / c.throughput if c.throughput else 0.0
+        while tx.alive:
+            if not queue:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            await window.acquire()
+            now = loop.time()
+            if now < self._pause_until:
+                window.release()
+                await asyncio.sleep(self._pause_until - now)
+                continue
+            if interval:
+                if now < self._next_send:
+                    window.release()
+                    await asyncio.sleep(self._next_send - now)
+                    continue
+                self._next_send = max(now, self._next_send) + interval
+            if not queue or not tx.alive:
+                window.release()
+                continue
+            part = queue.popleft()
+            if part.msg.done:
+                window.release()
+                continue
+            seq = tx.session.next_sequence()
+            tx.inflight[seq] = (part, now)
+            if len(tx.inflight) > self.max_inflight:
+                self.max_inflight = len(tx.inflight)
+            tx.write_raw(P.HEADER.pack(16 + len(part.body), P.SUBMIT_SM, 0, seq) + part.body)
+
+    def _on_submit_resp(self, conn: _Conn, pdu: P.MessageIdResp) -> None:
+        entry = conn.inflight.pop(pdu.sequence, None)
+        if entry is None:
+            log.info("smpp %s: submit_sm_resp for unknown seq %d", self.name, pdu.sequence)
+            return
+        if self._window is not None:
+            self._window.release()
+        part = entry[0]
+        msg = part.msg
+        sub = msg.submission
+        status = pdu.status
+        if status == P.ESME_ROK:
+            self._backoff = self.config.backoff_min
+            if msg.done:
+                return
+            msg.acked += 1
+            msg.ids.append(pdu.message_id)
+            if msg.report:
+                self._by_smsc_id[pdu.message_id] = msg
+                early = self._early_receipts.pop(pdu.message_id, None)
+                if early is not None:
+                    self._apply_receipt(msg, early)  # type: ignore[arg-type]
+            if msg.acked == msg.total:
+                self._submitted(msg)
+            return
+        if status in BACKPRESSURE:
+            self.throttled += 1
+            loop_time = asyncio.get_running_loop().time()
+            self._pause_until = loop_time + self._backoff
+            log.info("smpp %s: to %s id %s: %s; pausing %.2f s", self.name, sub.recipient, sub.message_id, P.status_name(status), self._backoff)
+            self._backoff = min(self.config.backoff_max, self._backoff * 2)
+            self._queue.appendleft(part)
+            self._work.set()
+            return
+        part.attempts += 1
+        if status in TEMPORARY and part.attempts < self.config.max_attempts:
+            log.info("smpp %s: to %s id %s: %s (attempt %d); retrying", self.name, sub.recipient, sub.message_id, P.status_name(status), part.attempts)
+            asyncio.get_running_loop().call_later(self._backoff * part.attempts, self._retry, part)
+            return
+        self._fail(msg, P.status_name(status))
+
+    def _retry(self, part: _Part) -> None:
+        if not part.msg.done:
+            self._queue.append(part)
+            self._work.set()
+
+    def _submitted(self, msg: _Outgoing) -> None:
+        if msg.entry_id is not None and self.outbox is not None:
+            self.outbox.remove(msg.entry_id)
+        sub = msg.submission
+        log.debug("smpp %s: to %s id %s submitted as %s", self.name, sub.recipient, sub.message_id, ",".join(msg.ids))
+        if msg.report:
+            self._awaiting_receipt[id(msg)] = msg
+        else:
+            msg.done = True
+            sub.resolve(DeliveryState.SUBMITTED)
+
+    def _fail(self, msg: _Outgoing, detail: str) -> None:
+        if msg.done:
+            return
+        msg.done = True
+        self._awaiting_receipt.pop(id(msg), None)
+        if msg.entry_id is not None and self.outbox is not None:
+            self.outbox.remove(msg.entry_id)
+        self.stats.failed += 1
+        sub = msg.submission
+        log.warning("smpp %s: to %s id %s failed: %s", self.name, sub.recipient, sub.message_id, detail)
+        sub.resolve(DeliveryState.FAILED, detail)
+
+    # -- receiving ------------------------------------------------------------------------------
+
+    def set_segment_receiver(self, handler: SegmentHandler | None) -> None:
+        self._segment_handler = handler
+
+    def _on_pdu(self, conn: _Conn, pdu: P.Pdu) -> None:
+        cid = pdu.command_id
+        if cid == P.SUBMIT_SM_RESP:
+            self._on_submit_resp(conn, pdu)  # type: ignore[arg-type]
+        elif cid == P.DELIVER_SM:
+            self._inbound.put_nowait((conn, pdu))  # type: ignore[arg-type]
+        elif cid == P.ENQUIRE_LINK:
+            conn.write(P.Bare(P.ENQUIRE_LINK_RESP, pdu.sequence))
+        elif cid == P.UNBIND:
+            log.info("smpp %s: SMSC unbinds", self.name)
+            conn.write(P.Bare(P.UNBIND_RESP, pdu.sequence))
+            if conn.transport is not None:
+                conn.transport.close()
+        elif cid == P.GENERIC_NACK and pdu.sequence in conn.inflight:
+            # an SMSC that could not parse our submit_sm: treat as a permanent failure
+            part, _ = conn.inflight.pop(pdu.sequence)
+            if self._window is not None:
+                self._window.release()
+            self._fail(part.msg, f"generic_nack {P.status_name(pdu.status)}")
+        elif pdu.is_response:
+            fut = conn.requests.get(pdu.sequence)
+            if fut is not None and not fut.done():
+                fut.set_result(pdu)
+        else:
+            conn.write(P.Bare(P.GENERIC_NACK, pdu.sequence, P.ESME_RINVCMDID))
+
+    async def _receive_worker(self) -> None:
+        while True:
+            conn, sm = await self._inbound.get()
+            status = P.ESME_ROK
+            try:
+                if is_receipt(sm):
+                    self._on_receipt(sm)
+                else:
+                    await self._on_mo(sm)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The handler failed: ask the SMSC to retry later rather than lose it.
+                log.exception("smpp %s: from %s: receive handler failed", self.name, sm.source_addr)
+                status = P.ESME_RX_T_APPN
+            conn.write(P.MessageIdResp(P.DELIVER_SM_RESP, sm.sequence, status))
+
+    @staticmethod
+    def _address(ton: int, npi: int, value: str) -> Address:
+        if ton == Ton.INTERNATIONAL or value.startswith("+"):
+            return Address(value.lstrip("+"), Ton.INTERNATIONAL, Npi.ISDN)
+        if ton in (0, 2, 3, 4, 5, 6):
+            try:
+                return Address(value, Ton(ton), Npi(npi) if npi in Npi._value2member_map_ else Npi.UNKNOWN)
+            except AddressError:
+                pass
+        return parse_address(value)
+
+    async def _on_mo(self, sm: P.ShortMessage) -> None:
+        try:
+            sender = self._address(sm.source_addr_ton, sm.source_addr_npi, sm.source_addr)
+            recipient = self._address(sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr) if sm.destination_addr else None
+            payload = sm.tlv(P.TLV_MESSAGE_PAYLOAD) if sm.tlvs else None
+            data = payload if payload is not None else sm.short_message
+            ud = UserData.decode(data, bool(sm.esm_class & P.ESM_UDHI))
+            if sm.tlvs and ud.concat is None:
+                ref = sm.tlv_int(P.TLV_SAR_MSG_REF_NUM)
+                total = sm.tlv_int(P.TLV_SAR_TOTAL_SEGMENTS)
+                seq = sm.tlv_int(P.TLV_SAR_SEGMENT_SEQNUM)
+                if ref is not None and total and seq and seq <= total:
+                    extra = ud.udh.elements if ud.udh is not None else ()
+                    ud = UserData(ud.data, Udh((Concat(ref & 0xFFFF, total, seq, True).to_ie(), *extra)))
+        except (DecodeError, EncodeError) as exc:
+            # Undecodable: acknowledge and drop (a retry would fail the same way).
+            log.warning("smpp %s: from %s: undecodable deliver_sm dropped: %s", self.name, sm.source_addr, exc)
+            return
+        if self._segment_handler is not None:
+            self.stats.sms_received += 1
+            assert recipient is not None or True
+            await self._segment_handler(SmsSegment(sender, recipient or sender, ud, sm.data_coding))
+            return
+        if sm.data_coding not in (DCS_8BIT, 0x02, 0xF4, 0xF5) and not ud.udhi:
+            log.info("smpp %s: from %s: data_coding %#x handed up as octets", self.name, sender, sm.data_coding)
+        await self._receive_part(sender, ud, recipient)
+
+    def _on_receipt(self, sm: P.ShortMessage) -> None:
+        receipt = parse_receipt(sm)
+        if receipt is None:
+            log.info("smpp %s: receipt without a message id from %s dropped", self.name, sm.source_addr)
+            return
+        msg = self._by_smsc_id.pop(receipt.message_id, None)
+        if msg is None:
+            if len(self._early_receipts) < 10_000:
+                self._early_receipts[receipt.message_id] = receipt
+            log.info("smpp %s: receipt for unknown id %s (%s)", self.name, receipt.message_id, receipt.stat)
+            return
+        self._apply_receipt(msg, receipt)
+
+    def _apply_receipt(self, msg: _Outgoing, receipt) -> None:
+        sub = msg.submission
+        if msg.done or not receipt.final:
+            return
+        if not receipt.delivered:
+            self._fail(msg, f"delivery receipt stat:{receipt.stat} err:{receipt.error}")
+            return
+        msg.receipts += 1
+        if msg.receipts >= msg.total:
+            msg.done = True
+            self._awaiting_receipt.pop(id(msg), None)
+            self.stats.delivered += 1
+            log.debug("smpp %s: to %s id %s delivered", self.name, sub.recipient, sub.message_id)
+            sub.resolve(DeliveryState.DELIVERED)
+
+    # -- keep-alive, timeouts -------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        c = self.config
+        last_enquire = time.monotonic()
+        while True:
+            await asyncio.sleep(min(1.0, c.enquire_link_interval, c.response_timeout / 2))
+            now = time.monotonic()
+            loop_now = asyncio.get_running_loop().time()
+            for conn in {self._tx, self._rx}:
+                if conn is None or not conn.alive or not conn.session.bound:
+                    continue
+                oldest = min((t for _, t in conn.inflight.values()), default=None)
+                if oldest is not None and loop_now - oldest > c.response_timeout:
+                    log.warning("smpp %s: no submit_sm_resp in %.0f s; reconnecting", self.name, c.response_timeout)
+                    conn.abort()
+                    continue
+                if now - last_enquire >= c.enquire_link_interval:
+                    asyncio.get_running_loop().create_task(self._enquire(conn))
+            if now - last_enquire >= c.enquire_link_interval:
+                last_enquire = now
+            for key, msg in list(self._awaiting_receipt.items()):
+                if now - msg.started > c.receipt_timeout:
+                    self._fail(msg, f"no delivery receipt within {c.receipt_timeout:.0f} s")
+
+    async def _enquire(self, conn: _Conn) -> None:
+        try:
+            await conn.request(P.Bare(P.ENQUIRE_LINK), self.config.response_timeout)
+        except (asyncio.TimeoutError, BearerError):
+            log.warning("smpp %s: enquire_link unanswered; reconnecting", self.name)
+            conn.abort()
