@@ -381,6 +381,8 @@ def decode_address_field(data: bytes, offset: int) -> tuple[Address, int]:
         value = gsm7.decode(gsm7.unpack(raw, length * 4 // 7))
     else:
         value = _digits(raw, length)
+        if value.endswith("f"):  # some encoders count the F filler in the length
+            value = value.rstrip("f")
     return Address(value, ton, npi), end
 
 
