@@ -1,0 +1,529 @@
+"""The LwM2M 1.0.2 server core on aiocoap: the Registration interface (``/rd``), lifetime
+expiry, and device management as an asyncio API.
+
+The core does not know which bearer is below. It records, for each registration, the
+aiocoap remote its Register or Update came from (``request.remote``: a UDP address, an
+:class:`~lwm2m_sms.coap.SmsAddress`, anything a transport provides) together with the
+remote's ``uri_base``, and sends every device-management request through a
+:class:`RequestSender`. :class:`DirectSender` sends to that recorded remote over the
+server's own context; the router (``lwm2m_sms.routing``) substitutes its own sender to pick
+a bearer per binding, queue requests for sleeping devices and wake them by SMS.
+
+Hooks (:class:`ServerHooks`, any number of them): ``validate_registration`` may refuse a
+Register or Update with a CoAP code (the SMS trust rule plugs in here);
+``on_registered``, ``on_updated``, ``on_deregistered``, ``on_expired`` follow the lifetime
+of a registration; ``on_message_from`` is called for every message a registered device
+sends us (Register, Update, De-register, each response and notification), which is what
+queue mode's online window is measured from.
+
+Lifetime: a registration expires when neither Update nor Register came for ``lifetime``
+seconds plus a grace margin (default 93 s, CoAP's MAX_TRANSMIT_WAIT, for an Update that is
+late on the wire). The clock is injectable; :meth:`Lwm2mServer.expire_due` is the sans-IO
+step that a background task runs.
+
+Known limits: LwM2M JSON (11543) is not built; Cancel Observation is the reactive kind (a
+Reset answers the next notification), as aiocoap does it; no DTLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
+
+import aiocoap
+from aiocoap import Message, resource
+from aiocoap.message import UndecidedRemote
+from aiocoap.numbers.codes import Code
+
+from ..errors import AddressError
+from ..sms.address import Address, parse_msisdn
+from . import linkformat
+from .content import ContentFormat, decode_payload, encode_payload
+from .exceptions import DeviceUnreachable, RequestFailed, UnknownEndpoint
+from .linkformat import AttrValue, Link
+from .path import LwM2MPath, format_path, parse_path
+from .registration import (
+    DEFAULT_VERSION, Registration, RegistrationRefused, RegisterParams, UpdateParams,
+    check_binding_sms, new_location, parse_register, parse_update,
+)
+from .store import MemoryRegistrationStore, RegistrationStore
+
+__all__ = [
+    "RequestSender", "DirectSender", "ServerHooks", "Lwm2mServer", "Observation",
+    "remote_uri", "remote_msisdn",
+]
+
+log = logging.getLogger(__name__)
+DEFAULT_GRACE = 93.0
+
+
+def remote_uri(remote: Any) -> str:
+    """The serialisable form of an aiocoap remote: ``coap://127.0.0.1:5683``,
+    ``coap+sms://+15550001``."""
+    try:
+        return remote.uri_base
+    except (AttributeError, ValueError):
+        return repr(remote)
+
+
+def remote_msisdn(remote: Any) -> Optional[Address]:
+    """The sender's MSISDN when a message came by SMS (the transport's address has
+    ``.msisdn``), else None."""
+    msisdn = getattr(remote, "msisdn", None)
+    if msisdn is None:
+        return None
+    try:
+        return parse_msisdn(msisdn)
+    except AddressError:
+        return None
+
+
+class RequestSender(Protocol):
+    """How the server core reaches a registered device. ``send`` returns the final
+    response (raising aiocoap's errors when there is none); ``observe`` returns an aiocoap
+    request object whose ``.response`` is the first answer and ``.observation`` the
+    notifications."""
+
+    async def send(self, registration: Registration, request: Message) -> Message: ...
+
+    def observe(self, registration: Registration, request: Message) -> Any: ...
+
+
+class DirectSender:
+    """Sends to the remote the registration was recorded from, over ``context``. After a
+    restart (no remote object in memory) it addresses ``registration.remote_uri``."""
+
+    def __init__(self, context: aiocoap.Context):
+        self.context = context
+
+    def _address(self, registration: Registration, request: Message) -> Message:
+        if registration.remote is not None:
+            request.remote = registration.remote
+        else:
+            request.remote = UndecidedRemote.from_pathless_uri(registration.remote_uri)
+        return request
+
+    async def send(self, registration: Registration, request: Message) -> Message:
+        return await self.context.request(self._address(registration, request)).response
+
+    def observe(self, registration: Registration, request: Message) -> Any:
+        return self.context.request(self._address(registration, request))
+
+
+class ServerHooks:
+    """Subclass and override what you need; register with :meth:`Lwm2mServer.add_hooks`.
+    Event methods are called synchronously from the request handler: start a task for
+    long work."""
+
+    def validate_registration(
+        self, params: "RegisterParams | UpdateParams", remote: Any, existing: Optional[Registration]
+    ) -> "Optional[Code] | Any":
+        """Return None to allow, a CoAP code to refuse (may be a coroutine)."""
+        return None
+
+    def on_registered(self, registration: Registration) -> None: ...
+    def on_updated(self, registration: Registration) -> None: ...
+    def on_deregistered(self, registration: Registration) -> None: ...
+    def on_expired(self, registration: Registration) -> None: ...
+    def on_message_from(self, registration: Registration) -> None: ...
+
+
+def _diag(text: str) -> bytes:
+    return text.encode("utf-8")[:120]
+
+
+class _RegisterResource(resource.Resource):
+    def __init__(self, server: "Lwm2mServer"):
+        super().__init__()
+        self.server = server
+
+    async def render_post(self, request: Message) -> Message:
+        return await self.server._handle_register(request)
+
+
+class _RegistrationSite(resource.Resource, resource.PathCapable):
+    """``/rd/{location}``: Update (POST) and De-register (DELETE)."""
+
+    def __init__(self, server: "Lwm2mServer"):
+        super().__init__()
+        self.server = server
+
+    async def render_post(self, request: Message) -> Message:
+        return await self.server._handle_update(request)
+
+    async def render_delete(self, request: Message) -> Message:
+        return await self.server._handle_deregister(request)
+
+
+@dataclass
+class _Tracked:
+    registration: Registration
+
+
+class Observation:
+    """A running observation: ``value`` is the first answer's decoded value; iterate for
+    the decoded notifications; :meth:`cancel` stops it (a Reset answers the next
+    notification)."""
+
+    def __init__(self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: Any, value: Any, observable: bool):
+        self.server, self.endpoint, self.path = server, endpoint, path
+        self._request = request
+        self.value = value
+        self.observable = observable
+        self.cancelled = False
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Any]:
+        if not self.observable:
+            return
+        try:
+            async for notification in self._request.observation:
+                reg = self.server.store.get(self.endpoint)
+                if reg is not None:
+                    self.server._emit("on_message_from", reg)
+                if not notification.code.is_successful():
+                    raise RequestFailed(self.endpoint, "observe", format_path(self.path), notification.code)
+                value = decode_payload(self.path, notification.opt.content_format, notification.payload)
+                self.value = value
+                yield value
+        except aiocoap.error.ObservationCancelled:
+            return
+
+    def cancel(self) -> None:
+        if not self.cancelled:
+            self.cancelled = True
+            if self.observable:
+                self._request.observation.cancel()
+            self.server._forget_observation(self)
+
+
+class Lwm2mServer:
+    """The server core. Mount :attr:`site` in a context (or use :meth:`create_udp`), then
+    :meth:`start` it with that context."""
+
+    def __init__(
+        self,
+        store: Optional[RegistrationStore] = None,
+        *,
+        sender: Optional[RequestSender] = None,
+        clock: Callable[[], float] = time.time,
+        grace: float = DEFAULT_GRACE,
+        accepted_versions: Iterable[str] = (DEFAULT_VERSION,),
+        request_timeout: Optional[float] = None,
+    ):
+        self.store = store if store is not None else MemoryRegistrationStore()
+        self.sender = sender
+        self.clock = clock
+        self.grace = grace
+        self.accepted_versions = tuple(accepted_versions)
+        self.request_timeout = request_timeout
+        self.hooks: list[ServerHooks] = []
+        self.context: Optional[aiocoap.Context] = None
+        self.site = resource.Site()
+        self.site.add_resource(["rd"], _RegisterResource(self))
+        self.site.add_resource(["rd"], _RegistrationSite(self))
+        self._observations: dict[str, set[Observation]] = {}
+        self._expiry_task: Optional[asyncio.Task] = None
+        self._wake_expiry = asyncio.Event()
+
+    # --- life cycle -------------------------------------------------------------------
+
+    @classmethod
+    async def create_udp(cls, bind: tuple[str, int] = ("127.0.0.1", 5683), **kwargs: Any) -> "Lwm2mServer":
+        """A server on a UDP socket of its own (port 0: the OS picks; see :attr:`port`)."""
+        server = cls(**kwargs)
+        context = await aiocoap.Context.create_server_context(server.site, bind=bind, transports=["udp6"])
+        server.start(context)
+        return server
+
+    def start(self, context: aiocoap.Context) -> None:
+        """Use ``context`` (whose serversite contains :attr:`site`) to send requests, with a
+        :class:`DirectSender` unless a sender was given; start the expiry task."""
+        self.context = context
+        if self.sender is None:
+            self.sender = DirectSender(context)
+        if self._expiry_task is None:
+            self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop(), name="lwm2m expiry")
+
+    @property
+    def port(self) -> int:
+        """The UDP port of a server made by :meth:`create_udp`."""
+        for ri in self.context.request_interfaces:  # type: ignore[union-attr]
+            mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
+            if mi is not None and hasattr(mi, "_local_port"):
+                return mi._local_port()
+        raise RuntimeError("no UDP transport in this server's context")
+
+    async def close(self, shutdown_context: bool = True) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            try:
+                await self._expiry_task
+            except asyncio.CancelledError:
+                pass
+            self._expiry_task = None
+        for observations in list(self._observations.values()):
+            for obs in list(observations):
+                obs.cancel()
+        if shutdown_context and self.context is not None:
+            await self.context.shutdown()
+        self.store.close()
+
+    def add_hooks(self, hooks: ServerHooks) -> None:
+        self.hooks.append(hooks)
+
+    def _emit(self, event: str, registration: Registration) -> None:
+        for hooks in self.hooks:
+            try:
+                getattr(hooks, event)(registration)
+            except Exception:  # a broken hook must not break the registration interface
+                log.exception("hook %s(%s) failed", event, registration.endpoint)
+
+    async def _validate(self, params: Any, remote: Any, existing: Optional[Registration]) -> None:
+        for hooks in self.hooks:
+            verdict = hooks.validate_registration(params, remote, existing)
+            if inspect.isawaitable(verdict):
+                verdict = await verdict
+            if verdict is not None:
+                raise RegistrationRefused(verdict, f"refused by {type(hooks).__name__}")
+
+    # --- registration interface ---------------------------------------------------------
+
+    def registrations(self) -> list[Registration]:
+        return list(self.store)
+
+    def registration(self, endpoint: str) -> Registration:
+        reg = self.store.get(endpoint)
+        if reg is None:
+            raise UnknownEndpoint(endpoint)
+        return reg
+
+    def _refuse(self, what: str, request: Message, exc: RegistrationRefused, ep: str = "?") -> Message:
+        log.warning("%s from %s (ep=%s, mid=%s) refused with %s: %s",
+                    what, remote_uri(request.remote), ep, request.mid, exc.code, exc.reason)
+        return Message(code=exc.code, payload=_diag(exc.reason))
+
+    async def _handle_register(self, request: Message) -> Message:
+        remote = request.remote
+        ep = next((q[3:] for q in request.opt.uri_query if q.startswith("ep=")), "?")
+        try:
+            params = parse_register(
+                request.opt.uri_query, request.payload, request.opt.content_format,
+                accepted_versions=self.accepted_versions, sender_msisdn=remote_msisdn(remote),
+            )
+            existing = self.store.get(params.endpoint)
+            await self._validate(params, remote, existing)
+        except RegistrationRefused as exc:
+            return self._refuse("Register", request, exc, ep)
+        now = self.clock()
+        reg = Registration(
+            endpoint=params.endpoint, location=new_location(), lifetime=params.lifetime,
+            version=params.version, binding=params.binding, sms=params.sms, objects=params.objects,
+            remote_uri=remote_uri(remote), registered_at=now, updated_at=now,
+            root_path=params.root_path, remote=remote,
+        )
+        if existing is not None:
+            log.info("ep=%s registers again: location /rd/%s replaces /rd/%s", reg.endpoint, reg.location, existing.location)
+            self._cancel_observations(existing.endpoint)
+        self.store.put(reg)
+        log.info("Register ep=%s from %s (mid=%s): /rd/%s lt=%s b=%s sms=%s objects=%s",
+                 reg.endpoint, reg.remote_uri, request.mid, reg.location, reg.lifetime, reg.binding,
+                 reg.sms.lwm2m_digits if reg.sms else "-", ",".join(l.target for l in reg.objects))
+        self._emit("on_message_from", reg)
+        self._emit("on_registered", reg)
+        self._wake_expiry.set()
+        return Message(code=Code.CREATED, location_path=("rd", reg.location))
+
+    def _located(self, request: Message, what: str) -> Registration:
+        path = request.opt.uri_path
+        reg = self.store.by_location(path[0]) if len(path) == 1 else None
+        if reg is None:
+            raise RegistrationRefused(Code.NOT_FOUND, f"no registration at /rd/{'/'.join(path)}")
+        return reg
+
+    async def _handle_update(self, request: Message) -> Message:
+        remote = request.remote
+        ep = "?"
+        try:
+            reg = self._located(request, "Update")
+            ep = reg.endpoint
+            params = parse_update(request.opt.uri_query, request.payload, request.opt.content_format)
+            new = reg.with_update(params, remote, remote_uri(remote), self.clock())
+            check_binding_sms(new.binding, new.sms)
+            await self._validate(params, remote, reg)
+        except RegistrationRefused as exc:
+            return self._refuse("Update", request, exc, ep)
+        self.store.put(new)
+        log.info("Update ep=%s from %s (mid=%s): lt=%s b=%s sms=%s%s", new.endpoint, new.remote_uri, request.mid,
+                 new.lifetime, new.binding, new.sms.lwm2m_digits if new.sms else "-",
+                 " objects=" + ",".join(l.target for l in new.objects) if params.objects is not None else "")
+        self._emit("on_message_from", new)
+        self._emit("on_updated", new)
+        self._wake_expiry.set()
+        return Message(code=Code.CHANGED)
+
+    async def _handle_deregister(self, request: Message) -> Message:
+        try:
+            reg = self._located(request, "De-register")
+            if request.opt.uri_query or request.payload:
+                raise RegistrationRefused(Code.BAD_REQUEST, "De-register takes no parameters or payload")
+        except RegistrationRefused as exc:
+            return self._refuse("De-register", request, exc)
+        self.store.remove(reg.endpoint)
+        self._cancel_observations(reg.endpoint)
+        log.info("De-register ep=%s from %s (mid=%s): /rd/%s", reg.endpoint, remote_uri(request.remote), request.mid, reg.location)
+        self._emit("on_message_from", reg)
+        self._emit("on_deregistered", reg)
+        return Message(code=Code.DELETED)
+
+    # --- lifetime -----------------------------------------------------------------------
+
+    def expire_due(self) -> list[Registration]:
+        """Remove every registration whose lifetime plus grace has passed; emit
+        ``on_expired`` for each. Returns them."""
+        now = self.clock()
+        expired = [r for r in self.store if now > r.expires_at + self.grace]
+        for reg in expired:
+            self.store.remove(reg.endpoint)
+            self._cancel_observations(reg.endpoint)
+            log.info("ep=%s expired: no Update for %.0f s (lifetime %s s + grace %.0f s), /rd/%s removed",
+                     reg.endpoint, now - reg.updated_at, reg.lifetime, self.grace, reg.location)
+            self._emit("on_expired", reg)
+        return expired
+
+    def next_expiry(self) -> Optional[float]:
+        deadlines = [r.expires_at + self.grace for r in self.store]
+        return min(deadlines) if deadlines else None
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            self.expire_due()
+            deadline = self.next_expiry()
+            # the clock may be injected (not wall time): poll at most every 60 s anyway
+            delay = 60.0 if deadline is None else min(60.0, max(0.5, deadline - self.clock() + 0.01))
+            self._wake_expiry.clear()
+            try:
+                await asyncio.wait_for(self._wake_expiry.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    # --- device management ------------------------------------------------------------
+
+    def _message(self, reg: Registration, code: Code, path: LwM2MPath, **options: Any) -> Message:
+        root = [p for p in reg.root_path.split("/") if p]
+        return Message(code=code, uri_path=tuple(root) + tuple(str(i) for i in path), **options)
+
+    async def _request(self, endpoint: str, operation: str, code: Code, path: LwM2MPath, **options: Any) -> Message:
+        reg = self.registration(endpoint)
+        if self.sender is None:
+            raise RuntimeError("server not started: call start(context) first")
+        msg = self._message(reg, code, path, **options)
+        try:
+            coro = self.sender.send(reg, msg)
+            response = await (asyncio.wait_for(coro, self.request_timeout) if self.request_timeout else coro)
+        except (aiocoap.error.Error, asyncio.TimeoutError, OSError) as exc:
+            log.warning("%s %s on ep=%s: no answer: %r", operation, format_path(path), endpoint, exc)
+            raise DeviceUnreachable(endpoint, operation, format_path(path), exc) from exc
+        current = self.store.get(endpoint)
+        if current is not None:
+            self._emit("on_message_from", current)
+        if not response.code.is_successful():
+            log.info("%s %s on ep=%s: %s", operation, format_path(path), endpoint, response.code)
+            raise RequestFailed(endpoint, operation, format_path(path), response.code,
+                                response.payload.decode("utf-8", "replace"))
+        return response
+
+    async def read(self, endpoint: str, path: "str | LwM2MPath", *, accept: Optional[int] = None) -> Any:
+        """Read an object, instance, resource or resource instance; decoded values (see
+        :mod:`.content` for the shapes)."""
+        p = parse_path(path)
+        if accept is None and len(p) < 3:
+            accept = ContentFormat.TLV.value
+        options = {"accept": accept} if accept is not None else {}
+        response = await self._request(endpoint, "read", Code.GET, p, **options)
+        return decode_payload(p, response.opt.content_format, response.payload)
+
+    async def write(self, endpoint: str, path: "str | LwM2MPath", value: Any, *, partial: bool = False,
+                    content_format: Optional[int] = None) -> None:
+        """Write (replace: PUT) or, with ``partial=True``, partial update (POST) of an
+        instance; a single resource is always replaced."""
+        p = parse_path(path)
+        cf, body = encode_payload(p, value, content_format)
+        await self._request(endpoint, "write", Code.POST if partial else Code.PUT, p, payload=body, content_format=cf)
+
+    async def execute(self, endpoint: str, path: "str | LwM2MPath", arguments: "str | bytes" = b"") -> None:
+        p = parse_path(path)
+        body = arguments.encode() if isinstance(arguments, str) else arguments
+        await self._request(endpoint, "execute", Code.POST, p, payload=body,
+                            **({"content_format": ContentFormat.TEXT.value} if body else {}))
+
+    async def create(self, endpoint: str, path: "str | LwM2MPath", resources: dict, instance_id: Optional[int] = None) -> LwM2MPath:
+        """Create an instance of object ``path``; returns the new instance's path."""
+        p = parse_path(path)
+        if len(p) != 1:
+            raise ValueError(f"create takes an object path, not {format_path(p)}")
+        if instance_id is None:
+            cf, body = encode_payload(p + (0,), resources, ContentFormat.TLV)
+        else:
+            cf, body = encode_payload(p, {instance_id: resources}, ContentFormat.TLV)
+        response = await self._request(endpoint, "create", Code.POST, p, payload=body, content_format=cf)
+        location = [s for s in response.opt.location_path if s]
+        if location:
+            try:
+                return parse_path("/".join(location))
+            except ValueError:
+                pass
+        return p + ((instance_id,) if instance_id is not None else ())
+
+    async def delete(self, endpoint: str, path: "str | LwM2MPath") -> None:
+        await self._request(endpoint, "delete", Code.DELETE, parse_path(path))
+
+    async def discover(self, endpoint: str, path: "str | LwM2MPath") -> list[Link]:
+        p = parse_path(path)
+        response = await self._request(endpoint, "discover", Code.GET, p, accept=ContentFormat.LINK_FORMAT.value)
+        return linkformat.parse(response.payload)
+
+    async def write_attributes(self, endpoint: str, path: "str | LwM2MPath", **attributes: AttrValue) -> None:
+        """Write-Attributes: ``pmin=10, pmax=60, gt=..., lt=..., st=...``; None removes."""
+        p = parse_path(path)
+        await self._request(endpoint, "write-attributes", Code.PUT, p,
+                            uri_query=tuple(linkformat.attributes_to_query(attributes)))
+
+    async def observe(self, endpoint: str, path: "str | LwM2MPath", *, accept: Optional[int] = None) -> Observation:
+        """Observe: returns once the first answer is in (its value in ``.value``); iterate
+        the returned :class:`Observation` for notifications."""
+        p = parse_path(path)
+        reg = self.registration(endpoint)
+        if self.sender is None:
+            raise RuntimeError("server not started: call start(context) first")
+        if accept is None and len(p) < 3:
+            accept = ContentFormat.TLV.value
+        msg = self._message(reg, Code.GET, p, observe=0, **({"accept": accept} if accept is not None else {}))
+        request = self.sender.observe(reg, msg)
+        try:
+            response = await request.response
+        except aiocoap.error.Error as exc:
+            raise DeviceUnreachable(endpoint, "observe", format_path(p), exc) from exc
+        self._emit("on_message_from", reg)
+        if not response.code.is_successful():
+            raise RequestFailed(endpoint, "observe", format_path(p), response.code)
+        value = decode_payload(p, response.opt.content_format, response.payload)
+        obs = Observation(self, endpoint, p, request, value, response.opt.observe is not None)
+        self._observations.setdefault(endpoint, set()).add(obs)
+        return obs
+
+    def observations(self, endpoint: str) -> list[Observation]:
+        return list(self._observations.get(endpoint, ()))
+
+    def _forget_observation(self, obs: Observation) -> None:
+        self._observations.get(obs.endpoint, set()).discard(obs)
+
+    def _cancel_observations(self, endpoint: str) -> None:
+        for obs in list(self._observations.pop(endpoint, ())):
+            obs.cancel()
