@@ -1,1 +1,12 @@
-"""(being built)"""
+"""The GSM modem bearer: AT line protocol (sans-IO), asyncio driver, pty modem emulator.
+
+* :mod:`modems.at` — the AT response parser (bytes in, events out);
+* :mod:`modems.channel` — one serial port, one command on the wire, URCs to a callback;
+* :mod:`modems.driver` — :class:`ModemDriver`, the :class:`lwm2m_sms.bearer.Bearer` on a modem;
+* :mod:`modems.profiles` — known quirks of real modems;
+* :mod:`modems.info` — identification and state for ``lwm2m-sms modem-info``;
+* :mod:`modems.emulator_core` / :mod:`modems.emulator` — the modem emulator (sans-IO core,
+  pty adapter).
+
+This package imports the SMS core from :mod:`lwm2m_sms` and never imports :mod:`smsc`.
+"""

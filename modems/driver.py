@@ -1,0 +1,621 @@
+"""The GSM modem bearer: binary SMS through a modem's AT interface in PDU mode.
+
+:class:`ModemDriver` implements :class:`lwm2m_sms.bearer.Bearer` on an :class:`AtChannel`
+(pyserial-asyncio-fast under it; a USB modem's /dev/ttyUSBn, or a pty of the emulator).
+
+Start-up (``start``): wait for the modem to answer ``AT``, echo off, numeric errors
+(+CMEE=1), identify it (+CGMI, +CGMM, +CGMR) and pick a :mod:`profile <modems.profiles>`,
+unlock the SIM with the configured PIN (never logged; a wrong PIN is not retried, to keep the
+SIM away from its PUK), wait for network registration (+CREG / +CEREG, home or roaming) up to
+``registration_timeout`` with a message that says what the modem reported, PDU mode
+(+CMGF=0), storage (+CPMS), and new-message indications: +CNMI mt=2 with +CSMS=1 so each
++CMT is acknowledged by +CNMA after the payload was handed up, or (profile, or the modem
+refuses mt=2) mt=1: +CMTI, then +CMGR and +CMGD after handing up. Then it drains what the
+SIM stored while nobody listened (+CMGL=4; each message deleted only after its payload was
+handed up) and resends what the outbox still holds.
+
+Sending: ``send`` segments the payload, stores it in the :class:`~lwm2m_sms.outbox.Outbox`
+and returns; one sender task writes +CMGS per segment (one command on the wire at a time;
+the channel serialises everything), records each TP-MR from ``+CMGS: <mr>`` and, with a
+status report asked, matches +CDS reports to the message by TP-MR. +CMS ERROR 500, 512, 513
+and other transient codes (:data:`RETRY_CMS`) are retried with back-off up to
+``send_attempts``; any other code (304 invalid PDU, 305 invalid text ...) fails the message
+at once with the code and its meaning.
+
+The port vanishing (USB unplug, the emulator dropping its pty) is noticed by the channel; a
+reconnect loop reopens the same path with exponential back-off, runs start-up again, drains
+the SIM and resumes the send that was interrupted from its first unconfirmed segment (a
+segment whose +CMGS answer was lost may go twice; the receiver's reassembly drops it).
+
+Known limits: status reports stored in "SR" memory (+CNMI ds=2) are not read; one modem per
+driver; no multiplexing (CMUX) of data and AT on one port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from lwm2m_sms.bearer import Bearer, DeliveryState, Submission
+from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError
+from lwm2m_sms.outbox import Outbox
+from lwm2m_sms.sms.address import Address, parse_address
+from lwm2m_sms.sms.segmentation import UserData
+from lwm2m_sms.sms.udh import Ports
+
+from .at import Urc, split_args
+from .channel import AtChannel, CommandError, CommandTimeout, ConnectionLost
+from .profiles import ModemProfile, profile_by_name, profile_for
+
+__all__ = ["ModemConfig", "ModemDriver", "ModemBearer", "ModemIdentity", "RETRY_CMS", "cms_text"]
+
+log = logging.getLogger(__name__)
+
+#: +CMS ERROR codes worth another attempt: the network or the ME was busy, not the message.
+RETRY_CMS = frozenset({500, 512, 513, 331, 332, 314, 515, 38, 41, 42, 47})
+_CMS_TEXT = {
+    1: "unassigned number",
+    21: "short message transfer rejected",
+    38: "network out of order",
+    41: "temporary failure",
+    42: "congestion",
+    47: "resources unavailable",
+    300: "ME failure",
+    302: "operation not allowed",
+    303: "operation not supported",
+    304: "invalid PDU mode parameter",
+    305: "invalid text mode parameter",
+    310: "SIM not inserted",
+    311: "SIM PIN required",
+    314: "SIM busy",
+    321: "invalid memory index",
+    322: "memory full",
+    330: "SMSC address unknown",
+    331: "no network service",
+    332: "network timeout",
+    500: "unknown error",
+    512: "network busy (vendor code)",
+    513: "lower layer failure (vendor code)",
+    515: "ME busy, try later",
+}
+_CREG_TEXT = {
+    0: "not registered, not searching",
+    1: "registered, home network",
+    2: "not registered, searching",
+    3: "registration denied",
+    4: "unknown",
+    5: "registered, roaming",
+}
+
+
+def cms_text(code: int | None) -> str:
+    return _CMS_TEXT.get(code, "unknown +CMS ERROR code") if code is not None else "error"
+
+
+@dataclass
+class ModemConfig:
+    """How to reach and drive one modem. ``pin`` is never logged or shown in repr."""
+
+    port: str
+    baudrate: int = 115200
+    pin: str | None = field(default=None, repr=False)
+    profile: str | None = None  # a name from modems.profiles; None: by +CGMI/+CGMM
+    registration_timeout: float = 60.0
+    poll_interval: float = 1.0
+    command_timeout: float = 10.0
+    send_timeout: float = 60.0  # +CMGS: the network round trip is in it
+    send_attempts: int = 4
+    retry_delay: float = 1.0
+    reconnect_initial: float = 0.5
+    reconnect_max: float = 30.0
+    report_timeout: float = 3600.0
+    smsc: str | None = None  # set +CSCA; None: keep the SIM's
+    storage: str | None = None  # +CPMS memory; None: the profile's
+
+
+@dataclass(frozen=True)
+class ModemIdentity:
+    manufacturer: str = ""
+    model: str = ""
+    revision: str = ""
+
+
+@dataclass(eq=False)
+class _Job:
+    entry_id: int
+    submission: Submission
+    parts: list[UserData]
+    report: bool
+    payload_len: int
+    next_part: int = 0
+    attempts: int = 0
+    mrs: list[int] = field(default_factory=list)
+    reports: dict[int, bool] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+
+
+def _first_line(resp, prefix: str) -> str:
+    for line in resp.text_lines:
+        text = line.split(":", 1)[1].strip() if line.upper().startswith(prefix) else line.strip()
+        if text:
+            return text
+    return ""
+
+
+class ModemDriver(Bearer):
+    kind = "modem"
+
+    def __init__(
+        self,
+        config: ModemConfig,
+        local_address: Address | str | None = None,
+        *,
+        outbox: Outbox | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(local_address, **kwargs)
+        self.config = config
+        self.outbox = outbox if outbox is not None else Outbox()
+        self.identity = ModemIdentity()
+        self.profile: ModemProfile = profile_by_name(config.profile) if config.profile else profile_by_name("generic")
+        self.use_cmt = False
+        self.registration: int | None = None
+        self.counters = {"cms_retries": 0, "reconnects": 0, "drained": 0, "reports": 0}
+        self._ch: AtChannel | None = None
+        self._online = asyncio.Event()
+        self._closing = True
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._urcs: asyncio.Queue[Urc] = asyncio.Queue()
+        self._by_mr: dict[int, _Job] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._reconnect_task: asyncio.Task | None = None
+        self._reg_event = asyncio.Event()
+        self._active: set[_Job] = set()
+
+    # -- Bearer API ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._closing = False
+        try:
+            await self._connect()
+        except BaseException:
+            self._closing = True
+            await self._close_channel()
+            raise
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._send_loop(), name="modem-send"),
+            loop.create_task(self._urc_loop(), name="modem-urc"),
+        ]
+        await self._drain()
+        for entry in self.outbox.pending():
+            sub = Submission(entry.message_id, parse_address(entry.recipient), 0, loop.create_future())
+            try:
+                parts = self._split(sub.recipient, entry.payload, entry.ports)
+            except BearerError as exc:
+                log.warning("modem: outbox entry %s to %s unsendable: %s", entry.message_id, entry.recipient, exc)
+                self.outbox.remove(entry.id)
+                continue
+            sub.segments = len(parts)
+            log.info("modem: resending %s to %s from the outbox", entry.message_id, entry.recipient)
+            self._enqueue(_Job(entry.id, sub, parts, entry.report, len(entry.payload)))
+
+    async def close(self) -> None:
+        self._closing = True
+        for t in [*self._tasks, self._reconnect_task]:
+            if t is not None:
+                t.cancel()
+        for t in [*self._tasks, self._reconnect_task]:
+            if t is not None:
+                try:
+                    await t
+                except (asyncio.CancelledError, Exception):
+                    pass
+        self._tasks = []
+        self._reconnect_task = None
+        await self._close_channel()
+        for job in list(self._active):
+            if job.timer is not None:
+                job.timer.cancel()
+            job.submission.resolve(DeliveryState.FAILED, "modem bearer closed before the outcome was known")
+        self._active.clear()
+
+    async def send(
+        self,
+        recipient: Address | str,
+        payload: bytes,
+        *,
+        ports: Ports | None = None,
+        report: bool = False,
+    ) -> Submission:
+        if self._closing:
+            raise BearerClosed(f"modem on {self.config.port} is not started")
+        to = parse_address(recipient)
+        parts = self._split(to, payload, ports)
+        mid = self._new_message_id()
+        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)
+        sub = Submission(mid, to, len(parts), asyncio.get_running_loop().create_future())
+        log.info("modem: accepted %s to %s: %d octets in %d SMS", mid, to, len(payload), len(parts))
+        self._enqueue(_Job(entry.id, sub, parts, report, len(payload)))
+        return sub
+
+    def _enqueue(self, job: _Job) -> None:
+        self._active.add(job)
+        self._jobs.put_nowait(job)
+
+    # -- connection, start-up, reconnect ---------------------------------------------
+
+    async def _close_channel(self) -> None:
+        self._online.clear()
+        if self._ch is not None:
+            ch, self._ch = self._ch, None
+            await ch.close()
+
+    async def _connect(self) -> None:
+        cfg = self.config
+        ch = AtChannel(
+            cfg.port,
+            baudrate=cfg.baudrate,
+            on_urc=self._on_urc,
+            on_lost=self._on_lost,
+            default_timeout=cfg.command_timeout,
+        )
+        await ch.open()
+        self._ch = ch
+        await self._init(ch)
+        self._online.set()
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        self._online.clear()
+        if self._closing or (self._reconnect_task is not None and not self._reconnect_task.done()):
+            return
+        self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect(), name="modem-reconnect")
+
+    async def _reconnect(self) -> None:
+        delay = self.config.reconnect_initial
+        while not self._closing:
+            await asyncio.sleep(delay)
+            await self._close_channel()
+            try:
+                await self._connect()
+                self.counters["reconnects"] += 1
+                log.info("modem: %s back; state re-established", self.config.port)
+                await self._drain()
+                return
+            except BearerError as exc:
+                log.warning("modem: reconnect to %s failed (%s); next try in %.1f s", self.config.port, exc, delay)
+                await self._close_channel()
+                delay = min(delay * 2, self.config.reconnect_max)
+
+    async def _init(self, ch: AtChannel) -> None:
+        cfg = self.config
+        for attempt in range(3):
+            try:
+                await ch.command("AT", timeout=2.0)
+                break
+            except (CommandTimeout, CommandError):
+                if attempt == 2:
+                    raise BearerError(f"modem on {cfg.port} does not answer AT (wrong port or baud rate?)") from None
+        await ch.command("ATE0")
+        await ch.command("AT+CMEE=1", check=False)
+        man = _first_line(await ch.command("AT+CGMI", check=False), "+CGMI")
+        model = _first_line(await ch.command("AT+CGMM", check=False), "+CGMM")
+        rev = _first_line(await ch.command("AT+CGMR", check=False), "+CGMR")
+        if rev.upper().startswith("REVISION:"):
+            rev = rev.split(":", 1)[1].strip()
+        self.identity = ModemIdentity(man, model, rev)
+        self.profile = profile_by_name(cfg.profile) if cfg.profile else profile_for(man, model)
+        log.info("modem: %s %s (%s) on %s, profile %s", man, model, rev, cfg.port, self.profile.name)
+        await self._unlock_sim(ch)
+        await self._wait_registered(ch)
+        await ch.command("AT+CMGF=0")
+        mem = cfg.storage or self.profile.storage
+        await self._retry_sim_busy(ch, f'AT+CPMS="{mem}","{mem}","{mem}"')
+        if cfg.smsc:
+            await ch.command(f'AT+CSCA="{cfg.smsc}",145')
+        self.use_cmt = False
+        if self.profile.use_cmt:
+            try:
+                await ch.command("AT+CSMS=1")
+                await ch.command("AT+CNMI=2,2,0,1,0")
+                self.use_cmt = True
+            except CommandError as exc:
+                log.info("modem: %s refuses +CMT routing (%s); using +CMTI and read/delete", cfg.port, exc)
+                await ch.command("AT+CSMS=0", check=False)
+        if not self.use_cmt:
+            try:
+                await ch.command("AT+CNMI=2,1,0,1,0")
+            except CommandError:
+                await ch.command("AT+CNMI=2,1,0,0,0")
+
+    async def _retry_sim_busy(self, ch: AtChannel, command: str) -> None:
+        for attempt in range(10):
+            try:
+                await ch.command(command)
+                return
+            except CommandError as exc:
+                if exc.cms not in (310, 314, 515) or attempt == 9:
+                    raise
+                await asyncio.sleep(max(self.profile.sim_ready_delay, 0.5))
+
+    async def _unlock_sim(self, ch: AtChannel) -> None:
+        try:
+            resp = await ch.command("AT+CPIN?", timeout=15.0)
+        except CommandError as exc:
+            if exc.cme == 10:
+                raise BearerError(f"modem on {self.config.port}: no SIM card inserted (+CME ERROR: 10)") from None
+            raise BearerError(f"modem on {self.config.port}: cannot read the SIM state ({exc.final})") from None
+        state = (resp.args("+CPIN") or "").upper()
+        if state == "READY":
+            return
+        if state != "SIM PIN":
+            raise BearerError(
+                f"modem on {self.config.port}: SIM needs {state or 'an unknown code'}; "
+                "only a PIN can be given here (unlock a PUK with a phone)"
+            )
+        if not self.config.pin:
+            raise BearerError(f"modem on {self.config.port}: SIM PIN required; configure the PIN (--pin)")
+        try:
+            await ch.command(f'AT+CPIN="{self.config.pin}"', timeout=15.0, log_as="AT+CPIN=<hidden>")
+        except CommandError as exc:
+            raise BearerError(
+                f"modem on {self.config.port}: the SIM refused the PIN ({exc.final}); not retried, "
+                "so the SIM is not locked to its PUK"
+            ) from None
+        log.info("modem: SIM unlocked on %s", self.config.port)
+        if self.profile.sim_ready_delay:
+            await asyncio.sleep(self.profile.sim_ready_delay)
+        for _ in range(20):
+            resp = await ch.command("AT+CPIN?", timeout=15.0, check=False)
+            if (resp.args("+CPIN") or "").upper() == "READY":
+                return
+            await asyncio.sleep(0.5)
+        raise BearerError(f"modem on {self.config.port}: SIM not ready after the PIN")
+
+    async def _wait_registered(self, ch: AtChannel) -> None:
+        cfg = self.config
+        await ch.command("AT+CREG=1", check=False)
+        has_cereg = (await ch.command("AT+CEREG=1", check=False)).final.ok
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + cfg.registration_timeout
+        stat = None
+        while True:
+            self._reg_event.clear()
+            for cmd, prefix in (("AT+CREG?", "+CREG"), ("AT+CEREG?", "+CEREG")):
+                if prefix == "+CEREG" and not has_cereg:
+                    continue
+                resp = await ch.command(cmd, check=False)
+                args = split_args(resp.args(prefix) or "")
+                if len(args) >= 2 and args[1].isdigit():
+                    s = int(args[1])
+                    stat = s if stat is None or s in (1, 5) else stat
+                    if s in (1, 5):
+                        self.registration = s
+                        log.info("modem: %s %s", cfg.port, _CREG_TEXT[s])
+                        return
+            left = deadline - loop.time()
+            if left <= 0:
+                raise BearerError(
+                    f"modem on {cfg.port}: not registered to a network after {cfg.registration_timeout:g} s "
+                    f"(+CREG stat {stat}: {_CREG_TEXT.get(stat, 'no answer')}); check the antenna, "
+                    "the SIM's subscription and coverage"
+                )
+            try:
+                await asyncio.wait_for(self._reg_event.wait(), min(cfg.poll_interval, left))
+            except asyncio.TimeoutError:
+                pass
+            stat = None
+
+    # -- receiving -------------------------------------------------------------------
+
+    def _on_urc(self, urc: Urc) -> None:
+        if urc.name in ("+CREG", "+CEREG", "+CGREG"):
+            args = split_args(urc.args)
+            if args and args[0].isdigit():
+                self.registration = int(args[0])
+                log.info("modem: %s %s: %s", self.config.port, urc.name, _CREG_TEXT.get(self.registration, "?"))
+            self._reg_event.set()
+            return
+        if urc.name in ("+CMT", "+CMTI", "+CDS"):
+            self._urcs.put_nowait(urc)
+            return
+        log.debug("modem: %s URC %s", self.config.port, urc.line)
+
+    async def _urc_loop(self) -> None:
+        while True:
+            urc = await self._urcs.get()
+            try:
+                if urc.name == "+CMT":
+                    if urc.body:
+                        await self._handle_pdu(urc.body, "+CMT")
+                    if self.use_cmt:
+                        await self._ack()
+                elif urc.name == "+CDS":
+                    if urc.body:
+                        await self._handle_pdu(urc.body, "+CDS")
+                    if self.use_cmt:
+                        await self._ack()
+                elif urc.name == "+CMTI":
+                    args = split_args(urc.args)
+                    if len(args) >= 2 and args[1].isdigit():
+                        await self._read_stored(int(args[1]))
+            except (ConnectionLost, CommandTimeout) as exc:
+                # stored SMS stay on the SIM and an unacknowledged +CMT is stored by the
+                # modem: the drain after the reconnect picks them up
+                log.warning("modem: %s while handling %s; left for the drain", exc, urc.line)
+            except Exception:
+                log.exception("modem: handling %s failed", urc.line)
+
+    async def _ack(self) -> None:
+        ch = self._ch
+        if ch is not None:
+            await ch.command("AT+CNMA", check=False)
+
+    async def _read_stored(self, index: int) -> None:
+        ch = self._ch
+        if ch is None:
+            return
+        resp = await ch.command(f"AT+CMGR={index}", check=False)
+        info = resp.first("+CMGR")
+        if resp.final is not None and not resp.final.ok:
+            log.debug("modem: +CMGR=%d: %s (already read)", index, resp.final)
+            return
+        if info is not None and info.body:
+            await self._handle_pdu(info.body, f"SIM index {index}")
+        await ch.command(f"AT+CMGD={index}", check=False)
+
+    async def _drain(self) -> None:
+        """Hand up and delete every SMS the modem stored (received while nobody listened)."""
+        ch = self._ch
+        if ch is None:
+            return
+        resp = await ch.command("AT+CMGL=4", timeout=max(self.config.command_timeout, 30.0), check=False)
+        if resp.final is None or not resp.final.ok:
+            log.warning("modem: listing stored SMS failed: %s", resp.final)
+            return
+        for info in resp.lines:
+            if not info.line.upper().startswith("+CMGL"):
+                continue
+            args = split_args(info.args)
+            if not args or not args[0].isdigit():
+                continue
+            if info.body:
+                await self._handle_pdu(info.body, f"SIM index {args[0]}")
+            await ch.command(f"AT+CMGD={args[0]}", check=False)
+            self.counters["drained"] += 1
+
+    async def _handle_pdu(self, hex_pdu: str, where: str) -> None:
+        from lwm2m_sms.sms.tpdu import SmsDeliver, SmsStatusReport, decode_pdu
+
+        try:
+            pdu = decode_pdu(hex_pdu)
+        except DecodeError as exc:
+            log.warning("modem: undecodable PDU from %s dropped (%s): %s", where, exc, hex_pdu[:400])
+            return
+        tpdu = pdu.tpdu
+        if isinstance(tpdu, SmsStatusReport):
+            self._status_report(tpdu)
+            return
+        if not isinstance(tpdu, SmsDeliver):
+            log.warning("modem: unexpected %s from %s dropped", type(tpdu).__name__, where)
+            return
+        log.debug("modem: SMS from %s (%s, %d octets)", tpdu.originator, where, len(tpdu.user_data))
+        try:
+            await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address)
+        except Exception:
+            # the handler returned (with an error): the SMS is acknowledged all the same, or
+            # a poison message would come back at every start
+            log.exception("modem: receiver failed on an SMS from %s", tpdu.originator)
+
+    # -- sending ---------------------------------------------------------------------
+
+    async def _send_loop(self) -> None:
+        while True:
+            job = await self._jobs.get()
+            await self._run_job(job)
+
+    async def _run_job(self, job: _Job) -> None:
+        from lwm2m_sms.sms.tpdu import SmsSubmit, encode_pdu
+
+        sub = job.submission
+        cfg = self.config
+        while job.next_part < len(job.parts):
+            await self._online.wait()
+            ch = self._ch
+            if ch is None:
+                await asyncio.sleep(0.05)
+                continue
+            ud = job.parts[job.next_part]
+            pdu = encode_pdu(SmsSubmit(sub.recipient, ud, status_report_request=job.report))
+            try:
+                resp = await ch.command_with_prompt(
+                    f"AT+CMGS={len(pdu) - 1}", pdu.hex().upper(), timeout=cfg.send_timeout
+                )
+            except ConnectionLost:
+                continue  # the reconnect loop brings the line back; same part again
+            except (CommandError, CommandTimeout) as exc:
+                code = exc.cms if isinstance(exc, CommandError) else None
+                retry = isinstance(exc, CommandTimeout) or code in RETRY_CMS
+                job.attempts += 1
+                if retry and job.attempts < cfg.send_attempts:
+                    self.counters["cms_retries"] += 1
+                    delay = cfg.retry_delay * 2 ** (job.attempts - 1)
+                    log.info(
+                        "modem: %s to %s part %d/%d: %s; retry %d in %.1f s",
+                        sub.message_id, sub.recipient, job.next_part + 1, len(job.parts),
+                        self._describe(exc), job.attempts, delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                detail = f"part {job.next_part + 1}/{len(job.parts)}: {self._describe(exc)}"
+                if retry:
+                    detail += f" (gave up after {job.attempts} attempts)"
+                log.warning("modem: %s to %s failed: %s", sub.message_id, sub.recipient, detail)
+                self.outbox.remove(job.entry_id)
+                self.stats.failed += 1
+                self._active.discard(job)
+                sub.resolve(DeliveryState.FAILED, detail)
+                return
+            args = split_args(resp.args("+CMGS") or "")
+            mr = int(args[0]) if args and args[0].isdigit() else -1
+            job.mrs.append(mr)
+            job.next_part += 1
+            job.attempts = 0
+            log.debug("modem: %s to %s part %d/%d TP-MR %d", sub.message_id, sub.recipient, job.next_part, len(job.parts), mr)
+        self.outbox.remove(job.entry_id)
+        self._count_sent(sub.recipient, b"\0" * job.payload_len, len(job.parts))
+        if job.report:
+            for mr in job.mrs:
+                self._by_mr[mr] = job
+            job.timer = asyncio.get_running_loop().call_later(cfg.report_timeout, self._report_timeout, job)
+            log.info("modem: %s to %s submitted (TP-MR %s); waiting for status reports", sub.message_id, sub.recipient, job.mrs)
+        else:
+            self._active.discard(job)
+            log.info("modem: %s to %s submitted (TP-MR %s)", sub.message_id, sub.recipient, job.mrs)
+            sub.resolve(DeliveryState.SUBMITTED)
+
+    @staticmethod
+    def _describe(exc: Exception) -> str:
+        if isinstance(exc, CommandError) and exc.cms is not None:
+            return f"+CMS ERROR {exc.cms} ({cms_text(exc.cms)})"
+        return str(exc)
+
+    def _status_report(self, report) -> None:
+        self.counters["reports"] += 1
+        job = self._by_mr.get(report.message_ref)
+        if job is None or report.message_ref in job.reports:
+            log.info("modem: status report for unknown TP-MR %d (%s)", report.message_ref, report.status_text)
+            return
+        sub = job.submission
+        if report.temporary_failure:
+            log.info("modem: %s to %s: %s (SMSC still trying)", sub.message_id, sub.recipient, report.status_text)
+            return
+        job.reports[report.message_ref] = report.delivered
+        del self._by_mr[report.message_ref]
+        if not report.delivered:
+            self._finish_report(job, DeliveryState.FAILED, report.status_text)
+        elif len(job.reports) == len(job.mrs):
+            self._finish_report(job, DeliveryState.DELIVERED, "")
+
+    def _finish_report(self, job: _Job, state: DeliveryState, detail: str) -> None:
+        if job.timer is not None:
+            job.timer.cancel()
+        for mr in job.mrs:
+            if self._by_mr.get(mr) is job:
+                del self._by_mr[mr]
+        self._active.discard(job)
+        if state is DeliveryState.DELIVERED:
+            self.stats.delivered += 1
+        elif state is DeliveryState.FAILED:
+            self.stats.failed += 1
+        log.info("modem: %s to %s %s %s", job.submission.message_id, job.submission.recipient, state.value, detail)
+        job.submission.resolve(state, detail)
+
+    def _report_timeout(self, job: _Job) -> None:
+        job.timer = None
+        self._finish_report(job, DeliveryState.SUBMITTED, f"no status report within {self.config.report_timeout:g} s")
+
+
+#: The name the issue and the bearer table use.
+ModemBearer = ModemDriver
