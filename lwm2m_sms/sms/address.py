@@ -145,6 +145,12 @@ def parse_msisdn(text: str | Address) -> Address:
         raise AddressError(f"MSISDN {raw!r} has characters other than digits")
     if len(text) > 15:
         raise AddressError(f"MSISDN {raw!r} has {len(text)} digits; E.164 allows at most 15")
+    if text[0] == "0":
+        # No E.164 country code starts with 0: this is a national number or one written with
+        # a dialling prefix (00, 011...), which cannot be turned into E.164 without guessing.
+        raise AddressError(
+            f"MSISDN {raw!r} starts with 0; give it in international form: + and country code"
+        )
     return Address(text, Ton.INTERNATIONAL, Npi.ISDN)
 
 

@@ -1,0 +1,126 @@
+"""Reassembly of concatenated SMS: order, duplicates, timeout, hard memory bounds."""
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lwm2m_sms.errors import DecodeError
+from lwm2m_sms.sms.reassembly import Reassembler
+from lwm2m_sms.sms.segmentation import UserData, split
+from lwm2m_sms.sms.udh import Concat, Ports, Udh
+
+from .strategies import udhs
+
+PAYLOAD = bytes(range(256)) * 3  # 768 octets: 6 parts of 134
+
+
+def test_single_sms_passes_straight_through():
+    r = Reassembler()
+    whole = r.feed("+1", UserData(b"hi", Udh.build(ports=Ports(1, 2))), now=0)
+    assert whole is not None and whole.payload == b"hi" and whole.parts == 1
+    assert whole.ports == Ports(1, 2) and len(r) == 0
+
+
+def test_out_of_order_and_duplicate_parts():
+    r = Reassembler()
+    parts = split(PAYLOAD, 42, ports=Ports(5683, 5684))
+    order = [3, 0, 5, 0, 2, 4, 3]  # with two duplicates
+    for i in order:
+        assert r.feed("+1", parts[i], now=1.0) is None
+    whole = r.feed("+1", parts[1], now=2.0)
+    assert whole is not None
+    assert (whole.payload, whole.parts, whole.reference, whole.ports) == (PAYLOAD, 6, 42, Ports(5683, 5684))
+    assert r.stats.duplicates == 2 and r.stats.completed == 1
+    assert r.stats.open == 0 and r.stats.buffered_bytes == 0
+    # a late duplicate of a finished message starts a new partial, which then expires
+    assert r.feed("+1", parts[2], now=3.0) is None
+    assert r.expire(now=3.0 + r.timeout) == 1
+
+
+def test_messages_are_kept_apart_by_sender_reference_and_total():
+    r = Reassembler()
+    a = split(b"A" * 300, 1)
+    b = split(b"B" * 300, 1)  # same reference, other sender
+    c = split(b"C" * 500, 1)  # same sender and reference, other total
+    for part in (a[0], b[0], c[0], c[1], a[1], b[1]):
+        r.feed("+1" if part in a or part in c else "+2", part, now=0)
+    assert r.stats.completed == 0
+    assert r.feed("+1", a[2], now=0).payload == b"A" * 300
+    assert r.feed("+2", b[2], now=0).payload == b"B" * 300
+    assert r.feed("+1", c[2], now=0) is None  # c has 4 parts
+    assert r.feed("+1", c[3], now=0).payload == b"C" * 500
+
+
+def test_timeout_with_injected_time():
+    r = Reassembler(timeout=60)
+    parts = split(PAYLOAD, 9)
+    r.feed("+1", parts[0], now=100.0)
+    r.feed("+1", parts[1], now=159.0)
+    assert r.expire(now=159.9) == 0 and len(r) == 1
+    # the next part comes too late: the partial is dropped first, the part starts afresh
+    assert r.feed("+1", parts[2], now=160.0) is None
+    assert r.stats.expired == 1 and len(r) == 1 and r.stats.buffered_bytes == len(parts[2].data)
+
+
+def test_flood_of_never_completed_references_stays_bounded():
+    r = Reassembler(max_open=100, max_bytes=100 * 134 * 2)
+    part = split(PAYLOAD, 0)[0]
+    for ref in range(5000):
+        ud = UserData(part.data, Udh.build(concat=Concat(ref % 65536, 6, 1, ref16=True)))
+        assert r.feed(f"+{ref % 7 + 1}", ud, now=float(ref)) is None
+        assert len(r) <= 100 and r.stats.buffered_bytes <= r.max_bytes
+    assert r.stats.evicted == 5000 - 100 and r.stats.open == 100
+    # the survivors are the newest
+    assert r.feed("+1", UserData(part.data, Udh.build(concat=Concat(4900 % 65536, 6, 2, True))), now=5000.0) is None
+
+
+def test_byte_bound_evicts_oldest_first():
+    r = Reassembler(max_open=1000, max_bytes=1000)
+    for ref in range(20):
+        r.feed("+1", UserData(bytes(134), Udh.build(concat=Concat(ref, 3, 1))), now=0)
+        assert r.stats.buffered_bytes <= 1000
+    assert len(r) == 7 and r.stats.evicted == 13
+    # a message larger than the bound by itself cannot be held either
+    small = Reassembler(max_open=10, max_bytes=200)
+    for seq in (1, 2):
+        small.feed("+1", UserData(bytes(134), Udh.build(concat=Concat(1, 3, seq))), now=0)
+    assert len(small) == 0 and small.stats.evicted == 1
+
+
+def test_constructor_refuses_nonsense():
+    with pytest.raises(ValueError):
+        Reassembler(timeout=0)
+    with pytest.raises(ValueError):
+        Reassembler(max_open=0)
+
+
+@st.composite
+def arbitrary_parts(draw):
+    return draw(st.sampled_from(["+1", "+2"])), UserData(draw(st.binary(max_size=140)), draw(st.none() | udhs))
+
+
+@given(st.lists(arbitrary_parts(), max_size=60), st.randoms(use_true_random=False))
+def test_arbitrary_parts_never_break_the_bounds(parts, rnd):
+    r = Reassembler(timeout=30, max_open=5, max_bytes=1000)
+    now = 0.0
+    for sender, ud in parts:
+        now += rnd.random() * 10
+        try:
+            r.feed(sender, ud, now)
+        except DecodeError:
+            pass
+        assert len(r) <= 5 and 0 <= r.stats.buffered_bytes <= 1000
+        assert r.stats.open == len(r)
+
+
+@given(st.binary(max_size=600), st.randoms(use_true_random=False))
+def test_any_order_reassembles(payload, rnd):
+    parts = split(payload, 3)
+    rnd.shuffle(parts)
+    r = Reassembler()
+    dup = parts[:1] if len(parts) > 1 else []  # a single SMS has no reference to dedup by
+    results = [r.feed("+1", p, now=0) for p in parts + dup]
+    done = [x for x in results if x is not None]
+    assert len(done) == 1 and done[0].payload == payload
