@@ -199,7 +199,8 @@ class SmsTransport(interfaces.MessageInterface):
         task.add_done_callback(self._sending.discard)
 
     async def shutdown(self) -> None:
-        if self.bearer._handler == self._on_sms:
+        # Only unhook ourselves: a router may have put its own receiver in front.
+        if getattr(self.bearer, "_handler", None) == self.handle_sms:
             self.bearer.set_receiver(None)
         self._mman = None
         if self._sending:
@@ -255,8 +256,10 @@ class SmsTransport(interfaces.MessageInterface):
 
     # -- receiving ----------------------------------------------------------------------
 
-    async def _on_sms(self, sms: InboundSms) -> None:
-        """The bearer's receive handler: one whole SMS payload."""
+    async def handle_sms(self, sms: InboundSms) -> None:
+        """The bearer's receive handler (set by :func:`add_sms_transport`): one whole SMS
+        payload. Call it yourself when something else owns the bearer's receiver and hands
+        CoAP payloads on."""
         remote = SmsAddress(sms.sender, self, ports=sms.ports)
         c = self._peer(remote)
         for counters in (self._total, c):
@@ -322,5 +325,5 @@ async def add_sms_transport(
     mman.message_interface = transport
     tman.token_interface = mman
     ctx.request_interfaces.append(tman)
-    bearer.set_receiver(transport._on_sms)
+    bearer.set_receiver(transport.handle_sms)
     return transport

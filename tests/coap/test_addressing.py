@@ -137,7 +137,7 @@ async def test_any_payload_is_dropped_or_filtered_never_raises(payloads):
     transport.accept_filter = lambda remote, message: False
     try:
         for p in payloads:
-            await transport._on_sms(InboundSms(parse_msisdn("+15550000001"), p))
+            await transport.handle_sms(InboundSms(parse_msisdn("+15550000001"), p))
         total = transport.stats().total
         assert total.dropped_garbage + total.dropped_untrusted == len(payloads)
         assert total.messages_received == 0 and net.sms_carried == 0
