@@ -18,7 +18,16 @@ from lwm2m_sms.sms.udh import Ports
 
 from .conftest import CLIENT, SERVER
 
-FAST_RETRY = SmsSettings(ack_timeout=0.2, max_retransmit=4, piggyback_window=0.1)
+# Retransmission on, with a timeout far above a loopback round trip (well under 1 ms) so a
+# busy machine does not cause spurious retransmissions.
+FAST_RETRY = SmsSettings(ack_timeout=0.5, max_retransmit=4, piggyback_window=0.1)
+
+
+async def settle(rig) -> None:
+    """Let the sends the transports have scheduled reach the network and be delivered."""
+    for _ in range(5):
+        await asyncio.sleep(0.01)
+        await rig.net.drain()
 
 
 async def request(rig, code, path, payload=b"", **kw):
@@ -75,8 +84,7 @@ async def test_observe_notifications(rig):
     for expected in (b"1", b"2"):
         rig.res["obs"].bump()
         assert (await asyncio.wait_for(anext(notifications), 10)).payload == expected
-    await rig.net.drain()
-    await asyncio.sleep(0.05)
+    await settle(rig)
     # Each notification is a CON (the request was) plus its empty ACK.
     assert rig.net.sms_carried == 2 + 2 * 2
     req.observation.cancel()
@@ -118,9 +126,7 @@ async def test_sms_retry_does_not_run_the_request_twice(rig):
     # The SMSC retries the request after the response went out: the server answers
     # from its dedup cache without running the handler again.
     rig.net.inject(held[0])
-    await rig.net.drain()
-    await asyncio.sleep(0.05)
-    await rig.net.drain()
+    await settle(rig)
     assert rig.res["store"].renders == ["POST"]
     assert rig.server_transport.stats().peer(CLIENT).duplicates == 1
     assert rig.net.sms_carried == 3  # request, response, response re-sent for the retry
@@ -130,7 +136,7 @@ async def test_duplicate_arriving_before_the_response_is_dropped(rig):
     rig.net.tap = lambda sms: [sms, sms] if str(sms.sender) == CLIENT else [sms]
     resp = await request(rig, POST, "store", b"execute")
     assert resp.payload == b"1"
-    await rig.net.drain()
+    await settle(rig)
     assert rig.res["store"].renders == ["POST"]
     assert rig.server_transport.stats().total.duplicates == 1
     assert rig.net.sms_carried == 2
@@ -217,7 +223,7 @@ async def test_slow_response_gets_an_empty_ack_after_the_piggyback_window(rig_fa
     )
     resp = await request(rig, GET, "slow")
     assert resp.payload == b"late" and resp.mtype == CON
-    await rig.net.drain()
+    await settle(rig)
     assert rig.net.sms_carried == 4  # request, empty ACK, CON response, its ACK
 
 
