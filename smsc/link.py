@@ -246,6 +246,7 @@ class SmppBearer(Bearer, SegmentLink):
         self._closing = False
         self._started = False
         self._pause_until = 0.0
+        self._paused_at = 0.0
         self._backoff = config.backoff_min
         self._next_send = 0.0
         self._awaiting_receipt: dict[int, _Outgoing] = {}
@@ -588,9 +589,13 @@ class SmppBearer(Bearer, SegmentLink):
         if status in BACKPRESSURE:
             self.throttled += 1
             loop_time = asyncio.get_running_loop().time()
-            self._pause_until = loop_time + self._backoff
-            log.info("smpp %s: to %s id %s: %s; pausing %.2f s", self.name, sub.recipient, sub.message_id, P.status_name(status), self._backoff)
-            self._backoff = min(self.config.backoff_max, self._backoff * 2)
+            # The whole window was sent before the first refusal came back: only a refusal
+            # of a part sent after the pause began doubles the back-off again.
+            if entry[1] >= self._paused_at:
+                self._paused_at = loop_time
+                self._pause_until = loop_time + self._backoff
+                log.info("smpp %s: to %s id %s: %s; pausing %.2f s", self.name, sub.recipient, sub.message_id, P.status_name(status), self._backoff)
+                self._backoff = min(self.config.backoff_max, self._backoff * 2)
             self._queue.appendleft(part)
             self._work.set()
             return

@@ -238,7 +238,10 @@ class _Bind(asyncio.Protocol):
         rate = self.throttle or self.smsc.impairments.throttle
         if not rate:
             return True
-        self._tokens = min(rate, self._tokens + (now - self._token_time) * rate)
+        # A bucket of 100 ms worth of messages: short bursts pass, sustained excess does not.
+        if not self._token_time:
+            self._tokens, self._token_time = max(1.0, rate * 0.1), now
+        self._tokens = min(max(1.0, rate * 0.1), self._tokens + (now - self._token_time) * rate)
         self._token_time = now
         if self._tokens >= 1.0:
             self._tokens -= 1.0

@@ -1,0 +1,59 @@
+"""Fixtures: a simulated SMSC on a loopback port the OS picks, and links bound to it."""
+
+import asyncio
+
+import pytest
+
+from smsc.config import SmscConfig
+from smsc.link import SmppBearer, SmppLinkConfig
+from smsc.server import SimulatedSmsc
+
+
+@pytest.fixture
+async def smsc():
+    server = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2))
+    await server.start("127.0.0.1", 0)
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def make_link():
+    links = []
+
+    async def make(server_or_port, msisdn, *, start=True, **kwargs):
+        port = server_or_port if isinstance(server_or_port, int) else server_or_port.port
+        kwargs.setdefault("system_id", "esme" + msisdn[-4:])
+        kwargs.setdefault("address_range", msisdn)
+        kwargs.setdefault("reconnect_min", 0.05)
+        kwargs.setdefault("reconnect_max", 0.5)
+        link = SmppBearer(SmppLinkConfig(port=port, **kwargs), msisdn)
+        links.append(link)
+        if start:
+            await link.start()
+        return link
+
+    yield make
+    for link in links:
+        await link.close()
+
+
+class Inbox:
+    """A receive handler that collects payloads and lets a test wait for a count."""
+
+    def __init__(self):
+        self.items = []
+        self._changed = asyncio.Event()
+
+    async def __call__(self, sms):
+        self.items.append(sms)
+        self._changed.set()
+
+    async def wait(self, n, timeout=10.0):
+        async def until():
+            while len(self.items) < n:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+        return self.items
