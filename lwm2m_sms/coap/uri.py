@@ -51,7 +51,10 @@ def parse_sms_peer(text: str | Address) -> Address:
     if not isinstance(text, str):
         raise AddressError(f"SMS peer must be text, not {type(text).__name__}")
     if text[: len(SCHEME) + 1].lower() == SCHEME + ":":
-        parsed = urllib.parse.urlsplit(text)
+        try:
+            parsed = urllib.parse.urlsplit(text)
+        except ValueError as exc:  # e.g. an unbalanced "[" (urllib's IPv6 literal check)
+            raise AddressError(f"{text!r} is not a coap+sms URI: {exc}") from None
         if not parsed.netloc:
             raise AddressError(f"{text!r} names no MSISDN (expected coap+sms://+N/...)")
         if ":" in parsed.netloc or "@" in parsed.netloc:

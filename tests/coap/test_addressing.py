@@ -143,3 +143,12 @@ async def test_any_payload_is_dropped_or_filtered_never_raises(payloads):
         assert total.messages_received == 0 and net.sms_carried == 0
     finally:
         await ctx.shutdown()
+
+
+@given(st.one_of(st.text(max_size=40), st.text(max_size=30).map(lambda t: "coap+sms://" + t)))
+def test_peer_parsing_raises_only_address_error(text):
+    try:
+        msisdn = parse_sms_peer(text)
+    except AddressError:
+        return
+    assert msisdn.is_international and sms_uri(msisdn).startswith("coap+sms://+")
