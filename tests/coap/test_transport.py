@@ -11,9 +11,10 @@ import pytest
 from aiocoap import DELETE, GET, POST, PUT, Message, error
 from aiocoap.numbers.types import CON, NON
 
-from lwm2m_sms.bearer import LoopbackBearer, SmsSegment
-from lwm2m_sms.coap import SmsAddress, SmsSendError, SmsSettings
+from lwm2m_sms.bearer import DeliveryState, LoopbackBearer, SmsSegment, Submission
+from lwm2m_sms.coap import SmsAddress, SmsSendError, SmsSettings, add_sms_transport
 from lwm2m_sms.errors import BearerError
+from lwm2m_sms.sms.address import parse_address
 from lwm2m_sms.sms.udh import Ports
 
 from .conftest import CLIENT, SERVER
@@ -238,6 +239,31 @@ async def test_unreachable_msisdn_is_an_error_not_a_hang(rig):
     # The peer is usable again afterwards (no exchange left behind).
     assert (await request(rig, GET, "store")).payload == b"v0"
     assert rig.net.sms_carried == 2
+
+
+class ReportsFailureLater(LoopbackBearer):
+    """A bearer that accepts everything and reports it undelivered a moment later, as an
+    SMSC's delivery receipt would (the outcome resolves after send() returned)."""
+
+    async def send(self, recipient, payload, *, ports=None, report=False):
+        sub = Submission(
+            self._new_message_id(), parse_address(recipient), 1, asyncio.get_running_loop().create_future()
+        )
+        asyncio.get_running_loop().call_later(0.05, sub.resolve, DeliveryState.FAILED, "EXPIRED")
+        return sub
+
+
+async def test_failed_delivery_report_fails_the_request(rig):
+    bearer = ReportsFailureLater(rig.net, "+15550000077")
+    await bearer.start()
+    ctx = aiocoap.Context(loggername="coap-late")
+    await add_sms_transport(ctx, bearer, SmsSettings(report=True))
+    try:
+        with pytest.raises(SmsSendError, match="EXPIRED"):
+            await asyncio.wait_for(ctx.request(Message(code=GET, uri=rig.uri("store"))).response, 10)
+    finally:
+        await ctx.shutdown()
+    assert rig.net.sms_carried == 0  # nothing reached the network
 
 
 async def test_bearer_refusing_the_send_is_an_error(rig):
