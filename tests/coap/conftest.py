@@ -25,9 +25,11 @@ class Store(resource.Resource):
         self.value = value
         self.renders: list[str] = []
         self.senders: list[str] = []
+        self.uris: list[str] = []
 
     def _seen(self, request, method: str) -> None:
         self.renders.append(method)
+        self.uris.append(request.get_request_uri())
         # over SMS the remote names the sender's MSISDN; over UDP its socket address
         self.senders.append(str(getattr(request.remote, "msisdn", request.remote.scheme)))
 

@@ -42,6 +42,8 @@ async def test_get_is_two_sms_with_piggybacked_response(rig):
     assert resp.mtype == aiocoap.ACK  # piggybacked: no separate empty ACK
     assert isinstance(resp.remote, SmsAddress) and str(resp.remote.msisdn) == SERVER
     assert rig.res["store"].senders == [CLIENT]  # resources see the sender MSISDN
+    assert resp.get_request_uri() == f"coap+sms://{SERVER}/store"
+    assert rig.res["store"].uris == [f"coap+sms://{SERVER}/store"]  # as the server sees it
     assert rig.net.sms_carried == 2
     total = rig.client_transport.stats().total
     assert (total.sms_sent, total.sms_received, total.messages_sent) == (1, 1, 1)
