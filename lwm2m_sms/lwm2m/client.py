@@ -59,6 +59,7 @@ SMS_NOSEC = 3
 SECURITY_MODES = {0: "PSK", 1: "RPK", 2: "certificate", 3: "NoSec", 4: "certificate with EST"}
 SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec"}
 DEFAULT_QUEUE_WINDOW = 93.0
+_SERVER_EXECUTABLES = {4: None, 8: None}  # /1/x/4 Disable, /1/x/8 Registration Update Trigger
 
 
 @dataclass
@@ -85,7 +86,7 @@ class ServerAccount:
         return inst
 
     def server_instance(self) -> dict[int, Any]:
-        return {0: self.short_server_id, 1: self.lifetime, 6: False, 7: self.binding, 4: None, 8: None}
+        return {0: self.short_server_id, 1: self.lifetime, 6: False, 7: self.binding}
 
 
 def check_security(instance: dict[int, Any]) -> None:
@@ -230,7 +231,7 @@ class Lwm2mClient:
                 parse_msisdn(server_sms) if server_sms is not None else None,
             )
             self.objects[0][1] = account.security_instance()
-            self.objects[1][0] = account.server_instance()
+            self.objects[1][0] = account.server_instance() | _SERVER_EXECUTABLES
         self.attributes: dict[LwM2MPath, dict[str, Any]] = {}
         self.site = _ClientSite(self)
         context.serversite = self.site
@@ -609,7 +610,11 @@ class Lwm2mClient:
             raise _Refused(Code.BAD_REQUEST, "Bootstrap-Write of an instance needs TLV resources")
         if obj == 0:
             self._check_security(values)
-        self.objects.setdefault(obj, {}).setdefault(iid, {}).update(values)
+        instance = self.objects.setdefault(obj, {}).setdefault(iid, {})
+        instance.update(values)
+        if obj == 1:
+            for rid, value in _SERVER_EXECUTABLES.items():
+                instance.setdefault(rid, value)
 
     def _decode(self, path: LwM2MPath, request: Message) -> Any:
         try:
