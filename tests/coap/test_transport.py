@@ -359,3 +359,11 @@ async def test_stats_are_logged_at_shutdown(rig_factory, caplog):
         rig.server_closed = True
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "shut down: messages_sent=1 messages_received=1" in text and CLIENT in text
+
+
+async def test_malformed_msisdn_in_uri_is_a_resolution_error(rig):
+    with pytest.raises(error.ResolutionError, match="not an MSISDN"):
+        await asyncio.wait_for(
+            rig.client.request(Message(code=GET, uri="coap+sms://+49abc/3/0")).response, 10
+        )
+    assert rig.net.sms_carried == 0
