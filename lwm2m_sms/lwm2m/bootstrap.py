@@ -167,7 +167,7 @@ class BootstrapServer:
         self._send_fn = send
         self.context: Optional[aiocoap.Context] = None
         self.site = resource.Site()
-        self.site.add_resource(["bs"], _BootstrapRequestResource(self))
+        self.mount(self.site)
         self.sessions: dict[str, BootstrapSession] = {}
         self.on_finished: list[Callable[[BootstrapSession], None]] = []
         self._tasks: set[asyncio.Task] = set()
@@ -177,6 +177,10 @@ class BootstrapServer:
         server = cls(config, **kw)
         server.start(await aiocoap.Context.create_server_context(server.site, bind=bind, transports=["udp6"]))
         return server
+
+    def mount(self, site: resource.Site) -> None:
+        """Add ``/bs`` to another aiocoap Site (e.g. the LwM2M server's)."""
+        site.add_resource(["bs"], _BootstrapRequestResource(self))
 
     def start(self, context: aiocoap.Context) -> None:
         self.context = context

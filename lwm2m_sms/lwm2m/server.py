@@ -226,13 +226,17 @@ class Lwm2mServer:
         self.hooks: list[ServerHooks] = []
         self.context: Optional[aiocoap.Context] = None
         self.site = resource.Site()
-        self.site.add_resource(["rd"], _RegisterResource(self))
-        self.site.add_resource(["rd"], _RegistrationSite(self))
+        self.mount(self.site)
         self._observations: dict[str, set[Observation]] = {}
         self._expiry_task: Optional[asyncio.Task] = None
         self._wake_expiry = asyncio.Event()
 
     # --- life cycle -------------------------------------------------------------------
+
+    def mount(self, site: resource.Site) -> None:
+        """Add ``/rd`` to another aiocoap Site (to serve it next to other resources)."""
+        site.add_resource(["rd"], _RegisterResource(self))
+        site.add_resource(["rd"], _RegistrationSite(self))
 
     @classmethod
     async def create_udp(cls, bind: tuple[str, int] = ("127.0.0.1", 5683), **kwargs: Any) -> "Lwm2mServer":

@@ -19,8 +19,9 @@ async def test_bootstrap_register_read_write_execute_observe_deregister(server, 
     try:
         client = Lwm2mClient(await contexts(), "dev-1", bootstrap=f"coap://127.0.0.1:{bs.port}", time_resolution=0.05)
         await client.start()
-        assert bs.sessions["dev-1"].succeeded
-        assert [s.step for s in bs.sessions["dev-1"].steps] == ["Delete /", "Write /0/1", "Write /1/0", "Discover /", "Finish"]
+        session = await asyncio.wait_for(bs.sessions["dev-1"].done, 10)
+        assert session.succeeded
+        assert [s.step for s in session.steps] == ["Delete /", "Write /0/1", "Write /1/0", "Discover /", "Finish"]
         _, reg = await recorder.next("registered")
         assert (reg.endpoint, reg.lifetime, reg.binding) == ("dev-1", 120, "U")
         assert reg.remote_uri.startswith("coap://127.0.0.1:")
