@@ -93,6 +93,7 @@ class SmscStats:
     rejected: int = 0
     redelivered: int = 0
     bad_pdus: int = 0
+    internal_errors: int = 0  # bugs: exceptions caught at a connection's boundary
     binds: int = 0
     queued: int = 0
 
@@ -184,6 +185,7 @@ class _Bind(asyncio.Protocol):
             self.write(P.Bare(P.GENERIC_NACK, 0, P.ESME_RINVCMDLEN))
             self.close()
         except Exception:  # never let one connection's bytes take the server down
+            self.smsc.stats.internal_errors += 1
             log.exception("smsc %s %s: error handling input; closing", self.peer, self.system_id)
             self.abort()
 
@@ -293,6 +295,7 @@ class SimulatedSmsc:
         self._ids = itertools.count(1)
         self._run = f"{int(time.time() * 1000) & 0xFFFFFFFFFF:x}{os.getpid() & 0xFFFF:04x}"
         self._tasks: list[asyncio.Task] = []
+        self._closing = False
         self._wake = asyncio.Event()
         self._rng = random.Random(self.impairments.seed)
         self._last_disconnect = time.monotonic()
@@ -312,6 +315,7 @@ class SimulatedSmsc:
         log.info("smsc listening on %s:%d", self.host, self.port)
 
     async def close(self) -> None:
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -325,7 +329,12 @@ class SimulatedSmsc:
         for conn in list(self._conns):
             conn.abort()
         if self._server is not None:
-            await self._server.wait_closed()
+            # Python 3.11's wait_closed may wait for a connection whose transport is being
+            # torn down by the abort above; do not let a stop hang on it.
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), 1.0)
+            except asyncio.TimeoutError:
+                log.debug("smsc: wait_closed timed out")
             self._server = None
         self.store.close()
 
@@ -558,11 +567,15 @@ class SimulatedSmsc:
     # -- retries, expiry, forced disconnects -------------------------------------------------
 
     async def _scheduler(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-            except asyncio.TimeoutError:
-                pass
+        # Not asyncio.wait_for: on Python 3.11 it can swallow the cancellation that stops
+        # this task when the event fires at the same moment (fixed in 3.12).
+        while not self._closing:
+            if not self._wake.is_set():
+                try:
+                    async with asyncio.timeout(0.1):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
             self._wake.clear()
             try:
                 self._tick()

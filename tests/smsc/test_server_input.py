@@ -1,0 +1,111 @@
+"""Bad input to the simulated SMSC over real sockets: the right answer, never a dead server."""
+
+import asyncio
+import socket
+import struct
+import threading
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from smsc import pdu as P
+from smsc.server import SimulatedSmsc
+
+
+def _read_pdu(sock):
+    head = b""
+    while len(head) < 16:
+        chunk = sock.recv(16 - len(head))
+        if not chunk:
+            return None
+        head += chunk
+    length = struct.unpack(">L", head[:4])[0]
+    body = b""
+    while len(body) < length - 16:
+        body += sock.recv(length - 16 - len(body))
+    return P.decode(head + body)
+
+
+@pytest.fixture(scope="module")
+def threaded_smsc():
+    """An SMSC on its own event loop in a thread, so sync (hypothesis) tests can use it."""
+    loop = asyncio.new_event_loop()
+    smsc = SimulatedSmsc()
+    ready = threading.Event()
+
+    def run():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(smsc.start("127.0.0.1", 0))
+        ready.set()
+        loop.run_forever()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    ready.wait(10)
+    yield smsc
+    asyncio.run_coroutine_threadsafe(smsc.close(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    t.join(10)
+
+
+def _connect(smsc):
+    sock = socket.create_connection(("127.0.0.1", smsc.port), timeout=5)
+    return sock
+
+
+def _bind(sock, seq=1):
+    sock.sendall(P.Bind(P.BIND_TRANSCEIVER, seq, 0, "probe", "pw").encode())
+    resp = _read_pdu(sock)
+    assert resp.command_id == P.BIND_TRANSCEIVER_RESP and resp.status == 0
+
+
+def test_unknown_command_gets_generic_nack_and_session_goes_on(threaded_smsc):
+    with _connect(threaded_smsc) as s:
+        s.sendall(struct.pack(">LLLL", 16, 0x00000077, 0, 5))
+        r = _read_pdu(s)
+        assert (r.command_id, r.status, r.sequence) == (P.GENERIC_NACK, P.ESME_RINVCMDID, 5)
+        s.sendall(struct.pack(">LLLL", 16, P.QUERY_SM, 0, 6))  # known to SMPP, not served
+        r = _read_pdu(s)
+        assert (r.command_id, r.status, r.sequence) == (P.GENERIC_NACK, P.ESME_RINVCMDID, 6)
+        _bind(s, 7)
+
+
+def test_submit_before_bind_and_truncated_submit(threaded_smsc):
+    with _connect(threaded_smsc) as s:
+        s.sendall(P.ShortMessage(P.SUBMIT_SM, 2, destination_addr="1", short_message=b"x").encode())
+        r = _read_pdu(s)
+        assert (r.command_id, r.status, r.sequence) == (P.SUBMIT_SM_RESP, P.ESME_RINVBNDSTS, 2)
+        _bind(s, 3)
+        s.sendall(struct.pack(">LLLL", 21, P.SUBMIT_SM, 0, 4) + b"\0\1\1ab")
+        r = _read_pdu(s)
+        assert (r.command_id, r.status, r.sequence) == (P.SUBMIT_SM_RESP, P.ESME_RINVCMDLEN, 4)
+        s.sendall(P.ShortMessage(P.SUBMIT_SM, 5, destination_addr="1", short_message=b"x" * 141).encode())
+        r = _read_pdu(s)
+        assert (r.command_id, r.status) == (P.SUBMIT_SM_RESP, P.ESME_RINVMSGLEN)
+        s.sendall(P.Bare(P.ENQUIRE_LINK, 6).encode())
+        assert _read_pdu(s).command_id == P.ENQUIRE_LINK_RESP
+
+
+def test_bad_command_length_gets_generic_nack_and_close(threaded_smsc):
+    with _connect(threaded_smsc) as s:
+        s.sendall(struct.pack(">LLLL", 12, P.ENQUIRE_LINK, 0, 1))
+        r = _read_pdu(s)
+        assert (r.command_id, r.status) == (P.GENERIC_NACK, P.ESME_RINVCMDLEN)
+        assert s.recv(100) == b""  # closed
+
+
+@settings(max_examples=100)
+@given(st.lists(st.binary(min_size=1, max_size=80), min_size=1, max_size=6), st.booleans())
+def test_arbitrary_bytes_never_take_the_server_down(threaded_smsc, chunks, bind_first):
+    with _connect(threaded_smsc) as s:
+        if bind_first:
+            _bind(s)
+        try:
+            for c in chunks:
+                s.sendall(c)
+        except OSError:
+            pass  # the SMSC may close on a bad length; that is an answer too
+    with _connect(threaded_smsc) as s:  # still serving
+        _bind(s)
+    assert threaded_smsc.stats.internal_errors == 0
