@@ -1,0 +1,64 @@
+"""``lwm2m-sms smsc``: run the simulated SMSC (an SMPP 3.4 server) until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", type=_hostport, default=("127.0.0.1", 2775), metavar="HOST:PORT",
+                        help="address to listen on (default 127.0.0.1:2775; port 0 picks one)")
+    parser.add_argument("--config", metavar="FILE", help="TOML config: accounts, limits, store, impairments")
+    parser.add_argument("--store", metavar="FILE", help="SQLite store of accepted messages (overrides the config)")
+    parser.add_argument("--stats", action="store_true", help="print a stats line every second")
+
+
+async def run(args: argparse.Namespace) -> int:
+    from smsc.config import load_config
+    from smsc.server import SimulatedSmsc
+
+    try:
+        config = load_config(args.config)
+    except (OSError, ValueError) as exc:
+        print(f"smsc: bad config {args.config}: {exc}", file=sys.stderr)
+        return 2
+    if args.store:
+        config.store = args.store
+    server = SimulatedSmsc(config)
+    host, port = args.listen
+    try:
+        await server.start(host, port)
+    except OSError as exc:
+        print(f"smsc: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
+        return 1
+    access = "open access (any system_id/password)" if config.open_access else f"{len(config.accounts)} account(s)"
+    print(f"smsc listening on {server.host}:{server.port}, {access}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 1.0)
+            except asyncio.TimeoutError:
+                pass
+            if args.stats:
+                server._refresh_stats()
+                print(f"smsc: {server.stats.line()}", flush=True)
+    finally:
+        await server.close()
+    return 0
