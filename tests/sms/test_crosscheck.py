@@ -8,7 +8,8 @@ Known differences of gsmmodem, kept out of the generated input on purpose: it pu
 23.038 has '§' (0x5F) and does not map the page-break escape (0x1B 0x0A); it drops a final
 '@' (septet 0) that ends exactly on an octet boundary; and it reads alphanumeric address
 lengths as octets, so addresses here are numbers; its tpduLength is len(pdu) - 1 even with an
-SMSC address in front.
+SMSC address in front; its encoder crashes on 'ÿ' (its extension table maps U+00FF to an int) and sends ESC (U+001B)
+as if it were a character.
 """
 
 from datetime import timedelta
@@ -39,6 +40,14 @@ from .strategies import GSM7_CHARS, international, timestamps
 
 SAFE_GSM7 = [c for c in GSM7_CHARS if c not in "§`\f"]
 gsm_text = st.text(st.sampled_from(SAFE_GSM7), min_size=1, max_size=400).filter(lambda t: not t.endswith("@"))
+
+
+# UCS2 proper (no surrogates); without ESC, U+00FF and the backtick, which gsmmodem mishandles.
+any_bmp_text = st.text(
+    st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",), exclude_characters="\x1b\xff`"),
+    min_size=1,
+    max_size=300,
+)
 
 
 def _their_udh(result) -> tuple:
@@ -120,7 +129,7 @@ def test_gsmmodem_decodes_our_gsm7_pdus(text, addr, deliver):
 
 
 @given(
-    st.one_of(gsm_text, st.text(min_size=1, max_size=300).filter(lambda t: "\x00" not in t and all(ord(c) < 0x10000 for c in t) and not any(0xD800 <= ord(c) <= 0xDFFF for c in t))),
+    st.one_of(gsm_text, any_bmp_text),
     international,
     st.integers(0, 255),
     st.none() | st.integers(5, 60 * 24 * 7).map(lambda m: timedelta(minutes=m)),
