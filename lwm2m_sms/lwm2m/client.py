@@ -181,7 +181,7 @@ class _ClientSite(resource.Resource, interfaces.ObservableResource):
 class _Session:
     account: ServerAccount
     base_uri: str
-    location: Optional[str] = None
+    location: Optional[str] = None  # "/rd/5a3f": the Location-Path of the Register answer
     task: Optional[asyncio.Task] = None
     update_now: asyncio.Event = field(default_factory=asyncio.Event)
     pending: dict[str, str] = field(default_factory=dict)  # changed lt/b for the next Update
@@ -304,7 +304,7 @@ class Lwm2mClient:
             for session in list(self._sessions.values()):
                 if session.location is not None:
                     try:
-                        await self._send(Message(code=Code.DELETE, uri=f"{session.base_uri}/rd/{session.location}"))
+                        await self._send(Message(code=Code.DELETE, uri=session.base_uri + session.location))
                         log.info("ep=%s de-registered from %s", self.endpoint, session.base_uri)
                     except aiocoap.error.Error as exc:
                         log.warning("ep=%s de-register from %s failed: %r", self.endpoint, session.base_uri, exc)
@@ -453,9 +453,14 @@ class Lwm2mClient:
         if response.code != Code.CREATED:
             raise ConfigError(f"ep={self.endpoint}: Register refused by {session.base_uri} with {response.code}: "
                               f"{response.payload.decode('utf-8', 'replace')}")
-        session.location = "/".join(p for p in response.opt.location_path if p != "rd")
+        # Some servers put the whole path into one Location-Path option ("/rd/1"):
+        # split and rejoin so both forms address the same resource.
+        segments = [seg for part in response.opt.location_path for seg in part.split("/") if seg]
+        if not segments:
+            raise ConfigError(f"ep={self.endpoint}: Register answer from {session.base_uri} has no Location-Path")
+        session.location = "/" + "/".join(segments)
         self.stats["registers"] += 1
-        log.info("ep=%s registered with %s at /rd/%s (b=%s lt=%s)", self.endpoint, session.base_uri,
+        log.info("ep=%s registered with %s at %s (b=%s lt=%s)", self.endpoint, session.base_uri,
                  session.location, a.binding, a.lifetime)
 
     async def update(self, short_server_id: Optional[int] = None) -> None:
@@ -468,19 +473,19 @@ class Lwm2mClient:
         if session.location is None:
             await self._register(session)
             return
-        msg = Message(code=Code.POST, uri=f"{session.base_uri}/rd/{session.location}")
+        msg = Message(code=Code.POST, uri=session.base_uri + session.location)
         pending, session.pending = session.pending, {}
         msg.opt.uri_query = tuple(f"{k}={v}" for k, v in pending.items())
         response = await self._send(msg)
         if response.code == Code.NOT_FOUND:
-            log.info("ep=%s: %s forgot /rd/%s, registering again", self.endpoint, session.base_uri, session.location)
+            log.info("ep=%s: %s forgot %s, registering again", self.endpoint, session.base_uri, session.location)
             session.location = None
             await self._register(session)
             return
         if response.code != Code.CHANGED:
             raise ConfigError(f"ep={self.endpoint}: Update refused with {response.code}")
         self.stats["updates"] += 1
-        log.info("ep=%s Update to %s /rd/%s %s", self.endpoint, session.base_uri, session.location,
+        log.info("ep=%s Update to %s %s %s", self.endpoint, session.base_uri, session.location,
                  " ".join(msg.opt.uri_query) or "(no parameters)")
 
     async def _update_loop(self, session: _Session) -> None:
