@@ -317,10 +317,20 @@ class SmppBearer(Bearer, SegmentLink):
                 pass
         self._tasks = []
         self._bound.clear()
+        # Nobody may wait forever on an outcome: what was not submitted fails in this run
+        # (a persistent outbox still holds it and the next start sends it), what waits for
+        # a receipt counts as submitted.
+        kept = f" (kept in {self.config.store} for the next start)" if self.config.store else ""
         for part in self._queue:
-            if part.msg.entry_id is None and not part.msg.done:
-                part.msg.done = True
-                part.msg.submission.resolve(DeliveryState.FAILED, "link closed before submission")
+            msg = part.msg
+            if not msg.done:
+                msg.done = True
+                msg.submission.resolve(DeliveryState.FAILED, "link closed before submission" + (kept if msg.entry_id is not None else ""))
+        self._queue.clear()
+        for msg in self._awaiting_receipt.values():
+            msg.done = True
+            msg.submission.resolve(DeliveryState.SUBMITTED, "link closed before the delivery receipt")
+        self._awaiting_receipt.clear()
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
@@ -627,6 +637,8 @@ class SmppBearer(Bearer, SegmentLink):
             return
         msg.done = True
         self._awaiting_receipt.pop(id(msg), None)
+        for smsc_id in msg.ids:
+            self._by_smsc_id.pop(smsc_id, None)
         if msg.entry_id is not None and self.outbox is not None:
             self.outbox.remove(msg.entry_id)
         self.stats.failed += 1
@@ -713,11 +725,8 @@ class SmppBearer(Bearer, SegmentLink):
             return
         if self._segment_handler is not None:
             self.stats.sms_received += 1
-            assert recipient is not None or True
-            await self._segment_handler(SmsSegment(sender, recipient or sender, ud, sm.data_coding))
+            await self._segment_handler(SmsSegment(sender, recipient or self.local_address or sender, ud, sm.data_coding))
             return
-        if sm.data_coding not in (DCS_8BIT, 0x02, 0xF4, 0xF5) and not ud.udhi:
-            log.info("smpp %s: from %s: data_coding %#x handed up as octets", self.name, sender, sm.data_coding)
         await self._receive_part(sender, ud, recipient)
 
     def _on_receipt(self, sm: P.ShortMessage) -> None:

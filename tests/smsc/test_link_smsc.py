@@ -258,3 +258,30 @@ async def test_close_unbinds(smsc, make_link):
             break
         await asyncio.sleep(0.02)
     assert smsc.binds == []
+
+
+async def test_reordering_impairment(smsc, make_link):
+    smsc.impairments.reorder = 50
+    smsc.impairments.reorder_delay = 0.2
+    smsc.impairments.seed = 7
+    a, b, ia, ib = await pair(smsc, make_link)
+    for i in range(40):
+        await a.send(B, b"%02d" % i)
+    got = await ib.wait(40)
+    order = [int(m.payload) for m in got]
+    assert sorted(order) == list(range(40)) and order != list(range(40))
+
+
+async def test_periodic_forced_disconnects(smsc, make_link):
+    a, b, ia, ib = await pair(smsc, make_link)
+    smsc.impairments.disconnect_every = 0.3
+    for _ in range(100):
+        if a.connects >= 3:
+            break
+        await asyncio.sleep(0.05)
+    smsc.impairments.disconnect_every = 0
+    assert a.connects >= 3
+    await a.wait_bound(5)
+    await b.wait_bound(5)
+    await a.send(B, b"still works")
+    assert (await ib.wait(1))[0].payload == b"still works"
