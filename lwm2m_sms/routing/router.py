@@ -1,0 +1,523 @@
+"""The MSISDN router: every device-management request of the LwM2M server core goes through
+it, and it picks the bearer and the moment per the device's binding (DESIGN.md, bindings).
+
+It plugs into :class:`lwm2m_sms.lwm2m.server.Lwm2mServer` twice: as its
+:class:`~lwm2m_sms.lwm2m.server.RequestSender` (``server.sender = router``) and as a set of
+:class:`~lwm2m_sms.lwm2m.server.ServerHooks` (registration events, the trust check, the
+online window). On the SMS transport it sets the ``accept_filter`` that drops SMS from
+numbers no registration names. The core stays bearer-agnostic.
+
+What it does per binding:
+
+* U, S, US: at once; UDP to the address the device registered or updated from, SMS to its
+  ``sms`` number. US goes by UDP unless the caller asks for SMS (:func:`via`) and, with
+  ``PolicySettings.us_fallback``, by SMS when UDP gets no answer within ``udp_timeout``.
+* UQ, SQ, and UDP in UQS: held in the persistent :class:`~.queue.RequestQueue` while the
+  device sleeps; any message from the device opens its online window (:mod:`.presence`)
+  and the queue is sent in order, one request at a time.
+* UQS wake-up: with work queued for a sleeping UQS device, the router executes
+  /1/x/8 (Registration Update Trigger) by SMS (a CON POST, sent once) per
+  ``PolicySettings.wake_up``; the device answers 2.04 by SMS and sends its Update over UDP,
+  which opens the window and flushes the queue over UDP.
+
+Queued requests have a time limit (``queue_ttl``); expiry fails the caller's request with
+:class:`RequestExpired` and is recorded in the queue's store. Observe requests for a
+sleeping device wait in memory for the window (they are not persisted: an observation does
+not survive a server restart anyway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional
+
+import aiocoap
+from aiocoap import Message
+from aiocoap.message import UndecidedRemote
+from aiocoap.numbers.codes import Code
+
+from ..errors import Lwm2mSmsError
+from ..sms.address import Address
+from .binding import Binding, BindingError, Route, Transport, decide
+from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
+from .queue import QueuedRequest, RequestQueue, RequestState
+from .trust import TrustPolicy
+
+__all__ = ["Router", "PolicySettings", "RequestExpired", "NoRoute", "via", "RouterStats"]
+
+log = logging.getLogger(__name__)
+
+_prefer: contextvars.ContextVar[Optional[Transport]] = contextvars.ContextVar("lwm2m_sms_prefer", default=None)
+
+
+@contextlib.contextmanager
+def via(transport: "Transport | str | None") -> Iterator[None]:
+    """Ask for a bearer for the requests made inside the block::
+
+        with via("sms"):
+            await server.read("dev1", "/3/0")
+    """
+    token = _prefer.set(Transport(transport) if transport is not None else None)
+    try:
+        yield
+    finally:
+        _prefer.reset(token)
+
+
+class RequestExpired(Lwm2mSmsError, aiocoap.error.Error):
+    """A queued request's time limit passed before the device woke up."""
+
+
+class NoRoute(Lwm2mSmsError, aiocoap.error.Error):
+    """No address for the bearer a request must take (e.g. SMS with no MSISDN known)."""
+
+
+@dataclass
+class PolicySettings:
+    """Routing policy; every field has a documented default.
+
+    * ``udp_window`` (93 s, MAX_TRANSMIT_WAIT): queue-mode online window after a device's
+      message when it is queued on UDP (UQ, UQS).
+    * ``sms_window`` (300 s): the same for SMS queue mode (SQ); an SMS round trip takes
+      seconds to minutes, so UDP's 93 s would often close before the queue is through.
+    * ``wake_up`` ("now"): for UQS, when to send the SMS trigger after work is queued:
+      "now", "never", or a number of seconds to wait first (the device may wake by itself).
+    * ``trigger_instance`` (0): x in /1/x/8, the device's Server object instance for us.
+    * ``us_fallback`` (True), ``udp_timeout`` (30 s): US sends by SMS when UDP gets no
+      answer within ``udp_timeout``.
+    * ``queue_ttl`` (86400 s): the time limit of a queued request.
+    """
+
+    udp_window: float = UDP_MAX_TRANSMIT_WAIT
+    sms_window: float = 300.0
+    wake_up: "str | float" = "now"
+    trigger_instance: int = 0
+    us_fallback: bool = True
+    udp_timeout: float = 30.0
+    queue_ttl: float = 86400.0
+    expiry_interval: float = 5.0
+
+
+@dataclass
+class RouterStats:
+    sent_udp: int = 0
+    sent_sms: int = 0
+    queued: int = 0
+    flushed: int = 0
+    expired: int = 0
+    wake_ups: int = 0
+    wake_up_failures: int = 0
+    us_fallbacks: int = 0
+
+
+class _Deferred:
+    """What :meth:`Router.observe` returns for a device that must be woken first: the same
+    shape as an aiocoap request (``.response``, then ``.observation``)."""
+
+    def __init__(self) -> None:
+        self._inner: Any = None
+        self.response: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    def attach(self, inner: Any) -> None:
+        self._inner = inner
+
+        def done(fut: asyncio.Future) -> None:
+            if self.response.done():
+                return
+            if fut.cancelled():
+                self.response.cancel()
+            elif fut.exception() is not None:
+                self.response.set_exception(fut.exception())
+            else:
+                self.response.set_result(fut.result())
+
+        asyncio.ensure_future(inner.response).add_done_callback(done)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.response.done():
+            self.response.set_exception(exc)
+
+    @property
+    def observation(self) -> Any:
+        return self._inner.observation
+
+
+class Router:
+    """See the module docstring. ``sms`` is the server's SMS transport (None: no SMS bearer;
+    S/SQ devices are then unreachable and say so)."""
+
+    def __init__(
+        self,
+        server: Any,
+        context: aiocoap.Context,
+        *,
+        sms: Any = None,
+        queue: Optional[RequestQueue] = None,
+        trust: Optional[TrustPolicy] = None,
+        policy: Optional[PolicySettings] = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.server = server
+        self.context = context
+        self.sms = sms
+        self.queue = queue or RequestQueue()
+        self.trust = trust or TrustPolicy()
+        self.policy = policy or PolicySettings()
+        self.presence = Presence(self.policy.udp_window)
+        self.clock = clock
+        self.stats = RouterStats()
+        self._waiters: dict[int, asyncio.Future] = {}
+        self._observe_waiting: dict[str, list[tuple[Message, _Deferred]]] = {}
+        self._flushing: set[str] = set()
+        self._wake_tasks: dict[str, asyncio.Task] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._udp_remote: dict[str, Any] = {}
+        self._expiry_task: Optional[asyncio.Task] = None
+        for reg in server.registrations():
+            self._learn(reg)
+        if sms is not None:
+            sms.accept_filter = self._accept_sms
+        server.sender = self
+        server.add_hooks(self)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._expiry_task is None:
+            self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop())
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._expiry_task, *self._wake_tasks.values(), *self._tasks) if t]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._expiry_task = None
+        for fut in self._waiters.values():
+            if not fut.done():
+                fut.set_exception(aiocoap.error.LibraryShutdown())
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- addresses ----------------------------------------------------------------------
+
+    def _learn(self, reg: Any) -> None:
+        """Remember where a registration's UDP messages come from; bind its MSISDN."""
+        remote = reg.remote
+        if remote is not None and getattr(remote, "msisdn", None) is None:
+            self._udp_remote[reg.endpoint] = remote
+        elif remote is None and reg.remote_uri.startswith("coap://"):
+            self._udp_remote.setdefault(reg.endpoint, UndecidedRemote.from_pathless_uri(reg.remote_uri))
+        self.trust.directory.bind(reg.endpoint, self._msisdn_of(reg))
+
+    @staticmethod
+    def _msisdn_of(reg: Any) -> Optional[Address]:
+        if reg.sms is not None:
+            return reg.sms
+        return getattr(reg.remote, "msisdn", None)
+
+    def _address(self, reg: Any, transport: Transport) -> Any:
+        if transport is Transport.UDP:
+            remote = self._udp_remote.get(reg.endpoint)
+            if remote is None:
+                raise NoRoute(f"ep={reg.endpoint}: no UDP address known (it registered by SMS)")
+            return remote
+        msisdn = self._msisdn_of(reg)
+        if msisdn is None:
+            raise NoRoute(f"ep={reg.endpoint}: no MSISDN known for SMS")
+        if self.sms is None:
+            raise NoRoute(f"ep={reg.endpoint}: this server has no SMS bearer")
+        return self.sms.address_for(msisdn)
+
+    def _window(self, reg: Any) -> float:
+        binding = self._binding(reg)
+        return self.policy.sms_window if binding.sms_queued else self.policy.udp_window
+
+    @staticmethod
+    def _binding(reg: Any) -> Binding:
+        return Binding.parse(reg.binding)
+
+    # -- RequestSender ------------------------------------------------------------------
+
+    def route(self, reg: Any) -> Route:
+        """Where a request to ``reg`` would go now (also for tables and tests)."""
+        return decide(
+            self._binding(reg), online=self.presence.online(reg.endpoint, self.clock()), prefer=_prefer.get()
+        )
+
+    async def send(self, registration: Any, request: Message) -> Message:
+        reg = registration
+        route = self.route(reg)
+        if route.now and not (self._binding(reg).queued(route.transport) and self.queue.pending(reg.endpoint)):
+            return await self._send_now(reg, request, route.transport)
+        return await self._enqueue(reg, request, route)
+
+    def observe(self, registration: Any, request: Message) -> Any:
+        reg = registration
+        route = self.route(reg)
+        if route.now:
+            request.remote = self._address(reg, route.transport)
+            self._count(route.transport)
+            return self.context.request(request)
+        deferred = _Deferred()
+        self._observe_waiting.setdefault(reg.endpoint, []).append((request, deferred))
+        log.info("ep=%s: observe %s waits for the device (%s)", reg.endpoint, _path(request), route)
+        if route.wake_up:
+            self._schedule_wake_up(reg)
+        return deferred
+
+    def _count(self, transport: Transport) -> None:
+        if transport is Transport.UDP:
+            self.stats.sent_udp += 1
+        else:
+            self.stats.sent_sms += 1
+
+    async def _send_now(self, reg: Any, request: Message, transport: Transport) -> Message:
+        binding = self._binding(reg)
+        request.remote = self._address(reg, transport)
+        self._count(transport)
+        if transport is Transport.UDP and binding.value == "US" and self.policy.us_fallback and self._msisdn_of(reg):
+            req = self.context.request(request)
+            try:
+                return await asyncio.wait_for(asyncio.shield(req.response), self.policy.udp_timeout)
+            except (asyncio.TimeoutError, aiocoap.error.Error) as exc:
+                req.response.cancel()
+                self.stats.us_fallbacks += 1
+                log.info("ep=%s: %s %s got no UDP answer (%r); sending by SMS",
+                         reg.endpoint, request.code, _path(request), exc)
+                retry = _rebuild(request)
+                retry.remote = self._address(reg, Transport.SMS)
+                self._count(Transport.SMS)
+                return await self.context.request(retry).response
+        return await self.context.request(request).response
+
+    # -- the queue ----------------------------------------------------------------------
+
+    async def _enqueue(self, reg: Any, request: Message, route: Route) -> Message:
+        opt = request.opt
+        entry = self.queue.add(
+            reg.endpoint, route.transport, int(request.code), _path(request),
+            query=tuple(opt.uri_query), payload=request.payload,
+            content_format=int(opt.content_format) if opt.content_format is not None else None,
+            accept=int(opt.accept) if opt.accept is not None else None,
+            ttl=self.policy.queue_ttl, now=time.time(),
+        )
+        self.stats.queued += 1
+        fut: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiters[entry.id] = fut
+        log.info("ep=%s: %s %s queued as #%d (%s)", reg.endpoint, request.code, entry.path, entry.id, route)
+        if route.now:
+            self._start_flush(reg.endpoint)  # online with older work queued: keep the order
+        elif route.wake_up:
+            self._schedule_wake_up(reg)
+        try:
+            return await fut
+        finally:
+            self._waiters.pop(entry.id, None)
+
+    def _start_flush(self, endpoint: str) -> None:
+        if endpoint not in self._flushing:
+            self._flushing.add(endpoint)
+            self._spawn(self._flush(endpoint))
+
+    async def _flush(self, endpoint: str) -> None:
+        try:
+            for request, deferred in self._observe_waiting.pop(endpoint, []):
+                reg = self.server.store.get(endpoint)
+                if reg is None:
+                    deferred.fail(NoRoute(f"ep={endpoint} is no longer registered"))
+                    continue
+                transport = self.route(reg).transport
+                try:
+                    request.remote = self._address(reg, transport)
+                except NoRoute as exc:
+                    deferred.fail(exc)
+                    continue
+                self._count(transport)
+                deferred.attach(self.context.request(request))
+            while True:
+                pending = self.queue.pending(endpoint)
+                if not pending:
+                    return
+                reg = self.server.store.get(endpoint)
+                if reg is None:
+                    return
+                if not self.presence.online(endpoint, self.clock()):
+                    log.info("ep=%s: online window closed with %d queued", endpoint, len(pending))
+                    return
+                await self._deliver(reg, pending[0])
+        finally:
+            self._flushing.discard(endpoint)
+
+    async def _deliver(self, reg: Any, entry: QueuedRequest) -> None:
+        binding = self._binding(reg)
+        # A binding change in an Update takes effect now; queued work survives it.
+        transport = entry.transport if binding.carries(entry.transport) else binding.default_transport
+        request = Message(
+            code=Code(entry.code), uri_path=tuple(p for p in entry.path.split("/") if p),
+            uri_query=entry.query, payload=entry.payload,
+        )
+        if entry.content_format is not None:
+            request.opt.content_format = entry.content_format
+        if entry.accept is not None:
+            request.opt.accept = entry.accept
+        fut = self._waiters.get(entry.id)
+        self.queue.mark(entry.id, RequestState.SENT, transport=transport)
+        try:
+            request.remote = self._address(reg, transport)
+            self._count(transport)
+            response = await self.context.request(request).response
+        except (aiocoap.error.Error, NoRoute, OSError) as exc:
+            self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc))
+            log.warning("ep=%s: queued #%d %s failed: %r", reg.endpoint, entry.id, entry.path, exc)
+            if fut is not None and not fut.done():
+                fut.set_exception(exc)
+            return
+        self.stats.flushed += 1
+        self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code))
+        log.info("ep=%s: queued #%d %s answered %s over %s", reg.endpoint, entry.id, entry.path,
+                 response.code, transport.value)
+        if fut is not None and not fut.done():
+            fut.set_result(response)
+        elif fut is None:
+            log.info("ep=%s: queued #%d was made before a restart; its answer is in the store",
+                     reg.endpoint, entry.id)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.policy.expiry_interval)
+            self.expire_queue()
+
+    def expire_queue(self, now: Optional[float] = None) -> list[QueuedRequest]:
+        expired = self.queue.expire(time.time() if now is None else now)
+        for entry in expired:
+            self.stats.expired += 1
+            log.warning("ep=%s: queued #%d %s expired before the device woke", entry.endpoint, entry.id, entry.path)
+            fut = self._waiters.get(entry.id)
+            if fut is not None and not fut.done():
+                fut.set_exception(RequestExpired(f"ep={entry.endpoint}: {entry.path} expired in the queue"))
+        return expired
+
+    # -- wake-up ------------------------------------------------------------------------
+
+    def _schedule_wake_up(self, reg: Any) -> None:
+        mode = self.policy.wake_up
+        if mode == "never" or reg.endpoint in self._wake_tasks:
+            return
+        delay = 0.0 if mode == "now" else float(mode)
+        task = asyncio.get_running_loop().create_task(self._wake_up(reg.endpoint, delay))
+        self._wake_tasks[reg.endpoint] = task
+        task.add_done_callback(lambda _t, ep=reg.endpoint: self._wake_tasks.pop(ep, None))
+
+    async def _wake_up(self, endpoint: str, delay: float) -> None:
+        if delay:
+            await asyncio.sleep(delay)
+        reg = self.server.store.get(endpoint)
+        if reg is None or self.presence.online(endpoint, self.clock()):
+            return
+        path = ("1", str(self.policy.trigger_instance), "8")
+        request = Message(code=Code.POST, uri_path=path)
+        try:
+            request.remote = self._address(reg, Transport.SMS)
+        except NoRoute as exc:
+            log.warning("ep=%s: cannot wake it up: %s", endpoint, exc)
+            return
+        self.stats.wake_ups += 1
+        self._count(Transport.SMS)
+        log.info("ep=%s: work queued while asleep; executing /%s by SMS to %s", endpoint, "/".join(path),
+                 request.remote.msisdn)
+        try:
+            response = await self.context.request(request).response
+        except aiocoap.error.Error as exc:
+            self.stats.wake_up_failures += 1
+            log.warning("ep=%s: registration update trigger by SMS failed: %r", endpoint, exc)
+            return
+        if not response.code.is_successful():
+            self.stats.wake_up_failures += 1
+            log.warning("ep=%s: registration update trigger answered %s", endpoint, response.code)
+
+    # -- ServerHooks --------------------------------------------------------------------
+
+    def validate_registration(self, params: Any, remote: Any, existing: Any) -> Optional[Code]:
+        sender = getattr(remote, "msisdn", None)
+        sms = getattr(params, "sms", None)
+        if sender is None:
+            return None
+        if hasattr(params, "endpoint"):  # a Register
+            return Code.FORBIDDEN if self.trust.register_refusal(sender, sms) else None
+        if existing is not None and self.trust.location_refusal(sender, existing.endpoint):
+            return Code.FORBIDDEN
+        if sms is not None and sms != sender:
+            self.trust.stats.refused_register += 1
+            log.warning("trust: Update by SMS from %s names sms=%s; refused", sender, sms)
+            return Code.FORBIDDEN
+        return None
+
+    def validate_deregistration(self, registration: Any, remote: Any) -> Optional[Code]:
+        sender = getattr(remote, "msisdn", None)
+        if sender is not None and self.trust.location_refusal(sender, registration.endpoint):
+            return Code.FORBIDDEN
+        return None
+
+    def on_registered(self, registration: Any) -> None:
+        self._learn(registration)
+
+    def on_updated(self, registration: Any) -> None:
+        self._learn(registration)
+
+    def on_deregistered(self, registration: Any) -> None:
+        self._forget(registration)
+
+    def on_expired(self, registration: Any) -> None:
+        self._forget(registration)
+
+    def _forget(self, reg: Any) -> None:
+        self.trust.directory.unbind(reg.endpoint)
+        self.presence.asleep(reg.endpoint)
+        self._udp_remote.pop(reg.endpoint, None)
+        task = self._wake_tasks.pop(reg.endpoint, None)
+        if task is not None:
+            task.cancel()
+        for entry in self.queue.pending(reg.endpoint):
+            self.queue.mark(entry.id, RequestState.FAILED, detail="device de-registered")
+            fut = self._waiters.get(entry.id)
+            if fut is not None and not fut.done():
+                fut.set_exception(NoRoute(f"ep={reg.endpoint} de-registered with {entry.path} queued"))
+        for _request, deferred in self._observe_waiting.pop(reg.endpoint, []):
+            deferred.fail(NoRoute(f"ep={reg.endpoint} de-registered"))
+
+    def on_message_from(self, registration: Any) -> None:
+        reg = registration
+        try:
+            binding = self._binding(reg)
+        except BindingError:
+            return
+        self.presence.seen(reg.endpoint, self.clock(), self._window(reg))
+        if binding.udp_queued or binding.sms_queued:
+            if self.queue.pending(reg.endpoint) or self._observe_waiting.get(reg.endpoint):
+                self._start_flush(reg.endpoint)
+
+    # -- the SMS gate -------------------------------------------------------------------
+
+    def _accept_sms(self, remote: Any, message: Message) -> bool:
+        is_register = message.code == Code.POST and tuple(message.opt.uri_path) == ("rd",)
+        return self.trust.accept_sms(remote.msisdn, is_register=is_register)
+
+
+def _path(request: Message) -> str:
+    return "/" + "/".join(request.opt.uri_path)
+
+
+def _rebuild(request: Message) -> Message:
+    """A fresh copy of a request for another bearer (new MID and token)."""
+    copy = Message(code=request.code, payload=request.payload)
+    copy.opt = request.opt
+    return copy
