@@ -98,7 +98,7 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _address(addr) -> tuple[dict, str]:
+def _address(addr) -> tuple[dict | None, str]:
     if addr is None:
         return None, "(none: the SIM's SMSC)"
     return (
@@ -147,7 +147,8 @@ def describe(pdu) -> list[tuple[str, str, object, str]]:
         if v is None:
             row("validity", "TP-VP", None, "none")
         elif isinstance(v, datetime):
-            row("validity", "TP-VP", *(_time(v)[0], f"absolute, until {_time(v)[1]}"))
+            iso, shown = _time(v)
+            row("validity", "TP-VP", iso, f"absolute, until {shown}")
         elif isinstance(v, timedelta):
             row("validity", "TP-VP", v.total_seconds(), f"enhanced, {v}")
         else:
@@ -194,7 +195,8 @@ def describe(pdu) -> list[tuple[str, str, object, str]]:
             row("ports", "ports", {"destination": p.destination, "source": p.source},
                 f"destination {p.destination}, source {p.source} ({16 if p.wide else 8}-bit)")
     unit = "septets" if alphabet is Alphabet.GSM7 else "octets"
-    row("data_length", "data length", len(ud.data), f"{len(ud.data)} {unit} after the UDH")
+    where = " after the UDH" if ud.udh is not None else ""
+    row("data_length", "data length", len(ud.data), f"{len(ud.data)} {unit}{where}")
     row("data", "data (hex)", ud.data.hex(), ud.data.hex().upper() or "(empty)")
     if alphabet is not Alphabet.DATA8:
         row("text", "text", t.text, repr(t.text))
