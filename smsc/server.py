@@ -458,7 +458,7 @@ class SimulatedSmsc:
             sm.data_coding, 0, sm.short_message,
             [t for t in sm.tlvs if t[0] in _PASS_TLVS] if sm.tlvs else [],
         )
-        row = StoredRow(mid, deliver.body(), dest, "", conn.system_id, bool(sm.registered_delivery & 1), now, expires)
+        row = StoredRow(mid, deliver.body(), dest, "", conn.system_id, sm.registered_delivery & 3, now, expires)
         self.store.add(row)  # committed before the resp: a kill after this loses nothing
         self.stats.submitted += 1
         log.debug("smsc %s: submit_sm %s -> %s id %s", conn.system_id, sm.source_addr, sm.destination_addr, mid)
@@ -540,7 +540,7 @@ class SimulatedSmsc:
         self.stats.delivered += 1
         if msg.attempts:
             self.stats.redelivered += 1
-        if row.dlr:
+        if row.dlr == 1:  # 2 asks for failure receipts only
             self._receipt(row, "DELIVRD")
 
     def _forget(self, msg: _Message) -> None:
@@ -560,7 +560,7 @@ class SimulatedSmsc:
             receipt_tlvs(row.message_id, stat),
         )
         rid = f"{row.message_id}r"
-        rrow = StoredRow(rid, sm.body(), "", row.origin, row.origin, False, now, now + self.config.validity)
+        rrow = StoredRow(rid, sm.body(), "", row.origin, row.origin, 0, now, now + self.config.validity)
         self.store.add(rrow)
         self._dispatch(_Message(rrow))
 
@@ -610,7 +610,7 @@ class SimulatedSmsc:
                 self.stats.expired += 1
                 self._forget(msg)
                 log.info("smsc: message %s to %s expired after %d attempts", row.message_id, row.dest or row.to_system_id, msg.attempts)
-                if row.dlr and not row.to_system_id:
+                if row.dlr in (1, 2) and not row.to_system_id:
                     self._receipt(row, "EXPIRED")
                 continue
             self._held += 1

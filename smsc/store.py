@@ -22,7 +22,7 @@ class StoredRow:
     dest: str  # digits to route by; "" for receipts
     to_system_id: str  # receipts: the account to deliver to
     origin: str  # system_id of the submitter
-    dlr: bool
+    dlr: int  # registered_delivery bits 0-1: 1 = receipt always, 2 = on failure only
     submitted: float
     expires: float
 
@@ -50,7 +50,7 @@ class MessageStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (row.message_id, row.body, row.dest, row.to_system_id, row.origin,
-                 int(row.dlr), row.submitted, row.expires),
+                 row.dlr, row.submitted, row.expires),
             )
 
     def remove(self, message_id: str) -> None:
@@ -64,7 +64,7 @@ class MessageStore:
             "SELECT message_id, body, dest, to_system_id, origin, dlr, submitted, expires"
             " FROM messages ORDER BY rowid"
         ).fetchall()
-        return [StoredRow(r[0], bytes(r[1]), r[2], r[3], r[4], bool(r[5]), r[6], r[7]) for r in rows]
+        return [StoredRow(r[0], bytes(r[1]), r[2], r[3], r[4], int(r[5]), r[6], r[7]) for r in rows]
 
     def close(self) -> None:
         if self._db is not None:

@@ -25,7 +25,7 @@ from .conftest import Inbox
 def _stock_client_session(port, results):
     """What a third-party ESME does: bind, submit a binary 2-part message with UDH and a
     receipt request, read the resps and the receipt, unbind."""
-    client = smpplib.client.Client("127.0.0.1", port, timeout=5)
+    client = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
     got = []
     client.set_message_received_handler(lambda pdu: got.append(pdu))
     sent = []
@@ -72,7 +72,7 @@ def test_stock_smpplib_client_wrong_password():
             await smsc.start("127.0.0.1", 0)
 
             def bind():
-                client = smpplib.client.Client("127.0.0.1", smsc.port, timeout=5)
+                client = smpplib.client.Client("127.0.0.1", smsc.port, timeout=5, allow_unknown_opt_params=True)
                 client.connect()
                 try:
                     client.bind_transmitter(system_id="thirdparty", password="nope")
@@ -110,6 +110,10 @@ class MiniSmsc:
         self.writer = None
         self.bound = asyncio.Event()
         self.next_id = 100
+        self.enquires = 0
+        self.unbinds = 0
+        self.connections = 0
+        self.garbage = None  # bytes to send right after the bind resp
 
     async def start(self):
         self.server = await asyncio.start_server(self._conn, "127.0.0.1", 0)
@@ -128,6 +132,7 @@ class MiniSmsc:
 
     async def _conn(self, reader, writer):
         self.writer = writer
+        self.connections += 1
         try:
             while True:
                 head = await reader.readexactly(4)
@@ -146,6 +151,8 @@ class MiniSmsc:
         if cmd == "bind_transceiver":
             self.binds.append((pdu.system_id, pdu.password, pdu.address_range))
             self.send(self.make("bind_transceiver_resp", pdu.sequence, system_id="MINI"))
+            if self.garbage is not None:
+                writer.write(self.garbage)
             self.bound.set()
         elif cmd == "submit_sm":
             self.submits.append(pdu)
@@ -156,8 +163,10 @@ class MiniSmsc:
             else:
                 self.send(resp)
         elif cmd == "enquire_link":
+            self.enquires += 1
             self.send(self.make("enquire_link_resp", pdu.sequence))
         elif cmd == "unbind":
+            self.unbinds += 1
             self.send(self.make("unbind_resp", pdu.sequence))
         elif cmd == "deliver_sm_resp":
             self.deliver_resps.append(pdu)
@@ -274,5 +283,51 @@ async def test_permanent_error_fails_outcome(mini):
         mini.release()
         out = await asyncio.wait_for(sub.outcome, 5)
         assert out.state is DeliveryState.FAILED and "ESME_RINVDSTADR" in out.detail
+    finally:
+        await link.close()
+
+
+async def test_keepalive_and_unbind_on_close(mini):
+    link = SmppBearer(SmppLinkConfig(port=mini.port, system_id="lwm2m", enquire_link_interval=0.1), "+15550001")
+    await link.start()
+    await wait_for(lambda: mini.enquires >= 2)
+    await link.close()
+    assert mini.unbinds == 1
+
+
+async def test_missing_submit_resp_reconnects_and_resubmits(mini):
+    mini.hold = True
+    link = SmppBearer(SmppLinkConfig(port=mini.port, system_id="lwm2m", response_timeout=0.4,
+                                     reconnect_min=0.05), "+15550001")
+    await link.start()
+    try:
+        sub = await link.send("+15550002", b"again")
+        await wait_for(lambda: mini.connections >= 2 and len(mini.submits) >= 2, timeout=10)
+        mini.held = []
+        mini.release()
+        await wait_for(lambda: len(mini.submits) >= 3, timeout=10)
+        assert (await asyncio.wait_for(sub.outcome, 5)).state is DeliveryState.SUBMITTED
+        assert all(p.short_message == b"again" for p in mini.submits)
+    finally:
+        await link.close()
+
+
+@pytest.mark.parametrize("seed", range(12))
+async def test_garbage_from_the_smsc_never_kills_the_link(mini, seed):
+    import random
+
+    rng = random.Random(seed)
+    mini.garbage = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200)))
+    if seed % 3 == 0:  # a well-framed PDU with a random body
+        body = mini.garbage
+        mini.garbage = struct.pack(">LLLL", 16 + len(body), rng.choice([5, 0x80000004, 0x103, 7]), 0, 1) + body
+    link = SmppBearer(SmppLinkConfig(port=mini.port, system_id="lwm2m", reconnect_min=0.05), "+15550001")
+    await link.start()
+    try:
+        await asyncio.sleep(0.1)
+        mini.garbage = None
+        await link.wait_bound(5)
+        sub = await link.send("+15550002", b"ok")
+        assert (await asyncio.wait_for(sub.outcome, 5)).state is DeliveryState.SUBMITTED
     finally:
         await link.close()
