@@ -35,7 +35,11 @@ MAX_PARTS = 255
 
 @dataclass(frozen=True, slots=True)
 class UserData:
-    """The TP-UD of one 8-bit SMS: an optional UDH and the data after it."""
+    """The TP-UD of one SMS: an optional UDH and the data after it.
+
+    ``data`` is 8-bit data for an 8-bit DCS, unpacked septet values (one per octet) for the
+    GSM 7-bit alphabet and UTF-16BE for UCS2 (``bearer.SmsSegment``'s convention); the TPDU
+    codec packs septets. :meth:`encode` and :meth:`decode` are the 8-bit octet forms."""
 
     data: bytes
     udh: Udh | None = None
