@@ -265,17 +265,26 @@ class Lwm2mClient:
 
     _saw_message = _sent_message  # any message restarts the window, sent or received
 
+    def _queued_on(self, mman: MessageManager) -> bool:
+        """Whether the binding puts the transport below ``mman`` in queue mode: UDP in UQ
+        and UQS, SMS in SQ. In UQS the SMS side is always listening (the wake-up path)."""
+        from ..coap import SmsTransport
+
+        is_sms = isinstance(mman.message_interface, SmsTransport)
+        binding = self.binding
+        return binding == "SQ" if is_sms else binding in ("UQ", "UQS")
+
     def _install_gate(self) -> None:
         # A sleeping device's radio is off: drop requests before aiocoap's message layer
-        # (no ACK, no RST), per message manager of every transport in this context.
+        # (no ACK, no RST), per message manager of every transport the binding queues.
         for ri in self.context.request_interfaces:
             mman = getattr(ri, "token_interface", None)
             if not isinstance(mman, MessageManager):
                 continue
             original = mman.dispatch_message
 
-            def gated(message: Message, original: Callable = original) -> Any:
-                if message.code.is_request() and not self.awake():
+            def gated(message: Message, original: Callable = original, mman: MessageManager = mman) -> Any:
+                if message.code.is_request() and self._queued_on(mman) and not self.awake():
                     self.stats["dropped_asleep"] += 1
                     log.info("ep=%s asleep: dropped %s mid=%s from %s", self.endpoint, message.code,
                              message.mid, message.remote)
