@@ -362,20 +362,22 @@ class SmppBearer(Bearer, SegmentLink):
 
     async def _open(self) -> None:
         c = self.config
-        if c.bind == "transceiver":
-            conn = await self._connect("trx")
-            await self._bind(conn, P.BIND_TRANSCEIVER)
-            self._tx = self._rx = conn
-        else:
-            tx = await self._connect("tx")
-            await self._bind(tx, P.BIND_TRANSMITTER)
-            try:
-                rx = await self._connect("rx")
-                await self._bind(rx, P.BIND_RECEIVER)
-            except BaseException:
-                tx.abort()
-                raise
-            self._tx, self._rx = tx, rx
+        opened: list[_Conn] = []
+        try:
+            if c.bind == "transceiver":
+                opened.append(await self._connect("trx"))
+                await self._bind(opened[0], P.BIND_TRANSCEIVER)
+                self._tx = self._rx = opened[0]
+            else:
+                opened.append(await self._connect("tx"))
+                await self._bind(opened[0], P.BIND_TRANSMITTER)
+                opened.append(await self._connect("rx"))
+                await self._bind(opened[1], P.BIND_RECEIVER)
+                self._tx, self._rx = opened
+        except BaseException:
+            for conn in opened:  # a half-open pair or an unanswered bind: start over
+                conn.abort()
+            raise
 
     async def _supervise(self, first: asyncio.Future) -> None:
         c = self.config
@@ -627,7 +629,8 @@ class SmppBearer(Bearer, SegmentLink):
         sub = msg.submission
         log.debug("smpp %s: to %s id %s submitted as %s", self.name, sub.recipient, sub.message_id, ",".join(msg.ids))
         if msg.report:
-            self._awaiting_receipt[id(msg)] = msg
+            if not msg.done:  # (a receipt may have overtaken the last resp on a pair)
+                self._awaiting_receipt[id(msg)] = msg
         else:
             msg.done = True
             sub.resolve(DeliveryState.SUBMITTED)

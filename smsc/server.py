@@ -58,6 +58,8 @@ _PASS_TLVS = {
     P.TLV_MESSAGE_PAYLOAD, P.TLV_SOURCE_PORT, P.TLV_DESTINATION_PORT,
     P.TLV_USER_MESSAGE_REFERENCE,
 }
+# deliver_sm_resp statuses that a retry will not change: the message fails at once.
+_PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
 _PLAIN_NUMBER = re.compile(r"\+?[0-9]{1,20}")
 _VALIDITY = re.compile(r"(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d)(\d\d)([+\-R])")
 
@@ -528,6 +530,12 @@ class SimulatedSmsc:
         row = msg.row
         if msg.copy:
             return
+        if status in _PERMANENT_DELIVERY_ERRORS and not row.to_system_id:
+            log.info("smsc %s: deliver_sm id %s to %s refused: %s", conn.system_id, row.message_id, row.dest, P.status_name(status))
+            self._forget(msg)
+            if row.dlr in (1, 2):
+                self._receipt(row, "UNDELIV", status)
+            return
         if status != P.ESME_ROK:
             msg.attempts += 1
             log.info("smsc %s: deliver_sm id %s to %s answered %s; retry", conn.system_id, row.message_id, row.dest or row.to_system_id, P.status_name(status))
@@ -546,7 +554,7 @@ class SimulatedSmsc:
     def _forget(self, msg: _Message) -> None:
         self.store.remove(msg.row.message_id)
 
-    def _receipt(self, row: StoredRow, stat: str) -> None:
+    def _receipt(self, row: StoredRow, stat: str, error: int = 0) -> None:
         """Queue a delivery receipt for ``row`` to its submitter."""
         orig = P.decode(P.HEADER.pack(16 + len(row.body), P.DELIVER_SM, 0, 0) + row.body)
         assert isinstance(orig, P.ShortMessage)
@@ -556,7 +564,7 @@ class SimulatedSmsc:
             orig.dest_addr_ton, orig.dest_addr_npi, orig.destination_addr,
             orig.source_addr_ton, orig.source_addr_npi, orig.source_addr,
             P.ESM_DELIVERY_RECEIPT, 0, 0, "", "", 0, 0, 0, 0,
-            receipt_text(row.message_id, stat, submitted=row.submitted, done=now),
+            receipt_text(row.message_id, stat, submitted=row.submitted, done=now, error=error),
             receipt_tlvs(row.message_id, stat),
         )
         rid = f"{row.message_id}r"

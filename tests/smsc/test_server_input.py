@@ -109,3 +109,32 @@ def test_arbitrary_bytes_never_take_the_server_down(threaded_smsc, chunks, bind_
     with _connect(threaded_smsc) as s:  # still serving
         _bind(s)
     assert threaded_smsc.stats.internal_errors == 0
+
+
+def test_refused_delivery_gives_undeliv_receipt_only_when_asked(threaded_smsc):
+    with _connect(threaded_smsc) as rx, _connect(threaded_smsc) as tx:
+        rx.sendall(P.Bind(P.BIND_RECEIVER, 1, 0, "phone", "", "", 0x34, 1, 1, "+19990001").encode())
+        assert _read_pdu(rx).status == 0
+        tx.sendall(P.Bind(P.BIND_TRANSCEIVER, 1, 0, "app", "").encode())
+        assert _read_pdu(tx).status == 0
+
+        def submit(seq, text, reg):
+            tx.sendall(P.ShortMessage(P.SUBMIT_SM, seq, 0, "", 1, 1, "15550001", 1, 1, "19990001",
+                                      registered_delivery=reg, data_coding=4, short_message=text).encode())
+            resp = _read_pdu(tx)
+            assert resp.status == 0
+            return resp.message_id
+
+        ok_id = submit(2, b"fine", 2)  # receipt on failure only: none for this one
+        d = _read_pdu(rx)
+        assert d.short_message == b"fine"
+        rx.sendall(P.MessageIdResp(P.DELIVER_SM_RESP, d.sequence).encode())
+        bad_id = submit(3, b"refused", 2)
+        d = _read_pdu(rx)
+        assert d.short_message == b"refused"
+        rx.sendall(P.MessageIdResp(P.DELIVER_SM_RESP, d.sequence, P.ESME_RX_P_APPN).encode())
+        receipt = _read_pdu(tx)
+        assert receipt.esm_class == P.ESM_DELIVERY_RECEIPT and ok_id != bad_id
+        assert receipt.tlv(P.TLV_RECEIPTED_MESSAGE_ID) == bad_id.encode() + b"\0"
+        assert b"stat:UNDELIV" in receipt.short_message and receipt.tlv_int(P.TLV_MESSAGE_STATE) == 5
+        tx.sendall(P.MessageIdResp(P.DELIVER_SM_RESP, receipt.sequence).encode())
