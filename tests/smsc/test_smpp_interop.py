@@ -16,7 +16,7 @@ from smsc.config import Account, SmscConfig
 from smsc.link import SmppBearer, SmppLinkConfig
 from smsc.server import SimulatedSmsc
 
-from .conftest import Inbox
+from smpp_testing import Inbox
 
 
 # -- smpplib's client against our SMSC -----------------------------------------------------

@@ -16,7 +16,7 @@ import sys
 
 from lwm2m_sms.bearer import DeliveryState
 
-from .conftest import Inbox
+from smpp_testing import Inbox
 
 N = 1000
 KILLS = 5
