@@ -42,7 +42,7 @@ import asyncio
 import collections
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from lwm2m_sms.bearer import (
     DCS_8BIT,

@@ -33,6 +33,7 @@ generic_nack ESME_RINVCMDID); schedule_delivery_time is ignored; no outbind.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import collections
 import itertools
 import logging
@@ -76,8 +77,6 @@ def parse_validity(text: str, now: float, default: float) -> float:
     if p == "R":
         secs = ((((int(yy) * 365 + int(mo) * 30 + int(dd)) * 24 + int(hh)) * 60 + int(mi)) * 60) + int(ss)
         return now + secs
-    import calendar
-
     epoch = calendar.timegm((2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), 0, 0, 0))
     offset = int(nn) * 900
     return epoch - offset if p == "+" else epoch + offset

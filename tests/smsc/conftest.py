@@ -1,7 +1,5 @@
 """Fixtures: a simulated SMSC on a loopback port the OS picks, and links bound to it."""
 
-import asyncio
-
 import pytest
 
 from smsc.config import SmscConfig

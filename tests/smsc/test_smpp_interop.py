@@ -3,7 +3,6 @@ and our link against a minimal SMPP server built in this file on smpplib's PDU c
 
 import asyncio
 import struct
-import threading
 
 import pytest
 import smpplib.client
