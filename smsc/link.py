@@ -32,6 +32,10 @@ the handler returned: a crash in between means the SMSC redelivers, never a loss
 SMS are handled one at a time in arrival order by one task, so a slow handler slows the
 SMSC (through its window) rather than growing a queue here.
 
+Closing: :meth:`SmppBearer.close` unbinds. Outcomes never hang: a message not yet
+submitted resolves FAILED ("link closed before submission"; with a ``store`` it stays in the
+outbox and the next start sends it), one waiting for its receipt resolves SUBMITTED.
+
 Known limits: segments sent with :meth:`send_segment` are queued in memory only (the outbox
 stores whole payloads); no outbind, data_sm, query_sm or cancel_sm.
 """

@@ -9,6 +9,10 @@ both directions, so the two agree octet for octet). smpplib also raises whatever
 :class:`~lwm2m_sms.errors.DecodeError`) which carries the command_status an SMSC or ESME
 should answer with, so a reader can reply with the right error instead of dying.
 
+The cold PDUs (binds, enquire_link, unbind) go through the same codec rather than smpplib's,
+so that one reader has one error model (smpplib's parse of a bad bind raises IndexError,
+struct.error or UnknownCommandError); they are cross-checked against smpplib all the same.
+
 Covered: bind_transmitter/receiver/transceiver and their resps, submit_sm, deliver_sm and
 their resps, data_sm_resp-shaped resps, enquire_link, unbind, generic_nack (and their resps).
 Other command ids decode as :class:`PduError` with ESME_RINVCMDID, which the session turns
