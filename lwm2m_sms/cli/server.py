@@ -43,6 +43,7 @@ async def run(args: argparse.Namespace) -> int:
     from ..lwm2m.exceptions import ConfigError
     from ..lwm2m.server import Lwm2mServer, ServerHooks
     from ..lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
+    from ..lwm2m.udp import udp_context
 
     class Printer(ServerHooks):
         def on_registered(self, reg):
@@ -70,7 +71,7 @@ async def run(args: argparse.Namespace) -> int:
             return 2
         bootstrap.mount(site)
     try:
-        context = await aiocoap.Context.create_server_context(site, bind=args.udp, transports=["udp6"])
+        context = await udp_context(args.udp, site, loggername="coap-server")
     except OSError as exc:
         print(f"lwm2m-sms server: cannot bind {args.udp[0]}:{args.udp[1]}: {exc}", file=sys.stderr)
         return 1

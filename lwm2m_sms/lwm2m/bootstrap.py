@@ -48,6 +48,7 @@ from .client import NOSEC, SMS_NOSEC, ServerAccount, check_security
 from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
+from .udp import local_port, udp_context
 from .registration import BINDINGS
 from .server import remote_uri
 
@@ -175,7 +176,7 @@ class BootstrapServer:
     @classmethod
     async def create_udp(cls, config: BootstrapConfig, bind: tuple[str, int] = ("127.0.0.1", 5783), **kw: Any) -> "BootstrapServer":
         server = cls(config, **kw)
-        server.start(await aiocoap.Context.create_server_context(server.site, bind=bind, transports=["udp6"]))
+        server.start(await udp_context(bind, server.site, loggername="coap-server"))
         return server
 
     def mount(self, site: resource.Site) -> None:
@@ -187,11 +188,11 @@ class BootstrapServer:
 
     @property
     def port(self) -> int:
-        for ri in self.context.request_interfaces:  # type: ignore[union-attr]
-            mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
-            if mi is not None and hasattr(mi, "_local_port"):
-                return mi._local_port()
-        raise RuntimeError("no UDP transport in this bootstrap server's context")
+        """The UDP port of a server made by :meth:`create_udp`."""
+        port = local_port(self.context) if self.context is not None else None
+        if port is None:
+            raise RuntimeError("no UDP transport in this bootstrap server's context")
+        return port
 
     async def close(self) -> None:
         for task in list(self._tasks):

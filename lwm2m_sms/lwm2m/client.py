@@ -49,6 +49,7 @@ from .linkformat import Link
 from .objects import OBJECTS, resource_def
 from .path import LwM2MPath, format_path, parse_path
 from .registration import BINDINGS
+from .udp import udp_context
 
 __all__ = ["Lwm2mClient", "ServerAccount", "udp_context", "default_device", "NOSEC", "SMS_NOSEC"]
 
@@ -111,11 +112,6 @@ def default_device(endpoint: str, binding: str) -> dict[int, Any]:
         16: binding, 17: "simulator", 18: "1.0", 19: "1.0", 20: 1, 21: 64,
         4: None, 5: None, 12: None,  # executable: listed by Discover, never read
     }
-
-
-async def udp_context(bind: tuple[str, int] = ("127.0.0.1", 0)) -> aiocoap.Context:
-    """A context with one UDP socket of its own (port 0: the OS picks), for one device."""
-    return await aiocoap.Context.create_server_context(None, bind=bind, transports=["udp6"])
 
 
 class _Refused(Exception):

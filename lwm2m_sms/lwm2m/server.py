@@ -46,6 +46,7 @@ from .content import ContentFormat, decode_payload, encode_payload
 from .exceptions import DeviceUnreachable, RequestFailed, UnknownEndpoint
 from .linkformat import AttrValue, Link
 from .path import LwM2MPath, format_path, parse_path
+from .udp import local_port, udp_context
 from .registration import (
     DEFAULT_VERSION, Registration, RegistrationRefused, RegisterParams, UpdateParams,
     check_binding_sms, new_location, parse_register, parse_update,
@@ -242,7 +243,7 @@ class Lwm2mServer:
     async def create_udp(cls, bind: tuple[str, int] = ("127.0.0.1", 5683), **kwargs: Any) -> "Lwm2mServer":
         """A server on a UDP socket of its own (port 0: the OS picks; see :attr:`port`)."""
         server = cls(**kwargs)
-        context = await aiocoap.Context.create_server_context(server.site, bind=bind, transports=["udp6"])
+        context = await udp_context(bind, server.site, loggername="coap-server")
         server.start(context)
         return server
 
@@ -258,11 +259,10 @@ class Lwm2mServer:
     @property
     def port(self) -> int:
         """The UDP port of a server made by :meth:`create_udp`."""
-        for ri in self.context.request_interfaces:  # type: ignore[union-attr]
-            mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
-            if mi is not None and hasattr(mi, "_local_port"):
-                return mi._local_port()
-        raise RuntimeError("no UDP transport in this server's context")
+        port = local_port(self.context) if self.context is not None else None
+        if port is None:
+            raise RuntimeError("no UDP transport in this server's context")
+        return port
 
     async def close(self, shutdown_context: bool = True) -> None:
         if self._expiry_task is not None:

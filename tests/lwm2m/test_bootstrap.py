@@ -16,8 +16,7 @@ from lwm2m_sms.lwm2m.exceptions import ConfigError
 from lwm2m_sms.sms.address import parse_msisdn
 
 
-def port_of(ctx):
-    return ctx.request_interfaces[0].token_interface.message_interface._local_port()
+from lwm2m_sms.lwm2m.udp import local_port as port_of
 
 
 @pytest.fixture
