@@ -168,6 +168,7 @@ class ModemDriver(Bearer):
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._urcs: asyncio.Queue[Urc] = asyncio.Queue()
         self._by_mr: dict[int, _Job] = {}
+        self._early_reports: dict[int, object] = {}
         self._tasks: list[asyncio.Task] = []
         self._reconnect_task: asyncio.Task | None = None
         self._reg_event = asyncio.Event()
@@ -560,14 +561,22 @@ class ModemDriver(Bearer):
             args = split_args(resp.args("+CMGS") or "")
             mr = int(args[0]) if args and args[0].isdigit() else -1
             job.mrs.append(mr)
+            if job.report:
+                self._by_mr[mr] = job  # the report may come before the next part is sent
+                early = self._early_reports.pop(mr, None)
+                if early is not None:  # it even overtook the +CMGS answer
+                    self._status_report(early)
             job.next_part += 1
             job.attempts = 0
             log.debug("modem: %s to %s part %d/%d TP-MR %d", sub.message_id, sub.recipient, job.next_part, len(job.parts), mr)
         self.outbox.remove(job.entry_id)
         self._count_sent(sub.recipient, b"\0" * job.payload_len, len(job.parts))
         if job.report:
-            for mr in job.mrs:
-                self._by_mr[mr] = job
+            if job.submission.outcome.done():
+                return  # a report already failed it
+            if len(job.reports) == len(job.parts):
+                self._finish_report(job, DeliveryState.DELIVERED, "")
+                return
             job.timer = asyncio.get_running_loop().call_later(cfg.report_timeout, self._report_timeout, job)
             log.info("modem: %s to %s submitted (TP-MR %s); waiting for status reports", sub.message_id, sub.recipient, job.mrs)
         else:
@@ -582,20 +591,24 @@ class ModemDriver(Bearer):
         return str(exc)
 
     def _status_report(self, report) -> None:
-        self.counters["reports"] += 1
         job = self._by_mr.get(report.message_ref)
         if job is None or report.message_ref in job.reports:
-            log.info("modem: status report for unknown TP-MR %d (%s)", report.message_ref, report.status_text)
+            # A report can overtake the +CMGS answer (the URC worker runs first); keep a few.
+            self._early_reports[report.message_ref] = report
+            while len(self._early_reports) > 64:
+                self._early_reports.pop(next(iter(self._early_reports)))
+            log.debug("modem: status report for unknown TP-MR %d (%s)", report.message_ref, report.status_text)
             return
         sub = job.submission
         if report.temporary_failure:
             log.info("modem: %s to %s: %s (SMSC still trying)", sub.message_id, sub.recipient, report.status_text)
             return
+        self.counters["reports"] += 1
         job.reports[report.message_ref] = report.delivered
         del self._by_mr[report.message_ref]
         if not report.delivered:
             self._finish_report(job, DeliveryState.FAILED, report.status_text)
-        elif len(job.reports) == len(job.mrs):
+        elif len(job.reports) == len(job.parts) and job.next_part == len(job.parts):
             self._finish_report(job, DeliveryState.DELIVERED, "")
 
     def _finish_report(self, job: _Job, state: DeliveryState, detail: str) -> None:

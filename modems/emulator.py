@@ -82,6 +82,9 @@ class ModemEmulator:
             self._own_dir = tempfile.mkdtemp(prefix="modem-emulator-")
             self._link_path = os.path.join(self._own_dir, "ttyEMU0")
         self._open_pty()
+        # Like a modem with DTR low: no URCs until a host talks to it (a host opening the
+        # port flushes its input, so a URC written before would be lost on the way).
+        self.core.online = False
         if self.network is not None:
             self.network.set_segment_receiver(self._from_network)
         if self.core.registration != 1 and self.registration_delay == 0 and self.core.pin_ok:
@@ -127,8 +130,7 @@ class ModemEmulator:
         if self._link_path and os.path.islink(self._link_path):
             os.unlink(self._link_path)
         await asyncio.sleep(down_for)
-        self._open_pty()
-        self.core.online = True
+        self._open_pty()  # online again once the host writes
 
     def inject(self, data: bytes) -> None:
         """Write raw bytes onto the line (garbage, stray URCs)."""
@@ -180,6 +182,7 @@ class ModemEmulator:
             data = b""
         if not data:
             return
+        self.core.online = True
         self.core.receive_data(data)
         self._after_core()
 

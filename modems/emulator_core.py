@@ -180,7 +180,7 @@ class EmulatorCore:
         self._prompt_for: tuple[str, object] | None = None  # ("pdu", length) / ("text", addr)
         self._busy_token: int | None = None  # waiting for submit_result
         self._busy_mr = 0
-        self._unacked: list[tuple[float, SmsSegment, _dt.datetime]] = []
+        self._unacked: list[tuple[float, SmsSegment | None, _dt.datetime]] = []
         self._now = 0.0
         #: False while the line is down (pty closed): SMS are stored without URCs.
         self.online = True
@@ -201,6 +201,8 @@ class EmulatorCore:
         self._now = now
         while self._unacked and now - self._unacked[0][0] >= self.ack_timeout:
             _, seg, ts = self._unacked.pop(0)
+            if seg is None:
+                continue  # an unacknowledged status report is just dropped
             log.info("emulator %s: +CMT from %s not acknowledged; stored", self.msisdn, seg.sender)
             try:
                 self._store_deliver(seg, ts, announce=True)
@@ -215,6 +217,8 @@ class EmulatorCore:
         self._prompt_for = None
         self.echo = True  # DTR drop: many modems return to the stored profile (ATZ)
         for _, seg, ts in self._unacked:
+            if seg is None:
+                continue
             try:
                 self._store_deliver(seg, ts, announce=False)
             except MemoryFull:
@@ -291,6 +295,8 @@ class EmulatorCore:
         now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         report = SmsStatusReport(message_ref, recipient, now, now, 0x00 if delivered else 0x41)
         pdu = encode_pdu(report, smsc=self._smsc_address())
+        if self.csms == 1:
+            self._unacked.append((self._now, None, now))  # 27.005: +CDS wants +CNMA too
         if self.cmgf == 0:
             self._urc(f"+CDS: {len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
         else:
