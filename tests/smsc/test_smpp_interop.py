@@ -330,3 +330,32 @@ async def test_garbage_from_the_smsc_never_kills_the_link(mini, seed):
         assert (await asyncio.wait_for(sub.outcome, 5)).state is DeliveryState.SUBMITTED
     finally:
         await link.close()
+
+
+async def test_temporary_error_is_retried_then_gives_up(mini):
+    link = SmppBearer(SmppLinkConfig(port=mini.port, system_id="lwm2m", max_attempts=3, backoff_min=0.01), "+15550001")
+    await link.start()
+    try:
+        mini.hold = True
+        sub = await link.send("+15550002", b"retry me")
+        await wait_for(lambda: len(mini.held) == 1)
+        mini.held[0].status = smpplib.consts.SMPP_ESME_RSYSERR
+        mini.held[0].message_id = None
+        mini.hold = False
+        mini.release()  # first try fails; the retry gets an ordinary resp
+        assert (await asyncio.wait_for(sub.outcome, 5)).state is DeliveryState.SUBMITTED
+        assert len(mini.submits) == 2
+
+        mini.hold = True
+        sub = await link.send("+15550002", b"hopeless")
+        for attempt in range(3):
+            await wait_for(lambda: len(mini.held) == 1)
+            mini.held[0].status = smpplib.consts.SMPP_ESME_RSYSERR
+            mini.held[0].message_id = None
+            mini.release()
+            mini.hold = True
+        out = await asyncio.wait_for(sub.outcome, 5)
+        assert out.state is DeliveryState.FAILED and "ESME_RSYSERR" in out.detail
+        assert len(mini.submits) == 5
+    finally:
+        await link.close()

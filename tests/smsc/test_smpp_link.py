@@ -285,3 +285,16 @@ async def test_periodic_forced_disconnects(smsc, make_link):
     await b.wait_bound(5)
     await a.send(B, b"still works")
     assert (await ib.wait(1))[0].payload == b"still works"
+
+
+async def test_outbox_is_bounded_while_down(make_link):
+    from lwm2m_sms.outbox import OutboxFull
+
+    async with SimulatedSmsc() as probe:
+        await probe.start("127.0.0.1", 0)
+        port = probe.port
+    a = await make_link(port, A, outbox_max=3)
+    for i in range(3):
+        await a.send(B, b"%d" % i)
+    with pytest.raises(OutboxFull):
+        await a.send(B, b"one too many")
