@@ -17,6 +17,7 @@ BENCHES: dict[str, str] = {
     "smpp": "submit_sm through the SMPP link to the simulated SMSC and back",
     "modem": "binary SMS through driver -> modem emulator -> simulated SMSC",
     "fleet": "register and read a fleet of S-binding devices through the SMSC",
+    "clients": "many simulated LwM2M devices in one process: Register rate, memory per device",
 }
 
 
