@@ -1,0 +1,61 @@
+"""Third-party check of the emulator: python-gsmmodem-new's GsmModem (its own start-up
+sequence, its own PDU codec and text-mode parser, its own serial thread) connects to the
+emulator's pty, sends a text SMS through it and receives one."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from lwm2m_sms.sms.tpdu import DCS_GSM7
+
+from .conftest import MODEM, PEER
+
+gsmmodem = pytest.importorskip("gsmmodem.modem")
+
+
+@pytest.mark.parametrize("text_mode", [False, True], ids=["pdu-mode", "text-mode"])
+async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, text_mode):
+    emu = await make_emulator()
+    received: list = []
+    got = threading.Event()
+
+    def on_sms(sms) -> None:
+        received.append(sms)
+        got.set()
+
+    seen: list = []
+
+    async def peer_rx(seg) -> None:
+        seen.append(seg)
+
+    from lwm2m_sms.bearer import LoopbackBearer
+
+    peer = LoopbackBearer(net, PEER)
+    peer.set_segment_receiver(peer_rx)
+    await peer.start()
+    modem = gsmmodem.GsmModem(emu.path, 115200, smsReceivedCallbackFunc=on_sms)
+    modem.smsTextMode = text_mode
+    try:
+        await asyncio.to_thread(modem.connect)
+        assert (await asyncio.to_thread(lambda: modem.manufacturer)) == "Quectel"
+        await asyncio.to_thread(modem.sendSms, PEER, "Hello from gsmmodem")
+        await net.drain()
+        assert len(seen) == 1 and seen[0].dcs == DCS_GSM7
+        from lwm2m_sms.sms.tpdu import SmsSubmit
+
+        assert SmsSubmit(seen[0].recipient, seen[0].user_data, seen[0].dcs).text == "Hello from gsmmodem"
+        assert str(seen[0].sender) == MODEM
+        from lwm2m_sms.sms.tpdu import SmsDeliver
+
+        deliver = SmsDeliver.from_text(PEER, "Hello back")
+        await peer.send_segment(
+            type(seen[0])(deliver.originator, seen[0].sender, deliver.user_data, deliver.dcs)
+        )
+        assert await asyncio.to_thread(got.wait, 20)
+        assert received[0].text == "Hello back" and received[0].number == PEER
+    finally:
+        await asyncio.to_thread(modem.close)
+        await peer.close()
