@@ -50,7 +50,7 @@ from .exceptions import ConfigError
 from .linkformat import Link
 from .udp import local_port, udp_context
 from .registration import BINDINGS
-from .server import remote_uri
+from .remote import remote_uri
 
 __all__ = ["BootstrapInfo", "BootstrapConfig", "BootstrapServer", "BootstrapSession", "StepResult"]
 

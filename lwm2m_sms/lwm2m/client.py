@@ -49,6 +49,7 @@ from .linkformat import Link
 from .objects import OBJECTS, resource_def
 from .path import LwM2MPath, format_path, parse_path
 from .registration import BINDINGS
+from .remote import remote_msisdn, remote_uri
 from .udp import udp_context
 
 __all__ = ["Lwm2mClient", "ServerAccount", "udp_context", "default_device", "NOSEC", "SMS_NOSEC"]
@@ -238,7 +239,8 @@ class Lwm2mClient:
         self._tick_task: Optional[asyncio.Task] = None
         self._tasks: set[asyncio.Task] = set()
         self.registered = asyncio.Event()
-        self.stats = {"registers": 0, "updates": 0, "requests": 0, "dropped_asleep": 0, "notifications": 0}
+        self.stats = {"registers": 0, "updates": 0, "requests": 0, "dropped_asleep": 0, "dropped_untrusted": 0,
+                      "notifications": 0}
         self._install_gate()
 
     # --- queue mode -------------------------------------------------------------------
@@ -288,6 +290,37 @@ class Lwm2mClient:
                 return original(message)
 
             mman.dispatch_message = gated  # type: ignore[method-assign]
+
+    def accepts(self, message: Message) -> bool:
+        """Whether an incoming request reaches the device: not while it sleeps (queue
+        mode), and by SMS only from a number one of its servers has in /0/x/9 or in a
+        ``coap+sms`` server URI (LwM2M SMS channel security; dropped silently, counted)."""
+        if not self.awake():
+            self.stats["dropped_asleep"] += 1
+            log.info("ep=%s asleep: dropped %s mid=%s from %s", self.endpoint, message.code, message.mid,
+                     remote_uri(message.remote))
+            return False
+        sender = remote_msisdn(message.remote)
+        if sender is not None and sender not in self.trusted_numbers():
+            self.stats["dropped_untrusted"] += 1
+            log.warning("ep=%s dropped SMS %s mid=%s from %s: not a server's number", self.endpoint,
+                        message.code, message.mid, sender)
+            return False
+        return True
+
+    def trusted_numbers(self) -> set[Address]:
+        numbers = set()
+        for sec in self.objects.get(0, {}).values():
+            candidates = [str(sec[9])] if sec.get(9) else []
+            uri = str(sec.get(0, ""))
+            if uri.lower().startswith("coap+sms://"):
+                candidates.append(uri[len("coap+sms://"):].split("/", 1)[0])
+            for text in candidates:
+                try:
+                    numbers.add(parse_msisdn(text))
+                except AddressError:
+                    pass
+        return numbers
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -440,6 +473,10 @@ class Lwm2mClient:
             raise ConfigError(f"ep={self.endpoint}: no LwM2M server account to register with")
         for account in accounts:
             check_security(account.security_instance())
+            if "S" in account.binding:
+                # the spec allows NoSec on SMS for debugging and trigger-only use
+                log.warning("ep=%s: binding %s with %s runs SMS on NoSec (SMS security mode 3)",
+                            self.endpoint, account.binding, account.uri)
             session = _Session(account, self._registration_uri(account))
             self._sessions[account.short_server_id] = session
             await self._register(session)

@@ -39,13 +39,12 @@ from aiocoap import Message, resource
 from aiocoap.message import UndecidedRemote
 from aiocoap.numbers.codes import Code
 
-from ..errors import AddressError
-from ..sms.address import Address, parse_msisdn
 from . import linkformat
 from .content import ContentFormat, decode_payload, encode_payload
 from .exceptions import DeviceUnreachable, RequestFailed, UnknownEndpoint
 from .linkformat import AttrValue, Link
 from .path import LwM2MPath, format_path, parse_path
+from .remote import remote_msisdn, remote_uri
 from .udp import local_port, udp_context
 from .registration import (
     DEFAULT_VERSION, Registration, RegistrationRefused, RegisterParams, UpdateParams,
@@ -60,27 +59,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE = 93.0
-
-
-def remote_uri(remote: Any) -> str:
-    """The serialisable form of an aiocoap remote: ``coap://127.0.0.1:5683``,
-    ``coap+sms://+15550001``."""
-    try:
-        return remote.uri_base
-    except (AttributeError, ValueError):
-        return repr(remote)
-
-
-def remote_msisdn(remote: Any) -> Optional[Address]:
-    """The sender's MSISDN when a message came by SMS (the transport's address has
-    ``.msisdn``), else None."""
-    msisdn = getattr(remote, "msisdn", None)
-    if msisdn is None:
-        return None
-    try:
-        return parse_msisdn(msisdn)
-    except AddressError:
-        return None
 
 
 class RequestSender(Protocol):

@@ -235,3 +235,29 @@ def test_sms_binding_by_sms_takes_the_sender_number():
 def test_update_parser_all_absent():
     p = parse_update([], b"", None)
     assert (p.lifetime, p.binding, p.sms, p.objects) == (None, None, None, None)
+
+
+# --- hypothesis: the parsers answer with a code, whatever they get ----------------------
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+query_items = st.lists(st.one_of(
+    st.text(max_size=20),
+    st.builds(lambda k, v: f"{k}={v}", st.sampled_from(["ep", "lt", "lwm2m", "b", "sms", "x"]), st.text(max_size=16)),
+), max_size=6)
+
+
+@given(query_items, st.binary(max_size=80), st.sampled_from([None, 0, 40, 42, 11542]))
+def test_register_parser_raises_only_registration_refused(query, payload, cf):
+    try:
+        parse_register(query, payload, cf)
+    except RegistrationRefused as exc:
+        assert exc.code.is_response() and not exc.code.is_successful()
+
+
+@given(query_items, st.binary(max_size=80), st.sampled_from([None, 0, 40]))
+def test_update_parser_raises_only_registration_refused(query, payload, cf):
+    try:
+        parse_update(query, payload, cf)
+    except RegistrationRefused as exc:
+        assert not exc.code.is_successful()
