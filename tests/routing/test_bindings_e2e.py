@@ -1,0 +1,119 @@
+"""Every binding end to end over UDP loopback and SMS (the loopback network, and SMPP through
+the simulated SMSC): which bearer each request took and how many SMS crossed."""
+
+import asyncio
+
+from aiocoap import Message
+from aiocoap.numbers.codes import Code
+
+from lwm2m_sms.routing.router import PolicySettings, via
+
+from .conftest import SERVER, make_device, make_server
+
+
+async def test_S_registers_and_is_read_by_sms_one_sms_each_way(rig):
+    stack = await make_server(rig)
+    before = rig.sms()
+    dev = await make_device(rig, stack, "dev-S", "S", "+15550101")
+    assert rig.sms() - before == 2  # Register + 2.01, one SMS each
+    reg = stack.server.registration("dev-S")
+    assert str(reg.sms) == "+15550101" and reg.remote_uri == "coap+sms://+15550101"
+    before = rig.sms()
+    value = await stack.server.read("dev-S", "/3/0/0")
+    assert value == "lwm2m-sms" and rig.sms() - before == 2
+    before = rig.sms()
+    await stack.server.execute("dev-S", "/1/0/8")
+    await asyncio.sleep(0.05)
+    assert stack.router.stats.sent_udp == 0
+    await dev.close()
+    assert "dev-S" not in [r.endpoint for r in stack.server.registrations()]
+    await stack.close()
+
+
+async def test_U_never_uses_sms(rig):
+    stack = await make_server(rig)
+    dev = await make_device(rig, stack, "dev-U", "U", "+15550102")
+    before = rig.sms()
+    assert await stack.server.read("dev-U", "/3/0/0") == "lwm2m-sms"
+    assert rig.sms() == before and stack.router.stats.sent_udp == 1
+    await dev.close()
+    await stack.close()
+
+
+async def test_US_udp_by_default_sms_when_asked(rig):
+    stack = await make_server(rig)
+    dev = await make_device(rig, stack, "dev-US", "US", "+15550103")
+    before = rig.sms()
+    await stack.server.read("dev-US", "/3/0/0")
+    assert rig.sms() == before
+    with via("sms"):
+        await stack.server.read("dev-US", "/3/0/0")
+    assert rig.sms() - before == 2
+    assert (stack.router.stats.sent_udp, stack.router.stats.sent_sms) == (1, 1)
+    await dev.close()
+    await stack.close()
+
+
+async def test_SQ_waits_for_the_device_then_sends_in_order(rig):
+    stack = await make_server(rig, policy=PolicySettings(sms_window=0.3))
+    dev = await make_device(rig, stack, "dev-SQ", "SQ", "+15550104", queue_window=0.3)
+    await asyncio.sleep(0.5)  # both sides: the window after the Register has closed
+    before = rig.sms()
+    reads = [asyncio.create_task(stack.server.read("dev-SQ", p)) for p in ("/3/0/0", "/3/0/1")]
+    await asyncio.sleep(0.2)
+    assert rig.sms() == before and not any(t.done() for t in reads)
+    assert [r.path for r in stack.router.queue.pending("dev-SQ")] == ["/3/0/0", "/3/0/1"]
+    await dev.client.update()  # the device wakes and says so
+    assert await asyncio.gather(*reads) == ["lwm2m-sms", "SIM-1"]
+    # Update + 2.04, then each queued read and its answer: one SMS each
+    assert rig.sms() - before == 2 + 4
+    await dev.close()
+    await stack.close()
+
+
+async def test_UQS_wake_up_by_sms_then_queue_over_udp(rig):
+    stack = await make_server(rig, policy=PolicySettings(udp_window=0.3))
+    dev = await make_device(rig, stack, "dev-UQS", "UQS", "+15550105", queue_window=0.3)
+    await asyncio.sleep(0.5)
+    before = rig.sms()
+    value = await asyncio.wait_for(stack.server.read("dev-UQS", "/3/0/0"), 10)
+    assert value == "lwm2m-sms"
+    assert rig.sms() - before == 2  # the trigger and its 2.04; the rest went by UDP
+    assert stack.router.stats.wake_ups == 1 and stack.router.stats.flushed == 1
+    assert dev.client.stats["updates"] >= 1
+    await dev.close()
+    await stack.close()
+
+
+async def test_spoofed_sms_is_refused_and_registration_unchanged(rig):
+    stack = await make_server(rig)
+    dev = await make_device(rig, stack, "dev-S2", "S", "+15550106")
+    reg = stack.server.registration("dev-S2")
+    trust = stack.router.trust.stats
+
+    # 1. A number no registration names: dropped silently (no reply SMS at all).
+    stranger = await make_device(rig, stack, "stranger", "S", "+15550777", start=False)
+    sms_before = rig.sms()
+    req = Message(code=Code.POST, uri=f"coap+sms://{SERVER}/rd/{reg.location}?b=U")
+    pending = stranger.context.request(req)
+    await asyncio.sleep(0.2)
+    assert not pending.response.done() and rig.sms() - sms_before == 1
+    assert trust.dropped_unknown_sender == 1
+    pending.response.cancel()
+
+    # 2. A registered device acting on another endpoint's registration: 4.03.
+    mallory = await make_device(rig, stack, "mallory", "S", "+15550666")
+    req = Message(code=Code.POST, uri=f"coap+sms://{SERVER}/rd/{reg.location}?b=U")
+    resp = await asyncio.wait_for(mallory.context.request(req).response, 10)
+    assert resp.code == Code.FORBIDDEN and trust.refused_foreign_location == 1
+
+    # 3. A Register by SMS naming another device's number: 4.03.
+    req = Message(code=Code.POST, uri=f"coap+sms://{SERVER}/rd?ep=dev-S2&b=S&sms=15550106")
+    resp = await asyncio.wait_for(mallory.context.request(req).response, 10)
+    assert resp.code == Code.FORBIDDEN and trust.refused_register == 1
+
+    after = stack.server.registration("dev-S2")
+    assert (after.binding, after.location, str(after.sms)) == ("S", reg.location, "+15550106")
+    for d in (stranger, mallory, dev):
+        await d.close(deregister=d is not stranger)
+    await stack.close()
