@@ -390,8 +390,9 @@ class SimulatedSmsc:
             return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
         conn.system_id = pdu.system_id
         conn.throttle = account.throttle if account else 0.0
-        resp = P.BindResp(resp_id, pdu.sequence, P.ESME_ROK, cfg.system_id,
-                          [P.tlv_u8(P.TLV_SC_INTERFACE_VERSION, P.INTERFACE_VERSION)])
+        # 5.3.2.25: sc_interface_version only to ESMEs that speak 3.4 (TLVs are new in 3.4)
+        tlvs = [P.tlv_u8(P.TLV_SC_INTERFACE_VERSION, P.INTERFACE_VERSION)] if pdu.interface_version >= 0x34 else []
+        resp = P.BindResp(resp_id, pdu.sequence, P.ESME_ROK, cfg.system_id, tlvs)
         if pdu.command_id in (P.BIND_RECEIVER, P.BIND_TRANSCEIVER):
             self._receivers.append(conn)
             if conn.matcher.exact is not None:
