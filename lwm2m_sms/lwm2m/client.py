@@ -282,20 +282,20 @@ class Lwm2mClient:
             original = mman.dispatch_message
 
             def gated(message: Message, original: Callable = original, mman: MessageManager = mman) -> Any:
-                if message.code.is_request() and self._queued_on(mman) and not self.awake():
-                    self.stats["dropped_asleep"] += 1
-                    log.info("ep=%s asleep: dropped %s mid=%s from %s", self.endpoint, message.code,
-                             message.mid, message.remote)
+                if message.code.is_request() and not self.accepts(message, queued=self._queued_on(mman)):
                     return None
                 return original(message)
 
             mman.dispatch_message = gated  # type: ignore[method-assign]
 
-    def accepts(self, message: Message) -> bool:
-        """Whether an incoming request reaches the device: not while it sleeps (queue
-        mode), and by SMS only from a number one of its servers has in /0/x/9 or in a
-        ``coap+sms`` server URI (LwM2M SMS channel security; dropped silently, counted)."""
-        if not self.awake():
+    def accepts(self, message: Message, *, queued: Optional[bool] = None) -> bool:
+        """Whether an incoming request reaches the device: not while it sleeps on a
+        transport its binding queues (``queued``; default: the binding has Q), and by SMS
+        only from a number one of its servers has in /0/x/9 or in a ``coap+sms`` server URI
+        (LwM2M SMS channel security; dropped silently, counted)."""
+        if queued is None:
+            queued = self.queue_mode
+        if queued and not self.awake():
             self.stats["dropped_asleep"] += 1
             log.info("ep=%s asleep: dropped %s mid=%s from %s", self.endpoint, message.code, message.mid,
                      remote_uri(message.remote))

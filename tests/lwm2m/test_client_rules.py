@@ -51,3 +51,13 @@ async def test_queue_mode_window():
     assert not client.accepts(udp) and client.stats["dropped_asleep"] == 1
     client._sent_message()  # any message the device sends opens the window again
     assert client.accepts(udp)
+
+
+async def test_the_gate_in_front_of_the_message_layer_applies_the_rules(contexts):
+    ctx = await contexts()
+    client = Lwm2mClient(ctx, "g", server="coap://127.0.0.1:5683", server_sms="+15550000", binding="US")
+    mman = ctx.request_interfaces[0].token_interface
+    msg = sms_request("+15557777")
+    msg.mtype, msg.mid, msg.token = aiocoap.CON, 1, b"\x01"
+    assert mman.dispatch_message(msg) is None   # dropped before aiocoap sees it: no ACK
+    assert client.stats["dropped_untrusted"] == 1
