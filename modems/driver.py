@@ -169,6 +169,8 @@ class ModemDriver(Bearer):
         self._urcs: asyncio.Queue[Urc] = asyncio.Queue()
         self._by_mr: dict[int, _Job] = {}
         self._early_reports: dict[int, object] = {}
+        # stored parts fed to the reassembler, kept on the SIM until their message is whole
+        self._held: dict[tuple, tuple[float, list[int]]] = {}
         self._tasks: list[asyncio.Task] = []
         self._reconnect_task: asyncio.Task | None = None
         self._reg_event = asyncio.Event()
@@ -462,9 +464,7 @@ class ModemDriver(Bearer):
         if resp.final is not None and not resp.final.ok:
             log.debug("modem: +CMGR=%d: %s (already read)", index, resp.final)
             return
-        if info is not None and info.body:
-            await self._handle_pdu(info.body, f"SIM index {index}")
-        await ch.command(f"AT+CMGD={index}", check=False)
+        await self._stored(ch, index, info.body if info is not None else None)
 
     async def _drain(self) -> None:
         """Hand up and delete every SMS the modem stored (received while nobody listened)."""
@@ -481,33 +481,65 @@ class ModemDriver(Bearer):
             args = split_args(info.args)
             if not args or not args[0].isdigit():
                 continue
-            if info.body:
-                await self._handle_pdu(info.body, f"SIM index {args[0]}")
-            await ch.command(f"AT+CMGD={args[0]}", check=False)
+            index = int(args[0])
+            if any(index in held for _, held in self._held.values()):
+                continue  # a part already fed to the reassembler, waiting for the rest
+            await self._stored(ch, index, info.body)
             self.counters["drained"] += 1
 
-    async def _handle_pdu(self, hex_pdu: str, where: str) -> None:
+    async def _stored(self, ch: AtChannel, index: int, body: str | None) -> None:
+        """Hand up one stored SMS and delete it from the SIM once that is safe: at once for a
+        whole message, and for a part of a concatenated one only when the whole payload was
+        handed up (a crash in between leaves the parts on the SIM for the next drain)."""
+        done, key = await self._handle_pdu(body, f"SIM index {index}") if body else (True, None)
+        now = asyncio.get_running_loop().time()
+        delete = [index]
+        if key is not None:
+            since, held = self._held.setdefault(key, (now, []))
+            if done:
+                delete += held
+                del self._held[key]
+            else:
+                held.append(index)
+                delete = []
+        # Parts whose message never completed are dropped with the reassembler's timeout.
+        for k, (since, held) in list(self._held.items()):
+            if now - since > self._reassembler.timeout:
+                log.info("modem: parts %s from %s never completed; deleting them", held, k[0])
+                delete += held
+                del self._held[k]
+        for i in delete:
+            await ch.command(f"AT+CMGD={i}", check=False)
+
+    async def _handle_pdu(self, hex_pdu: str, where: str) -> tuple[bool, tuple | None]:
+        """Decode and hand up one received PDU. Returns (done, key): done is False only for
+        a part of a concatenated message that waits for the rest; key names that message
+        (sender, reference, total) for every concatenated part."""
         from lwm2m_sms.sms.tpdu import SmsDeliver, SmsStatusReport, decode_pdu
 
         try:
             pdu = decode_pdu(hex_pdu)
         except DecodeError as exc:
             log.warning("modem: undecodable PDU from %s dropped (%s): %s", where, exc, hex_pdu[:400])
-            return
+            return True, None
         tpdu = pdu.tpdu
         if isinstance(tpdu, SmsStatusReport):
             self._status_report(tpdu)
-            return
+            return True, None
         if not isinstance(tpdu, SmsDeliver):
             log.warning("modem: unexpected %s from %s dropped", type(tpdu).__name__, where)
-            return
+            return True, None
+        concat = tpdu.user_data.concat
+        key = (str(tpdu.originator), concat.reference, concat.total) if concat is not None else None
         log.debug("modem: SMS from %s (%s, %d octets)", tpdu.originator, where, len(tpdu.user_data))
         try:
-            await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address)
+            whole = await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address)
         except Exception:
             # the handler returned (with an error): the SMS is acknowledged all the same, or
             # a poison message would come back at every start
             log.exception("modem: receiver failed on an SMS from %s", tpdu.originator)
+            whole = True
+        return whole or key is None, key
 
     # -- sending ---------------------------------------------------------------------
 

@@ -182,6 +182,8 @@ class EmulatorCore:
         self._busy_mr = 0
         self._unacked: list[tuple[float, SmsSegment | None, _dt.datetime]] = []
         self._now = 0.0
+        #: Slow SIM: the next n +CPMS answer +CMS ERROR: 314 (SIM busy).
+        self.sim_busy = 0
         #: False while the line is down (pty closed): SMS are stored without URCs.
         self.online = True
 
@@ -626,6 +628,9 @@ class EmulatorCore:
 
     def _at_cpms(self, r, q, t, v):
         self._need_sim(sms=True)
+        if self.sim_busy > 0:  # a slow SIM: the SMS part is not ready yet
+            self.sim_busy -= 1
+            raise _Fail(self._cms(314))
         used, cap = len(self.store), self.sim_capacity
         if t:
             r.info('+CPMS: ("SM","ME"),("SM","ME"),("SM","ME")')

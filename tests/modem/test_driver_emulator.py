@@ -193,3 +193,40 @@ async def test_outbox_resent_after_restart(make_emulator, make_driver, peer, tmp
             break
         await asyncio.sleep(0.02)
     assert len(box) == 0
+
+
+def _part(ref: int, total: int, seq: int, data: bytes) -> SmsSegment:
+    from lwm2m_sms.sms.udh import Concat, Udh
+
+    return SmsSegment(
+        parse_msisdn(PEER), parse_msisdn(MODEM), UserData(data, Udh.build(concat=Concat(ref, total, seq)))
+    )
+
+
+async def test_stored_parts_deleted_only_when_whole(make_emulator, make_driver, modem_link):
+    emu = await make_emulator(EmulatorCore(MODEM, quirks=Quirks(supports_cmt=False)))
+    drv = await make_driver(emu.path)
+    await emu._from_network(_part(7, 2, 1, b"first half "))
+    for _ in range(200):
+        if drv._held:
+            break
+        await asyncio.sleep(0.01)
+    assert len(emu.core.store) == 1  # read, fed to the reassembler, kept on the SIM
+    # the program stops here; a new one drains the part and completes the message
+    await drv.close()
+    drv2 = await make_driver(emu.path)
+    await emu._from_network(_part(7, 2, 2, b"second half"))
+    assert (await drv2.inbox.wait_for(1))[0].payload == b"first half second half"
+    for _ in range(200):
+        if not emu.core.store:
+            break
+        await asyncio.sleep(0.01)
+    assert emu.core.store == {}
+
+
+async def test_slow_sim_retried(make_emulator, make_driver):
+    core = EmulatorCore(MODEM)
+    core.sim_busy = 2
+    emu = await make_emulator(core)
+    drv = await make_driver(emu.path, profile="generic")
+    assert drv.profile.name == "generic" and core.sim_busy == 0
