@@ -532,7 +532,8 @@ class Lwm2mClient:
 
     async def _update_loop(self, session: _Session) -> None:
         while True:
-            delay = max(1.0, session.account.lifetime * self.update_margin)
+            # update_margin of the lifetime (default 0.8): well before the server's expiry
+            delay = max(0.1, session.account.lifetime * self.update_margin)
             try:
                 await asyncio.wait_for(session.update_now.wait(), delay)
             except asyncio.TimeoutError:
@@ -629,6 +630,8 @@ class Lwm2mClient:
             if not path:
                 raise _Refused(Code.BAD_REQUEST, "Bootstrap-Write needs an object path")
             values = self._decode(path, request)
+            if len(path) <= 2 and not isinstance(values, dict):
+                raise _Refused(Code.BAD_REQUEST, f"Bootstrap-Write of {format_path(path)} needs TLV")
             if len(path) == 1:
                 for iid, inst in values.items():
                     self._bootstrap_write_instance(path[0], iid, inst)
@@ -723,12 +726,20 @@ class Lwm2mClient:
             raise _Refused(Code.METHOD_NOT_ALLOWED, f"Write on {format_path(path)}")
         inst = self._instance(path)
         values = self._decode(path, request)
-        if len(path) >= 3:
-            values = {path[2]: values if len(path) == 3 else {**inst.get(path[2], {}), path[3]: values}}
-        for rid in values:
+        if len(path) == 4:
+            current = inst.get(path[2], {})
+            if not isinstance(current, dict):
+                raise _Refused(Code.BAD_REQUEST, f"{format_path(path[:3])} is a single resource")
+            values = {path[2]: {**current, path[3]: values}}
+        elif len(path) == 3:
+            values = {path[2]: values}
+        for rid, value in values.items():
             rdef = resource_def(path[0], rid)
             if rdef is not None and not rdef.writable:
                 raise _Refused(Code.METHOD_NOT_ALLOWED, f"{format_path(path[:2] + (rid,))} is not writable")
+            if rdef is not None and isinstance(value, dict) != rdef.multiple:
+                raise _Refused(Code.BAD_REQUEST, f"{format_path(path[:2] + (rid,))}: "
+                               f"{'multiple' if rdef.multiple else 'single'} resource")
         if replace and len(path) == 2:
             for rid in [r for r in inst if (d := resource_def(path[0], r)) is None or d.writable]:
                 del inst[rid]

@@ -104,6 +104,10 @@ class ServerHooks:
         """Return None to allow, a CoAP code to refuse (may be a coroutine)."""
         return None
 
+    def validate_deregistration(self, registration: Registration, remote: Any) -> "Optional[Code] | Any":
+        """Return None to allow a De-register from ``remote``, a CoAP code to refuse."""
+        return None
+
     def on_registered(self, registration: Registration) -> None: ...
     def on_updated(self, registration: Registration) -> None: ...
     def on_deregistered(self, registration: Registration) -> None: ...
@@ -269,7 +273,11 @@ class Lwm2mServer:
 
     async def _validate(self, params: Any, remote: Any, existing: Optional[Registration]) -> None:
         for hooks in self.hooks:
-            verdict = hooks.validate_registration(params, remote, existing)
+            if params is None:
+                assert existing is not None
+                verdict = hooks.validate_deregistration(existing, remote)
+            else:
+                verdict = hooks.validate_registration(params, remote, existing)
             if inspect.isawaitable(verdict):
                 verdict = await verdict
             if verdict is not None:
@@ -355,6 +363,7 @@ class Lwm2mServer:
             reg = self._located(request, "De-register")
             if request.opt.uri_query or request.payload:
                 raise RegistrationRefused(Code.BAD_REQUEST, "De-register takes no parameters or payload")
+            await self._validate(None, request.remote, reg)
         except RegistrationRefused as exc:
             return self._refuse("De-register", request, exc)
         self.store.remove(reg.endpoint)

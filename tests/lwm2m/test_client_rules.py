@@ -61,3 +61,36 @@ async def test_the_gate_in_front_of_the_message_layer_applies_the_rules(contexts
     msg.mtype, msg.mid, msg.token = aiocoap.CON, 1, b"\x01"
     assert mman.dispatch_message(msg) is None   # dropped before aiocoap sees it: no ACK
     assert client.stats["dropped_untrusted"] == 1
+
+
+# --- whatever a server sends, the device answers with a code ---------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from lwm2m_sms.lwm2m.client import _Refused  # noqa: E402
+
+segments = st.one_of(st.sampled_from(["0", "1", "3", "5", "bs", "", "65536", "x"]), st.integers(0, 30).map(str))
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=int(__import__("os").environ.get("FUZZ_N", "300")))
+@given(
+    code=st.sampled_from([Code.GET, Code.PUT, Code.POST, Code.DELETE, Code.FETCH]),
+    path=st.lists(segments, max_size=5),
+    payload=st.binary(max_size=40),
+    cf=st.sampled_from([None, 0, 40, 42, 1541, 1542, 11542, 11543, 60]),
+    accept=st.sampled_from([None, 0, 40, 42, 11542, 50]),
+    query=st.lists(st.sampled_from(["pmin=1", "pmax=x", "gt=2.5", "lt", "foo=1"]), max_size=3),
+    bootstrapping=st.booleans(),
+)
+async def test_request_handler_answers_with_a_code_whatever_it_gets(code, path, payload, cf, accept, query, bootstrapping):
+    client = Lwm2mClient(aiocoap.Context(serversite=None), "fuzz", server="coap://127.0.0.1:5683",
+                         bootstrap="coap://127.0.0.1:5783")
+    client._bootstrapping = bootstrapping
+    msg = Message(code=code, uri_path=tuple(path), payload=payload, content_format=cf, accept=accept)
+    msg.opt.uri_query = tuple(query)
+    try:
+        response = client._handle(msg)
+    except _Refused as exc:
+        assert not exc.code.is_successful()
+    else:
+        assert response.code.is_successful()

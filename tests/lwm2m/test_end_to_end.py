@@ -112,9 +112,11 @@ async def test_restart_on_the_same_sqlite_file(tmp_path, contexts):
                          binding="US", sms="+15550001", lifetime=600)
     await client.start()
     before = server.registration("persist")
+    port = server.port
     await server.close()
 
-    server = await Lwm2mServer.create_udp(("127.0.0.1", 0), store=SqliteRegistrationStore(db))
+    # the same address again: the client's De-register must find the restarted server
+    server = await Lwm2mServer.create_udp(("127.0.0.1", port), store=SqliteRegistrationStore(db))
     try:
         after = server.registration("persist")
         assert (after.location, after.lifetime, after.binding, after.sms, after.objects, after.remote_uri,
@@ -123,6 +125,23 @@ async def test_restart_on_the_same_sqlite_file(tmp_path, contexts):
         assert after.remote is None
         # reachable again through the recorded URI alone
         assert await server.read("persist", "/3/0/0") == "lwm2m-sms"
+        await client.stop()  # de-registers: gone from the file too
+        assert server.registrations() == []
     finally:
         await client.stop(deregister=False)
         await server.close()
+    store = SqliteRegistrationStore(db)
+    assert list(store) == []
+    store.close()
+
+
+async def test_periodic_update_before_the_lifetime_ends(server, recorder, contexts):
+    client = Lwm2mClient(await contexts(), "periodic", server=f"coap://127.0.0.1:{server.port}",
+                         lifetime=1, update_margin=0.3)
+    await client.start()
+    await recorder.next("registered")
+    first = (await recorder.next("updated"))[1].updated_at
+    second = (await recorder.next("updated"))[1].updated_at
+    assert first < second
+    assert server.expire_due() == []
+    await client.stop()
