@@ -242,7 +242,12 @@ class Bearer(abc.ABC):
         self, sender: Address, ud: UserData, recipient: Address | None = None
     ) -> bool:
         """Feed one received SMS; hand the payload up when whole. Returns once the handler
-        (if called) returned, so the caller may then acknowledge or delete the SMS."""
+        (if called) returned, so the caller may then acknowledge or delete the SMS.
+
+        With no receiver set it raises BearerError before taking the SMS, so the caller
+        leaves it with the network (or on the SIM) to be delivered again, not lost."""
+        if self._handler is None:
+            raise BearerError(f"{self.kind}: no receiver; SMS from {sender} left with the network")
         self.stats.sms_received += 1
         self.stats.count_peer(str(sender), "sms_received")
         whole: Reassembled | None = self._reassembler.feed(str(sender), ud, self._clock())
@@ -252,9 +257,6 @@ class Bearer(abc.ABC):
         self.stats.bytes_received += len(whole.payload)
         self.stats.count_peer(str(sender), "messages_received")
         sms = InboundSms(sender, whole.payload, recipient, whole.ports, whole.parts)
-        if self._handler is None:
-            log.warning("%s: no receiver; dropped %d octets from %s", self.kind, len(sms.payload), sender)
-            return True
         await self._handler(sms)
         return True
 

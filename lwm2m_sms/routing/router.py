@@ -42,6 +42,7 @@ from aiocoap.message import UndecidedRemote
 from aiocoap.numbers.codes import Code
 
 from ..errors import Lwm2mSmsError
+from ..lwm2m.server import ServerHooks
 from ..sms.address import Address
 from .binding import Binding, BindingError, Route, Transport, decide
 from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
@@ -147,7 +148,7 @@ class _Deferred:
         return self._inner.observation
 
 
-class Router:
+class Router(ServerHooks):
     """See the module docstring. ``sms`` is the server's SMS transport (None: no SMS bearer;
     S/SQ devices are then unreachable and say so)."""
 

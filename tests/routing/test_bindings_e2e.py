@@ -117,3 +117,47 @@ async def test_spoofed_sms_is_refused_and_registration_unchanged(rig):
     for d in (stranger, mallory, dev):
         await d.close(deregister=d is not stranger)
     await stack.close()
+
+
+async def test_deregister_by_sms_from_another_number_is_refused(rig):
+    stack = await make_server(rig)
+    dev = await make_device(rig, stack, "dev-S3", "S", "+15550107")
+    mallory = await make_device(rig, stack, "mallory2", "S", "+15550667")
+    loc = stack.server.registration("dev-S3").location
+    resp = await asyncio.wait_for(
+        mallory.context.request(Message(code=Code.DELETE, uri=f"coap+sms://{SERVER}/rd/{loc}")).response, 10
+    )
+    assert resp.code == Code.FORBIDDEN
+    assert stack.server.registration("dev-S3").location == loc
+    await mallory.close()
+    await dev.close()
+    assert "dev-S3" not in [r.endpoint for r in stack.server.registrations()]
+    await stack.close()
+
+
+async def test_queue_survives_a_server_restart(rig, tmp_path):
+    db = str(tmp_path / "server.sqlite")
+    policy = PolicySettings(sms_window=0.3)
+    stack = await make_server(rig, db=db, policy=policy)
+    dev = await make_device(rig, stack, "dev-SQ2", "SQ", "+15550108", queue_window=0.3)
+    await asyncio.sleep(0.5)
+    queued = asyncio.create_task(stack.server.write("dev-SQ2", "/1/0/1", 600))
+    await asyncio.sleep(0.1)
+    assert [r.path for r in stack.router.queue.pending("dev-SQ2")] == ["/1/0/1"]
+    queued.cancel()
+    # The server goes down with the write queued; its SMS link goes with it.
+    await stack.close()
+    for t in stack.sms:
+        await t.bearer.close()
+    stack = await make_server(rig, db=db, policy=policy)
+    assert [r.path for r in stack.router.queue.pending("dev-SQ2")] == ["/1/0/1"]
+    assert stack.server.registration("dev-SQ2").binding == "SQ"
+    await dev.client.update()  # the device wakes: the queue restored from disk goes out
+    for _ in range(100):
+        if not stack.router.queue.pending("dev-SQ2") and stack.router.stats.flushed:
+            break
+        await asyncio.sleep(0.05)
+    assert stack.router.queue.counts().get("answered") == 1
+    assert dev.client.objects[1][0][1] == 600
+    await dev.close()
+    await stack.close()
