@@ -28,7 +28,8 @@ receipted_message_id TLV or the ``id:`` of the receipt text to the submitted par
 message is DELIVERED when every part's receipt says DELIVRD, FAILED on the first that does
 not) or a mobile-originated SMS, handed up reassembled (UDH, SAR TLVs or message_payload) or,
 with a segment receiver set, segment by segment. The deliver_sm_resp is written only after
-the handler returned: a crash in between means the SMSC redelivers, never a loss. Received
+the handler returned: a crash in between means the SMSC redelivers, never a loss; a handler
+that raises, or no receiver set yet, is answered ESME_RX_T_APPN so the SMSC retries later. Received
 SMS are handled one at a time in arrival order by one task, so a slow handler slows the
 SMSC (through its window) rather than growing a queue here.
 
@@ -691,6 +692,11 @@ class SmppBearer(Bearer, SegmentLink):
             try:
                 if is_receipt(sm):
                     self._on_receipt(sm)
+                elif self._handler is None and self._segment_handler is None:
+                    # Nobody to hand it to (yet): let the SMSC keep it and retry, rather than
+                    # acknowledge and drop it as the base class would.
+                    log.info("smpp %s: from %s: no receiver set; deliver_sm refused for a retry", self.name, sm.source_addr)
+                    status = P.ESME_RX_T_APPN
                 else:
                     await self._on_mo(sm)
             except asyncio.CancelledError:

@@ -298,3 +298,14 @@ async def test_outbox_is_bounded_while_down(make_link):
         await a.send(B, b"%d" % i)
     with pytest.raises(OutboxFull):
         await a.send(B, b"one too many")
+
+
+async def test_no_receiver_yet_means_the_smsc_keeps_it(smsc, make_link):
+    a = await make_link(smsc, A)
+    b = await make_link(smsc, B)  # bound, but no receiver set yet
+    await (await a.send(B, b"wait for me")).outcome
+    await asyncio.sleep(0.2)
+    assert smsc.stats.delivered == 0 and smsc.queued == 1
+    ib = Inbox()
+    b.set_receiver(ib)
+    assert (await ib.wait(1))[0].payload == b"wait for me"
