@@ -47,6 +47,13 @@ async def test_bootstrap_register_read_write_execute_observe_deregister(server, 
                 break
         obs.cancel()
         assert seen == sorted(seen) and all(isinstance(v, int) for v in seen)
+        # Cancel Observation: the next notification is answered with a Reset, after which
+        # the device stops observing
+        async def device_stops():
+            while client.site.observed_paths():
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(device_stops(), 10)
+        assert server.observations("dev-1") == []
 
         with pytest.raises(RequestFailed) as info:
             await server.write("dev-1", "/3/0/0", "x")
