@@ -80,9 +80,39 @@ class SmppRig:
             await c()
 
 
-@pytest.fixture(params=["loopback", "smpp"])
+class ModemRig(SmppRig):
+    """The server on SMPP; each device on a modem driver -> pty modem emulator -> an SMPP bind
+    for the device's number -> the simulated SMSC."""
+
+    async def bearer(self, msisdn, *, server=False):
+        if server:
+            return await super().bearer(msisdn, server=True)
+        from modems.driver import ModemConfig, ModemDriver
+        from modems.emulator import ModemEmulator
+        from modems.emulator_core import EmulatorCore
+
+        network = await self._link("dev" + msisdn[-4:], msisdn, msisdn)
+        emulator = ModemEmulator(EmulatorCore(msisdn), network)
+        await emulator.start()
+        self.closers.append(emulator.close)
+        driver = ModemDriver(
+            ModemConfig(emulator.path, registration_timeout=10.0, poll_interval=0.05,
+                        command_timeout=5.0, send_timeout=10.0, retry_delay=0.01),
+            msisdn,
+        )
+        await driver.start()
+        self.closers.append(driver.close)
+        return driver
+
+
+RIGS = {"loopback": LoopbackRig, "smpp": SmppRig, "modem": ModemRig}
+
+
+@pytest.fixture(params=list(RIGS))
 async def rig(request):
-    r = LoopbackRig() if request.param == "loopback" else await SmppRig().start()
+    r = RIGS[request.param]()
+    if hasattr(r, "start"):
+        await r.start()
     yield r
     await r.close()
 
