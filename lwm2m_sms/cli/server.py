@@ -37,7 +37,6 @@ def _line(event: str, reg) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
-    import aiocoap
 
     from ..lwm2m.bootstrap import BootstrapConfig, BootstrapServer
     from ..lwm2m.exceptions import ConfigError

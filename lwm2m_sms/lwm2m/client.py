@@ -29,7 +29,6 @@ Write of any other mode is refused with 4.00 and a clear diagnostic (DESIGN: tru
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import time
 from dataclasses import dataclass, field

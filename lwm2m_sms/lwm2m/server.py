@@ -31,7 +31,6 @@ import asyncio
 import inspect
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
 
 import aiocoap
@@ -140,11 +139,6 @@ class _RegistrationSite(resource.Resource, resource.PathCapable):
 
     async def render_delete(self, request: Message) -> Message:
         return await self.server._handle_deregister(request)
-
-
-@dataclass
-class _Tracked:
-    registration: Registration
 
 
 class Observation:

@@ -1,7 +1,6 @@
 """The Registration interface, one test per row of the LwM2M 1.0.2 Register / Update /
 De-register tables: each parameter present, absent and malformed, over UDP loopback."""
 
-import aiocoap
 import pytest
 from aiocoap import Message
 from aiocoap.numbers.codes import Code
