@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import collections
+import heapq
 import itertools
 import logging
 import os
@@ -288,10 +289,15 @@ class SimulatedSmsc:
         self._clock = clock
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[_Bind] = set()
-        self._receivers: list[_Bind] = []
+        self._receivers: set[_Bind] = set()
+        self._regex_receivers: dict[_Bind, None] = {}  # an ordered set
         self._exact: dict[str, list[_Bind]] = {}
         self._by_system_id: dict[str, list[_Bind]] = {}
         self._waiting: dict[str, _Message] = {}  # no route / retry later, by message id
+        # (next_try, tiebreak, message): a lazy heap; entries whose message moved on or got a
+        # new next_try are skipped when popped, so a tick costs O(due log n), not O(waiting).
+        self._due: list[tuple[float, int, _Message]] = []
+        self._tiebreak = itertools.count()
         self._held = 0  # messages in delay timers, bind queues or windows
         self._ids = itertools.count(1)
         self._run = f"{int(time.time() * 1000) & 0xFFFFFFFFFF:x}{os.getpid() & 0xFFFF:04x}"
@@ -306,7 +312,7 @@ class SimulatedSmsc:
     async def start(self, host: str = "127.0.0.1", port: int = 2775) -> None:
         loop = asyncio.get_running_loop()
         for row in self.store.load():
-            self._waiting[row.message_id] = _Message(row)
+            self._wait(_Message(row), 0.0)
         if self._waiting:
             log.info("smsc: %d stored messages loaded", len(self._waiting))
         self._server = await loop.create_server(lambda: _Bind(self), host, port)
@@ -394,20 +400,26 @@ class SimulatedSmsc:
         tlvs = [P.tlv_u8(P.TLV_SC_INTERFACE_VERSION, P.INTERFACE_VERSION)] if pdu.interface_version >= 0x34 else []
         resp = P.BindResp(resp_id, pdu.sequence, P.ESME_ROK, cfg.system_id, tlvs)
         if pdu.command_id in (P.BIND_RECEIVER, P.BIND_TRANSCEIVER):
-            self._receivers.append(conn)
+            self._receivers.add(conn)
             if conn.matcher.exact is not None:
                 self._exact.setdefault(conn.matcher.exact, []).append(conn)
+            elif conn.matcher.regex is not None:
+                self._regex_receivers[conn] = None
             self._by_system_id.setdefault(conn.system_id, []).append(conn)
-            # a new receiver: everything waiting may have a route now
+            # a new receiver: what waits for it goes now, not at its next retry
             for msg in self._waiting.values():
-                msg.next_try = 0.0
+                row = msg.row
+                if (row.to_system_id == conn.system_id) if row.to_system_id else conn.matcher.matches(row.dest):
+                    msg.next_try = 0.0
+                    heapq.heappush(self._due, (0.0, next(self._tiebreak), msg))
             self._wake.set()
         log.info("smsc %s: %s as %r range %r", conn.peer, P.command_name(pdu.command_id), pdu.system_id, address_range)
         return resp
 
     def _unbound(self, conn: _Bind) -> None:
         if conn in self._receivers:
-            self._receivers.remove(conn)
+            self._receivers.discard(conn)
+            self._regex_receivers.pop(conn, None)
             if conn.matcher.exact is not None:
                 lst = self._exact.get(conn.matcher.exact, [])
                 if conn in lst:
@@ -475,7 +487,7 @@ class SimulatedSmsc:
         else:
             cands = [c for c in self._exact.get(row.dest, ()) if not c.closed]
             if not cands:
-                cands = [c for c in self._receivers if not c.closed and c.matcher.regex is not None and c.matcher.matches(row.dest)]
+                cands = [c for c in self._regex_receivers if not c.closed and c.matcher.matches(row.dest)]
         if not cands:
             return None
         if len(cands) == 1:
@@ -522,8 +534,11 @@ class SimulatedSmsc:
         return min(self.config.retry_max, self.config.retry_min * (2 ** max(0, msg.attempts - 1)))
 
     def _wait(self, msg: _Message, delay: float) -> None:
+        # wake up at expiry at the latest, so the failure receipt is not late by a back-off
+        delay = max(0.0, min(delay, msg.row.expires - self._clock()))
         msg.next_try = time.monotonic() + delay
         self._waiting[msg.row.message_id] = msg
+        heapq.heappush(self._due, (msg.next_try, next(self._tiebreak), msg))
 
     def _acked(self, conn: _Bind, msg: _Message, status: int) -> None:
         self._held -= 1
@@ -610,9 +625,14 @@ class SimulatedSmsc:
                     self._wait(msg, self._backoff(msg))
             if stale:
                 conn.pump()
-        due = [m for m in self._waiting.values() if m.next_try <= mono]
+        due = []
+        heap = self._due
+        while heap and heap[0][0] <= mono:
+            t, _, msg = heapq.heappop(heap)
+            if self._waiting.get(msg.row.message_id) is msg and msg.next_try == t:
+                del self._waiting[msg.row.message_id]
+                due.append(msg)
         for msg in due:
-            del self._waiting[msg.row.message_id]
             row = msg.row
             if now >= row.expires:
                 self.stats.expired += 1
