@@ -13,6 +13,7 @@ from lwm2m_sms.lwm2m.bootstrap import BootstrapConfig, BootstrapServer
 from lwm2m_sms.lwm2m.client import Lwm2mClient, ServerAccount
 from lwm2m_sms.lwm2m.content import encode_payload
 from lwm2m_sms.lwm2m.exceptions import ConfigError
+from lwm2m_sms.lwm2m.server import Lwm2mServer
 from lwm2m_sms.sms.address import parse_msisdn
 
 
@@ -192,3 +193,25 @@ async def test_a_failing_step_is_reported_and_ends_the_session(contexts):
 def test_configuration_refused(server, match):
     with pytest.raises(ConfigError, match=match):
         config_for("x", **server)
+
+
+async def test_client_registers_with_every_server_it_was_given(contexts):
+    first = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    second = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    config = BootstrapConfig.from_dict({"endpoints": {"two": {"servers": [
+        {"uri": f"coap://127.0.0.1:{first.port}", "short_server_id": 1, "lifetime": 100},
+        {"uri": f"coap://127.0.0.1:{second.port}", "short_server_id": 2, "lifetime": 200, "binding": "UQ"},
+    ]}}})
+    bs = await BootstrapServer.create_udp(config, ("127.0.0.1", 0))
+    try:
+        client = Lwm2mClient(await contexts(), "two", bootstrap=f"coap://127.0.0.1:{bs.port}")
+        await client.start()
+        assert (first.registration("two").lifetime, first.registration("two").binding) == (100, "U")
+        assert (second.registration("two").lifetime, second.registration("two").binding) == (200, "UQ")
+        await first.execute("two", "/1/0/8")   # each server triggers its own Update
+        await client.stop()
+        assert first.registrations() == [] and second.registrations() == []
+    finally:
+        await bs.close()
+        await first.close()
+        await second.close()
