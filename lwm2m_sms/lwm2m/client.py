@@ -330,8 +330,10 @@ class Lwm2mClient:
             await self.bootstrap(timeout=bootstrap_timeout)
         await self.register_all()
 
-    async def stop(self, deregister: bool = True) -> None:
-        """De-register from every server (when asked), stop all timers."""
+    async def stop(self, deregister: bool = True, timeout: float = 10.0) -> None:
+        """De-register from every server (when asked; each De-register given up after
+        ``timeout`` seconds, so an unreachable server does not hold a shutdown), stop all
+        timers."""
         for task in list(self._tasks) + ([self._tick_task] if self._tick_task else []):
             task.cancel()
         for session in self._sessions.values():
@@ -341,9 +343,10 @@ class Lwm2mClient:
             for session in list(self._sessions.values()):
                 if session.location is not None:
                     try:
-                        await self._send(Message(code=Code.DELETE, uri=session.base_uri + session.location))
+                        await asyncio.wait_for(
+                            self._send(Message(code=Code.DELETE, uri=session.base_uri + session.location)), timeout)
                         log.info("ep=%s de-registered from %s", self.endpoint, session.base_uri)
-                    except aiocoap.error.Error as exc:
+                    except (aiocoap.error.Error, asyncio.TimeoutError) as exc:
                         log.warning("ep=%s de-register from %s failed: %r", self.endpoint, session.base_uri, exc)
                     session.location = None
         self._sessions.clear()

@@ -172,12 +172,25 @@ class Observation:
         except aiocoap.error.ObservationCancelled:
             return
 
+    def _start_callback(self, callback: Callable[[Any], None]) -> None:
+        async def feed() -> None:
+            try:
+                async for value in self:
+                    callback(value)
+            except Exception:  # the observation ended with an error: say so, stop feeding
+                log.warning("observation of %s on ep=%s ended", format_path(self.path), self.endpoint, exc_info=True)
+
+        self._task = asyncio.get_running_loop().create_task(feed())
+
     def cancel(self) -> None:
         if not self.cancelled:
             self.cancelled = True
             if self.observable:
                 self._request.observation.cancel()
             self.server._forget_observation(self)
+            task = getattr(self, "_task", None)
+            if task is not None:
+                task.cancel()
 
 
 class Lwm2mServer:
@@ -480,9 +493,13 @@ class Lwm2mServer:
         await self._request(endpoint, "write-attributes", Code.PUT, p,
                             uri_query=tuple(linkformat.attributes_to_query(attributes)))
 
-    async def observe(self, endpoint: str, path: "str | LwM2MPath", *, accept: Optional[int] = None) -> Observation:
-        """Observe: returns once the first answer is in (its value in ``.value``); iterate
-        the returned :class:`Observation` for notifications."""
+    async def observe(
+        self, endpoint: str, path: "str | LwM2MPath", *, accept: Optional[int] = None,
+        callback: Optional[Callable[[Any], None]] = None,
+    ) -> Observation:
+        """Observe: returns once the first answer is in (its value in ``.value``). Iterate
+        the returned :class:`Observation` for the decoded notifications, or pass
+        ``callback`` to have each one handed to it (from a task the observation owns)."""
         p = parse_path(path)
         reg = self.registration(endpoint)
         if self.sender is None:
@@ -501,6 +518,8 @@ class Lwm2mServer:
         value = decode_payload(p, response.opt.content_format, response.payload)
         obs = Observation(self, endpoint, p, request, value, response.opt.observe is not None)
         self._observations.setdefault(endpoint, set()).add(obs)
+        if callback is not None:
+            obs._start_callback(callback)
         return obs
 
     def observations(self, endpoint: str) -> list[Observation]:

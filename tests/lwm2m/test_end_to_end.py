@@ -55,6 +55,11 @@ async def test_bootstrap_register_read_write_execute_observe_deregister(server, 
         await asyncio.wait_for(device_stops(), 10)
         assert server.observations("dev-1") == []
 
+        got = asyncio.Queue()
+        watched = await server.observe("dev-1", "/3/0/13", callback=got.put_nowait)  # callback style
+        assert isinstance(await asyncio.wait_for(got.get(), 10), int)
+        watched.cancel()
+
         with pytest.raises(RequestFailed) as info:
             await server.write("dev-1", "/3/0/0", "x")
         assert info.value.code.dotted == "4.05"
