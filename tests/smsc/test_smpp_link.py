@@ -309,3 +309,31 @@ async def test_no_receiver_yet_means_the_smsc_keeps_it(smsc, make_link):
     ib = Inbox()
     b.set_receiver(ib)
     assert (await ib.wait(1))[0].payload == b"wait for me"
+
+
+async def test_smsc_store_survives_a_restart(make_link, tmp_path):
+    store = str(tmp_path / "smsc.db")
+    smsc = SimulatedSmsc(SmscConfig(store=store, retry_min=0.05))
+    await smsc.start("127.0.0.1", 0)
+    port = smsc.port
+    a = await make_link(smsc, A)
+    subs = [await a.send(B, LONG, report=True), await a.send(B, b"short")]
+    for _ in range(100):
+        if smsc.stats.submitted == 5:
+            break
+        await asyncio.sleep(0.02)
+    await smsc.close()  # nobody took them: 5 SMS in the store
+    smsc = SimulatedSmsc(SmscConfig(store=store, retry_min=0.05))
+    await smsc.start("127.0.0.1", port)
+    try:
+        assert smsc.queued == 5
+        ib = Inbox()
+        b = await make_link(smsc, B, start=False)
+        b.set_receiver(ib)
+        await b.start()
+        got = await ib.wait(2)
+        assert sorted(m.payload for m in got) == sorted([LONG, b"short"])
+        # the receipts find the submitter once it is back
+        assert (await asyncio.wait_for(subs[0].outcome, 10)).state is DeliveryState.DELIVERED
+    finally:
+        await smsc.close()
