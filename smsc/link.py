@@ -110,6 +110,7 @@ class SmppLinkConfig:
     store: str | None = None  # outbox SQLite file; None = in memory
     outbox_max: int = 10_000
     receipt_timeout: float = 3600.0  # a report asked for and none came: outcome FAILED
+    unknown_ton_international: bool = False  # MO numbers with TON 0 and 9-15 digits are E.164
 
     def __post_init__(self) -> None:
         if self.bind not in ("transceiver", "pair"):
@@ -707,10 +708,18 @@ class SmppBearer(Bearer, SegmentLink):
                 status = P.ESME_RX_T_APPN
             conn.write(P.MessageIdResp(P.DELIVER_SM_RESP, sm.sequence, status))
 
-    @staticmethod
-    def _address(ton: int, npi: int, value: str) -> Address:
+    def _address(self, ton: int, npi: int, value: str) -> Address:
+        """An SMPP address as our Address. With ``unknown_ton_international``, TON 0 digits
+        of E.164 length (9 to 15) count as international, as many SMSCs send MO numbers."""
         if ton == Ton.INTERNATIONAL or value.startswith("+"):
             return Address(value.lstrip("+"), Ton.INTERNATIONAL, Npi.ISDN)
+        if (
+            ton == Ton.UNKNOWN
+            and self.config.unknown_ton_international
+            and value.isdigit()
+            and 9 <= len(value) <= 15
+        ):
+            return Address(value, Ton.INTERNATIONAL, Npi.ISDN)
         if ton in (0, 2, 3, 4, 5, 6):
             try:
                 return Address(value, Ton(ton), Npi(npi) if npi in Npi._value2member_map_ else Npi.UNKNOWN)

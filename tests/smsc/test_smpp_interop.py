@@ -359,3 +359,18 @@ async def test_temporary_error_is_retried_then_gives_up(mini):
         assert len(mini.submits) == 5
     finally:
         await link.close()
+
+
+@pytest.mark.parametrize("assume", [False, True])
+async def test_unknown_ton_sender(mini, assume):
+    link = SmppBearer(SmppLinkConfig(port=mini.port, system_id="lwm2m", unknown_ton_international=assume), "+15550001")
+    inbox = Inbox()
+    link.set_receiver(inbox)
+    await link.start()
+    try:
+        mini.send(mini.make("deliver_sm", source_addr="4915123456789", destination_addr="15550001",
+                            data_coding=4, short_message=b"hi"))
+        (sms,) = await inbox.wait(1)
+        assert str(sms.sender) == ("+4915123456789" if assume else "4915123456789")
+    finally:
+        await link.close()
