@@ -121,13 +121,35 @@ class _Refused(Exception):
         self.reason = reason
 
 
+@dataclass
+class _Watch:
+    """One observation's state: when it last sent, the number it last sent (for gt, lt,
+    st), a notification held back by pmin."""
+
+    last: float
+    value: Optional[float]
+    pending: Optional[asyncio.TimerHandle] = None
+
+
+def _crossed(attrs: dict[str, Any], old: Optional[float], new: Optional[float]) -> bool:
+    """LwM2M 1.0.2 5.1.2: with gt/lt/st on a numeric resource, notify only when the value
+    crosses gt or lt, or moved by at least st; otherwise on every change."""
+    if old is None or new is None or not any(k in attrs for k in ("gt", "lt", "st")):
+        return True
+    for limit in (attrs.get("gt"), attrs.get("lt")):
+        if limit is not None and (old - float(limit)) * (new - float(limit)) <= 0 and old != new:
+            return True
+    st = attrs.get("st")
+    return st is not None and abs(new - old) >= float(st)
+
+
 class _ClientSite(resource.Resource, interfaces.ObservableResource):
     """All of the device's objects as one aiocoap resource (paths are LwM2M ids)."""
 
     def __init__(self, client: "Lwm2mClient"):
         super().__init__()
         self.client = client
-        self._observers: dict[LwM2MPath, set] = {}
+        self._observers: dict[LwM2MPath, dict[Any, _Watch]] = {}
 
     async def needs_blockwise_assembly(self, request: Message) -> bool:
         return True
@@ -140,11 +162,13 @@ class _ClientSite(resource.Resource, interfaces.ObservableResource):
             path = parse_path("/".join(request.opt.uri_path))
         except DecodeError:
             return
-        observers = self._observers.setdefault(path, set())
-        observers.add(serverobservation)
+        observers = self._observers.setdefault(path, {})
+        observers[serverobservation] = _Watch(self.client._now(), self.client._numeric(path))
 
         def cancelled() -> None:
-            observers.discard(serverobservation)
+            watch = observers.pop(serverobservation, None)
+            if watch is not None and watch.pending is not None:
+                watch.pending.cancel()
             self.client._observers_changed()
 
         serverobservation.accept(cancelled)
@@ -154,12 +178,51 @@ class _ClientSite(resource.Resource, interfaces.ObservableResource):
         return [p for p, obs in self._observers.items() if obs]
 
     def notify(self, changed: LwM2MPath) -> None:
-        """Trigger the observations whose path covers or lies below ``changed``."""
+        """A value under ``changed`` changed: notify the observations whose path covers or
+        lies below it, as their attributes allow (gt/lt/st on numbers, no more often than
+        pmin: a change within pmin is sent when pmin has passed)."""
+        now = self.client._now()
         for path, observers in self._observers.items():
             n = min(len(path), len(changed))
-            if path[:n] == changed[:n]:
-                for obs in list(observers):
-                    obs.trigger()
+            if path[:n] != changed[:n]:
+                continue
+            attrs = self.client.effective_attributes(path)
+            value = self.client._numeric(path)
+            for obs, watch in list(observers.items()):
+                if not _crossed(attrs, watch.value, value):
+                    continue
+                watch.value = value
+                wait = float(attrs.get("pmin") or 0) - (now - watch.last)
+                if wait <= 0:
+                    self._send(obs, watch, now)
+                elif watch.pending is None:
+                    watch.pending = asyncio.get_running_loop().call_later(wait, self._send_later, obs, watch)
+
+    def check_pmax(self) -> None:
+        """Send a notification to each observation silent for its pmax."""
+        now = self.client._now()
+        for path, observers in self._observers.items():
+            pmax = self.client.effective_attributes(path).get("pmax")
+            if not pmax:
+                continue
+            for obs, watch in list(observers.items()):
+                if now - watch.last >= float(pmax):
+                    self._send(obs, watch, now)
+
+    def wants_ticks(self) -> bool:
+        return any(obs and self.client.effective_attributes(p).get("pmax") for p, obs in self._observers.items())
+
+    def _send_later(self, obs: Any, watch: "_Watch") -> None:
+        watch.pending = None
+        self._send(obs, watch, self.client._now())
+
+    def _send(self, obs: Any, watch: "_Watch", now: float) -> None:
+        if watch.pending is not None:
+            watch.pending.cancel()
+            watch.pending = None
+        watch.last = now
+        self.client.stats["notifications"] += 1
+        obs.trigger()
 
     async def render(self, request: Message) -> Message:
         self.client._saw_message()
@@ -563,23 +626,51 @@ class Lwm2mClient:
     def _current_time(self) -> int:
         return int(self.clock())
 
+    def _now(self) -> float:
+        # monotonic, for pmin/pmax spacing (the injectable clock is for /3/0/13 and queue mode)
+        return time.monotonic()
+
+    def _numeric(self, path: LwM2MPath) -> Optional[float]:
+        """The value at a resource path when it is a number (for gt/lt/st), else None."""
+        if len(path) != 3:
+            return None
+        value = self._current_time() if path[::2] == (3, 13) else self.objects.get(path[0], {}).get(path[1], {}).get(path[2])
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    def effective_attributes(self, path: LwM2MPath) -> dict[str, Any]:
+        """Notification attributes for ``path``: the resource's over the instance's over
+        the object's, pmin/pmax defaulting to the server's /1/x/2 and /1/x/3."""
+        attrs: dict[str, Any] = {}
+        server = next(iter(self.objects.get(1, {}).values()), {})
+        if server.get(2) is not None:
+            attrs["pmin"] = server[2]
+        if server.get(3) is not None:
+            attrs["pmax"] = server[3]
+        for level in range(1, len(path) + 1):
+            attrs.update(self.attributes.get(path[:level], {}))
+        return attrs
+
     def _observers_changed(self) -> None:
         watching_time = any(p[:1] == (3,) and (len(p) < 3 or p[2] == 13) for p in self.site.observed_paths())
-        if watching_time and self._tick_task is None:
+        wanted = watching_time or self.site.wants_ticks()
+        if wanted and self._tick_task is None:
             self._tick_task = asyncio.get_running_loop().create_task(self._tick())
-        elif not watching_time and self._tick_task is not None:
+        elif not wanted and self._tick_task is not None:
             self._tick_task.cancel()
             self._tick_task = None
 
     async def _tick(self) -> None:
-        # /3/0/13 Current Time changes every second; notify at pmin (default 1 s).
+        # /3/0/13 Current Time changes every time_resolution seconds (1 s by default);
+        # observations silent for their pmax get a notification.
         while True:
-            pmin = self.attributes.get((3, 0, 13), {}).get("pmin") or self.time_resolution
-            await asyncio.sleep(max(float(pmin), 0.01))
+            await asyncio.sleep(max(self.time_resolution, 0.01))
             if self.awake():
-                self.stats["notifications"] += 1
-                self.site.notify((3, 0, 13))
-                self._sent_message()
+                before = self.stats["notifications"]
+                if any(p[:1] == (3,) and (len(p) < 3 or p[2] == 13) for p in self.site.observed_paths()):
+                    self.site.notify((3, 0, 13))
+                self.site.check_pmax()
+                if self.stats["notifications"] != before:
+                    self._sent_message()
 
     # --- request handling (sans-IO apart from spawning tasks) ---------------------------
 
@@ -773,6 +864,8 @@ class Lwm2mClient:
                 current.pop(name, None)
             else:
                 current[name] = value
+        if self.site.observed_paths():
+            self._observers_changed()  # a new pmax may need the tick
         return Message(code=Code.CHANGED)
 
     def _execute(self, path: LwM2MPath) -> Message:

@@ -157,3 +157,40 @@ async def test_periodic_update_before_the_lifetime_ends(server, recorder, contex
     assert first < second
     assert server.expire_due() == []
     await client.stop()
+
+
+async def test_notification_attributes_pmin_pmax_st_gt(server, recorder, contexts):
+    client = Lwm2mClient(await contexts(), "attrs", server=f"coap://127.0.0.1:{server.port}", time_resolution=0.05)
+    await client.start()
+    await recorder.next("registered")
+
+    # st: only a move of at least 5 is worth a notification
+    await server.write_attributes("attrs", "/3/0/9", st=5)
+    obs = await server.observe("attrs", "/3/0/9")
+    assert obs.value == 87
+    it = obs.__aiter__()
+    client.set_value("/3/0/9", 89)
+    client.set_value("/3/0/9", 93)
+    assert await asyncio.wait_for(it.__anext__(), 10) == 93
+    # gt: crossing 95 counts even by a small step (st still says 5 otherwise)
+    await server.write_attributes("attrs", "/3/0/9", st=None, gt=95)
+    client.set_value("/3/0/9", 94)   # no crossing, no notification
+    client.set_value("/3/0/9", 96)   # crosses 95
+    assert await asyncio.wait_for(it.__anext__(), 10) == 96
+    obs.cancel()
+
+    # pmin: changes within pmin are held back and sent once, with the latest value
+    await server.write_attributes("attrs", "/3/0/10", pmin=1)
+    obs = await server.observe("attrs", "/3/0/10")
+    it = obs.__aiter__()
+    client.set_value("/3/0/10", 50)
+    client.set_value("/3/0/10", 60)
+    assert await asyncio.wait_for(it.__anext__(), 10) == 60
+    obs.cancel()
+
+    # pmax: a notification comes even without a change
+    await server.write_attributes("attrs", "/3/0/21", pmax=1)
+    obs = await server.observe("attrs", "/3/0/21")
+    assert await asyncio.wait_for(obs.__aiter__().__anext__(), 10) == 64
+    obs.cancel()
+    await client.stop()
