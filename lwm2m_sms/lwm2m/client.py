@@ -9,6 +9,10 @@ device's bearer), or both (US, UQS). aiocoap serves one site per context and pic
 transport per URI scheme, so each simulated device has a context of its own; a context
 without sockets costs little (see the README for the memory per client measured).
 
+Observe: /3/0/13 Current Time changes every ``time_resolution`` seconds; notifications
+follow the Write-Attributes pmin, pmax, gt, lt and st (resource over instance over object,
+the server's /1/x/2 and /1/x/3 as default pmin and pmax).
+
 Which server address a device talks to: the LwM2M Server URI (/0/x/0), except for the SMS
 bindings S and SQ, where it sends to the server's SMS number (/0/x/9) as
 ``coap+sms://+N``.
