@@ -525,6 +525,14 @@ class Lwm2mServer:
     def observations(self, endpoint: str) -> list[Observation]:
         return list(self._observations.get(endpoint, ()))
 
+    def cancel_observation(self, endpoint: str, path: "str | LwM2MPath") -> int:
+        """Cancel every observation of ``path`` on ``endpoint``; returns how many."""
+        p = parse_path(path)
+        matching = [o for o in self.observations(endpoint) if o.path == p]
+        for obs in matching:
+            obs.cancel()
+        return len(matching)
+
     def _forget_observation(self, obs: Observation) -> None:
         self._observations.get(obs.endpoint, set()).discard(obs)
 

@@ -58,7 +58,7 @@ async def test_bootstrap_register_read_write_execute_observe_deregister(server, 
         got = asyncio.Queue()
         watched = await server.observe("dev-1", "/3/0/13", callback=got.put_nowait)  # callback style
         assert isinstance(await asyncio.wait_for(got.get(), 10), int)
-        watched.cancel()
+        assert server.cancel_observation("dev-1", "/3/0/13") == 1 and watched.cancelled
 
         with pytest.raises(RequestFailed) as info:
             await server.write("dev-1", "/3/0/0", "x")
