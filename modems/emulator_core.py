@@ -157,7 +157,7 @@ class EmulatorCore:
         self.sim_capacity = sim_capacity
         self.smsc_number = smsc_number
         #: +CREG stat: 0 not searching, 1 home, 2 searching, 3 denied, 5 roaming
-        self._registration = 1 if registered and self.pin_ok else (2 if registered else 0)
+        self._registration = 1 if registered and self.pin_ok else 0
         self._register_when_unlocked = registered
         self.csq = (20, 99)
         self.ack_timeout = ack_timeout

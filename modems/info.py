@@ -80,7 +80,7 @@ async def query_info(ch: AtChannel) -> ModemInfo:
     else:
         info.registration = raw
     raw, args = await _value(ch, "AT+COPS?", "+COPS")
-    info.operator = args[2] if len(args) >= 3 else (raw or "none")
+    info.operator = args[2] if len(args) >= 3 else ("none" if args else raw)
     raw, args = await _value(ch, "AT+CSCA?", "+CSCA")
     info.smsc = args[0] if args else raw
     raw, args = await _value(ch, "AT+CPMS?", "+CPMS")
