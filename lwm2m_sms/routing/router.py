@@ -33,7 +33,7 @@ import contextlib
 import contextvars
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Optional
 
 import aiocoap
@@ -106,6 +106,8 @@ class PolicySettings:
 
 @dataclass
 class RouterStats:
+    """Counters; ``per_endpoint[ep]`` holds the same ``udp``/``sms`` request counts per device."""
+
     sent_udp: int = 0
     sent_sms: int = 0
     queued: int = 0
@@ -114,6 +116,15 @@ class RouterStats:
     wake_ups: int = 0
     wake_up_failures: int = 0
     us_fallbacks: int = 0
+    per_endpoint: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def count(self, endpoint: str, transport: Transport) -> None:
+        if transport is Transport.UDP:
+            self.sent_udp += 1
+        else:
+            self.sent_sms += 1
+        d = self.per_endpoint.setdefault(endpoint, {"udp": 0, "sms": 0})
+        d[transport.value] += 1
 
 
 class _Deferred:
@@ -266,7 +277,7 @@ class Router(ServerHooks):
         route = self.route(reg)
         if route.now:
             request.remote = self._address(reg, route.transport)
-            self._count(route.transport)
+            self.stats.count(reg.endpoint, route.transport)
             return self.context.request(request)
         deferred = _Deferred()
         self._observe_waiting.setdefault(reg.endpoint, []).append((request, deferred))
@@ -275,16 +286,11 @@ class Router(ServerHooks):
             self._schedule_wake_up(reg)
         return deferred
 
-    def _count(self, transport: Transport) -> None:
-        if transport is Transport.UDP:
-            self.stats.sent_udp += 1
-        else:
-            self.stats.sent_sms += 1
 
     async def _send_now(self, reg: Any, request: Message, transport: Transport) -> Message:
         binding = self._binding(reg)
         request.remote = self._address(reg, transport)
-        self._count(transport)
+        self.stats.count(reg.endpoint, transport)
         if transport is Transport.UDP and binding.value == "US" and self.policy.us_fallback and self._msisdn_of(reg):
             req = self.context.request(request)
             try:
@@ -296,7 +302,7 @@ class Router(ServerHooks):
                          reg.endpoint, request.code, _path(request), exc)
                 retry = _rebuild(request)
                 retry.remote = self._address(reg, Transport.SMS)
-                self._count(Transport.SMS)
+                self.stats.count(reg.endpoint, Transport.SMS)
                 return await self.context.request(retry).response
         return await self.context.request(request).response
 
@@ -342,7 +348,7 @@ class Router(ServerHooks):
                 except NoRoute as exc:
                     deferred.fail(exc)
                     continue
-                self._count(transport)
+                self.stats.count(reg.endpoint, transport)
                 deferred.attach(self.context.request(request))
             while True:
                 pending = self.queue.pending(endpoint)
@@ -374,7 +380,7 @@ class Router(ServerHooks):
         self.queue.mark(entry.id, RequestState.SENT, transport=transport)
         try:
             request.remote = self._address(reg, transport)
-            self._count(transport)
+            self.stats.count(reg.endpoint, transport)
             response = await self.context.request(request).response
         except (aiocoap.error.Error, NoRoute, OSError) as exc:
             self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc))
@@ -432,7 +438,7 @@ class Router(ServerHooks):
             log.warning("ep=%s: cannot wake it up: %s", endpoint, exc)
             return
         self.stats.wake_ups += 1
-        self._count(Transport.SMS)
+        self.stats.count(reg.endpoint, Transport.SMS)
         log.info("ep=%s: work queued while asleep; executing /%s by SMS to %s", endpoint, "/".join(path),
                  request.remote.msisdn)
         try:
