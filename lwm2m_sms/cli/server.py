@@ -1,32 +1,57 @@
-"""``lwm2m-sms server``: the LwM2M server core (and optionally the bootstrap server) on UDP,
-printing registrations as they come and go."""
+"""``lwm2m-sms server``: the LwM2M server core on UDP, with SMS over an SMPP link
+(``--smpp``) and/or a GSM modem (``--modem``), the MSISDN router in front of it (every
+binding U, UQ, S, SQ, US, UQS), and optionally the bootstrap server; prints registrations as
+they come and go."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 import time
 
+from .options import add_smpp_options, hostport, smpp_link, until_stopped
 
-def _hostport(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
+
+def _wake_up(text: str) -> "str | float":
+    if text in ("now", "never"):
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected now, never or seconds, not {text!r}") from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--udp", type=_hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
+    parser.add_argument("--udp", type=hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
                         help="UDP address of the server (default 127.0.0.1:5683)")
-    parser.add_argument("--db", metavar="PATH", help="SQLite file for registrations (default: in memory)")
+    parser.add_argument("--db", metavar="PATH",
+                        help="SQLite file for registrations and queued requests (default: in memory)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
     parser.add_argument("--grace", type=float, default=93.0, metavar="S",
                         help="seconds past a lifetime before a registration expires (default 93)")
     parser.add_argument("--lwm2m-version", action="append", default=None, metavar="V",
                         help="LwM2M version accepted on Register (repeatable; default 1.0)")
+    parser.add_argument("--msisdn", metavar="+N",
+                        help="the server's own SMS number (needed with --smpp or --modem)")
+    add_smpp_options(parser)
+    g = parser.add_argument_group("GSM modem")
+    g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem, e.g. /dev/ttyUSB0")
+    g.add_argument("--pin", default=None, help="SIM PIN (never logged)")
+    g.add_argument("--modem-profile", default=None, help="quirks profile (default: chosen by +CGMM)")
+    g = parser.add_argument_group("routing")
+    g.add_argument("--wake-up", type=_wake_up, default="now", metavar="now|never|S",
+                   help="UQS: SMS trigger of /1/x/8 when work is queued (default now)")
+    g.add_argument("--udp-window", type=float, default=93.0, metavar="S",
+                   help="queue-mode online window on UDP (default 93, MAX_TRANSMIT_WAIT)")
+    g.add_argument("--sms-window", type=float, default=300.0, metavar="S",
+                   help="queue-mode online window on SMS (default 300)")
+    g.add_argument("--queue-ttl", type=float, default=86400.0, metavar="S",
+                   help="time limit of a queued request (default 86400)")
+    g.add_argument("--no-us-fallback", dest="us_fallback", action="store_false",
+                   help="US: do not resend by SMS when UDP gets no answer")
+    g.add_argument("--allow-register", action="append", default=None, metavar="+N",
+                   help="accept a Register by SMS only from these numbers (repeatable)")
 
 
 def _line(event: str, reg) -> str:
@@ -37,12 +62,15 @@ def _line(event: str, reg) -> str:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from aiocoap import resource
 
+    from ..errors import Lwm2mSmsError
     from ..lwm2m.bootstrap import BootstrapConfig, BootstrapServer
     from ..lwm2m.exceptions import ConfigError
-    from ..lwm2m.server import Lwm2mServer, ServerHooks
-    from ..lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
-    from ..lwm2m.udp import udp_context
+    from ..lwm2m.server import ServerHooks
+    from ..routing.router import PolicySettings
+    from ..sms.address import parse_msisdn
+    from .stack import start_server
 
     class Printer(ServerHooks):
         def on_registered(self, reg):
@@ -57,36 +85,65 @@ async def run(args: argparse.Namespace) -> int:
         def on_expired(self, reg):
             print(_line("expired", reg), flush=True)
 
-    store = SqliteRegistrationStore(args.db) if args.db else MemoryRegistrationStore()
-    server = Lwm2mServer(store, grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",))
-    server.add_hooks(Printer())
-    site = server.site
-    bootstrap = None
-    if args.bootstrap_config:
-        try:
-            bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config))
-        except (ConfigError, OSError) as exc:
-            print(f"lwm2m-sms server: {args.bootstrap_config}: {exc}", file=sys.stderr)
-            return 2
-        bootstrap.mount(site)
+    def fail(text: str, code: int = 2) -> int:
+        print(f"lwm2m-sms server: {text}", file=sys.stderr)
+        return code
+
+    if (args.smpp or args.modem) and not args.msisdn:
+        return fail("--msisdn (the server's own number) is needed with --smpp or --modem")
     try:
-        context = await udp_context(args.udp, site, loggername="coap-server")
+        msisdn = str(parse_msisdn(args.msisdn)) if args.msisdn else None
+        allow = frozenset(parse_msisdn(n) for n in args.allow_register) if args.allow_register else None
+        bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config)) if args.bootstrap_config else None
+    except (Lwm2mSmsError, ConfigError, OSError) as exc:
+        return fail(str(exc))
+
+    bearers = []
+    try:
+        if args.smpp:
+            link = smpp_link(args, msisdn)
+            await link.start()
+            bearers.append(link)
+            print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}", flush=True)
+        if args.modem:
+            from modems.driver import ModemConfig, ModemDriver
+
+            driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn)
+            await driver.start()
+            bearers.append(driver)
+            print(f"GSM modem on {args.modem} for {msisdn}", flush=True)
+    except (Lwm2mSmsError, OSError) as exc:
+        for b in bearers:
+            await b.close()
+        return fail(f"SMS bearer: {exc}", 1)
+
+    policy = PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
+                            queue_ttl=args.queue_ttl, us_fallback=args.us_fallback)
+    site = resource.Site()
+    try:
+        stack = await start_server(udp=args.udp, bearers=bearers, db=args.db, policy=policy, site=site,
+                                   grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",))
     except OSError as exc:
-        print(f"lwm2m-sms server: cannot bind {args.udp[0]}:{args.udp[1]}: {exc}", file=sys.stderr)
-        return 1
-    server.start(context)
+        for b in bearers:
+            await b.close()
+        return fail(f"cannot bind {args.udp[0]}:{args.udp[1]}: {exc}", 1)
+    stack.router.trust.register_allow_list = allow
+    stack.server.add_hooks(Printer())
     if bootstrap is not None:
-        bootstrap.start(context)
-    print(f"LwM2M server on coap://{args.udp[0]}:{server.port}"
+        bootstrap.mount(site)
+        bootstrap.start(stack.context)
+    print(f"LwM2M server on {stack.udp_uri}"
           + (" (bootstrap server on /bs)" if bootstrap else "")
-          + (f", registrations in {args.db}" if args.db else ""), flush=True)
-    for reg in server.registrations():
+          + (f", SMS {msisdn}" if bearers else "")
+          + (f", registrations and queue in {args.db}" if args.db else ""), flush=True)
+    for reg in stack.server.registrations():
         print(_line("stored", reg), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print(f"stopping: {len(server.registrations())} registration(s)", flush=True)
-    await server.close()
+    try:
+        await until_stopped()
+    finally:
+        print(f"stopping: {len(stack.server.registrations())} registration(s), "
+              f"queue {stack.router.queue.counts()}", flush=True)
+        await stack.close()
+        for b in bearers:
+            await b.close()
     return 0

@@ -7,16 +7,11 @@ import asyncio
 import signal
 import sys
 
-
-def _hostport(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit():
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
-    return host or "127.0.0.1", int(port)
+from .options import hostport
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--listen", type=_hostport, default=("127.0.0.1", 2775), metavar="HOST:PORT",
+    parser.add_argument("--listen", type=hostport, default=("127.0.0.1", 2775), metavar="HOST:PORT",
                         help="address to listen on (default 127.0.0.1:2775; port 0 picks one)")
     parser.add_argument("--config", metavar="FILE", help="TOML config: accounts, limits, store, impairments")
     parser.add_argument("--store", metavar="FILE", help="SQLite store of accepted messages (overrides the config)")

@@ -19,6 +19,7 @@ from ..coap import SmsSettings, SmsTransport, add_sms_transport
 from ..lwm2m.client import Lwm2mClient
 from ..lwm2m.server import Lwm2mServer
 from ..lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
+from ..lwm2m.udp import local_port, udp_context
 from ..routing.queue import RequestQueue
 from ..routing.router import PolicySettings, Router
 from ..sms.address import Address, parse_msisdn
@@ -35,10 +36,12 @@ class ServerStack:
     context: aiocoap.Context
     sms: list[SmsTransport] = field(default_factory=list)
     msisdn: Optional[Address] = None
+    udp_host: str = "127.0.0.1"
 
     @property
     def udp_uri(self) -> str:
-        return f"coap://127.0.0.1:{self.server.port}"
+        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
+        return f"coap://{host}:{local_port(self.context)}"
 
     async def close(self) -> None:
         await self.router.close()
@@ -63,7 +66,7 @@ async def start_server(
     server = Lwm2mServer(store, **server_kwargs)
     if site is not None:
         server.mount(site)
-    context = await aiocoap.Context.create_server_context(site or server.site, bind=udp, transports=["udp6"])
+    context = await udp_context(udp, site or server.site)
     transports = [await add_sms_transport(context, b, sms_settings) for b in bearers]
     server.start(context)
     router = Router(
@@ -74,7 +77,7 @@ async def start_server(
         extra.accept_filter = router._accept_sms
     router.start()
     msisdn = bearers[0].local_address if bearers else None
-    return ServerStack(server, router, context, transports, msisdn)
+    return ServerStack(server, router, context, transports, msisdn, udp[0])
 
 
 @dataclass
@@ -104,9 +107,8 @@ async def start_device(
     """One simulated device: a context with a UDP socket (when ``udp``) and the SMS transport
     on ``bearer`` (when given), and an :class:`Lwm2mClient` on it. The device drops every SMS
     that does not come from ``server_msisdn`` (LwM2M SMS trust: /0/x/9)."""
-    context = await aiocoap.Context.create_server_context(
-        None, bind=("127.0.0.1", 0) if udp else None, transports=["udp6"] if udp else []
-    )
+    # One socket of its own per device (see lwm2m_sms.lwm2m.udp: no shared ports).
+    context = await udp_context(("127.0.0.1", 0)) if udp else aiocoap.Context(serversite=None)
     sms = None
     if bearer is not None:
         sms = await add_sms_transport(context, bearer, sms_settings)

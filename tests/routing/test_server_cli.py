@@ -1,0 +1,51 @@
+"""``lwm2m-sms server --smpp ... --msisdn ...`` as an operator runs it: a subprocess bound to
+the simulated SMSC, reached by an S-binding device that registers and is read by SMS."""
+
+import asyncio
+import re
+import signal
+import sys
+
+from lwm2m_sms.cli.stack import start_device
+
+from .conftest import SERVER, SmppRig
+
+
+async def _line(proc, pattern, timeout=30):
+    while True:
+        raw = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        assert raw, (await proc.stderr.read()).decode()
+        m = re.search(pattern, raw.decode())
+        if m:
+            return m
+
+
+async def test_server_over_smpp_registers_an_sms_device(tmp_path):
+    rig = await SmppRig().start()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "server", "--udp", "127.0.0.1:0",
+        "--smpp", f"127.0.0.1:{rig.smsc.port}", "--system-id", "lwm2m", "--msisdn", SERVER,
+        "--db", str(tmp_path / "server.sqlite"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        uri = (await _line(proc, r"LwM2M server on (coap://\S+), SMS \+15550000")).group(1)
+        bearer = await rig.bearer("+15550201")
+        dev = await start_device("cli-s", "S", server_uri=uri, server_msisdn=SERVER, bearer=bearer, udp=False)
+        await _line(proc, r"registered\s+ep=cli-s b=S .*sms=15550201 from coap\+sms://\+15550201")
+        await dev.close()
+        await _line(proc, r"deregistered\s+ep=cli-s")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), 20)
+        await rig.close()
+    assert proc.returncode == 0
+
+
+async def test_server_refuses_smpp_without_its_number():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "server", "--smpp", "127.0.0.1:1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2 and b"--msisdn" in err
