@@ -23,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the SMSC as its own process (uses a second core)")
 
 
-async def _start_smsc(args):
+async def start_smsc(args):
+    """The simulated SMSC in this process, or with ``args.smsc_process`` as a child process
+    (on the other core); returns (server or process, port)."""
     if not args.smsc_process:
         from smsc.server import SimulatedSmsc
 
@@ -84,7 +86,7 @@ async def run(args: argparse.Namespace) -> int:
     from smsc.link import SmppBearer, SmppLinkConfig
 
     n = args.messages
-    server, port = await _start_smsc(args)
+    server, port = await start_smsc(args)
     delivered_at: dict[int, float] = {}
     all_in = asyncio.Event()
 

@@ -97,10 +97,6 @@ async def run(args: argparse.Namespace) -> int:
     if opts.devices < 1:
         print("lwm2m-sms demo: --devices must be at least 1", file=sys.stderr)
         return 2
-    if not args.verbose:
-        # One note instead of a warning per device (DESIGN: warn on NoSec SMS traffic).
-        logging.getLogger("lwm2m_sms.lwm2m.client").setLevel(logging.ERROR)
-        print("note: SMS traffic runs on NoSec (SMS security mode 3), as LwM2M allows for tests")
     print(f"lwm2m-sms demo: {opts.devices} device(s), SMSC loss {opts.loss:g}% duplicate "
           f"{opts.duplicate:g}%", flush=True)
     result = await run_demo(opts, progress=lambda text: print(text, flush=True))

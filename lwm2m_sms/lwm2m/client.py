@@ -64,6 +64,7 @@ SMS_NOSEC = 3
 SECURITY_MODES = {0: "PSK", 1: "RPK", 2: "certificate", 3: "NoSec", 4: "certificate with EST"}
 SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec"}
 DEFAULT_QUEUE_WINDOW = 93.0
+_warned_nosec = False
 _SERVER_EXECUTABLES = {4: None, 8: None}  # /1/x/4 Disable, /1/x/8 Registration Update Trigger
 
 
@@ -107,15 +108,21 @@ def check_security(instance: dict[int, Any]) -> None:
         )
 
 
+# Values every simulated device shares. Nested dicts are shared between devices: writes
+# replace a resource's value and never change one in place (see _write), and a fleet of
+# 10,000 devices saves about 1 KB each.
+_DEVICE_TEMPLATE: dict[int, Any] = {
+    0: "lwm2m-sms", 1: "SIM-1", 3: "1.0.2", 6: {0: 1, 1: 5}, 7: {0: 3800, 1: 5000},
+    8: {0: 125, 1: 900}, 9: 87, 10: 15, 11: {0: 0}, 13: 0, 14: "+00:00", 15: "UTC",
+    17: "simulator", 18: "1.0", 19: "1.0", 20: 1, 21: 64,
+    4: None, 5: None, 12: None,  # executable: listed by Discover, never read
+}
+
+
 def default_device(endpoint: str, binding: str) -> dict[int, Any]:
     """Plausible /3/0 values for a simulated device."""
     serial = "".join(ch for ch in endpoint if ch.isalnum())[-12:] or "0"
-    return {
-        0: "lwm2m-sms", 1: "SIM-1", 2: serial, 3: "1.0.2", 6: {0: 1, 1: 5}, 7: {0: 3800, 1: 5000},
-        8: {0: 125, 1: 900}, 9: 87, 10: 15, 11: {0: 0}, 13: 0, 14: "+00:00", 15: "UTC",
-        16: binding, 17: "simulator", 18: "1.0", 19: "1.0", 20: 1, 21: 64,
-        4: None, 5: None, 12: None,  # executable: listed by Discover, never read
-    }
+    return {**_DEVICE_TEMPLATE, 2: serial, 16: binding}
 
 
 class _Refused(Exception):
@@ -543,8 +550,12 @@ class Lwm2mClient:
         for account in accounts:
             check_security(account.security_instance())
             if "S" in account.binding:
-                # the spec allows NoSec on SMS for debugging and trigger-only use
-                log.warning("ep=%s: binding %s with %s runs SMS on NoSec (SMS security mode 3)",
+                # The spec allows NoSec on SMS for debugging and trigger-only use. Said once
+                # per process at WARNING: a simulated fleet would print it per device.
+                global _warned_nosec
+                level = logging.INFO if _warned_nosec else logging.WARNING
+                _warned_nosec = True
+                log.log(level, "ep=%s: binding %s with %s runs SMS on NoSec (SMS security mode 3)",
                             self.endpoint, account.binding, account.uri)
             session = _Session(account, self._registration_uri(account))
             self._sessions[account.short_server_id] = session
