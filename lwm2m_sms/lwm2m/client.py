@@ -51,7 +51,7 @@ from .exceptions import ConfigError
 from .linkformat import Link
 from .objects import OBJECTS, resource_def
 from .path import LwM2MPath, format_path, parse_path
-from .registration import BINDINGS
+from ..routing.binding import BINDINGS, Binding
 from .remote import remote_msisdn, remote_uri
 from .udp import udp_context
 
@@ -341,9 +341,8 @@ class Lwm2mClient:
         and UQS, SMS in SQ. In UQS the SMS side is always listening (the wake-up path)."""
         from ..coap import SmsTransport
 
-        is_sms = isinstance(mman.message_interface, SmsTransport)
-        binding = self.binding
-        return binding == "SQ" if is_sms else binding in ("UQ", "UQS")
+        binding = Binding.parse(self.binding)
+        return binding.sms_queued if isinstance(mman.message_interface, SmsTransport) else binding.udp_queued
 
     def _install_gate(self) -> None:
         # A sleeping device's radio is off: drop requests before aiocoap's message layer

@@ -35,13 +35,13 @@ from ..sms.address import Address, parse_msisdn
 from . import linkformat
 from .linkformat import Link
 from .path import parse_path
+from ..routing.binding import BINDINGS  # the one list of LwM2M 1.0.2 binding values
 
 __all__ = [
     "BINDINGS", "DEFAULT_LIFETIME", "DEFAULT_VERSION", "RegistrationRefused", "RegisterParams",
     "UpdateParams", "Registration", "parse_register", "parse_update", "new_location",
 ]
 
-BINDINGS = frozenset({"U", "UQ", "S", "SQ", "US", "UQS"})
 DEFAULT_LIFETIME = 86400
 DEFAULT_VERSION = "1.0"
 DEFAULT_BINDING = "U"
