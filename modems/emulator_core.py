@@ -45,6 +45,7 @@ CR = 0x0D
 CTRL_Z = 0x1A
 ESC = 0x1B
 MAX_COMMAND = 1024  # longer command lines are discarded (V.250 allows the DCE a limit)
+MAX_CMT_BACKLOG = 64  # +CMT held for the line; past it SMS are stored and announced (+CMTI)
 MAX_PDU_INPUT = 2 * 200 + 16  # hex digits after the prompt: SMSC + 176-octet TPDU, with slack
 
 
@@ -181,6 +182,7 @@ class EmulatorCore:
         self._busy_token: int | None = None  # waiting for submit_result
         self._busy_mr = 0
         self._unacked: list[tuple[float, SmsSegment | None, _dt.datetime]] = []
+        self._backlog: list[tuple[SmsSegment, _dt.datetime]] = []
         self._now = 0.0
         #: Slow SIM: the next n +CPMS answer +CMS ERROR: 314 (SIM busy).
         self.sim_busy = 0
@@ -206,10 +208,8 @@ class EmulatorCore:
             if seg is None:
                 continue  # an unacknowledged status report is just dropped
             log.info("emulator %s: +CMT from %s not acknowledged; stored", self.msisdn, seg.sender)
-            try:
-                self._store_deliver(seg, ts, announce=True)
-            except MemoryFull:
-                log.warning("emulator %s: store full; SMS from %s lost", self.msisdn, seg.sender)
+            self._store_deliver_quietly(seg, ts, announce=True)
+        self._pump()
 
     def line_reset(self) -> None:
         """The line was dropped (pty closed): partial input and unacked +CMT are handled as a
@@ -218,14 +218,11 @@ class EmulatorCore:
         self._out.clear()
         self._prompt_for = None
         self.echo = True  # DTR drop: many modems return to the stored profile (ATZ)
-        for _, seg, ts in self._unacked:
-            if seg is None:
-                continue
-            try:
-                self._store_deliver(seg, ts, announce=False)
-            except MemoryFull:
-                log.warning("emulator %s: store full; SMS from %s lost", self.msisdn, seg.sender)
+        held = [(seg, ts) for _, seg, ts in self._unacked if seg is not None] + self._backlog
+        for seg, ts in held:
+            self._store_deliver_quietly(seg, ts, announce=False)
         self._unacked.clear()
+        self._backlog.clear()
 
     def fail_next_sends(self, n: int, code: int = 500) -> None:
         """Answer the next ``n`` +CMGS with +CMS ERROR: ``code``."""
@@ -276,17 +273,53 @@ class EmulatorCore:
         ts = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         self.stats["received"] += 1
         mt = self.cnmi[1] if self.online else 0
-        if mt in (2, 3) and self.quirks.supports_cmt and self._busy_token is None:
-            tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
-            if self.cmgf == 0:
-                pdu = encode_pdu(tpdu, smsc=self._smsc_address())
-                self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
+        if mt in (2, 3) and self.quirks.supports_cmt:
+            if self._can_emit_cmt() and not self._backlog:
+                self._emit_cmt(segment, ts)
+            elif len(self._backlog) < MAX_CMT_BACKLOG:
+                # 27.005: with +CSMS=1 the next +CMT waits for the +CNMA of the current one,
+                # and no URC goes out in the middle of a command's exchange
+                self._backlog.append((segment, ts))
             else:
-                self._urc(f'+CMT: "{segment.sender}",,"{_ts_text(ts)}"', tpdu.text)
-            if self.csms == 1:
-                self._unacked.append((self._now, segment, ts))
+                self._store_deliver(segment, ts, announce=True)
             return
         self._store_deliver(segment, ts, announce=mt in (1, 2, 3))
+
+    def _can_emit_cmt(self) -> bool:
+        return (
+            self._busy_token is None
+            and self._prompt_for is None
+            and not (self.csms == 1 and self._unacked)
+        )
+
+    def _emit_cmt(self, segment: SmsSegment, ts: _dt.datetime) -> None:
+        from lwm2m_sms.sms.tpdu import SmsDeliver, encode_pdu
+
+        tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
+        if self.cmgf == 0:
+            pdu = encode_pdu(tpdu, smsc=self._smsc_address())
+            self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
+        else:
+            self._urc(f'+CMT: "{segment.sender}",,"{_ts_text(ts)}"', tpdu.text)
+        if self.csms == 1:
+            self._unacked.append((self._now, segment, ts))
+
+    def _pump(self) -> None:
+        """Emit held +CMT URCs as far as the line allows."""
+        while self._backlog and self._can_emit_cmt():
+            if not self.online or self.cnmi[1] not in (2, 3):
+                for seg, ts in self._backlog:
+                    self._store_deliver_quietly(seg, ts, announce=self.online)
+                self._backlog.clear()
+                return
+            seg, ts = self._backlog.pop(0)
+            self._emit_cmt(seg, ts)
+
+    def _store_deliver_quietly(self, seg: SmsSegment, ts: _dt.datetime, *, announce: bool) -> None:
+        try:
+            self._store_deliver(seg, ts, announce=announce)
+        except MemoryFull:
+            log.warning("emulator %s: store full; SMS from %s lost", self.msisdn, seg.sender)
 
     def status_report(self, message_ref: int, recipient: Address, delivered: bool) -> None:
         """A delivery outcome for a message sent with TP-SRR: +CDS if +CNMI ds=1."""
@@ -356,6 +389,10 @@ class EmulatorCore:
         return f"+CMS ERROR: {code}"
 
     def _process(self) -> None:
+        self._process_input()
+        self._pump()  # held +CMT go out between exchanges, never inside one
+
+    def _process_input(self) -> None:
         while self._busy_token is None:
             if self._prompt_for is not None:
                 if not self._take_prompt_input():
@@ -624,7 +661,7 @@ class EmulatorCore:
             return
         if not self._unacked:
             raise _Fail(self._cms(340))
-        self._unacked.pop(0)
+        self._unacked.pop(0)  # the next held +CMT follows the OK (see _process)
 
     def _at_cpms(self, r, q, t, v):
         self._need_sim(sms=True)

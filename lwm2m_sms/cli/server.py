@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="queue-mode online window on SMS (default 300)")
     g.add_argument("--queue-ttl", type=float, default=86400.0, metavar="S",
                    help="time limit of a queued request (default 86400)")
+    g.add_argument("--udp-timeout", type=float, default=30.0, metavar="S",
+                   help="US: resend by SMS when UDP gets no answer within S seconds (default 30)")
     g.add_argument("--no-us-fallback", dest="us_fallback", action="store_false",
                    help="US: do not resend by SMS when UDP gets no answer")
     g.add_argument("--allow-register", action="append", default=None, metavar="+N",
@@ -118,7 +120,8 @@ async def run(args: argparse.Namespace) -> int:
         return fail(f"SMS bearer: {exc}", 1)
 
     policy = PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
-                            queue_ttl=args.queue_ttl, us_fallback=args.us_fallback)
+                            queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
+                            udp_timeout=args.udp_timeout)
     site = resource.Site()
     try:
         stack = await start_server(udp=args.udp, bearers=bearers, db=args.db, policy=policy, site=site,
