@@ -56,6 +56,8 @@ class _Partial:
     size: int = 0
 
 
+# (sender, reference, total); a 16-bit reference is kept apart from an 8-bit one of the
+# same value by an offset past 0xFFFF.
 _Key = tuple[str, int, int]
 
 
@@ -87,7 +89,7 @@ class Reassembler:
         if concat is None or concat.total == 1:
             self.stats.completed += 1
             return Reassembled(sender, ud.data, 1, ud.ports)
-        key = (sender, concat.reference, concat.total)
+        key = (sender, concat.reference + (0x10000 if concat.ref16 else 0), concat.total)
         partial = self._open.get(key)
         if partial is None:
             partial = _Partial(started=now, total=concat.total)

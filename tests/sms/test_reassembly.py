@@ -124,3 +124,15 @@ def test_any_order_reassembles(payload, rnd):
     results = [r.feed("+1", p, now=0) for p in parts + dup]
     done = [x for x in results if x is not None]
     assert len(done) == 1 and done[0].payload == payload
+
+
+def test_8_and_16_bit_references_of_the_same_value_do_not_mix():
+    from lwm2m_sms.sms.reassembly import Reassembler
+    from lwm2m_sms.sms.segmentation import split
+
+    r = Reassembler()
+    a = split(b"A" * 200, 7)
+    b = split(b"B" * 200, 7, ref16=True)
+    assert r.feed("+1", a[0], 0) is None and r.feed("+1", b[0], 0) is None
+    assert r.feed("+1", a[1], 0).payload == b"A" * 200
+    assert r.feed("+1", b[1], 0).payload == b"B" * 200
