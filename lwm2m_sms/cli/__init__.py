@@ -27,21 +27,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lwm2m-sms", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module, help_text) in COMMANDS.items():
+def add_commands(sub: "argparse._SubParsersAction", commands: dict[str, tuple[str, str]]) -> None:
+    """One sub-parser per entry of ``commands`` (name -> (module of this package, help)); the
+    module's ``run`` becomes the parsed arguments' ``_run`` (nested tables, as ``bench``
+    has, override their parent's)."""
+    for name, (module, help_text) in commands.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        try:
-            mod = importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{module}":
-                raise
-            p.set_defaults(_missing=name)
-            continue
+        mod = importlib.import_module(f"{__name__}.{module}")
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lwm2m-sms", description="CoAP over SMS and the LwM2M 1.0.2 SMS bindings: gateway, simulators, benchmarks."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    add_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True), COMMANDS)
     return parser
 
 
@@ -52,9 +54,6 @@ def main(argv: list[str] | None = None) -> int:
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if getattr(args, "_missing", None):
-        print(f"lwm2m-sms {args._missing}: not built yet", file=sys.stderr)
-        return 2
     run = args._run
     try:
         result = asyncio.run(run(args)) if inspect.iscoroutinefunction(run) else run(args)

@@ -22,13 +22,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--messages", type=int, default=1000, help="SMS each way (default 1000)")
     parser.add_argument("--size", type=int, default=100, help="payload octets per SMS (<= 140: one segment)")
     parser.add_argument("--network", choices=("smsc", "loopback"), default="smsc")
+    parser.add_argument("--no-cmt", action="store_true", help="emulate a modem without +CMT: store, +CMTI, +CMGR, +CMGD")
 
 
 async def run(args: argparse.Namespace) -> int:
     from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
     from modems.driver import ModemConfig, ModemDriver
     from modems.emulator import ModemEmulator
-    from modems.emulator_core import EmulatorCore
+    from modems.emulator_core import EmulatorCore, Quirks
 
     n, size = args.messages, min(args.size, 140)
     closers = []
@@ -64,7 +65,7 @@ async def run(args: argparse.Namespace) -> int:
     await peer.start()
     closers[:0] = [peer.close, modem_link.close]
     tmp = tempfile.mkdtemp(prefix="bench-modem-")
-    emu = ModemEmulator(EmulatorCore(MODEM, sim_capacity=255), modem_link, link_path=os.path.join(tmp, "ttyEMU"))
+    emu = ModemEmulator(EmulatorCore(MODEM, sim_capacity=255, quirks=Quirks(supports_cmt=not args.no_cmt)), modem_link, link_path=os.path.join(tmp, "ttyEMU"))
     await emu.start()
     drv = ModemDriver(ModemConfig(emu.path, registration_timeout=10), MODEM)
     drv.set_receiver(drv_rx)

@@ -41,8 +41,8 @@ def smpp_link(args: argparse.Namespace, msisdn: str) -> Any:
     return SmppBearer(config, msisdn)
 
 
-async def until_stopped() -> None:
-    """Return on SIGINT or SIGTERM."""
+def stop_event() -> asyncio.Event:
+    """An event that SIGINT or SIGTERM sets (for loops that do work while they wait)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,4 +50,9 @@ async def until_stopped() -> None:
             loop.add_signal_handler(sig, stop.set)
         except (NotImplementedError, RuntimeError):
             pass
-    await stop.wait()
+    return stop
+
+
+async def until_stopped() -> None:
+    """Return on SIGINT or SIGTERM."""
+    await stop_event().wait()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 
-from .options import hostport
+from .options import hostport, stop_event
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,13 +37,7 @@ async def run(args: argparse.Namespace) -> int:
         return 1
     access = "open access (any system_id/password)" if config.open_access else f"{len(config.accounts)} account(s)"
     print(f"smsc listening on {server.host}:{server.port}, {access}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, stop.set)
-        except (NotImplementedError, RuntimeError):
-            pass
+    stop = stop_event()
     try:
         while not stop.is_set():
             try:
