@@ -3,6 +3,8 @@ the simulated SMSC): which bearer each request took and how many SMS crossed."""
 
 import asyncio
 
+import pytest
+
 from aiocoap import Message
 from aiocoap.numbers.codes import Code
 
@@ -62,19 +64,28 @@ async def test_US_udp_by_default_sms_when_asked(rig):
     await stack.close()
 
 
-async def test_SQ_waits_for_the_device_then_sends_in_order(rig):
-    stack = await make_server(rig, policy=PolicySettings(sms_window=0.3))
-    dev = await make_device(rig, stack, "dev-SQ", "SQ", "+15550104", queue_window=0.3)
+@pytest.mark.parametrize("binding", ["SQ", "UQ"])
+async def test_queued_binding_waits_for_the_device_then_sends_in_order(rig, binding):
+    stack = await make_server(rig, policy=PolicySettings(sms_window=0.3, udp_window=0.3))
+    ep = f"dev-{binding}"
+    dev = await make_device(rig, stack, ep, binding, "+15550104", queue_window=0.3)
     await asyncio.sleep(0.5)  # both sides: the window after the Register has closed
     before = rig.sms()
-    reads = [asyncio.create_task(stack.server.read("dev-SQ", p)) for p in ("/3/0/0", "/3/0/1")]
+    reads = [asyncio.create_task(stack.server.read(ep, p)) for p in ("/3/0/0", "/3/0/1")]
     await asyncio.sleep(0.2)
     assert rig.sms() == before and not any(t.done() for t in reads)
-    assert [r.path for r in stack.router.queue.pending("dev-SQ")] == ["/3/0/0", "/3/0/1"]
+    assert stack.router.stats.per_endpoint.get(ep, {"udp": 0, "sms": 0}) == {"udp": 0, "sms": 0}
+    assert [r.path for r in stack.router.queue.pending(ep)] == ["/3/0/0", "/3/0/1"]
     await dev.client.update()  # the device wakes and says so
     assert await asyncio.gather(*reads) == ["lwm2m-sms", "SIM-1"]
-    # Update + 2.04, then each queued read and its answer: one SMS each
-    assert rig.sms() - before == 2 + 4
+    if binding == "SQ":
+        # Update + 2.04, then each queued read and its answer: one SMS each
+        assert rig.sms() - before == 2 + 4
+        assert stack.router.stats.per_endpoint[ep] == {"udp": 0, "sms": 2}
+    else:
+        assert rig.sms() == before
+        assert stack.router.stats.per_endpoint[ep] == {"udp": 2, "sms": 0}
+    assert stack.router.queue.counts() == {"answered": 2}
     await dev.close()
     await stack.close()
 
