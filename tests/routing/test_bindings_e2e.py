@@ -10,7 +10,7 @@ from aiocoap.numbers.codes import Code
 
 from lwm2m_sms.routing.router import PolicySettings, via
 
-from .conftest import SERVER, make_device, make_server
+from .conftest import SERVER, LoopbackRig, make_device, make_server
 
 
 async def eventually(condition, timeout=10.0):
@@ -182,3 +182,23 @@ async def test_queue_survives_a_server_restart(rig, tmp_path):
     assert dev.client.objects[1][0][1] == 600
     await dev.close()
     await stack.close()
+
+
+async def test_a_queued_request_past_its_time_limit_fails_for_the_caller():
+    from lwm2m_sms.routing.router import RequestExpired
+
+    rig = LoopbackRig()  # the queue's time limit does not depend on the bearer
+    stack = await make_server(rig, policy=PolicySettings(sms_window=0.2, queue_ttl=0.3, expiry_interval=0.1))
+    dev = await make_device(rig, stack, "dev-SQ3", "SQ", "+15550109", queue_window=0.2)
+    await asyncio.sleep(0.4)
+    before = rig.sms()
+    try:
+        await asyncio.wait_for(stack.server.read("dev-SQ3", "/3/0/0"), 5)
+    except Exception as exc:  # the core wraps transport errors as DeviceUnreachable
+        assert isinstance(exc, RequestExpired) or isinstance(getattr(exc, "cause", None), RequestExpired), exc
+    else:
+        raise AssertionError("a request for a sleeping device answered")
+    assert stack.router.queue.counts() == {"expired": 1} and rig.sms() == before
+    await dev.close()
+    await stack.close()
+    await rig.close()
