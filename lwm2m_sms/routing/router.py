@@ -20,10 +20,22 @@ What it does per binding:
   ``PolicySettings.wake_up``; the device answers 2.04 by SMS and sends its Update over UDP,
   which opens the window and flushes the queue over UDP.
 
+Queue mode is tracked per transport: in UQS only a message the device sends over UDP opens
+its UDP window (an SMS answer to the wake-up does not), and each answer to a queued request
+keeps the window open. The wake-up is tried ``wake_up_attempts`` times, ``wake_up_retry``
+seconds apart, and again whenever a flush stops with work left; after a restart it is sent
+for every UQS device with persisted work.
+
 Queued requests have a time limit (``queue_ttl``); expiry fails the caller's request with
-:class:`RequestExpired` and is recorded in the queue's store. Observe requests for a
-sleeping device wait in memory for the window (they are not persisted: an observation does
-not survive a server restart anyway).
+:class:`RequestExpired` and is recorded in the queue's store. A caller that gives up
+(cancels) takes its request out of the queue. Observe requests for a sleeping device wait
+in memory for the window (they are not persisted: an observation does not survive a server
+restart anyway).
+
+Known limits: when US falls back to SMS, the UDP CON keeps retransmitting to its end
+(aiocoap cannot stop it). The trigger goes to /1/x/8 with one ``trigger_instance`` x for every device
+(the instance of this server's Server object on the device; 0 in practice). A notification
+does not count as a message from the device for queue mode.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import copy
 import logging
 import time
 from dataclasses import dataclass, field
@@ -41,7 +54,7 @@ from aiocoap import Message
 from aiocoap.message import UndecidedRemote
 from aiocoap.numbers.codes import Code
 
-from ..errors import Lwm2mSmsError
+from ..errors import AddressError, Lwm2mSmsError
 from ..lwm2m.server import ServerHooks
 from ..sms.address import Address
 from .binding import Binding, BindingError, Route, Transport, decide
@@ -89,15 +102,22 @@ class PolicySettings:
     * ``wake_up`` ("now"): for UQS, when to send the SMS trigger after work is queued:
       "now", "never", or a number of seconds to wait first (the device may wake by itself).
     * ``trigger_instance`` (0): x in /1/x/8, the device's Server object instance for us.
+    * ``wake_up_attempts`` (3), ``wake_up_retry`` (60 s): a trigger that gets no 2.04, or
+      whose device then sends no Update, is sent again after ``wake_up_retry`` seconds, at
+      most ``wake_up_attempts`` times in a row.
     * ``us_fallback`` (True), ``udp_timeout`` (30 s): US sends by SMS when UDP gets no
-      answer within ``udp_timeout``.
+      answer within ``udp_timeout`` (idempotent methods only: an Execute or Create that may
+      have arrived is not run twice).
     * ``queue_ttl`` (86400 s): the time limit of a queued request.
+    * ``expiry_interval`` (5 s): how often the queue is checked for expired requests.
     """
 
     udp_window: float = UDP_MAX_TRANSMIT_WAIT
     sms_window: float = 300.0
     wake_up: "str | float" = "now"
     trigger_instance: int = 0
+    wake_up_attempts: int = 3
+    wake_up_retry: float = 60.0
     us_fallback: bool = True
     udp_timeout: float = 30.0
     queue_ttl: float = 86400.0
@@ -184,7 +204,7 @@ class Router(ServerHooks):
         self.clock = clock
         self.stats = RouterStats()
         self._waiters: dict[int, asyncio.Future] = {}
-        self._observe_waiting: dict[str, list[tuple[Message, _Deferred]]] = {}
+        self._observe_waiting: dict[str, list[tuple[Message, _Deferred, Transport]]] = {}
         self._flushing: set[str] = set()
         self._wake_tasks: dict[str, asyncio.Task] = {}
         self._tasks: set[asyncio.Task] = set()
@@ -202,6 +222,11 @@ class Router(ServerHooks):
     def start(self) -> None:
         if self._expiry_task is None:
             self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop())
+        # Work persisted before a restart: wake the devices that can be woken.
+        for endpoint in self.queue.endpoints_waiting():
+            reg = self.server.store.get(endpoint)
+            if reg is not None and self.route(reg).wake_up:
+                self._schedule_wake_up(reg)
 
     async def close(self) -> None:
         tasks = [t for t in (self._expiry_task, *self._wake_tasks.values(), *self._tasks) if t]
@@ -212,6 +237,10 @@ class Router(ServerHooks):
         for fut in self._waiters.values():
             if not fut.done():
                 fut.set_exception(aiocoap.error.LibraryShutdown())
+        for waiting in self._observe_waiting.values():
+            for _request, deferred in waiting:
+                deferred.fail(aiocoap.error.LibraryShutdown())
+        self._observe_waiting.clear()
 
     def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -234,7 +263,16 @@ class Router(ServerHooks):
     def _msisdn_of(reg: Any) -> Optional[Address]:
         if reg.sms is not None:
             return reg.sms
-        return getattr(reg.remote, "msisdn", None)
+        if reg.remote is not None:
+            return getattr(reg.remote, "msisdn", None)
+        if reg.remote_uri.startswith("coap+sms:"):  # registered by SMS, before a restart
+            from ..coap import parse_sms_peer
+
+            try:
+                return parse_sms_peer(reg.remote_uri)
+            except AddressError:
+                return None
+        return None
 
     def _address(self, reg: Any, transport: Transport) -> Any:
         if transport is Transport.UDP:
@@ -249,9 +287,15 @@ class Router(ServerHooks):
             raise NoRoute(f"ep={reg.endpoint}: this server has no SMS bearer")
         return self.sms.address_for(msisdn)
 
-    def _window(self, reg: Any) -> float:
-        binding = self._binding(reg)
-        return self.policy.sms_window if binding.sms_queued else self.policy.udp_window
+    def _seen(self, endpoint: str, transport: Transport) -> None:
+        """A message from the device over ``transport``: its window there (re)opens."""
+        window = self.policy.sms_window if transport is Transport.SMS else self.policy.udp_window
+        self.presence.seen(f"{endpoint} {transport.value}", self.clock(), window)
+
+    def _online(self, reg: Any, binding: Binding) -> bool:
+        """Online on the transport its binding queues (UDP in UQ/UQS, SMS in SQ)."""
+        transport = Transport.SMS if binding.sms_queued else Transport.UDP
+        return self.presence.online(f"{reg.endpoint} {transport.value}", self.clock())
 
     @staticmethod
     def _binding(reg: Any) -> Binding:
@@ -259,28 +303,36 @@ class Router(ServerHooks):
 
     # -- RequestSender ------------------------------------------------------------------
 
-    def route(self, reg: Any) -> Route:
+    def route(self, reg: Any, prefer: Optional[Transport] = None) -> Route:
         """Where a request to ``reg`` would go now (also for tables and tests)."""
-        return decide(
-            self._binding(reg), online=self.presence.online(reg.endpoint, self.clock()), prefer=_prefer.get()
-        )
+        binding = self._binding(reg)
+        prefer = prefer or _prefer.get()
+        if prefer is None and binding.udp and binding.sms and reg.endpoint not in self._udp_remote:
+            # US/UQS that registered by SMS: no UDP address to send to, SMS it is.
+            prefer = Transport.SMS
+        return decide(binding, online=self._online(reg, binding), prefer=prefer)
 
     async def send(self, registration: Any, request: Message) -> Message:
         reg = registration
         route = self.route(reg)
-        if route.now and not (self._binding(reg).queued(route.transport) and self.queue.pending(reg.endpoint)):
+        if route.now and not self.queue.pending(reg.endpoint):
             return await self._send_now(reg, request, route.transport)
+        # Asleep, or older work is queued (order is kept, also across a binding change).
         return await self._enqueue(reg, request, route)
 
     def observe(self, registration: Any, request: Message) -> Any:
         reg = registration
         route = self.route(reg)
+        deferred = _Deferred()
         if route.now:
-            request.remote = self._address(reg, route.transport)
+            try:
+                request.remote = self._address(reg, route.transport)
+            except NoRoute as exc:
+                deferred.fail(exc)
+                return deferred
             self.stats.count(reg.endpoint, route.transport)
             return self.context.request(request)
-        deferred = _Deferred()
-        self._observe_waiting.setdefault(reg.endpoint, []).append((request, deferred))
+        self._observe_waiting.setdefault(reg.endpoint, []).append((request, deferred, route.transport))
         log.info("ep=%s: observe %s waits for the device (%s)", reg.endpoint, _path(request), route)
         if route.wake_up:
             self._schedule_wake_up(reg)
@@ -291,20 +343,35 @@ class Router(ServerHooks):
         binding = self._binding(reg)
         request.remote = self._address(reg, transport)
         self.stats.count(reg.endpoint, transport)
-        if transport is Transport.UDP and binding.value == "US" and self.policy.us_fallback and self._msisdn_of(reg):
-            req = self.context.request(request)
-            try:
-                return await asyncio.wait_for(asyncio.shield(req.response), self.policy.udp_timeout)
-            except (asyncio.TimeoutError, aiocoap.error.Error) as exc:
+        fallback = (
+            transport is Transport.UDP and binding.value == "US" and self.policy.us_fallback
+            and request.code in _IDEMPOTENT and self._msisdn_of(reg) is not None
+        )
+        if not fallback:
+            response = await self.context.request(request).response
+            self._seen(reg.endpoint, transport)
+            return response
+        retry = _rebuild(request)
+        req = self.context.request(request)
+        try:
+            response = await asyncio.wait_for(asyncio.shield(req.response), self.policy.udp_timeout)
+            self._seen(reg.endpoint, transport)
+            return response
+        except (asyncio.TimeoutError, aiocoap.error.NetworkError) as exc:
+            self.stats.us_fallbacks += 1
+            log.info("ep=%s: %s %s got no UDP answer (%r); sending by SMS",
+                     reg.endpoint, request.code, _path(request), exc)
+        finally:
+            # Drops our interest. aiocoap offers no way to stop a CON's retransmissions, so
+            # the UDP exchange runs to its end; only idempotent methods fall back, so a late
+            # UDP copy reaching the device does no harm.
+            if not req.response.done():
                 req.response.cancel()
-                self.stats.us_fallbacks += 1
-                log.info("ep=%s: %s %s got no UDP answer (%r); sending by SMS",
-                         reg.endpoint, request.code, _path(request), exc)
-                retry = _rebuild(request)
-                retry.remote = self._address(reg, Transport.SMS)
-                self.stats.count(reg.endpoint, Transport.SMS)
-                return await self.context.request(retry).response
-        return await self.context.request(request).response
+        retry.remote = self._address(reg, Transport.SMS)
+        self.stats.count(reg.endpoint, Transport.SMS)
+        response = await self.context.request(retry).response
+        self._seen(reg.endpoint, Transport.SMS)
+        return response
 
     # -- the queue ----------------------------------------------------------------------
 
@@ -327,6 +394,12 @@ class Router(ServerHooks):
             self._schedule_wake_up(reg)
         try:
             return await fut
+        except asyncio.CancelledError:
+            # The caller gave up: the request must not reach the device later.
+            current = self.queue.get(entry.id)
+            if current is not None and current.state is RequestState.QUEUED:
+                self.queue.mark(entry.id, RequestState.FAILED, detail="the caller gave up")
+            raise
         finally:
             self._waiters.pop(entry.id, None)
 
@@ -337,12 +410,13 @@ class Router(ServerHooks):
 
     async def _flush(self, endpoint: str) -> None:
         try:
-            for request, deferred in self._observe_waiting.pop(endpoint, []):
+            for request, deferred, transport in self._observe_waiting.pop(endpoint, []):
                 reg = self.server.store.get(endpoint)
+                if deferred.response.done():  # the caller gave up meanwhile
+                    continue
                 if reg is None:
                     deferred.fail(NoRoute(f"ep={endpoint} is no longer registered"))
                     continue
-                transport = self.route(reg).transport
                 try:
                     request.remote = self._address(reg, transport)
                 except NoRoute as exc:
@@ -357,10 +431,15 @@ class Router(ServerHooks):
                 reg = self.server.store.get(endpoint)
                 if reg is None:
                     return
-                if not self.presence.online(endpoint, self.clock()):
+                route = self.route(reg, prefer=pending[0].transport if self._binding(reg).carries(pending[0].transport) else None)
+                if not route.now:
                     log.info("ep=%s: online window closed with %d queued", endpoint, len(pending))
+                    if route.wake_up:
+                        self._schedule_wake_up(reg)
                     return
                 await self._deliver(reg, pending[0])
+        except Exception:  # a bug here must not leave callers waiting silently
+            log.exception("ep=%s: flushing the queue failed", endpoint)
         finally:
             self._flushing.discard(endpoint)
 
@@ -371,7 +450,7 @@ class Router(ServerHooks):
         request = Message(
             code=Code(entry.code), uri_path=tuple(p for p in entry.path.split("/") if p),
             uri_query=entry.query, payload=entry.payload,
-        )
+        )  # the route path of the registration is part of the stored path
         if entry.content_format is not None:
             request.opt.content_format = entry.content_format
         if entry.accept is not None:
@@ -382,13 +461,14 @@ class Router(ServerHooks):
             request.remote = self._address(reg, transport)
             self.stats.count(reg.endpoint, transport)
             response = await self.context.request(request).response
-        except (aiocoap.error.Error, NoRoute, OSError) as exc:
+        except Exception as exc:
             self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc))
             log.warning("ep=%s: queued #%d %s failed: %r", reg.endpoint, entry.id, entry.path, exc)
             if fut is not None and not fut.done():
                 fut.set_exception(exc)
             return
         self.stats.flushed += 1
+        self._seen(reg.endpoint, transport)  # an answer keeps the window open
         self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code))
         log.info("ep=%s: queued #%d %s answered %s over %s", reg.endpoint, entry.id, entry.path,
                  response.code, transport.value)
@@ -401,7 +481,10 @@ class Router(ServerHooks):
     async def _expiry_loop(self) -> None:
         while True:
             await asyncio.sleep(self.policy.expiry_interval)
-            self.expire_queue()
+            try:
+                self.expire_queue()
+            except Exception:  # e.g. the database is locked: try again next round
+                log.exception("expiring the request queue failed")
 
     def expire_queue(self, now: Optional[float] = None) -> list[QueuedRequest]:
         expired = self.queue.expire(time.time() if now is None else now)
@@ -422,49 +505,70 @@ class Router(ServerHooks):
         delay = 0.0 if mode == "now" else float(mode)
         task = asyncio.get_running_loop().create_task(self._wake_up(reg.endpoint, delay))
         self._wake_tasks[reg.endpoint] = task
-        task.add_done_callback(lambda _t, ep=reg.endpoint: self._wake_tasks.pop(ep, None))
+
+        def done(t: asyncio.Task, ep: str = reg.endpoint) -> None:
+            if self._wake_tasks.get(ep) is t:
+                del self._wake_tasks[ep]
+
+        task.add_done_callback(done)
+
+    def _asleep_with_work(self, endpoint: str) -> Any:
+        reg = self.server.store.get(endpoint)
+        if reg is None or not (self.queue.pending(endpoint) or self._observe_waiting.get(endpoint)):
+            return None
+        return None if self._online(reg, self._binding(reg)) else reg
 
     async def _wake_up(self, endpoint: str, delay: float) -> None:
         if delay:
             await asyncio.sleep(delay)
-        reg = self.server.store.get(endpoint)
-        if reg is None or self.presence.online(endpoint, self.clock()):
-            return
-        path = ("1", str(self.policy.trigger_instance), "8")
+        for attempt in range(1, self.policy.wake_up_attempts + 1):
+            reg = self._asleep_with_work(endpoint)
+            if reg is None:
+                return
+            await self._trigger(reg, attempt)
+            await asyncio.sleep(self.policy.wake_up_retry)
+        if self._asleep_with_work(endpoint) is not None:
+            log.warning("ep=%s: no Update after %d wake-up attempts; the queue waits for the device",
+                        endpoint, self.policy.wake_up_attempts)
+
+    async def _trigger(self, reg: Any, attempt: int) -> bool:
+        """Execute /1/x/8 by SMS (one CON); True if the device answered 2.04."""
+        root = tuple(p for p in reg.root_path.split("/") if p)
+        path = root + ("1", str(self.policy.trigger_instance), "8")
         request = Message(code=Code.POST, uri_path=path)
         try:
             request.remote = self._address(reg, Transport.SMS)
         except NoRoute as exc:
-            log.warning("ep=%s: cannot wake it up: %s", endpoint, exc)
-            return
+            log.warning("ep=%s: cannot wake it up: %s", reg.endpoint, exc)
+            return False
         self.stats.wake_ups += 1
         self.stats.count(reg.endpoint, Transport.SMS)
-        log.info("ep=%s: work queued while asleep; executing /%s by SMS to %s", endpoint, "/".join(path),
-                 request.remote.msisdn)
+        log.info("ep=%s: work queued while asleep; executing /%s by SMS to %s (attempt %d)",
+                 reg.endpoint, "/".join(path), request.remote.msisdn, attempt)
         try:
             response = await self.context.request(request).response
         except aiocoap.error.Error as exc:
             self.stats.wake_up_failures += 1
-            log.warning("ep=%s: registration update trigger by SMS failed: %r", endpoint, exc)
-            return
+            log.warning("ep=%s: registration update trigger by SMS failed: %r", reg.endpoint, exc)
+            return False
         if not response.code.is_successful():
             self.stats.wake_up_failures += 1
-            log.warning("ep=%s: registration update trigger answered %s", endpoint, response.code)
+            log.warning("ep=%s: registration update trigger answered %s", reg.endpoint, response.code)
+            return False
+        return True
 
     # -- ServerHooks --------------------------------------------------------------------
 
     def validate_registration(self, params: Any, remote: Any, existing: Any) -> Optional[Code]:
         sender = getattr(remote, "msisdn", None)
-        sms = getattr(params, "sms", None)
         if sender is None:
             return None
+        sms = getattr(params, "sms", None)
         if hasattr(params, "endpoint"):  # a Register
-            return Code.FORBIDDEN if self.trust.register_refusal(sender, sms) else None
+            return Code.FORBIDDEN if self.trust.register_refusal(sender, sms, params.endpoint) else None
         if existing is not None and self.trust.location_refusal(sender, existing.endpoint):
             return Code.FORBIDDEN
-        if sms is not None and sms != sender:
-            self.trust.stats.refused_register += 1
-            log.warning("trust: Update by SMS from %s names sms=%s; refused", sender, sms)
+        if self.trust.register_refusal(sender, sms):
             return Code.FORBIDDEN
         return None
 
@@ -476,9 +580,19 @@ class Router(ServerHooks):
 
     def on_registered(self, registration: Any) -> None:
         self._learn(registration)
+        self._from_device(registration)
 
     def on_updated(self, registration: Any) -> None:
         self._learn(registration)
+        self._from_device(registration)
+
+    def _from_device(self, reg: Any) -> None:
+        """A Register or Update: the device is awake on the transport it came by; send
+        whatever waits for it."""
+        transport = Transport.SMS if getattr(reg.remote, "msisdn", None) is not None else Transport.UDP
+        self._seen(reg.endpoint, transport)
+        if self.queue.pending(reg.endpoint) or self._observe_waiting.get(reg.endpoint):
+            self._start_flush(reg.endpoint)
 
     def on_deregistered(self, registration: Any) -> None:
         self._forget(registration)
@@ -488,7 +602,8 @@ class Router(ServerHooks):
 
     def _forget(self, reg: Any) -> None:
         self.trust.directory.unbind(reg.endpoint)
-        self.presence.asleep(reg.endpoint)
+        for transport in Transport:
+            self.presence.asleep(f"{reg.endpoint} {transport.value}")
         self._udp_remote.pop(reg.endpoint, None)
         task = self._wake_tasks.pop(reg.endpoint, None)
         if task is not None:
@@ -498,19 +613,14 @@ class Router(ServerHooks):
             fut = self._waiters.get(entry.id)
             if fut is not None and not fut.done():
                 fut.set_exception(NoRoute(f"ep={reg.endpoint} de-registered with {entry.path} queued"))
-        for _request, deferred in self._observe_waiting.pop(reg.endpoint, []):
+        for _request, deferred, _transport in self._observe_waiting.pop(reg.endpoint, []):
             deferred.fail(NoRoute(f"ep={reg.endpoint} de-registered"))
 
     def on_message_from(self, registration: Any) -> None:
-        reg = registration
-        try:
-            binding = self._binding(reg)
-        except BindingError:
-            return
-        self.presence.seen(reg.endpoint, self.clock(), self._window(reg))
-        if binding.udp_queued or binding.sms_queued:
-            if self.queue.pending(reg.endpoint) or self._observe_waiting.get(reg.endpoint):
-                self._start_flush(reg.endpoint)
+        # Queue-mode windows are kept per transport from what the router itself sees
+        # (Register/Update above, answers in _send_now/_deliver): this event does not say
+        # which transport the message came by.
+        pass
 
     # -- the SMS gate -------------------------------------------------------------------
 
@@ -523,8 +633,11 @@ def _path(request: Message) -> str:
     return "/" + "/".join(request.opt.uri_path)
 
 
+_IDEMPOTENT = frozenset({Code.GET, Code.PUT, Code.DELETE, Code.FETCH})
+
+
 def _rebuild(request: Message) -> Message:
     """A fresh copy of a request for another bearer (new MID and token)."""
-    copy = Message(code=request.code, payload=request.payload)
-    copy.opt = request.opt
-    return copy
+    fresh = Message(code=request.code, payload=request.payload)
+    fresh.opt = copy.deepcopy(request.opt)
+    return fresh

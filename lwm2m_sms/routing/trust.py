@@ -5,7 +5,9 @@ the server holds to one rule (DESIGN.md, trust):
 
 * A Register by SMS is accepted from any number, or only from an allow-list when one is
   configured; its ``sms`` parameter, when given, must be the sender's own number (else a
-  spoof: refused with 4.03). Without ``sms`` the sender's number becomes the registration's.
+  spoof: refused with 4.03), and it may not replace a registration of the same endpoint
+  that names another number (4.03). Without ``sms`` the sender's number becomes the
+  registration's.
 * Any other SMS from MSISDN X is accepted only if some registration has sms = X, and an
   Update or De-register by SMS only for a registration whose sms is X.
 * Everything else is dropped silently: no reply SMS (a reply costs money and tells a
@@ -26,24 +28,33 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Directory:
-    """MSISDN <-> endpoint name, as the registrations say."""
+    """MSISDN <-> endpoint names, as the registrations say. A number may stand in several
+    registrations (a gateway modem for several endpoints, a device that registered again
+    under a new name); it is known while any of them names it."""
 
-    _by_msisdn: dict[Address, str] = field(default_factory=dict)
+    _by_msisdn: dict[Address, set[str]] = field(default_factory=dict)
     _by_endpoint: dict[str, Address] = field(default_factory=dict)
 
     def bind(self, endpoint: str, msisdn: Address | None) -> None:
         old = self._by_endpoint.pop(endpoint, None)
-        if old is not None and self._by_msisdn.get(old) == endpoint:
-            del self._by_msisdn[old]
+        if old is not None:
+            owners = self._by_msisdn.get(old)
+            if owners is not None:
+                owners.discard(endpoint)
+                if not owners:
+                    del self._by_msisdn[old]
         if msisdn is not None:
             self._by_endpoint[endpoint] = msisdn
-            self._by_msisdn[msisdn] = endpoint
+            self._by_msisdn.setdefault(msisdn, set()).add(endpoint)
 
     def unbind(self, endpoint: str) -> None:
         self.bind(endpoint, None)
 
-    def endpoint_for(self, msisdn: Address) -> str | None:
-        return self._by_msisdn.get(msisdn)
+    def known(self, msisdn: Address) -> bool:
+        return msisdn in self._by_msisdn
+
+    def endpoints_for(self, msisdn: Address) -> frozenset[str]:
+        return frozenset(self._by_msisdn.get(msisdn, ()))
 
     def msisdn_for(self, endpoint: str) -> Address | None:
         return self._by_endpoint.get(endpoint)
@@ -75,19 +86,29 @@ class TrustPolicy:
                 return False
             self.stats.accepted += 1
             return True
-        if self.directory.endpoint_for(sender) is None:
+        if not self.directory.known(sender):
             self.stats.dropped_unknown_sender += 1
             log.warning("trust: SMS from %s, which no registration names; dropped", sender)
             return False
         self.stats.accepted += 1
         return True
 
-    def register_refusal(self, sender: Address, sms_param: Address | None) -> str | None:
-        """Why a Register by SMS from ``sender`` is refused, or None if it is fine."""
+    def register_refusal(
+        self, sender: Address, sms_param: Address | None, endpoint: str | None = None
+    ) -> str | None:
+        """Why a Register or Update by SMS from ``sender`` is refused, or None if it is
+        fine: ``sms=`` must be the sender's own number, and a registration of ``endpoint``
+        that exists with another number is not the sender's to replace."""
         if sms_param is not None and sms_param != sender:
             self.stats.refused_register += 1
-            log.warning("trust: Register by SMS from %s names sms=%s; refused", sender, sms_param)
+            log.warning("trust: Register/Update by SMS from %s names sms=%s; refused", sender, sms_param)
             return f"sms={sms_param} is not the sending number {sender}"
+        owner = self.directory.msisdn_for(endpoint) if endpoint is not None else None
+        if owner is not None and owner != sender:
+            self.stats.refused_register += 1
+            log.warning("trust: Register by SMS from %s for ep=%s, registered with sms=%s; refused",
+                        sender, endpoint, owner)
+            return f"endpoint {endpoint} is registered with another number"
         return None
 
     def location_refusal(self, sender: Address, endpoint: str) -> str | None:
