@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..sms.reassembly import Reassembler
     from ..sms.segmentation import split
     from ..sms.tpdu import DCS_8BIT, Direction, SmsDeliver, SmsSubmit, decode_pdu, encode_pdu
+    from .table import format_table
 
     if args.seconds <= 0:
         print("bench codec: --seconds must be positive")
@@ -76,13 +77,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"TPDU codec, 8-bit data, one core, {args.seconds:g} s per figure")
     print("encode = split + SMS-SUBMIT + PDU with SMSC; decode = SMS-DELIVER PDU + reassembly")
     header = ("message", "parts", "encode PDUs/s", "decode PDUs/s", "encode msgs/s", "decode msgs/s")
-    table = [header] + [
+    print(format_table(header, [
         (label, str(n), f"{e:,.0f}", f"{d:,.0f}", f"{em:,.0f}", f"{dm:,.0f}")
         for label, n, e, d, em, dm in rows
-    ]
-    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
-    for r in table:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    ]))
     _, _, enc1, dec1, _, _ = rows[0]
     print(f"codec: {enc1:.0f} encode PDUs/s, {dec1:.0f} decode PDUs/s (1-part)")
     return 0

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import resource
 import time
+from typing import Any
 
 SERVER_MSISDN = "+15550000"
 
@@ -40,22 +41,18 @@ def _child_peak_mb(pid: int) -> float | None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from smsc.link import SmppBearer, SmppLinkConfig
-
     from ..coap import SmsSettings
     from ..multiplex import SegmentMux
     from .bench_smpp import start_smsc
-    from .stack import start_device, start_server
+    from .table import format_table
+    from .stack import smpp_bearer, start_device, start_server
 
     n = args.devices
     smsc, port = await start_smsc(args)
     closers = []
 
-    async def link(system_id: str, address_range: str, msisdn: str | None) -> SmppBearer:
-        b = SmppBearer(SmppLinkConfig(port=port, system_id=system_id, address_range=address_range,
-                                      window=64), msisdn)
-        await b.start()
-        await b.wait_bound(10)
+    async def link(system_id: str, address_range: str, msisdn: str | None) -> Any:
+        b = await smpp_bearer(port, system_id, address_range, msisdn, window=64)
         closers.append(b.close)
         return b
 
@@ -127,12 +124,7 @@ async def run(args: argparse.Namespace) -> int:
          f"{total.sms_received - sms_after_register.sms_received}",
          f"{total.sms_sent - sms_after_register.sms_sent}"),
     ]
-    headers = ("operation", "done", "s", "ops/s", "SMS to server", "SMS from server")
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)))
-    print("  ".join("-" * w for w in widths))
-    for r in rows:
-        print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+    print(format_table(("operation", "done", "s", "ops/s", "SMS to server", "SMS from server"), rows))
     print(f"failures: {failures}; RSS at start {rss0:.0f} MB, peak {peak:.0f} MB"
           + (f"; SMSC process peak {child:.0f} MB" if child is not None else " (SMSC included)"))
 

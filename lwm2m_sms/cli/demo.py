@@ -114,16 +114,9 @@ async def run(args: argparse.Namespace) -> int:
 # -- presentation ------------------------------------------------------------------------
 
 
-def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-
-    return "\n".join([line(headers), line(["-" * w for w in widths])] + [line(r) for r in rows])
-
-
 def format_tables(result: DemoResult) -> str:
+    from .table import format_table
+
     out = []
     by_binding: dict[str, list[Row]] = {}
     for r in result.rows:
@@ -136,7 +129,7 @@ def format_tables(result: DemoResult) -> str:
         detail = [r for r in rows if r.endpoint == first]
         out.append(f"\nbinding {binding}: {first}" + (f" (+{len({r.endpoint for r in rows}) - 1} more devices)"
                                                      if len({r.endpoint for r in rows}) > 1 else ""))
-        out.append(_table(
+        out.append(format_table(
             ["operation", "bearer", "result", "ms", "SMS out", "SMS in"],
             [[r.operation, r.bearer, "ok" if r.ok else "FAIL: " + r.result, f"{r.ms:.1f}", str(r.sms_out), str(r.sms_in)]
              for r in detail],
@@ -153,7 +146,7 @@ def format_tables(result: DemoResult) -> str:
                 summary.append([binding, str(len(eps)), str(len(ok_eps)), f"{statistics.median(r.ms for r in rows):.1f}",
                                 str(sum(r.sms_out for r in rows)), str(sum(r.sms_in for r in rows))])
         out.append("\nfleet")
-        out.append(_table(["binding", "devices", "passed", "median ms", "SMS out", "SMS in"], summary, right={1, 2, 3, 4, 5}))
+        out.append(format_table(["binding", "devices", "passed", "median ms", "SMS out", "SMS in"], summary, right={1, 2, 3, 4, 5}))
     out.append(f"\nSMSC: {result.smsc}")
     out.append(f"trust: {result.trust}")
     return "\n".join(out)
@@ -166,14 +159,13 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
     from aiocoap import resource
 
     from smsc.config import Impairments, SmscConfig
-    from smsc.link import SmppBearer, SmppLinkConfig
     from smsc.server import SimulatedSmsc
 
     from ..coap import SmsSettings
     from ..lwm2m.bootstrap import BootstrapConfig, BootstrapServer
     from ..multiplex import SegmentMux
     from ..routing.router import PolicySettings
-    from .stack import start_device, start_server
+    from .stack import smpp_bearer, start_device, start_server
 
     started = time.monotonic()
     result = DemoResult()
@@ -194,11 +186,8 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
         closers.append(smsc.close)
         progress(f"simulated SMSC on 127.0.0.1:{smsc.port}")
 
-        async def link(system_id: str, address_range: str, msisdn: Optional[str]) -> SmppBearer:
-            b = SmppBearer(SmppLinkConfig(port=smsc.port, system_id=system_id, address_range=address_range,
-                                          reconnect_min=0.05, reconnect_max=0.5), msisdn)
-            await b.start()
-            await b.wait_bound(10)
+        async def link(system_id: str, address_range: str, msisdn: Optional[str]) -> Any:
+            b = await smpp_bearer(smsc.port, system_id, address_range, msisdn)
             closers.append(b.close)
             return b
 
@@ -260,16 +249,10 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
 
 
 async def _modem_bearer(link, msisdn: str, closers: list) -> Any:
-    from modems.driver import ModemConfig, ModemDriver
-    from modems.emulator import ModemEmulator
-    from modems.emulator_core import EmulatorCore
+    from .stack import emulated_modem
 
-    network = await link("modem" + msisdn[-4:], msisdn, msisdn)
-    emulator = ModemEmulator(EmulatorCore(msisdn), network)
-    await emulator.start()
+    emulator, driver = await emulated_modem(await link("modem" + msisdn[-4:], msisdn, msisdn), msisdn)
     closers.append(emulator.close)
-    driver = ModemDriver(ModemConfig(emulator.path, registration_timeout=10.0, poll_interval=0.05), msisdn)
-    await driver.start()
     closers.append(driver.close)
     return driver
 

@@ -128,3 +128,48 @@ async def start_device(
     if start:
         await client.start()
     return device
+
+
+async def smpp_bearer(
+    port: int, system_id: str, address_range: str, msisdn: "str | None" = None,
+    *, host: str = "127.0.0.1", **config: Any,
+) -> Any:
+    """An SMPP link to ``host:port``, started and bound (raises if not bound in 10 s).
+    Short reconnect delays: made for simulated SMSCs on loopback."""
+    from smsc.link import SmppBearer, SmppLinkConfig
+
+    config.setdefault("reconnect_min", 0.05)
+    config.setdefault("reconnect_max", 0.5)
+    link = SmppBearer(
+        SmppLinkConfig(host=host, port=port, system_id=system_id, address_range=address_range, **config),
+        msisdn,
+    )
+    await link.start()
+    try:
+        await link.wait_bound(10)
+    except BaseException:
+        await link.close()
+        raise
+    return link
+
+
+async def emulated_modem(network: Any, msisdn: str) -> tuple[Any, Any]:
+    """A modem emulator on a pty with ``network`` (a SegmentLink) as its network side, and
+    the modem driver on it, both started: (emulator, driver). Close the driver first."""
+    from modems.driver import ModemConfig, ModemDriver
+    from modems.emulator import ModemEmulator
+    from modems.emulator_core import EmulatorCore
+
+    emulator = ModemEmulator(EmulatorCore(msisdn), network)
+    await emulator.start()
+    driver = ModemDriver(
+        ModemConfig(emulator.path, registration_timeout=10.0, poll_interval=0.05, command_timeout=5.0,
+                    send_timeout=10.0, retry_delay=0.01),
+        msisdn,
+    )
+    try:
+        await driver.start()
+    except BaseException:
+        await emulator.close()
+        raise
+    return emulator, driver

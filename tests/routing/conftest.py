@@ -5,7 +5,7 @@ MSISDN). Each exposes ``sms()``: the SMS count that crossed the network so far."
 import pytest
 
 from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
-from lwm2m_sms.cli.stack import start_device, start_server
+from lwm2m_sms.cli.stack import emulated_modem, smpp_bearer, start_device, start_server
 from lwm2m_sms.multiplex import SegmentMux
 
 SERVER = "+15550000"
@@ -53,15 +53,7 @@ class SmppRig:
         return self.smsc.stats.submitted
 
     async def _link(self, system_id, address_range, msisdn=None):
-        from smsc.link import SmppBearer, SmppLinkConfig
-
-        link = SmppBearer(
-            SmppLinkConfig(port=self.smsc.port, system_id=system_id, address_range=address_range,
-                           reconnect_min=0.05, reconnect_max=0.5),
-            msisdn,
-        )
-        await link.start()
-        await link.wait_bound(5)
+        link = await smpp_bearer(self.smsc.port, system_id, address_range, msisdn)
         self.closers.append(link.close)
         return link
 
@@ -87,20 +79,9 @@ class ModemRig(SmppRig):
     async def bearer(self, msisdn, *, server=False):
         if server:
             return await super().bearer(msisdn, server=True)
-        from modems.driver import ModemConfig, ModemDriver
-        from modems.emulator import ModemEmulator
-        from modems.emulator_core import EmulatorCore
-
         network = await self._link("dev" + msisdn[-4:], msisdn, msisdn)
-        emulator = ModemEmulator(EmulatorCore(msisdn), network)
-        await emulator.start()
+        emulator, driver = await emulated_modem(network, msisdn)
         self.closers.append(emulator.close)
-        driver = ModemDriver(
-            ModemConfig(emulator.path, registration_timeout=10.0, poll_interval=0.05,
-                        command_timeout=5.0, send_timeout=10.0, retry_delay=0.01),
-            msisdn,
-        )
-        await driver.start()
         self.closers.append(driver.close)
         return driver
 
