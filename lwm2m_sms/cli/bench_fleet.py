@@ -56,87 +56,91 @@ async def run(args: argparse.Namespace) -> int:
         closers.append(b.close)
         return b
 
-    settings = SmsSettings(ack_timeout=60.0)
-    server_link = await link("server", SERVER_MSISDN, SERVER_MSISDN)
-    stack = await start_server(bearers=[server_link], sms_settings=settings)
-    mux = SegmentMux(await link("fleet", r"^\+?1556.*", None))
-    limit = asyncio.Semaphore(args.concurrency)
-    rss0 = _rss_mb()
-    print(f"fleet: {n} S devices on one SMPP bind, SMSC {'process' if args.smsc_process else 'in-process'}, "
-          f"{args.concurrency} operations in flight", flush=True)
+    devices: list = []
+    stack = None
+    try:
+        settings = SmsSettings(ack_timeout=60.0)
+        server_link = await link("server", SERVER_MSISDN, SERVER_MSISDN)
+        stack = await start_server(bearers=[server_link], sms_settings=settings)
+        mux = SegmentMux(await link("fleet", r"^\+?1556.*", None))
+        limit = asyncio.Semaphore(args.concurrency)
+        rss0 = _rss_mb()
+        print(f"fleet: {n} S devices on one SMPP bind, SMSC {'process' if args.smsc_process else 'in-process'}, "
+              f"{args.concurrency} operations in flight", flush=True)
 
-    devices = []
-    failures = {"register": 0, "read": 0}
-    t0 = time.perf_counter()
+        failures = {"register": 0, "read": 0}
+        t0 = time.perf_counter()
 
-    def progress(what: str, done: int, started: float) -> None:
-        if done % max(1, n // 5) == 0 or done == n:
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            print(f"  {what}: {done}/{n} ({rate:,.0f}/s, RSS {_rss_mb():.0f} MB)", flush=True)
+        def progress(what: str, done: int, started: float) -> None:
+            if done % max(1, n // 5) == 0 or done == n:
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                print(f"  {what}: {done}/{n} ({rate:,.0f}/s, RSS {_rss_mb():.0f} MB)", flush=True)
 
-    async def register(i: int) -> None:
-        async with limit:
-            bearer = mux.channel(f"+1556{i:07d}")
-            await bearer.start()
-            try:
-                dev = await start_device(f"fleet-{i}", "S", server_uri="coap://127.0.0.1:9",
-                                         server_msisdn=SERVER_MSISDN, bearer=bearer, udp=False,
-                                         sms_settings=settings)
-                devices.append(dev)
-            except Exception as exc:  # counted and reported; the bench goes on
-                failures["register"] += 1
-                if failures["register"] <= 3:
-                    print(f"  register fleet-{i} failed: {exc!r}", flush=True)
-            progress("registered", len(devices) + failures["register"], t0)
+        async def register(i: int) -> None:
+            async with limit:
+                bearer = mux.channel(f"+1556{i:07d}")
+                await bearer.start()
+                try:
+                    dev = await start_device(f"fleet-{i}", "S", server_uri="coap://127.0.0.1:9",
+                                             server_msisdn=SERVER_MSISDN, bearer=bearer, udp=False,
+                                             sms_settings=settings)
+                    devices.append(dev)
+                except Exception as exc:  # counted and reported; the bench goes on
+                    failures["register"] += 1
+                    if failures["register"] <= 3:
+                        print(f"  register fleet-{i} failed: {exc!r}", flush=True)
+                progress("registered", len(devices) + failures["register"], t0)
 
-    await asyncio.gather(*(register(i) for i in range(n)))
-    t_reg = time.perf_counter() - t0
-    sms_after_register = stack.sms[0].stats().total
+        await asyncio.gather(*(register(i) for i in range(n)))
+        t_reg = time.perf_counter() - t0
+        sms_after_register = stack.sms[0].stats().total
 
-    reads = 0
-    t1 = time.perf_counter()
+        reads = 0
+        t1 = time.perf_counter()
 
-    async def read(dev) -> None:
-        nonlocal reads
-        async with limit:
-            try:
-                value = await stack.server.read(dev.client.endpoint, "/3/0")
-                assert value.get(0) == "lwm2m-sms"
-                reads += 1
-            except Exception as exc:
-                failures["read"] += 1
-                if failures["read"] <= 3:
-                    print(f"  read {dev.client.endpoint} failed: {exc!r}", flush=True)
-            progress("read /3/0", reads + failures["read"], t1)
+        async def read(dev) -> None:
+            nonlocal reads
+            async with limit:
+                try:
+                    value = await stack.server.read(dev.client.endpoint, "/3/0")
+                    assert value.get(0) == "lwm2m-sms"
+                    reads += 1
+                except Exception as exc:
+                    failures["read"] += 1
+                    if failures["read"] <= 3:
+                        print(f"  read {dev.client.endpoint} failed: {exc!r}", flush=True)
+                progress("read /3/0", reads + failures["read"], t1)
 
-    await asyncio.gather(*(read(d) for d in devices))
-    t_read = time.perf_counter() - t1
-    wall = time.perf_counter() - t0
-    total = stack.sms[0].stats().total
-    peak = _rss_mb()
-    child = _child_peak_mb(smsc.pid) if args.smsc_process else None
+        await asyncio.gather(*(read(d) for d in devices))
+        t_read = time.perf_counter() - t1
+        wall = time.perf_counter() - t0
+        total = stack.sms[0].stats().total
+        peak = _rss_mb()
+        child = _child_peak_mb(smsc.pid) if args.smsc_process else None
 
-    ops = len(devices) + reads
-    rows = [
-        ("register by SMS", f"{len(devices)}", f"{t_reg:.1f}", f"{len(devices) / t_reg:,.0f}",
-         f"{sms_after_register.sms_received}", f"{sms_after_register.sms_sent}"),
-        ("read /3/0 by SMS", f"{reads}", f"{t_read:.1f}", f"{reads / t_read:,.0f}",
-         f"{total.sms_received - sms_after_register.sms_received}",
-         f"{total.sms_sent - sms_after_register.sms_sent}"),
-    ]
-    print(format_table(("operation", "done", "s", "ops/s", "SMS to server", "SMS from server"), rows))
-    print(f"failures: {failures}; RSS at start {rss0:.0f} MB, peak {peak:.0f} MB"
-          + (f"; SMSC process peak {child:.0f} MB" if child is not None else " (SMSC included)"))
+        ops = len(devices) + reads
+        rows = [
+            ("register by SMS", f"{len(devices)}", f"{t_reg:.1f}", f"{len(devices) / t_reg:,.0f}",
+             f"{sms_after_register.sms_received}", f"{sms_after_register.sms_sent}"),
+            ("read /3/0 by SMS", f"{reads}", f"{t_read:.1f}", f"{reads / t_read:,.0f}",
+             f"{total.sms_received - sms_after_register.sms_received}",
+             f"{total.sms_sent - sms_after_register.sms_sent}"),
+        ]
+        print(format_table(("operation", "done", "s", "ops/s", "SMS to server", "SMS from server"), rows))
+        print(f"failures: {failures}; RSS at start {rss0:.0f} MB, peak {peak:.0f} MB"
+              + (f"; SMSC process peak {child:.0f} MB" if child is not None else " (SMSC included)"))
 
-    for dev in devices:
-        await dev.context.shutdown()
-    await stack.close()
-    for close in reversed(closers):
-        await close()
-    if args.smsc_process:
-        smsc.terminate()
-        await smsc.wait()
-    else:
-        await smsc.close()
+    finally:
+        for dev in devices:
+            await dev.context.shutdown()
+        if stack is not None:
+            await stack.close()
+        for close in reversed(closers):
+            await close()
+        if args.smsc_process:
+            smsc.terminate()
+            await smsc.wait()
+        else:
+            await smsc.close()
     print(f"fleet: {len(devices)} devices, {wall:.1f} s, {ops / wall:,.0f} ops/s, peak RSS {peak:.0f} MB")
     return 0 if not any(failures.values()) else 1

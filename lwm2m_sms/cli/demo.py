@@ -345,12 +345,15 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
 
         async def queued_read() -> Any:
             task = asyncio.ensure_future(server.read(ep, "/3/0/0"))
-            if binding != "UQS":
-                await asyncio.sleep(0.3)
-                if task.done():
-                    raise RuntimeError("answered while the device was asleep")
-                await client.update()  # the device wakes on its own and says so
-            return await task
+            try:
+                if binding != "UQS":
+                    await asyncio.sleep(0.3)
+                    if task.done():
+                        raise RuntimeError("answered while the device was asleep")
+                    await client.update()  # the device wakes on its own and says so
+                return await task
+            finally:
+                task.cancel()  # no-op when done; else the caller gave up (timeout)
 
         name = "read while asleep: SMS wake-up" if binding == "UQS" else "read while asleep: waits for wake"
         await op(name, queued_read, check=lambda v: v == "lwm2m-sms")

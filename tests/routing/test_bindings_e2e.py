@@ -32,11 +32,16 @@ async def test_S_registers_and_is_read_by_sms_one_sms_each_way(rig):
     value = await stack.server.read("dev-S", "/3/0/0")
     assert value == "lwm2m-sms" and rig.sms() - before == 2
     before = rig.sms()
+    updates = dev.client.stats["updates"]
     await stack.server.execute("dev-S", "/1/0/8")
-    await asyncio.sleep(0.05)
-    assert stack.router.stats.sent_udp == 0
+    await eventually(lambda: dev.client.stats["updates"] > updates)
+    # Execute + 2.04, then the device's Update + 2.04, all by SMS
+    await eventually(lambda: rig.sms() - before >= 4)
+    assert rig.sms() - before == 4 and stack.router.stats.sent_udp == 0
+    before = rig.sms()
     await dev.close()
     assert "dev-S" not in [r.endpoint for r in stack.server.registrations()]
+    assert rig.sms() - before == 2  # De-register + 2.02
     await stack.close()
 
 
