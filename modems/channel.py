@@ -108,6 +108,7 @@ class AtChannel:
         self._done: asyncio.Future[Final] | None = None
         self._prompt: asyncio.Future[None] | None = None
         self._closed = True
+        self._gone: asyncio.Future[None] | None = None  # resolved once the port is closed
 
     @property
     def is_open(self) -> bool:
@@ -127,13 +128,25 @@ class AtChannel:
             raise ConnectionLost(f"cannot open {self.port}: {exc}") from exc
         self._transport = transport
         self._closed = False
+        self._gone = loop.create_future()
 
     async def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
-        self._fail_waiters(ConnectionLost(f"{self.port} closed"))
+        transport, self._transport = self._transport, None
+        was_open = not self._closed
         self._closed = True
+        self._fail_waiters(ConnectionLost(f"{self.port} closed"))
+        if transport is not None and was_open:
+            # abort, not close: close() has the transport tcdrain() the port in an executor
+            # thread, which can block for good on a pty whose other side goes away next.
+            # Wait for the port to be really closed, so no thread outlives us.
+            gone = self._gone
+            transport.abort()
+            if gone is not None:
+                try:
+                    async with asyncio.timeout(5.0):
+                        await asyncio.shield(gone)
+                except TimeoutError:
+                    log.warning("%s: port did not close within 5 s", self.port)
 
     # -- commands ------------------------------------------------------------------
 
@@ -180,10 +193,11 @@ class AtChannel:
                     raise CommandTimeout(f"{self.port}: no '> ' prompt for {shown} within {prompt_timeout} s")
                 self._prompt.result()
                 self._transport.write(payload.encode("latin-1") + CTRL_Z)
-            final = await asyncio.wait_for(
-                asyncio.shield(self._done), timeout if timeout is not None else self.default_timeout
-            )
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+            # that arrives as the answer does, and a driver then cannot be closed.
+            async with asyncio.timeout(timeout if timeout is not None else self.default_timeout):
+                final = await asyncio.shield(self._done)
+        except TimeoutError:
             self.parser.command_done()
             raise CommandTimeout(
                 f"{self.port}: no answer to {shown} within {timeout or self.default_timeout} s"
@@ -238,6 +252,8 @@ class AtChannel:
                 fut.exception()  # mark retrieved: the waiter may be gone already
 
     def _lost(self, exc: Exception | None) -> None:
+        if self._gone is not None and not self._gone.done():
+            self._gone.set_result(None)
         if self._closed:
             return
         self._closed = True

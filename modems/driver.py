@@ -207,14 +207,10 @@ class ModemDriver(Bearer):
     async def close(self) -> None:
         self._closing = True
         for t in [*self._tasks, self._reconnect_task]:
-            if t is not None:
+            # cancel until done: a cancellation can be lost in a race inside asyncio (3.11)
+            while t is not None and not t.done():
                 t.cancel()
-        for t in [*self._tasks, self._reconnect_task]:
-            if t is not None:
-                try:
-                    await t
-                except (asyncio.CancelledError, Exception):
-                    pass
+                await asyncio.wait({t}, timeout=0.5)
         self._tasks = []
         self._reconnect_task = None
         await self._close_channel()
@@ -405,8 +401,9 @@ class ModemDriver(Bearer):
                     "the SIM's subscription and coverage"
                 )
             try:
-                await asyncio.wait_for(self._reg_event.wait(), min(cfg.poll_interval, left))
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(min(cfg.poll_interval, left)):
+                    await self._reg_event.wait()
+            except TimeoutError:
                 pass
             stat = None
 

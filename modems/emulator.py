@@ -32,7 +32,7 @@ import tty
 from lwm2m_sms.bearer import DeliveryState, SegmentLink, SmsSegment
 from lwm2m_sms.errors import BearerError
 
-from .emulator_core import EmulatorCore, SubmitSegment
+from .emulator_core import EmulatorCore, Settled, SubmitSegment
 
 __all__ = ["ModemEmulator"]
 
@@ -65,6 +65,7 @@ class ModemEmulator:
         self._tasks: set[asyncio.Task] = set()
         self._ticker: asyncio.Task | None = None
         self._search_since: float | None = None
+        self._settling: dict[int, asyncio.Future[None]] = {}
         self.lines_dropped = 0
 
     @property
@@ -94,6 +95,11 @@ class ModemEmulator:
     async def close(self) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
+        for fut in self._settling.values():
+            if not fut.done():
+                fut.set_exception(BearerError(f"modem emulator {self.core.msisdn} stopped"))
+                fut.exception()
+        self._settling.clear()
         for t in list(self._tasks):
             t.cancel()
         if self.network is not None:
@@ -127,6 +133,7 @@ class ModemEmulator:
             self._slave = None
         self.core.online = False
         self.core.line_reset()
+        self._after_core()
         if self._link_path and os.path.islink(self._link_path):
             os.unlink(self._link_path)
         await asyncio.sleep(down_for)
@@ -190,6 +197,10 @@ class ModemEmulator:
         for eff in self.core.take_effects():
             if isinstance(eff, SubmitSegment):
                 self._spawn(self._submit(eff))
+            elif isinstance(eff, Settled):
+                fut = self._settling.pop(eff.handle, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
         self._flush()
 
     def _flush(self) -> None:
@@ -237,6 +248,7 @@ class ModemEmulator:
         while True:
             now = loop.time()
             self.core.tick(now)
+            self._after_core()
             if self.core.registration == 2 and self.core.pin_ok:
                 if self._search_since is None:
                     self._search_since = now
@@ -244,7 +256,7 @@ class ModemEmulator:
                     self.core.registration = 1
                     self._search_since = None
             self._flush()
-            await asyncio.sleep(0.1 if self.registration_delay else 0.5)
+            await asyncio.sleep(0.1 if self.registration_delay or self._settling else 0.5)
 
     # -- network ----------------------------------------------------------------------
 
@@ -270,8 +282,9 @@ class ModemEmulator:
                 self._flush()
             return
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(sub.outcome), self.submit_timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(self.submit_timeout):
+                outcome = await asyncio.shield(sub.outcome)
+        except TimeoutError:
             self.core.submit_result(eff.token, 332)  # network timeout
             self._after_core()
             return
@@ -284,5 +297,12 @@ class ModemEmulator:
         self._after_core()
 
     async def _from_network(self, segment: SmsSegment) -> None:
-        self.core.deliver(segment)  # MemoryFull propagates: the network keeps the SMS
-        self._flush()
+        """The network's delivery: returns (acknowledges) once the modem took the SMS for
+        good; MemoryFull propagates, so the network keeps the SMS and retries."""
+        handle = self.core.deliver(segment)
+        if handle is not None:
+            fut = asyncio.get_running_loop().create_future()
+            self._settling[handle] = fut
+        self._after_core()
+        if handle is not None:
+            await fut

@@ -37,7 +37,7 @@ from lwm2m_sms.bearer import SmsSegment
 from lwm2m_sms.errors import BearerError, DecodeError, EncodeError
 from lwm2m_sms.sms.address import Address, parse_address
 
-__all__ = ["EmulatorCore", "Identity", "Quirks", "SubmitSegment", "MemoryFull", "StoredSms"]
+__all__ = ["EmulatorCore", "Identity", "Quirks", "SubmitSegment", "Settled", "MemoryFull", "StoredSms"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ CR = 0x0D
 CTRL_Z = 0x1A
 ESC = 0x1B
 MAX_COMMAND = 1024  # longer command lines are discarded (V.250 allows the DCE a limit)
-MAX_CMT_BACKLOG = 64  # +CMT held for the line; past it SMS are stored and announced (+CMTI)
 MAX_PDU_INPUT = 2 * 200 + 16  # hex digits after the prompt: SMSC + 176-octet TPDU, with slack
 
 
@@ -79,6 +78,14 @@ class SubmitSegment:
     segment: SmsSegment
     report: bool
     message_ref: int
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Effect: the SMS :meth:`EmulatorCore.deliver` returned ``handle`` for is taken for good
+    (acknowledged by +CNMA, or stored): the network may now be acknowledged."""
+
+    handle: int
 
 
 @dataclass
@@ -181,8 +188,11 @@ class EmulatorCore:
         self._prompt_for: tuple[str, object] | None = None  # ("pdu", length) / ("text", addr)
         self._busy_token: int | None = None  # waiting for submit_result
         self._busy_mr = 0
-        self._unacked: list[tuple[float, SmsSegment | None, _dt.datetime]] = []
-        self._backlog: list[tuple[SmsSegment, _dt.datetime]] = []
+        # +CMT (and +CDS) shown and waiting for +CNMA: (shown at, segment, time stamp, handle)
+        self._unacked: list[tuple[float, SmsSegment | None, _dt.datetime, int | None]] = []
+        # +CMT waiting for the line (a command in progress, or the previous +CMT unacked)
+        self._backlog: list[tuple[SmsSegment, _dt.datetime, int]] = []
+        self._handles = 0
         self._now = 0.0
         #: Slow SIM: the next n +CPMS answer +CMS ERROR: 314 (SIM busy).
         self.sim_busy = 0
@@ -204,11 +214,11 @@ class EmulatorCore:
         """Advance time: a +CMT not acknowledged by +CNMA in time is put in the store."""
         self._now = now
         while self._unacked and now - self._unacked[0][0] >= self.ack_timeout:
-            _, seg, ts = self._unacked.pop(0)
-            if seg is None:
-                continue  # an unacknowledged status report is just dropped
-            log.info("emulator %s: +CMT from %s not acknowledged; stored", self.msisdn, seg.sender)
-            self._store_deliver_quietly(seg, ts, announce=True)
+            _, seg, ts, handle = self._unacked.pop(0)
+            if seg is not None:
+                log.info("emulator %s: +CMT from %s not acknowledged; stored", self.msisdn, seg.sender)
+                self._store_deliver_quietly(seg, ts, announce=True)
+            self._settle(handle)
         self._pump()
 
     def line_reset(self) -> None:
@@ -218,11 +228,13 @@ class EmulatorCore:
         self._out.clear()
         self._prompt_for = None
         self.echo = True  # DTR drop: many modems return to the stored profile (ATZ)
-        held = [(seg, ts) for _, seg, ts in self._unacked if seg is not None] + self._backlog
-        for seg, ts in held:
-            self._store_deliver_quietly(seg, ts, announce=False)
+        held = [(seg, ts, h) for _, seg, ts, h in self._unacked] + self._backlog
         self._unacked.clear()
         self._backlog.clear()
+        for seg, ts, handle in held:
+            if seg is not None:
+                self._store_deliver_quietly(seg, ts, announce=False)
+            self._settle(handle)
 
     def fail_next_sends(self, n: int, code: int = 500) -> None:
         """Answer the next ``n`` +CMGS with +CMS ERROR: ``code``."""
@@ -265,25 +277,33 @@ class EmulatorCore:
             self._respond([], self._cms(error))
         self._process()
 
-    def deliver(self, segment: SmsSegment) -> None:
+    def deliver(self, segment: SmsSegment) -> int | None:
         """An SMS arrives from the network: +CMT, or stored and +CMTI, as +CNMI says.
-        Raises :class:`MemoryFull` when it must be stored and the store is full."""
-        from lwm2m_sms.sms.tpdu import SmsDeliver, encode_pdu
 
+        Returns None when the modem has taken the SMS for good (stored, or shown with no
+        acknowledgement expected), else a handle: the adapter should hold the network's
+        acknowledgement until :class:`Settled` with that handle comes out of
+        :meth:`take_effects` (the host sent +CNMA, or the modem stored the SMS after the
+        timeout or a line drop). That is how a real network paces a handset: one SMS at a
+        time, the next after the RP-ACK. Raises :class:`MemoryFull` when the SMS must be
+        stored and the store is full."""
         ts = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         self.stats["received"] += 1
         mt = self.cnmi[1] if self.online else 0
         if mt in (2, 3) and self.quirks.supports_cmt:
-            if self._can_emit_cmt() and not self._backlog:
-                self._emit_cmt(segment, ts)
-            elif len(self._backlog) < MAX_CMT_BACKLOG:
-                # 27.005: with +CSMS=1 the next +CMT waits for the +CNMA of the current one,
-                # and no URC goes out in the middle of a command's exchange
-                self._backlog.append((segment, ts))
-            else:
-                self._store_deliver(segment, ts, announce=True)
-            return
+            self._handles += 1
+            handle = self._handles
+            # 27.005: with +CSMS=1 the next +CMT waits for the +CNMA of the current one, and
+            # no URC goes out in the middle of a command's exchange
+            self._backlog.append((segment, ts, handle))
+            self._pump()
+            return handle
         self._store_deliver(segment, ts, announce=mt in (1, 2, 3))
+        return None
+
+    def _settle(self, handle: int | None) -> None:
+        if handle is not None:
+            self._effects.append(Settled(handle))
 
     def _can_emit_cmt(self) -> bool:
         return (
@@ -292,7 +312,7 @@ class EmulatorCore:
             and not (self.csms == 1 and self._unacked)
         )
 
-    def _emit_cmt(self, segment: SmsSegment, ts: _dt.datetime) -> None:
+    def _emit_cmt(self, segment: SmsSegment, ts: _dt.datetime, handle: int) -> None:
         from lwm2m_sms.sms.tpdu import SmsDeliver, encode_pdu
 
         tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
@@ -302,18 +322,21 @@ class EmulatorCore:
         else:
             self._urc(f'+CMT: "{segment.sender}",,"{_ts_text(ts)}"', tpdu.text)
         if self.csms == 1:
-            self._unacked.append((self._now, segment, ts))
+            self._unacked.append((self._now, segment, ts, handle))
+        else:
+            self._settle(handle)  # phase 2 (+CSMS=0): the modem acknowledges by itself
 
     def _pump(self) -> None:
         """Emit held +CMT URCs as far as the line allows."""
         while self._backlog and self._can_emit_cmt():
             if not self.online or self.cnmi[1] not in (2, 3):
-                for seg, ts in self._backlog:
+                held, self._backlog = self._backlog, []
+                for seg, ts, handle in held:
                     self._store_deliver_quietly(seg, ts, announce=self.online)
-                self._backlog.clear()
+                    self._settle(handle)
                 return
-            seg, ts = self._backlog.pop(0)
-            self._emit_cmt(seg, ts)
+            seg, ts, handle = self._backlog.pop(0)
+            self._emit_cmt(seg, ts, handle)
 
     def _store_deliver_quietly(self, seg: SmsSegment, ts: _dt.datetime, *, announce: bool) -> None:
         try:
@@ -331,7 +354,7 @@ class EmulatorCore:
         report = SmsStatusReport(message_ref, recipient, now, now, 0x00 if delivered else 0x41)
         pdu = encode_pdu(report, smsc=self._smsc_address())
         if self.csms == 1:
-            self._unacked.append((self._now, None, now))  # 27.005: +CDS wants +CNMA too
+            self._unacked.append((self._now, None, now, None))  # 27.005: +CDS wants +CNMA too
         if self.cmgf == 0:
             self._urc(f"+CDS: {len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
         else:
@@ -661,7 +684,7 @@ class EmulatorCore:
             return
         if not self._unacked:
             raise _Fail(self._cms(340))
-        self._unacked.pop(0)  # the next held +CMT follows the OK (see _process)
+        self._settle(self._unacked.pop(0)[3])  # the next held +CMT follows the OK (_process)
 
     def _at_cpms(self, r, q, t, v):
         self._need_sim(sms=True)
