@@ -38,7 +38,7 @@ import logging
 from dataclasses import dataclass, field
 
 from lwm2m_sms.bearer import Bearer, DeliveryState, Submission
-from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError
+from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox
 from lwm2m_sms.sms.address import Address, parse_address
 from lwm2m_sms.sms.segmentation import UserData
@@ -133,6 +133,7 @@ class _Job:
     mrs: list[int] = field(default_factory=list)
     reports: dict[int, bool] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
+    pdus: list[bytes] | None = None
 
 
 def _first_line(resp, prefix: str) -> str:
@@ -232,12 +233,20 @@ class ModemDriver(Bearer):
             raise BearerClosed(f"modem on {self.config.port} is not started")
         to = parse_address(recipient)
         parts = self._split(to, payload, ports)
+        pdus = self._pdus(to, parts, report)  # refuse what cannot be encoded now, not later
         mid = self._new_message_id()
         entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)
         sub = Submission(mid, to, len(parts), asyncio.get_running_loop().create_future())
         log.info("modem: accepted %s to %s: %d octets in %d SMS", mid, to, len(payload), len(parts))
-        self._enqueue(_Job(entry.id, sub, parts, report, len(payload)))
+        self._enqueue(_Job(entry.id, sub, parts, report, len(payload), pdus=pdus))
         return sub
+
+    @staticmethod
+    def _pdus(to: Address, parts: list[UserData], report: bool) -> list[bytes]:
+        """AT+CMGS PDUs (SMSC field 00: the SIM's SMSC) for the parts of one message."""
+        from lwm2m_sms.sms.tpdu import SmsSubmit, encode_pdu
+
+        return [encode_pdu(SmsSubmit(to, ud, status_report_request=report)) for ud in parts]
 
     def _enqueue(self, job: _Job) -> None:
         self._active.add(job)
@@ -546,8 +555,6 @@ class ModemDriver(Bearer):
             await self._run_job(job)
 
     async def _run_job(self, job: _Job) -> None:
-        from lwm2m_sms.sms.tpdu import SmsSubmit, encode_pdu
-
         sub = job.submission
         cfg = self.config
         while job.next_part < len(job.parts):
@@ -556,8 +563,13 @@ class ModemDriver(Bearer):
             if ch is None:
                 await asyncio.sleep(0.05)
                 continue
-            ud = job.parts[job.next_part]
-            pdu = encode_pdu(SmsSubmit(sub.recipient, ud, status_report_request=job.report))
+            if job.pdus is None:
+                try:
+                    job.pdus = self._pdus(sub.recipient, job.parts, job.report)
+                except EncodeError as exc:  # only for outbox entries from an older run
+                    self._fail_job(job, f"cannot encode: {exc}")
+                    return
+            pdu = job.pdus[job.next_part]
             try:
                 resp = await ch.command_with_prompt(
                     f"AT+CMGS={len(pdu) - 1}", pdu.hex().upper(), timeout=cfg.send_timeout
@@ -581,11 +593,7 @@ class ModemDriver(Bearer):
                 detail = f"part {job.next_part + 1}/{len(job.parts)}: {self._describe(exc)}"
                 if retry:
                     detail += f" (gave up after {job.attempts} attempts)"
-                log.warning("modem: %s to %s failed: %s", sub.message_id, sub.recipient, detail)
-                self.outbox.remove(job.entry_id)
-                self.stats.failed += 1
-                self._active.discard(job)
-                sub.resolve(DeliveryState.FAILED, detail)
+                self._fail_job(job, detail)
                 return
             args = split_args(resp.args("+CMGS") or "")
             mr = int(args[0]) if args and args[0].isdigit() else -1
@@ -612,6 +620,14 @@ class ModemDriver(Bearer):
             self._active.discard(job)
             log.info("modem: %s to %s submitted (TP-MR %s)", sub.message_id, sub.recipient, job.mrs)
             sub.resolve(DeliveryState.SUBMITTED)
+
+    def _fail_job(self, job: _Job, detail: str) -> None:
+        sub = job.submission
+        log.warning("modem: %s to %s failed: %s", sub.message_id, sub.recipient, detail)
+        self.outbox.remove(job.entry_id)
+        self.stats.failed += 1
+        self._active.discard(job)
+        sub.resolve(DeliveryState.FAILED, detail)
 
     @staticmethod
     def _describe(exc: Exception) -> str:

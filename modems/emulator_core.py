@@ -320,7 +320,7 @@ class EmulatorCore:
             pdu = encode_pdu(tpdu, smsc=self._smsc_address())
             self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
         else:
-            self._urc(f'+CMT: "{segment.sender}",,"{_ts_text(ts)}"', tpdu.text)
+            self._urc(f'+CMT: "{segment.sender}",,"{_ts_text(ts)}"', _text_or_hex(tpdu))
         if self.csms == 1:
             self._unacked.append((self._now, segment, ts, handle))
         else:
@@ -379,10 +379,7 @@ class EmulatorCore:
         idx = free[0]
         tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
         pdu = encode_pdu(tpdu, smsc=self._smsc_address())
-        try:
-            text = tpdu.text
-        except Exception:  # binary data has no text form; text mode shows hex
-            text = segment.user_data.data.hex().upper()
+        text = _text_or_hex(tpdu)
         self.store[idx] = StoredSms(idx, 0, pdu, len(pdu) - 1 - pdu[0], str(segment.sender), ts, text)
         self.stats["stored"] += 1
         if announce:
@@ -799,6 +796,14 @@ class EmulatorCore:
 class _Fail(Exception):
     def __init__(self, final: str) -> None:
         self.final = final
+
+
+def _text_or_hex(tpdu) -> str:
+    """Text mode shows GSM/UCS2 text as text and 8-bit data in hex (27.005 3.1, <data>)."""
+    try:
+        return tpdu.text
+    except DecodeError:
+        return tpdu.user_data.encode().hex().upper()
 
 
 def _ts_text(ts: _dt.datetime) -> str:

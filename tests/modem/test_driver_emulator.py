@@ -230,3 +230,13 @@ async def test_slow_sim_retried(make_emulator, make_driver):
     emu = await make_emulator(core)
     drv = await make_driver(emu.path, profile="generic")
     assert drv.profile.name == "generic" and core.sim_busy == 0
+
+
+async def test_unencodable_recipient_refused_at_send(make_emulator, make_driver):
+    from lwm2m_sms.errors import Lwm2mSmsError
+
+    emu = await make_emulator()
+    drv = await make_driver(emu.path)
+    with pytest.raises(Lwm2mSmsError):
+        await drv.send("NOT-A-NUMBER-AT-ALL-TOO-LONG", b"x")
+    assert len(drv.outbox) == 0

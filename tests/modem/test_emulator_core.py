@@ -171,3 +171,12 @@ def test_profiles_and_csq():
     assert profile_for("huawei", "E3372").use_cmt is False
     assert profile_for("ACME", "X1").name == "generic"
     assert csq_to_dbm(0) == -113 and csq_to_dbm(20) == -73 and csq_to_dbm(31) == -51 and csq_to_dbm(99) is None
+
+
+def test_text_mode_shows_binary_as_hex():
+    core = EmulatorCore(MSISDN)
+    talk(core, "ATE0")
+    talk(core, "AT+CMGF=1")
+    talk(core, "AT+CNMI=2,2,0,0,0")
+    core.deliver(SmsSegment(parse_msisdn(PEER), parse_msisdn(MSISDN), UserData(b"\x00\xff")))
+    assert b"\r\n00FF\r\n" in core.data_to_send()
