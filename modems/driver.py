@@ -127,7 +127,7 @@ class _Job:
     submission: Submission
     parts: list[UserData]
     report: bool
-    payload_len: int
+    payload: bytes
     next_part: int = 0
     attempts: int = 0
     mrs: list[int] = field(default_factory=list)
@@ -175,6 +175,7 @@ class ModemDriver(Bearer):
         self._tasks: list[asyncio.Task] = []
         self._reconnect_task: asyncio.Task | None = None
         self._reg_event = asyncio.Event()
+        self._registered = asyncio.Event()
         self._active: set[_Job] = set()
 
     # -- Bearer API ------------------------------------------------------------------
@@ -203,7 +204,7 @@ class ModemDriver(Bearer):
                 continue
             sub.segments = len(parts)
             log.info("modem: resending %s to %s from the outbox", entry.message_id, entry.recipient)
-            self._enqueue(_Job(entry.id, sub, parts, entry.report, len(entry.payload)))
+            self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload))
 
     async def close(self) -> None:
         self._closing = True
@@ -238,7 +239,7 @@ class ModemDriver(Bearer):
         entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)
         sub = Submission(mid, to, len(parts), asyncio.get_running_loop().create_future())
         log.info("modem: accepted %s to %s: %d octets in %d SMS", mid, to, len(payload), len(parts))
-        self._enqueue(_Job(entry.id, sub, parts, report, len(payload), pdus=pdus))
+        self._enqueue(_Job(entry.id, sub, parts, report, payload, pdus=pdus))
         return sub
 
     @staticmethod
@@ -284,6 +285,8 @@ class ModemDriver(Bearer):
         delay = self.config.reconnect_initial
         while not self._closing:
             await asyncio.sleep(delay)
+            if self._closing:
+                return
             await self._close_channel()
             try:
                 await self._connect()
@@ -400,6 +403,7 @@ class ModemDriver(Bearer):
                     stat = s if stat is None or s in (1, 5) else stat
                     if s in (1, 5):
                         self.registration = s
+                        self._registered.set()
                         log.info("modem: %s %s", cfg.port, _CREG_TEXT[s])
                         return
             left = deadline - loop.time()
@@ -423,6 +427,10 @@ class ModemDriver(Bearer):
             args = split_args(urc.args)
             if args and args[0].isdigit():
                 self.registration = int(args[0])
+                if self.registration in (1, 5):
+                    self._registered.set()
+                else:
+                    self._registered.clear()
                 log.info("modem: %s %s: %s", self.config.port, urc.name, _CREG_TEXT.get(self.registration, "?"))
             self._reg_event.set()
             return
@@ -559,6 +567,15 @@ class ModemDriver(Bearer):
         cfg = self.config
         while job.next_part < len(job.parts):
             await self._online.wait()
+            if not self._registered.is_set():
+                # lost the network (+CREG URC): hold the send rather than burn its attempts
+                # on +CMS ERROR 331; after registration_timeout try anyway
+                log.info("modem: %s to %s waits for network registration", sub.message_id, sub.recipient)
+                try:
+                    async with asyncio.timeout(cfg.registration_timeout):
+                        await self._registered.wait()
+                except TimeoutError:
+                    pass
             ch = self._ch
             if ch is None:
                 await asyncio.sleep(0.05)
@@ -607,7 +624,7 @@ class ModemDriver(Bearer):
             job.attempts = 0
             log.debug("modem: %s to %s part %d/%d TP-MR %d", sub.message_id, sub.recipient, job.next_part, len(job.parts), mr)
         self.outbox.remove(job.entry_id)
-        self._count_sent(sub.recipient, b"\0" * job.payload_len, len(job.parts))
+        self._count_sent(sub.recipient, job.payload, len(job.parts))
         if job.report:
             if job.submission.outcome.done():
                 return  # a report already failed it

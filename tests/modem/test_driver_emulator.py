@@ -240,3 +240,19 @@ async def test_unencodable_recipient_refused_at_send(make_emulator, make_driver)
     with pytest.raises(Lwm2mSmsError):
         await drv.send("NOT-A-NUMBER-AT-ALL-TOO-LONG", b"x")
     assert len(drv.outbox) == 0
+
+
+async def test_send_waits_while_network_lost(make_emulator, make_driver, peer):
+    emu = await make_emulator()
+    drv = await make_driver(emu.path)
+    emu.set_registration(2)  # +CREG: 2 URC: searching
+    for _ in range(200):
+        if drv.registration == 2:
+            break
+        await asyncio.sleep(0.01)
+    sub = await drv.send(PEER, b"after the tunnel")
+    await asyncio.sleep(0.3)
+    assert not sub.outcome.done() and emu.core.stats["sent"] == 0
+    emu.set_registration(5)  # roaming will do
+    assert (await asyncio.wait_for(sub.outcome, 10)).ok
+    assert drv.counters["cms_retries"] == 0
