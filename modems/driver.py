@@ -216,10 +216,16 @@ class ModemDriver(Bearer):
         self._tasks = []
         self._reconnect_task = None
         await self._close_channel()
+        self._jobs = asyncio.Queue()  # what was queued is in the outbox: the next start sends it
+        self._by_mr.clear()
         for job in list(self._active):
             if job.timer is not None:
                 job.timer.cancel()
-            job.submission.resolve(DeliveryState.FAILED, "modem bearer closed before the outcome was known")
+            if job.next_part < len(job.parts):
+                detail = "modem bearer closed before it was sent; kept in the outbox for the next start"
+            else:
+                detail = "modem bearer closed while waiting for the status report"
+            job.submission.resolve(DeliveryState.FAILED, detail)
         self._active.clear()
 
     async def send(

@@ -256,3 +256,25 @@ async def test_send_waits_while_network_lost(make_emulator, make_driver, peer):
     emu.set_registration(5)  # roaming will do
     assert (await asyncio.wait_for(sub.outcome, 10)).ok
     assert drv.counters["cms_retries"] == 0
+
+
+async def test_close_keeps_unsent_in_outbox_for_next_start(make_emulator, make_driver, peer):
+    emu = await make_emulator(response_delay=0.02)
+    drv = await make_driver(emu.path)
+    subs = [await drv.send(PEER, bytes([i]) * 20) for i in range(5)]
+    await drv.close()
+    outcomes = [s.outcome.result() for s in subs]
+    unsent = [o for o in outcomes if "kept in the outbox" in o.detail]
+    assert len(drv.outbox) == len(unsent) >= 1
+    await drv.start()
+    want = {bytes([i]) * 20 for i in range(5)}
+    for _ in range(500):  # a part on the wire at close may arrive twice: compare sets
+        if {s.payload for s in peer.inbox.items} == want:
+            break
+        await asyncio.sleep(0.01)
+    assert {s.payload for s in peer.inbox.items} == want
+    for _ in range(200):
+        if len(drv.outbox) == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert len(drv.outbox) == 0
