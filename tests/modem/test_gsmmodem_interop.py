@@ -56,6 +56,11 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
         )
         assert await asyncio.to_thread(got.wait, 20)
         assert received[0].text == "Hello back" and received[0].number == PEER
+        for _ in range(500):  # its thread deletes the SMS after the callback: let it finish
+            if not emu.core.store:
+                break
+            await asyncio.sleep(0.01)
+        assert emu.core.store == {}
     finally:
         await asyncio.to_thread(modem.close)
         await peer.close()
