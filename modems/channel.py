@@ -8,7 +8,9 @@ collects the information lines up to the final result code. Unsolicited result c
 command itself (the caller queues the work elsewhere), so a URC can never deadlock the line.
 
 Timeouts are per command. A timed-out command leaves the channel usable: the parser forgets
-the command, and a late final result code is reported as a URC and ignored. When the port
+the command, the next command waits until the line has been quiet for a moment, and a late
+final result code is reported as a URC and ignored. (A late answer that comes after that
+pause would still be taken for the next command's: AT has no command tags.) When the port
 vanishes (USB unplug, pty closed) every waiting command fails with :class:`ConnectionLost`
 and ``on_lost`` is called once.
 """
@@ -27,6 +29,9 @@ from .at import CTRL_Z, AtParser, Echo, Final, Info, Prompt, Urc
 __all__ = ["AtChannel", "Response", "CommandError", "CommandTimeout", "ConnectionLost"]
 
 log = logging.getLogger(__name__)
+
+QUIET = 0.3  # s of silence that ends the wait for a late answer after a timeout
+QUIET_MAX = 3.0
 
 
 class ConnectionLost(BearerError):
@@ -109,6 +114,8 @@ class AtChannel:
         self._prompt: asyncio.Future[None] | None = None
         self._closed = True
         self._gone: asyncio.Future[None] | None = None  # resolved once the port is closed
+        self._resync = False
+        self._last_rx = 0.0
 
     @property
     def is_open(self) -> bool:
@@ -170,6 +177,8 @@ class AtChannel:
         if self._closed or self._transport is None:
             raise ConnectionLost(f"{self.port} is not open")
         loop = asyncio.get_running_loop()
+        if self._resync:
+            await self._wait_quiet(loop)
         shown = log_as or command
         resp = Response(shown)
         self._current = resp
@@ -199,6 +208,7 @@ class AtChannel:
                 final = await asyncio.shield(self._done)
         except TimeoutError:
             self.parser.command_done()
+            self._resync = True  # its answer may still come: let it pass before the next
             raise CommandTimeout(
                 f"{self.port}: no answer to {shown} within {timeout or self.default_timeout} s"
             ) from None
@@ -211,9 +221,19 @@ class AtChannel:
             raise CommandError(shown, final)
         return resp
 
+    async def _wait_quiet(self, loop: asyncio.AbstractEventLoop) -> None:
+        """After a timeout: wait until the modem has been silent for ``QUIET`` seconds (at
+        most ``QUIET_MAX``), so a late answer to the timed-out command is seen with no
+        command pending (and ignored) instead of being taken for the next one's answer."""
+        start = loop.time()
+        while loop.time() - self._last_rx < QUIET and loop.time() - start < QUIET_MAX:
+            await asyncio.sleep(QUIET / 4)
+        self._resync = False
+
     # -- protocol callbacks ----------------------------------------------------------
 
     def _data(self, data: bytes) -> None:
+        self._last_rx = asyncio.get_running_loop().time()
         self.parser.receive_data(data)
         while True:
             try:

@@ -278,3 +278,20 @@ async def test_close_keeps_unsent_in_outbox_for_next_start(make_emulator, make_d
             break
         await asyncio.sleep(0.01)
     assert len(drv.outbox) == 0
+
+
+async def test_command_timeout_then_channel_resyncs(make_emulator):
+    from modems.channel import AtChannel, CommandTimeout
+
+    emu = await make_emulator(response_delay=0.5)
+    ch = AtChannel(emu.path)
+    await ch.open()
+    try:
+        with pytest.raises(CommandTimeout, match="no answer to AT\\+CGMI"):
+            await ch.command("AT+CGMI", timeout=0.1)
+        emu.response_delay = 0
+        resp = await ch.command("AT+CGMM", timeout=5)
+        # the late "Quectel ... OK" of +CGMI is not taken for +CGMM's answer
+        assert [i.line for i in resp.lines if i.line != "AT+CGMM"] == ["EC25"]
+    finally:
+        await ch.close()
