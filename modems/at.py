@@ -133,14 +133,17 @@ class Urc:
 Event = Final | Info | Prompt | Echo | Urc
 
 
+_PREFIXES = "+^#"  # 27.007 "+", Huawei "^", Telit "#"
+
+
 def _name_of(line: str) -> str:
-    if line[:1] in "+^" and ":" in line:
+    if line[:1] in _PREFIXES and ":" in line:
         return line.split(":", 1)[0].strip().upper()
     return line.strip()
 
 
 def _args_of(line: str) -> str:
-    if line[:1] in "+^" and ":" in line:
+    if line[:1] in _PREFIXES and ":" in line:
         return line.split(":", 1)[1].strip()
     return ""
 
@@ -327,7 +330,7 @@ class AtParser:
             # A final code with no command on the wire (a late answer to a timed-out one)
             return Urc(final.kind, final.text, line)
         name = _name_of(line)
-        prefixed = line[:1] in "+^"
+        prefixed = line[:1] in _PREFIXES and ":" in line
         is_response = (
             self._command is not None
             and name not in _ALWAYS_URC

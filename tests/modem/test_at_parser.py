@@ -124,6 +124,16 @@ def test_identification_lines_and_echo():
     ]
 
 
+def test_telit_hash_urc_inside_a_response():
+    # Telit ME910 AT Commands Reference Guide: #QSS (SIM status) URC "#QSS: <status>",
+    # here arriving between +COPS? lines.
+    p = AtParser()
+    p.command_sent("AT+COPS?")
+    assert run(p, b'\r\n#QSS: 1\r\n+COPS: 0,0,"Operator",7\r\n\r\nOK\r\n') == [
+        Urc("#QSS", "1", "#QSS: 1"), Info('+COPS: 0,0,"Operator",7'), Final("OK")
+    ]
+
+
 def test_ring_and_unknown_lines_with_no_command_are_urcs():
     p = AtParser()
     assert run(p, b"\r\nRING\r\n\r\n+QIND: SMS DONE\r\nRDY\r\n") == [
