@@ -30,10 +30,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable
 
-from .errors import BearerClosed, BearerError
+from .errors import BearerClosed, BearerError, DecodeError
 from .sms.address import Address, parse_address, parse_msisdn
 from .sms.reassembly import Reassembled, Reassembler
 from .sms.segmentation import MAX_PARTS, ReferenceAllocator, UserData, split
+from .sms.tpdu import DCS_8BIT, Alphabet, alphabet_of, text_of
 from .sms.udh import Ports
 
 __all__ = [
@@ -111,6 +112,7 @@ class BearerStats:
     bytes_received: int = 0
     delivered: int = 0
     failed: int = 0
+    text_dropped: int = 0  # text SMS (not 8-bit data) taken and logged, not handed up
     per_peer: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def count_peer(self, peer: str, key: str, n: int = 1) -> None:
@@ -120,8 +122,6 @@ class BearerStats:
     def as_dict(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items()}
 
-
-DCS_8BIT = 0x04  # TP-DCS / SMPP data_coding: 8-bit data, no message class
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,15 +239,29 @@ class Bearer(abc.ABC):
         self.stats.count_peer(peer, "messages_sent")
 
     async def _receive_part(
-        self, sender: Address, ud: UserData, recipient: Address | None = None
+        self, sender: Address, ud: UserData, recipient: Address | None = None, dcs: int = DCS_8BIT
     ) -> bool:
         """Feed one received SMS; hand the payload up when whole. Returns once the handler
         (if called) returned, so the caller may then acknowledge or delete the SMS.
 
         With no receiver set it raises BearerError before taking the SMS, so the caller
-        leaves it with the network (or on the SIM) to be delivered again, not lost."""
+        leaves it with the network (or on the SIM) to be delivered again, not lost.
+
+        ``dcs`` is the SMS's TP-DCS: a text SMS (GSM 7-bit or UCS2: an operator notice, a
+        person typing) carries no binary payload; it is logged with its text, counted in
+        ``stats.text_dropped`` and taken (True), not handed up."""
         if self._handler is None:
             raise BearerError(f"{self.kind}: no receiver; SMS from {sender} left with the network")
+        if alphabet_of(dcs) is not Alphabet.DATA8:
+            self.stats.sms_received += 1
+            self.stats.text_dropped += 1
+            try:
+                text = repr(text_of(ud, dcs)[:160])
+            except DecodeError:
+                text = f"{len(ud.data)} octets"
+            log.info("%s: text SMS from %s (DCS %#04x), not a binary payload; not handed up: %s",
+                     self.kind, sender, dcs, text)
+            return True
         self.stats.sms_received += 1
         self.stats.count_peer(str(sender), "sms_received")
         whole: Reassembled | None = self._reassembler.feed(str(sender), ud, self._clock())
@@ -352,7 +366,7 @@ class LoopbackBearer(Bearer, SegmentLink):
             self.stats.sms_received += 1
             await self._segment_handler(segment)
         else:
-            await self._receive_part(segment.sender, segment.user_data, segment.recipient)
+            await self._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs)
 
     async def send_segment(self, segment: SmsSegment, *, report: bool = False) -> Submission:
         if not self._started:

@@ -45,7 +45,7 @@ class SegmentMux:
             self.unrouted += 1
             log.info("mux: SMS from %s to %s, which has no channel; dropped", segment.sender, segment.recipient)
             return
-        await channel._receive_part(segment.sender, segment.user_data, segment.recipient)
+        await channel._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs)
 
 
 def _combine(sub: Submission, parts: list[Submission]) -> None:

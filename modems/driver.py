@@ -553,7 +553,7 @@ class ModemDriver(Bearer):
         key = (str(tpdu.originator), concat.reference, concat.total) if concat is not None else None
         log.debug("modem: SMS from %s (%s, %d octets)", tpdu.originator, where, len(tpdu.user_data))
         try:
-            whole = await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address)
+            whole = await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address, tpdu.dcs)
         except Exception:
             # the handler returned (with an error): the SMS is acknowledged all the same, or
             # a poison message would come back at every start

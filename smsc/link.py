@@ -749,7 +749,9 @@ class SmppBearer(Bearer, SegmentLink):
             self.stats.sms_received += 1
             await self._segment_handler(SmsSegment(sender, recipient or self.local_address or sender, ud, sm.data_coding))
             return
-        await self._receive_part(sender, ud, recipient)
+        # SMPP data_coding 2 (octet unspecified) and 4 are binary; others name text alphabets.
+        dcs = DCS_8BIT if sm.data_coding in (2, 4) else sm.data_coding
+        await self._receive_part(sender, ud, recipient, dcs)
 
     def _on_receipt(self, sm: P.ShortMessage) -> None:
         receipt = parse_receipt(sm)

@@ -63,3 +63,17 @@ async def test_refusals():
     with pytest.raises(BearerClosed):
         await a.send("+15550000002", b"x")
     assert parse_msisdn("tel:+1 555 000-0002") == b.local_address
+
+
+async def test_a_text_sms_is_logged_and_taken_not_handed_up(caplog):
+    caplog.set_level("INFO", logger="lwm2m_sms.bearer")
+    from lwm2m_sms.bearer import SmsSegment
+    from lwm2m_sms.sms.segmentation import UserData
+    from lwm2m_sms.sms.gsm7 import encode as gsm7_encode
+
+    a, b, net, got = await _pair()
+    notice = SmsSegment(a.local_address, b.local_address, UserData(gsm7_encode("Your bundle ends today")), 0x00)
+    net.inject(notice)
+    await net.drain()
+    assert got == [] and b.stats.text_dropped == 1
+    assert "Your bundle ends today" in caplog.text

@@ -57,6 +57,7 @@ __all__ = [
     "MAX_SEPTETS",
     "Alphabet",
     "alphabet_of",
+    "text_of",
     "message_class",
     "Direction",
     "Tpdu",
@@ -138,7 +139,8 @@ class Direction(enum.Enum):
     MO = "mo"  # MS -> SC: SMS-SUBMIT (what AT+CMGS sends)
 
 
-def _text_of(user_data: UserData, dcs: int) -> str:
+def text_of(user_data: UserData, dcs: int) -> str:
+    """The text of user data in GSM 7-bit (unpacked septets) or UCS2; DecodeError for 8-bit."""
     alphabet = _ALPHABET_BY_DCS[dcs & 0xFF]
     if alphabet is Alphabet.GSM7:
         return gsm7.decode(user_data.data)
@@ -195,7 +197,7 @@ class SmsSubmit:
     @property
     def text(self) -> str:
         """The text of a GSM 7-bit or UCS2 message; DecodeError for 8-bit data."""
-        return _text_of(self.user_data, self.dcs)
+        return text_of(self.user_data, self.dcs)
 
     @classmethod
     def from_text(cls, destination: Address | str, text: str, **kw) -> "SmsSubmit":
@@ -221,7 +223,7 @@ class SmsDeliver:
     @property
     def text(self) -> str:
         """The text of a GSM 7-bit or UCS2 message; DecodeError for 8-bit data."""
-        return _text_of(self.user_data, self.dcs)
+        return text_of(self.user_data, self.dcs)
 
     @classmethod
     def from_text(cls, originator: Address | str, text: str, **kw) -> "SmsDeliver":
