@@ -702,6 +702,11 @@ class SmppBearer(Bearer, SegmentLink):
                     await self._on_mo(sm)
             except asyncio.CancelledError:
                 raise
+            except BearerError as exc:
+                # Expected pushback (a modem's SIM store full, no receiver): the SMSC keeps
+                # the message and retries; one line, no traceback.
+                log.info("smpp %s: from %s: not taken now (%s); the SMSC will retry", self.name, sm.source_addr, exc)
+                status = P.ESME_RX_T_APPN
             except Exception:
                 # The handler failed: ask the SMSC to retry later rather than lose it.
                 log.exception("smpp %s: from %s: receive handler failed", self.name, sm.source_addr)
