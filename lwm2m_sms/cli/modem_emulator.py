@@ -8,14 +8,14 @@ SIGTERM). Open the path with any modem software (``lwm2m-sms modem-info --port P
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
+
+from .options import hostport, until_stopped
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--msisdn", required=True, help="the emulated SIM's number, e.g. +15550001111")
-    parser.add_argument("--smsc", metavar="HOST:PORT", help="SMPP server for the network side (without it every send fails: no network)")
+    parser.add_argument("--smsc", type=hostport, metavar="HOST:PORT", help="SMPP server for the network side (without it every send fails: no network)")
     parser.add_argument("--system-id", default=None, help="SMPP system_id (default: modem<last 6 digits>)")
     parser.add_argument("--password", default="", help="SMPP password")
     parser.add_argument("--link", default=None, help="path of the port symlink (default: a temporary directory)")
@@ -36,11 +36,11 @@ async def run(args: argparse.Namespace) -> int:
     if args.smsc:
         from smsc.link import SmppBearer, SmppLinkConfig
 
-        host, _, port = args.smsc.rpartition(":")
+        host, port = args.smsc
         digits = args.msisdn.lstrip("+")
         link = SmppBearer(
             SmppLinkConfig(
-                host=host or "127.0.0.1", port=int(port), system_id=args.system_id or f"modem{digits[-6:]}",
+                host=host, port=port, system_id=args.system_id or f"modem{digits[-6:]}",
                 password=args.password, address_range=args.msisdn,
             ),
             args.msisdn,
@@ -58,13 +58,10 @@ async def run(args: argparse.Namespace) -> int:
     await emu.start()
     print(emu.path, flush=True)
     print(f"modem emulator for {args.msisdn} on {emu.path} -> {emu.pty_name}"
-          f"{f', network: SMPP {args.smsc}' if args.smsc else ', no network'}", file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+          f"{f', network: SMPP {args.smsc[0]}:{args.smsc[1]}' if args.smsc else ', no network'}",
+          file=sys.stderr, flush=True)
     try:
-        await stop.wait()
+        await until_stopped()
     finally:
         await emu.close()
         if link is not None:
