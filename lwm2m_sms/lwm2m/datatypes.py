@@ -75,14 +75,41 @@ def _decode_int(data: bytes, what: str = "integer") -> int:
     raise DecodeError(f"{what} value must be 1, 2, 4 or 8 octets, got {len(data)}: {data.hex()}")
 
 
+# What Python type each resource type takes, for both encoders.
+_PYTHON_TYPES: dict[ResourceType, tuple[type, ...]] = {
+    ResourceType.BOOLEAN: (bool,),
+    ResourceType.STRING: (str,),
+    ResourceType.OPAQUE: (bytes, bytearray),
+}
+_TYPE_NAMES = {ResourceType.BOOLEAN: "a bool", ResourceType.STRING: "a str", ResourceType.OPAQUE: "bytes"}
+
+
+def _check_type(rtype: ResourceType, value: Value) -> None:
+    """EncodeError unless ``value`` is of the Python type ``rtype`` takes."""
+    if rtype in (ResourceType.INTEGER, ResourceType.TIME):
+        _encode_int(value)  # type and range
+    elif rtype is ResourceType.FLOAT:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise EncodeError(f"float resource needs a number, not {value!r}")
+    elif rtype in _PYTHON_TYPES:
+        if not isinstance(value, _PYTHON_TYPES[rtype]):
+            raise EncodeError(f"{rtype.value} resource needs {_TYPE_NAMES[rtype]}, not {value!r}")
+    elif rtype is ResourceType.OBJLNK:
+        if not isinstance(value, tuple) or len(value) != 2 or not all(
+            isinstance(v, int) and 0 <= v <= 0xFFFF for v in value
+        ):
+            raise EncodeError(f"objlnk resource needs an ObjLink of two 16-bit ids, not {value!r}")
+    elif rtype is not ResourceType.NONE:
+        raise EncodeError(f"unknown resource type {rtype!r}")
+
+
 def encode_tlv_value(rtype: ResourceType, value: Value) -> bytes:
     """The TLV value field for ``value`` of type ``rtype``; EncodeError if it does not fit."""
+    _check_type(rtype, value)
     if rtype in (ResourceType.INTEGER, ResourceType.TIME):
         return _encode_int(value)  # type: ignore[arg-type]
     if rtype is ResourceType.FLOAT:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EncodeError(f"float resource needs a number, not {value!r}")
-        value = float(value)
+        value = float(value)  # type: ignore[arg-type]
         try:
             single = struct.pack(">f", value)
             if struct.unpack(">f", single)[0] == value or math.isnan(value):
@@ -91,27 +118,14 @@ def encode_tlv_value(rtype: ResourceType, value: Value) -> bytes:
             pass
         return struct.pack(">d", value)
     if rtype is ResourceType.BOOLEAN:
-        if not isinstance(value, bool):
-            raise EncodeError(f"boolean resource needs a bool, not {value!r}")
         return b"\x01" if value else b"\x00"
     if rtype is ResourceType.STRING:
-        if not isinstance(value, str):
-            raise EncodeError(f"string resource needs a str, not {value!r}")
-        return value.encode("utf-8")
+        return value.encode("utf-8")  # type: ignore[union-attr]
     if rtype is ResourceType.OPAQUE:
-        if not isinstance(value, (bytes, bytearray)):
-            raise EncodeError(f"opaque resource needs bytes, not {value!r}")
-        return bytes(value)
+        return bytes(value)  # type: ignore[arg-type]
     if rtype is ResourceType.OBJLNK:
-        if not isinstance(value, tuple) or len(value) != 2:
-            raise EncodeError(f"objlnk resource needs an ObjLink, not {value!r}")
-        try:
-            return struct.pack(">HH", *value)
-        except struct.error as exc:
-            raise EncodeError(f"objlnk {value!r} out of range: {exc}") from None
-    if rtype is ResourceType.NONE:
-        return b""
-    raise EncodeError(f"unknown resource type {rtype!r}")
+        return struct.pack(">HH", *value)  # type: ignore[misc]
+    return b""  # NONE
 
 
 def decode_tlv_value(rtype: ResourceType, data: bytes) -> Value:
@@ -150,31 +164,20 @@ def decode_tlv_value(rtype: ResourceType, data: bytes) -> Value:
 def encode_text_value(rtype: ResourceType, value: Value) -> bytes:
     """The text/plain (content format 0) body for one value. Opaque goes base64, as the
     spec's plain-text format says; booleans as 0/1; Objlnk as ``obj:inst``."""
+    _check_type(rtype, value)
     if rtype in (ResourceType.INTEGER, ResourceType.TIME):
-        _encode_int(value)  # range and type check
         return str(value).encode()
     if rtype is ResourceType.FLOAT:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise EncodeError(f"float resource needs a number, not {value!r}")
-        return repr(float(value)).encode()
+        return repr(float(value)).encode()  # type: ignore[arg-type]
     if rtype is ResourceType.BOOLEAN:
-        if not isinstance(value, bool):
-            raise EncodeError(f"boolean resource needs a bool, not {value!r}")
         return b"1" if value else b"0"
     if rtype is ResourceType.STRING:
-        if not isinstance(value, str):
-            raise EncodeError(f"string resource needs a str, not {value!r}")
-        return value.encode("utf-8")
+        return value.encode("utf-8")  # type: ignore[union-attr]
     if rtype is ResourceType.OPAQUE:
-        if not isinstance(value, (bytes, bytearray)):
-            raise EncodeError(f"opaque resource needs bytes, not {value!r}")
-        return base64.b64encode(bytes(value))
+        return base64.b64encode(bytes(value))  # type: ignore[arg-type]
     if rtype is ResourceType.OBJLNK:
-        encode_tlv_value(rtype, value)  # range check
         return f"{value[0]}:{value[1]}".encode()  # type: ignore[index]
-    if rtype is ResourceType.NONE:
-        return b""
-    raise EncodeError(f"unknown resource type {rtype!r}")
+    return b""  # NONE
 
 
 def decode_text_value(rtype: ResourceType, data: bytes) -> Value:
