@@ -271,7 +271,13 @@ class Bearer(abc.ABC):
         self.stats.bytes_received += len(whole.payload)
         self.stats.count_peer(str(sender), "messages_received")
         sms = InboundSms(sender, whole.payload, recipient, whole.ports, whole.parts)
-        await self._handler(sms)
+        try:
+            await self._handler(sms)
+        except BaseException:
+            # Not taken: the caller will not acknowledge this part, the network delivers it
+            # again, and it must find the other parts still here.
+            self._reassembler.restore(ud, whole, self._clock())
+            raise
         return True
 
 

@@ -77,3 +77,26 @@ async def test_a_text_sms_is_logged_and_taken_not_handed_up(caplog):
     await net.drain()
     assert got == [] and b.stats.text_dropped == 1
     assert "Your bundle ends today" in caplog.text
+
+
+async def test_a_handler_failure_on_the_last_part_loses_nothing():
+    a, b, net, got = await _pair()
+    held = []
+    net.tap = lambda sms: held.append(sms) or []
+    failures = [RuntimeError("disk full")]
+
+    async def flaky(sms):
+        if failures:
+            raise failures.pop()
+        got.append(sms)
+
+    b.set_receiver(flaky)
+    payload = bytes(range(256)) + bytes(100)  # 3 parts
+    await a.send("+15550000002", payload)
+    for sms in held:
+        net.inject(sms)
+    await net.drain()  # the handler failed on the last part: nothing handed up
+    assert got == [] and b.reassembly_stats.open == 1
+    net.inject(held[-1])  # the network delivers the unacknowledged part again
+    await net.drain()
+    assert [s.payload for s in got] == [payload]

@@ -34,6 +34,7 @@ class Reassembled:
     parts: int
     ports: Ports | None = None
     reference: int | None = None
+    chunks: tuple[bytes, ...] = ()  # the parts' data, in order (for :meth:`Reassembler.restore`)
 
 
 @dataclass
@@ -107,11 +108,27 @@ class Reassembler:
             self.stats.buffered_bytes -= partial.size
             self.stats.completed += 1
             self._update_open()
-            payload = b"".join(partial.parts[i] for i in range(1, partial.total + 1))
-            return Reassembled(sender, payload, partial.total, partial.ports, concat.reference)
+            chunks = tuple(partial.parts[i] for i in range(1, partial.total + 1))
+            return Reassembled(sender, b"".join(chunks), partial.total, partial.ports, concat.reference, chunks)
         self._enforce_bounds(keep=key)
         self._update_open()
         return None
+
+    def restore(self, ud: UserData, whole: Reassembled, now: float) -> None:
+        """Put a message that :meth:`feed` completed with ``ud`` back, without ``ud``: its
+        handling failed and the network will deliver that part again, which must then
+        complete the message again rather than start a new one that never completes."""
+        concat = ud.concat
+        if concat is None or concat.total == 1 or len(whole.chunks) != concat.total:
+            return
+        key = (whole.sender, concat.reference + (0x10000 if concat.ref16 else 0), concat.total)
+        parts = {i + 1: c for i, c in enumerate(whole.chunks) if i + 1 != concat.seq}
+        size = sum(len(c) for c in parts.values())
+        self._open[key] = _Partial(started=now, total=concat.total, parts=parts, ports=whole.ports, size=size)
+        self.stats.completed -= 1
+        self.stats.buffered_bytes += size
+        self._enforce_bounds(keep=key)
+        self._update_open()
 
     def expire(self, now: float) -> int:
         """Drop messages whose first part came more than ``timeout`` ago; return how many."""
