@@ -93,6 +93,14 @@ def cms_text(code: int | None) -> str:
     return _CMS_TEXT.get(code, "unknown +CMS ERROR code") if code is not None else "error"
 
 
+_POISON_AFTER = 3  # tries before an SMS whose handling always fails is deleted
+_EARLY_REPORT_AGE = 30.0  # s a status report for an unknown TP-MR waits for its +CMGS
+
+
+class PinRefused(BearerError):
+    """The SIM refused the configured PIN: fatal, never retried (the SIM would lock)."""
+
+
 @dataclass
 class ModemConfig:
     """How to reach and drive one modem. ``pin`` is never logged or shown in repr."""
@@ -169,7 +177,8 @@ class ModemDriver(Bearer):
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._urcs: asyncio.Queue[Urc] = asyncio.Queue()
         self._by_mr: dict[int, _Job] = {}
-        self._early_reports: dict[int, object] = {}
+        self._early_reports: dict[int, tuple[float, object]] = {}
+        self._handler_failures: dict[str, int] = {}
         # stored parts fed to the reassembler, kept on the SIM until their message is whole
         self._held: dict[tuple, tuple[float, list[int]]] = {}
         self._tasks: list[asyncio.Task] = []
@@ -193,7 +202,11 @@ class ModemDriver(Bearer):
             loop.create_task(self._send_loop(), name="modem-send"),
             loop.create_task(self._urc_loop(), name="modem-urc"),
         ]
-        await self._drain()
+        try:
+            await self._drain()
+        except BaseException:
+            await self.close()
+            raise
         for entry in self.outbox.pending():
             sub = Submission(entry.message_id, parse_address(entry.recipient), 0, loop.create_future())
             try:
@@ -205,6 +218,20 @@ class ModemDriver(Bearer):
             sub.segments = len(parts)
             log.info("modem: resending %s to %s from the outbox", entry.message_id, entry.recipient)
             self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload))
+
+    def set_receiver(self, handler) -> None:
+        had = self._handler is not None
+        super().set_receiver(handler)
+        if handler is not None and not had and not self._closing and self._ch is not None:
+            # SMS left on the SIM because nobody was there to take them: take them now.
+            task = asyncio.get_running_loop().create_task(self._drain_quietly())
+            self._tasks.append(task)
+
+    async def _drain_quietly(self) -> None:
+        try:
+            await self._drain()
+        except BearerError as exc:
+            log.warning("modem: draining the SIM for the new receiver failed: %s", exc)
 
     async def close(self) -> None:
         self._closing = True
@@ -300,6 +327,11 @@ class ModemDriver(Bearer):
                 log.info("modem: %s back; state re-established", self.config.port)
                 await self._drain()
                 return
+            except PinRefused as exc:
+                # Trying again would spend the SIM's last PIN attempts and lock it to its PUK.
+                log.error("modem: %s; giving up on %s until the PIN is fixed", exc, self.config.port)
+                await self._close_channel()
+                return
             except BearerError as exc:
                 log.warning("modem: reconnect to %s failed (%s); next try in %.1f s", self.config.port, exc, delay)
                 await self._close_channel()
@@ -376,7 +408,7 @@ class ModemDriver(Bearer):
         try:
             await ch.command(f'AT+CPIN="{self.config.pin}"', timeout=15.0, log_as="AT+CPIN=<hidden>")
         except CommandError as exc:
-            raise BearerError(
+            raise PinRefused(
                 f"modem on {self.config.port}: the SIM refused the PIN ({exc.final}); not retried, "
                 "so the SIM is not locked to its PUK"
             ) from None
@@ -450,10 +482,9 @@ class ModemDriver(Bearer):
             urc = await self._urcs.get()
             try:
                 if urc.name == "+CMT":
-                    if urc.body:
-                        await self._handle_pdu(urc.body, "+CMT")
-                    if self.use_cmt:
-                        await self._ack()
+                    taken = (await self._handle_pdu(urc.body, "+CMT"))[0] is not None if urc.body else True
+                    if self.use_cmt and taken:
+                        await self._ack()  # not taken: no +CNMA, so the network delivers it again
                 elif urc.name == "+CDS":
                     if urc.body:
                         await self._handle_pdu(urc.body, "+CDS")
@@ -512,6 +543,8 @@ class ModemDriver(Bearer):
         whole message, and for a part of a concatenated one only when the whole payload was
         handed up (a crash in between leaves the parts on the SIM for the next drain)."""
         done, key = await self._handle_pdu(body, f"SIM index {index}") if body else (True, None)
+        if done is None:
+            return  # not taken: stays on the SIM for the next drain
         now = asyncio.get_running_loop().time()
         delete = [index]
         if key is not None:
@@ -531,10 +564,11 @@ class ModemDriver(Bearer):
         for i in delete:
             await ch.command(f"AT+CMGD={i}", check=False)
 
-    async def _handle_pdu(self, hex_pdu: str, where: str) -> tuple[bool, tuple | None]:
-        """Decode and hand up one received PDU. Returns (done, key): done is False only for
-        a part of a concatenated message that waits for the rest; key names that message
-        (sender, reference, total) for every concatenated part."""
+    async def _handle_pdu(self, hex_pdu: str, where: str) -> tuple[bool | None, tuple | None]:
+        """Decode and hand up one received PDU. Returns (done, key): done is False for a
+        part of a concatenated message that waits for the rest, None when the SMS was not
+        taken (no receiver, handler failed: keep it on the SIM, do not acknowledge it); key
+        names that message (sender, reference, total) for every concatenated part."""
         from lwm2m_sms.sms.tpdu import SmsDeliver, SmsStatusReport, decode_pdu
 
         try:
@@ -554,11 +588,24 @@ class ModemDriver(Bearer):
         log.debug("modem: SMS from %s (%s, %d octets)", tpdu.originator, where, len(tpdu.user_data))
         try:
             whole = await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address, tpdu.dcs)
+        except BearerError as exc:
+            # No receiver yet (or it pushed back): leave the SMS on the SIM / unacknowledged;
+            # a drain when a receiver is set, or the network's retry, brings it again.
+            log.info("modem: SMS from %s (%s) not taken now: %s", tpdu.originator, where, exc)
+            return None, key
         except Exception:
-            # the handler returned (with an error): the SMS is acknowledged all the same, or
-            # a poison message would come back at every start
-            log.exception("modem: receiver failed on an SMS from %s", tpdu.originator)
+            # The handler failed. Leave the SMS for a retry, but not forever: a poison
+            # message would otherwise come back at every start.
+            failures = self._handler_failures.get(hex_pdu, 0) + 1
+            self._handler_failures[hex_pdu] = failures
+            if failures < _POISON_AFTER:
+                log.exception("modem: receiver failed on an SMS from %s (%d of %d tries)",
+                              tpdu.originator, failures, _POISON_AFTER)
+                return None, key
+            log.exception("modem: receiver failed %d times on an SMS from %s; deleting it",
+                          failures, tpdu.originator)
             whole = True
+        self._handler_failures.pop(hex_pdu, None)
         return whole or key is None, key
 
     # -- sending ---------------------------------------------------------------------
@@ -624,8 +671,10 @@ class ModemDriver(Bearer):
             if job.report:
                 self._by_mr[mr] = job  # the report may come before the next part is sent
                 early = self._early_reports.pop(mr, None)
-                if early is not None:  # it even overtook the +CMGS answer
-                    self._status_report(early)
+                # it even overtook the +CMGS answer (a stale one, from before TP-MR wrapped
+                # around, is too old to be for this part)
+                if early is not None and asyncio.get_running_loop().time() - early[0] < _EARLY_REPORT_AGE:
+                    self._status_report(early[1])
             job.next_part += 1
             job.attempts = 0
             log.debug("modem: %s to %s part %d/%d TP-MR %d", sub.message_id, sub.recipient, job.next_part, len(job.parts), mr)
@@ -662,7 +711,7 @@ class ModemDriver(Bearer):
         job = self._by_mr.get(report.message_ref)
         if job is None or report.message_ref in job.reports:
             # A report can overtake the +CMGS answer (the URC worker runs first); keep a few.
-            self._early_reports[report.message_ref] = report
+            self._early_reports[report.message_ref] = (asyncio.get_running_loop().time(), report)
             while len(self._early_reports) > 64:
                 self._early_reports.pop(next(iter(self._early_reports)))
             log.debug("modem: status report for unknown TP-MR %d (%s)", report.message_ref, report.status_text)

@@ -295,3 +295,43 @@ async def test_command_timeout_then_channel_resyncs(make_emulator):
         assert [i.line for i in resp.lines if i.line != "AT+CGMM"] == ["EC25"]
     finally:
         await ch.close()
+
+
+async def test_stored_sms_stay_on_the_sim_until_a_receiver_takes_them(make_emulator, peer):
+    from modems.driver import ModemDriver
+
+    from .conftest import MODEM, Inbox, bounded, config
+
+    emu = await make_emulator()
+    await peer.send(MODEM, b"while nobody listened")
+    for _ in range(100):
+        if emu.core.store:
+            break
+        await asyncio.sleep(0.02)
+    assert len(emu.core.store) == 1
+    drv = ModemDriver(config(emu.path), MODEM)
+    await drv.start()  # no receiver yet: the drain must not delete what it cannot hand up
+    try:
+        assert len(emu.core.store) == 1
+        inbox = Inbox()
+        drv.set_receiver(inbox)  # a receiver arrives: the SIM is drained for it
+        assert [s.payload for s in await inbox.wait_for(1)] == [b"while nobody listened"]
+        for _ in range(100):
+            if not emu.core.store:
+                break
+            await asyncio.sleep(0.02)
+        assert emu.core.store == {}
+    finally:
+        await bounded(drv.close(), "driver")
+
+
+async def test_a_refused_pin_is_a_fatal_error_the_reconnect_loop_stops_on(make_emulator, make_driver):
+    from modems.driver import PinRefused
+    from modems.emulator_core import EmulatorCore
+
+    from .conftest import MODEM
+
+    emu = await make_emulator(EmulatorCore(MODEM, pin="1234"))
+    drv = await make_driver(emu.path, start=False, pin="9999")
+    with pytest.raises(PinRefused):
+        await drv.start()
