@@ -119,6 +119,10 @@ class SmppLinkConfig:
             raise ValueError(f"concat must be 'udh', 'sar' or 'payload', not {self.concat!r}")
         if self.window < 1:
             raise ValueError("window must be at least 1")
+        # SMPP 3.4 4.1: system_id 16, password 9, system_type 13, address_range 41 octets
+        # with the NUL. Refuse here, not in a background task where start() would hang.
+        P.Bind(system_id=self.system_id, password=self.password, system_type=self.system_type,
+               address_range=self.address_range).body()
 
 
 class _Outgoing:
@@ -246,6 +250,7 @@ class SmppBearer(Bearer, SegmentLink):
         self._window: asyncio.Semaphore | None = None
         self._by_smsc_id: dict[str, _Outgoing] = {}
         self._early_receipts: dict[str, object] = {}
+        self._retrying: set[_Part] = set()  # parts waiting in a back-off timer
         self._inbound: asyncio.Queue[tuple[_Conn, P.ShortMessage]] = asyncio.Queue()
         self._segment_handler: SegmentHandler | None = None
         self._tasks: list[asyncio.Task] = []
@@ -327,12 +332,13 @@ class SmppBearer(Bearer, SegmentLink):
         # (a persistent outbox still holds it and the next start sends it), what waits for
         # a receipt counts as submitted.
         kept = f" (kept in {self.config.store} for the next start)" if self.config.store else ""
-        for part in self._queue:
+        for part in [*self._queue, *self._retrying]:
             msg = part.msg
             if not msg.done:
                 msg.done = True
                 msg.submission.resolve(DeliveryState.FAILED, "link closed before submission" + (kept if msg.entry_id is not None else ""))
         self._queue.clear()
+        self._retrying.clear()
         for msg in self._awaiting_receipt.values():
             msg.done = True
             msg.submission.resolve(DeliveryState.SUBMITTED, "link closed before the delivery receipt")
@@ -391,6 +397,11 @@ class SmppBearer(Bearer, SegmentLink):
         while not self._closing:
             try:
                 await self._open()
+            except (EncodeError, ValueError) as exc:  # a config the SMSC can never accept
+                if not first.done():
+                    first.set_result(BearerError(f"SMPP link {self.name}: {exc}"))
+                log.error("smpp %s: cannot bind: %s", self.name, exc)
+                return
             except (OSError, asyncio.TimeoutError, BearerError) as exc:
                 permanent = isinstance(exc, BindRefused) and exc.status in _BIND_PERMANENT
                 if not first.done():
@@ -620,14 +631,21 @@ class SmppBearer(Bearer, SegmentLink):
         part.attempts += 1
         if status in TEMPORARY and part.attempts < self.config.max_attempts:
             log.info("smpp %s: to %s id %s: %s (attempt %d); retrying", self.name, sub.recipient, sub.message_id, P.status_name(status), part.attempts)
+            self._retrying.add(part)
             asyncio.get_running_loop().call_later(self._backoff * part.attempts, self._retry, part)
             return
         self._fail(msg, P.status_name(status))
 
     def _retry(self, part: _Part) -> None:
-        if not part.msg.done:
-            self._queue.append(part)
-            self._work.set()
+        self._retrying.discard(part)
+        if part.msg.done:
+            return
+        if self._closing or not self._started:
+            part.msg.done = True
+            part.msg.submission.resolve(DeliveryState.FAILED, "link closed while a retry was pending")
+            return
+        self._queue.append(part)
+        self._work.set()
 
     def _submitted(self, msg: _Outgoing) -> None:
         if msg.entry_id is not None and self.outbox is not None:
@@ -746,6 +764,11 @@ class SmppBearer(Bearer, SegmentLink):
                 if ref is not None and total and seq and seq <= total:
                     extra = ud.udh.elements if ud.udh is not None else ()
                     ud = UserData(ud.data, Udh((Concat(ref & 0xFFFF, total, seq, True).to_ie(), *extra)))
+            if sm.tlvs and ud.ports is None:
+                dest, src = sm.tlv_int(P.TLV_DESTINATION_PORT), sm.tlv_int(P.TLV_SOURCE_PORT)
+                if dest is not None and src is not None:  # ports as TLVs (message_payload, SAR)
+                    extra = ud.udh.elements if ud.udh is not None else ()
+                    ud = UserData(ud.data, Udh((*extra, Ports(dest, src).to_ie())))
         except (DecodeError, EncodeError) as exc:
             # Undecodable: acknowledge and drop (a retry would fail the same way).
             log.warning("smpp %s: from %s: undecodable deliver_sm dropped: %s", self.name, sm.source_addr, exc)
@@ -765,8 +788,9 @@ class SmppBearer(Bearer, SegmentLink):
             return
         msg = self._by_smsc_id.pop(receipt.message_id, None)
         if msg is None:
-            if len(self._early_receipts) < 10_000:
-                self._early_receipts[receipt.message_id] = receipt
+            self._early_receipts[receipt.message_id] = receipt
+            while len(self._early_receipts) > 10_000:  # oldest first: stale ones from a past run
+                self._early_receipts.pop(next(iter(self._early_receipts)))
             log.info("smpp %s: receipt for unknown id %s (%s)", self.name, receipt.message_id, receipt.stat)
             return
         self._apply_receipt(msg, receipt)

@@ -47,11 +47,20 @@ async def test_one_and_four_parts_both_ways_with_receipts(smsc, make_link, conca
     assert a.stats.delivered == 2 and smsc.stats.receipts == (2 if concat == "payload" else 5)
 
 
-async def test_ports_survive(smsc, make_link):
-    a, b, ia, ib = await pair(smsc, make_link)
+@pytest.mark.parametrize("concat", ["udh", "sar", "payload"])
+async def test_ports_survive(smsc, make_link, concat):
+    a, b, ia, ib = await pair(smsc, make_link, concat=concat)
     await a.send(B, LONG, ports=Ports(5684, 5683))
     (m,) = await ib.wait(1)
-    assert m.payload == LONG and m.ports == Ports(5684, 5683) and m.segments == 4
+    assert m.payload == LONG and m.ports == Ports(5684, 5683)
+    assert m.segments == (1 if concat == "payload" else 4)
+
+
+def test_bind_fields_too_long_for_smpp_are_refused_at_configuration():
+    with pytest.raises(ValueError, match="password"):
+        SmppLinkConfig(password="longpassword")  # SMPP 3.4: at most 8 characters
+    with pytest.raises(ValueError, match="system_id"):
+        SmppLinkConfig(system_id="x" * 16)
 
 
 async def test_wrong_password_and_unknown_system_id():
