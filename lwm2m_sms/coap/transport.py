@@ -139,6 +139,8 @@ class SmsTransport(interfaces.MessageInterface):
         """The tuning an outgoing message gets: SMS timing, keeping the reliability a
         message asked for (``aiocoap.Reliable`` / ``Unreliable``). A message that brings
         an SmsTuning or a tuning class of its own keeps it."""
+        if isinstance(tuning, type) and issubclass(tuning, TransportTuning):
+            tuning = tuning()  # aiocoap.Reliable / Unreliable given as the class
         if isinstance(tuning, SmsTuning):
             return tuning
         if type(tuning) is TransportTuning or tuning.__class__.__module__.startswith("aiocoap."):
@@ -221,6 +223,10 @@ class SmsTransport(interfaces.MessageInterface):
             # ValueError covers EncodeError/PayloadTooLarge: the bearer could not take it.
             self._fail(remote, mid, f"bearer refused: {exc}")
             return
+        except Exception as exc:  # a bug or an I/O error below: fail the request, say why
+            log.exception("to %s MID %s: the bearer raised", remote.msisdn, mid)
+            self._fail(remote, mid, f"bearer error: {exc!r}")
+            return
         c = self._peer(remote)
         for counters in (self._total, c):
             counters.messages_sent += 1
@@ -248,11 +254,22 @@ class SmsTransport(interfaces.MessageInterface):
             return
         # Asynchronously, as udp6's error_received: send() is called from inside the
         # MessageManager, which must finish registering the exchange first.
-        asyncio.get_running_loop().call_soon(self._dispatch_error, SmsSendError(f"to {remote.msisdn}: {detail}"), remote)
+        asyncio.get_running_loop().call_soon(
+            self._dispatch_error, SmsSendError(f"to {remote.msisdn}: {detail}"), remote, mid
+        )
 
-    def _dispatch_error(self, exc: Exception, remote: SmsAddress) -> None:
-        if self._mman is not None:
-            self._mman.dispatch_error(exc, remote)
+    def _dispatch_error(self, exc: Exception, remote: SmsAddress, mid: int | None) -> None:
+        # aiocoap's dispatch_error fails every exchange with the peer (as an ICMP error
+        # would). Only a CON that still waits for its ACK is worth that: a late FAILED
+        # report for a message long answered, or for a response or NON, must not cancel
+        # whatever else runs with that peer now.
+        mman = self._mman
+        if mman is None or mman._active_exchanges is None:
+            return
+        if mid is not None and (remote, mid) not in mman._active_exchanges:
+            log.info("to %s MID %s: failure reported after the exchange ended; nothing to fail", remote.msisdn, mid)
+            return
+        mman.dispatch_error(exc, remote)
 
     # -- receiving ----------------------------------------------------------------------
 
@@ -261,17 +278,17 @@ class SmsTransport(interfaces.MessageInterface):
         payload. Call it yourself when something else owns the bearer's receiver and hands
         CoAP payloads on."""
         remote = SmsAddress(sms.sender, self, ports=sms.ports)
-        c = self._peer(remote)
-        for counters in (self._total, c):
-            counters.sms_received += sms.segments
-            counters.bytes_received += len(sms.payload)
+        # Per-peer counters only for peers whose message is taken: garbage and untrusted
+        # senders are counted in the total alone, so they cannot grow the per-peer map.
+        self._total.sms_received += sms.segments
+        self._total.bytes_received += len(sms.payload)
         if self._mman is None:
-            return
+            # Shut down: refuse, so the bearer leaves the SMS with the network for a retry.
+            raise BearerError(f"coap+sms on {self.local_msisdn} is shut down")
         try:
             message = Message.decode(sms.payload, remote=remote)
         except Exception as exc:  # aiocoap's option decoders raise more than UnparsableMessage
-            for counters in (self._total, c):
-                counters.dropped_garbage += 1
+            self._total.dropped_garbage += 1
             log.warning(
                 "from %s: dropped %d octets that are not a CoAP message (%s)",
                 sms.sender, len(sms.payload), exc,
@@ -285,10 +302,12 @@ class SmsTransport(interfaces.MessageInterface):
                 log.exception("from %s MID %d: accept_filter raised; dropping", sms.sender, message.mid)
                 accepted = False
             if not accepted:
-                for counters in (self._total, c):
-                    counters.dropped_untrusted += 1
+                self._total.dropped_untrusted += 1
                 log.info("from %s MID %d: dropped by accept_filter (untrusted)", sms.sender, message.mid)
                 return
+        c = self._peer(remote)
+        c.sms_received += sms.segments
+        c.bytes_received += len(sms.payload)
         for counters in (self._total, c):
             counters.messages_received += 1
         message.transport_tuning = self.tuning
