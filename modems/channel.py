@@ -197,8 +197,11 @@ class AtChannel:
                     resp.final = final
                     raise CommandError(shown, final)
                 if not self._prompt.done():
-                    # 27.005: ESC aborts the prompt; the modem then answers OK (or nothing).
+                    # 27.005: ESC aborts the prompt; the modem then answers OK (or nothing),
+                    # which must not be taken for the next command's answer.
                     self._transport.write(b"\x1b")
+                    self.parser.command_done()
+                    self._resync = True
                     raise CommandTimeout(f"{self.port}: no '> ' prompt for {shown} within {prompt_timeout} s")
                 self._prompt.result()
                 self._transport.write(payload.encode("latin-1") + CTRL_Z)

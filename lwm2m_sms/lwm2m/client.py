@@ -597,7 +597,11 @@ class Lwm2mClient:
         msg = Message(code=Code.POST, uri=session.base_uri + session.location)
         pending, session.pending = session.pending, {}
         msg.opt.uri_query = tuple(f"{k}={v}" for k, v in pending.items())
-        response = await self._send(msg)
+        try:
+            response = await self._send(msg)
+        except BaseException:
+            session.pending = {**pending, **session.pending}  # not sent: the next Update carries them
+            raise
         if response.code == Code.NOT_FOUND:
             log.info("ep=%s: %s forgot %s, registering again", self.endpoint, session.base_uri, session.location)
             session.location = None
@@ -610,9 +614,14 @@ class Lwm2mClient:
                  " ".join(msg.opt.uri_query) or "(no parameters)")
 
     async def _update_loop(self, session: _Session) -> None:
+        failures = 0
         while True:
-            # update_margin of the lifetime (default 0.8): well before the server's expiry
+            # update_margin of the lifetime (default 0.8): well before the server's expiry.
+            # After a failed Update, try again sooner (a tenth of that, doubling), so that one
+            # lost Update does not let the registration expire.
             delay = max(0.1, session.account.lifetime * self.update_margin)
+            if failures:
+                delay = min(delay, max(0.1, delay / 10 * 2 ** (failures - 1)))
             try:
                 await asyncio.wait_for(session.update_now.wait(), delay)
             except asyncio.TimeoutError:
@@ -620,8 +629,13 @@ class Lwm2mClient:
             session.update_now.clear()
             try:
                 await self._update(session)
-            except (aiocoap.error.Error, ConfigError) as exc:
-                log.warning("ep=%s Update to %s failed: %r", self.endpoint, session.base_uri, exc)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the loop must outlive any one failure
+                failures += 1
+                log.warning("ep=%s Update to %s failed (%d in a row): %r", self.endpoint, session.base_uri,
+                            failures, exc)
 
     def trigger_update(self, short_server_id: Optional[int] = None, **changed: str) -> None:
         for ssid, session in self._sessions.items():

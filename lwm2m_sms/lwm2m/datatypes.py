@@ -188,7 +188,9 @@ def decode_text_value(rtype: ResourceType, data: bytes) -> Value:
         raise DecodeError(f"text/plain value is not UTF-8: {exc}") from None
     if rtype in (ResourceType.INTEGER, ResourceType.TIME):
         stripped = text.strip()
-        if not stripped.lstrip("+-").isdigit() or not stripped.isascii():
+        # 20 characters hold any 64-bit value; longer input is refused before int(), which
+        # raises ValueError past 4,300 digits (and costs quadratic time before that).
+        if len(stripped) > 20 or not stripped.lstrip("+-").isdigit() or not stripped.isascii():
             raise DecodeError(f"{rtype.value} value {text!r} is not a decimal integer")
         value = int(stripped)
         if not -(1 << 63) <= value < (1 << 63):
@@ -216,7 +218,7 @@ def decode_text_value(rtype: ResourceType, data: bytes) -> Value:
             raise DecodeError(f"opaque text value {text!r} is not base64") from None
     if rtype is ResourceType.OBJLNK:
         parts = text.split(":")
-        if len(parts) != 2 or not all(p.isdigit() and p.isascii() for p in parts):
+        if len(parts) != 2 or not all(p.isdigit() and p.isascii() and len(p) <= 5 for p in parts):
             raise DecodeError(f"objlnk value {text!r} must be OBJ:INST")
         obj, inst = int(parts[0]), int(parts[1])
         if obj > 0xFFFF or inst > 0xFFFF:

@@ -50,12 +50,12 @@ def _typed(name: str, raw: str, quoted: bool) -> AttrValue:
     if quoted:
         return raw
     if name in _INT_ATTRS:
-        if not raw.lstrip("-").isdigit() or not raw.isascii():
+        if len(raw) > 20 or not raw.lstrip("-").isdigit() or not raw.isascii():
             raise DecodeError(f"link attribute {name}={raw!r} must be an integer")
         return int(raw)
     if name in _NUM_ATTRS:
         try:
-            if not raw.isascii() or "_" in raw:
+            if not raw.isascii() or "_" in raw or len(raw) > 64:
                 raise ValueError
             return float(raw)
         except ValueError:

@@ -30,7 +30,7 @@ def parse_path(text: "str | LwM2MPath | list[int]") -> LwM2MPath:
         raise DecodeError(f"LwM2M path {text!r} has more than 4 levels")
     ids = []
     for part in parts:
-        if not part.isdigit() or not part.isascii() or (len(part) > 1 and part[0] == "0"):
+        if len(part) > 5 or not part.isdigit() or not part.isascii() or (len(part) > 1 and part[0] == "0"):
             raise DecodeError(f"LwM2M path {text!r}: {part!r} is not an id")
         value = int(part)
         if value > 0xFFFF:

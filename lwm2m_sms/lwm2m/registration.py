@@ -153,8 +153,8 @@ def _split_query(query: "list[str] | tuple[str, ...]", allowed: set[str]) -> dic
 
 
 def _lifetime(text: str) -> int:
-    if not text.isdigit() or not text.isascii():
-        raise RegistrationRefused(Code.BAD_REQUEST, f"lifetime lt={text!r} is not a positive integer")
+    if len(text) > 10 or not text.isdigit() or not text.isascii():  # 2^32-1 has 10 digits
+        raise RegistrationRefused(Code.BAD_REQUEST, f"lifetime lt={text[:20]!r} is not an integer in 1..2^32-1")
     value = int(text)
     if not 0 < value <= 0xFFFFFFFF:
         raise RegistrationRefused(Code.BAD_REQUEST, f"lifetime lt={text} out of range 1..2^32-1")

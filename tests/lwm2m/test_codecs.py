@@ -252,3 +252,30 @@ def test_device_instance_round_trip_for_integer_resources(values):
         k: v for k, v in values.items() if k in (6, 7, 8, 11) and isinstance(v, dict)}
     cf, body = content.encode_payload((3, 0), values)
     assert content.decode_payload((3, 0), cf, body) == values
+
+
+def test_huge_digit_strings_are_a_decode_error_not_a_crash():
+    from lwm2m_sms.errors import DecodeError
+    from lwm2m_sms.lwm2m import linkformat
+    from lwm2m_sms.lwm2m.datatypes import ResourceType, decode_text_value
+    from lwm2m_sms.lwm2m.path import parse_path
+
+    digits = "9" * 5000  # int() raises a plain ValueError past 4,300 digits
+    for call in (
+        lambda: decode_text_value(ResourceType.INTEGER, digits.encode()),
+        lambda: decode_text_value(ResourceType.OBJLNK, f"{digits}:1".encode()),
+        lambda: linkformat.parse(f"</3/0>;pmin={digits}".encode()),
+        lambda: parse_path(f"/3/{digits}"),
+    ):
+        with pytest.raises(DecodeError):
+            call()
+
+
+def test_a_huge_lifetime_is_refused_with_4_00():
+    from aiocoap.numbers.codes import Code
+
+    from lwm2m_sms.lwm2m.registration import RegistrationRefused, parse_register
+
+    with pytest.raises(RegistrationRefused) as e:
+        parse_register(["ep=a", "lt=" + "9" * 5000], b"</3/0>", 40)
+    assert e.value.code == Code.BAD_REQUEST
