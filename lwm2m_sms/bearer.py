@@ -12,7 +12,9 @@ Contract of :meth:`Bearer.send`:
   and gives a :class:`Submission`; it raises :class:`~lwm2m_sms.errors.BearerError` (or
   PayloadTooLarge / AddressError) if it cannot accept it.
 * An accepted message is never silently lost: ``Submission.outcome`` resolves to SUBMITTED
-  (the network took it and no report was asked), DELIVERED (status report) or FAILED.
+  (the network took it and no report was asked), DELIVERED (status report) or FAILED; or
+  to ACCEPTED when the bearer closes with the message still in its persistent store, to be
+  sent on the next start (not FAILED: a caller would send it again).
 
 Contract of the receive side: the handler set with :meth:`Bearer.set_receiver` is awaited
 with each whole payload; the bearer acknowledges or deletes the SMS only after the handler

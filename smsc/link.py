@@ -331,12 +331,18 @@ class SmppBearer(Bearer, SegmentLink):
         # Nobody may wait forever on an outcome: what was not submitted fails in this run
         # (a persistent outbox still holds it and the next start sends it), what waits for
         # a receipt counts as submitted.
-        kept = f" (kept in {self.config.store} for the next start)" if self.config.store else ""
         for part in [*self._queue, *self._retrying]:
             msg = part.msg
             if not msg.done:
                 msg.done = True
-                msg.submission.resolve(DeliveryState.FAILED, "link closed before submission" + (kept if msg.entry_id is not None else ""))
+                if self.config.store and msg.entry_id is not None:
+                    # Still accepted: the persistent outbox sends it on the next start. FAILED
+                    # here would make a caller retry and the message go twice.
+                    msg.submission.resolve(
+                        DeliveryState.ACCEPTED, f"link closed; kept in {self.config.store} for the next start"
+                    )
+                else:
+                    msg.submission.resolve(DeliveryState.FAILED, "link closed before submission")
         self._queue.clear()
         self._retrying.clear()
         for msg in self._awaiting_receipt.values():

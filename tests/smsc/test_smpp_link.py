@@ -146,6 +146,8 @@ async def test_accepted_while_down_is_sent_on_reconnect(make_link, tmp_path):
     assert not a.bound
     subs = [await a.send(B, b"queued %d" % i) for i in range(3)]
     await a.close()  # the outbox file keeps them
+    # still accepted, not failed: a caller that saw FAILED would send them again
+    assert {(await s.outcome).state for s in subs} == {DeliveryState.ACCEPTED}
     a2 = await make_link(port, A, store=store)
     subs.append(await a2.send(B, b"queued 3"))
     async with SimulatedSmsc(SmscConfig(retry_min=0.05)) as smsc:
