@@ -252,6 +252,7 @@ class SmppBearer(Bearer, SegmentLink):
         self._early_receipts: dict[str, object] = {}
         self._retrying: set[_Part] = set()  # parts waiting in a back-off timer
         self._inbound: asyncio.Queue[tuple[_Conn, P.ShortMessage]] = asyncio.Queue()
+        self._paused: set[_Conn] = set()  # connections whose reading waits for the worker
         self._segment_handler: SegmentHandler | None = None
         self._tasks: list[asyncio.Task] = []
         self._closing = False
@@ -690,6 +691,11 @@ class SmppBearer(Bearer, SegmentLink):
             self._on_submit_resp(conn, pdu)  # type: ignore[arg-type]
         elif cid == P.DELIVER_SM:
             self._inbound.put_nowait((conn, pdu))  # type: ignore[arg-type]
+            if self._inbound.qsize() >= self.config.window and conn.transport is not None:
+                # An SMSC that ignores its window must not grow this queue without bound:
+                # stop reading until the receive worker catches up (TCP pushes back).
+                conn.transport.pause_reading()
+                self._paused.add(conn)
         elif cid == P.ENQUIRE_LINK:
             conn.write(P.Bare(P.ENQUIRE_LINK_RESP, pdu.sequence))
         elif cid == P.UNBIND:
@@ -713,6 +719,13 @@ class SmppBearer(Bearer, SegmentLink):
     async def _receive_worker(self) -> None:
         while True:
             conn, sm = await self._inbound.get()
+            if self._paused and self._inbound.qsize() < self.config.window // 2:
+                for paused in self._paused:
+                    if paused.transport is not None and not paused.transport.is_closing():
+                        paused.transport.resume_reading()
+                self._paused.clear()
+            if conn.transport is None or conn.transport.is_closing():
+                continue  # its connection is gone: the SMSC delivers it again after a rebind
             status = P.ESME_ROK
             try:
                 if is_receipt(sm):
