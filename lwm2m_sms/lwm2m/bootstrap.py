@@ -232,9 +232,11 @@ class BootstrapServer:
     async def _step(self, session: BootstrapSession, name: str, request: Message) -> Message:
         try:
             response = await self._send(session.remote, request)
-        except aiocoap.error.Error as exc:
-            session.steps.append(StepResult(name, None, f"no answer: {exc!r}"))
+        except asyncio.CancelledError:
             raise
+        except Exception as exc:  # aiocoap errors, and whatever a custom send raises
+            session.steps.append(StepResult(name, None, f"no answer: {exc!r}"))
+            raise _StepFailed() from exc
         diag = response.payload.decode("utf-8", "replace") if not response.code.is_successful() else ""
         session.steps.append(StepResult(name, response.code, diag))
         if not response.code.is_successful():
@@ -261,9 +263,12 @@ class BootstrapServer:
                 log.warning("bootstrap ep=%s: Discover answer is not link-format: %s", ep, exc)
             await self._step(session, "Finish", Message(code=Code.POST, uri_path=("bs",)))
             log.info("bootstrap ep=%s finished: %s", ep, ", ".join(f"{s.step} {s.code}" for s in session.steps))
-        except (_StepFailed, aiocoap.error.Error):
+        except _StepFailed:
             last = session.steps[-1]
             log.error("bootstrap ep=%s failed at %s: %s %s", ep, last.step, last.code or "", last.error)
+        except Exception as exc:  # e.g. a value that does not encode: record it, do not vanish
+            session.steps.append(StepResult("prepare", None, repr(exc)))
+            log.exception("bootstrap ep=%s failed", ep)
         finally:
             if not session.done.done():
                 session.done.set_result(session)
