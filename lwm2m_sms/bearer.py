@@ -102,6 +102,9 @@ class Submission:
             self.outcome.set_result(DeliveryOutcome(self.message_id, self.recipient, state, detail))
 
 
+MAX_PEERS = 100_000  # per-peer counters kept; further senders count under "(others)"
+
+
 @dataclass
 class BearerStats:
     """Counters of one bearer. ``sms_*`` count SMS segments, ``messages_*`` whole payloads."""
@@ -118,6 +121,8 @@ class BearerStats:
     per_peer: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def count_peer(self, peer: str, key: str, n: int = 1) -> None:
+        if peer not in self.per_peer and len(self.per_peer) >= MAX_PEERS:
+            peer = "(others)"  # any number can send to us: the map must stay bounded
         d = self.per_peer.setdefault(peer, {})
         d[key] = d.get(key, 0) + n
 

@@ -1,6 +1,6 @@
 """OMA LwM2M TLV (content format 11542; 1542 before registration) as a sans-IO codec.
 
-OMA-TS-LightweightM2M-V1_0_2 section 7.4.3 ("TLV"). Each entry is a type octet, an
+OMA-TS-LightweightM2M-V1_0_2 section 6.4.3 ("TLV"). Each entry is a type octet, an
 identifier of 8 or 16 bits, an optional length field of 8, 16 or 24 bits, and the value:
 
     type octet: bits 7-6 kind (00 object instance, 01 resource instance, 10 multiple

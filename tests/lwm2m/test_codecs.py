@@ -14,7 +14,7 @@ from lwm2m_sms.lwm2m.datatypes import (
 from lwm2m_sms.lwm2m.path import format_path, parse_path
 from lwm2m_sms.lwm2m.tlv import Tlv, TlvKind
 
-# OMA-TS-LightweightM2M-V1_0_2, 7.4.3.1 "Single Object Instance Request Example":
+# OMA-TS-LightweightM2M-V1_0_2, 6.4.3.1 "Single Object Instance Request Example":
 # the TLV of a Read on /3/0 (Device object instance), 121 octets.
 SPEC_DEVICE_TLV = bytes.fromhex(
     "C8 00 14 4F 70 65 6E 20 4D 6F 62 69 6C 65 20 41 6C 6C 69 61 6E 63 65"
@@ -36,7 +36,7 @@ SPEC_DEVICE_VALUES = {
     6: {0: 1, 1: 5}, 7: {0: 3800, 1: 5000}, 8: {0: 125, 1: 900}, 9: 100, 10: 15,
     11: {0: 0}, 13: 1367491215, 14: "+02:00", 16: "U",
 }
-# Same section, 7.4.3.2 "Multiple Object Instance Request Example": Read on /2 (Access
+# Same section, 6.4.3.2 "Multiple Object Instance Request Example": Read on /2 (Access
 # Control), instances 0 and 2; the second holds a resource instance with a 16-bit id (310).
 SPEC_ACL_TLV = bytes.fromhex(
     "08 00 0E C1 00 01 C1 01 00 83 02 41 7F 07 C1 03 7F"
