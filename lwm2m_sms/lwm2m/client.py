@@ -255,6 +255,7 @@ class _Session:
     task: Optional[asyncio.Task] = None
     update_now: asyncio.Event = field(default_factory=asyncio.Event)
     pending: dict[str, str] = field(default_factory=dict)  # changed lt/b for the next Update
+    objects_changed: bool = False  # instances created/deleted: the next Update carries the list
 
 
 class Lwm2mClient:
@@ -596,11 +597,17 @@ class Lwm2mClient:
             return
         msg = Message(code=Code.POST, uri=session.base_uri + session.location)
         pending, session.pending = session.pending, {}
+        objects_changed, session.objects_changed = session.objects_changed, False
         msg.opt.uri_query = tuple(f"{k}={v}" for k, v in pending.items())
+        if objects_changed:
+            msg.opt.content_format = ContentFormat.LINK_FORMAT.value
+            msg.payload = self._links()
         try:
             response = await self._send(msg)
         except BaseException:
-            session.pending = {**pending, **session.pending}  # not sent: the next Update carries them
+            # not sent: the next Update carries them
+            session.pending = {**pending, **session.pending}
+            session.objects_changed |= objects_changed
             raise
         if response.code == Code.NOT_FOUND:
             log.info("ep=%s: %s forgot %s, registering again", self.endpoint, session.base_uri, session.location)
@@ -637,10 +644,15 @@ class Lwm2mClient:
                 log.warning("ep=%s Update to %s failed (%d in a row): %r", self.endpoint, session.base_uri,
                             failures, exc)
 
-    def trigger_update(self, short_server_id: Optional[int] = None, **changed: str) -> None:
+    def trigger_update(
+        self, short_server_id: Optional[int] = None, *, objects_changed: bool = False, **changed: str
+    ) -> None:
+        """Send an Update soon, with the changed parameters; ``objects_changed`` makes it
+        carry the object list (LwM2M 1.0.2: after instances were created or deleted)."""
         for ssid, session in self._sessions.items():
             if short_server_id is None or ssid == short_server_id:
                 session.pending.update(changed)
+                session.objects_changed |= objects_changed
                 session.update_now.set()
 
     # --- local values ------------------------------------------------------------------
@@ -923,7 +935,7 @@ class Lwm2mClient:
         if iid in instances:
             raise _Refused(Code.BAD_REQUEST, f"/{obj}/{iid} exists")
         instances[iid] = values
-        self.trigger_update()
+        self.trigger_update(objects_changed=True)
         return Message(code=Code.CREATED, location_path=(str(obj), str(iid)))
 
     def _delete(self, path: LwM2MPath) -> Message:
@@ -933,7 +945,7 @@ class Lwm2mClient:
             raise _Refused(Code.METHOD_NOT_ALLOWED, f"/{path[0]} instances are not deleted by a server")
         self._instance(path)
         del self.objects[path[0]][path[1]]
-        self.trigger_update()
+        self.trigger_update(objects_changed=True)
         return Message(code=Code.DELETED)
 
     def _discover(self, path: LwM2MPath) -> bytes:

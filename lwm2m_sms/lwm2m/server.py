@@ -509,15 +509,21 @@ class Lwm2mServer:
         msg = self._message(reg, Code.GET, p, observe=0, **({"accept": accept} if accept is not None else {}))
         request = self.sender.observe(reg, msg)
         try:
-            response = await request.response
-        except aiocoap.error.Error as exc:
+            if self.request_timeout:
+                response = await asyncio.wait_for(asyncio.shield(request.response), self.request_timeout)
+            else:
+                response = await request.response
+        except (aiocoap.error.Error, asyncio.TimeoutError, OSError) as exc:
+            if not request.response.done():
+                request.response.cancel()
             raise DeviceUnreachable(endpoint, "observe", format_path(p), exc) from exc
         self._emit("on_message_from", reg)
         if not response.code.is_successful():
             raise RequestFailed(endpoint, "observe", format_path(p), response.code)
         value = decode_payload(p, response.opt.content_format, response.payload)
         obs = Observation(self, endpoint, p, request, value, response.opt.observe is not None)
-        self._observations.setdefault(endpoint, set()).add(obs)
+        if obs.observable:  # a plain answer (not observable) is nothing to track or cancel
+            self._observations.setdefault(endpoint, set()).add(obs)
         if callback is not None:
             obs._start_callback(callback)
         return obs

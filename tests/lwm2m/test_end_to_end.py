@@ -87,9 +87,12 @@ async def test_management_operations(server, recorder, contexts):
     assert links[0].attributes == {"pmin": 2, "pmax": 30}
     new = await server.create("ops", "/1", {0: 9, 1: 60, 6: False, 7: "U"}, instance_id=5)
     assert new == (1, 5)
-    await recorder.next("updated")  # the object list changed
+    await recorder.next("updated")  # the object list changed, and the Update carries it
+    assert "/1/5" in {l.target for l in server.registration("ops").objects}
     assert (await server.read("ops", "/1/5"))[0] == 9
     await server.delete("ops", "/1/5")
+    await recorder.next("updated")
+    assert "/1/5" not in {l.target for l in server.registration("ops").objects}
     with pytest.raises(RequestFailed):
         await server.read("ops", "/1/5")
     with pytest.raises(RequestFailed):  # Security is off limits to a DM server
