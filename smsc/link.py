@@ -704,6 +704,11 @@ class SmppBearer(Bearer, SegmentLink):
             if conn.transport is not None:
                 conn.transport.close()
         elif cid == P.GENERIC_NACK and pdu.sequence in conn.inflight:
+            if pdu.status in BACKPRESSURE or pdu.status in TEMPORARY:
+                # Some SMSCs throttle with a generic_nack: the same back-off and retries as a
+                # submit_sm_resp with that status.
+                self._on_submit_resp(conn, P.MessageIdResp(P.SUBMIT_SM_RESP, pdu.sequence, pdu.status))
+                return
             # an SMSC that could not parse our submit_sm: treat as a permanent failure
             part, _ = conn.inflight.pop(pdu.sequence)
             if self._window is not None:

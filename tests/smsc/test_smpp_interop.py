@@ -374,3 +374,21 @@ async def test_unknown_ton_sender(mini, assume):
         assert str(sms.sender) == ("+4915123456789" if assume else "4915123456789")
     finally:
         await link.close()
+
+
+async def test_a_throttling_generic_nack_backs_off_and_resubmits(mini):
+    # Some SMSCs throttle with generic_nack(ESME_RTHROTTLED) rather than a submit_sm_resp.
+    link = SmppBearer(SmppLinkConfig(port=mini.port, system_id="lwm2m", backoff_min=0.05), "+15550001")
+    await link.start()
+    try:
+        mini.hold = True
+        sub = await link.send("+15550002", b"x")
+        await wait_for(lambda: len(mini.held) == 1)
+        seq = mini.held.pop().sequence
+        mini.hold = False
+        mini.send(mini.make("generic_nack", seq, status=smpplib.consts.SMPP_ESME_RTHROTTLED))
+        out = await asyncio.wait_for(sub.outcome, 5)
+        assert out.state is DeliveryState.SUBMITTED and len(mini.submits) == 2
+        assert link.throttled == 1
+    finally:
+        await link.close()
