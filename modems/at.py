@@ -303,6 +303,11 @@ class AtParser:
         if not stripped:
             return None
         if self._pending_header is not None:
+            name = _name_of(stripped)
+            if name in _ALWAYS_URC and name not in _HAS_BODY and name != self._prefix:
+                # A URC between a +CMGR/+CMGL header and its PDU line: hand it out, the
+                # header still waits for its body.
+                return Urc(name, _args_of(stripped), stripped)
             header, self._pending_header = self._pending_header, None
             if _final(stripped) is None:
                 # the body line (PDU hex, or text); a final code means the body was empty

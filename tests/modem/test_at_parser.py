@@ -195,3 +195,15 @@ def test_parser_raises_only_decode_error(chunks, command):
             except DecodeError:
                 pass
         assert len(p._buf) <= 256 + 300
+
+
+def test_urc_between_cmgr_header_and_its_pdu_line():
+    # A +CMTI arriving between the +CMGR header and its PDU line is a URC, and the PDU line
+    # after it is still the body of the +CMGR.
+    p = AtParser()
+    p.command_sent("AT+CMGR=3")
+    pdu = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07"
+    events = run(p, b'\r\n+CMGR: 0,,24\r\n+CMTI: "SM",4\r\n' + pdu.encode() + b"\r\n\r\nOK\r\n", chunk=5)
+    assert events[0] == Urc("+CMTI", '"SM",4', '+CMTI: "SM",4')
+    assert isinstance(events[1], Info) and events[1].line == "+CMGR: 0,,24" and events[1].body == pdu
+    assert events[2] == Final("OK")
