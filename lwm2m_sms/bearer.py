@@ -443,9 +443,3 @@ def loopback_pair(
     net = LoopbackNetwork(latency)
     return LoopbackBearer(net, a), LoopbackBearer(net, b), net
 
-
-def raise_if_failed(outcome: DeliveryOutcome) -> DeliveryOutcome:
-    """Turn a FAILED outcome into a BearerError (for callers that await delivery)."""
-    if outcome.state is DeliveryState.FAILED:
-        raise BearerError(f"SMS {outcome.message_id} to {outcome.recipient}: {outcome.detail}")
-    return outcome

@@ -32,5 +32,3 @@ class Presence:
         """Forget the window (the device de-registered or went quiet for good)."""
         self._until.pop(endpoint, None)
 
-    def remaining(self, endpoint: str, now: float) -> float:
-        return max(0.0, self._until.get(endpoint, now) - now)

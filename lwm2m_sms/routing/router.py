@@ -616,12 +616,6 @@ class Router(ServerHooks):
         for _request, deferred, _transport in self._observe_waiting.pop(reg.endpoint, []):
             deferred.fail(NoRoute(f"ep={reg.endpoint} de-registered"))
 
-    def on_message_from(self, registration: Any) -> None:
-        # Queue-mode windows are kept per transport from what the router itself sees
-        # (Register/Update above, answers in _send_now/_deliver): this event does not say
-        # which transport the message came by.
-        pass
-
     # -- the SMS gate -------------------------------------------------------------------
 
     def _accept_sms(self, remote: Any, message: Message) -> bool:

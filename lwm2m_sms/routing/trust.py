@@ -53,9 +53,6 @@ class Directory:
     def known(self, msisdn: Address) -> bool:
         return msisdn in self._by_msisdn
 
-    def endpoints_for(self, msisdn: Address) -> frozenset[str]:
-        return frozenset(self._by_msisdn.get(msisdn, ()))
-
     def msisdn_for(self, endpoint: str) -> Address | None:
         return self._by_endpoint.get(endpoint)
 
