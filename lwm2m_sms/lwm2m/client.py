@@ -51,7 +51,7 @@ from .exceptions import ConfigError
 from .linkformat import Link
 from .objects import OBJECTS, resource_def
 from .path import LwM2MPath, format_path, parse_path
-from ..routing.binding import BINDINGS, Binding
+from .binding import BINDINGS, Binding
 from .remote import remote_msisdn, remote_uri
 from .udp import udp_context
 

@@ -35,7 +35,7 @@ from ..sms.address import Address, parse_msisdn
 from . import linkformat
 from .linkformat import Link
 from .path import parse_path
-from ..routing.binding import BINDINGS  # the one list of LwM2M 1.0.2 binding values
+from .binding import BINDINGS  # the one list of LwM2M 1.0.2 binding values
 
 __all__ = [
     "BINDINGS", "DEFAULT_LIFETIME", "DEFAULT_VERSION", "RegistrationRefused", "RegisterParams",
