@@ -45,7 +45,7 @@ async def run(args: argparse.Namespace) -> int:
     from ..multiplex import SegmentMux
     from .bench_smpp import start_smsc
     from .table import format_table
-    from .stack import smpp_bearer, start_device, start_server
+    from ..gateway import smpp_bearer, start_device, start_server
 
     n = args.devices
     smsc, port = await start_smsc(args)

@@ -165,7 +165,7 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
     from ..lwm2m.bootstrap import BootstrapConfig, BootstrapServer
     from ..multiplex import SegmentMux
     from ..routing.router import PolicySettings
-    from .stack import smpp_bearer, start_device, start_server
+    from ..gateway import smpp_bearer, start_device, start_server
 
     started = time.monotonic()
     result = DemoResult()
@@ -249,7 +249,7 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
 
 
 async def _modem_bearer(link, msisdn: str, closers: list) -> Any:
-    from .stack import emulated_modem
+    from ..gateway import emulated_modem
 
     emulator, driver = await emulated_modem(await link("modem" + msisdn[-4:], msisdn, msisdn), msisdn)
     closers.append(emulator.close)

@@ -72,7 +72,7 @@ async def run(args: argparse.Namespace) -> int:
     from ..lwm2m.server import ServerHooks
     from ..routing.router import PolicySettings
     from ..sms.address import parse_msisdn
-    from .stack import start_server
+    from ..gateway import start_server
 
     class Printer(ServerHooks):
         def on_registered(self, reg):

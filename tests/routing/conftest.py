@@ -5,7 +5,7 @@ MSISDN). Each exposes ``sms()``: the SMS count that crossed the network so far."
 import pytest
 
 from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
-from lwm2m_sms.cli.stack import emulated_modem, smpp_bearer, start_device, start_server
+from lwm2m_sms.gateway import emulated_modem, smpp_bearer, start_device, start_server
 from lwm2m_sms.multiplex import SegmentMux
 
 SERVER = "+15550000"

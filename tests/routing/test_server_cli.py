@@ -6,7 +6,7 @@ import re
 import signal
 import sys
 
-from lwm2m_sms.cli.stack import start_device
+from lwm2m_sms.gateway import start_device
 
 from .conftest import SERVER, SmppRig
 

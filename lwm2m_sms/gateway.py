@@ -1,8 +1,8 @@
-"""Assembling an LwM2M server and simulated devices on top of whatever bearers are given.
+"""The public composition API: an LwM2M server and simulated devices on whatever bearers.
 
 The one place where server core, router, UDP and the SMS transport are put together, so
-that ``lwm2m-sms server``, ``lwm2m-sms demo``, ``lwm2m-sms bench fleet`` and the end-to-end
-tests build them the same way. Bearers come in ready made (SMPP link, modem driver,
+that users' programs, ``lwm2m-sms server``, ``lwm2m-sms demo``, ``lwm2m-sms bench fleet``
+and the end-to-end tests build them the same way. Bearers come in ready made (SMPP link, modem driver,
 loopback): this module does not know which.
 """
 
@@ -14,15 +14,15 @@ from typing import Any, Optional, Sequence
 
 import aiocoap
 
-from ..bearer import Bearer
-from ..coap import SmsSettings, SmsTransport, add_sms_transport
-from ..lwm2m.client import Lwm2mClient
-from ..lwm2m.server import Lwm2mServer
-from ..lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
-from ..lwm2m.udp import local_port, udp_context
-from ..routing.queue import RequestQueue
-from ..routing.router import PolicySettings, Router
-from ..sms.address import Address, parse_msisdn
+from .bearer import Bearer
+from .coap import SmsSettings, SmsTransport, add_sms_transport
+from .lwm2m.client import Lwm2mClient
+from .lwm2m.server import Lwm2mServer
+from .lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
+from .lwm2m.udp import local_port, udp_context
+from .routing.queue import RequestQueue
+from .routing.router import PolicySettings, Router
+from .sms.address import Address, parse_msisdn
 
 __all__ = ["ServerStack", "Device", "start_server", "start_device"]
 
