@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import sqlite3
 import time
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from .binding import Transport
 
 __all__ = ["RequestState", "QueuedRequest", "RequestQueue"]
+
+log = logging.getLogger(__name__)
 
 
 class RequestState(str, enum.Enum):
@@ -57,7 +61,12 @@ _COLUMNS = (
 
 
 class RequestQueue:
+    """``listeners``: callables given each request as it is added and at each change of
+    state (the operator interface follows the queue through them); called synchronously,
+    so they must be quick; one that raises is logged and does not stop the queue."""
+
     def __init__(self, path: str | None = None) -> None:
+        self.listeners: list[Callable[[QueuedRequest], None]] = []
         self._db = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
         if path:
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -123,7 +132,16 @@ class RequestQueue:
                 req.state.value, None, "",
             ),
         )
-        return replace(req, id=cur.lastrowid)
+        added = replace(req, id=cur.lastrowid)
+        self._notify(added)
+        return added
+
+    def _notify(self, entry: QueuedRequest) -> None:
+        for listener in self.listeners:
+            try:
+                listener(entry)
+            except Exception:  # an observer must not break the queue
+                log.exception("queue listener failed on #%d", entry.id)
 
     def get(self, request_id: int) -> QueuedRequest | None:
         r = self._db.execute(
@@ -145,6 +163,14 @@ class RequestQueue:
             )
         return [self._row(r) for r in rows]
 
+    def history(self, endpoint: str, limit: int = 100) -> list[QueuedRequest]:
+        """The latest ``limit`` requests of one endpoint in every state, newest first."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM queued_requests WHERE endpoint = ? ORDER BY id DESC LIMIT ?",
+            (endpoint, limit),
+        )
+        return [self._row(r) for r in rows]
+
     def endpoints_waiting(self) -> set[str]:
         rows = self._db.execute("SELECT DISTINCT endpoint FROM queued_requests WHERE state = 'queued'")
         return {r[0] for r in rows}
@@ -163,6 +189,10 @@ class RequestQueue:
             " detail = ?, transport = COALESCE(?, transport) WHERE id = ?",
             (state.value, response_code, detail, transport.value if transport else None, request_id),
         )
+        if self.listeners:
+            entry = self.get(request_id)
+            if entry is not None:
+                self._notify(entry)
 
     def expire(self, now: float) -> list[QueuedRequest]:
         """Mark queued requests past their deadline expired; return them."""
@@ -176,7 +206,10 @@ class RequestQueue:
                 " WHERE state = 'queued' AND deadline <= ?",
                 (now,),
             )
-        return [replace(self._row(r), state=RequestState.EXPIRED) for r in rows]
+        expired = [replace(self._row(r), state=RequestState.EXPIRED, detail="time limit passed") for r in rows]
+        for entry in expired:
+            self._notify(entry)
+        return expired
 
     def counts(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM queued_requests GROUP BY state")
