@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 
+from . import server_http
 from .options import add_smpp_options, hostport, smpp_link, until_stopped
 
 
@@ -54,6 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="US: do not resend by SMS when UDP gets no answer")
     g.add_argument("--allow-register", action="append", default=None, metavar="+N",
                    help="accept a Register by SMS only from these numbers (repeatable)")
+    server_http.add_arguments(parser)
 
 
 def _line(event: str, reg) -> str:
@@ -97,6 +99,7 @@ async def run(args: argparse.Namespace) -> int:
         msisdn = str(parse_msisdn(args.msisdn)) if args.msisdn else None
         allow = frozenset(parse_msisdn(n) for n in args.allow_register) if args.allow_register else None
         bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config)) if args.bootstrap_config else None
+        http_settings = server_http.settings(args) if args.http else None
     except (Lwm2mSmsError, ConfigError, OSError) as exc:
         return fail(str(exc))
 
@@ -141,9 +144,25 @@ async def run(args: argparse.Namespace) -> int:
           + (f", registrations and queue in {args.db}" if args.db else ""), flush=True)
     for reg in stack.server.registrations():
         print(_line("stored", reg), flush=True)
+    api = None
+    if http_settings is not None:
+        from ..http import HttpApi
+
+        api = HttpApi(stack, http_settings)
+        try:
+            await api.start()
+        except OSError as exc:
+            await stack.close()
+            for b in bearers:
+                await b.close()
+            return fail(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {exc}", 1)
+        print(f"HTTP API and console on {api.url}/" + ("" if http_settings.token else " (no token, loopback only)"),
+              flush=True)
     try:
         await until_stopped()
     finally:
+        if api is not None:
+            await api.close()
         print(f"stopping: {len(stack.server.registrations())} registration(s), "
               f"queue {stack.router.queue.counts()}", flush=True)
         await stack.close()

@@ -39,6 +39,7 @@ from ..gateway import ServerStack
 from ..lwm2m.content import ContentFormat, decode_payload
 from ..lwm2m.exceptions import UnknownEndpoint
 from ..lwm2m.linkformat import AttrValue
+from ..lwm2m.objects import OBJECTS
 from ..lwm2m.path import format_path, parse_path
 from ..lwm2m.server import Observation
 from .access import HttpSettings, RateLimiter, check_exposure, token_matches
@@ -96,7 +97,9 @@ class HttpApi:
     # --- life cycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # handler_cancellation: a client that goes away ends its handler (and frees its
+        # event-stream slot) at once, not at the next keep-alive write.
+        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False, handler_cancellation=True)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.host, self.settings.port)
         await site.start()
@@ -144,6 +147,7 @@ class HttpApi:
         r.add_delete("/api/operations/{id}", self._cancel_operation)
         r.add_get("/api/events", self._events)
         r.add_get("/api/stats", self._stats)
+        r.add_get("/api/objects", self._objects)
         r.add_get("/metrics", self._metrics)
 
     # --- the guard: rate, authentication, errors ------------------------------------------
@@ -468,6 +472,11 @@ class HttpApi:
             "http": {"event_streams": self.sse_clients, "operations_running": self.operations.running,
                      "observations": len(self.observations), "rate_limited": self.limiter.refused},
         })
+
+    async def _objects(self, request: web.Request) -> web.Response:
+        return _json({str(o.id): {"name": o.name, "multiple": o.multiple, "resources": {
+            str(r.id): {"name": r.name, "type": r.type.value, "operations": r.operations, "multiple": r.multiple}
+            for r in o.resources.values()}} for o in OBJECTS.values()})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})

@@ -47,7 +47,7 @@ class Event:
         return f"id: {self.id}\nevent: {self.type}\ndata: {json.dumps(self.json())}\n\n".encode()
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscriber:
     endpoint: Optional[str]  # only this device's events, or all
     backlog: int

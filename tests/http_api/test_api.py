@@ -89,6 +89,7 @@ async def test_observe_notifications_arrive_as_events_and_cancel_stops_them(rig)
     dev = await rig.udp_device("dev-u", "U", time_resolution=0.05)
     await rig.call("PUT", "/api/devices/dev-u/attributes/3/0/13", json={"pmin": 0, "pmax": 1})
     async with rig.http.get("/api/events", params={"endpoint": "dev-u"}) as stream:
+        assert stream.status == 200
         op = await rig.call("POST", "/api/devices/dev-u/observe/3/0/13")
         assert op["code"] == "2.05" and isinstance(op["value"], int)
         again = await rig.call("POST", "/api/devices/dev-u/observe/3/0/13", status=409)
@@ -99,6 +100,7 @@ async def test_observe_notifications_arrive_as_events_and_cancel_stops_them(rig)
                 seen.append(line)
                 if len(seen) == 2:
                     break
+        assert len(seen) == 2
     cancelled = await rig.call("DELETE", "/api/devices/dev-u/observe/3/0/13")
     assert cancelled["cancelled"] == 1
     await eventually(lambda: not dev.client.site.observed_paths())
