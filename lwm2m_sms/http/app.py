@@ -263,7 +263,9 @@ class HttpApi:
         if not op.done:
             if op.state == "running" and waits:
                 op.state = "waiting"
-            return _json(self._operation_json(op), 202, Location=f"/api/operations/{op.id}")
+            # event_id: follow the event stream from here (Last-Event-ID) to miss nothing
+            return _json({**self._operation_json(op), "event_id": self.events.last_id}, 202,
+                         Location=f"/api/operations/{op.id}")
         return _json(self._operation_json(op), 504 if op.state in ("expired",) or (op.state == "failed" and op.code is None) else 200)
 
     def _operation_json(self, op: Operation) -> dict[str, Any]:

@@ -102,6 +102,10 @@ class EventHub(ServerHooks):
         self._replay: "collections.deque[Event]" = collections.deque(maxlen=replay)
         self.listeners: list[Callable[[Event], None]] = []
 
+    @property
+    def last_id(self) -> int:
+        return self._seq
+
     def publish(self, type_: str, endpoint: Optional[str], **data: Any) -> Event:
         self._seq += 1
         event = Event(self._seq, type_, endpoint, data, self.clock())
