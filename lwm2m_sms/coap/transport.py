@@ -41,6 +41,7 @@ from ..bearer import Bearer, DeliveryOutcome, DeliveryState, InboundSms
 from ..errors import AddressError, BearerError
 from ..sms.address import Address
 from .address import SmsAddress
+from .observe import ResetUnknownNotifications
 from .settings import SmsSettings, SmsTuning
 from .stats import Counters, TransportStats
 from .uri import SCHEME, parse_sms_peer
@@ -71,9 +72,10 @@ class SmsSendError(error.NetworkError, BearerError):
         return f"SMS error: {self.detail}"
 
 
-class SmsMessageManager(MessageManager):
-    """aiocoap's MessageManager with SMS timing on every outgoing message, and a duplicate
-    counter. Everything else (CON/ACK, dedup, piggybacking, backlog) is aiocoap's."""
+class SmsMessageManager(ResetUnknownNotifications, MessageManager):
+    """aiocoap's MessageManager with SMS timing on every outgoing message, a duplicate
+    counter, and a Reset for a NON notification nobody waits for (see :mod:`.observe`).
+    Everything else (CON/ACK, dedup, piggybacking, backlog) is aiocoap's."""
 
     message_interface: "SmsTransport"
 

@@ -21,13 +21,23 @@ seconds plus a grace margin (default 93 s, CoAP's MAX_TRANSMIT_WAIT, for an Upda
 late on the wire). The clock is injectable; :meth:`Lwm2mServer.expire_due` is the sans-IO
 step that a background task runs.
 
-Known limits: LwM2M JSON (11543) is not built; Cancel Observation is the reactive kind (a
-Reset answers the next notification), as aiocoap does it; no DTLS.
+Cancel Observation is active (RFC 7641 section 3.6: a GET with the observation's token
+and Observe=1 goes to the device at once) and reactive (a Reset answers any later
+notification, NON ones too: see :mod:`lwm2m_sms.coap.observe`). The deregistration goes
+straight to the address the observation's first answer came from, not through the queue,
+so a sleeping queue-mode device misses it and gets the Reset for its next notification.
+
+Block-wise Register and Update: the blocks are assembled as aiocoap does, except that a
+Content-Format option on some blocks and not on others (seen from a C client) does not
+split the assembly into two and end in 4.08.
+
+Known limits: LwM2M JSON (11543) is not built; no DTLS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import time
@@ -35,9 +45,11 @@ from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
 
 import aiocoap
 from aiocoap import Message, resource
+from aiocoap.blockwise import Block1Spool
 from aiocoap.message import UndecidedRemote
 from aiocoap.numbers.codes import Code
 
+from ..coap.observe import send_deregistration
 from . import linkformat
 from .content import ContentFormat, decode_payload, encode_payload
 from .exceptions import DeviceUnreachable, RequestFailed, UnknownEndpoint
@@ -118,10 +130,40 @@ def _diag(text: str) -> bytes:
     return text.encode("utf-8")[:120]
 
 
+class _Block1Spool(Block1Spool):  # type: ignore[misc]  # aiocoap ships no types
+    """aiocoap's assembly of Block1 requests, with Content-Format taken out of the key that
+    ties the blocks together: a client that sends it on the first block only (or on the
+    later ones only) would otherwise get 4.08 Request Entity Incomplete. The assembled
+    request carries the first Content-Format any block had."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._formats: dict[Any, int] = {}
+
+    def feed_and_take(self, req: Message) -> Message:
+        if req.opt.block1 is None:
+            return req
+        cf = req.opt.content_format
+        key = (req.remote.blockwise_key, req.code, tuple(req.opt.uri_path))
+        if req.opt.block1.block_number == 0:
+            self._formats.pop(key, None)
+        if cf is not None:
+            self._formats.setdefault(key, int(cf))
+        if len(self._formats) > 1000:  # assemblies end or time out; this map must not grow
+            self._formats.pop(next(iter(self._formats)))
+        stripped = req.copy(content_format=None) if cf is not None else req
+        whole = super().feed_and_take(stripped)  # raises Continue until the last block
+        cf = self._formats.pop(key, None)
+        if cf is not None:
+            whole.opt.content_format = cf
+        return whole
+
+
 class _RegisterResource(resource.Resource):
     def __init__(self, server: "Lwm2mServer"):
         super().__init__()
         self.server = server
+        self._block1 = _Block1Spool()
 
     async def render_post(self, request: Message) -> Message:
         return await self.server._handle_register(request)
@@ -133,6 +175,7 @@ class _RegistrationSite(resource.Resource, resource.PathCapable):
     def __init__(self, server: "Lwm2mServer"):
         super().__init__()
         self.server = server
+        self._block1 = _Block1Spool()
 
     async def render_post(self, request: Message) -> Message:
         return await self.server._handle_update(request)
@@ -143,15 +186,17 @@ class _RegistrationSite(resource.Resource, resource.PathCapable):
 
 class Observation:
     """A running observation: ``value`` is the first answer's decoded value; iterate for
-    the decoded notifications; :meth:`cancel` stops it (a Reset answers the next
-    notification)."""
+    the decoded notifications; :meth:`cancel` stops it (a GET with Observe=1 tells the
+    device at once; a Reset answers any notification that still comes)."""
 
-    def __init__(self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: Any, value: Any, observable: bool):
+    def __init__(self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: Any, value: Any,
+                 observable: bool, first: Optional[Message] = None, sent: Optional[Message] = None):
         self.server, self.endpoint, self.path = server, endpoint, path
         self._request = request
         self.value = value
         self.observable = observable
         self.cancelled = False
+        self._first, self._sent = first, sent
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._iterate()
@@ -172,6 +217,23 @@ class Observation:
         except aiocoap.error.ObservationCancelled:
             return
 
+    def _deregister(self) -> None:
+        context = self.server.context
+        if context is None or self._first is None or self._sent is None:
+            return
+        first, sent = self._first, self._sent
+
+        async def send() -> None:
+            try:
+                if await send_deregistration(context, first, sent):
+                    log.info("ep=%s: observation of %s cancelled (GET Observe=1 to %s)",
+                             self.endpoint, format_path(self.path), remote_uri(first.remote))
+            except Exception:  # the Reset to its next notification still stops it
+                log.warning("ep=%s: cancelling %s on the device failed", self.endpoint,
+                            format_path(self.path), exc_info=True)
+
+        self.server._spawn(send())
+
     def _start_callback(self, callback: Callable[[Any], None]) -> None:
         async def feed() -> None:
             try:
@@ -187,6 +249,7 @@ class Observation:
             self.cancelled = True
             if self.observable:
                 self._request.observation.cancel()
+                self._deregister()
             self.server._forget_observation(self)
             task = getattr(self, "_task", None)
             if task is not None:
@@ -220,6 +283,12 @@ class Lwm2mServer:
         self._observations: dict[str, set[Observation]] = {}
         self._expiry_task: Optional[asyncio.Task] = None
         self._wake_expiry = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -264,6 +333,8 @@ class Lwm2mServer:
         for observations in list(self._observations.values()):
             for obs in list(observations):
                 obs.cancel()
+        if self._tasks:  # the deregistrations just sent: let them reach the transports
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if shutdown_context and self.context is not None:
             await self.context.shutdown()
         self.store.close()
@@ -454,6 +525,24 @@ class Lwm2mServer:
         p = parse_path(path)
         cf, body = encode_payload(p, value, content_format)
         await self._request(endpoint, "write", Code.POST if partial else Code.PUT, p, payload=body, content_format=cf)
+        self._lifetime_written(endpoint, p, value)
+
+    def _lifetime_written(self, endpoint: str, path: LwM2MPath, value: Any) -> None:
+        """A Write that set /1/x/1 (Lifetime) changed the registration's lifetime: a
+        client that does not follow it with an Update must not expire while alive."""
+        lifetime: Any = None
+        if path[:1] == (1,) and len(path) == 3 and path[2] == 1:
+            lifetime = value
+        elif path[:1] == (1,) and len(path) == 2 and isinstance(value, dict):
+            lifetime = value.get(1)
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 0 < lifetime <= 0xFFFFFFFF:
+            return
+        reg = self.store.get(endpoint)
+        if reg is not None and reg.lifetime != lifetime:
+            self.store.put(dataclasses.replace(reg, lifetime=lifetime))
+            log.info("ep=%s: Write of %s set the lifetime to %d s (was %d s)", endpoint, format_path(path),
+                     lifetime, reg.lifetime)
+            self._wake_expiry.set()
 
     async def execute(self, endpoint: str, path: "str | LwM2MPath", arguments: "str | bytes" = b"") -> None:
         p = parse_path(path)
@@ -521,7 +610,7 @@ class Lwm2mServer:
         if not response.code.is_successful():
             raise RequestFailed(endpoint, "observe", format_path(p), response.code)
         value = decode_payload(p, response.opt.content_format, response.payload)
-        obs = Observation(self, endpoint, p, request, value, response.opt.observe is not None)
+        obs = Observation(self, endpoint, p, request, value, response.opt.observe is not None, response, msg)
         if obs.observable:  # a plain answer (not observable) is nothing to track or cancel
             self._observations.setdefault(endpoint, set()).add(obs)
         if callback is not None:

@@ -25,7 +25,13 @@ from aiocoap.messagemanager import MessageManager
 from aiocoap.tokenmanager import TokenManager
 from aiocoap.transports.udp6 import MessageInterfaceUDP6
 
+from ..coap.observe import ResetUnknownNotifications
+
 __all__ = ["udp_context", "local_port"]
+
+
+class _UdpMessageManager(ResetUnknownNotifications, MessageManager):  # type: ignore[misc]
+    """aiocoap's, plus a Reset for a NON notification nobody waits for."""
 
 
 def _v6(host: str) -> str:
@@ -48,7 +54,7 @@ async def udp_context(
         raise
     context = aiocoap.Context(loop=loop, serversite=site, loggername=loggername)
     tman = TokenManager(context)
-    mman = MessageManager(tman)
+    mman = _UdpMessageManager(tman)
     mman.message_interface = await MessageInterfaceUDP6._create_transport_endpoint(sock, mman, context.log, loop)
     tman.token_interface = mman
     context.request_interfaces.append(tman)

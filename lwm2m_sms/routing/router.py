@@ -240,7 +240,7 @@ class Router(ServerHooks):
             if not fut.done():
                 fut.set_exception(aiocoap.error.LibraryShutdown())
         for waiting in self._observe_waiting.values():
-            for _request, deferred in waiting:
+            for _request, deferred, _transport in waiting:
                 deferred.fail(aiocoap.error.LibraryShutdown())
         self._observe_waiting.clear()
 
