@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from . import server_http
+from . import server_config, server_http
 from .options import add_smpp_options, hostport, smpp_link, until_stopped
 
 
@@ -23,6 +23,10 @@ def _wake_up(text: str) -> "str | float":
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="TOML",
+                        help="read the options from this file; flags given here override it (docs/operations.md)")
+    parser.add_argument("--check-config", action="store_true",
+                        help="check the options (and --config file), print OK and exit")
     parser.add_argument("--udp", type=hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
                         help="UDP address of the server (default 127.0.0.1:5683)")
     parser.add_argument("--db", metavar="PATH",
@@ -93,6 +97,12 @@ async def run(args: argparse.Namespace) -> int:
         print(f"lwm2m-sms server: {text}", file=sys.stderr)
         return code
 
+    if args.config:
+        try:
+            args = server_config.resolve(args, add_arguments)
+        except server_config.ConfigFileError as exc:
+            return fail(str(exc))
+
     if (args.smpp or args.modem) and not args.msisdn:
         return fail("--msisdn (the server's own number) is needed with --smpp or --modem")
     try:
@@ -102,6 +112,9 @@ async def run(args: argparse.Namespace) -> int:
         http_settings = server_http.settings(args) if args.http else None
     except (Lwm2mSmsError, ConfigError, OSError) as exc:
         return fail(str(exc))
+    if args.check_config:
+        print(f"{args.config or 'options'}: OK", flush=True)
+        return 0
 
     bearers = []
     try:
