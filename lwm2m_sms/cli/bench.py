@@ -14,6 +14,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "smpp": ("bench_smpp", "submit_sm through the SMPP link to the simulated SMSC and back"),
     "modem": ("bench_modem", "binary SMS through driver -> modem emulator -> simulated SMSC"),
     "fleet": ("bench_fleet", "register and read a fleet of S-binding devices through the SMSC"),
+    "api": ("bench_api", "reads through the HTTP API beside the same reads through the Python API, by SMS"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
 }
 

@@ -137,6 +137,15 @@ class SmsTransport(interfaces.MessageInterface):
             snap.per_peer[peer].add(c)
         return snap
 
+    def peer_stats(self, peer: str) -> Counters:
+        """A copy of one peer's counters (``+N``; zeros for a peer never seen): O(1), where
+        :meth:`stats` copies every peer's."""
+        snap = Counters()
+        c = self._peers.get(peer)
+        if c is not None:
+            snap.add(c)
+        return snap
+
     def tuning_for(self, tuning: TransportTuning) -> TransportTuning:
         """The tuning an outgoing message gets: SMS timing, keeping the reliability a
         message asked for (``aiocoap.Reliable`` / ``Unreliable``). A message that brings

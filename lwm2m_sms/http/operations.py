@@ -123,7 +123,7 @@ class OperationRunner:
             return 0
         total = 0
         for transport in self.stack.sms:
-            c = transport.stats().peer(msisdn)
+            c = transport.peer_stats(msisdn)
             total += c.sms_sent + c.sms_received
         return total
 
@@ -243,7 +243,7 @@ def device_json(stack: ServerStack, events: EventHub, runner: OperationRunner, r
     sent = received = dropped = 0
     if msisdn is not None:
         for transport in stack.sms:
-            c = transport.stats().peer(msisdn)
+            c = transport.peer_stats(msisdn)
             sent += c.sms_sent
             received += c.sms_received
             dropped += c.dropped_untrusted
