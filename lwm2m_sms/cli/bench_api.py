@@ -3,23 +3,28 @@ through the simulated SMSC, made through the HTTP API, beside the same reads mad
 the Python API (``Lwm2mServer.read``) in the same run; prints reads/s and p50/p99 latency
 of each and their ratio.
 
-What runs where: the LwM2M server, its HTTP API, the N simulated devices (all on one SMPP
-bind, multiplexed by MSISDN) and the HTTP client (aiohttp, keep-alive connections over
-loopback TCP, ``--concurrency`` requests in flight) share one process and one event loop;
-the SMSC too, unless ``--smsc-process`` gives it the other core. The direct reads keep the
-same number in flight. Each read is one SMS to the device and one back; the HTTP path
-adds the request parsing, the operation record, JSON both ways and the client's own work,
-all on the same loop, so the ratio is an upper bound of what the HTTP layer costs here.
-Rounds alternate (direct, HTTP, direct, HTTP...) so both see the same warm state.
+What runs where: the LwM2M server, its HTTP API and the N simulated devices (all on one
+SMPP bind, multiplexed by MSISDN) share one process and one event loop; the SMSC too,
+unless ``--smsc-process`` gives it a process of its own. The HTTP client (aiohttp,
+keep-alive connections over loopback TCP, ``--concurrency`` requests in flight) runs in a
+process of its own, as an operator's tool would, and times its own requests; with
+``--client-in-process`` it shares the server's loop instead (then its own work counts
+against the HTTP figure too). The direct reads keep the same number in flight from the
+server's process. Each read is one SMS to the device and one back; the HTTP path adds the
+request parsing, the operation record and JSON both ways. Rounds alternate (direct, HTTP,
+direct, HTTP...) so both see the same warm state.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import secrets
 import statistics
+import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 SERVER_MSISDN = "+15550000"
@@ -32,6 +37,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="rounds of one read per device on each path, alternating (default 2)")
     parser.add_argument("--smsc-process", action="store_true",
                         help="run the SMSC as its own process (uses a second core)")
+    parser.add_argument("--client-in-process", action="store_true",
+                        help="run the HTTP client in the server's process and loop (default: its own process)")
+
+
+@dataclass
+class _Totals:
+    seconds: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    failed: int = 0
+
+    def add(self, seconds: float, latencies: list[float], failed: int) -> None:
+        self.seconds += seconds
+        self.latencies += latencies
+        self.failed += failed
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -62,6 +81,61 @@ async def _round(endpoints: list[str], concurrency: int, read: Callable[[str], A
     return time.perf_counter() - t0, latencies, failures
 
 
+async def _http_round(http: Any, endpoints: list[str], concurrency: int) -> tuple[float, list[float], int]:
+    async def read(ep: str) -> bool:
+        try:
+            async with http.get(f"/api/devices/{ep}/data/3/0/0") as r:
+                body = await r.json()
+            return bool(r.status == 200 and body["value"] == "lwm2m-sms")
+        except Exception:
+            return False
+
+    return await _round(endpoints, concurrency, read)
+
+
+async def client_process_main(url: str, token: str, concurrency: int) -> None:
+    """The HTTP client as its own process: a line of endpoints on stdin runs one round,
+    whose (seconds, latencies, failures) go to stdout as a JSON line."""
+    import aiohttp
+
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession(url, connector=aiohttp.TCPConnector(limit=concurrency),
+                                     headers={"Authorization": f"Bearer {token}"}) as http:
+        while True:
+            line = await loop.run_in_executor(None, sys.stdin.readline)
+            if not line:
+                return
+            result = await _http_round(http, json.loads(line), concurrency)
+            print(json.dumps(result), flush=True)
+
+
+class _ClientProcess:
+    def __init__(self, proc: Any) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, url: str, token: str, concurrency: int) -> "_ClientProcess":
+        code = ("import asyncio, sys; from lwm2m_sms.cli.bench_api import client_process_main; "
+                "asyncio.run(client_process_main(sys.argv[1], sys.argv[2], int(sys.argv[3])))")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", code, url, token, str(concurrency),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        return cls(proc)
+
+    async def round(self, endpoints: list[str]) -> tuple[float, list[float], int]:
+        self.proc.stdin.write((json.dumps(endpoints) + "\n").encode())
+        await self.proc.stdin.drain()
+        line = await self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the HTTP client process ended")
+        seconds, latencies, failed = json.loads(line)
+        return float(seconds), [float(x) for x in latencies], int(failed)
+
+    async def close(self) -> None:
+        self.proc.stdin.close()
+        await self.proc.wait()
+
+
 async def run(args: argparse.Namespace) -> int:
     import aiohttp
 
@@ -73,10 +147,11 @@ async def run(args: argparse.Namespace) -> int:
     from .table import format_table
 
     n = args.devices
-    smsc, port = await start_smsc(args)
+    smsc, port = await start_smsc(args)  # type: ignore[no-untyped-call]
     closers: list[Callable[[], Awaitable[Any]]] = []
     devices: list[Any] = []
     stack = api = None
+    rates: dict[str, float] = {}
     token = secrets.token_urlsafe(24)
     failures = {"register": 0, "direct": 0, "http": 0}
     try:
@@ -94,7 +169,8 @@ async def run(args: argparse.Namespace) -> int:
         await api.start()
         mux = SegmentMux(await link("fleet", r"^\+?1557.*", None))
         print(f"api: {n} S devices on one SMPP bind, SMSC {'process' if args.smsc_process else 'in-process'}; "
-              f"server, HTTP API, devices and HTTP client in one process; {args.concurrency} reads in flight",
+              f"server, HTTP API and devices in one process, HTTP client "
+              f"{'in it too' if args.client_in_process else 'in its own'}; {args.concurrency} reads in flight",
               flush=True)
         limit = asyncio.Semaphore(args.concurrency)
 
@@ -126,35 +202,36 @@ async def run(args: argparse.Namespace) -> int:
                     print(f"  direct read {ep} failed: {exc!r}", flush=True)
                 return False
 
-        connector = aiohttp.TCPConnector(limit=args.concurrency)
-        async with aiohttp.ClientSession(api.url, connector=connector,
-                                         headers={"Authorization": f"Bearer {token}"}) as http:
-            async def over_http(ep: str) -> bool:
-                try:
-                    async with http.get(f"/api/devices/{ep}/data/3/0/0") as r:
-                        body = await r.json()
-                    return r.status == 200 and body["value"] == "lwm2m-sms"
-                except Exception as exc:
-                    failures["http"] += 1
-                    if failures["http"] <= 3:
-                        print(f"  HTTP read {ep} failed: {exc!r}", flush=True)
-                    return False
+        client = None if args.client_in_process else await _ClientProcess.start(api.url, token, args.concurrency)
+        http = aiohttp.ClientSession(api.url, connector=aiohttp.TCPConnector(limit=args.concurrency),
+                                     headers={"Authorization": f"Bearer {token}"})
+        try:
+            async def http_round() -> tuple[float, list[float], int]:
+                if client is not None:
+                    return await client.round(endpoints)
+                return await _http_round(http, endpoints, args.concurrency)
 
             sms0 = stack.sms[0].stats().total.sms_sent
-            totals = {"direct": [0.0, [], 0], "http": [0.0, [], 0]}
+            totals = {"direct": _Totals(), "http": _Totals()}
             for r in range(args.rounds):
-                for name, read in (("direct", direct), ("http", over_http)):
-                    seconds, lat, failed = await _round(endpoints, args.concurrency, read)
-                    totals[name][0] += seconds
-                    totals[name][1] += lat
-                    totals[name][2] += failed
+                for name in ("direct", "http"):
+                    if name == "direct":
+                        seconds, lat, failed = await _round(endpoints, args.concurrency, direct)
+                    else:
+                        seconds, lat, failed = await http_round()
+                        failures["http"] += failed
+                    totals[name].add(seconds, lat, failed)
                     print(f"  round {r + 1} {name}: {len(lat)} reads in {seconds:.1f} s", flush=True)
             sms_sent = stack.sms[0].stats().total.sms_sent - sms0
+        finally:
+            await http.close()
+            if client is not None:
+                await client.close()
 
-        rates = {}
         rows = []
         for name, label in (("direct", "Python API (Lwm2mServer.read)"), ("http", "HTTP API (GET .../data/3/0/0)")):
-            seconds, lat, failed = totals[name]
+            t = totals[name]
+            seconds, lat, failed = t.seconds, t.latencies, t.failed
             rates[name] = len(lat) / seconds if seconds else 0.0
             rows.append((label, f"{len(lat)}", f"{failed}", f"{seconds:.1f}", f"{rates[name]:,.0f}",
                          f"{_pct(lat, 0.5) * 1000:.0f}", f"{_pct(lat, 0.99) * 1000:.0f}",
@@ -176,6 +253,8 @@ async def run(args: argparse.Namespace) -> int:
             await smsc.wait()
         else:
             await smsc.close()
-    ratio = rates["http"] / rates["direct"] if rates.get("direct") else 0.0
+    if not rates:
+        return 1
+    ratio = rates["http"] / rates["direct"] if rates["direct"] else 0.0
     print(f"api: {rates['http']:,.0f} reads/s over HTTP, {rates['direct']:,.0f} reads/s direct, ratio {ratio:.2f}")
     return 0 if not any(failures.values()) else 1
