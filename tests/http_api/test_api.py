@@ -3,7 +3,8 @@ simulated SMSC: every operation, the 202 path of a sleeping SQ device, cancel of
 request."""
 
 import asyncio
-import logging
+
+import pytest
 
 from lwm2m_sms.routing.router import PolicySettings
 
@@ -41,27 +42,36 @@ async def test_read_over_sms_says_code_value_bearer_and_sms_count(rig):
     assert instance["value"]["0"] == "lwm2m-sms"
 
 
-async def test_every_operation_over_udp(rig):
+@pytest.mark.parametrize("bearer", ["udp", "sms"])
+async def test_every_operation(rig, bearer):
     await rig.start()
-    dev = await rig.udp_device("dev-u", "U")
-    op = await rig.call("PUT", "/api/devices/dev-u/data/1/0/1", json={"value": 120})
-    assert (op["code"], op["bearer"], op["sms"]) == ("2.04", "udp", 0)
-    assert (await rig.get("/api/devices/dev-u/data/1/0/1"))["value"] == 120
-    op = await rig.call("PATCH", "/api/devices/dev-u/data/1/0", json={"value": {"2": 5}})
+    if bearer == "udp":
+        dev = await rig.udp_device("dev", "U")
+    else:
+        dev = await rig.sms_device("dev", "S", "+15550101")
+    sms = 0 if bearer == "udp" else 2  # one SMS each way
+    op = await rig.call("PUT", "/api/devices/dev/data/1/0/1", json={"value": 120})
+    assert (op["code"], op["bearer"], op["sms"]) == ("2.04", bearer, sms)
+    op = await rig.get("/api/devices/dev/data/1/0/1")
+    assert (op["value"], op["bearer"], op["sms"]) == (120, bearer, sms)
+    op = await rig.call("PATCH", "/api/devices/dev/data/1/0", json={"value": {"2": 5}})
     assert op["code"] == "2.04" and dev.client.objects[1][0][2] == 5
     requests = dev.client.stats["requests"]
-    op = await rig.call("POST", "/api/devices/dev-u/data/3/0/4", json={"args": ""})
+    op = await rig.call("POST", "/api/devices/dev/data/3/0/4", json={"args": ""})
     assert op["code"] == "2.04" and dev.client.stats["requests"] == requests + 1
-    op = await rig.get("/api/devices/dev-u/discover/3/0")
-    assert {"path": "/3/0/0", "attributes": {}} in op["value"]
-    op = await rig.call("PUT", "/api/devices/dev-u/attributes/3/0/13", json={"pmin": 1, "pmax": 2})
+    op = await rig.get("/api/devices/dev/discover/3/0")
+    assert {"path": "/3/0/0", "attributes": {}} in op["value"] and op["bearer"] == bearer
+    op = await rig.call("PUT", "/api/devices/dev/attributes/3/0/13", json={"pmin": 1, "pmax": 2})
     assert op["code"] == "2.04"
-    op = await rig.call("POST", "/api/devices/dev-u/data/1",
+    op = await rig.call("POST", "/api/devices/dev/data/1",
                         json={"resources": {"0": 9, "1": 60, "6": False, "7": "U"}, "instance": 5})
     assert (op["code"], op["value"]) == ("2.01", "/1/5") and 5 in dev.client.objects[1]
-    op = await rig.call("DELETE", "/api/devices/dev-u/data/1/5")
+    op = await rig.call("DELETE", "/api/devices/dev/data/1/5")
     assert op["code"] == "2.02" and 5 not in dev.client.objects[1]
-    failed = await rig.get("/api/devices/dev-u/data/3/0/4")  # Execute-only resource: 4.05
+    op = await rig.call("POST", "/api/devices/dev/observe/3/0/0")
+    assert (op["code"], op["value"], op["bearer"]) == ("2.05", "lwm2m-sms", bearer)
+    assert (await rig.call("DELETE", "/api/devices/dev/observe/3/0/0"))["cancelled"] == 1
+    failed = await rig.get("/api/devices/dev/data/3/0/4")  # Execute-only resource: 4.05
     assert (failed["state"], failed["code"]) == ("failed", "4.05")
 
 
