@@ -34,7 +34,7 @@ from typing import Any, Awaitable, Callable, Optional
 
 from aiohttp import web
 
-from ..errors import DecodeError, EncodeError, Lwm2mSmsError
+from ..errors import DecodeError, EncodeError
 from ..gateway import ServerStack
 from ..lwm2m.content import ContentFormat, decode_payload
 from ..lwm2m.exceptions import UnknownEndpoint
@@ -45,7 +45,8 @@ from ..lwm2m.server import Observation
 from .access import HttpSettings, RateLimiter, check_exposure, token_matches
 from .events import EventHub, queued_json
 from .metrics import CONTENT_TYPE, GatewayMetrics
-from .operations import Operation, OperationRunner, TooBusy, device_json
+from .devices import device_json
+from .operations import Operation, OperationRunner, TooBusy
 from .values import BadValue, from_json, to_json
 
 __all__ = ["HttpApi"]
@@ -227,7 +228,7 @@ class HttpApi:
                 continue
             if "q" in q and q["q"] not in reg.endpoint:
                 continue
-            d = device_json(self.stack, self.events, self.operations, reg)
+            d = device_json(self.stack, self.events, reg)
             if "state" in q and d["state"] != q["state"]:
                 continue
             if "msisdn" in q and (d["msisdn"] or "").lstrip("+") != q["msisdn"].lstrip("+ "):
@@ -237,7 +238,7 @@ class HttpApi:
 
     async def _device(self, request: web.Request) -> web.Response:
         reg = self.stack.server.registration(request.match_info["ep"])
-        return _json(device_json(self.stack, self.events, self.operations, reg, full=True))
+        return _json(device_json(self.stack, self.events, reg, full=True))
 
     # --- operations ---------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from typing import Any, Awaitable, Callable, Optional
 
 from ..errors import Lwm2mSmsError
 from ..gateway import ServerStack
-from ..lwm2m.exceptions import DeviceUnreachable, RequestFailed, UnknownEndpoint
+from ..lwm2m.exceptions import DeviceUnreachable, RequestFailed
 from ..lwm2m.path import format_path, parse_path
 from ..lwm2m.registration import Registration
 from ..routing.queue import QueuedRequest, RequestState
@@ -40,7 +40,7 @@ from ..routing.router import RequestExpired
 from .events import EventHub
 from .values import links_to_json, to_json
 
-__all__ = ["Operation", "OperationRunner", "SUCCESS_CODES", "TooBusy"]
+__all__ = ["Operation", "OperationRunner", "SUCCESS_CODES", "TooBusy", "msisdn_of"]
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class OperationRunner:
         return not route.now or bool(self.stack.router.queue.pending(reg.endpoint))
 
     def sms_count(self, reg: Registration) -> int:
-        msisdn = _msisdn(reg)
+        msisdn = msisdn_of(reg)
         if msisdn is None:
             return 0
         total = 0
@@ -181,6 +181,9 @@ class OperationRunner:
                 self.on_latency(op.bearer, op.duration)
             if op.queue_id is not None:
                 self._by_queue_id.pop(op.queue_id, None)
+            log.info("operation #%d %s %s on ep=%s (msisdn %s): %s %s via %s, %d SMS, %.2f s", op.id, op.operation,
+                     op.path, op.endpoint, msisdn_of(current) or "-", op.state, op.code or op.error or "",
+                     op.bearer or "-", op.sms, op.duration)
             self.events.publish("operation", op.endpoint, operation=op.json())
 
     def cancel_queued(self, queue_id: int) -> bool:
@@ -222,41 +225,9 @@ def _dotted(code: Any) -> str:
     return str(dotted) if dotted else str(code)
 
 
-def _msisdn(reg: Registration) -> Optional[str]:
+def msisdn_of(reg: Registration) -> Optional[str]:
     if reg.sms is not None:
         return str(reg.sms)
     if reg.remote_uri.startswith("coap+sms://"):
         return reg.remote_uri[len("coap+sms://"):]
     return None
-
-
-def device_json(stack: ServerStack, events: EventHub, runner: OperationRunner, reg: Registration,
-                full: bool = False) -> dict[str, Any]:
-    """One device as the API lists it (``full``: with its object links)."""
-    router = stack.router
-    try:
-        route = router.route(reg)
-        state = "online" if route.now else "sleeping"
-    except Lwm2mSmsError:
-        state = "unknown"
-    msisdn = _msisdn(reg)
-    sent = received = dropped = 0
-    if msisdn is not None:
-        for transport in stack.sms:
-            c = transport.peer_stats(msisdn)
-            sent += c.sms_sent
-            received += c.sms_received
-            dropped += c.dropped_untrusted
-    out: dict[str, Any] = {
-        "endpoint": reg.endpoint, "binding": reg.binding, "msisdn": msisdn,
-        "udp": reg.remote_uri if reg.remote_uri.startswith("coap://") else None,
-        "remote": reg.remote_uri, "lifetime": reg.lifetime, "version": reg.version,
-        "location": f"/rd/{reg.location}", "registered_at": reg.registered_at, "updated_at": reg.updated_at,
-        "last_seen": events.last_seen.get(reg.endpoint, reg.updated_at), "expires_at": reg.expires_at,
-        "state": state, "queued": len(router.queue.pending(reg.endpoint)),
-        "sms": {"sent": sent, "received": received, "dropped_untrusted": dropped},
-    }
-    if full:
-        out["objects"] = [{"path": l.target, "attributes": dict(l.attributes)} for l in reg.objects]
-        out["observations"] = [format_path(o.path) for o in stack.server.observations(reg.endpoint)]
-    return out

@@ -244,12 +244,15 @@ class Observation:
 
         self._task = asyncio.get_running_loop().create_task(feed())
 
-    def cancel(self) -> None:
+    def cancel(self, tell_device: bool = True) -> None:
+        """Stop the observation; ``tell_device`` sends the GET with Observe=1 (the server's
+        shutdown does not: a Reset answers the device's next notification instead)."""
         if not self.cancelled:
             self.cancelled = True
             if self.observable:
                 self._request.observation.cancel()
-                self._deregister()
+                if tell_device:
+                    self._deregister()
             self.server._forget_observation(self)
             task = getattr(self, "_task", None)
             if task is not None:
@@ -332,8 +335,8 @@ class Lwm2mServer:
             self._expiry_task = None
         for observations in list(self._observations.values()):
             for obs in list(observations):
-                obs.cancel()
-        if self._tasks:  # the deregistrations just sent: let them reach the transports
+                obs.cancel(tell_device=False)
+        if self._tasks:  # deregistrations of observations cancelled just before
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if shutdown_context and self.context is not None:
             await self.context.shutdown()

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lwm2m_sms.http import HttpApi, HttpSettings, load_token
+from lwm2m_sms.http import HttpSettings, load_token
 from lwm2m_sms.http.access import RateLimiter, check_exposure
 from lwm2m_sms.lwm2m.exceptions import ConfigError
 

@@ -5,7 +5,6 @@ with the equivalent flags."""
 
 import argparse
 import asyncio
-import os
 import sys
 
 import pytest
