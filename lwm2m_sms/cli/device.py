@@ -339,18 +339,27 @@ async def _observe(args: argparse.Namespace) -> int:
                 await asyncio.wait([next_event, stopped], return_when=asyncio.FIRST_COMPLETED)
                 stopped.cancel()
                 if stop.is_set():
-                    next_event.cancel()
+                    await _cancelled(next_event)  # the stream's generator must be idle to close
                     break
                 event = next_event.result()
             return 0
         finally:
-            first.cancel()
+            await _cancelled(first)
             await stream.aclose()
             try:  # cancel on the device too, on Ctrl-C as at the end of --count
                 await api.call("DELETE", _ep(args.endpoint) + "/observe" + path)
             except CliError:
                 pass
     return await _with_api(args, body)
+
+
+async def _cancelled(fut: "asyncio.Future[Any]") -> None:
+    if not fut.done():
+        fut.cancel()
+    try:
+        await fut
+    except (asyncio.CancelledError, Exception):  # cancelled, or the stream's own error: it ends here anyway
+        pass
 
 
 async def _queue(args: argparse.Namespace) -> int:

@@ -33,7 +33,8 @@ class HttpSettings:
     """Everything the operator interface is limited by; every field has a default.
 
     * ``max_body`` (64 KiB): largest request body (413 beyond).
-    * ``max_sse_clients`` (32): concurrent event streams (503 beyond);
+    * ``max_sse_clients`` (32): concurrent event streams (503 beyond), at most
+      ``max_sse_per_client`` (4) from one address (429 beyond);
       ``sse_backlog`` (1000) events buffered per stream before a slow reader is cut off.
     * ``rate``/``burst`` (20/s, 60): requests per client address (429 beyond).
     * ``max_operations`` (1000): device operations in flight or queued via the API (503).
@@ -48,6 +49,7 @@ class HttpSettings:
     allow_no_token: bool = False
     max_body: int = 64 * 1024
     max_sse_clients: int = 32
+    max_sse_per_client: int = 4
     sse_backlog: int = 1000
     rate: float = 20.0
     burst: int = 60

@@ -87,6 +87,7 @@ class HttpApi:
         self.limiter = RateLimiter(settings.rate, settings.burst, settings.max_clients_tracked)
         self.observations: dict[tuple[str, str], Observation] = {}
         self.sse_clients = 0
+        self._sse_by_client: dict[str, int] = {}
         stack.server.add_hooks(self.events)
         stack.router.wake_up_listeners.append(self.events.on_wake_up)
         self.app = web.Application(client_max_size=settings.max_body, middlewares=[self._guard])
@@ -433,10 +434,14 @@ class HttpApi:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if self.sse_clients >= self.settings.max_sse_clients:
             raise HttpError(503, f"{self.sse_clients} event streams open (limit {self.settings.max_sse_clients})")
+        client = request.remote or "?"
+        if self._sse_by_client.get(client, 0) >= self.settings.max_sse_per_client:
+            raise HttpError(429, f"{self.settings.max_sse_per_client} event streams open from {client} (the limit)")
         last = request.headers.get("Last-Event-ID") or request.query.get("since")
         last_id = _int(last, "Last-Event-ID", 0, 2**62) if last else None
         endpoint = request.query.get("endpoint")
         self.sse_clients += 1
+        self._sse_by_client[client] = self._sse_by_client.get(client, 0) + 1
         sub = self.events.subscribe(endpoint, self.settings.sse_backlog, last_id)
         try:
             response = web.StreamResponse(headers={
@@ -457,6 +462,9 @@ class HttpApi:
             raise
         finally:
             self.sse_clients -= 1
+            left = self._sse_by_client.pop(client, 1) - 1
+            if left:
+                self._sse_by_client[client] = left
             self.events.unsubscribe(sub)
 
     async def _stats(self, request: web.Request) -> web.Response:

@@ -98,13 +98,25 @@ async def test_body_size_limit_answers_413(rig):
     assert "larger than 1024" in big["error"]
 
 
-async def test_event_stream_limit_answers_503(rig):
+async def test_event_stream_limits_answer_503_and_429(rig):
     await rig.start(settings=HttpSettings(port=0, token=TOKEN, max_sse_clients=1))
     async with rig.http.get("/api/events") as first:
         await first.content.readline()
         async with rig.http.get("/api/events") as second:
             assert second.status == 503
     await eventually(lambda: rig.api.sse_clients == 0)
+
+
+async def test_event_streams_per_client_are_limited(rig):
+    await rig.start(settings=HttpSettings(port=0, token=TOKEN, max_sse_per_client=2))
+    async with rig.http.get("/api/events") as a, rig.http.get("/api/events") as b:
+        await a.content.readline()
+        await b.content.readline()
+        async with rig.http.get("/api/events") as third:
+            assert third.status == 429 and "from 127.0.0.1" in (await third.json())["error"]
+    await eventually(lambda: rig.api.sse_clients == 0)
+    async with rig.http.get("/api/events") as again:  # the slots are free again
+        assert again.status == 200
 
 
 async def test_a_slow_event_reader_is_cut_off_not_buffered_without_end(rig):
@@ -223,3 +235,32 @@ async def test_server_cli_serves_http_with_a_token_from_the_environment():
         p.terminate()
         p.communicate(timeout=30)
     assert p.returncode == 0
+
+
+async def test_expiry_is_an_event(rig):
+    now = [1_000_000.0]
+    await rig.start(clock=lambda: now[0])
+    async with rig.http.get("/api/events") as stream:
+        await stream.content.readline()
+        await rig.udp_device("dev-u", lifetime=60)
+        now[0] += 60 + 93 + 1  # lifetime and grace have passed
+        assert [r.endpoint for r in rig.stack.server.expire_due()] == ["dev-u"]
+        events = await asyncio.wait_for(read_events(stream, 2), 10)
+    assert [(e["type"], e["endpoint"]) for e in events] == [("register", "dev-u"), ("expire", "dev-u")]
+
+
+async def test_a_queued_request_that_expires_says_so(rig):
+    import time
+
+    from lwm2m_sms.routing.router import PolicySettings
+
+    await rig.start(policy=PolicySettings(sms_window=0.3, queue_ttl=60))
+    await rig.sms_device("dev-sq", "SQ", "+15550104", queue_window=0.3)
+    await asyncio.sleep(0.5)
+    op = await rig.get("/api/devices/dev-sq/data/3/0/0", status=202)
+    rig.stack.router.expire_queue(now=time.time() + 61)
+    await eventually(lambda: rig.api.operations.get(op["id"]).done)
+    followed = await rig.get(f"/api/operations/{op['id']}")
+    assert followed["state"] == "expired" and followed["queued"]["state"] == "expired"
+    queue = await rig.get("/api/devices/dev-sq/queue", params={"state": "expired"})
+    assert [r["id"] for r in queue["requests"]] == [op["queue_id"]]

@@ -84,3 +84,21 @@ async def test_observe_streams_notifications(rig):
     lines = out.splitlines()
     assert len(lines) == 3 and all(" /3/0/13 = " in l for l in lines)
     await eventually(lambda: not rig.stack.server.observations("dev-u"))  # cancelled at the end
+
+
+async def test_observe_runs_until_ctrl_c_and_then_cancels(rig):
+    import signal
+
+    await rig.start()
+    await rig.udp_device("dev-u", time_resolution=0.05)
+    await rig.call("PUT", "/api/devices/dev-u/attributes/3/0/13", json={"pmin": 0, "pmax": 1})
+    p = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "device", "--url", rig.api.url, "observe", "dev-u", "/3/0/13",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "LWM2M_SMS_HTTP_TOKEN": TOKEN})
+    lines = [await asyncio.wait_for(p.stdout.readline(), 30) for _ in range(3)]
+    assert all(b" /3/0/13 = " in l for l in lines)
+    p.send_signal(signal.SIGINT)
+    out, err = await asyncio.wait_for(p.communicate(), 30)
+    assert p.returncode == 0, err
+    await eventually(lambda: not rig.stack.server.observations("dev-u"))
