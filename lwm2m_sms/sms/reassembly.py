@@ -201,6 +201,22 @@ class Reassembler:
         self._enforce_bounds(key, True)
         self._update_open()
 
+    def forget(self, key: PartKey, ud: UserData) -> None:
+        """Take back the part :meth:`feed` just held for ``key`` (the caller could not store
+        it durably and will not acknowledge it: the network delivers it again)."""
+        partial = self._trusted.get(key) or self._untrusted.get(key)
+        concat = ud.concat
+        if partial is None or concat is None or concat.seq not in partial.parts:
+            return
+        data = partial.parts.pop(concat.seq)
+        partial.size -= len(data)
+        self.stats.buffered_bytes -= len(data)
+        if not partial.trusted:
+            self._untrusted_bytes -= len(data)
+        if not partial.parts:
+            self._remove(key)
+        self._update_open()
+
     def expire(self, now: float) -> int:
         """Drop messages whose first part came more than ``timeout`` ago; return how many."""
         dropped = 0
