@@ -68,6 +68,9 @@ class Quirks:
 
     prompt: bytes = b"> "  # some SIMCom firmware sends ">" with no space
     supports_cmt: bool = True  # no +CNMI mt=2 / +CNMA (many cheap modems)
+    pdu_padding: bytes = b""  # octets after the user data on every PDU line shown (+CMT, +CMGR, +CMGL)
+    quote_pdu: bool = False  # PDU lines in double quotes
+    status_reports_stored: bool = False  # +CNMI ds=1 refused: reports go to "SR", +CDSI
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ class EmulatorCore:
         self.cnmi = [0, 0, 0, 0, 0]
         self.csms = 0
         self.store: dict[int, StoredSms] = {}
+        self.sr_store: dict[int, StoredSms] = {}  # status reports (+CNMI ds=2)
+        self.read_memory = "SM"  # +CPMS <mem1>: what +CMGR/+CMGL/+CMGD work on
         self.stats = {"sent": 0, "received": 0, "stored": 0, "rejected_full": 0, "cms_injected": 0}
         self._in = bytearray()
         self._out = bytearray()
@@ -318,7 +323,7 @@ class EmulatorCore:
         tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
         if self.cmgf == 0:
             pdu = encode_pdu(tpdu, smsc=self._smsc_address())
-            self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
+            self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", self._pdu_line(pdu))
         else:
             self._urc(f'+CMT: "{segment.sender}",,"{_ts_text(ts)}"', _text_or_hex(tpdu))
         if self.csms == 1:
@@ -348,15 +353,20 @@ class EmulatorCore:
         """A delivery outcome for a message sent with TP-SRR: +CDS if +CNMI ds=1."""
         from lwm2m_sms.sms.tpdu import SmsStatusReport, encode_pdu
 
-        if self.cnmi[3] != 1:
+        if self.cnmi[3] not in (1, 2):
             return
         now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         report = SmsStatusReport(message_ref, recipient, now, now, 0x00 if delivered else 0x41)
         pdu = encode_pdu(report, smsc=self._smsc_address())
+        if self.cnmi[3] == 2:  # 27.005: stored in "SR" memory, announced by +CDSI
+            idx = next(i for i in range(1, len(self.sr_store) + 2) if i not in self.sr_store)
+            self.sr_store[idx] = StoredSms(idx, 0, pdu, len(pdu) - 1 - pdu[0], str(recipient), now, "")
+            self._urc(f'+CDSI: "SR",{idx}')
+            return
         if self.csms == 1:
             self._unacked.append((self._now, None, now, None))  # 27.005: +CDS wants +CNMA too
         if self.cmgf == 0:
-            self._urc(f"+CDS: {len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
+            self._urc(f"+CDS: {len(pdu) - 1 - pdu[0]}", self._pdu_line(pdu))
         else:
             st = 0 if delivered else 65
             self._urc(f'+CDS: 6,{message_ref},"{recipient}",145,"{_ts_text(now)}","{_ts_text(now)}",{st}')
@@ -384,6 +394,23 @@ class EmulatorCore:
         self.stats["stored"] += 1
         if announce:
             self._urc(f'+CMTI: "SM",{idx}')
+        return idx
+
+    def _pdu_line(self, pdu: bytes) -> str:
+        """A PDU as this modem prints it (with the padding and quoting quirks)."""
+        text = (pdu + self.quirks.pdu_padding).hex().upper()
+        return f'"{text}"' if self.quirks.quote_pdu else text
+
+    def store_pdu(self, stat: int, pdu: bytes, *, sender: str = "") -> int:
+        """Test knob: put a raw PDU (with its SMSC field) in the SIM store under ``stat``
+        (0 REC UNREAD .. 3 STO SENT): a saved outgoing SMS, or garbage. Returns the index."""
+        free = [i for i in range(1, self.sim_capacity + 1) if i not in self.store]
+        if not free:
+            raise MemoryFull(f"SIM store of {self.msisdn} is full ({self.sim_capacity} messages)")
+        idx = free[0]
+        length = len(pdu) - 1 - pdu[0] if pdu and pdu[0] < len(pdu) else len(pdu)
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+        self.store[idx] = StoredSms(idx, stat, bytes(pdu), length, sender, now, pdu.hex().upper())
         return idx
 
     def _urc(self, line: str, body: str | None = None) -> None:
@@ -673,6 +700,8 @@ class EmulatorCore:
         vals = (vals + [0] * 5)[:5]
         if vals[1] in (2, 3) and not self.quirks.supports_cmt:
             raise _Fail(self._cms(303))
+        if vals[3] == 1 and self.quirks.status_reports_stored:
+            raise _Fail(self._cms(303))
         self.cnmi = vals
 
     def _at_cnma(self, r, q, t, v):
@@ -695,8 +724,11 @@ class EmulatorCore:
             r.info(f'+CPMS: "SM",{used},{cap},"SM",{used},{cap},"SM",{used},{cap}')
         else:
             mems = [m.strip().strip('"').upper() for m in (v or "").split(",") if m.strip()]
-            if not mems or any(m not in ("SM", "ME", "MT") for m in mems):
+            if not mems or any(m not in ("SM", "ME", "MT", "SR") for m in mems) or "SR" in mems[1:]:
                 raise _Fail(self._cms(302))
+            self.read_memory = mems[0]
+            if mems[0] == "SR":
+                used = len(self.sr_store)
             r.info("+CPMS: " + ",".join([f"{used},{cap}"] * 3))
 
     def _at_cmgs(self, r, q, t, v):
@@ -730,7 +762,7 @@ class EmulatorCore:
         if t:
             return
         idx = self._parse_index(v)
-        sms = self.store.get(idx)
+        sms = self._read_store().get(idx)
         if sms is None:
             raise _Fail(self._cms(321))
         self._list_entry(r, sms, header="+CMGR: ", with_index=False)
@@ -741,7 +773,7 @@ class EmulatorCore:
         lead = f"{sms.index}," if with_index else ""
         if self.cmgf == 0:
             r.info(f"{header}{lead}{sms.stat},,{sms.tpdu_length}")
-            r.info(sms.pdu.hex().upper())
+            r.info(self._pdu_line(sms.pdu))
         else:
             r.info(f'{header}{lead}"{_STAT_TEXT[sms.stat]}","{sms.sender}",,"{_ts_text(sms.timestamp)}"')
             r.info(sms.text)
@@ -760,8 +792,9 @@ class EmulatorCore:
             want = _TEXT_STAT.get(arg.strip('"').upper(), -1)
             if want < 0:
                 raise _Fail(self._cms(302))
-        for idx in sorted(self.store):
-            sms = self.store[idx]
+        store = self._read_store()
+        for idx in sorted(store):
+            sms = store[idx]
             if want == 4 or sms.stat == want:
                 self._list_entry(r, sms, header="+CMGL: ", with_index=True)
                 if sms.stat == 0:
@@ -778,16 +811,20 @@ class EmulatorCore:
             flag = int(parts[1]) if len(parts) > 1 and parts[1].strip() else 0
         except ValueError:
             raise _Fail(self._cms(321)) from None
+        store = self._read_store()
         if flag == 0:
-            if idx not in self.store and not 1 <= idx <= self.sim_capacity:
+            if idx not in store and not 1 <= idx <= self.sim_capacity:
                 raise _Fail(self._cms(321))
-            self.store.pop(idx, None)
+            store.pop(idx, None)
             return
         drop = {1: {1}, 2: {1, 3}, 3: {1, 2, 3}, 4: {0, 1, 2, 3}}.get(flag)
         if drop is None:
             raise _Fail(self._cms(302))
-        for i in [i for i, s in self.store.items() if s.stat in drop]:
-            del self.store[i]
+        for i in [i for i, s in store.items() if s.stat in drop]:
+            del store[i]
+
+    def _read_store(self) -> dict[int, StoredSms]:
+        return self.sr_store if self.read_memory == "SR" else self.store
 
     def _at_clac(self, r, q, t, v):
         raise _Fail("ERROR")
