@@ -19,7 +19,10 @@ cancel), the SIM store (+CPMS, +CMGR, +CMGL, +CMGD, +CMTI per stored message, +C
 
 Faults for tests: :meth:`fail_next_sends` (+CMS ERROR on the next n +CMGS),
 :attr:`registration` / :attr:`csq` (settable; +CREG URC on change), :class:`Quirks` (prompt
-without the space, no +CMT/+CNMA support, a model name).
+without the space, no +CMT/+CNMA support, PDU lines padded with octets after the user data
+or wrapped in quotes, status reports only in "SR" memory with +CDSI), :meth:`store_pdu` (any
+PDU on the SIM under any stat: saved SMS-SUBMITs, garbage). Status reports follow +CNMI ds:
+1 as +CDS, 2 stored in "SR" memory (read with +CPMS="SR" and +CMGR) and announced by +CDSI.
 
 Known limits: one message store shared by "SM" and "ME"; no voice, USSD or GPRS commands
 (answered ERROR); command chaining with ``;`` is not supported; text mode sends and shows
@@ -183,7 +186,8 @@ class EmulatorCore:
         self.store: dict[int, StoredSms] = {}
         self.sr_store: dict[int, StoredSms] = {}  # status reports (+CNMI ds=2)
         self.read_memory = "SM"  # +CPMS <mem1>: what +CMGR/+CMGL/+CMGD work on
-        self.stats = {"sent": 0, "received": 0, "stored": 0, "rejected_full": 0, "cms_injected": 0}
+        self.stats = {"sent": 0, "received": 0, "stored": 0, "rejected_full": 0, "cms_injected": 0,
+                      "reports_stored": 0}
         self._in = bytearray()
         self._out = bytearray()
         self._effects: list = []
@@ -361,6 +365,7 @@ class EmulatorCore:
         if self.cnmi[3] == 2:  # 27.005: stored in "SR" memory, announced by +CDSI
             idx = next(i for i in range(1, len(self.sr_store) + 2) if i not in self.sr_store)
             self.sr_store[idx] = StoredSms(idx, 0, pdu, len(pdu) - 1 - pdu[0], str(recipient), now, "")
+            self.stats["reports_stored"] += 1
             self._urc(f'+CDSI: "SR",{idx}')
             return
         if self.csms == 1:
