@@ -275,7 +275,9 @@ class Reassembler:
         self.stats.evicted += 1
         if not partial.trusted:
             self.stats.evicted_untrusted += 1
-        log.warning("reassembly: partial message from %s evicted (%s sender; reference %d, %d of %d "
+        # a flood from unknown numbers evicts on every part: one line each, but at info level
+        level = logging.WARNING if partial.trusted else logging.INFO
+        log.log(level, "reassembly: partial message from %s evicted (%s sender; reference %d, %d of %d "
                     "parts held): %s", key[0], "trusted" if partial.trusted else "untrusted",
                     key[1] & 0xFFFF, len(partial.parts), partial.total, why)
 
