@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--udp", type=hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
                         help="UDP address of the server (default 127.0.0.1:5683)")
     parser.add_argument("--db", metavar="PATH",
-                        help="SQLite file for registrations and queued requests (default: in memory)")
+                        help="SQLite file for registrations, queued requests, held parts of long SMS "
+                             "and dead letters (default: in memory; parts are then lost on a crash)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
     parser.add_argument("--grace", type=float, default=93.0, metavar="S",
@@ -93,6 +94,13 @@ async def run(args: argparse.Namespace) -> int:
 
     if (args.smpp or args.modem) and not args.msisdn:
         return fail("--msisdn (the server's own number) is needed with --smpp or --modem")
+    for option, value in (("--grace", args.grace), ("--udp-window", args.udp_window),
+                          ("--sms-window", args.sms_window), ("--queue-ttl", args.queue_ttl),
+                          ("--udp-timeout", args.udp_timeout)):
+        if not value > 0 or value == float("inf"):  # also refuses nan
+            return fail(f"{option} must be a positive number of seconds, not {value:g}")
+    if isinstance(args.wake_up, float) and not 0 <= args.wake_up < float("inf"):
+        return fail(f"--wake-up must be now, never or a number of seconds >= 0, not {args.wake_up:g}")
     try:
         msisdn = str(parse_msisdn(args.msisdn)) if args.msisdn else None
         allow = frozenset(parse_msisdn(n) for n in args.allow_register) if args.allow_register else None
@@ -103,14 +111,15 @@ async def run(args: argparse.Namespace) -> int:
     bearers = []
     try:
         if args.smpp:
-            link = smpp_link(args, msisdn)
+            link = smpp_link(args, msisdn, parts_db=args.db)
             await link.start()
             bearers.append(link)
             print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}", flush=True)
         if args.modem:
             from modems.driver import ModemConfig, ModemDriver
 
-            driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn)
+            driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn,
+                                 parts_db=args.db, dead_letters=args.db)
             await driver.start()
             bearers.append(driver)
             print(f"GSM modem on {args.modem} for {msisdn}", flush=True)
