@@ -54,7 +54,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-us-fallback", dest="us_fallback", action="store_false",
                    help="US: do not resend by SMS when UDP gets no answer")
     g.add_argument("--allow-register", action="append", default=None, metavar="+N",
-                   help="accept a Register by SMS only from these numbers (repeatable)")
+                   help="accept a Register by SMS only from these numbers, and sms= (by SMS or UDP) "
+                        "only naming them (repeatable)")
+    g = parser.add_argument_group("limits (every client is assumed hostile)")
+    g.add_argument("--max-registrations", type=int, default=100_000, metavar="N",
+                   help="registrations held at most; a new endpoint past it gets 5.03 (default 100000)")
+    g.add_argument("--max-link-format", type=int, default=4096, metavar="OCTETS",
+                   help="largest Register/Update payload; larger gets 4.13 (default 4096)")
+    g.add_argument("--lifetime-range", default="1..31536000", metavar="MIN..MAX",
+                   help="accepted lt= in seconds; outside gets 4.00 (default 1..31536000)")
+    g.add_argument("--max-endpoint", type=int, default=128, metavar="N",
+                   help="longest endpoint name in characters (default 128; unprintable ones get 4.00)")
 
 
 def _line(event: str, reg) -> str:
@@ -101,6 +111,18 @@ async def run(args: argparse.Namespace) -> int:
             return fail(f"{option} must be a positive number of seconds, not {value:g}")
     if isinstance(args.wake_up, float) and not 0 <= args.wake_up < float("inf"):
         return fail(f"--wake-up must be now, never or a number of seconds >= 0, not {args.wake_up:g}")
+    from ..lwm2m.registration import RegistrationLimits
+
+    low, sep, high = args.lifetime_range.partition("..")
+    try:
+        if not sep:
+            raise ValueError(f"--lifetime-range {args.lifetime_range!r} is not MIN..MAX")
+        limits = RegistrationLimits(
+            max_registrations=args.max_registrations, max_link_format=args.max_link_format,
+            min_lifetime=int(low), max_lifetime=int(high), max_endpoint=args.max_endpoint,
+        )
+    except ValueError as exc:
+        return fail(f"limits: {exc}")
     try:
         msisdn = str(parse_msisdn(args.msisdn)) if args.msisdn else None
         allow = frozenset(parse_msisdn(n) for n in args.allow_register) if args.allow_register else None
@@ -134,7 +156,8 @@ async def run(args: argparse.Namespace) -> int:
     site = resource.Site()
     try:
         stack = await start_server(udp=args.udp, bearers=bearers, db=args.db, policy=policy, site=site,
-                                   grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",))
+                                   grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",),
+                                   limits=limits)
     except OSError as exc:
         for b in bearers:
             await b.close()

@@ -62,10 +62,13 @@ import pytest  # noqa: E402
     (["--queue-ttl", "nan"], "--queue-ttl"),
     (["--sms-window", "inf"], "--sms-window"),
     (["--wake-up", "-3"], "--wake-up"),
+    (["--lifetime-range", "100..10"], "lifetime range"),
+    (["--lifetime-range", "60"], "--lifetime-range"),
+    (["--max-registrations", "0"], "max_registrations"),
 ])
 def test_server_refuses_invalid_windows_and_times_at_start(argv, what, capsys):
     from lwm2m_sms.cli import main
 
     assert main(["server", "--udp", "127.0.0.1:0", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and what in err[0] and "must be" in err[0]
+    assert len(err) == 1 and what in err[0]
