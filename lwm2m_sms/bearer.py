@@ -40,7 +40,7 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Self
 
 from .errors import BearerClosed, BearerError, DecodeError
 from .sms.address import Address, parse_address, parse_msisdn
@@ -257,11 +257,11 @@ class Bearer(abc.ABC):
     ) -> Submission:
         """Accept ``payload`` for ``recipient``; see the module docstring for the contract."""
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> "Self":
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     # -- helpers for subclasses ---------------------------------------------------------
@@ -376,7 +376,7 @@ class LoopbackNetwork:
         self.log: list[SmsSegment] = []
         self.keep_log = False
         self._bearers: dict[Address, "LoopbackBearer"] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def attach(self, bearer: "LoopbackBearer") -> None:
         assert bearer.local_address is not None
@@ -431,7 +431,7 @@ class LoopbackBearer(Bearer, SegmentLink):
 
     kind = "loopback"
 
-    def __init__(self, network: LoopbackNetwork, msisdn: Address | str, **kwargs) -> None:
+    def __init__(self, network: LoopbackNetwork, msisdn: Address | str, **kwargs: Any) -> None:
         super().__init__(parse_msisdn(msisdn) if isinstance(msisdn, str) else msisdn, **kwargs)
         self.network = network
         self._started = False

@@ -50,16 +50,17 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from lwm2m_sms.bearer import Bearer, DeliveryState, Submission
+from lwm2m_sms.bearer import Bearer, DeliveryState, ReceiveHandler, Submission
 from lwm2m_sms.deadletters import DeadLetterStore
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox
 from lwm2m_sms.sms.address import Address, parse_address
 from lwm2m_sms.sms.segmentation import UserData
+from lwm2m_sms.sms.tpdu import SmsStatusReport
 from lwm2m_sms.sms.udh import Ports
 
 from .at import Urc, split_args
-from .channel import AtChannel, CommandError, CommandTimeout, ConnectionLost
+from .channel import AtChannel, CommandError, CommandTimeout, ConnectionLost, Response
 from .profiles import ModemProfile, profile_by_name, profile_for
 
 __all__ = ["ModemConfig", "ModemDriver", "ModemBearer", "ModemIdentity", "RETRY_CMS", "cms_text"]
@@ -158,7 +159,7 @@ class _Job:
     pdus: list[bytes] | None = None
 
 
-def _first_line(resp, prefix: str) -> str:
+def _first_line(resp: Response, prefix: str) -> str:
     for line in resp.text_lines:
         text = line.split(":", 1)[1].strip() if line.upper().startswith(prefix) else line.strip()
         if text:
@@ -200,12 +201,12 @@ class ModemDriver(Bearer):
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._urcs: asyncio.Queue[Urc] = asyncio.Queue()
         self._by_mr: dict[int, _Job] = {}
-        self._early_reports: dict[int, tuple[float, object]] = {}
+        self._early_reports: dict[int, tuple[float, SmsStatusReport]] = {}
         self._handler_failures: dict[str, int] = {}
         # stored parts fed to the reassembler, kept on the SIM until their message is whole
-        self._held: dict[tuple, tuple[float, list[int]]] = {}
-        self._tasks: list[asyncio.Task] = []
-        self._reconnect_task: asyncio.Task | None = None
+        self._held: dict[tuple[str, int, int], tuple[float, list[int]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconnect_task: asyncio.Task[None] | None = None
         self._reg_event = asyncio.Event()
         self._registered = asyncio.Event()
         self._active: set[_Job] = set()
@@ -242,7 +243,7 @@ class ModemDriver(Bearer):
             log.info("modem: resending %s to %s from the outbox", entry.message_id, entry.recipient)
             self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload))
 
-    def set_receiver(self, handler) -> None:
+    def set_receiver(self, handler: ReceiveHandler | None) -> None:
         had = self._handler is not None
         super().set_receiver(handler)
         if handler is not None and not had and not self._closing and self._ch is not None:
@@ -457,10 +458,11 @@ class ModemDriver(Bearer):
     async def _wait_registered(self, ch: AtChannel) -> None:
         cfg = self.config
         await ch.command("AT+CREG=1", check=False)
-        has_cereg = (await ch.command("AT+CEREG=1", check=False)).final.ok
+        cereg = (await ch.command("AT+CEREG=1", check=False)).final
+        has_cereg = cereg is not None and cereg.ok
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cfg.registration_timeout
-        stat = None
+        stat: int | None = None
         while True:
             self._reg_event.clear()
             for cmd, prefix in (("AT+CREG?", "+CREG"), ("AT+CEREG?", "+CEREG")):
@@ -480,7 +482,7 @@ class ModemDriver(Bearer):
             if left <= 0:
                 raise BearerError(
                     f"modem on {cfg.port}: not registered to a network after {cfg.registration_timeout:g} s "
-                    f"(+CREG stat {stat}: {_CREG_TEXT.get(stat, 'no answer')}); check the antenna, "
+                    f"(+CREG stat {stat}: {_CREG_TEXT.get(stat, 'no answer') if stat is not None else 'no answer'}); check the antenna, "
                     "the SIM's subscription and coverage"
                 )
             try:
@@ -799,7 +801,7 @@ class ModemDriver(Bearer):
             return f"+CMS ERROR {exc.cms} ({cms_text(exc.cms)})"
         return str(exc)
 
-    def _status_report(self, report) -> None:
+    def _status_report(self, report: SmsStatusReport) -> None:
         job = self._by_mr.get(report.message_ref)
         if job is None or report.message_ref in job.reports:
             # A report can overtake the +CMGS answer (the URC worker runs first); keep a few.

@@ -34,11 +34,15 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 from lwm2m_sms.bearer import SmsSegment
 from lwm2m_sms.errors import BearerError, DecodeError, EncodeError
 from lwm2m_sms.sms.address import Address, parse_address
+
+if TYPE_CHECKING:
+    from lwm2m_sms.sms.tpdu import SmsDeliver, SmsSubmit
 
 __all__ = ["EmulatorCore", "Identity", "Quirks", "SubmitSegment", "Settled", "MemoryFull", "StoredSms"]
 
@@ -92,6 +96,10 @@ class Settled:
     (acknowledged by +CNMA, or stored): the network may now be acknowledged."""
 
     handle: int
+
+
+#: What :meth:`EmulatorCore.take_effects` hands the adapter.
+Effect = Union[SubmitSegment, Settled]
 
 
 @dataclass
@@ -190,11 +198,11 @@ class EmulatorCore:
                       "reports_stored": 0}
         self._in = bytearray()
         self._out = bytearray()
-        self._effects: list = []
+        self._effects: list[Effect] = []
         self._mr = 0
         self._tokens = 0
         self._fail_sends: list[int] = []
-        self._prompt_for: tuple[str, object] | None = None  # ("pdu", length) / ("text", addr)
+        self._prompt_for: tuple[str, int | Address] | None = None  # ("pdu", length) / ("text", addr)
         self._busy_token: int | None = None  # waiting for submit_result
         self._busy_mr = 0
         # +CMT (and +CDS) shown and waiting for +CNMA: (shown at, segment, time stamp, handle)
@@ -215,7 +223,7 @@ class EmulatorCore:
         self._out.clear()
         return out
 
-    def take_effects(self) -> list:
+    def take_effects(self) -> list["Effect"]:
         eff, self._effects = self._effects, []
         return eff
 
@@ -478,7 +486,8 @@ class EmulatorCore:
                 del buf[: i + 1]
                 if self.echo:
                     self._out += body.encode("latin-1") + bytes((b,))
-                kind, arg = self._prompt_for  # type: ignore[misc]
+                assert self._prompt_for is not None
+                kind, arg = self._prompt_for
                 self._prompt_for = None
                 if b == ESC:
                     self._respond([], "OK")  # 27.005: ESC cancels the send
@@ -492,7 +501,7 @@ class EmulatorCore:
             return True
         return False
 
-    def _submit(self, kind: str, arg, body: str) -> None:
+    def _submit(self, kind: str, arg: int | Address, body: str) -> None:
         from lwm2m_sms.sms.tpdu import Direction, SmsSubmit, decode_pdu
 
         if self._fail_sends:
@@ -513,6 +522,8 @@ class EmulatorCore:
                 if not isinstance(sub, SmsSubmit):
                     raise DecodeError("not an SMS-SUBMIT")
             else:
+                if isinstance(arg, int):
+                    raise EncodeError("text-mode +CMGS without a destination")
                 sub = SmsSubmit.from_text(arg, body.replace("\r", "\n").strip("\n"))
         except (DecodeError, EncodeError, ValueError) as exc:
             log.info("emulator %s: bad +CMGS input: %s", self.msisdn, exc)
@@ -572,33 +583,33 @@ class EmulatorCore:
         handler(r, query, test, value)
 
     # identity
-    def _at_cgmi(self, r, q, t, v):
+    def _at_cgmi(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(self.identity.manufacturer)
 
-    def _at_cgmm(self, r, q, t, v):
+    def _at_cgmm(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(self.identity.model)
 
-    def _at_cgmr(self, r, q, t, v):
+    def _at_cgmr(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(f"Revision: {self.identity.revision}")
 
-    def _at_cgsn(self, r, q, t, v):
+    def _at_cgsn(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(self.identity.imei)
 
     _at_gsn = _at_cgsn
 
-    def _at_cimi(self, r, q, t, v):
+    def _at_cimi(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim()
         r.info(self.identity.imsi)
 
-    def _at_cnum(self, r, q, t, v):
+    def _at_cnum(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim()
         r.info(f'+CNUM: "","{self.msisdn}",145')
 
-    def _at_cfun(self, r, q, t, v):
+    def _at_cfun(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CFUN: 1")
 
-    def _at_cmee(self, r, q, t, v):
+    def _at_cmee(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f"+CMEE: {self.cmee}")
         elif t:
@@ -608,7 +619,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cme(50))
 
-    def _at_cscs(self, r, q, t, v):
+    def _at_cscs(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f'+CSCS: "{self.cscs}"')
         elif t:
@@ -618,7 +629,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cme(50))
 
-    def _at_cpin(self, r, q, t, v):
+    def _at_cpin(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CPIN: READY" if self.pin_ok else "+CPIN: SIM PIN")
             return
@@ -632,7 +643,7 @@ class EmulatorCore:
         if self._register_when_unlocked and self._registration == 0:
             self._registration = 2  # searching; the adapter (or a test) registers it
 
-    def _at_creg(self, r, q, t, v, name="+CREG", attr="creg_n"):
+    def _at_creg(self, r: _Reply, q: bool, t: bool, v: str | None, name: str = "+CREG", attr: str = "creg_n") -> None:
         if q:
             r.info(f"{name}: {getattr(self, attr)},{self._registration}")
         elif t:
@@ -642,34 +653,34 @@ class EmulatorCore:
         else:
             raise _Fail(self._cme(50))
 
-    def _at_cereg(self, r, q, t, v):
+    def _at_cereg(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._at_creg(r, q, t, v, "+CEREG", "cereg_n")
 
-    def _at_cgreg(self, r, q, t, v):
+    def _at_cgreg(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._at_creg(r, q, t, v, "+CGREG", "creg_n")
 
-    def _at_csq(self, r, q, t, v):
+    def _at_csq(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(f"+CSQ: {self.csq[0]},{self.csq[1]}")
 
-    def _at_cops(self, r, q, t, v):
+    def _at_cops(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             if self._registration in (1, 5):
                 r.info(f'+COPS: 0,0,"{self.identity.operator}",7')
             else:
                 r.info("+COPS: 0")
 
-    def _at_csca(self, r, q, t, v):
+    def _at_csca(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim()
         if q:
             r.info(f'+CSCA: "{self.smsc_number}",145')
         elif v is not None:
             self.smsc_number = v.split(",")[0].strip().strip('"')
 
-    def _at_csmp(self, r, q, t, v):
+    def _at_csmp(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CSMP: 17,167,0,0")
 
-    def _at_csms(self, r, q, t, v):
+    def _at_csms(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f"+CSMS: {self.csms},1,1,1")
         elif t:
@@ -680,7 +691,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cms(302))
 
-    def _at_cmgf(self, r, q, t, v):
+    def _at_cmgf(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f"+CMGF: {self.cmgf}")
         elif t:
@@ -690,7 +701,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cms(302))
 
-    def _at_cnmi(self, r, q, t, v):
+    def _at_cnmi(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CNMI: " + ",".join(map(str, self.cnmi)))
             return
@@ -709,7 +720,7 @@ class EmulatorCore:
             raise _Fail(self._cms(303))
         self.cnmi = vals
 
-    def _at_cnma(self, r, q, t, v):
+    def _at_cnma(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if t:
             r.info("+CNMA: (0-2)")
             return
@@ -717,7 +728,7 @@ class EmulatorCore:
             raise _Fail(self._cms(340))
         self._settle(self._unacked.pop(0)[3])  # the next held +CMT follows the OK (_process)
 
-    def _at_cpms(self, r, q, t, v):
+    def _at_cpms(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if self.sim_busy > 0:  # a slow SIM: the SMS part is not ready yet
             self.sim_busy -= 1
@@ -736,7 +747,7 @@ class EmulatorCore:
                 used = len(self.sr_store)
             r.info("+CPMS: " + ",".join([f"{used},{cap}"] * 3))
 
-    def _at_cmgs(self, r, q, t, v):
+    def _at_cmgs(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t or q or v is None:
             return
@@ -762,7 +773,7 @@ class EmulatorCore:
         except ValueError:
             raise _Fail(self._cms(321)) from None
 
-    def _at_cmgr(self, r, q, t, v):
+    def _at_cmgr(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t:
             return
@@ -783,7 +794,7 @@ class EmulatorCore:
             r.info(f'{header}{lead}"{_STAT_TEXT[sms.stat]}","{sms.sender}",,"{_ts_text(sms.timestamp)}"')
             r.info(sms.text)
 
-    def _at_cmgl(self, r, q, t, v):
+    def _at_cmgl(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t:
             r.info("+CMGL: (0-4)" if self.cmgf == 0 else '+CMGL: ("REC UNREAD","REC READ","STO UNSENT","STO SENT","ALL")')
@@ -805,7 +816,7 @@ class EmulatorCore:
                 if sms.stat == 0:
                     sms.stat = 1
 
-    def _at_cmgd(self, r, q, t, v):
+    def _at_cmgd(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t:
             r.info(f"+CMGD: (1-{self.sim_capacity}),(0-4)")
@@ -831,7 +842,7 @@ class EmulatorCore:
     def _read_store(self) -> dict[int, StoredSms]:
         return self.sr_store if self.read_memory == "SR" else self.store
 
-    def _at_clac(self, r, q, t, v):
+    def _at_clac(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         raise _Fail("ERROR")
 
 
@@ -840,7 +851,7 @@ class _Fail(Exception):
         self.final = final
 
 
-def _text_or_hex(tpdu) -> str:
+def _text_or_hex(tpdu: "SmsDeliver | SmsSubmit") -> str:
     """Text mode shows GSM/UCS2 text as text and 8-bit data in hex (27.005 3.1, <data>)."""
     try:
         return tpdu.text

@@ -8,6 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..lwm2m.registration import Registration
 
 from .options import add_smpp_options, hostport, smpp_link, until_stopped
 
@@ -67,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="longest endpoint name in characters (default 128; unprintable ones get 4.00)")
 
 
-def _line(event: str, reg) -> str:
+def _line(event: str, reg: "Registration") -> str:
     sms = reg.sms.lwm2m_digits if reg.sms else "-"
     objects = ",".join(l.target for l in reg.objects)
     return (f"{time.strftime('%H:%M:%S')} {event:<12} ep={reg.endpoint} b={reg.binding} lt={reg.lifetime} "
@@ -86,16 +90,16 @@ async def run(args: argparse.Namespace) -> int:
     from ..gateway import start_server
 
     class Printer(ServerHooks):
-        def on_registered(self, reg):
+        def on_registered(self, reg: "Registration") -> None:
             print(_line("registered", reg), flush=True)
 
-        def on_updated(self, reg):
+        def on_updated(self, reg: "Registration") -> None:
             print(_line("updated", reg), flush=True)
 
-        def on_deregistered(self, reg):
+        def on_deregistered(self, reg: "Registration") -> None:
             print(_line("deregistered", reg), flush=True)
 
-        def on_expired(self, reg):
+        def on_expired(self, reg: "Registration") -> None:
             print(_line("expired", reg), flush=True)
 
     def fail(text: str, code: int = 2) -> int:
@@ -133,6 +137,7 @@ async def run(args: argparse.Namespace) -> int:
     bearers = []
     try:
         if args.smpp:
+            assert msisdn is not None  # checked above: --msisdn comes with --smpp
             link = smpp_link(args, msisdn, parts_db=args.db)
             await link.start()
             bearers.append(link)

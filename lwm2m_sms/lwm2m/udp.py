@@ -62,7 +62,7 @@ class RateLimitedLog:
         return True, last[1] if last is not None else 0
 
 
-class GuardedUDP6(MessageInterfaceUDP6):
+class GuardedUDP6(MessageInterfaceUDP6):  # type: ignore[misc]  # aiocoap ships no type information
     """aiocoap's udp6 transport, with a datagram that fails to decode dropped as one rate-
     limited log line (see the module docstring)."""
 
@@ -114,5 +114,6 @@ def local_port(context: aiocoap.Context) -> Optional[int]:
     for ri in context.request_interfaces:
         mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
         if isinstance(mi, MessageInterfaceUDP6):
-            return mi._local_port()
+            port = mi._local_port()
+            return int(port) if port is not None else None
     return None

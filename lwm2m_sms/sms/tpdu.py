@@ -45,7 +45,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Union
+from typing import Any, Union
 
 from ..errors import DecodeError, EncodeError, PayloadTooLarge
 from . import gsm7
@@ -158,7 +158,7 @@ def text_of(user_data: UserData, dcs: int) -> str:
     raise DecodeError(f"TP-DCS {dcs:#04x} is 8-bit data, not text")
 
 
-def _text_user_data(text: str, kw: dict) -> tuple[UserData, int]:
+def _text_user_data(text: str, kw: dict[str, Any]) -> tuple[UserData, int]:
     """Pick GSM 7-bit when ``text`` is encodable, else UCS2; one SMS only."""
     if gsm7.is_gsm7(text):
         septets = gsm7.encode(text)
@@ -209,7 +209,7 @@ class SmsSubmit:
         return text_of(self.user_data, self.dcs)
 
     @classmethod
-    def from_text(cls, destination: Address | str, text: str, **kw) -> "SmsSubmit":
+    def from_text(cls, destination: Address | str, text: str, **kw: Any) -> "SmsSubmit":
         """One SMS-SUBMIT carrying ``text``: GSM 7-bit when encodable, else UCS2."""
         ud, dcs = _text_user_data(text, kw)
         return cls(parse_address(destination), ud, dcs, **kw)
@@ -235,7 +235,7 @@ class SmsDeliver:
         return text_of(self.user_data, self.dcs)
 
     @classmethod
-    def from_text(cls, originator: Address | str, text: str, **kw) -> "SmsDeliver":
+    def from_text(cls, originator: Address | str, text: str, **kw: Any) -> "SmsDeliver":
         """One SMS-DELIVER carrying ``text``: GSM 7-bit when encodable, else UCS2."""
         ud, dcs = _text_user_data(text, kw)
         return cls(parse_address(originator), ud, dcs, **kw)
@@ -513,7 +513,7 @@ def relative_validity(period: timedelta) -> int:
     return lo
 
 
-def _encode_validity(validity) -> tuple[int, bytes]:
+def _encode_validity(validity: object) -> tuple[int, bytes]:
     """(TP-VPF bits for the first octet, TP-VP octets)."""
     if validity is None:
         return 0x00, b""
@@ -540,7 +540,7 @@ def _encode_validity(validity) -> tuple[int, bytes]:
     raise EncodeError(f"validity must be None, an int, a datetime or a timedelta, not {type(validity).__name__}")
 
 
-def _decode_enhanced_validity(data: bytes, pos: int):
+def _decode_enhanced_validity(data: bytes, pos: int) -> int | timedelta | None:
     """Enhanced TP-VP (23.040 9.2.3.12.3): 7 octets, a functionality indicator first."""
     if len(data) < pos + 7:
         raise DecodeError("enhanced TP-VP is truncated")
@@ -631,15 +631,14 @@ def _check_ud_size(size: int, rest: int, unit: str, udl: int) -> None:
 def encode_pdu(tpdu: Tpdu, *, smsc: Address | None = None, with_smsc: bool = True) -> bytes:
     """Encode a TPDU, with the SMSC address in front unless ``with_smsc`` is False
     (``smsc=None`` gives the single 0x00 octet: "use the SIM's SMSC", as AT+CMGS sends it)."""
-    kind = type(tpdu)
-    if kind is SmsSubmit:
+    if isinstance(tpdu, SmsSubmit):
         body = _encode_submit(tpdu)
-    elif kind is SmsDeliver:
+    elif isinstance(tpdu, SmsDeliver):
         body = _encode_deliver(tpdu)
-    elif kind is SmsStatusReport:
+    elif isinstance(tpdu, SmsStatusReport):
         body = _encode_status_report(tpdu)
     else:
-        raise EncodeError(f"not a TPDU: {kind.__name__}")
+        raise EncodeError(f"not a TPDU: {type(tpdu).__name__}")
     if not with_smsc:
         return body
     return (b"\x00" if smsc is None else encode_smsc_field(smsc)) + body
@@ -810,7 +809,7 @@ def _decode_submit(data: bytes, pos: int, first: int) -> tuple[SmsSubmit, int]:
     dcs = data[pos + 1]
     pos += 2
     vpf = first & 0x18
-    validity = None
+    validity: int | datetime | timedelta | None = None
     if vpf == 0x10:
         validity = data[pos]
         pos += 1
