@@ -84,3 +84,9 @@ def test_modem_info_on_a_sim_that_wants_a_pin(tmp_path, capsys):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
+
+
+def test_smsc_store_in_a_missing_directory(tmp_path, capsys):
+    store = tmp_path / "missing" / "smsc.db"
+    assert main(["smsc", "--listen", "127.0.0.1:0", "--store", str(store)]) == 1
+    _one_line_error(capsys, f"--store {store}", "unable to open database file")

@@ -54,12 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# argparse destinations of the options that name SQLite files, in any subcommand
+SQLITE_OPTIONS = ("db", "store", "smpp_store")
+
+
 def error_line(exc: BaseException, args: argparse.Namespace | None = None) -> str:
     """The one line that names what went wrong (without the ``lwm2m-sms: error:`` prefix)."""
     if isinstance(exc, sqlite3.Error):
-        # sqlite3 does not say which file; every database option of the CLI is --db.
-        db = getattr(args, "db", None)
-        return f"--db {db}: {exc}" if db else f"database: {exc}"
+        # sqlite3 does not say which file: name the SQLite options the command was given.
+        given = [f"--{name.replace('_', '-')} {getattr(args, name)}" for name in SQLITE_OPTIONS
+                 if isinstance(getattr(args, name, None), str)]
+        return f"{', '.join(given) or 'database'}: {exc}"
     if isinstance(exc, OSError):
         if exc.filename is not None and exc.strerror:
             names = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
