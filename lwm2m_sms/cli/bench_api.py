@@ -147,7 +147,7 @@ async def run(args: argparse.Namespace) -> int:
     from .table import format_table
 
     n = args.devices
-    smsc, port = await start_smsc(args)  # type: ignore[no-untyped-call]
+    smsc, port = await start_smsc(args)
     closers: list[Callable[[], Awaitable[Any]]] = []
     devices: list[Any] = []
     stack = api = None

@@ -42,6 +42,12 @@ udp_timeout = 20
 us_fallback = false
 allow_register = ["+15550101", "+15550102"]
 
+[limits]
+max_registrations = 500
+max_link_format = 2048
+lifetime_range = "60..86400"
+max_endpoint = 64
+
 [http]
 listen = "127.0.0.1:{http}"
 token_file = "{tmp}/token"
@@ -58,6 +64,8 @@ def flags(tmp, msisdn="+15550000", system_id="server", udp=0, smsc=2775, http=0)
             "--password", "s3cret", "--wake-up", "30", "--udp-window", "60", "--sms-window", "600",
             "--queue-ttl", "3600", "--udp-timeout", "20", "--no-us-fallback",
             "--allow-register", "+15550101", "--allow-register", "+15550102",
+            "--max-registrations", "500", "--max-link-format", "2048", "--lifetime-range", "60..86400",
+            "--max-endpoint", "64",
             "--http", f"127.0.0.1:{http}", "--http-token-file", f"{tmp}/token", "--http-max-body", "32768",
             "--http-max-streams", "8", "--http-rate", "50"]
 
