@@ -242,7 +242,7 @@ function refreshSoon() {
     loadTotals().catch(() => {});
     if (!$("#devices-page").hidden) loadDevices().catch(() => {});
     if (!$("#device-page").hidden && state.device) loadDevice(state.device.endpoint).catch(() => {});
-  }, 300);
+  }, 1000);  // a list of a thousand devices is not rebuilt more often than this
 }
 
 function onEvent(e) {
