@@ -256,10 +256,12 @@ class HttpApi:
         assert op.task is not None
         if waits:
             queued = asyncio.ensure_future(op.queued.wait())
-            # Observe waits in memory, not in the queue: nothing to wait for then.
-            await asyncio.wait([op.task, queued], timeout=0 if name == "observe" else 5.0,
-                               return_when=asyncio.FIRST_COMPLETED)
-            queued.cancel()
+            try:
+                # Observe waits in memory, not in the queue: nothing to wait for then.
+                await asyncio.wait([op.task, queued], timeout=0 if name == "observe" else 5.0,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                queued.cancel()  # also when the client went away meanwhile
         else:
             await asyncio.wait([op.task], timeout=self.settings.operation_wait)
         if not op.done:
