@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable, Optional
 from aiohttp import web
 
 from ..errors import DecodeError, EncodeError
-from ..gateway import ServerStack
+from .stack import RunningGateway
 from ..lwm2m.content import ContentFormat, decode_payload
 from ..lwm2m.exceptions import UnknownEndpoint
 from ..lwm2m.linkformat import AttrValue
@@ -73,10 +73,10 @@ def _json(data: Any, status: int = 200, **headers: str) -> web.Response:
 
 
 class HttpApi:
-    """The operator interface of one :class:`~lwm2m_sms.gateway.ServerStack`. Refuses to be
+    """The operator interface of a running gateway (:class:`.stack.RunningGateway`). Refuses to be
     built when the settings would expose it without a token (see :mod:`.access`)."""
 
-    def __init__(self, stack: ServerStack, settings: HttpSettings) -> None:
+    def __init__(self, stack: RunningGateway, settings: HttpSettings) -> None:
         check_exposure(settings)
         self.stack = stack
         self.settings = settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Lwm2mSmsError
-from ..gateway import ServerStack
+from .stack import RunningGateway
 from ..lwm2m.path import format_path
 from ..lwm2m.registration import Registration
 from .events import EventHub
@@ -15,7 +15,7 @@ from .operations import msisdn_of
 __all__ = ["device_json"]
 
 
-def device_json(stack: ServerStack, events: EventHub, reg: Registration,
+def device_json(stack: RunningGateway, events: EventHub, reg: Registration,
                 full: bool = False) -> dict[str, Any]:
     """One device as the API lists it (``full``: with its object links)."""
     router = stack.router

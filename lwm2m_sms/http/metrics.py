@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from ..gateway import ServerStack
+from .stack import RunningGateway
 from ..lwm2m.binding import BINDINGS
 
 __all__ = ["GatewayMetrics", "CONTENT_TYPE"]
@@ -30,7 +30,7 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 
 
 
 class _StackCollector(Collector):
-    def __init__(self, stack: ServerStack) -> None:
+    def __init__(self, stack: RunningGateway) -> None:
         self.stack = stack
 
     def collect(self) -> Iterable[Metric]:
@@ -83,7 +83,7 @@ class GatewayMetrics:
     """The registry behind ``/metrics`` (its own, not prometheus-client's global one, so
     two servers in one process do not collide)."""
 
-    def __init__(self, stack: ServerStack) -> None:
+    def __init__(self, stack: RunningGateway) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_StackCollector(stack))
         self.latency = Histogram(

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
 
 from ..errors import Lwm2mSmsError
-from ..gateway import ServerStack
+from .stack import RunningGateway
 from ..lwm2m.exceptions import DeviceUnreachable, RequestFailed
 from ..lwm2m.path import format_path, parse_path
 from ..lwm2m.registration import Registration
@@ -71,6 +71,7 @@ class Operation:
     bearer: Optional[str] = None
     sms: int = 0
     duration: Optional[float] = None
+    content_format: Optional[int] = None
     task: Optional["asyncio.Task[Any]"] = field(default=None, repr=False)
     queued: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -83,6 +84,7 @@ class Operation:
             "id": self.id, "endpoint": self.endpoint, "operation": self.operation, "path": self.path,
             "state": self.state, "queue_id": self.queue_id, "code": self.code, "value": self.value,
             "error": self.error, "bearer": self.bearer, "sms": self.sms, "duration": self.duration,
+            "content_format": self.content_format,
         }
 
 
@@ -90,7 +92,7 @@ class OperationRunner:
     """Runs operations on ``stack`` and keeps the last ``keep`` finished ones for lookup;
     at most ``limit`` run (or wait in the queue) at once."""
 
-    def __init__(self, stack: ServerStack, events: EventHub, *, limit: int = 1000, keep: int = 1000,
+    def __init__(self, stack: RunningGateway, events: EventHub, *, limit: int = 1000, keep: int = 1000,
                  on_latency: Optional[Callable[[str, float], None]] = None) -> None:
         self.stack = stack
         self.events = events
@@ -168,6 +170,9 @@ class OperationRunner:
             op.state, op.error = "failed", repr(exc)
         else:
             op.state, op.code = "answered", SUCCESS_CODES[op.operation]
+            if hasattr(value, "content_format") and hasattr(value, "value"):  # a typed read result
+                op.content_format = int(value.content_format) if value.content_format is not None else None
+                value = value.value
             op.value = to_json(value) if op.operation != "discover" else links_to_json(value)
         finally:
             op.duration = time.monotonic() - started
