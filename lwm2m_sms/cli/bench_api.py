@@ -195,7 +195,8 @@ async def run(args: argparse.Namespace) -> int:
 
         async def direct(ep: str) -> bool:
             try:
-                return bool(await server.read(ep, "/3/0/0") == "lwm2m-sms")
+                result = await server.read(ep, "/3/0/0")
+                return bool(getattr(result, "value", result) == "lwm2m-sms")  # a typed result, or the value
             except Exception as exc:
                 failures["direct"] += 1
                 if failures["direct"] <= 3:
