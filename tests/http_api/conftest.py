@@ -28,7 +28,7 @@ class Rig:
         self.closers = []
         self.mux = None
 
-    async def start(self, *, policy=None, settings=None, **server_kwargs):
+    async def start(self, *, policy=None, settings=None):
         from smsc.config import SmscConfig
         from smsc.server import SimulatedSmsc
 
@@ -37,7 +37,7 @@ class Rig:
         self.closers.append(self.smsc.close)
         link = await smpp_bearer(self.smsc.port, "server", SERVER, SERVER)
         self.closers.append(link.close)
-        self.stack = await start_server(bearers=[link], policy=policy or PolicySettings(), **server_kwargs)
+        self.stack = await start_server(bearers=[link], policy=policy or PolicySettings())
         self.closers.append(self.stack.close)
         self.api = HttpApi(self.stack, settings or HttpSettings(port=0, token=TOKEN))
         await self.api.start()

@@ -239,7 +239,8 @@ async def test_server_cli_serves_http_with_a_token_from_the_environment():
 
 async def test_expiry_is_an_event(rig):
     now = [1_000_000.0]
-    await rig.start(clock=lambda: now[0])
+    await rig.start()
+    rig.stack.server.clock = lambda: now[0]  # the server core's injectable clock
     async with rig.http.get("/api/events") as stream:
         await stream.content.readline()
         await rig.udp_device("dev-u", lifetime=60)
