@@ -42,6 +42,7 @@ from ..lwm2m.linkformat import AttrValue
 from ..lwm2m.objects import OBJECTS
 from ..lwm2m.path import format_path, parse_path
 from ..lwm2m.server import Observation
+from ..lwm2m.udp import RateLimitedLog
 from .access import HttpSettings, RateLimiter, check_exposure, token_matches
 from .events import EventHub, queued_json
 from .metrics import CONTENT_TYPE, GatewayMetrics
@@ -87,6 +88,7 @@ class HttpApi:
         self.limiter = RateLimiter(settings.rate, settings.burst, settings.max_clients_tracked)
         self.observations: dict[tuple[str, str], Observation] = {}
         self.sse_clients = 0
+        self._refusals = RateLimitedLog(60.0)  # one log line per client address and minute
         self._sse_by_client: dict[str, int] = {}
         stack.server.add_hooks(self.events)
         stack.router.wake_up_listeners.append(self.events.on_wake_up)
@@ -183,18 +185,29 @@ class HttpApi:
         if auth.startswith("Bearer "):
             if token_matches(token, auth[7:].strip()):
                 return
+            self._refused(request, "wrong token")
             raise HttpError(401, "wrong token")
         cookie = request.cookies.get(COOKIE)
         if cookie is not None and token_matches(token, cookie):
             if request.method not in ("GET", "HEAD") and request.headers.get(CSRF_HEADER) != "1":
+                self._refused(request, f"cookie without {CSRF_HEADER}")
                 raise HttpError(403, f"a request authenticated by cookie needs the {CSRF_HEADER}: 1 header")
             return
+        self._refused(request, "no token")
         raise HttpError(401, "a bearer token is needed (Authorization: Bearer ...)")
+
+    def _refused(self, request: web.Request, why: str) -> None:
+        client = request.remote or "?"
+        ok, suppressed = self._refusals.should_log(client)
+        if ok:
+            log.warning("HTTP %s %s from %s refused: %s%s", request.method, request.path[:100], client, why,
+                        f" ({suppressed} more refused since the last line)" if suppressed else "")
 
     async def _session(self, request: web.Request) -> web.Response:
         body = await self._body_json(request)
         given = body.get("token") if isinstance(body, dict) else None
         if self.settings.token is not None and not token_matches(self.settings.token, str(given or "")):
+            self._refused(request, "wrong token for a console session")
             raise HttpError(401, "wrong token")
         response = _json({"ok": True})
         if self.settings.token is not None:

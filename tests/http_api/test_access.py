@@ -18,7 +18,8 @@ from lwm2m_sms.lwm2m.exceptions import ConfigError
 from .conftest import TOKEN, eventually
 
 
-async def test_wrong_or_missing_token_is_refused(rig):
+async def test_wrong_or_missing_token_is_refused_and_logged_once_a_minute(rig, caplog):
+    caplog.set_level("WARNING", logger="lwm2m_sms.http.app")
     await rig.start()
     async with aiohttp.ClientSession(rig.api.url) as anonymous:
         for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}):
@@ -28,6 +29,8 @@ async def test_wrong_or_missing_token_is_refused(rig):
                     assert "token" in (await r.json())["error"]
         async with anonymous.get("/") as r:  # the console page holds no data: no token needed
             assert r.status == 200 and "<title>" in await r.text()
+    refusals = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(refusals) == 1 and "from 127.0.0.1 refused: no token" in refusals[0]
 
 
 async def test_console_cookie_needs_the_right_token_and_the_csrf_header(rig):
