@@ -44,7 +44,7 @@ from aiocoap.numbers.codes import Code
 from ..errors import AddressError
 from ..sms.address import parse_msisdn
 from . import linkformat
-from .client import NOSEC, SMS_NOSEC, ServerAccount, check_security
+from .client.accounts import NOSEC, SMS_NOSEC, ServerAccount, check_security
 from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
@@ -142,14 +142,14 @@ class BootstrapSession:
     remote: Any
     steps: list[StepResult] = field(default_factory=list)
     discovered: list[Link] = field(default_factory=list)
-    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: "asyncio.Future[BootstrapSession]" = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
     @property
     def succeeded(self) -> bool:
         return bool(self.steps) and all(s.ok for s in self.steps) and self.steps[-1].step == "Finish"
 
 
-class _BootstrapRequestResource(resource.Resource):
+class _BootstrapRequestResource(resource.Resource):  # type: ignore[misc]
     def __init__(self, server: "BootstrapServer"):
         super().__init__()
         self.server = server
@@ -171,7 +171,7 @@ class BootstrapServer:
         self.mount(self.site)
         self.sessions: dict[str, BootstrapSession] = {}
         self.on_finished: list[Callable[[BootstrapSession], None]] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def create_udp(cls, config: BootstrapConfig, bind: tuple[str, int] = ("127.0.0.1", 5783), **kw: Any) -> "BootstrapServer":

@@ -26,8 +26,7 @@ async def bootstrapping(contexts):
     bootstrap account /0/0, a server account /0/1 + /1/0, and a raw CoAP peer to drive it."""
     ctx = await contexts()
     client = Lwm2mClient(ctx, "bsc", bootstrap="coap://127.0.0.1:9", server="coap://127.0.0.1:8")
-    client._bootstrapping = True
-    client._bootstrap_finished = asyncio.get_running_loop().create_future()
+    client.bootstrap_state.begin("client")
     peer = await contexts()
     base = f"coap://127.0.0.1:{port_of(ctx)}"
 
@@ -67,7 +66,7 @@ async def test_write_security_and_server_instances(bootstrapping):
     assert (await send(Code.PUT, "/1", content_format=cf, payload=body)).code == Code.CHANGED
     assert client.objects[0][2][9] == "15550000" and client.objects[0][2][6] == 3
     assert client.objects[1][0][7] == "UQS"
-    accounts = client._server_accounts()
+    accounts = client.server_accounts()
     assert [(a.uri, a.short_server_id, a.binding, a.lifetime, a.sms_number) for a in accounts] == [
         ("coap://127.0.0.1:5683", 5, "UQS", 90, parse_msisdn("15550000"))]
 
@@ -103,18 +102,18 @@ async def test_finish_needs_a_server_account(bootstrapping):
     client, send = bootstrapping
     await send(Code.DELETE, "/")
     assert (await send(Code.POST, "/bs")).code == Code.NOT_ACCEPTABLE
-    assert not client._bootstrap_finished.done()
+    assert not client.bootstrap_state.finished.done()
     account = ServerAccount("coap://127.0.0.1:5683")
     for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
         cf, body = encode_payload(path, inst)
         await send(Code.PUT, "/%d/%d" % path, content_format=cf, payload=body)
     assert (await send(Code.POST, "/bs")).code == Code.CHANGED
-    assert client._bootstrap_finished.done()
+    assert client.bootstrap_state.finished.done()
 
 
 async def test_commands_outside_bootstrap(bootstrapping):
     client, send = bootstrapping
-    client._bootstrapping = False
+    client.bootstrap_state.end()
     assert (await send(Code.POST, "/bs")).code == Code.METHOD_NOT_ALLOWED
     assert (await send(Code.DELETE, "/")).code == Code.METHOD_NOT_ALLOWED
 
