@@ -24,7 +24,7 @@ from .routing.queue import RequestQueue
 from .routing.router import PolicySettings, Router
 from .sms.address import Address
 
-__all__ = ["ServerStack", "Device", "start_server", "start_device"]
+__all__ = ["ServerStack", "Device", "start_server", "start_device", "smpp_bearer", "modem_bearer", "emulated_modem"]
 
 log = logging.getLogger(__name__)
 
@@ -102,12 +102,14 @@ async def start_device(
     udp: bool = True,
     sms_settings: Optional[SmsSettings] = None,
     start: bool = True,
+    own_sms: "str | Address | None" = None,
     **client_kwargs: Any,
 ) -> Device:
     """One simulated device: a context with a UDP socket (when ``udp``) and the SMS transport
     on ``bearer`` (when given), and an :class:`Lwm2mClient` on it. ``server_msisdn`` goes
     into /0/x/9; the client drops every SMS from a number its /0 does not name (LwM2M SMS
-    trust; the check is the client's, on the SMS transport's accept_filter)."""
+    trust; the check is the client's, on the SMS transport's accept_filter). ``own_sms`` is
+    the number a device without a bearer names in ``sms=`` (with a bearer: the bearer's)."""
     # One socket of its own per device (see lwm2m_sms.lwm2m.udp: no shared ports).
     context = await udp_context(("127.0.0.1", 0)) if udp else aiocoap.Context(serversite=None)
     sms = None
@@ -115,7 +117,7 @@ async def start_device(
         sms = await add_sms_transport(context, bearer, sms_settings)
     client = Lwm2mClient(
         context, endpoint, server=server_uri, bootstrap=bootstrap_uri, binding=binding,
-        sms=bearer.local_address if bearer is not None else None,
+        sms=bearer.local_address if bearer is not None else own_sms,
         server_sms=server_msisdn, **client_kwargs,
     )
     device = Device(client, context, sms)
@@ -167,3 +169,16 @@ async def emulated_modem(network: Any, msisdn: str) -> tuple[Any, Any]:
         await emulator.close()
         raise
     return emulator, driver
+
+
+async def modem_bearer(
+    port: str, msisdn: "str | None" = None, *, pin: "str | None" = None, profile: "str | None" = None,
+    **config: Any,
+) -> Any:
+    """The modem driver on serial port ``port`` (a USB modem, or a modem emulator's pty),
+    started: the SIM unlocked with ``pin`` and the modem registered on the network."""
+    from modems.driver import ModemConfig, ModemDriver
+
+    driver = ModemDriver(ModemConfig(port, pin=pin, profile=profile, **config), msisdn)
+    await driver.start()
+    return driver
