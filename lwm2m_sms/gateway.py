@@ -16,6 +16,7 @@ import aiocoap
 
 from .bearer import Bearer
 from .coap import SmsSettings, SmsTransport, add_sms_transport
+from .lwm2m.bootstrap import BootstrapConfig, BootstrapServer
 from .lwm2m.client import Lwm2mClient
 from .lwm2m.server import Lwm2mServer
 from .lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
@@ -24,7 +25,7 @@ from .routing.queue import RequestQueue
 from .routing.router import PolicySettings, Router
 from .sms.address import Address
 
-__all__ = ["ServerStack", "Device", "start_server", "start_device", "smpp_bearer", "modem_bearer", "emulated_modem"]
+__all__ = ["ServerStack", "BootstrapStack", "Device", "start_server", "start_bootstrap_server", "start_device", "smpp_bearer", "modem_bearer", "emulated_modem"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,50 @@ async def start_server(
     router.start()
     msisdn = bearers[0].local_address if bearers else None
     return ServerStack(server, router, context, transports, msisdn, udp[0])
+
+
+@dataclass
+class BootstrapStack:
+    """A bootstrap server on its own UDP socket and SMS number(s)."""
+
+    server: BootstrapServer
+    context: aiocoap.Context
+    sms: list[SmsTransport] = field(default_factory=list)
+    msisdn: Optional[Address] = None
+    udp_host: str = "127.0.0.1"
+
+    @property
+    def udp_uri(self) -> str:
+        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
+        return f"coap://{host}:{local_port(self.context)}"
+
+    @property
+    def sms_uri(self) -> Optional[str]:
+        return f"coap+sms://{self.msisdn}" if self.msisdn is not None else None
+
+    async def close(self) -> None:
+        await self.server.close()
+
+
+async def start_bootstrap_server(
+    config: BootstrapConfig,
+    *,
+    udp: tuple[str, int] = ("127.0.0.1", 0),
+    bearers: Sequence[Bearer] = (),
+    sms_settings: Optional[SmsSettings] = None,
+    step_timeout: float = 120.0,
+) -> BootstrapStack:
+    """A bootstrap server on UDP plus one SMS transport per bearer (started by the
+    caller): Client Initiated Bootstrap by UDP and by SMS (from the numbers ``config``
+    lists per endpoint; other SMS are dropped and counted), and Server Initiated Bootstrap
+    by :meth:`BootstrapServer.push`, sent from the first bearer's number."""
+    server = BootstrapServer(config, step_timeout=step_timeout)
+    context = await udp_context(udp, server.site, loggername="coap-bootstrap")
+    transports = [await add_sms_transport(context, b, sms_settings) for b in bearers]
+    for transport in transports:
+        transport.accept_filter = server.sms_accept_filter
+    server.start(context)
+    return BootstrapStack(server, context, transports, bearers[0].local_address if bearers else None, udp[0])
 
 
 @dataclass

@@ -7,10 +7,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from pathlib import Path
 from typing import Any, Optional
 
-from .options import add_smpp_options, stop_event
+from .bearer_options import OptionError, add_bearer_options, bearer_name, check_bearer_options, open_bearer
+from .options import stop_event
 
 BINDINGS = ["U", "UQ", "S", "SQ", "US", "UQS"]
 
@@ -38,18 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="queue mode: seconds online after each message (default 93)")
     parser.add_argument("--count", type=int, default=1, metavar="N", help="number of devices (default 1)")
     parser.add_argument("--duration", type=float, metavar="S", help="de-register and exit after S seconds")
-    parser.add_argument("--msisdn", metavar="+N",
-                        help="the device's own number on --smpp or --modem (with --count: the first)")
-    add_smpp_options(parser)
-    parser.add_argument("--password-file", metavar="FILE", help="read the SMPP password from FILE")
-    g = parser.add_argument_group("GSM modem")
-    g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem (one device)")
-    g.add_argument("--pin", default=None, help="SIM PIN (never logged)")
-    g.add_argument("--modem-profile", default=None, help="quirks profile (default: chosen by +CGMM)")
-
-
-class _Refusal(Exception):
-    """A command-line error: one line, exit status 2."""
+    add_bearer_options(parser, "the device's own number on --smpp or --modem (with --count: the first)")
 
 
 def _numbers(first: str, count: int) -> list[str]:
@@ -57,11 +46,11 @@ def _numbers(first: str, count: int) -> list[str]:
 
     base = parse_msisdn(first)
     if not base.value.isdigit():
-        raise _Refusal(f"{first!r} is not an international number")
+        raise OptionError(f"{first!r} is not an international number")
     width = len(base.value)
     numbers = [f"+{int(base.value) + i:0{width}d}" for i in range(count)]
     if len(numbers[-1]) - 1 > 15:
-        raise _Refusal(f"--count {count} from {first} runs past 15 digits")
+        raise OptionError(f"--count {count} from {first} runs past 15 digits")
     return numbers
 
 
@@ -81,46 +70,28 @@ def _address_range(numbers: list[str]) -> str:
 def _check(args: argparse.Namespace) -> None:
     sms_binding = "S" in args.binding
     if args.count < 1:
-        raise _Refusal("--count must be at least 1")
-    if args.smpp and args.modem:
-        raise _Refusal("give --smpp or --modem, not both")
-    if (args.smpp or args.modem) and not args.msisdn:
-        raise _Refusal("--msisdn (the device's own number) is needed with --smpp or --modem")
+        raise OptionError("--count must be at least 1")
+    check_bearer_options(args)
     if args.modem and args.count > 1:
-        raise _Refusal("a modem has one number: --modem runs one device (use --smpp for --count)")
+        raise OptionError("a modem has one number: --modem runs one device (use --smpp for --count)")
     if args.binding in ("S", "SQ") and not (args.smpp or args.modem):
         # (US and UQS devices without a bearer run on UDP alone: their SMS side is deaf)
-        raise _Refusal(f"binding {args.binding} needs an SMS bearer: --smpp HOST:PORT --msisdn +N, or --modem PORT")
+        raise OptionError(f"binding {args.binding} needs an SMS bearer: --smpp HOST:PORT --msisdn +N, or --modem PORT")
     if sms_binding and (args.smpp or args.modem) and not args.server_sms and not args.bootstrap:
-        raise _Refusal(f"binding {args.binding} needs --server-sms (the server's number)")
+        raise OptionError(f"binding {args.binding} needs --server-sms (the server's number)")
     if not args.server and not args.bootstrap:
         if args.binding in ("S", "SQ") and args.server_sms:
             args.server = f"coap+sms://{args.server_sms}"
         else:
-            raise _Refusal("give --server, --bootstrap or both")
-    if args.password_file:
-        try:
-            args.password = Path(args.password_file).read_text().strip()
-        except OSError as exc:
-            raise _Refusal(f"--password-file: {exc.strerror}: {args.password_file}") from None
+            raise OptionError("give --server, --bootstrap or both")
 
 
 async def _bearers(args: argparse.Namespace, numbers: list[str], closers: list[Any]) -> list[Any]:
     """One started bearer per device number: MuxBearer channels on one SMPP bind, or the
     modem driver."""
-    from ..gateway import modem_bearer, smpp_bearer
     from ..multiplex import SegmentMux
 
-    if args.modem:
-        driver = await modem_bearer(args.modem, numbers[0], pin=args.pin, profile=args.modem_profile)
-        closers.append(driver.close)
-        return [driver]
-    host, port = args.smpp
-    link = await smpp_bearer(
-        port, args.system_id, args.address_range or _address_range(numbers), numbers[0] if len(numbers) == 1 else None,
-        host=host, password=args.password, system_type=args.system_type, store=args.smpp_store,
-        reconnect_min=0.2, reconnect_max=30.0,
-    )
+    link = await open_bearer(args, numbers[0] if len(numbers) == 1 else None, _address_range(numbers))
     closers.append(link.close)
     if len(numbers) == 1:
         return [link]
@@ -147,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
         _check(args)
         own = args.msisdn or args.sms
         numbers: list[Optional[str]] = list(_numbers(own, args.count)) if own else [None] * args.count
-    except (_Refusal, Lwm2mSmsError) as exc:
+    except (OptionError, Lwm2mSmsError) as exc:
         return fail(str(exc))
 
     closers: list[Any] = []
@@ -158,8 +129,7 @@ async def run(args: argparse.Namespace) -> int:
         except (Lwm2mSmsError, OSError, asyncio.TimeoutError) as exc:
             for close in reversed(closers):
                 await close()
-            where = f"modem {args.modem}" if args.modem else f"SMSC {args.smpp[0]}:{args.smpp[1]}"
-            return fail(f"SMS bearer ({where}): {exc or type(exc).__name__}", 1)
+            return fail(f"SMS bearer ({bearer_name(args)}): {exc or type(exc).__name__}", 1)
     uses_udp = "U" in args.binding or any(
         (uri or "").lower().startswith("coap://") for uri in (args.server, args.bootstrap))
     devices = []
@@ -182,8 +152,7 @@ async def run(args: argparse.Namespace) -> int:
             await close()
         return fail(str(exc))
     if bearers[0] is not None:
-        print(f"{len(devices)} SMS device(s) from {numbers[0]} on "
-              + (f"modem {args.modem}" if args.modem else f"SMSC {args.smpp[0]}:{args.smpp[1]}"), flush=True)
+        print(f"{len(devices)} SMS device(s) from {numbers[0]} on {bearer_name(args)}", flush=True)
     results = await asyncio.gather(*(d.client.start() for d in devices), return_exceptions=True)
     failed = [(d.client.endpoint, r) for d, r in zip(devices, results) if isinstance(r, BaseException)]
     for ep, error in failed[:10]:

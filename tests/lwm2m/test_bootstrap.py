@@ -3,6 +3,7 @@ instances, Write of /0 and /1, Discover on / and on an object, Finish), and the 
 server's sequence, its error reports and its configuration checks."""
 
 import asyncio
+import socket
 
 import pytest
 from aiocoap import Message, resource
@@ -10,7 +11,7 @@ from aiocoap.numbers.codes import Code
 
 from lwm2m_sms.lwm2m import linkformat
 from lwm2m_sms.lwm2m.bootstrap import BootstrapConfig, BootstrapServer
-from lwm2m_sms.lwm2m.client import Lwm2mClient, ServerAccount
+from lwm2m_sms.lwm2m.client import BootstrapSchedule, Lwm2mClient, ServerAccount
 from lwm2m_sms.lwm2m.content import encode_payload
 from lwm2m_sms.lwm2m.exceptions import ConfigError
 from lwm2m_sms.lwm2m.server import Lwm2mServer
@@ -214,3 +215,75 @@ async def test_client_registers_with_every_server_it_was_given(contexts):
         await bs.close()
         await first.close()
         await second.close()
+
+
+# --- client timers: hold-off, retry back-off, account timeout (on the client's sleep) ---
+
+
+async def test_bootstrap_request_retried_with_back_off_after_the_hold_off(contexts):
+    """No answer (nobody listens yet: ICMP unreachable): the request is retried after 2, 4,
+    ... s on the client's sleep; the bootstrap server comes up during the third wait."""
+    from lwm2m_sms.lwm2m.bootstrap import BootstrapServer
+    from lwm2m_sms.lwm2m.server import Lwm2mServer
+
+    server = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    config = BootstrapConfig.from_dict({"endpoints": {"late": {"servers": [{"uri": f"coap://127.0.0.1:{server.port}"}]}}})
+    delays, started = [], []
+
+    async def sleep(seconds):
+        delays.append(seconds)
+        if len(delays) == 3:
+            started.append(await BootstrapServer.create_udp(config, ("127.0.0.1", port)))
+
+    client = Lwm2mClient(await contexts(), "late", bootstrap=f"coap://127.0.0.1:{port}", hold_off=30, sleep=sleep)
+    try:
+        await asyncio.wait_for(client.start(), 20)
+        assert delays == [30, 2.0, 4.0]
+        assert client.stats["bootstrap_requests"] == 3 and client.stats["bootstrap_unanswered"] == 2
+        assert server.registration("late") is not None
+    finally:
+        await client.stop()
+        for bs in started:
+            await bs.close()
+        await server.close()
+
+
+async def test_bootstrap_account_purged_after_its_timeout(contexts):
+    from lwm2m_sms.lwm2m.bootstrap import BootstrapServer
+    from lwm2m_sms.lwm2m.server import Lwm2mServer
+
+    server = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    config = BootstrapConfig.from_dict({"endpoints": {"purge": {"servers": [{"uri": f"coap://127.0.0.1:{server.port}"}]}}})
+    bs = await BootstrapServer.create_udp(config, ("127.0.0.1", 0))
+    waits, release = [], asyncio.Event()
+
+    async def sleep(seconds):
+        waits.append(seconds)
+        await release.wait()
+
+    client = Lwm2mClient(await contexts(), "purge", bootstrap=f"coap://127.0.0.1:{bs.port}",
+                         bootstrap_account_timeout=60, sleep=sleep)
+    try:
+        await client.start()
+        assert waits == [60] and client.objects[0][0][1] is True  # kept while the timeout runs
+        release.set()
+        for _ in range(100):
+            if 0 not in client.objects[0]:
+                break
+            await asyncio.sleep(0)
+        assert 0 not in client.objects[0] and 1 in client.objects[0]
+        assert server.registration("purge") is not None
+    finally:
+        await client.stop()
+        await bs.close()
+        await server.close()
+
+
+def test_bootstrap_schedule():
+    s = BootstrapSchedule(hold_off=10, first_retry=2, max_retry=10, attempts=6)
+    assert [s.delay_before(i) for i in range(7)] == [10, 2, 4, 8, 10, 10, None]
+    assert BootstrapSchedule(attempts=None).delay_before(1000) == 300

@@ -70,9 +70,14 @@ class Smartcard:
     server: bytes
 
     @classmethod
-    def from_accounts(cls, accounts: list[ServerAccount], *, first_security_id: int = 1) -> "Smartcard":
-        sec = {first_security_id + i: a.security_instance() for i, a in enumerate(accounts)}
-        srv = {i: a.server_instance() for i, a in enumerate(accounts) if not a.bootstrap}
+    def from_accounts(cls, accounts: list[ServerAccount]) -> "Smartcard":
+        """A card with these accounts: a bootstrap account at /0/0, the servers at /0/1,
+        /0/2 ... and /1/0, /1/1 ..."""
+        bootstrap = [a for a in accounts if a.bootstrap]
+        servers = [a for a in accounts if not a.bootstrap]
+        sec = {0: a.security_instance() for a in bootstrap[:1]}
+        sec.update({i + 1: a.security_instance() for i, a in enumerate(servers)})
+        srv = {i: a.server_instance() for i, a in enumerate(servers)}
         return cls(encode_payload((0,), sec, ContentFormat.TLV)[1], encode_payload((1,), srv, ContentFormat.TLV)[1])
 
     def instances(self) -> tuple[dict[int, dict[int, Any]], dict[int, dict[int, Any]]]:

@@ -324,6 +324,7 @@ class Lwm2mClient:
         waiting for a bootstrap (Server Initiated on a running device) registers anew."""
         self._schedule_account_purge()
         if not self._awaiting_bootstrap:
+            self.registrations.registered.clear()  # set again once registered anew
             self._spawn(self._register_again())
 
     async def _register_again(self) -> None:
