@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from .bearer_options import OptionError, add_bearer_options, bearer_name, check_bearer_options, open_bearer
-from .options import hostport, until_stopped
+from .options import hostport, stop_event
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +88,7 @@ async def _close(started: Any) -> None:
 
 
 async def run_serve(args: argparse.Namespace) -> int:
+    stop = stop_event()  # before anything is printed: a caller may signal right after
     started = await _start(args)
     if isinstance(started, int):
         return started
@@ -100,7 +101,7 @@ async def run_serve(args: argparse.Namespace) -> int:
     stack.server.on_finished.append(finished)
     print(f"bootstrap server on {stack.udp_uri}" + (f", SMS {stack.msisdn}" if stack.msisdn else ""), flush=True)
     try:
-        await until_stopped()
+        await stop.wait()
     finally:
         s = stack.server.stats
         print(f"stopping: {s.succeeded} bootstrap(s) done, {s.failed} failed, {s.dropped_sms} SMS dropped", flush=True)

@@ -121,6 +121,7 @@ async def run(args: argparse.Namespace) -> int:
     except (OptionError, Lwm2mSmsError) as exc:
         return fail(str(exc))
 
+    stop = stop_event()  # before anything is printed: a caller may signal right after
     closers: list[Any] = []
     bearers: list[Any] = [None] * args.count
     if args.smpp or args.modem:
@@ -158,7 +159,6 @@ async def run(args: argparse.Namespace) -> int:
     for ep, error in failed[:10]:
         print(f"{ep}: registration failed: {error}", file=sys.stderr)
     print(f"{len(devices) - len(failed)} of {len(devices)} device(s) registered", flush=True)
-    stop = stop_event()
     try:
         await asyncio.wait_for(stop.wait(), args.duration)
     except asyncio.TimeoutError:
