@@ -26,9 +26,9 @@ async def bootstrapping(contexts):
     """A client in the middle of a bootstrap (as after its Bootstrap-Request), with a
     bootstrap account /0/0, a server account /0/1 + /1/0, and a raw CoAP peer to drive it."""
     ctx = await contexts()
-    client = Lwm2mClient(ctx, "bsc", bootstrap="coap://127.0.0.1:9", server="coap://127.0.0.1:8")
-    client.bootstrap_state.begin("client")
     peer = await contexts()
+    client = Lwm2mClient(ctx, "bsc", bootstrap=f"coap://127.0.0.1:{port_of(peer)}", server="coap://127.0.0.1:8")
+    client.bootstrap_state.begin("client")
     base = f"coap://127.0.0.1:{port_of(ctx)}"
 
     async def send(code, path="", **kw):
@@ -112,11 +112,29 @@ async def test_finish_needs_a_server_account(bootstrapping):
     assert client.bootstrap_state.finished.done()
 
 
-async def test_commands_outside_bootstrap(bootstrapping):
+async def test_while_bootstrapping_only_the_bootstrap_server_is_served(bootstrapping, contexts):
+    client, _send = bootstrapping
+    other = await contexts()
+    base = f"coap://127.0.0.1:{port_of(client.context)}"
+    for code, path in ((Code.DELETE, "/"), (Code.GET, "/3/0/0"), (Code.POST, "/bs")):
+        r = await other.request(Message(code=code, uri=base + path)).response
+        assert r.code == Code.UNAUTHORIZED
+    assert 1 in client.objects[0] and client.bootstrap_state.active
+
+
+async def test_commands_outside_bootstrap(bootstrapping, contexts):
     client, send = bootstrapping
     client.bootstrap_state.end()
+    other = await contexts()
+    base = f"coap://127.0.0.1:{port_of(client.context)}"
     assert (await send(Code.POST, "/bs")).code == Code.METHOD_NOT_ALLOWED
-    assert (await send(Code.DELETE, "/")).code == Code.METHOD_NOT_ALLOWED
+    # from anyone but the bootstrap server, Delete / is no bootstrap command
+    assert (await other.request(Message(code=Code.DELETE, uri=base + "/")).response).code == Code.METHOD_NOT_ALLOWED
+    assert 1 in client.objects[0]
+    # from the bootstrap server it opens a Server Initiated Bootstrap
+    assert (await send(Code.DELETE, "/")).code == Code.DELETED
+    assert client.bootstrap_state.active and client.bootstrap_state.initiated_by == "server"
+    assert 1 not in client.objects[0]
 
 
 # --- the bootstrap server --------------------------------------------------------------

@@ -118,8 +118,9 @@ async def test_request_handler_answers_with_a_code_whatever_it_gets(code, path, 
     client = Lwm2mClient(aiocoap.Context(serversite=None), "fuzz", server="coap://127.0.0.1:5683",
                          bootstrap="coap://127.0.0.1:5783")
     if bootstrapping:
-        client.bootstrap_state.begin("client")
+        client.bootstrap_state.begin("client", "coap://127.0.0.1:5783")
     msg = Message(code=code, uri_path=tuple(path), payload=payload, content_format=cf, accept=accept)
+    msg.remote = SimpleNamespace(uri_base="coap://127.0.0.1:5783")  # the bootstrap server
     msg.opt.uri_query = tuple(query)
     try:
         response = client.handler.handle(msg)

@@ -32,7 +32,7 @@ from ..exceptions import ConfigError
 from ..remote import remote_msisdn, remote_uri
 from .accounts import ServerAccount, Tree, account_numbers, check_security
 
-__all__ = ["BootstrapSchedule", "BootstrapState", "Smartcard", "is_bootstrap_server"]
+__all__ = ["BootstrapSchedule", "BootstrapState", "Smartcard", "is_bootstrap_server", "speaks_for_session"]
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ class BootstrapState:
 
     active: bool = False
     initiated_by: Optional[str] = None
+    peer: Optional[str] = None  # uri_base of the bootstrap server of the open session
     finished: Optional["asyncio.Future[None]"] = None
     completed: list[str] = field(default_factory=list)  # how each finished bootstrap began
 
@@ -111,9 +112,10 @@ class BootstrapState:
             self.finished = asyncio.get_running_loop().create_future()
         return self.finished
 
-    def begin(self, initiated_by: str) -> None:
+    def begin(self, initiated_by: str, peer: Optional[str] = None) -> None:
         self.active = True
         self.initiated_by = initiated_by
+        self.peer = peer
         self.waiter()
 
     def finish(self) -> None:
@@ -125,6 +127,13 @@ class BootstrapState:
     def end(self) -> None:
         """Leave bootstrap without Finish (the device gave up waiting)."""
         self.active = False
+
+
+def speaks_for_session(state: BootstrapState, objects: Tree, remote: Any) -> bool:
+    """Whether a command from ``remote`` belongs to the open bootstrap session: it comes
+    from the peer that answered the Bootstrap-Request or opened the session, or from the
+    peer the bootstrap account names."""
+    return (state.peer is not None and remote_uri(remote) == state.peer) or is_bootstrap_server(objects, remote)
 
 
 def is_bootstrap_server(objects: Tree, remote: Any) -> bool:

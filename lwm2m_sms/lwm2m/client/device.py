@@ -22,6 +22,7 @@ from ...sms.address import Address, parse_msisdn
 from ..binding import BINDINGS
 from ..exceptions import ConfigError
 from ..path import LwM2MPath, parse_path
+from ..remote import remote_uri
 from .accounts import ServerAccount, Tree, bootstrap_account, server_accounts
 from .bootstrap import BootstrapSchedule, BootstrapState, Smartcard
 from .handlers import RequestHandler
@@ -303,6 +304,9 @@ class Lwm2mClient:
             self.bootstrap_state.end()
             raise ConfigError(f"Bootstrap-Request refused with {response.code}: "
                               f"{response.payload.decode('utf-8', 'replace')}")
+        # the session's commands come from where the answer came (a host name in the
+        # bootstrap URI names the same peer by another spelling)
+        self.bootstrap_state.peer = remote_uri(response.remote)
         log.info("ep=%s Bootstrap-Request accepted by %s", self.endpoint, account.uri)
         return True
 

@@ -27,7 +27,8 @@ from ..content import ContentFormat, decode_payload, encode_payload, normalize_f
 from ..exceptions import ConfigError
 from ..path import LwM2MPath, format_path, parse_path
 from .accounts import check_security, server_accounts
-from .bootstrap import BootstrapState, is_bootstrap_server
+from .bootstrap import BootstrapState, is_bootstrap_server, speaks_for_session
+from ..remote import remote_uri
 from .objecttree import ObjectTree, Refused
 from .observe import Observations
 from .registration import RegistrationLoop
@@ -65,6 +66,9 @@ class RequestHandler:
         """The response to ``request``; raises :class:`Refused` for an error answer."""
         self.stats["requests"] += 1
         code = request.code
+        if self.bootstrap.active and not speaks_for_session(self.bootstrap, self.tree.objects, request.remote):
+            # LwM2M 1.0.2 5.2: while bootstrapping, only the bootstrap server talks to the device
+            raise Refused(Code.UNAUTHORIZED, "bootstrapping: only the bootstrap server is served")
         if tuple(request.opt.uri_path) == ("bs",) and code == Code.POST:
             if not self.bootstrap.active:
                 raise Refused(Code.METHOD_NOT_ALLOWED, "Bootstrap-Finish while not bootstrapping")
@@ -76,8 +80,8 @@ class RequestHandler:
             raise Refused(Code.NOT_FOUND, str(exc)) from None
         if (not self.bootstrap.active and _is_bootstrap_command(request, path)
                 and is_bootstrap_server(self.tree.objects, request.remote)):
-            log.info("ep=%s Server Initiated Bootstrap by %s", self.endpoint, getattr(request.remote, "uri_base", "?"))
-            self.bootstrap.begin("server")
+            log.info("ep=%s Server Initiated Bootstrap by %s", self.endpoint, remote_uri(request.remote))
+            self.bootstrap.begin("server", remote_uri(request.remote))
         if self.bootstrap.active:
             return self._handle_bootstrap(request, path)
         if path[:1] == (0,):
