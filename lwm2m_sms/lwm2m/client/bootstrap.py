@@ -95,7 +95,7 @@ class Smartcard:
         return security, server
 
 
-@dataclass
+@dataclass(slots=True)
 class BootstrapState:
     """Whether a bootstrap session is open on the device and who opened it ("client" by
     its request, "server" by a command from the bootstrap server, "smartcard")."""

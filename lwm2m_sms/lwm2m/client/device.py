@@ -51,6 +51,13 @@ class Lwm2mClient:
     ``sleep`` runs the bootstrap timers (hold-off, retry back-off, account timeout), so a
     test can drive them without real time."""
 
+    # A fleet of 10,000 simulated devices lives in one process: no per-instance dict.
+    __slots__ = (
+        "context", "endpoint", "clock", "sleep", "smartcard", "bootstrap_schedule", "bootstrap_uri", "objects",
+        "stats", "_tasks", "tree", "window", "trust", "observations", "registrations", "bootstrap_state",
+        "_awaiting_bootstrap", "handler", "site",
+    )
+
     def __init__(
         self,
         context: aiocoap.Context,

@@ -50,6 +50,8 @@ class RequestHandler:
     """Answers requests for one device. ``on_bootstrap_finished`` runs after a
     Bootstrap-Finish was accepted (the client registers with its new accounts)."""
 
+    __slots__ = ("endpoint", "tree", "observations", "registrations", "bootstrap", "stats", "on_bootstrap_finished")
+
     def __init__(
         self, endpoint: str, tree: ObjectTree, observations: Observations, registrations: RegistrationLoop,
         bootstrap: BootstrapState, stats: dict[str, int], on_bootstrap_finished: Callable[[], None],

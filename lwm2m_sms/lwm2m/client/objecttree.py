@@ -55,6 +55,8 @@ class Refused(Exception):
 class ObjectTree:
     """The objects of one device. ``current_time`` gives /3/0/13 when it is read."""
 
+    __slots__ = ("objects", "attributes", "current_time")
+
     def __init__(self, objects: Tree, current_time: Callable[[], int]):
         self.objects = objects
         self.attributes: dict[LwM2MPath, dict[str, Any]] = {}

@@ -68,6 +68,8 @@ class Observations:
     """The observations of one device. ``awake()`` says whether the device may send now
     (queue mode); ``on_notify`` is called for each notification sent."""
 
+    __slots__ = ("tree", "awake", "on_notify", "time_resolution", "sent", "_observers", "_tick_task")
+
     def __init__(
         self, tree: ObjectTree, *, awake: Callable[[], bool], on_notify: Callable[[], None],
         time_resolution: float = 1.0,

@@ -41,6 +41,8 @@ class SmsTrust:
     """The device's SMS trust rule over its object tree; drops are counted in ``stats``
     (key ``dropped_untrusted``)."""
 
+    __slots__ = ("objects", "endpoint", "stats")
+
     def __init__(self, objects: Tree, endpoint: str, stats: dict[str, int]):
         self.objects = objects
         self.endpoint = endpoint
@@ -57,11 +59,18 @@ class SmsTrust:
         return None
 
     def accepts(self, sender: Address, message: Message) -> bool:
-        if self.account_for(sender) is None:
+        account = self.account_for(sender)
+        if account is None:
             self.stats["dropped_untrusted"] += 1
             log.warning("ep=%s dropped SMS %s mid=%s from %s: not a server's number", self.endpoint,
                         message.code, message.mid, sender)
             return False
+        return self.protected_as_configured(account, message)
+
+    def protected_as_configured(self, account: dict[int, Any], message: Message) -> bool:
+        """Whether ``message`` is protected as the account's SMS security mode (/0/x/6)
+        asks. Only NoSec (3) is built, and a Bootstrap Write of another mode is refused,
+        so every account here is NoSec: the place where DTLS or secured packets plug in."""
         return True
 
     def accept_filter(self, remote: Any, message: Message) -> bool:
@@ -73,6 +82,8 @@ class SmsTrust:
 class QueueWindow:
     """Queue-mode online window on the injectable ``clock``: ``binding()`` is read at each
     message, so a Write of /1/x/7 changes it at once."""
+
+    __slots__ = ("binding", "clock", "window", "endpoint", "stats", "_awake_until")
 
     def __init__(self, binding: Callable[[], str], clock: Callable[[], float], window: float,
                  endpoint: str, stats: dict[str, int]):

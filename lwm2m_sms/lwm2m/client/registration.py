@@ -53,6 +53,8 @@ class RegistrationLoop:
     """Registrations of one device. ``links()`` gives the object list to send;
     ``stats`` counts ``registers`` and ``updates``."""
 
+    __slots__ = ("endpoint", "send", "links", "sms", "update_margin", "stats", "spawn", "sessions", "registered")
+
     def __init__(
         self, endpoint: str, send: Send, links: Callable[[], bytes], *, sms: Optional[Address],
         update_margin: float, stats: dict[str, int],
