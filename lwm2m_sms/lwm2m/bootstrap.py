@@ -127,8 +127,12 @@ class BootstrapConfig:
             if unknown:
                 raise ConfigError(f"unknown endpoint settings {sorted(unknown)}")
             numbers = d.get("sms") or []
+            if isinstance(numbers, str):
+                numbers = [numbers]
+            if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+                raise ConfigError(f"sms: give a number or a list of numbers, not {numbers!r}")
             try:
-                sms = frozenset(parse_msisdn(str(n)) for n in ([numbers] if isinstance(numbers, str) else numbers))
+                sms = frozenset(parse_msisdn(n) for n in numbers)
             except AddressError as exc:
                 raise ConfigError(f"sms: {exc}") from None
             return BootstrapInfo([_account(s) for s in d.get("servers", [])], sms=sms)

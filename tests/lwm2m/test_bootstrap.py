@@ -305,3 +305,37 @@ def test_bootstrap_schedule():
     s = BootstrapSchedule(hold_off=10, first_retry=2, max_retry=10, attempts=6)
     assert [s.delay_before(i) for i in range(7)] == [10, 2, 4, 8, 10, 10, None]
     assert BootstrapSchedule(attempts=None).delay_before(1000) == 300
+
+
+@pytest.mark.parametrize("endpoint,match", [
+    ({"sms": 15550101}, "a number or a list"),
+    ({"sms": ["+15550101", "12x"]}, "sms"),
+    ({"phone": "+15550101"}, "unknown endpoint settings"),
+])
+def test_endpoint_configuration_refused(endpoint, match):
+    with pytest.raises(ConfigError, match=match):
+        BootstrapConfig.from_dict({"endpoints": {"x": {"servers": [{"uri": "coap://127.0.0.1:5683"}], **endpoint}}})
+
+
+def test_endpoint_sms_numbers_in_either_form():
+    config = BootstrapConfig.from_dict({"endpoints": {
+        "one": {"sms": "15550101", "servers": [{"uri": "coap://127.0.0.1:5683"}]},
+        "two": {"sms": ["+15550102", "tel:+15550103"], "servers": [{"uri": "coap://127.0.0.1:5683"}]}}})
+    assert config.endpoints["one"].sms == {parse_msisdn("+15550101")}
+    assert config.endpoints["two"].sms == {parse_msisdn("+15550102"), parse_msisdn("+15550103")}
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from lwm2m_sms.lwm2m.client import Smartcard  # noqa: E402
+
+
+@given(security=st.binary(max_size=80) | st.sampled_from([b"\x08\x00\x03\xc1\x02\x03", b"\xc1\x00\x05"]),
+       server=st.binary(max_size=80))
+def test_a_smartcard_with_any_content_is_read_or_refused_clearly(security, server):
+    try:
+        sec, srv = Smartcard(security, server).instances()
+    except ConfigError:
+        return
+    assert all(isinstance(inst, dict) for inst in (*sec.values(), *srv.values()))
+

@@ -88,7 +88,8 @@ class Smartcard:
             server = decode_payload((1,), ContentFormat.TLV, self.server)
         except DecodeError as exc:
             raise ConfigError(f"smartcard: bootstrap information is not LwM2M TLV: {exc}") from None
-        if not isinstance(security, dict) or not isinstance(server, dict):
+        if not isinstance(security, dict) or not isinstance(server, dict) or not all(
+                isinstance(inst, dict) for inst in (*security.values(), *server.values())):
             raise ConfigError("smartcard: bootstrap information holds no instances")
         for inst in security.values():
             check_security(inst)
