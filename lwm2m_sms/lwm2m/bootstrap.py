@@ -222,12 +222,16 @@ class BootstrapServer:
     """Mount :attr:`site` in a context (or :meth:`create_udp`) and :meth:`start` it.
     ``sessions[ep]`` holds the last bootstrap of each endpoint; ``on_finished`` callbacks
     get each session when it ends. A step without an answer within ``step_timeout``
-    seconds fails the session."""
+    seconds fails the session. A peer cannot pile up work: one session per endpoint (a
+    request for an endpoint whose session runs with another peer is refused 4.00), at most
+    ``max_sessions`` at a time (5.03 beyond)."""
 
-    def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None, step_timeout: float = 120.0):
+    def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None, step_timeout: float = 120.0,
+                 max_sessions: int = 1000):
         self.config = config
         self._send_fn = send
         self.step_timeout = step_timeout
+        self.max_sessions = max_sessions
         self.context: Optional[aiocoap.Context] = None
         self.site = resource.Site()
         self.mount(self.site)
@@ -343,9 +347,19 @@ class BootstrapServer:
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: no bootstrap information", ep, where, request.mid)
             return Message(code=Code.BAD_REQUEST, payload=b"no bootstrap information for this endpoint")
         running = self.sessions.get(ep)
-        if running is not None and not running.done.done() and running.remote == request.remote:
-            # the device asked again while its session runs (its answer was slow): go on
-            return Message(code=Code.CHANGED)
+        if running is not None and not running.done.done():
+            if running.remote == request.remote:
+                # the device asked again while its session runs (its answer was slow): go on
+                return Message(code=Code.CHANGED)
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: a bootstrap of this endpoint "
+                        "runs with %s", ep, where, request.mid, remote_uri(running.remote))
+            return Message(code=Code.BAD_REQUEST, payload=b"a bootstrap of this endpoint is running")
+        if sum(not s.done.done() for s in self.sessions.values()) >= self.max_sessions:
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: %d sessions running",
+                        ep, where, request.mid, self.max_sessions)
+            return Message(code=Code.SERVICE_UNAVAILABLE, payload=b"too many bootstraps running")
         session = BootstrapSession(ep, request.remote, "client", msisdn=remote_msisdn(request.remote))
         self.sessions[ep] = session
         self.stats.requests += 1

@@ -339,3 +339,32 @@ def test_a_smartcard_with_any_content_is_read_or_refused_clearly(security, serve
         return
     assert all(isinstance(inst, dict) for inst in (*sec.values(), *srv.values()))
 
+
+async def test_requests_cannot_pile_up_sessions(contexts):
+    """A device that never answers holds its endpoint's session: another peer asking for
+    the same endpoint is refused, and past max_sessions everyone is."""
+    config = BootstrapConfig.from_dict({"default": {"servers": [{"uri": "coap://127.0.0.1:5683"}]}})
+    hang = asyncio.Event()
+
+    async def send(remote, request):
+        await hang.wait()
+
+    bs = BootstrapServer(config, send=send, max_sessions=2)
+    peers = [await contexts() for _ in range(3)]
+    server_ctx = await contexts()
+    server_ctx.serversite = bs.site
+    uri = f"coap://127.0.0.1:{port_of(server_ctx)}/bs"
+
+    async def ask(peer, ep):
+        msg = Message(code=Code.POST, uri=uri)
+        msg.opt.uri_query = (f"ep={ep}",)
+        return (await peer.request(msg).response).code
+
+    assert await ask(peers[0], "a") == Code.CHANGED
+    assert await ask(peers[0], "a") == Code.CHANGED        # the same device again: no new session
+    assert await ask(peers[1], "a") == Code.BAD_REQUEST    # someone else for the same endpoint
+    assert await ask(peers[1], "b") == Code.CHANGED
+    assert await ask(peers[2], "c") == Code.SERVICE_UNAVAILABLE
+    assert bs.stats.requests == 2 and bs.stats.refused == 2
+    await bs.close()
+
