@@ -45,6 +45,32 @@ async def test_push_by_sms(network, tmp_path):
         await link.close()
 
 
+async def test_push_by_udp(network, tmp_path):
+    import socket
+
+    from lwm2m_sms.lwm2m.udp import local_port
+
+    _smsc, stack = network
+    cfg = config(tmp_path, stack, {"push-u": ("U", [])})
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    dev = await start_device("push-u", "U", bootstrap_uri=f"coap://127.0.0.1:{port}", start=False, hold_off=3600)
+    booting = asyncio.ensure_future(dev.client.start())
+    try:
+        proc = await cli("bootstrap", "push", "push-u", "--udp", f"127.0.0.1:{local_port(dev.context)}",
+                         "--listen", f"127.0.0.1:{port}", "--config", cfg)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, (out.decode(), err.decode())
+        assert out.decode().splitlines()[-1].endswith(": succeeded")
+        await asyncio.wait_for(booting, 20)
+        assert stack.server.registration("push-u").binding == "U"
+    finally:
+        booting.cancel()
+        await dev.close()
+
+
 async def test_push_to_a_silent_number_fails(network, tmp_path):
     smsc, stack = network
     cfg = config(tmp_path, stack, {"ghost": ("S", [])})

@@ -26,9 +26,9 @@ from .. import linkformat
 from ..content import ContentFormat, decode_payload, encode_payload, normalize_format
 from ..exceptions import ConfigError
 from ..path import LwM2MPath, format_path, parse_path
+from ..remote import remote_uri
 from .accounts import check_security, server_accounts
 from .bootstrap import BootstrapState, is_bootstrap_server, speaks_for_session
-from ..remote import remote_uri
 from .objecttree import ObjectTree, Refused
 from .observe import Observations
 from .registration import RegistrationLoop
