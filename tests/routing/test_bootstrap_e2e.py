@@ -15,7 +15,6 @@ from lwm2m_sms.lwm2m.udp import local_port
 from lwm2m_sms.sms.address import parse_msisdn
 
 from .conftest import SERVER, make_server
-from .test_bindings_e2e import eventually
 
 BS = "+15550009"  # the bootstrap server's own number (outside the devices' range)
 
@@ -87,11 +86,21 @@ async def test_a_bootstrap_request_from_an_unlisted_number_is_dropped(rig):
                              bearer=await rig.bearer("+15550404"), start=False,
                              sms_settings=SmsSettings(ack_timeout=0.2, max_retransmit=0),
                              bootstrap_schedule=BootstrapSchedule(attempts=1))
+    dropped = asyncio.Event()
+    trust = bs.sms[0].accept_filter
+
+    def watched(remote, message):
+        accepted = trust(remote, message)
+        if not accepted:
+            dropped.set()
+        return accepted
+
+    bs.sms[0].accept_filter = watched
     before = rig.sms()
     objects = {k: dict(v) for k, v in dev.client.objects.items()}
     with pytest.raises(ConfigError, match="no answer to 1 Bootstrap-Request"):
         await dev.client.start()
-    await eventually(lambda: bs.server.stats.dropped_sms == 1)
+    await asyncio.wait_for(dropped.wait(), 10)
     assert bs.server.stats.dropped_sms == 1 and bs.server.sessions == {}
     assert rig.sms() - before == 1  # the request; nothing went back
     assert {k: dict(v) for k, v in dev.client.objects.items()} == objects
