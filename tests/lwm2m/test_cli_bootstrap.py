@@ -115,29 +115,3 @@ async def test_command_line_errors_are_one_line(args, words):
     lines = err.decode().strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], lines
 
-
-async def test_the_python_example_of_docs_bootstrap_md_runs(network, capsys):
-    """The Python block of docs/bootstrap.md, run as written against a device in its
-    hold-off (its server account then names a server that is not there: only the bootstrap
-    is checked)."""
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).parents[2] / "docs" / "bootstrap.md").read_text()
-    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
-    namespace: dict = {}
-    exec(compile(block, "docs/bootstrap.md", "exec"), namespace)
-    smsc, _stack = network
-    link = await smpp_bearer(smsc.port, "dev0101", "+15550101", "+15550101")
-    dev = await start_device("dev-s", "S", bootstrap_uri="coap+sms://+15550009", bootstrap_sms="+15550009",
-                             udp=False, bearer=link, start=False, hold_off=3600)
-    waiting = asyncio.ensure_future(dev.client.bootstrap())
-    try:
-        await namespace["push"](smsc.port)
-        await asyncio.wait_for(waiting, 10)
-        assert capsys.readouterr().out.strip() == "succeeded"
-        assert dev.client.server_accounts()[0].binding == "S"
-    finally:
-        waiting.cancel()
-        await dev.close(deregister=False)
-        await link.close()
