@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:  # pragma: no cover - an ACTION is req
 
 
 def _fail(text: str, code: int = 2) -> int:
-    print(f"lwm2m-sms bootstrap: {text}", file=sys.stderr)
+    print(f"lwm2m-sms: error: bootstrap: {text}", file=sys.stderr)
     return code
 
 

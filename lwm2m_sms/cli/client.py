@@ -111,7 +111,7 @@ async def run(args: argparse.Namespace) -> int:
     from ..lwm2m.exceptions import ConfigError
 
     def fail(text: str, code: int = 2) -> int:
-        print(f"lwm2m-sms client: {text}", file=sys.stderr)
+        print(f"lwm2m-sms: error: client: {text}", file=sys.stderr)
         return code
 
     try:
