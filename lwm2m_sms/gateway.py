@@ -76,6 +76,10 @@ async def start_server(
     )
     for extra in transports[1:]:
         extra.accept_filter = router._accept_sms
+    for bearer in bearers:
+        # reassembly pools: parts from numbers no registration names never evict a
+        # registered device's parts (lwm2m_sms.sms.reassembly)
+        bearer.set_sender_trust(router.trust.directory.known)
     router.start()
     msisdn = bearers[0].local_address if bearers else None
     return ServerStack(server, router, context, transports, msisdn, udp[0])
@@ -121,6 +125,8 @@ async def start_bootstrap_server(
     transports = [await add_sms_transport(context, b, sms_settings) for b in bearers]
     for transport in transports:
         transport.accept_filter = server.sms_accept_filter
+    for bearer in bearers:
+        bearer.set_sender_trust(server.knows_sms)
     server.start(context)
     return BootstrapStack(server, context, transports, bearers[0].local_address if bearers else None, udp[0])
 
@@ -165,6 +171,8 @@ async def start_device(
         sms=bearer.local_address if bearer is not None else own_sms,
         server_sms=server_msisdn, **client_kwargs,
     )
+    if bearer is not None:
+        bearer.set_sender_trust(client.trust.known)
     device = Device(client, context, sms)
     if start:
         await client.start()

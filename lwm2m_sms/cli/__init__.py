@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bootstrap": ("bootstrap", "a bootstrap server: serve requests, or push a bootstrap to a device"),
     "demo": ("demo", "every binding end to end on loopback, with a table"),
     "bench": ("bench", "benchmarks that print figures"),
+    "dead-letters": ("dead_letters", "list or export received SMS that could not be decoded"),
 }
 
 

@@ -269,6 +269,12 @@ class BootstrapServer:
 
     # --- SMS trust ------------------------------------------------------------------------
 
+    def knows_sms(self, sender: Address) -> bool:
+        """Whether ``sender`` is listed for an endpoint or is the device of a running
+        session (the bearer's reassembly trust)."""
+        return any(sender in info.sms for info in self.config.endpoints.values()) or any(
+            s.msisdn == sender and not s.done.done() for s in self.sessions.values())
+
     def sms_accept_filter(self, remote: Any, message: Message) -> bool:
         """The accept_filter of the bootstrap server's SMS transports: a Bootstrap-Request
         only from a number listed for its endpoint, anything else only from the device of a

@@ -58,6 +58,11 @@ class SmsTrust:
                 return sec
         return None
 
+    def known(self, sender: Address) -> bool:
+        """Whether an account names ``sender`` (the bearer's reassembly trust: parts from
+        other numbers never evict this device's parts)."""
+        return self.account_for(sender) is not None
+
     def accepts(self, sender: Address, message: Message) -> bool:
         account = self.account_for(sender)
         if account is None:
