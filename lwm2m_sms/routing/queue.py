@@ -8,6 +8,10 @@ when the device wakes and the outcome is recorded here and logged.
 A request is stored as the parts needed to rebuild it (code, path, query, options that
 matter to LwM2M, payload), not as an aiocoap Message, which has no stable serial form
 without a remote.
+
+The queue reads no clock: the caller passes the time in (``now``, Unix seconds from the
+router's :meth:`~lwm2m_sms.clock.Clock.wall`, since deadlines are stored and must hold
+across a restart).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-import time
 from dataclasses import dataclass, replace
 
 from .binding import Transport
@@ -105,10 +108,11 @@ class RequestQueue:
         content_format: int | None = None,
         accept: int | None = None,
         observe: int | None = None,
+        now: float,
         ttl: float = float("inf"),
-        now: float | None = None,
     ) -> QueuedRequest:
-        created = time.time() if now is None else now
+        """Queue a request made at ``now`` (Unix seconds) that expires ``ttl`` seconds later."""
+        created = now
         req = QueuedRequest(
             0, endpoint, transport, code, path, tuple(query), bytes(payload),
             content_format, accept, observe, created, created + ttl,
