@@ -39,8 +39,8 @@ class Clock(Protocol):
         """Unix seconds: for stamps that outlive the process."""
         ...
 
-    async def sleep(self, seconds: float) -> None:
-        """Return after ``seconds`` of this clock's time."""
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        """An awaitable done after ``seconds`` of this clock's time."""
         ...
 
 
@@ -53,8 +53,8 @@ class SystemClock:
     def wall(self) -> float:
         return time.time()
 
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        return asyncio.sleep(seconds)
 
     def __repr__(self) -> str:
         return "SYSTEM_CLOCK"
@@ -89,17 +89,19 @@ class FakeClock:
     def wall(self) -> float:
         return self._now + self._wall_offset
 
-    async def sleep(self, seconds: float) -> None:
+    def sleep(self, seconds: float) -> Awaitable[None]:
+        # The timer is armed at the call, not when the caller's task next runs: its deadline
+        # is counted from the time the caller saw.
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         if seconds <= 0:
             fut.set_result(None)
-        else:
-            heapq.heappush(self._timers, (self._now + seconds, next(self._seq), seconds, fut))
-            for waiter in self._armed:
-                if not waiter.done():
-                    waiter.set_result(None)
-            self._armed.clear()
-        await fut
+            return fut
+        heapq.heappush(self._timers, (self._now + seconds, next(self._seq), seconds, fut))
+        for waiter in self._armed:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._armed.clear()
+        return fut
 
     def timers(self) -> list[tuple[float, float]]:
         """Pending sleeps as (deadline, seconds asked for), soonest first."""

@@ -20,6 +20,7 @@ import enum
 import json
 import sqlite3
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .binding import Transport
 
@@ -88,7 +89,7 @@ class RequestQueue:
         )
 
     @staticmethod
-    def _row(r: tuple) -> QueuedRequest:
+    def _row(r: tuple[Any, ...]) -> QueuedRequest:
         return QueuedRequest(
             id=r[0], endpoint=r[1], transport=Transport(r[2]), code=r[3], path=r[4],
             query=tuple(json.loads(r[5])), payload=bytes(r[6]), content_format=r[7],
@@ -127,6 +128,7 @@ class RequestQueue:
                 req.state.value, None, "",
             ),
         )
+        assert cur.lastrowid is not None  # set by every INSERT
         return replace(req, id=cur.lastrowid)
 
     def get(self, request_id: int) -> QueuedRequest | None:
