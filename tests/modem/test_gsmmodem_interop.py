@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import gsmmodem.modem
 import pytest
 
 from lwm2m_sms.sms.tpdu import DCS_GSM7
+from waiting import until
 
 from .conftest import MODEM, PEER
-
-gsmmodem = pytest.importorskip("gsmmodem.modem")
 
 
 @pytest.mark.parametrize("text_mode", [False, True], ids=["pdu-mode", "text-mode"])
@@ -36,7 +36,7 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
     peer = LoopbackBearer(net, PEER)
     peer.set_segment_receiver(peer_rx)
     await peer.start()
-    modem = gsmmodem.GsmModem(emu.path, 115200, smsReceivedCallbackFunc=on_sms)
+    modem = gsmmodem.modem.GsmModem(emu.path, 115200, smsReceivedCallbackFunc=on_sms)
     modem.smsTextMode = text_mode
     try:
         await asyncio.to_thread(modem.connect)
@@ -56,11 +56,7 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
         )
         assert await asyncio.to_thread(got.wait, 20)
         assert received[0].text == "Hello back" and received[0].number == PEER
-        for _ in range(500):  # its thread deletes the SMS after the callback: let it finish
-            if not emu.core.store:
-                break
-            await asyncio.sleep(0.01)
-        assert emu.core.store == {}
+        await until(lambda: emu.core.store == {})  # its thread deletes it after the callback
     finally:
         await asyncio.to_thread(modem.close)
         await peer.close()
