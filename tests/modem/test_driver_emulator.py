@@ -139,6 +139,7 @@ async def test_slow_registration_waited_for(make_emulator, make_driver, peer):
     emu = await make_emulator(EmulatorCore(MODEM, registered=False))
     emu.set_registration(2)  # searching
     loop = asyncio.get_running_loop()
+    # the scenario, not a wait: the network takes half a second to register the modem
     loop.call_later(0.5, emu.set_registration, 1)
     drv = await make_driver(emu.path)
     assert drv.registration == 1
