@@ -11,7 +11,6 @@ import gsmmodem.modem
 import pytest
 
 from lwm2m_sms.sms.tpdu import DCS_GSM7
-from waiting import until
 
 from .conftest import MODEM, PEER
 
@@ -38,6 +37,18 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
     await peer.start()
     modem = gsmmodem.modem.GsmModem(emu.path, 115200, smsReceivedCallbackFunc=on_sms)
     modem.smsTextMode = text_mode
+    # its notification thread deletes the SMS after the callback: know when that finished,
+    # so the port is not closed under its AT+CMGD
+    deleted = threading.Event()
+    delete = modem.deleteStoredSms
+
+    def delete_then_signal(*args, **kwargs):
+        try:
+            return delete(*args, **kwargs)
+        finally:
+            deleted.set()
+
+    modem.deleteStoredSms = delete_then_signal
     try:
         await asyncio.to_thread(modem.connect)
         assert (await asyncio.to_thread(lambda: modem.manufacturer)) == "Quectel"
@@ -56,7 +67,8 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
         )
         assert await asyncio.to_thread(got.wait, 20)
         assert received[0].text == "Hello back" and received[0].number == PEER
-        await until(lambda: emu.core.store == {})  # its thread deletes it after the callback
+        assert await asyncio.to_thread(deleted.wait, 20)
+        assert emu.core.store == {}
     finally:
         await asyncio.to_thread(modem.close)
         await peer.close()
