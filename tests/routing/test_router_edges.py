@@ -151,3 +151,36 @@ async def test_an_abandoned_observe_on_a_sleeping_device_is_never_set_up(rig):
     assert dev.client.site.observed_paths() == []
     await dev.close()
     await stack.close()
+
+
+async def test_the_wake_up_waits_its_delay_and_is_retried_when_no_update_follows(rig):
+    clock = FakeClock()
+    policy = PolicySettings(udp_window=30, wake_up=120, wake_up_retry=600)
+    stack = await make_server(rig, clock=clock, policy=policy)
+    # (a lifetime beyond the fake hours below: the device's own Updates run on real time)
+    dev = await make_device(rig, stack, "dev-uqs", "UQS", "+15550309", queue_window=30,
+                            clock=clock.wall, lifetime=86400)
+    await clock.advance(31)
+    triggered = []
+    update = dev.client.trigger_update
+
+    def first_trigger_missed(*args, **kwargs):  # a device that answers 2.04 and then sleeps on
+        triggered.append(args)
+        if len(triggered) > 1:
+            update(*args, **kwargs)
+
+    dev.client.trigger_update = first_trigger_missed
+    read = asyncio.create_task(stack.server.read("dev-uqs", "/3/0/0"))
+    await clock.sleeping(120)  # it may wake by itself: the trigger waits wake_up seconds
+    await clock.advance(119)
+    assert stack.router.stats.wake_ups == 0
+    await clock.advance(1)
+    await until(lambda: len(triggered) == 1)
+    await clock.sleeping(600)  # answered, but no Update: the next try waits wake_up_retry
+    assert not read.done() and stack.router.stats.wake_ups == 1
+    await clock.advance(600)
+    assert await asyncio.wait_for(read, 10) == "lwm2m-sms"
+    assert stack.router.stats.wake_ups == 2 and len(triggered) == 2
+    assert stack.router.stats.per_endpoint["dev-uqs"] == {"udp": 1, "sms": 2}  # the read by UDP
+    await dev.close()
+    await stack.close()
