@@ -11,7 +11,8 @@ iteration, just before the loop blocks for I/O or timers; :func:`until` returns 
 iteration after which its predicate holds. It wakes for nothing else and costs nothing while
 the loop is idle: a condition variable notified by every state change, without a notifier
 in each producer. ``timeout`` (real seconds) is only the safety net that turns a hang into
-a failure naming what was awaited.
+a failure naming what was awaited. As with any condition variable, a state that comes and
+goes within one iteration is not seen: wait for something that stays (a count, a result).
 
 tests/conftest.py hands :class:`WatchingLoop` to pytest-asyncio (its
 ``pytest_asyncio_loop_factories`` hook), so every async test and fixture runs on it.
