@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from lwm2m_sms.bearer import DeliveryState, SmsSegment
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.sms.address import parse_msisdn
 from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.udh import Ports
@@ -129,12 +130,18 @@ async def test_no_route_is_stored_and_delivered_when_receiver_binds(smsc, make_l
     assert (await ib.wait(1))[0].payload == LONG
 
 
-async def test_validity_expiry_gives_failed_outcome(smsc, make_link):
-    a = await make_link(smsc, A, validity_period="000000000001000R")  # 1 s
-    sub = await a.send(B, b"nobody home", report=True)
-    out = await asyncio.wait_for(sub.outcome, 10)
-    assert out.state is DeliveryState.FAILED and "EXPIRED" in out.detail
-    assert smsc.stats.expired == 1
+async def test_validity_expiry_gives_failed_outcome(make_link):
+    clock = FakeClock()  # the SMSC's validity runs on it; its retry back-off on real time
+    async with SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2), clock=clock.wall) as smsc:
+        await smsc.start("127.0.0.1", 0)
+        a = await make_link(smsc, A, validity_period="000000000001000R")  # 1 s
+        sub = await a.send(B, b"nobody home", report=True)
+        await until(lambda: smsc.queued == 1)  # no route: stored, retried
+        assert not sub.outcome.done()
+        await clock.advance(1)
+        out = await asyncio.wait_for(sub.outcome, 10)
+        assert out.state is DeliveryState.FAILED and "EXPIRED" in out.detail
+        assert smsc.stats.expired == 1
 
 
 async def test_accepted_while_down_is_sent_on_reconnect(make_link, tmp_path):
