@@ -24,7 +24,7 @@ import asyncio
 import selectors
 from typing import Callable, Optional
 
-__all__ = ["WatchingLoop", "until"]
+__all__ = ["WatchingLoop", "until", "Inbox"]
 
 Condition = tuple[Callable[[], object], "asyncio.Future[None]"]
 
@@ -82,3 +82,18 @@ async def until(predicate: Callable[[], object], timeout: float = 10.0, what: st
         await asyncio.wait_for(fut, timeout)
     except TimeoutError:
         raise AssertionError(f"not within {timeout} s: {what or predicate}") from None
+
+
+class Inbox:
+    """A receive handler (bearer payloads or segments) that keeps what it gets, in order;
+    :meth:`wait` returns the list once it holds ``n``."""
+
+    def __init__(self) -> None:
+        self.items: list = []
+
+    async def __call__(self, item: object) -> None:
+        self.items.append(item)
+
+    async def wait(self, n: int, timeout: float = 20.0) -> list:
+        await until(lambda: len(self.items) >= n, timeout, f"{n} received (have {len(self.items)})")
+        return self.items

@@ -24,10 +24,10 @@ async def test_one_part_both_ways(make_emulator, make_driver, peer):
     assert drv.identity.model == "EC25" and drv.profile.name == "quectel" and drv.use_cmt
     sub = await drv.send(PEER, b"\x40\x01\x12\x34binary\x00\xff")
     assert (await sub.outcome).state is DeliveryState.SUBMITTED
-    got = await peer.inbox.wait_for(1)
+    got = await peer.inbox.wait(1)
     assert got[0].payload == b"\x40\x01\x12\x34binary\x00\xff" and str(got[0].sender) == MODEM
     await peer.send(MODEM, b"\x60\x45\x12\x34reply")
-    got = await drv.inbox.wait_for(1)
+    got = await drv.inbox.wait(1)
     assert got[0].payload == b"\x60\x45\x12\x34reply" and str(got[0].sender) == PEER
     assert emu.core.store == {}  # +CMT acknowledged by +CNMA, never stored
 
@@ -39,9 +39,9 @@ async def test_multi_part_both_ways(make_emulator, make_driver, peer):
     sub = await drv.send(PEER, payload)
     assert sub.segments == 6
     assert (await sub.outcome).ok
-    assert (await peer.inbox.wait_for(1))[0].payload == payload
+    assert (await peer.inbox.wait(1))[0].payload == payload
     await peer.send(MODEM, payload[::-1])
-    got = (await drv.inbox.wait_for(1))[0]
+    got = (await drv.inbox.wait(1))[0]
     assert got.payload == payload[::-1] and got.segments == 6
 
 
@@ -50,7 +50,7 @@ async def test_store_and_read_modem_without_cmt(make_emulator, make_driver, peer
     drv = await make_driver(emu.path)
     assert not drv.use_cmt
     await peer.send(MODEM, b"A" * 300)
-    assert (await drv.inbox.wait_for(1))[0].payload == b"A" * 300
+    assert (await drv.inbox.wait(1))[0].payload == b"A" * 300
     await until(lambda: emu.core.store == {})  # deleted after handing up
     sub = await drv.send(PEER, b"over a prompt with no space")
     assert (await sub.outcome).ok
@@ -63,7 +63,7 @@ async def test_stored_messages_drained_at_start(make_emulator, make_driver, peer
     await peer.network.drain()
     assert len(emu.core.store) == 1 + 4
     drv = await make_driver(emu.path)
-    got = await drv.inbox.wait_for(2)
+    got = await drv.inbox.wait(2)
     assert sorted(s.payload for s in got) == sorted([b"while you were out", b"L" * 500])
     assert emu.core.store == {} and drv.counters["drained"] == 5
 
@@ -75,7 +75,7 @@ async def test_cms_errors_retried_then_fail_fast(make_emulator, make_driver, pee
     sub = await drv.send(PEER, b"retry me")
     assert (await sub.outcome).state is DeliveryState.SUBMITTED
     assert drv.counters["cms_retries"] == 2
-    assert (await peer.inbox.wait_for(1))[0].payload == b"retry me"
+    assert (await peer.inbox.wait(1))[0].payload == b"retry me"
     emu.core.fail_next_sends(1, 304)
     out = await (await drv.send(PEER, b"bad pdu")).outcome
     assert out.state is DeliveryState.FAILED and "304" in out.detail and "invalid PDU" in out.detail
@@ -108,13 +108,13 @@ async def test_line_dropped_mid_stream_nothing_lost(make_emulator, make_driver, 
     await peer.send(MODEM, b"during the outage")
     outcomes = await asyncio.wait_for(asyncio.gather(*(s.outcome for s in subs)), 30)
     assert all(o.ok for o in outcomes)
-    got = await peer.inbox.wait_for(len(payloads))
+    got = await peer.inbox.wait(len(payloads))
     assert {s.payload for s in got} == set(payloads)
-    assert (await drv.inbox.wait_for(1))[0].payload == b"during the outage"
+    assert (await drv.inbox.wait(1))[0].payload == b"during the outage"
     assert drv.counters["reconnects"] >= 1 and emu.lines_dropped == 1
     # and the state was re-established: +CMT routing works on the new line
     await peer.send(MODEM, b"after")
-    assert (await drv.inbox.wait_for(2))[1].payload == b"after"
+    assert (await drv.inbox.wait(2))[1].payload == b"after"
 
 
 async def test_pin_required(make_emulator, make_driver, peer):
@@ -158,7 +158,7 @@ async def test_garbage_and_stray_urcs_do_not_disturb(make_emulator, make_driver,
     emu.inject(b"\r\n^RSSI:12\r\n" + b"\xfe" * 9000 + b"\r\n+QIND: SMS DONE\r\n")
     assert (await (await drv.send(PEER, b"still fine")).outcome).ok
     await peer.send(MODEM, b"and back")
-    assert (await drv.inbox.wait_for(1))[0].payload == b"and back"
+    assert (await drv.inbox.wait(1))[0].payload == b"and back"
 
 
 async def test_slow_responses(make_emulator, make_driver, peer):
@@ -185,7 +185,7 @@ async def test_outbox_resent_after_restart(make_emulator, make_driver, peer, tmp
     drv = await make_driver(emu.path, start=False)
     drv.outbox = box
     await drv.start()
-    assert (await peer.inbox.wait_for(1))[0].payload == b"left over"
+    assert (await peer.inbox.wait(1))[0].payload == b"left over"
     await until(lambda: len(box) == 0)
 
 
@@ -207,7 +207,7 @@ async def test_stored_parts_deleted_only_when_whole(make_emulator, make_driver, 
     await drv.close()
     drv2 = await make_driver(emu.path)
     await emu._from_network(_part(7, 2, 2, b"second half"))
-    assert (await drv2.inbox.wait_for(1))[0].payload == b"first half second half"
+    assert (await drv2.inbox.wait(1))[0].payload == b"first half second half"
     await until(lambda: emu.core.store == {})
 
 
@@ -289,7 +289,7 @@ async def test_stored_sms_stay_on_the_sim_until_a_receiver_takes_them(make_emula
         assert len(emu.core.store) == 1
         inbox = Inbox()
         drv.set_receiver(inbox)  # a receiver arrives: the SIM is drained for it
-        assert [s.payload for s in await inbox.wait_for(1)] == [b"while nobody listened"]
+        assert [s.payload for s in await inbox.wait(1)] == [b"while nobody listened"]
         await until(lambda: emu.core.store == {})
     finally:
         await bounded(drv.close(), "driver")

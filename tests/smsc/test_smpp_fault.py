@@ -16,8 +16,7 @@ import sys
 
 from lwm2m_sms.bearer import DeliveryState
 
-from smpp_testing import Inbox
-from waiting import until
+from waiting import Inbox, until
 
 N = 1000
 KILLS = 5

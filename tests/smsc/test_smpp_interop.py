@@ -15,8 +15,7 @@ from smsc.config import Account, SmscConfig
 from smsc.link import SmppBearer, SmppLinkConfig
 from smsc.server import SimulatedSmsc
 
-from smpp_testing import Inbox
-from waiting import until
+from waiting import Inbox, until
 
 
 # -- smpplib's client against our SMSC -----------------------------------------------------

@@ -13,8 +13,7 @@ from smsc.config import Account, SmscConfig
 from smsc.link import BindRefused, SmppBearer, SmppLinkConfig
 from smsc.server import SimulatedSmsc
 
-from smpp_testing import Inbox
-from waiting import until
+from waiting import Inbox, until
 
 A, B = "+15550001", "+15550002"
 LONG = bytes(range(256)) * 2  # 512 octets: 4 parts of 134
