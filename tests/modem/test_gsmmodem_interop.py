@@ -12,6 +12,8 @@ import pytest
 
 from lwm2m_sms.sms.tpdu import DCS_GSM7
 
+from waiting import until
+
 from .conftest import MODEM, PEER
 
 
@@ -22,7 +24,7 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
     got = threading.Event()
 
     def on_sms(sms) -> None:
-        received.append(sms)
+        received.append((sms, threading.get_ident()))
         got.set()
 
     seen: list = []
@@ -37,8 +39,8 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
     await peer.start()
     modem = gsmmodem.modem.GsmModem(emu.path, 115200, smsReceivedCallbackFunc=on_sms)
     modem.smsTextMode = text_mode
-    # its notification thread deletes the SMS after the callback: know when that finished,
-    # so the port is not closed under its AT+CMGD
+    # the notification thread that ran on_sms deletes the SMS next: know when that finished,
+    # so the port is not closed under its AT+CMGD (status reports are deleted too, by others)
     deleted = threading.Event()
     delete = modem.deleteStoredSms
 
@@ -46,7 +48,8 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
         try:
             return delete(*args, **kwargs)
         finally:
-            deleted.set()
+            if any(thread == threading.get_ident() for _, thread in received):
+                deleted.set()
 
     modem.deleteStoredSms = delete_then_signal
     try:
@@ -64,16 +67,14 @@ async def test_gsmmodem_sends_and_receives_text(make_emulator, modem_link, net, 
         # gsmmodem asks for status reports in SR memory (+CNMI ds=2): let it read that one
         # first, as it takes a URC arriving inside its +CMGR exchange for part of the answer
         # (in text mode it asks for no report)
-        for _ in range(0 if text_mode else 1000):
-            if not emu.core.sr_store and emu.core.stats["reports_stored"] == 1:
-                break
-            await asyncio.sleep(0.01)
+        if not text_mode:
+            await until(lambda: not emu.core.sr_store and emu.core.stats["reports_stored"] == 1)
         deliver = SmsDeliver.from_text(PEER, "Hello back")
         await peer.send_segment(
             type(seen[0])(deliver.originator, seen[0].sender, deliver.user_data, deliver.dcs)
         )
         assert await asyncio.to_thread(got.wait, 20)
-        assert received[0].text == "Hello back" and received[0].number == PEER
+        assert received[0][0].text == "Hello back" and received[0][0].number == PEER
         assert await asyncio.to_thread(deleted.wait, 20)
         assert emu.core.store == {}
     finally:
