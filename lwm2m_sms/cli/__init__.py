@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "server": ("server", "run the LwM2M server (UDP, plus SMS over SMPP or a modem)"),
     "client": ("client", "run simulated LwM2M clients"),
     "device": ("device", "read, write, execute, observe devices through a server's HTTP API"),
+    "bootstrap": ("bootstrap", "a bootstrap server: serve requests, or push a bootstrap to a device"),
     "demo": ("demo", "every binding end to end on loopback, with a table"),
     "bench": ("bench", "benchmarks that print figures"),
     "dead-letters": ("dead_letters", "list or export received SMS that could not be decoded"),
