@@ -1,11 +1,12 @@
 """A server with the HTTP API on a real loopback port, the simulated SMSC, and devices on
-UDP and on SMS (one SMPP bind shared by the device fleet, multiplexed by MSISDN)."""
-
-import asyncio
+UDP and on SMS (one SMPP bind shared by the device fleet, multiplexed by MSISDN). The
+server core, the router and the devices run on one FakeClock (``rig.clock``): queue-mode
+windows close when a test advances it, not after real seconds."""
 
 import aiohttp
 import pytest
 
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.gateway import smpp_bearer, start_device, start_server
 from lwm2m_sms.http import HttpApi, HttpSettings
 from lwm2m_sms.multiplex import SegmentMux
@@ -15,18 +16,11 @@ SERVER = "+15550000"
 TOKEN = "test-token-0123456789abcdef"
 
 
-async def eventually(condition, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    assert condition()
-
-
 class Rig:
     def __init__(self):
         self.closers = []
         self.mux = None
+        self.clock = FakeClock()
 
     async def start(self, *, policy=None, settings=None):
         from smsc.config import SmscConfig
@@ -37,7 +31,7 @@ class Rig:
         self.closers.append(self.smsc.close)
         link = await smpp_bearer(self.smsc.port, "server", SERVER, SERVER)
         self.closers.append(link.close)
-        self.stack = await start_server(bearers=[link], policy=policy or PolicySettings())
+        self.stack = await start_server(bearers=[link], policy=policy or PolicySettings(), clock=self.clock)
         self.closers.append(self.stack.close)
         self.api = HttpApi(self.stack, settings or HttpSettings(port=0, token=TOKEN))
         await self.api.start()
@@ -58,12 +52,14 @@ class Rig:
         bearer = self.mux.channel(msisdn)
         await bearer.start()
         self.closers.append(bearer.close)
+        kw.setdefault("clock", self.clock.wall)
         dev = await start_device(ep, binding, server_uri=self.stack.udp_uri, server_msisdn=SERVER,
                                  bearer=bearer, **kw)
         self.closers.append(lambda: dev.close(deregister=False))
         return dev
 
     async def udp_device(self, ep, binding="U", **kw):
+        kw.setdefault("clock", self.clock.wall)
         dev = await start_device(ep, binding, server_uri=self.stack.udp_uri, **kw)
         self.closers.append(lambda: dev.close(deregister=False))
         return dev

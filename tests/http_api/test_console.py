@@ -9,7 +9,7 @@ import pytest
 
 from lwm2m_sms.routing.router import PolicySettings
 
-from .conftest import TOKEN, eventually
+from .conftest import TOKEN
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -69,9 +69,9 @@ class Page:
 
 
 async def test_console_lists_reads_executes_and_follows_a_queued_request(rig, browser, tmp_path):
-    await rig.start(policy=PolicySettings(sms_window=1.0))
+    await rig.start(policy=PolicySettings(sms_window=30))
     dev = await rig.sms_device("dev-s", "S", "+15550101")
-    sleeper = await rig.sms_device("dev-sq", "SQ", "+15550104", queue_window=1.0)
+    sleeper = await rig.sms_device("dev-sq", "SQ", "+15550104", queue_window=30)
     page = Page(browser)
 
     # sign in with the token: the console trades it for a cookie
@@ -98,7 +98,8 @@ async def test_console_lists_reads_executes_and_follows_a_queued_request(rig, br
     assert await page.do(browser.save_screenshot, str(shot))
 
     # a sleeping SQ device: the read is queued, shown as such, then answered when it wakes
-    await eventually(lambda: not rig.stack.router.route(rig.stack.server.registration("dev-sq")).now)
+    await rig.clock.advance(31)  # the SQ device's window closes
+    assert not rig.stack.router.route(rig.stack.server.registration("dev-sq")).now
     await page.do(browser.get, rig.api.url + "/#/device/dev-sq")
     await page.wait_text("#device-facts", "sleeping")
     await page.click('#res-3-0-0 button[data-op="read"]')

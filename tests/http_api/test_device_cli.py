@@ -8,7 +8,9 @@ import sys
 
 from lwm2m_sms.routing.router import PolicySettings
 
-from .conftest import TOKEN, eventually
+from waiting import until
+
+from .conftest import TOKEN
 
 
 async def device_cli(rig, *args, token=TOKEN, stop_after=None):
@@ -60,13 +62,13 @@ async def test_a_device_error_and_usage_errors_are_one_line_and_non_zero(rig):
 
 
 async def test_sleeping_device_read_waits_and_queue_shows_it(rig):
-    await rig.start(policy=PolicySettings(sms_window=0.3))
-    dev = await rig.sms_device("dev-sq", "SQ", "+15550104", queue_window=0.3)
-    await asyncio.sleep(0.5)
+    await rig.start(policy=PolicySettings(sms_window=30))
+    dev = await rig.sms_device("dev-sq", "SQ", "+15550104", queue_window=30)
+    await rig.clock.advance(31)
     code, out, _ = await device_cli(rig, "read", "dev-sq", "/3/0/1", "--no-wait")
     assert code == 0 and "queued as #" in out
     reader = asyncio.create_task(device_cli(rig, "read", "dev-sq", "/3/0/0"))
-    await eventually(lambda: len(rig.stack.router.queue.pending("dev-sq")) == 2)
+    await until(lambda: len(rig.stack.router.queue.pending("dev-sq")) == 2)
     code, out, _ = await device_cli(rig, "queue", "dev-sq")
     assert [l.split()[1:5] for l in out.splitlines()[2:]] == [["GET", "/3/0/0", "sms", "queued"],
                                                              ["GET", "/3/0/1", "sms", "queued"]]
@@ -83,7 +85,7 @@ async def test_observe_streams_notifications(rig):
     assert code == 0, err
     lines = out.splitlines()
     assert len(lines) == 3 and all(" /3/0/13 = " in l for l in lines)
-    await eventually(lambda: not rig.stack.server.observations("dev-u"))  # cancelled at the end
+    await until(lambda: not rig.stack.server.observations("dev-u"))  # cancelled at the end
 
 
 async def test_observe_runs_until_ctrl_c_and_then_cancels(rig):
@@ -101,4 +103,4 @@ async def test_observe_runs_until_ctrl_c_and_then_cancels(rig):
     p.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(p.communicate(), 30)
     assert p.returncode == 0, err
-    await eventually(lambda: not rig.stack.server.observations("dev-u"))
+    await until(lambda: not rig.stack.server.observations("dev-u"))

@@ -12,7 +12,10 @@ from aiocoap.numbers.codes import Code
 from aiocoap.numbers.types import ACK, CON, NON, RST
 from aiocoap.optiontypes import BlockOption
 
+from waiting import until
+
 from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.gateway import start_device, start_server
 from lwm2m_sms.lwm2m.exceptions import DeviceUnreachable
 from lwm2m_sms.routing.router import PolicySettings
@@ -62,7 +65,6 @@ class RawClient(asyncio.DatagramProtocol):
         elif msg.code == Code.GET and msg.opt.observe == 0:
             self.token = msg.token
             self.reply(msg, Code.CONTENT, b"0", observe=1)
-            self.loop_task = asyncio.get_running_loop().create_task(self.notify_loop())
         elif msg.code == Code.GET and msg.opt.observe == 1:
             self.deregistered = msg.token == self.token
             if self.honour_deregister:
@@ -79,16 +81,16 @@ class RawClient(asyncio.DatagramProtocol):
             answer.mtype, answer.mid = NON, next(self.mids)
         self.send(answer)
 
-    async def notify_loop(self):
-        seq = 2
-        while not self.stopped.is_set():
-            await asyncio.sleep(0.02)
-            n = Message(code=Code.CONTENT, payload=str(seq).encode(), observe=seq)
-            n.mtype, n.mid, n.token = self.notify_type, next(self.mids), self.token
-            self.notify_mids.add(n.mid)
-            self.notifications += 1
-            self.send(n)
-            seq += 1
+    def notify(self):
+        """One notification (the test plays the device's pmax timer), unless told to stop."""
+        if self.stopped.is_set():
+            return
+        self.notifications += 1
+        seq = self.notifications + 1
+        n = Message(code=Code.CONTENT, payload=str(seq).encode(), observe=seq)
+        n.mtype, n.mid, n.token = self.notify_type, next(self.mids), self.token
+        self.notify_mids.add(n.mid)
+        self.send(n)
 
     async def register(self, ep="raw", lifetime=300):
         msg = Message(code=Code.POST, uri_path=("rd",), uri_query=(f"ep={ep}", f"lt={lifetime}", "b=U"),
@@ -121,18 +123,22 @@ async def test_cancelled_observation_stops_notifications(stack, notify_type, hon
     await client.start(port_of(stack))
     await client.register()
     obs = await stack.server.observe("raw", "/3/0/13")
-    got = []
-    async for value in obs:
-        got.append(value)
-        if len(got) == 2:
-            break
+    values = obs.__aiter__()
+    for expected in (2, 3):
+        client.notify()
+        assert await asyncio.wait_for(values.__anext__(), 10) == expected
     obs.cancel()
-    # Told at once (GET with the observation's token and Observe=1), and, for a client that
-    # goes on regardless, a Reset to its next notification, NON or CON.
-    await asyncio.wait_for(client.stopped.wait(), 10)
-    assert client.deregistered
+    # Told at once: a GET with the observation's token and Observe=1.
+    await until(lambda: client.deregistered, what="the GET with Observe=1")
     if not honour:
-        assert client.resets >= 1
+        # A client that goes on regardless gets a Reset to its next notification, NON or CON.
+        assert not client.stopped.is_set()
+        client.notify()
+        await asyncio.wait_for(client.stopped.wait(), 10)
+        assert client.resets == 1
+    assert client.stopped.is_set()
+    client.notify()  # stopped: nothing more goes out
+    assert client.notifications == (2 if honour else 3)
     client.close()
 
 
@@ -176,14 +182,14 @@ async def test_router_close_with_an_observe_waiting_for_a_sleeping_device(caplog
     server_bearer, device_bearer = LoopbackBearer(net, "+15550000"), LoopbackBearer(net, "+15550104")
     await server_bearer.start()
     await device_bearer.start()
-    s = await start_server(bearers=[server_bearer], policy=PolicySettings(sms_window=0.2))
+    clock = FakeClock()
+    s = await start_server(bearers=[server_bearer], policy=PolicySettings(sms_window=30), clock=clock)
     dev = await start_device("dev-sq", "SQ", server_uri=s.udp_uri, server_msisdn="+15550000",
-                             bearer=device_bearer, queue_window=0.2)
-    while s.router.route(s.server.registration("dev-sq")).now:
-        await asyncio.sleep(0.05)
+                             bearer=device_bearer, queue_window=30, clock=clock.wall)
+    await clock.advance(31)
+    assert not s.router.route(s.server.registration("dev-sq")).now
     observe = asyncio.create_task(s.server.observe("dev-sq", "/3/0/13"))
-    while "observe /3/0/13 waits for the device" not in caplog.text:
-        await asyncio.sleep(0.01)
+    await until(lambda: "observe /3/0/13 waits for the device" in caplog.text)
     await s.close()  # raised ValueError here: the waiting observe could not be failed
     with pytest.raises(DeviceUnreachable):
         await observe
