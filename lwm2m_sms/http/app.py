@@ -28,7 +28,6 @@ import asyncio
 import dataclasses
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
@@ -81,7 +80,10 @@ class HttpApi:
         check_exposure(settings)
         self.stack = stack
         self.settings = settings
-        self.events = EventHub()
+        # Event times, last-seen and rate limits on the gateway's own clock (tests: a fake one);
+        # latencies are measured on the real monotonic clock.
+        self.clock = stack.server.clock
+        self.events = EventHub(clock=self.clock.wall)
         self.metrics = GatewayMetrics(stack)
         self.operations = OperationRunner(stack, self.events, limit=settings.max_operations,
                                           on_latency=self.metrics.observe_latency)
@@ -159,7 +161,7 @@ class HttpApi:
     @web.middleware
     async def _guard(self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         client = request.remote or "?"
-        if not self.limiter.allow(client, time.monotonic()):
+        if not self.limiter.allow(client, self.clock.now()):
             retry = max(1, round(self.limiter.retry_after(client)))
             return _json({"error": "too many requests"}, 429, **{"Retry-After": str(retry)})
         try:

@@ -141,7 +141,8 @@ class OperationRunner:
         if self.running >= self.limit:
             raise TooBusy(f"{self.running} operations in flight (limit {self.limit})")
         reg = self.stack.server.registration(endpoint)  # UnknownEndpoint before anything runs
-        op = Operation(next(self._ids), endpoint, operation, format_path(parse_path(path)), time.time())
+        op = Operation(next(self._ids), endpoint, operation, format_path(parse_path(path)),
+                       self.stack.server.clock.wall())
         self._ops[op.id] = op
         self.running += 1
         context = contextvars.copy_context()
