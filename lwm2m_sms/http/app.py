@@ -45,8 +45,8 @@ from ..lwm2m.udp import RateLimitedLog
 from .access import HttpSettings, RateLimiter, check_exposure, token_matches
 from .events import EventHub, queued_json
 from .metrics import CONTENT_TYPE, GatewayMetrics
-from .devices import device_json
-from .operations import Operation, OperationRunner, TooBusy
+from .devices import device_json, device_state
+from .operations import Operation, OperationRunner, TooBusy, msisdn_of
 from .values import BadValue, from_json, to_json
 
 __all__ = ["HttpApi"]
@@ -238,19 +238,20 @@ class HttpApi:
         q = request.query
         limit = _int(q.get("limit", "100"), "limit", 1, MAX_LIST)
         offset = _int(q.get("offset", "0"), "offset", 0, 10**9)
-        devices = []
+        selected = []
+        # Filters on what is cheap to know; the full view (counters, queue) for one page only.
         for reg in sorted(self.stack.server.registrations(), key=lambda r: r.endpoint):
             if "binding" in q and reg.binding != q["binding"]:
                 continue
             if "q" in q and q["q"] not in reg.endpoint:
                 continue
-            d = device_json(self.stack, self.events, reg)
-            if "state" in q and d["state"] != q["state"]:
+            if "msisdn" in q and (msisdn_of(reg) or "").lstrip("+") != q["msisdn"].lstrip("+ "):
                 continue
-            if "msisdn" in q and (d["msisdn"] or "").lstrip("+") != q["msisdn"].lstrip("+ "):
+            if "state" in q and device_state(self.stack, reg) != q["state"]:
                 continue
-            devices.append(d)
-        return _json({"total": len(devices), "devices": devices[offset:offset + limit]})
+            selected.append(reg)
+        page = [device_json(self.stack, self.events, reg) for reg in selected[offset:offset + limit]]
+        return _json({"total": len(selected), "devices": page})
 
     async def _device(self, request: web.Request) -> web.Response:
         reg = self.stack.server.registration(request.match_info["ep"])
@@ -285,7 +286,7 @@ class HttpApi:
             # event_id: follow the event stream from here (Last-Event-ID) to miss nothing
             return _json({**self._operation_json(op), "event_id": self.events.last_id}, 202,
                          Location=f"/api/operations/{op.id}")
-        return _json(self._operation_json(op), 504 if op.state in ("expired",) or (op.state == "failed" and op.code is None) else 200)
+        return _json(self._operation_json(op), op.status)
 
     def _operation_json(self, op: Operation) -> dict[str, Any]:
         out = op.json()

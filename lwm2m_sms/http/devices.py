@@ -12,18 +12,22 @@ from ..lwm2m.registration import Registration
 from .events import EventHub
 from .operations import msisdn_of
 
-__all__ = ["device_json"]
+__all__ = ["device_json", "device_state"]
+
+
+def device_state(stack: RunningGateway, reg: Registration) -> str:
+    """``sleeping`` when a request would wait in the queue now, else ``online``."""
+    try:
+        return "online" if stack.router.route(reg).now else "sleeping"
+    except Lwm2mSmsError:
+        return "unknown"
 
 
 def device_json(stack: RunningGateway, events: EventHub, reg: Registration,
                 full: bool = False) -> dict[str, Any]:
     """One device as the API lists it (``full``: with its object links)."""
     router = stack.router
-    try:
-        route = router.route(reg)
-        state = "online" if route.now else "sleeping"
-    except Lwm2mSmsError:
-        state = "unknown"
+    state = device_state(stack, reg)
     msisdn = msisdn_of(reg)
     sent = received = dropped = 0
     if msisdn is not None:

@@ -30,7 +30,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Optional
 
-from ..errors import Lwm2mSmsError
+from ..errors import DecodeError, Lwm2mSmsError
 from .stack import RunningGateway
 from ..lwm2m.exceptions import DeviceUnreachable, RequestFailed
 from ..lwm2m.path import format_path, parse_path
@@ -72,6 +72,7 @@ class Operation:
     sms: int = 0
     duration: Optional[float] = None
     content_format: Optional[int] = None
+    status: int = 200  # the HTTP status of its final answer: 200 when the device answered
     task: Optional["asyncio.Task[Any]"] = field(default=None, repr=False)
     queued: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -163,12 +164,14 @@ class OperationRunner:
             op.state, op.code, op.error = "failed", _dotted(exc.code), str(exc)
         except DeviceUnreachable as exc:
             op.state = "expired" if isinstance(exc.cause, RequestExpired) else "failed"
-            op.error = str(exc)
-        except (Lwm2mSmsError, ValueError, KeyError) as exc:
-            op.state, op.error = "failed", str(exc)
+            op.error, op.status = str(exc), 504
+        except DecodeError as exc:  # the device's answer does not decode
+            op.state, op.error, op.status = "failed", f"the device's answer: {exc}", 502
+        except (Lwm2mSmsError, ValueError, KeyError) as exc:  # the value or path given
+            op.state, op.error, op.status = "failed", str(exc), 400
         except Exception as exc:  # a bug must show in the operation, not vanish in a task
             log.exception("operation %s %s on ep=%s failed", op.operation, op.path, op.endpoint)
-            op.state, op.error = "failed", repr(exc)
+            op.state, op.error, op.status = "failed", repr(exc), 500
         else:
             op.state, op.code = "answered", SUCCESS_CODES[op.operation]
             if hasattr(value, "content_format") and hasattr(value, "value"):  # a typed read result

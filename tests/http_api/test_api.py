@@ -90,6 +90,8 @@ async def test_write_tlv_and_text_bodies(rig):
     assert "not an LwM2M id" in bad["error"]
     bad = await rig.get("/api/devices/dev-u/data/3/0/99999", status=400)
     assert "out of range" in bad["error"]
+    bad = await rig.call("PUT", "/api/devices/dev-u/data/1/0/1", status=400, json={"value": "soon"})
+    assert bad["state"] == "failed" and bad["code"] is None and "soon" in bad["error"]
 
 
 async def test_observe_notifications_arrive_as_events_and_cancel_stops_them(rig):
