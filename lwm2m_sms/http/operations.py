@@ -16,7 +16,9 @@ What it knowingly approximates: the success code is the one LwM2M 1.0.2 defines 
 operation (2.05 Content for Read, 2.04 Changed for Write...), since the core's API returns
 values, not messages; the bearer and the SMS count are the change of the router's
 per-device and the SMS transport's per-number counters while the operation ran, so two
-operations on one device at the same moment share their counts.
+operations on one device at the same moment share their counts. For a request that waited in
+the queue the count starts when it is sent, so the device's wake-up (its Update) is not in
+it, though the server's 2.04 to that Update may be.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class Operation:
     duration: Optional[float] = None
     content_format: Optional[int] = None
     status: int = 200  # the HTTP status of its final answer: 200 when the device answered
+    sms_base: int = field(default=0, repr=False)  # the device's SMS count when it went out
     task: Optional["asyncio.Task[Any]"] = field(default=None, repr=False)
     queued: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -153,7 +156,8 @@ class OperationRunner:
         return op
 
     async def _run(self, op: Operation, reg: Registration, call: Callable[[], Awaitable[Any]]) -> None:
-        before_sent, before_sms = self._sent(op.endpoint), self.sms_count(reg)
+        before_sent = self._sent(op.endpoint)
+        op.sms_base = self.sms_count(reg)
         started = time.monotonic()
         try:
             value = await call()
@@ -185,7 +189,7 @@ class OperationRunner:
             used = [t for t in ("udp", "sms") if after.get(t, 0) > before_sent.get(t, 0)]
             op.bearer = "+".join(used) or None
             current = self.stack.server.store.get(op.endpoint) or reg
-            op.sms = self.sms_count(current) - before_sms
+            op.sms = self.sms_count(current) - op.sms_base
             if op.state == "answered" and op.bearer and self.on_latency is not None:
                 self.on_latency(op.bearer, op.duration)
             if op.queue_id is not None:
@@ -217,6 +221,10 @@ class OperationRunner:
             op = self._by_queue_id.get(entry.id)
         if op is not None and not op.done:
             op.state = entry.state.value
+            if entry.state is RequestState.SENT:  # count the SMS of this request from here,
+                reg = self.stack.server.store.get(op.endpoint)  # not the device's wake-up
+                if reg is not None:
+                    op.sms_base = self.sms_count(reg)
             if entry.state is RequestState.QUEUED:
                 op.queued.set()
         self.events.on_queue(entry)
