@@ -60,14 +60,27 @@ class DeadLetterStore:
         self.path = path or ":memory:"
         self.max_entries = max_entries
         self._wall = wall_clock
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
+        self._conn: sqlite3.Connection | None = self._open()
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        # closed and used again (a driver closed and started again): open again
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
+        # FULL: the SMS is deleted from the SIM right after this write, so the write must
+        # survive a power cut too; dead letters are rare, the fsync costs nothing that counts
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute(
             "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " received REAL NOT NULL, bearer TEXT NOT NULL, place TEXT NOT NULL,"
             " storage_index INTEGER, pdu_hex TEXT NOT NULL, reason TEXT NOT NULL)"
         )
+        return db
 
     def add(self, bearer: str, where: str, pdu_hex: str, reason: str, storage_index: int | None = None) -> int:
         """Keep one undecodable SMS; raises sqlite3.Error if it could not be written (the
@@ -97,4 +110,6 @@ class DeadLetterStore:
         return int(n)
 
     def close(self) -> None:
-        self._db.close()
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()

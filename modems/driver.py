@@ -183,6 +183,8 @@ class ModemDriver(Bearer):
         super().__init__(local_address, **kwargs)
         self.config = config
         self.outbox = outbox if outbox is not None else Outbox()
+        # a path: ours to close (a store in memory is kept open: closing would empty it)
+        self._owns_dead_letters = isinstance(dead_letters, str)
         self.dead_letters = (
             dead_letters if isinstance(dead_letters, DeadLetterStore) else DeadLetterStore(dead_letters)
         )
@@ -285,6 +287,9 @@ class ModemDriver(Bearer):
                 detail = "modem bearer closed while waiting for the status report"
             job.submission.resolve(DeliveryState.FAILED, detail)
         self._active.clear()
+        self._close_part_store()
+        if self._owns_dead_letters:
+            self.dead_letters.close()
 
     async def send(
         self,
