@@ -33,13 +33,14 @@ For a caller that keeps the held parts elsewhere too (a durable part store): aft
 :meth:`feed`, :attr:`Reassembler.held` names the message the part was newly held for (None
 when it was a duplicate or completed the message), and :meth:`take_dropped` the keys of the
 messages dropped since the last call (evicted, expired, replaced), whose stored parts are now
-to be deleted.
+to be deleted; a caller that never asks keeps only the last ``max_open + untrusted_max_open
++ 1`` of them (enough for any one feed).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .segmentation import UserData
@@ -139,7 +140,9 @@ class Reassembler:
         self._untrusted_bytes = 0
         # open messages per sender, per pool (True: trusted)
         self._senders: dict[bool, dict[str, int]] = {True: {}, False: {}}
-        self._dropped: list[PartKey] = []
+        # Bounded: a caller without a part store never takes them. One feed drops at most
+        # every open message (an expiry) plus the one fed, so this many are never too few.
+        self._dropped: deque[PartKey] = deque(maxlen=max_open + untrusted_max_open + 1)
 
     def feed(self, sender: str, ud: UserData, now: float, *, trusted: bool = True) -> Reassembled | None:
         """Take one received SMS; return the whole payload once its last part is in.
@@ -238,7 +241,8 @@ class Reassembler:
 
     def take_dropped(self) -> list[PartKey]:
         """Keys of the messages dropped (evicted, expired, replaced) since the last call."""
-        out, self._dropped = self._dropped, []
+        out = list(self._dropped)
+        self._dropped.clear()
         return out
 
     # -- internals -------------------------------------------------------------------------

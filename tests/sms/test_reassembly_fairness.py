@@ -58,3 +58,24 @@ def test_a_restored_message_goes_back_to_the_untrusted_pool() -> None:
     again = r.feed(FLOODER, parts[2], now=2.0, trusted=False)
     assert again is not None and again.payload == b"R" * 300
     assert r.stats.open == 0 and r.stats.buffered_bytes == 0
+
+
+def test_dropped_keys_stay_bounded_when_nobody_takes_them() -> None:
+    """A bearer without a part store never calls take_dropped(): a flood must not grow the
+    list of dropped keys for good (it did: one key per eviction, forever)."""
+    r = Reassembler(max_open=8, untrusted_max_open=4)
+    for ref in range(10_000):
+        r.feed(f"+1666{ref % 500:07d}", first_part(ref), now=0.0, trusted=ref % 2 == 0)
+    assert r.stats.evicted > 9_000
+    assert len(r.take_dropped()) <= 8 + 4 + 1
+
+
+def test_one_expiry_of_every_open_message_is_taken_whole() -> None:
+    r = Reassembler(timeout=10, max_open=8, untrusted_max_open=4)
+    for ref in range(8):
+        r.feed(f"+1555{ref:07d}", first_part(ref), now=0.0)
+    for ref in range(4):
+        r.feed(f"+1666{ref:07d}", first_part(ref), now=0.0, trusted=False)
+    r.take_dropped()
+    r.feed("+15559999999", first_part(99), now=11.0)  # expires all 12
+    assert len(r.take_dropped()) == 12
