@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from .sqlite_store import SqliteStore
+
 __all__ = ["DeadLetter", "DeadLetterStore"]
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class DeadLetter:
         }
 
 
-class DeadLetterStore:
+class DeadLetterStore(SqliteStore):
     def __init__(
         self,
         path: str | None = None,
@@ -57,30 +59,19 @@ class DeadLetterStore:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path or ":memory:"
-        self.max_entries = max_entries
-        self._wall = wall_clock
-        self._conn: sqlite3.Connection | None = self._open()
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        # closed and used again (a driver closed and started again): open again
-        if self._conn is None:
-            self._conn = self._open()
-        return self._conn
-
-    def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
         # FULL: the SMS is deleted from the SIM right after this write, so the write must
         # survive a power cut too; dead letters are rare, the fsync costs nothing that counts
-        db.execute("PRAGMA synchronous=FULL")
+        super().__init__(path or ":memory:", synchronous="FULL")
+        self.max_entries = max_entries
+        self._wall = wall_clock
+        self._db  # open now: a bad path fails at construction
+
+    def _create(self, db: sqlite3.Connection) -> None:
         db.execute(
             "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " received REAL NOT NULL, bearer TEXT NOT NULL, place TEXT NOT NULL,"
             " storage_index INTEGER, pdu_hex TEXT NOT NULL, reason TEXT NOT NULL)"
         )
-        return db
 
     def add(self, bearer: str, where: str, pdu_hex: str, reason: str, storage_index: int | None = None) -> int:
         """Keep one undecodable SMS; raises sqlite3.Error if it could not be written (the
@@ -108,8 +99,3 @@ class DeadLetterStore:
     def count(self) -> int:
         (n,) = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
         return int(n)
-
-    def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()

@@ -34,6 +34,7 @@ from typing import Callable, Iterable
 from .errors import BearerError, DecodeError
 from .sms.reassembly import PartKey
 from .sms.segmentation import UserData
+from .sqlite_store import SqliteStore
 
 __all__ = ["PartStore", "StoredPart"]
 
@@ -55,7 +56,7 @@ _PRUNE_EVERY = 1024  # reference writes between two prunings (a prune sorts the 
 ORPHAN_AGE = 86_400.0  # parts of a scope nobody loads any more (a renamed bearer) go after a day
 
 
-class PartStore:
+class PartStore(SqliteStore):
     """One bearer's held parts (rows of its ``scope``) and the shared reference table.
 
     Several bearers may share one file (``lwm2m-sms server --db`` gives it to the SMPP link
@@ -75,49 +76,35 @@ class PartStore:
         wall_clock: Callable[[], float] = time.time,
         max_reference_rows: int = MAX_REFERENCE_ROWS,
     ) -> None:
-        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
-        self.path = path
+        super().__init__(path, synchronous=synchronous)
         self.scope = scope
-        self.synchronous = synchronous.upper()
         self.max_reference_rows = max_reference_rows
         self._wall = wall_clock
-        self._conn: sqlite3.Connection | None = None
         self._reference_writes = 0
-        self._conn = self._open()  # now: a bad path fails at construction, not at a part
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = self._open()
-        return self._conn
-
-    def _open(self) -> sqlite3.Connection:
         try:
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL" if self.path != ":memory:" else "PRAGMA journal_mode=MEMORY")
-            db.execute(f"PRAGMA synchronous={self.synchronous}")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS sms_parts (scope TEXT NOT NULL DEFAULT '', sender TEXT NOT NULL,"
-                " reference INTEGER NOT NULL, total INTEGER NOT NULL, seq INTEGER NOT NULL,"
-                " user_data BLOB NOT NULL, trusted INTEGER NOT NULL, received REAL NOT NULL,"
-                " PRIMARY KEY (scope, sender, reference, total, seq))"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS sms_references (destination TEXT PRIMARY KEY,"
-                " next_reference INTEGER NOT NULL, used REAL NOT NULL DEFAULT 0)"
-            )
-            # files written before scopes and reference ages: add the columns (old part rows
-            # get scope '' and expire as orphans; old reference rows count as least used)
-            for table, column, decl in (("sms_parts", "scope", "TEXT NOT NULL DEFAULT ''"),
-                                        ("sms_references", "used", "REAL NOT NULL DEFAULT 0")):
-                columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
-                if column not in columns:
-                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-            db.execute("CREATE INDEX IF NOT EXISTS sms_references_used ON sms_references (used)")
+            self._db  # open now: a bad path fails at construction, not at the first part
         except sqlite3.Error as exc:
-            raise BearerError(f"part store {self.path}: {exc}") from None
-        return db
+            raise BearerError(f"part store {path}: {exc}") from None
+
+    def _create(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS sms_parts (scope TEXT NOT NULL DEFAULT '', sender TEXT NOT NULL,"
+            " reference INTEGER NOT NULL, total INTEGER NOT NULL, seq INTEGER NOT NULL,"
+            " user_data BLOB NOT NULL, trusted INTEGER NOT NULL, received REAL NOT NULL,"
+            " PRIMARY KEY (scope, sender, reference, total, seq))"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS sms_references (destination TEXT PRIMARY KEY,"
+            " next_reference INTEGER NOT NULL, used REAL NOT NULL DEFAULT 0)"
+        )
+        # files written before scopes and reference ages: add the columns (old part rows
+        # get scope '' and expire as orphans; old reference rows count as least used)
+        for table, column, decl in (("sms_parts", "scope", "TEXT NOT NULL DEFAULT ''"),
+                                    ("sms_references", "used", "REAL NOT NULL DEFAULT 0")):
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        db.execute("CREATE INDEX IF NOT EXISTS sms_references_used ON sms_references (used)")
 
     # -- parts ------------------------------------------------------------------------------
 
@@ -211,7 +198,3 @@ class PartStore:
                      self.path, cur.rowcount, self.max_reference_rows)
         return max(cur.rowcount, 0)
 
-    def close(self) -> None:
-        if self._conn is not None:
-            conn, self._conn = self._conn, None
-            conn.close()
