@@ -411,6 +411,10 @@ class ModemDriver(Bearer):
                 await ch.command("AT+CSMS=0", check=False)
         if not self.use_cmt:
             await self._cnmi(ch, 1)
+        elif self.part_store is None:
+            log.warning("modem: %s: no parts_db: a part of a long SMS is acknowledged (+CNMA) while held "
+                        "in memory only, and lost if the process dies before its message is whole "
+                        "(lwm2m-sms server: give --db)", cfg.port)
 
     async def _cnmi(self, ch: AtChannel, mt: int) -> None:
         """+CNMI with status reports as +CDS (ds=1), else stored in SR memory and announced

@@ -138,3 +138,17 @@ async def test_an_sr_entry_that_is_not_taken_stays_in_sr_memory(make_emulator: A
         assert not drv._left_on_sim  # an SR index is not a SIM index
     finally:
         await bounded(drv.close(), "driver")
+
+
+async def test_cmt_without_a_part_store_says_so_at_start(make_emulator: Any, tmp_path: Path, caplog: Any) -> None:
+    emu = await make_emulator(EmulatorCore(MODEM))
+    for parts_db in (None, str(tmp_path / "parts.db")):
+        caplog.clear()
+        drv = ModemDriver(config(emu.path), MODEM, parts_db=parts_db)
+        try:
+            await drv.start()
+            assert drv.use_cmt
+            warned = [r for r in caplog.records if "no parts_db" in r.getMessage()]
+            assert len(warned) == (1 if parts_db is None else 0)
+        finally:
+            await bounded(drv.close(), "driver")
