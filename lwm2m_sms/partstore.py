@@ -123,13 +123,15 @@ class PartStore(SqliteStore):
             raise BearerError(f"part store {self.path}: part from {key[0]} not stored: {exc}") from None
 
     def delete(self, keys: Iterable[PartKey]) -> None:
+        rows = [(self.scope, *k) for k in keys]
         try:
             self._db.executemany(
-                "DELETE FROM sms_parts WHERE scope = ? AND sender = ? AND reference = ? AND total = ?",
-                [(self.scope, *k) for k in keys],
+                "DELETE FROM sms_parts WHERE scope = ? AND sender = ? AND reference = ? AND total = ?", rows
             )
         except sqlite3.Error as exc:  # left behind: load() expires them
-            log.warning("part store %s: delete failed: %s", self.path, exc)
+            log.warning("part store %s: parts of %s not deleted (expire at the next start): %s", self.path,
+                        ", ".join(f"{r[1]} reference {r[2] & 0xFFFF}" for r in rows[:5]) + (" ..." if len(rows) > 5 else ""),
+                        exc)
 
     def load(self, timeout: float) -> list[StoredPart]:
         """Every part of this scope younger than ``timeout`` seconds, oldest first; older

@@ -102,3 +102,15 @@ def test_a_file_of_the_first_schema_opens_and_takes_parts(tmp_path: Path) -> Non
     assert store.load_reference("+15550002222") == 17
     store.save_reference("+15550002222", 18)
     assert store.load_reference("+15550002222") == 18
+
+
+def test_a_failed_delete_names_the_sender_and_reference(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    store = PartStore(str(tmp_path / "gw.db"), scope="modem")
+    ud = split(bytes(300), 9)[0]
+    key = part_key(SENDER, ud)
+    assert key is not None
+    store.add(key, ud, True)
+    store._db.execute("PRAGMA query_only=ON")  # the file refuses writes
+    store.delete([key])
+    (line,) = [r.getMessage() for r in caplog.records if "not deleted" in r.getMessage()]
+    assert f"{SENDER} reference 9" in line
