@@ -22,7 +22,9 @@ from lwm2m_sms.sms.tpdu import SmsDeliver, SmsSubmit, encode_pdu
 from modems.driver import ModemDriver
 from modems.emulator_core import EmulatorCore, Quirks
 
-from .conftest import MODEM, PEER, Inbox, bounded, config
+from waiting import Inbox, until
+
+from .conftest import MODEM, PEER, bounded, config
 
 SMSC = parse_msisdn("+15550000000")
 
@@ -34,9 +36,7 @@ def deliver_pdu(payload: bytes) -> bytes:
 
 async def until_contended(lock: asyncio.Lock, got: asyncio.Queue[InboundSms]) -> None:
     """Until a second walk waits for ``lock`` (or, without the lock, handed up again)."""
-    async with asyncio.timeout(20):
-        while not getattr(lock, "_waiters", None) and got.empty():
-            await asyncio.sleep(0)  # a yield to the pty reader and the URC task, not a delay
+    await until(lambda: getattr(lock, "_waiters", None) or not got.empty(), 20, "a second walk")
 
 
 async def test_drain_and_cmti_of_the_same_index_hand_it_up_once(make_emulator: Any, peer: Any, tmp_path: Path) -> None:
