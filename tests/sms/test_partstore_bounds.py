@@ -114,3 +114,12 @@ def test_a_failed_delete_names_the_sender_and_reference(tmp_path: Path, caplog) 
     store.delete([key])
     (line,) = [r.getMessage() for r in caplog.records if "not deleted" in r.getMessage()]
     assert f"{SENDER} reference 9" in line
+
+
+def test_the_dead_letter_table_keeps_the_newest_max_entries(tmp_path: Path, caplog) -> None:  # type: ignore[no-untyped-def]
+    store = DeadLetterStore(str(tmp_path / "gw.db"), max_entries=3)
+    ids = [store.add("modem x", f"SIM index {i}", f"{i:02X}", "garbage", i) for i in range(10)]
+    assert store.count() == 3
+    assert [d.id for d in store.list()] == ids[-3:]
+    assert [d.storage_index for d in store.list()] == [7, 8, 9]
+    assert sum("oldest dropped" in r.getMessage() for r in caplog.records) == 7
