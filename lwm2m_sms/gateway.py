@@ -74,7 +74,7 @@ async def start_server(
         queue=RequestQueue(db), policy=policy,
     )
     for extra in transports[1:]:
-        extra.accept_filter = router._accept_sms
+        extra.accept_filter = router.accept_sms
     router.start()
     msisdn = bearers[0].local_address if bearers else None
     return ServerStack(server, router, context, transports, msisdn, udp[0])

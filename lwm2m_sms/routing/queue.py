@@ -123,6 +123,7 @@ class RequestQueue:
                 req.state.value, None, "",
             ),
         )
+        assert cur.lastrowid is not None  # an INSERT always sets it
         return replace(req, id=cur.lastrowid)
 
     def get(self, request_id: int) -> QueuedRequest | None:
