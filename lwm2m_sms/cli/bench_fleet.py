@@ -102,8 +102,8 @@ async def run(args: argparse.Namespace) -> int:
             nonlocal reads
             async with limit:
                 try:
-                    value = await stack.server.read(dev.client.endpoint, "/3/0")
-                    assert value.get(0) == "lwm2m-sms"
+                    value = (await stack.server.read(dev.client.endpoint, "/3/0")).value
+                    assert isinstance(value, dict) and value.get(0) == "lwm2m-sms"
                     reads += 1
                 except Exception as exc:
                     failures["read"] += 1

@@ -318,7 +318,10 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
     await op("bootstrap", lambda: client.bootstrap(timeout=opts.timeout), server_initiated=False)
     await op("register", client.register_all, server_initiated=False,
              check=lambda _v: server.registration(ep).binding == binding)
-    await op("read /3/0", lambda: server.read(ep, "/3/0"), check=lambda v: isinstance(v, dict) and v.get(0) == "lwm2m-sms")
+    async def read(path: str) -> Any:
+        return (await server.read(ep, path)).value
+
+    await op("read /3/0", lambda: read("/3/0"), check=lambda v: isinstance(v, dict) and v.get(0) == "lwm2m-sms")
     await op("write /1/0/1 = 600 (-> Update)", lambda: server.write(ep, "/1/0/1", 600),
              check=lambda _v: client.objects[1][0][1] == 600)
 
@@ -344,7 +347,7 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
         await asyncio.sleep(opts.window + 0.5)  # both sides: the device has gone to sleep
 
         async def queued_read() -> Any:
-            task = asyncio.ensure_future(server.read(ep, "/3/0/0"))
+            task = asyncio.ensure_future(read("/3/0/0"))
             try:
                 if binding != "UQS":
                     await asyncio.sleep(0.3)
@@ -360,7 +363,7 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
     if binding == "US":
         async def read_by_sms() -> Any:
             with via("sms"):
-                return await server.read(ep, "/3/0/0")
+                return await read("/3/0/0")
 
         await op("read /3/0/0 by SMS (asked)", read_by_sms, check=lambda v: v == "lwm2m-sms")
 

@@ -30,7 +30,7 @@ async def test_a_register_by_sms_cannot_take_over_another_numbers_endpoint(rig):
     resp = await asyncio.wait_for(mallory.context.request(req).response, 10)
     assert resp.code == Code.FORBIDDEN
     assert str(stack.server.registration("victim").sms) == "+15550301"
-    assert await stack.server.read("victim", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("victim", "/3/0/0")).value == "lwm2m-sms"
     await mallory.close()
     await dev.close()
     await stack.close()
@@ -45,7 +45,7 @@ async def test_a_number_named_by_two_registrations_stays_known_while_one_remains
     await b.client.start()
     assert stack.server.registration("dev-b").sms == stack.server.registration("dev-a").sms
     await b.close()
-    assert await asyncio.wait_for(stack.server.read("dev-a", "/3/0/0"), 10) == "lwm2m-sms"
+    assert (await asyncio.wait_for(stack.server.read("dev-a", "/3/0/0"), 10)).value == "lwm2m-sms"
     assert stack.router.trust.stats.dropped_unknown_sender == 0
     await a.close()
     await stack.close()
@@ -75,7 +75,7 @@ async def test_US_registered_by_sms_is_reached_by_sms(rig):
     account[0] = f"coap+sms://{SERVER}"
     await dev.client.start()
     assert stack.server.registration("dev-us-sms").remote_uri == "coap+sms://+15550305"
-    assert await stack.server.read("dev-us-sms", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-us-sms", "/3/0/0")).value == "lwm2m-sms"
     assert stack.router.stats.per_endpoint["dev-us-sms"] == {"udp": 0, "sms": 1}
     await dev.close()
     await stack.close()
@@ -89,7 +89,7 @@ async def test_US_falls_back_to_sms_for_a_read_but_never_runs_a_post_twice(rig):
     stack.router._udp_remote["dev-us"] = UndecidedRemote.from_pathless_uri(
         f"coap://127.0.0.1:{dead.getsockname()[1]}"
     )
-    assert await stack.server.read("dev-us", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-us", "/3/0/0")).value == "lwm2m-sms"
     assert stack.router.stats.us_fallbacks == 1
     assert stack.router.stats.per_endpoint["dev-us"] == {"udp": 1, "sms": 1}
     # An Execute that may have arrived over UDP is not sent again by SMS.
@@ -110,9 +110,9 @@ async def test_work_queued_under_UQ_goes_out_after_a_change_to_U(rig):
     assert not read.done()
     dev.client.objects[1][0][7] = "U"  # the device changes its binding and says so
     dev.client.trigger_update(b="U")
-    assert await asyncio.wait_for(read, 5) == "lwm2m-sms"
+    assert (await asyncio.wait_for(read, 5)).value == "lwm2m-sms"
     assert stack.server.registration("dev-uq").binding == "U"
-    assert await stack.server.read("dev-uq", "/3/0/1") == "SIM-1"
+    assert (await stack.server.read("dev-uq", "/3/0/1")).value == "SIM-1"
     await dev.close()
     await stack.close()
 
