@@ -50,8 +50,8 @@ async def run(args: argparse.Namespace) -> int:
         print(f"lwm2m-sms client: {exc}", file=sys.stderr)
         return 2
     failed = [(c.endpoint, r) for c, r in zip(clients, results) if isinstance(r, BaseException)]
-    for ep, exc in failed[:10]:
-        print(f"{ep}: registration failed: {exc}", file=sys.stderr)
+    for ep, error in failed[:10]:
+        print(f"{ep}: registration failed: {error}", file=sys.stderr)
     print(f"{len(clients) - len(failed)} of {len(clients)} device(s) registered", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
