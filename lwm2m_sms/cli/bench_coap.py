@@ -52,12 +52,14 @@ def _site():
 async def _udp(n: int, warmup: int) -> tuple[float, list[float]]:
     import aiocoap
 
+    from ..lwm2m.udp import local_port
+
     server = await aiocoap.Context.create_server_context(
         _site(), bind=("127.0.0.1", 0), transports=["udp6"]
     )
     client = await aiocoap.Context.create_client_context(transports=["udp6"])
     try:
-        port = server.request_interfaces[0].token_interface.message_interface._local_port()
+        port = local_port(server)
         return await _measure(client, f"coap://127.0.0.1:{port}/3303/0/5700", n, warmup)
     finally:
         await client.shutdown()
@@ -66,6 +68,8 @@ async def _udp(n: int, warmup: int) -> tuple[float, list[float]]:
 
 async def _sms(n: int, warmup: int) -> tuple[float, list[float], int]:
     import aiocoap
+
+    from ..lwm2m.udp import local_port
 
     from ..bearer import loopback_pair
     from ..coap import add_sms_transport
