@@ -1,10 +1,79 @@
 """CoAP over SMS for aiocoap, and the OMA LwM2M 1.0.2 SMS bindings on top of it.
 
-Packages: :mod:`lwm2m_sms.sms` (sans-IO SMS core), :mod:`lwm2m_sms.bearer` (the one bearer
-interface), :mod:`lwm2m_sms.coap` (aiocoap transport), :mod:`lwm2m_sms.lwm2m` (server core,
-bootstrap, client simulator), :mod:`lwm2m_sms.routing` (bindings, queue mode, wake-up).
-The bearers live in the sibling packages ``modems`` (GSM modem over AT) and ``smsc``
-(SMPP link and simulated SMSC).
+The public API is the names of this package (``from lwm2m_sms import Gateway, ...``):
+
+- composition: :class:`Gateway` and :class:`GatewayConfig` (an LwM2M server with its SMS
+  bearers, router and store), :func:`start_device` (a simulated device);
+- device management: :class:`Lwm2mServer` (``gateway.server``), its results
+  (:class:`ReadResult`, :class:`Observation`, :class:`Registration`) and errors
+  (:class:`UnknownEndpoint`, :class:`DeviceUnreachable`, :class:`RequestFailed`,
+  :class:`InvalidResponse`); routing policy (:class:`PolicySettings`, :func:`via`);
+- the CoAP transport (:func:`add_sms_transport`, :class:`SmsSettings`) and bearers
+  (:class:`Bearer`, :class:`LoopbackBearer`); the SMS core's :func:`parse_msisdn`;
+- every error derives from :class:`Lwm2mSmsError`.
+
+Subpackages: :mod:`lwm2m_sms.sms` (sans-IO SMS core), :mod:`lwm2m_sms.coap` (aiocoap
+transport), :mod:`lwm2m_sms.lwm2m` (server core, bootstrap, client simulator, codecs),
+:mod:`lwm2m_sms.routing` (bindings, queue mode, wake-up). The bearers live in the sibling
+packages ``smsc`` (SMPP link ``SmppLinkConfig``, simulated SMSC ``SimulatedSmsc``) and
+``modems`` (``ModemConfig``, ``ModemDriver``, the modem emulator). Names are imported on
+first use (see :mod:`lwm2m_sms.lazy`), so ``import lwm2m_sms.sms`` stays free of asyncio.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    "Gateway": ".gateway", "GatewayConfig": ".gateway", "GatewayError": ".gateway",
+    "GatewayStats": ".gateway", "Device": ".gateway", "start_device": ".gateway",
+    "start_server": ".gateway",
+    "Lwm2mServer": ".lwm2m.server", "ServerHooks": ".lwm2m.server", "Observation": ".lwm2m.server",
+    "ReadResult": ".lwm2m.results", "Registration": ".lwm2m.registration",
+    "Lwm2mClient": ".lwm2m.client",
+    "BootstrapServer": ".lwm2m.bootstrap", "BootstrapConfig": ".lwm2m.bootstrap",
+    "Content": ".lwm2m.content", "ContentFormat": ".lwm2m.content", "Link": ".lwm2m.linkformat",
+    "LwM2MPath": ".lwm2m.path",
+    "Lwm2mError": ".lwm2m.exceptions", "UnknownEndpoint": ".lwm2m.exceptions",
+    "RequestFailed": ".lwm2m.exceptions", "DeviceUnreachable": ".lwm2m.exceptions",
+    "InvalidResponse": ".lwm2m.exceptions", "ConfigError": ".lwm2m.exceptions",
+    "Router": ".routing.router", "RouterStats": ".routing.router", "PolicySettings": ".routing.router",
+    "RequestExpired": ".routing.router", "NoRoute": ".routing.router", "via": ".routing.router",
+    "SmsTransport": ".coap", "SmsSettings": ".coap", "SmsAddress": ".coap", "TransportStats": ".coap",
+    "add_sms_transport": ".coap", "sms_uri": ".coap",
+    "Bearer": ".bearer", "LoopbackBearer": ".bearer", "LoopbackNetwork": ".bearer", "InboundSms": ".bearer",
+    "Address": ".sms.address", "parse_msisdn": ".sms.address",
+    "Lwm2mSmsError": ".errors", "DecodeError": ".errors", "EncodeError": ".errors", "AddressError": ".errors",
+    "BearerError": ".errors", "BearerClosed": ".errors", "DeliveryFailed": ".errors",
+    "PayloadTooLarge": ".errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from .bearer import Bearer, InboundSms, LoopbackBearer, LoopbackNetwork
+    from .coap import SmsAddress, SmsSettings, SmsTransport, TransportStats, add_sms_transport, sms_uri
+    from .errors import (
+        AddressError, BearerClosed, BearerError, DecodeError, DeliveryFailed, EncodeError, Lwm2mSmsError,
+        PayloadTooLarge,
+    )
+    from .gateway import Device, Gateway, GatewayConfig, GatewayError, GatewayStats, start_device, start_server
+    from .lwm2m.bootstrap import BootstrapConfig, BootstrapServer
+    from .lwm2m.client import Lwm2mClient
+    from .lwm2m.content import Content, ContentFormat
+    from .lwm2m.exceptions import (
+        ConfigError, DeviceUnreachable, InvalidResponse, Lwm2mError, RequestFailed, UnknownEndpoint,
+    )
+    from .lwm2m.linkformat import Link
+    from .lwm2m.path import LwM2MPath
+    from .lwm2m.registration import Registration
+    from .lwm2m.results import ReadResult
+    from .lwm2m.server import Lwm2mServer, Observation, ServerHooks
+    from .routing.router import NoRoute, PolicySettings, RequestExpired, Router, RouterStats, via
+    from .sms.address import Address, parse_msisdn
+else:
+    __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -9,4 +9,25 @@
   pty adapter).
 
 This package imports the SMS core from :mod:`lwm2m_sms` and never imports :mod:`smsc`.
+The names below are imported on first use, so the sans-IO parser imports no serial code.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lwm2m_sms.lazy import lazy_exports
+
+_EXPORTS = {
+    "ModemConfig": ".driver", "ModemDriver": ".driver", "ModemIdentity": ".driver", "PinRefused": ".driver",
+    "ModemEmulator": ".emulator", "EmulatorCore": ".emulator_core",
+}
+
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .driver import ModemConfig, ModemDriver, ModemIdentity, PinRefused
+    from .emulator import ModemEmulator
+    from .emulator_core import EmulatorCore
+else:
+    __getattr__ = lazy_exports(__name__, _EXPORTS)
