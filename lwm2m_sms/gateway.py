@@ -118,6 +118,10 @@ class GatewayStats:
     trust: TrustStats
     sms: list[TransportStats]
 
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dicts, lists and numbers (for JSON)."""
+        return dataclasses.asdict(self)
+
 
 class Gateway:
     """An LwM2M server on UDP and SMS: see the module docstring. ``await start()`` (or
@@ -166,6 +170,7 @@ class Gateway:
 
     @property
     def udp_port(self) -> int:
+        """The port of the server's UDP socket (the one the OS picked, for port 0)."""
         port = local_port(self.context)
         assert port is not None  # the gateway always has its UDP socket
         return port

@@ -86,3 +86,12 @@ def test_options_as_one_config_or_as_keywords():
     assert Gateway(udp=("127.0.0.1", 0), grace=5.0).config.grace == 5.0
     with pytest.raises(TypeError):
         Gateway(no_such_option=1)
+
+
+async def test_stats_are_plain_data_for_json():
+    import json
+
+    async with Gateway(udp=("127.0.0.1", 0)) as gateway:
+        stats = gateway.stats().as_dict()
+    assert json.loads(json.dumps(stats)) == stats
+    assert stats["registrations"] == 0 and stats["router"]["sent_sms"] == 0 and stats["sms"] == []

@@ -31,7 +31,7 @@ import asyncio
 import inspect
 import logging
 import time
-from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Protocol, Union
 
 import aiocoap
 from aiocoap import Message, resource
@@ -54,12 +54,29 @@ from .results import ReadResult
 from .store import MemoryRegistrationStore, RegistrationStore
 
 __all__ = [
-    "RequestSender", "DirectSender", "ServerHooks", "Lwm2mServer", "Observation", "ReadResult",
+    "RequestSender", "ObserveRequest", "DirectSender", "ServerHooks", "Lwm2mServer", "Observation", "ReadResult",
+    "Verdict",
     "remote_uri", "remote_msisdn",
 ]
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE = 93.0
+
+
+class ObserveRequest(Protocol):
+    """What :meth:`RequestSender.observe` returns: the shape of an aiocoap request.
+    ``response`` resolves to the first answer; ``observation`` is aiocoap's
+    ClientObservation (async iterable of notifications, ``cancel()``)."""
+
+    @property
+    def response(self) -> "asyncio.Future[Message]": ...
+
+    @property
+    def observation(self) -> Any: ...
+
+
+#: A hook's verdict on a Register, Update or De-register: None allows it, a CoAP code refuses.
+Verdict = Union[Optional[Code], Awaitable[Optional[Code]]]
 
 
 class RequestSender(Protocol):
@@ -70,7 +87,7 @@ class RequestSender(Protocol):
 
     async def send(self, registration: Registration, request: Message) -> Message: ...
 
-    def observe(self, registration: Registration, request: Message) -> Any: ...
+    def observe(self, registration: Registration, request: Message) -> ObserveRequest: ...
 
 
 class DirectSender:
@@ -90,7 +107,7 @@ class DirectSender:
     async def send(self, registration: Registration, request: Message) -> Message:
         return await self.context.request(self._address(registration, request)).response
 
-    def observe(self, registration: Registration, request: Message) -> Any:
+    def observe(self, registration: Registration, request: Message) -> ObserveRequest:
         return self.context.request(self._address(registration, request))
 
 
@@ -101,11 +118,11 @@ class ServerHooks:
 
     def validate_registration(
         self, params: "RegisterParams | UpdateParams", remote: Any, existing: Optional[Registration]
-    ) -> "Optional[Code] | Any":
+    ) -> Verdict:
         """Return None to allow, a CoAP code to refuse (may be a coroutine)."""
         return None
 
-    def validate_deregistration(self, registration: Registration, remote: Any) -> "Optional[Code] | Any":
+    def validate_deregistration(self, registration: Registration, remote: Any) -> Verdict:
         """Return None to allow a De-register from ``remote``, a CoAP code to refuse."""
         return None
 
@@ -149,7 +166,8 @@ class Observation:
     notification)."""
 
     def __init__(
-        self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: Any, value: Content, observable: bool
+        self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: ObserveRequest, value: Content,
+        observable: bool,
     ):
         self.server, self.endpoint, self.path = server, endpoint, path
         self._request = request
@@ -282,7 +300,9 @@ class Lwm2mServer:
             except Exception:  # a broken hook must not break the registration interface
                 log.exception("hook %s(%s) failed", event, registration.endpoint)
 
-    async def _validate(self, params: Any, remote: Any, existing: Optional[Registration]) -> None:
+    async def _validate(
+        self, params: "RegisterParams | UpdateParams | None", remote: Any, existing: Optional[Registration]
+    ) -> None:
         for hooks in self.hooks:
             if params is None:
                 assert existing is not None

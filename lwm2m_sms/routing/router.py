@@ -57,7 +57,7 @@ from aiocoap.numbers.codes import Code
 from ..errors import AddressError, Lwm2mSmsError
 from ..coap import SmsTransport, parse_sms_peer
 from ..lwm2m.registration import Registration, RegisterParams, UpdateParams
-from ..lwm2m.server import Lwm2mServer, ServerHooks
+from ..lwm2m.server import Lwm2mServer, ObserveRequest, ServerHooks
 from ..sms.address import Address
 from .binding import Binding, BindingError, Route, Transport, decide
 from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
@@ -324,7 +324,7 @@ class Router(ServerHooks):
         # Asleep, or older work is queued (order is kept, also across a binding change).
         return await self._enqueue(reg, request, route)
 
-    def observe(self, registration: Registration, request: Message) -> Any:
+    def observe(self, registration: Registration, request: Message) -> ObserveRequest:
         reg = registration
         route = self.route(reg)
         deferred = _Deferred()
