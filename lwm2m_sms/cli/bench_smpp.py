@@ -35,7 +35,7 @@ async def start_smsc(args):
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsc", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "lwm2m_sms.cli", "smsc", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
     )
     line = (await proc.stdout.readline()).decode()
     port = int(line.split()[3].rstrip(",").rsplit(":", 1)[1])
