@@ -375,7 +375,7 @@ async def start_device(
             trusted = parse_msisdn(server_msisdn)
 
             def from_server(remote: Any, message: Any, trusted: Address = trusted) -> bool:
-                return bool(remote.msisdn == trusted)
+                return remote.msisdn == trusted
 
             sms.accept_filter = from_server
     client = Lwm2mClient(

@@ -107,7 +107,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(capsys, argv, message):
     assert captured.out == ""
     err = captured.err.strip()
     assert "\n" not in err and "Traceback" not in err
-    assert err.startswith(f"lwm2m-sms pdu {argv[1]}: ") and message in err
+    assert err.startswith("lwm2m-sms: error: ") and message in err
 
 
 def test_bench_codec_prints_a_table_and_a_summary(capsys):
