@@ -66,8 +66,14 @@ log = logging.getLogger(__name__)
 
 
 class GatewayError(Lwm2mSmsError):
-    """A gateway could not start: the message names the part (UDP socket, SMPP link,
-    modem, database) and the cause."""
+    """A gateway could not start. ``part`` is the :class:`GatewayConfig` field that
+    failed (``"udp"``, ``"db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
+    ``"register_allow_list"``), ``where`` names it (``database server.sqlite``), ``detail``
+    says why; the message is ``"{where}: {detail}"``."""
+
+    def __init__(self, part: str, where: str, detail: str):
+        self.part, self.where, self.detail = part, where, detail
+        super().__init__(f"{where}: {detail}")
 
 
 @dataclass
@@ -206,12 +212,15 @@ class Gateway:
         try:
             allow = frozenset(parse_msisdn(n) for n in cfg.register_allow_list) \
                 if cfg.register_allow_list is not None else None
+        except Lwm2mSmsError as exc:
+            raise GatewayError("register_allow_list", "register allow-list", str(exc)) from exc
+        try:
             if cfg.msisdn is not None:
                 parse_msisdn(cfg.msisdn)
         except Lwm2mSmsError as exc:
-            raise GatewayError(f"configuration: {exc}") from exc
+            raise GatewayError("msisdn", "the server's number", str(exc)) from exc
         if (cfg.smpp is not None or cfg.modem is not None) and cfg.msisdn is None:
-            raise GatewayError("configuration: msisdn (the server's own number) is needed with smpp or modem")
+            raise GatewayError("msisdn", "the server's number", "needed with an SMPP link or a modem")
         store: Optional[RegistrationStore] = None
         queue: Optional[RequestQueue] = None
         try:
@@ -220,7 +229,7 @@ class Gateway:
                 store = SqliteRegistrationStore(cfg.db) if cfg.db else MemoryRegistrationStore()
                 queue = RequestQueue(cfg.db)
             except Exception as exc:  # sqlite3.Error, OSError: the file is not usable
-                raise GatewayError(f"database {cfg.db}: {exc}") from exc
+                raise GatewayError("db", f"database {cfg.db}", str(exc)) from exc
             server = Lwm2mServer(store, grace=cfg.grace, accepted_versions=cfg.accepted_versions,
                                  request_timeout=cfg.request_timeout)
             if cfg.site is not None:
@@ -228,7 +237,7 @@ class Gateway:
             try:
                 context = await udp_context(cfg.udp, cfg.site or server.site)
             except OSError as exc:
-                raise GatewayError(f"cannot bind UDP {cfg.udp[0]}:{cfg.udp[1]}: {exc}") from exc
+                raise GatewayError("udp", f"UDP {cfg.udp[0]}:{cfg.udp[1]}", f"cannot bind: {exc}") from exc
             self._context = context
             self.sms = [await add_sms_transport(context, b, cfg.sms_settings) for b in self.bearers]
             server.start(context)
@@ -261,8 +270,8 @@ class Gateway:
                 if cfg.smpp_bind_timeout is not None:
                     await link.wait_bound(cfg.smpp_bind_timeout)
             except (Lwm2mSmsError, OSError, TimeoutError) as exc:
-                raise GatewayError(f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}: "
-                                   f"{exc or type(exc).__name__}") from exc
+                raise GatewayError("smpp", f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}",
+                                   str(exc) or type(exc).__name__) from exc
         if cfg.modem is not None:
             from modems.driver import ModemDriver
 
@@ -271,7 +280,7 @@ class Gateway:
                 await driver.start()
             except (Lwm2mSmsError, OSError, TimeoutError) as exc:
                 await driver.close()
-                raise GatewayError(f"GSM modem on {cfg.modem.port}: {exc or type(exc).__name__}") from exc
+                raise GatewayError("modem", f"GSM modem on {cfg.modem.port}", str(exc) or type(exc).__name__) from exc
             self._own_bearers.append(driver)
 
     async def _abort(self, store: Optional[RegistrationStore], queue: Optional[RequestQueue]) -> None:

@@ -17,7 +17,7 @@ async def test_a_taken_udp_port_is_a_gateway_error_and_nothing_keeps_running():
     async with Gateway(udp=("127.0.0.1", 0)) as first:
         before = _tasks()
         second = Gateway(udp=("127.0.0.1", first.udp_port))
-        with pytest.raises(GatewayError, match=rf"cannot bind UDP 127\.0\.0\.1:{first.udp_port}"):
+        with pytest.raises(GatewayError, match=rf"UDP 127\.0\.0\.1:{first.udp_port}: cannot bind"):
             await second.start()
         assert _tasks() <= before
         with pytest.raises(RuntimeError, match="not started"):
@@ -26,13 +26,15 @@ async def test_a_taken_udp_port_is_a_gateway_error_and_nothing_keeps_running():
 
 async def test_an_unusable_database_is_a_gateway_error(tmp_path):
     missing = tmp_path / "no-such-dir" / "server.sqlite"
-    with pytest.raises(GatewayError, match="database .*no-such-dir"):
+    with pytest.raises(GatewayError, match="database .*no-such-dir") as info:
         await Gateway(udp=("127.0.0.1", 0), db=str(missing)).start()
+    assert info.value.part == "db" and "unable to open database file" in info.value.detail
 
 
 async def test_an_smpp_link_needs_the_servers_number():
-    with pytest.raises(GatewayError, match="msisdn"):
+    with pytest.raises(GatewayError, match="the server's number: needed with an SMPP link") as info:
         await Gateway(udp=("127.0.0.1", 0), smpp=SmppLinkConfig(port=1)).start()
+    assert info.value.part == "msisdn"
 
 
 async def test_a_refused_bind_names_the_link_and_leaves_no_link_behind():

@@ -119,7 +119,12 @@ async def run(args: argparse.Namespace) -> int:
     try:
         await gateway.start()
     except GatewayError as exc:
-        return fail(str(exc), 1)
+        # Name the option the user gave; the CLI's main prints it as one line (-vv: traceback).
+        option = {
+            "udp": f"--udp {args.udp[0]}:{args.udp[1]}", "db": f"--db {args.db}", "modem": f"--modem {args.modem}",
+            "smpp": f"--smpp {args.smpp[0]}:{args.smpp[1]}" if args.smpp else "--smpp",
+        }.get(exc.part, exc.where)
+        raise GatewayError(exc.part, option, exc.detail) from exc
     gateway.server.add_hooks(Printer())
     if config.smpp is not None:
         print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}",
