@@ -57,11 +57,12 @@ async def test_server_on_a_taken_port_says_so_in_one_line(capsys):
     from lwm2m_sms.cli import build_parser, error_line
 
     async with Gateway(udp=("127.0.0.1", 0)) as taken:
-        args = build_parser().parse_args(["server", "--udp", f"127.0.0.1:{taken.udp_port}"])
+        port = taken.udp_port
+        args = build_parser().parse_args(["server", "--udp", f"127.0.0.1:{port}"])
         try:
             await server_command.run(args)
         except Exception as exc:  # what the CLI's main prints as 'lwm2m-sms: error: ...'
             line = error_line(exc, args)
         else:
             raise AssertionError("the server started on a taken port")
-    assert line.startswith(f"--udp 127.0.0.1:{taken.udp_port}: cannot bind:") and "\n" not in line
+    assert line.startswith(f"--udp 127.0.0.1:{port}: cannot bind:") and "\n" not in line
