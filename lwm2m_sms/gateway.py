@@ -195,6 +195,7 @@ class Gateway:
         return sms_uri(msisdn) if msisdn is not None else None
 
     def stats(self) -> GatewayStats:
+        """A snapshot of the counters (see :class:`GatewayStats`)."""
         return GatewayStats(
             registrations=len(self.server.store), router=self.router.stats,
             trust=self.router.trust.stats, sms=[t.stats() for t in self.sms],
@@ -236,7 +237,7 @@ class Gateway:
                 server.mount(cfg.site)
             try:
                 context = await udp_context(cfg.udp, cfg.site or server.site)
-            except OSError as exc:
+            except (OSError, ValueError) as exc:  # ValueError: not an IP address
                 raise GatewayError("udp", f"UDP {cfg.udp[0]}:{cfg.udp[1]}", f"cannot bind: {exc}") from exc
             self._context = context
             self.sms = [await add_sms_transport(context, b, cfg.sms_settings) for b in self.bearers]
@@ -264,14 +265,16 @@ class Gateway:
             assert cfg.msisdn is not None
             smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
             link = SmppBearer(smpp, cfg.msisdn)
+            where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
             try:
                 await link.start()
                 self._own_bearers.append(link)
                 if cfg.smpp_bind_timeout is not None:
                     await link.wait_bound(cfg.smpp_bind_timeout)
-            except (Lwm2mSmsError, OSError, TimeoutError) as exc:
-                raise GatewayError("smpp", f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}",
-                                   str(exc) or type(exc).__name__) from exc
+            except TimeoutError as exc:
+                raise GatewayError("smpp", where, f"not bound within {cfg.smpp_bind_timeout:g} s") from exc
+            except (Lwm2mSmsError, OSError) as exc:
+                raise GatewayError("smpp", where, str(exc) or type(exc).__name__) from exc
         if cfg.modem is not None:
             from modems.driver import ModemDriver
 
@@ -284,7 +287,8 @@ class Gateway:
             self._own_bearers.append(driver)
 
     async def _abort(self, store: Optional[RegistrationStore], queue: Optional[RequestQueue]) -> None:
-        """Undo a start that failed half way."""
+        """Stop and close whatever has been started (by close, or by a start that failed
+        half way: then ``store`` and ``queue`` may be open without a server)."""
         if self._router is not None:
             await self._router.close()
         if self._server is not None:

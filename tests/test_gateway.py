@@ -97,3 +97,26 @@ async def test_stats_are_plain_data_for_json():
         stats = gateway.stats().as_dict()
     assert json.loads(json.dumps(stats)) == stats
     assert stats["registrations"] == 0 and stats["router"]["sent_sms"] == 0 and stats["sms"] == []
+
+
+async def test_a_host_that_is_no_ip_address_is_a_gateway_error():
+    with pytest.raises(GatewayError, match="UDP localhost:5683: cannot bind") as info:
+        await Gateway(udp=("localhost", 5683)).start()
+    assert info.value.part == "udp"
+
+
+async def test_an_smsc_that_never_answers_the_bind_is_named_with_the_time_waited():
+    import socket
+
+    # A TCP listener that accepts and never speaks SMPP.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        config = GatewayConfig(udp=("127.0.0.1", 0), msisdn="+15550000", smpp_bind_timeout=0.2,
+                               smpp=SmppLinkConfig(port=port, system_id="lwm2m", response_timeout=0.5))
+        with pytest.raises(GatewayError, match=rf"SMPP link to 127\.0\.0\.1:{port} .*not bound within 0\.2 s"):
+            await Gateway(config).start()
+    finally:
+        listener.close()
