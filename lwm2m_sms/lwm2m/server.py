@@ -317,9 +317,11 @@ class Lwm2mServer:
     # --- registration interface ---------------------------------------------------------
 
     def registrations(self) -> list[Registration]:
+        """Every current registration."""
         return list(self.store)
 
     def registration(self, endpoint: str) -> Registration:
+        """The registration of ``endpoint``; raises UnknownEndpoint if there is none."""
         reg = self.store.get(endpoint)
         if reg is None:
             raise UnknownEndpoint(endpoint)
