@@ -55,25 +55,68 @@ _EXPORTS = {
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
-    from .bearer import Bearer, InboundSms, LoopbackBearer, LoopbackNetwork
-    from .coap import SmsAddress, SmsSettings, SmsTransport, TransportStats, add_sms_transport, sms_uri
+    # "X as X": an explicit re-export for type checkers (the loader below is what runs)
+    from .bearer import (
+        Bearer as Bearer,
+        InboundSms as InboundSms,
+        LoopbackBearer as LoopbackBearer,
+        LoopbackNetwork as LoopbackNetwork,
+    )
+    from .coap import (
+        SmsAddress as SmsAddress,
+        SmsSettings as SmsSettings,
+        SmsTransport as SmsTransport,
+        TransportStats as TransportStats,
+        add_sms_transport as add_sms_transport,
+        sms_uri as sms_uri,
+    )
     from .errors import (
-        AddressError, BearerClosed, BearerError, DecodeError, DeliveryFailed, EncodeError, Lwm2mSmsError,
-        PayloadTooLarge,
+        AddressError as AddressError,
+        BearerClosed as BearerClosed,
+        BearerError as BearerError,
+        DecodeError as DecodeError,
+        DeliveryFailed as DeliveryFailed,
+        EncodeError as EncodeError,
+        Lwm2mSmsError as Lwm2mSmsError,
+        PayloadTooLarge as PayloadTooLarge,
     )
-    from .gateway import Device, Gateway, GatewayConfig, GatewayError, GatewayStats, start_device, start_server
-    from .lwm2m.bootstrap import BootstrapConfig, BootstrapServer
-    from .lwm2m.client import Lwm2mClient
-    from .lwm2m.content import Content, ContentFormat
+    from .gateway import (
+        Device as Device,
+        Gateway as Gateway,
+        GatewayConfig as GatewayConfig,
+        GatewayError as GatewayError,
+        GatewayStats as GatewayStats,
+        start_device as start_device,
+        start_server as start_server,
+    )
+    from .lwm2m.bootstrap import BootstrapConfig as BootstrapConfig, BootstrapServer as BootstrapServer
+    from .lwm2m.client import Lwm2mClient as Lwm2mClient
+    from .lwm2m.content import Content as Content, ContentFormat as ContentFormat
     from .lwm2m.exceptions import (
-        ConfigError, DeviceUnreachable, InvalidResponse, Lwm2mError, RequestFailed, UnknownEndpoint,
+        ConfigError as ConfigError,
+        DeviceUnreachable as DeviceUnreachable,
+        InvalidResponse as InvalidResponse,
+        Lwm2mError as Lwm2mError,
+        RequestFailed as RequestFailed,
+        UnknownEndpoint as UnknownEndpoint,
     )
-    from .lwm2m.linkformat import Link
-    from .lwm2m.path import LwM2MPath
-    from .lwm2m.registration import Registration
-    from .lwm2m.results import ReadResult
-    from .lwm2m.server import Lwm2mServer, Observation, ServerHooks
-    from .routing.router import NoRoute, PolicySettings, RequestExpired, Router, RouterStats, via
-    from .sms.address import Address, parse_msisdn
+    from .lwm2m.linkformat import Link as Link
+    from .lwm2m.path import LwM2MPath as LwM2MPath
+    from .lwm2m.registration import Registration as Registration
+    from .lwm2m.results import ReadResult as ReadResult
+    from .lwm2m.server import (
+        Lwm2mServer as Lwm2mServer,
+        Observation as Observation,
+        ServerHooks as ServerHooks,
+    )
+    from .routing.router import (
+        NoRoute as NoRoute,
+        PolicySettings as PolicySettings,
+        RequestExpired as RequestExpired,
+        Router as Router,
+        RouterStats as RouterStats,
+        via as via,
+    )
+    from .sms.address import Address as Address, parse_msisdn as parse_msisdn
 else:
     __getattr__ = lazy_exports(__name__, _EXPORTS)

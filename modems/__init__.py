@@ -26,8 +26,14 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .driver import ModemConfig, ModemDriver, ModemIdentity, PinRefused
-    from .emulator import ModemEmulator
-    from .emulator_core import EmulatorCore
+    # "X as X": an explicit re-export for type checkers (the loader below is what runs)
+    from .driver import (
+        ModemConfig as ModemConfig,
+        ModemDriver as ModemDriver,
+        ModemIdentity as ModemIdentity,
+        PinRefused as PinRefused,
+    )
+    from .emulator import ModemEmulator as ModemEmulator
+    from .emulator_core import EmulatorCore as EmulatorCore
 else:
     __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -4,6 +4,7 @@ not import asyncio code."""
 
 import ast
 import importlib
+import os
 import pathlib
 import subprocess
 import sys
@@ -53,3 +54,32 @@ def test_importing_the_sms_core_imports_no_asyncio_code():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
     assert out.stdout.strip() == "[]"
+
+
+USER_PROGRAM = '''
+from lwm2m_sms import Gateway, GatewayConfig, GatewayStats, ReadResult, UnknownEndpoint
+from smsc import SmppLinkConfig
+
+
+async def first_value(config: GatewayConfig) -> "tuple[object, GatewayStats]":
+    async with Gateway(config) as gateway:
+        try:
+            result: ReadResult = await gateway.server.read("dev", "/3/0/0")
+        except UnknownEndpoint:
+            return None, gateway.stats()
+        return result.value, gateway.stats()
+
+
+CONFIG = GatewayConfig(udp=("127.0.0.1", 0), msisdn="+15550000", smpp=SmppLinkConfig(port=2775))
+'''
+
+
+def test_a_program_on_the_public_api_type_checks_strictly(tmp_path):
+    program = tmp_path / "user_program.py"
+    program.write_text(USER_PROGRAM)
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "--no-incremental",
+         "--cache-dir", str(tmp_path / "cache"), str(program)],
+        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "MYPYPATH": str(ROOT)},
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -45,21 +45,52 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .bootstrap import BootstrapConfig, BootstrapServer
-    from .client import Lwm2mClient, ServerAccount
+    # "X as X": an explicit re-export for type checkers (the loader below is what runs)
+    from .bootstrap import BootstrapConfig as BootstrapConfig, BootstrapServer as BootstrapServer
+    from .client import Lwm2mClient as Lwm2mClient, ServerAccount as ServerAccount
     from .content import (
-        Content, ContentFormat, InstanceValue, ObjectValue, ResourceValue, decode_payload, encode_payload,
+        Content as Content,
+        ContentFormat as ContentFormat,
+        InstanceValue as InstanceValue,
+        ObjectValue as ObjectValue,
+        ResourceValue as ResourceValue,
+        decode_payload as decode_payload,
+        encode_payload as encode_payload,
     )
-    from .datatypes import ObjLink
+    from .datatypes import ObjLink as ObjLink
     from .exceptions import (
-        ConfigError, DeviceUnreachable, InvalidResponse, Lwm2mError, RequestFailed, UnknownEndpoint,
+        ConfigError as ConfigError,
+        DeviceUnreachable as DeviceUnreachable,
+        InvalidResponse as InvalidResponse,
+        Lwm2mError as Lwm2mError,
+        RequestFailed as RequestFailed,
+        UnknownEndpoint as UnknownEndpoint,
     )
-    from .linkformat import Link
-    from .path import LwM2MPath, format_path, parse_path
-    from .registration import RegisterParams, Registration, RegistrationRefused, UpdateParams
-    from .results import ReadResult
-    from .server import DirectSender, Lwm2mServer, Observation, RequestSender, ServerHooks
-    from .store import MemoryRegistrationStore, RegistrationStore, SqliteRegistrationStore
-    from .udp import local_port, udp_context
+    from .linkformat import Link as Link
+    from .path import (
+        LwM2MPath as LwM2MPath,
+        format_path as format_path,
+        parse_path as parse_path,
+    )
+    from .registration import (
+        RegisterParams as RegisterParams,
+        Registration as Registration,
+        RegistrationRefused as RegistrationRefused,
+        UpdateParams as UpdateParams,
+    )
+    from .results import ReadResult as ReadResult
+    from .server import (
+        DirectSender as DirectSender,
+        Lwm2mServer as Lwm2mServer,
+        Observation as Observation,
+        RequestSender as RequestSender,
+        ServerHooks as ServerHooks,
+    )
+    from .store import (
+        MemoryRegistrationStore as MemoryRegistrationStore,
+        RegistrationStore as RegistrationStore,
+        SqliteRegistrationStore as SqliteRegistrationStore,
+    )
+    from .udp import local_port as local_port, udp_context as udp_context
 else:
     __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -25,10 +25,28 @@ _EXPORTS = {
 __all__ = list(_EXPORTS)
 
 if TYPE_CHECKING:
-    from .binding import Binding, BindingError, Route, Transport, decide
-    from .presence import Presence
-    from .queue import QueuedRequest, RequestQueue, RequestState
-    from .router import NoRoute, PolicySettings, RequestExpired, Router, RouterStats, via
-    from .trust import TrustPolicy, TrustStats
+    # "X as X": an explicit re-export for type checkers (the loader below is what runs)
+    from .binding import (
+        Binding as Binding,
+        BindingError as BindingError,
+        Route as Route,
+        Transport as Transport,
+        decide as decide,
+    )
+    from .presence import Presence as Presence
+    from .queue import (
+        QueuedRequest as QueuedRequest,
+        RequestQueue as RequestQueue,
+        RequestState as RequestState,
+    )
+    from .router import (
+        NoRoute as NoRoute,
+        PolicySettings as PolicySettings,
+        RequestExpired as RequestExpired,
+        Router as Router,
+        RouterStats as RouterStats,
+        via as via,
+    )
+    from .trust import TrustPolicy as TrustPolicy, TrustStats as TrustStats
 else:
     __getattr__ = lazy_exports(__name__, _EXPORTS)
