@@ -42,7 +42,7 @@ from .coap import SmsSettings, SmsTransport, TransportStats, add_sms_transport, 
 from .errors import Lwm2mSmsError
 from .lwm2m.client import Lwm2mClient
 from .lwm2m.server import DEFAULT_GRACE, Lwm2mServer
-from .lwm2m.registration import DEFAULT_VERSION
+from .lwm2m.registration import DEFAULT_VERSION, RegistrationLimits
 from .lwm2m.store import MemoryRegistrationStore, RegistrationStore, SqliteRegistrationStore
 from .lwm2m.udp import local_port, udp_context
 from .routing.queue import RequestQueue
@@ -91,8 +91,11 @@ class GatewayConfig:
     * ``db``: an SQLite file for registrations and the request queue (None: in memory).
     * ``policy``: routing (queue windows, wake-up, US fallback, queue time limit).
     * ``sms_settings``: the SMS transport's settings (None: the LwM2M SMS defaults).
-    * ``grace``, ``accepted_versions``, ``request_timeout``: the server core's
-      (:class:`~lwm2m_sms.lwm2m.server.Lwm2mServer`).
+    * ``grace``, ``accepted_versions``, ``request_timeout``, ``limits`` (what a client may
+      register: :class:`~lwm2m_sms.lwm2m.registration.RegistrationLimits`): the server
+      core's (:class:`~lwm2m_sms.lwm2m.server.Lwm2mServer`).
+    * ``db`` also holds, for the bearers the gateway builds, the parts of long SMS held for
+      reassembly (both) and the modem's dead letters, so a crash loses neither.
     * ``register_allow_list``: accept a Register by SMS only from these numbers (None: any).
     * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
       ``/bs``); None: the server's own.
@@ -110,6 +113,7 @@ class GatewayConfig:
     grace: float = DEFAULT_GRACE
     accepted_versions: tuple[str, ...] = (DEFAULT_VERSION,)
     request_timeout: Optional[float] = None
+    limits: RegistrationLimits = field(default_factory=RegistrationLimits)
     register_allow_list: Optional[Sequence[str]] = None
     site: Optional[resource.Site] = None
 
@@ -232,7 +236,7 @@ class Gateway:
             except Exception as exc:  # sqlite3.Error, OSError: the file is not usable
                 raise GatewayError("db", f"database {cfg.db}", str(exc)) from exc
             server = Lwm2mServer(store, grace=cfg.grace, accepted_versions=cfg.accepted_versions,
-                                 request_timeout=cfg.request_timeout)
+                                 request_timeout=cfg.request_timeout, limits=cfg.limits)
             if cfg.site is not None:
                 server.mount(cfg.site)
             try:
@@ -247,6 +251,10 @@ class Gateway:
                             trust=TrustPolicy(register_allow_list=allow), policy=cfg.policy)
             for extra in self.sms[1:]:
                 extra.accept_filter = router.accept_sms
+            for bearer in self.bearers:
+                # reassembly pools: parts from numbers no registration names never evict a
+                # registered device's parts (lwm2m_sms.sms.reassembly)
+                bearer.set_sender_trust(router.trust.directory.known)
             router.start()
             self._router = router
         except BaseException:
@@ -264,7 +272,7 @@ class Gateway:
 
             assert cfg.msisdn is not None
             smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
-            link = SmppBearer(smpp, cfg.msisdn)
+            link = SmppBearer(smpp, cfg.msisdn, parts_db=cfg.db)
             where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
             try:
                 await link.start()
@@ -278,7 +286,7 @@ class Gateway:
         if cfg.modem is not None:
             from modems.driver import ModemDriver
 
-            driver = ModemDriver(cfg.modem, cfg.msisdn)
+            driver = ModemDriver(cfg.modem, cfg.msisdn, parts_db=cfg.db, dead_letters=cfg.db)
             try:
                 await driver.start()
             except (Lwm2mSmsError, OSError, TimeoutError) as exc:
@@ -388,7 +396,7 @@ async def start_device(
             trusted = parse_msisdn(server_msisdn)
 
             def from_server(remote: Any, message: Any, trusted: Address = trusted) -> bool:
-                return remote.msisdn == trusted
+                return bool(remote.msisdn == trusted)
 
             sms.accept_filter = from_server
     client = Lwm2mClient(
