@@ -34,6 +34,7 @@ _EXPORTS = {
     "start_server": ".gateway",
     "Lwm2mServer": ".lwm2m.server", "ServerHooks": ".lwm2m.server", "Observation": ".lwm2m.server",
     "ReadResult": ".lwm2m.results", "Registration": ".lwm2m.registration",
+    "RegistrationLimits": ".lwm2m.registration",
     "Lwm2mClient": ".lwm2m.client",
     "BootstrapServer": ".lwm2m.bootstrap", "BootstrapConfig": ".lwm2m.bootstrap",
     "Content": ".lwm2m.content", "ContentFormat": ".lwm2m.content", "Link": ".lwm2m.linkformat",
@@ -102,7 +103,7 @@ if TYPE_CHECKING:
     )
     from .lwm2m.linkformat import Link as Link
     from .lwm2m.path import LwM2MPath as LwM2MPath
-    from .lwm2m.registration import Registration as Registration
+    from .lwm2m.registration import Registration as Registration, RegistrationLimits as RegistrationLimits
     from .lwm2m.results import ReadResult as ReadResult
     from .lwm2m.server import (
         Lwm2mServer as Lwm2mServer,

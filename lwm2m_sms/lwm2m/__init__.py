@@ -30,7 +30,7 @@ _EXPORTS = {
     "Lwm2mError": ".exceptions", "UnknownEndpoint": ".exceptions", "RequestFailed": ".exceptions",
     "DeviceUnreachable": ".exceptions", "InvalidResponse": ".exceptions", "ConfigError": ".exceptions",
     "Registration": ".registration", "RegisterParams": ".registration", "UpdateParams": ".registration",
-    "RegistrationRefused": ".registration",
+    "RegistrationRefused": ".registration", "RegistrationLimits": ".registration",
     "RegistrationStore": ".store", "MemoryRegistrationStore": ".store", "SqliteRegistrationStore": ".store",
     "BootstrapServer": ".bootstrap", "BootstrapConfig": ".bootstrap",
     "Lwm2mClient": ".client", "ServerAccount": ".client",
@@ -76,6 +76,7 @@ if TYPE_CHECKING:
         RegisterParams as RegisterParams,
         Registration as Registration,
         RegistrationRefused as RegistrationRefused,
+        RegistrationLimits as RegistrationLimits,
         UpdateParams as UpdateParams,
     )
     from .results import ReadResult as ReadResult
