@@ -48,6 +48,7 @@ _EXPORTS = {
     "add_sms_transport": ".coap", "sms_uri": ".coap",
     "Bearer": ".bearer", "LoopbackBearer": ".bearer", "LoopbackNetwork": ".bearer", "InboundSms": ".bearer",
     "Address": ".sms.address", "parse_msisdn": ".sms.address",
+    "Clock": ".clock", "FakeClock": ".clock", "SYSTEM_CLOCK": ".clock",
     "Lwm2mSmsError": ".errors", "DecodeError": ".errors", "EncodeError": ".errors", "AddressError": ".errors",
     "BearerError": ".errors", "BearerClosed": ".errors", "DeliveryFailed": ".errors",
     "PayloadTooLarge": ".errors",
@@ -63,6 +64,7 @@ if TYPE_CHECKING:
         LoopbackBearer as LoopbackBearer,
         LoopbackNetwork as LoopbackNetwork,
     )
+    from .clock import SYSTEM_CLOCK as SYSTEM_CLOCK, Clock as Clock, FakeClock as FakeClock
     from .coap import (
         SmsAddress as SmsAddress,
         SmsSettings as SmsSettings,

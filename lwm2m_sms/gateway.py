@@ -18,7 +18,9 @@ loopback), which the caller starts and closes. Every SMS bearer gets its own SMS
 in the same aiocoap context; the router's trust gate guards all of them. The server core,
 router and transport never know which bearer is below.
 
-:func:`start_device` builds one simulated device (client simulator) on a bearer; the
+:func:`start_bootstrap_server` runs a bootstrap server on its own socket and numbers
+(:class:`BootstrapStack`). :func:`start_device` builds one simulated device (client
+simulator) on a bearer; the
 :func:`smpp_bearer` and :func:`emulated_modem` helpers start the loopback test bearers that
 the demo, benches and tests use.
 
@@ -38,8 +40,10 @@ import aiocoap
 from aiocoap import resource
 
 from .bearer import Bearer
+from .clock import SYSTEM_CLOCK, Clock
 from .coap import SmsSettings, SmsTransport, TransportStats, add_sms_transport, sms_uri
 from .errors import Lwm2mSmsError
+from .lwm2m.bootstrap import BootstrapConfig, BootstrapServer
 from .lwm2m.client import Lwm2mClient
 from .lwm2m.server import DEFAULT_GRACE, Lwm2mServer
 from .lwm2m.registration import DEFAULT_VERSION, RegistrationLimits
@@ -58,8 +62,8 @@ if TYPE_CHECKING:
     from .bearer import SegmentLink
 
 __all__ = [
-    "Gateway", "GatewayConfig", "GatewayError", "GatewayStats", "Device",
-    "start_server", "start_device", "smpp_bearer", "emulated_modem",
+    "Gateway", "GatewayConfig", "GatewayError", "GatewayStats", "Device", "BootstrapStack",
+    "start_server", "start_bootstrap_server", "start_device", "smpp_bearer", "modem_bearer", "emulated_modem",
 ]
 
 log = logging.getLogger(__name__)
@@ -97,6 +101,8 @@ class GatewayConfig:
     * ``db`` also holds, for the bearers the gateway builds, the parts of long SMS held for
       reassembly (both) and the modem's dead letters, so a crash loses neither.
     * ``register_allow_list``: accept a Register by SMS only from these numbers (None: any).
+    * ``clock``: where the server core, the router and the queue take time from (tests
+      give a :class:`~lwm2m_sms.clock.FakeClock`).
     * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
       ``/bs``); None: the server's own.
     """
@@ -116,6 +122,7 @@ class GatewayConfig:
     limits: RegistrationLimits = field(default_factory=RegistrationLimits)
     register_allow_list: Optional[Sequence[str]] = None
     site: Optional[resource.Site] = None
+    clock: Clock = SYSTEM_CLOCK
 
 
 @dataclass
@@ -236,7 +243,7 @@ class Gateway:
             except Exception as exc:  # sqlite3.Error, OSError: the file is not usable
                 raise GatewayError("db", f"database {cfg.db}", str(exc)) from exc
             server = Lwm2mServer(store, grace=cfg.grace, accepted_versions=cfg.accepted_versions,
-                                 request_timeout=cfg.request_timeout, limits=cfg.limits)
+                                 request_timeout=cfg.request_timeout, limits=cfg.limits, clock=cfg.clock)
             if cfg.site is not None:
                 server.mount(cfg.site)
             try:
@@ -358,6 +365,52 @@ async def start_server(
 
 
 @dataclass
+class BootstrapStack:
+    """A bootstrap server on its own UDP socket and SMS number(s)."""
+
+    server: BootstrapServer
+    context: aiocoap.Context
+    sms: list[SmsTransport] = field(default_factory=list)
+    msisdn: Optional[Address] = None
+    udp_host: str = "127.0.0.1"
+
+    @property
+    def udp_uri(self) -> str:
+        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
+        return f"coap://{host}:{local_port(self.context)}"
+
+    @property
+    def sms_uri(self) -> Optional[str]:
+        return f"coap+sms://{self.msisdn}" if self.msisdn is not None else None
+
+    async def close(self) -> None:
+        await self.server.close()
+
+
+async def start_bootstrap_server(
+    config: BootstrapConfig,
+    *,
+    udp: tuple[str, int] = ("127.0.0.1", 0),
+    bearers: Sequence[Bearer] = (),
+    sms_settings: Optional[SmsSettings] = None,
+    step_timeout: float = 120.0,
+) -> BootstrapStack:
+    """A bootstrap server on UDP plus one SMS transport per bearer (started by the
+    caller): Client Initiated Bootstrap by UDP and by SMS (from the numbers ``config``
+    lists per endpoint; other SMS are dropped and counted), and Server Initiated Bootstrap
+    by :meth:`BootstrapServer.push`, sent from the first bearer's number."""
+    server = BootstrapServer(config, step_timeout=step_timeout)
+    context = await udp_context(udp, server.site, loggername="coap-bootstrap")
+    transports = [await add_sms_transport(context, b, sms_settings) for b in bearers]
+    for transport in transports:
+        transport.accept_filter = server.sms_accept_filter
+    for bearer in bearers:
+        bearer.set_sender_trust(server.knows_sms)
+    server.start(context)
+    return BootstrapStack(server, context, transports, bearers[0].local_address if bearers else None, udp[0])
+
+
+@dataclass
 class Device:
     """A simulated device from :func:`start_device`: its client, its aiocoap context and
     its SMS transport (None without a bearer)."""
@@ -382,28 +435,26 @@ async def start_device(
     udp: bool = True,
     sms_settings: Optional[SmsSettings] = None,
     start: bool = True,
+    own_sms: "str | Address | None" = None,
     **client_kwargs: Any,
 ) -> Device:
     """One simulated device: a context with a UDP socket (when ``udp``) and the SMS transport
-    on ``bearer`` (when given), and an :class:`Lwm2mClient` on it. The device drops every SMS
-    that does not come from ``server_msisdn`` (LwM2M SMS trust: /0/x/9)."""
+    on ``bearer`` (when given), and an :class:`Lwm2mClient` on it. ``server_msisdn`` goes
+    into /0/x/9; the client drops every SMS from a number its /0 does not name (LwM2M SMS
+    trust; the check is the client's, on the SMS transport's accept_filter). ``own_sms`` is
+    the number a device without a bearer names in ``sms=`` (with a bearer: the bearer's)."""
     # One socket of its own per device (see lwm2m_sms.lwm2m.udp: no shared ports).
     context = await udp_context(("127.0.0.1", 0)) if udp else aiocoap.Context(serversite=None)
     sms = None
     if bearer is not None:
         sms = await add_sms_transport(context, bearer, sms_settings)
-        if server_msisdn is not None:
-            trusted = parse_msisdn(server_msisdn)
-
-            def from_server(remote: Any, message: Any, trusted: Address = trusted) -> bool:
-                return bool(remote.msisdn == trusted)
-
-            sms.accept_filter = from_server
     client = Lwm2mClient(
         context, endpoint, server=server_uri, bootstrap=bootstrap_uri, binding=binding,
-        sms=bearer.local_address if bearer is not None else None,
+        sms=bearer.local_address if bearer is not None else own_sms,
         server_sms=server_msisdn, **client_kwargs,
     )
+    if bearer is not None:
+        bearer.set_sender_trust(client.trust.known)
     device = Device(client, context, sms)
     if start:
         await client.start()
@@ -453,3 +504,16 @@ async def emulated_modem(network: "SegmentLink", msisdn: str) -> "tuple[ModemEmu
         await emulator.close()
         raise
     return emulator, driver
+
+
+async def modem_bearer(
+    port: str, msisdn: "str | None" = None, *, pin: "str | None" = None, profile: "str | None" = None,
+    **config: Any,
+) -> "ModemDriver":
+    """The modem driver on serial port ``port`` (a USB modem, or a modem emulator's pty),
+    started: the SIM unlocked with ``pin`` and the modem registered on the network."""
+    from modems.driver import ModemConfig, ModemDriver
+
+    driver = ModemDriver(ModemConfig(port, pin=pin, profile=profile, **config), msisdn)
+    await driver.start()
+    return driver

@@ -36,6 +36,7 @@ _EXPORTS = {
     "Lwm2mClient": ".client", "ServerAccount": ".client",
     "Content": ".content", "ResourceValue": ".content", "InstanceValue": ".content",
     "ObjectValue": ".content", "ContentFormat": ".content", "decode_payload": ".content",
+    "decode_object": ".content",
     "encode_payload": ".content",
     "LwM2MPath": ".path", "parse_path": ".path", "format_path": ".path",
     "Link": ".linkformat", "ObjLink": ".datatypes",
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
         InstanceValue as InstanceValue,
         ObjectValue as ObjectValue,
         ResourceValue as ResourceValue,
+        decode_object as decode_object,
         decode_payload as decode_payload,
         encode_payload as encode_payload,
     )

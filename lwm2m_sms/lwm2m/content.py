@@ -31,7 +31,7 @@ from .path import LwM2MPath, format_path
 from .tlv import Tlv, TlvKind
 
 __all__ = [
-    "ContentFormat", "normalize_format", "decode_payload", "encode_payload",
+    "ContentFormat", "normalize_format", "decode_payload", "decode_object", "encode_payload",
     "Content", "ResourceValue", "InstanceValue", "ObjectValue",
 ]
 
@@ -109,17 +109,31 @@ def decode_payload(path: LwM2MPath, content_format: "int | None", payload: bytes
     raise DecodeError(f"content format {cf.name} ({cf.value}) is not supported")
 
 
+def decode_object(obj: int, content_format: "int | None", payload: bytes) -> ObjectValue:
+    """:func:`decode_payload` for an object path ``/O``, typed as what it returns there:
+    ``{instance_id: {resource_id: value}}`` (TLV, the one format LwM2M 1.0 objects come in
+    here)."""
+    cf = normalize_format(content_format)
+    if cf not in (None, ContentFormat.TLV):
+        raise DecodeError(f"/{obj}: an object comes as TLV, not {cf.name}")
+    return _decode_object_tlv(obj, tlv_codec.decode(payload))
+
+
+def _decode_object_tlv(obj: int, entries: list[Tlv]) -> ObjectValue:
+    out: ObjectValue = {}
+    for entry in entries:
+        if entry.kind is not TlvKind.OBJECT_INSTANCE:
+            raise DecodeError(f"TLV for /{obj}: expected object instances, got {entry.kind.name}")
+        out[entry.id] = _decode_resources(obj, entry.children)
+    return out
+
+
 def _decode_tlv(path: LwM2MPath, entries: list[Tlv]) -> Content:
     if not path:
         raise DecodeError("TLV needs at least an object id in the path")
     obj = path[0]
     if len(path) == 1:
-        out: ObjectValue = {}
-        for entry in entries:
-            if entry.kind is not TlvKind.OBJECT_INSTANCE:
-                raise DecodeError(f"TLV for {format_path(path)}: expected object instances, got {entry.kind.name}")
-            out[entry.id] = _decode_resources(obj, entry.children)
-        return out
+        return _decode_object_tlv(obj, entries)
     if len(path) == 2:
         if len(entries) == 1 and entries[0].kind is TlvKind.OBJECT_INSTANCE:
             if entries[0].id != path[1]:
