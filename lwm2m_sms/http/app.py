@@ -119,7 +119,13 @@ class HttpApi:
         return f"http://{host}:{self.port}"
 
     async def close(self) -> None:
+        """Stop serving; the gateway runs on (its hooks and listeners are taken back)."""
         self.events.close()
+        self.operations.close()
+        if self.events in self.stack.server.hooks:
+            self.stack.server.hooks.remove(self.events)
+        if self.events.on_wake_up in self.stack.router.wake_up_listeners:
+            self.stack.router.wake_up_listeners.remove(self.events.on_wake_up)
         for obs in list(self.observations.values()):
             obs.cancel()
         self.observations.clear()

@@ -108,6 +108,11 @@ class OperationRunner:
         self.running = 0
         stack.router.queue.listeners.append(self._on_queue)
 
+    def close(self) -> None:
+        """Stop following the queue (the gateway may run on without this API)."""
+        if self._on_queue in self.stack.router.queue.listeners:
+            self.stack.router.queue.listeners.remove(self._on_queue)
+
     def get(self, op_id: int) -> Optional[Operation]:
         return self._ops.get(op_id)
 

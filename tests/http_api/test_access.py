@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from lwm2m_sms.http import HttpSettings, load_token
+from lwm2m_sms.http import HttpApi, HttpSettings, load_token
 from lwm2m_sms.http.access import RateLimiter, check_exposure
 from lwm2m_sms.lwm2m.exceptions import ConfigError
 
@@ -267,3 +267,15 @@ async def test_a_queued_request_that_expires_says_so(rig):
     assert followed["state"] == "expired" and followed["queued"]["state"] == "expired"
     queue = await rig.get("/api/devices/dev-sq/queue", params={"state": "expired"})
     assert [r["id"] for r in queue["requests"]] == [op["queue_id"]]
+
+
+async def test_closing_the_api_leaves_the_gateway_as_it_was(rig):
+    await rig.start()
+    stack = rig.stack
+    hooks, listeners = list(stack.server.hooks), list(stack.router.queue.listeners)
+    second = HttpApi(stack, HttpSettings(port=0, token=TOKEN))
+    await second.start()
+    await second.close()
+    assert stack.server.hooks == hooks and stack.router.queue.listeners == listeners
+    await rig.udp_device("dev-u")
+    assert (await rig.get("/api/devices/dev-u/data/3/0/0"))["value"] == "lwm2m-sms"  # the first one serves on
