@@ -110,6 +110,17 @@ async def test_console_lists_reads_executes_and_follows_a_queued_request(rig, br
     await page.wait_text("#val-3-0-0", "lwm2m-sms")
     await page.wait_css('#queue tr[data-state="answered"]')
     assert await page.do(browser.save_screenshot, str(tmp_path / "answered.png"))
+    # Observe on a UDP device: its notifications show as they come; Cancel stops it
+    await rig.udp_device("dev-u", time_resolution=0.05)
+    await rig.call("PUT", "/api/devices/dev-u/attributes/3/0/13", json={"pmin": 0, "pmax": 1})
+    await page.do(browser.get, rig.api.url + "/#/device/dev-u")
+    await page.click('#res-3-0-13 button[data-op="observe"]')
+    await page.wait_text("#val-3-0-13", "(notification)")
+    await page.wait_text('#res-3-0-13 button[data-op="observe"]', "Cancel")
+    await page.click('#res-3-0-13 button[data-op="observe"]')
+    await page.wait_text("#val-3-0-13", "observation cancelled")
+    assert rig.stack.server.observations("dev-u") == []
+
     # the same page at a phone's width
     await page.do(browser.set_window_size, 390, 844)
     assert await page.do(browser.save_screenshot, str(tmp_path / "phone.png"))

@@ -206,16 +206,22 @@ async function run(op, path, value) {
       await api("DELETE", base + "/observe" + path);
       state.observed.delete(path);
       showResult(path, "observation cancelled");
-      renderObjects(state.device);
+      observeLabel(path);
       return;
     }
     r = await api("POST", base + "/observe" + path);
-    if (r.status === 200 && r.data.state === "answered") { state.observed.add(path); renderObjects(state.device); }
+    if (r.status === 200 && r.data.state === "answered") { state.observed.add(path); observeLabel(path); }
   }
   if (r.status >= 400 && !r.data.state) { showResult(path, r.data.error || ("HTTP " + r.status), "error"); return; }
   if (r.status === 202) state.pending.set(r.data.id, path);
   showResult(path, describe(r.data), "state-" + r.data.state);
   loadQueue(ep);
+}
+
+function observeLabel(path) {
+  for (const b of document.querySelectorAll('#objects button[data-op="observe"]')) {
+    if (b.dataset.path === path) b.textContent = state.observed.has(path) ? "Cancel" : "Observe";
+  }
 }
 
 async function loadQueue(ep) {
@@ -253,7 +259,9 @@ function onEvent(e) {
     const list = $("#device-events");
     list.prepend(el("li", {}, new Date(ev.time * 1000).toLocaleTimeString() + " " + line));
     while (list.children.length > 50) list.lastChild.remove();
-    if (ev.type === "notification") showResult(ev.path, text(ev.value) + "  (notification)", "state-answered");
+    if (ev.type === "notification" && state.observed.has(ev.path)) {  // not one still on its way after Cancel
+      showResult(ev.path, text(ev.value) + "  (notification)", "state-answered");
+    }
     if (ev.type === "operation" && state.pending.has(ev.operation.id)) {
       showResult(state.pending.get(ev.operation.id), describe(ev.operation), "state-" + ev.operation.state);
       state.pending.delete(ev.operation.id);
