@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "client": ("client", "run simulated LwM2M clients"),
     "demo": ("demo", "every binding end to end on loopback, with a table"),
     "bench": ("bench", "benchmarks that print figures"),
+    "dead-letters": ("dead_letters", "list or export received SMS that could not be decoded"),
 }
 
 

@@ -1,7 +1,7 @@
 """``lwm2m-sms pdu``: decode and encode 3GPP TS 23.040 PDUs as AT+CMGS / +CMGR carry them.
 
-``pdu decode HEX`` prints every field of an SMS-DELIVER, SMS-STATUS-REPORT (default, as a
-modem reports received SMS) or, with ``--mo``, an SMS-SUBMIT, as an aligned table or JSON.
+``pdu decode HEX`` prints every field of an SMS-DELIVER, SMS-STATUS-REPORT or SMS-SUBMIT
+(told apart by TP-MTI; ``--mo`` forces SMS-SUBMIT), as an aligned table or JSON.
 ``pdu encode`` builds the SMS-SUBMIT PDUs for a binary payload or a text, one per segment,
 each after the ``AT+CMGS=<length>`` line a modem wants before it.
 
@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Decode a PDU given in hex (as +CMGR/+CMGL/+CMT print it or AT+CMGS takes it).",
     )
     dec.add_argument("hex", metavar="HEX", help="the PDU in hex (spaces allowed)")
-    dec.add_argument("--mo", action="store_true", help="an SMS-SUBMIT (phone -> network) rather than a received SMS")
+    dec.add_argument("--mo", action="store_true",
+                     help="force reading it as an SMS-SUBMIT (default: the direction is read from TP-MTI)")
     dec.add_argument("--no-smsc", action="store_true", help="the PDU has no SMSC address octets in front")
     dec.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _hex(text: str, what: str) -> bytes:
-    cleaned = "".join(text.split()).rstrip("\x1a")
+    cleaned = "".join(text.split()).rstrip("\x1a").strip('"')
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
@@ -84,18 +85,9 @@ def _decode(args: argparse.Namespace) -> int:
     from ..sms.tpdu import Direction, decode_pdu
 
     raw = _hex(args.hex, "PDU")
-    direction = Direction.MO if args.mo else Direction.MT
-    try:
-        pdu = decode_pdu(raw, direction=direction, with_smsc=not args.no_smsc)
-    except DecodeError as exc:
-        if not args.mo:
-            try:
-                decode_pdu(raw, direction=Direction.MO, with_smsc=not args.no_smsc)
-            except DecodeError:
-                pass
-            else:
-                raise DecodeError("this PDU is an SMS-SUBMIT (phone -> network): add --mo") from None
-        raise
+    # A modem's store holds both ways (stored SMS-SUBMITs too): TP-MTI says which it is.
+    direction = Direction.MO if args.mo else Direction.AUTO
+    pdu = decode_pdu(raw, direction=direction, with_smsc=not args.no_smsc)
     rows = describe(pdu)
     if args.json:
         print(json.dumps({key: value for key, _label, value, _text in rows}, indent=2, ensure_ascii=False))
