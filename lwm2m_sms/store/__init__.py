@@ -49,6 +49,7 @@ class Store:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self.clock = clock
+        self._closed = False
         try:
             self.schema_version = migrate(db)
         except BaseException:
@@ -70,7 +71,10 @@ class Store:
         return OutboxTable(self.db, bearer, max_entries=max_entries, clock=self.clock)
 
     def close(self) -> None:
-        self.db.close()
+        """Idempotent: the registrations and the queue may share one store and both close it."""
+        if not self._closed:
+            self._closed = True
+            self.db.close()
 
     def __repr__(self) -> str:
         return f"<Store {self.backend} {self.name} schema {self.schema_version}>"

@@ -14,7 +14,8 @@ Queue semantics (kept from the single-node ``RequestQueue`` and extended with le
   Create, partial Write) may have run on the device and must not run twice, so
   :meth:`~RequestTable.expire` reports it failed with "outcome unknown".
 * :meth:`~RequestTable.mark` with ``owner`` changes a request only while that owner holds
-  it: a node whose lease was taken over cannot overwrite the new owner's outcome.
+  it: a node whose request was taken over cannot overwrite the new owner's outcome, while
+  a late answer to a request nobody has taken since still counts.
 * :meth:`~RequestTable.recover` at start: what this owner had on the wire when it stopped
   (the same rules as a lease that ended).
 
@@ -226,7 +227,8 @@ class RequestTable:
         transport: str | None = None,
         owner: str | None = None,
     ) -> bool:
-        """Record a request's state; with ``owner``, only while that owner holds it.
+        """Record a request's state; with ``owner``, only while that owner holds it (it
+        took it and nobody has taken it since, even if its lease ended meanwhile).
         Returns whether the row changed."""
         sql = (
             "UPDATE queued_requests SET state = ?, response_code = COALESCE(?, response_code),"
@@ -234,7 +236,7 @@ class RequestTable:
         )
         params: list[Any] = [state.value, response_code, detail, transport, request_id]
         if owner is not None:
-            sql += " AND owner = ? AND state = 'sent'"
+            sql += " AND owner = ? AND state IN ('sent', 'queued')"
             params.append(owner)
         return self._db.execute(sql, params).rowcount > 0
 
@@ -277,8 +279,10 @@ class RequestTable:
         return sorted((_queued(r) for r in failed + requeued), key=lambda r: r.id)
 
     def _requeue_lapsed(self, now: float) -> None:
+        # The owner stays on the row until someone takes it again: an answer that reaches
+        # the owner late still counts (mark with owner) and the request is not sent twice.
         self._db.execute(
-            "UPDATE queued_requests SET state = 'queued', owner = NULL, lease_until = NULL"
+            "UPDATE queued_requests SET state = 'queued', lease_until = NULL"
             " WHERE state = 'sent' AND lease_until <= ? AND code <> ?",
             (now, POST),
         )

@@ -314,3 +314,14 @@ def test_unreachable_postgresql_names_the_store_without_password() -> None:
     with pytest.raises(StoreError) as err:
         open_store("postgresql://u:secret@127.0.0.1:1/db?connect_timeout=2")
     assert "secret" not in str(err.value) and "postgresql://u:***@127.0.0.1:1/db" in str(err.value)
+
+
+def test_late_answer_counts_until_someone_else_takes_it(store: Store, clock: FakeClock) -> None:
+    q = store.requests
+    read = q.add("ep", "sms", GET, "/3/0")
+    q.take("node-a", lease=30)
+    clock.advance(31)
+    q.expire()  # the lease ended: queued again, nobody has taken it yet
+    assert q.get(read.id).state is RequestState.QUEUED  # type: ignore[union-attr]
+    assert q.mark(read.id, RequestState.ANSWERED, response_code=69, owner="node-a")
+    assert q.take("node-b", lease=30) == []  # answered: not sent again
