@@ -18,11 +18,12 @@ from .bearer import Bearer
 from .coap import SmsSettings, SmsTransport, add_sms_transport
 from .lwm2m.client import Lwm2mClient
 from .lwm2m.server import Lwm2mServer
-from .lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
+from .lwm2m.store import MemoryRegistrationStore, StoredRegistrationStore
 from .lwm2m.udp import local_port, udp_context
 from .routing.queue import RequestQueue
 from .routing.router import PolicySettings, Router
 from .sms.address import Address, parse_msisdn
+from .store import open_store
 
 __all__ = ["ServerStack", "Device", "start_server", "start_device"]
 
@@ -61,8 +62,10 @@ async def start_server(
 ) -> ServerStack:
     """An LwM2M server on UDP plus one SMS transport per bearer (started by the caller),
     with the router in front of the core. ``db`` keeps registrations and the request queue
-    in one SQLite file; ``site`` lets the caller serve more (e.g. a bootstrap server)."""
-    store = SqliteRegistrationStore(db) if db else MemoryRegistrationStore()
+    in one store: an SQLite file, or ``postgresql://...`` (:mod:`lwm2m_sms.store`); ``site``
+    lets the caller serve more (e.g. a bootstrap server)."""
+    shared = open_store(db) if db else None
+    store = StoredRegistrationStore(shared) if shared else MemoryRegistrationStore()
     server = Lwm2mServer(store, **server_kwargs)
     if site is not None:
         server.mount(site)
@@ -71,7 +74,7 @@ async def start_server(
     server.start(context)
     router = Router(
         server, context, sms=transports[0] if transports else None,
-        queue=RequestQueue(db), policy=policy,
+        queue=RequestQueue(shared), policy=policy,
     )
     for extra in transports[1:]:
         extra.accept_filter = router._accept_sms

@@ -28,9 +28,14 @@ def _wake_up(text: str) -> "str | float":
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--udp", type=hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
                         help="UDP address of the server (default 127.0.0.1:5683)")
-    parser.add_argument("--db", metavar="PATH",
-                        help="SQLite file for registrations, queued requests, held parts of long SMS "
-                             "and dead letters (default: in memory; parts are then lost on a crash)")
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="the store of registrations and queued requests: an SQLite file (which "
+                             "also holds held parts of long SMS and dead letters) or postgresql://... "
+                             "(default: in memory; parts are then lost on a crash); docs/store.md")
+    parser.add_argument("--local-db", metavar="PATH",
+                        help="SQLite file for this node's held parts of long SMS and dead letters "
+                             "(default: --db when it is a file; needed with --db postgresql://... "
+                             "and an SMS bearer)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
     parser.add_argument("--grace", type=float, default=93.0, metavar="S",
@@ -108,6 +113,16 @@ async def run(args: argparse.Namespace) -> int:
 
     if (args.smpp or args.modem) and not args.msisdn:
         return fail("--msisdn (the server's own number) is needed with --smpp or --modem")
+    from ..store import StoreError, is_store_url
+    from ..store.postgres import redact
+
+    db_name = redact(args.db) if args.db else None
+    # What a bearer holds (parts of long SMS it acknowledged, undecodable SMS) belongs to
+    # this node's own bearer: an SQLite file here even when the shared store is PostgreSQL.
+    local_db = args.local_db or (args.db if args.db and not is_store_url(args.db) else None)
+    if (args.smpp or args.modem) and args.db and is_store_url(args.db) and not args.local_db:
+        return fail(f"--db {db_name}: held SMS parts and dead letters stay on this node:"
+                    " give --local-db FILE (an SQLite file) with --smpp or --modem")
     for option, value in (("--grace", args.grace), ("--udp-window", args.udp_window),
                           ("--sms-window", args.sms_window), ("--queue-ttl", args.queue_ttl),
                           ("--udp-timeout", args.udp_timeout)):
@@ -138,7 +153,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.smpp:
             assert msisdn is not None  # checked above: --msisdn comes with --smpp
-            link = smpp_link(args, msisdn, parts_db=args.db)
+            link = smpp_link(args, msisdn, parts_db=local_db)
             await link.start()
             bearers.append(link)
             print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}", flush=True)
@@ -146,7 +161,7 @@ async def run(args: argparse.Namespace) -> int:
             from modems.driver import ModemConfig, ModemDriver
 
             driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn,
-                                 parts_db=args.db, dead_letters=args.db)
+                                 parts_db=local_db, dead_letters=local_db)
             await driver.start()
             bearers.append(driver)
             print(f"GSM modem on {args.modem} for {msisdn}", flush=True)
@@ -163,6 +178,10 @@ async def run(args: argparse.Namespace) -> int:
         stack = await start_server(udp=args.udp, bearers=bearers, db=args.db, policy=policy, site=site,
                                    grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",),
                                    limits=limits)
+    except StoreError:  # main() names the option
+        for b in bearers:
+            await b.close()
+        raise
     except OSError as exc:
         for b in bearers:
             await b.close()
@@ -175,7 +194,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"LwM2M server on {stack.udp_uri}"
           + (" (bootstrap server on /bs)" if bootstrap else "")
           + (f", SMS {msisdn}" if bearers else "")
-          + (f", registrations and queue in {args.db}" if args.db else ""), flush=True)
+          + (f", registrations and queue in {db_name}" if db_name else ""), flush=True)
     for reg in stack.server.registrations():
         print(_line("stored", reg), flush=True)
     try:

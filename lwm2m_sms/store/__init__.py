@@ -96,17 +96,16 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
         # SQLAlchemy's form: sqlite:///relative/path, sqlite:////absolute/path
         rest = url[len("sqlite://"):]
         if not rest.startswith("/"):
-            raise StoreError(f"store {url}: write sqlite:///relative or sqlite:////absolute/path")
+            raise StoreError(url, "write sqlite:///relative or sqlite:////absolute/path")
         path = rest[1:]
     else:
         other = _OTHER_SCHEME.match(url)
         if other:
             raise StoreError(
-                f"store {url}: unknown database {other.group(1)!r}"
-                " (a file path for SQLite, or postgresql://...)"
+                url, f"unknown database {other.group(1)!r} (a file path for SQLite, or postgresql://...)"
             )
     if not path:
-        raise StoreError("store: empty path (a file path for SQLite, or postgresql://...)")
+        raise StoreError("", "empty path (a file path for SQLite, or postgresql://...)")
     from .sqlite import SqliteDatabase
 
     return Store(SqliteDatabase(path), clock=clock)

@@ -38,7 +38,7 @@ def migrate(db: Database) -> int:
         current = schema_version(db)
     if current > latest:
         raise StoreError(
-            f"store {db.name}: schema version {current} is newer than this lwm2m-sms knows"
+            db.name, f"schema version {current} is newer than this lwm2m-sms knows"
             f" ({latest}); run a newer lwm2m-sms"
         )
     for step in sorted(db.migrations, key=lambda m: m.version):

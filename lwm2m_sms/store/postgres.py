@@ -71,12 +71,13 @@ class PostgresDatabase(Database):
         try:
             import psycopg
         except ImportError as exc:  # a dependency, but say so clearly if it is missing
-            raise StoreError(f"store {self.name}: PostgreSQL needs psycopg: {exc}") from exc
+            raise StoreError(self.name, f"PostgreSQL needs psycopg: {exc}") from exc
         self._psycopg = psycopg
         try:
             self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
         except psycopg.Error as exc:
-            raise StoreError(f"store {self.name}: {str(exc).strip()}") from exc
+            # libpq's messages run over several lines: the CLI prints one.
+            raise StoreError(self.name, " ".join(str(exc).split())) from exc
         self._sql: dict[str, str] = {}
         self._transaction_depth = 0
 

@@ -28,7 +28,12 @@ POST = 2  # CoAP code 0.02: not idempotent (Execute, Create, partial Write)
 
 class StoreError(Lwm2mSmsError):
     """The store cannot be opened or used (bad URL, a schema newer than this code, a
-    missing driver); the message names the store and the problem."""
+    missing driver). ``store`` names it (a path, or a URL without its password),
+    ``detail`` says why; the message is ``"store {store}: {detail}"``."""
+
+    def __init__(self, store: str, detail: str) -> None:
+        self.store, self.detail = store, detail
+        super().__init__(f"store {store}: {detail}")
 
 
 class OutboxFull(BearerError):

@@ -63,7 +63,7 @@ class SqliteDatabase(Database):
                 self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints
         except sqlite3.Error as exc:
-            raise StoreError(f"store {path}: {exc}") from exc
+            raise StoreError(path, str(exc)) from exc
         self._in_transaction = False
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:

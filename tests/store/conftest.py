@@ -19,6 +19,7 @@ import pwd
 import shutil
 import stat
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
@@ -101,10 +102,27 @@ def pg_server() -> Iterator[tuple[str, int]]:
         shutil.rmtree(base, ignore_errors=True)
         pytest.fail(f"PostgreSQL did not start ({exc}):\n{detail}", pytrace=False)
     try:
+        _wait_ready("127.0.0.1", port)
         yield "127.0.0.1", port
     finally:
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def _wait_ready(host: str, port: int, timeout: float = 60.0) -> None:
+    """The executor returns once the port accepts connections; the server may still be
+    starting up ("the database system is starting up") until it accepts a login."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            psycopg.connect(f"postgresql://{PG_USER}@{host}:{port}/postgres", connect_timeout=5).close()
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 @pytest.fixture
