@@ -7,7 +7,8 @@
 - :mod:`.bootstrap`: :class:`~.bootstrap.BootstrapServer` (``/bs``) and its configuration.
 - :mod:`.client`: :class:`~.client.Lwm2mClient`, one simulated device.
 - :mod:`.registration`: Register/Update parameters and the :class:`~.registration.Registration`
-  record (sans-IO); :mod:`.store`: in-memory and SQLite registration stores.
+  record (sans-IO); :mod:`.store`: registrations in memory or in the gateway store
+  (:mod:`lwm2m_sms.store`: SQLite or PostgreSQL).
 - Codecs (sans-IO): :mod:`.tlv`, :mod:`.datatypes`, :mod:`.content`, :mod:`.linkformat`,
   :mod:`.path`; the object model of /0, /1, /3 in :mod:`.objects`.
 - :mod:`.udp`: an aiocoap context on a UDP socket of its own; :mod:`.remote`: what the
