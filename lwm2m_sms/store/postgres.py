@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .database import Database, Migration, Result
 from .records import StoreError
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["PostgresDatabase", "MIGRATIONS", "redact"]
 
@@ -69,17 +72,31 @@ class PostgresDatabase(Database):
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         self.name = redact(url)
         try:
-            import psycopg
+            import psycopg  # noqa: F401
         except ImportError as exc:  # a dependency, but say so clearly if it is missing
             raise StoreError(self.name, f"PostgreSQL needs psycopg: {exc}") from exc
-        self._psycopg = psycopg
+        self._url = url
+        self._connect_timeout = connect_timeout
+        self._db = self._connect()
+        self._sql: dict[str, str] = {}
+        self._transaction_depth = 0
+        self._closed = False
+
+    def _connect(self) -> "psycopg.Connection[Any]":
+        import psycopg
+
         try:
-            self._db = psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout)
+            return psycopg.connect(self._url, autocommit=True, connect_timeout=self._connect_timeout)
         except psycopg.Error as exc:
             # libpq's messages run over several lines: the CLI prints one.
             raise StoreError(self.name, " ".join(str(exc).split())) from exc
-        self._sql: dict[str, str] = {}
-        self._transaction_depth = 0
+
+    def _connection(self) -> "psycopg.Connection[Any]":
+        # The server restarted or the connection dropped: the call that saw it failed (its
+        # outcome is unknown, so it is not retried); the next one connects again.
+        if self._db.broken and not self._closed and not self._transaction_depth:
+            self._db = self._connect()
+        return self._db
 
     def _translate(self, sql: str) -> str:
         # The shared SQL uses ?; psycopg uses %s (and the shared SQL has no literal % or ?).
@@ -89,7 +106,7 @@ class PostgresDatabase(Database):
         return out
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        cur = self._db.execute(self._translate(sql), tuple(params))
+        cur = self._connection().execute(self._translate(sql), tuple(params))
         rows = cur.fetchall() if cur.description is not None else []
         return Result(rows, cur.rowcount)
 
@@ -98,9 +115,10 @@ class PostgresDatabase(Database):
         if self._transaction_depth:
             yield
             return
+        conn = self._connection()
         self._transaction_depth += 1
         try:
-            with self._db.transaction():
+            with conn.transaction():
                 yield
         finally:
             self._transaction_depth -= 1
@@ -109,4 +127,5 @@ class PostgresDatabase(Database):
         self.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
 
     def close(self) -> None:
+        self._closed = True
         self._db.close()

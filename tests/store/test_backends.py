@@ -95,3 +95,24 @@ def test_sqlite_addresses(url: str, backend: str, name: str, tmp_path: Path,
         assert (store.backend, store.name) == (backend, name)
     finally:
         store.close()
+
+
+def test_postgresql_connection_lost_and_found(pg_url: str) -> None:
+    """The database server drops the store's connection (a restart, a failover): the call
+    that saw it fails, the next one connects again."""
+    import psycopg
+
+    store = open_store(pg_url)
+    try:
+        store.requests.add("ep", "sms", GET, "/3/0")
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(psycopg.OperationalError):
+            store.requests.counts()
+        assert store.requests.counts() == {"queued": 1}
+        assert [r.endpoint for r in store.requests.take("n1", lease=30)] == ["ep"]
+    finally:
+        store.close()
