@@ -17,12 +17,15 @@ same node does the same at once for what it had on the wire.
 A request is stored as the parts needed to rebuild it (code, path, query, options that
 matter to LwM2M, payload), not as an aiocoap Message, which has no stable serial form
 without a remote. This module is the codec between that and the store's plain record.
+
+The queue reads no clock: the caller passes the time in (``now``, Unix seconds from the
+router's :meth:`~lwm2m_sms.clock.Clock.wall`, since deadlines and leases are stored and
+must hold across a restart and between nodes).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from ..store import QueuedRecord, RequestState, Store, open_store
@@ -95,13 +98,13 @@ class RequestQueue:
         content_format: int | None = None,
         accept: int | None = None,
         observe: int | None = None,
+        now: float,
         ttl: float = float("inf"),
-        now: float | None = None,
     ) -> QueuedRequest:
+        """Queue a request made at ``now`` (Unix seconds) that expires ``ttl`` seconds later."""
         return _request(self._table.add(
             endpoint, transport.value, code, path, query=query, payload=payload,
-            content_format=content_format, accept=accept, observe=observe, ttl=ttl,
-            now=time.time() if now is None else now,
+            content_format=content_format, accept=accept, observe=observe, ttl=ttl, now=now,
         ))
 
     def get(self, request_id: int) -> QueuedRequest | None:
@@ -115,12 +118,10 @@ class RequestQueue:
     def endpoints_waiting(self) -> set[str]:
         return self._table.endpoints_waiting()
 
-    def take(self, endpoint: str, now: float | None = None) -> QueuedRequest | None:
-        """The endpoint's next request, now leased to this node; None when it has nothing
-        queued or a request in flight (on this node or another)."""
-        taken = self._table.take(
-            self.owner, lease=self.lease, endpoint=endpoint, now=time.time() if now is None else now
-        )
+    def take(self, endpoint: str, now: float) -> QueuedRequest | None:
+        """The endpoint's next request, leased to this node from ``now``; None when it has
+        nothing queued before its deadline or a request in flight (here or on another node)."""
+        taken = self._table.take(self.owner, lease=self.lease, endpoint=endpoint, now=now)
         return _request(taken[0]) if taken else None
 
     def mark(

@@ -114,3 +114,15 @@ async def test_server_command_names_an_unreachable_database() -> None:
     text = err.decode()
     assert proc.returncode == 1 and text.count("\n") == 1, text
     assert "error: --db postgresql://gw:***@127.0.0.1:1/fleet" in text and "secret" not in text
+
+
+async def test_gateway_needs_a_local_file_for_sms_parts(pg_url: str) -> None:
+    from smsc.link import SmppLinkConfig
+
+    from lwm2m_sms.gateway import Gateway, GatewayConfig, GatewayError
+
+    config = GatewayConfig(udp=("127.0.0.1", 0), msisdn=SERVER, db=pg_url,
+                           smpp=SmppLinkConfig(host="127.0.0.1", port=1, system_id="gw"))
+    with pytest.raises(GatewayError) as err:
+        await Gateway(config).start()
+    assert err.value.part == "local_db" and "local_db" in err.value.detail
