@@ -75,6 +75,7 @@ def _hostport(v: Any) -> str:
 SERVER_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("server", "udp"): ("udp", _hostport),
     ("server", "db"): ("db", _str),
+    ("server", "local_db"): ("local_db", _str),
     ("server", "msisdn"): ("msisdn", _str),
     ("server", "grace"): ("grace", _num),
     ("server", "lwm2m_versions"): ("lwm2m_version", _strs),

@@ -16,6 +16,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "fleet": ("bench_fleet", "a fleet of S devices registers and is read by SMS; server, simulator and SMSC in 3 processes"),
     "api": ("bench_api", "reads through the HTTP API beside the same reads through the Python API, by SMS"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
+    "store": ("bench_store", "one store operation (Register write, queue, take, outbox) on SQLite or PostgreSQL"),
 }
 
 

@@ -21,6 +21,7 @@ CONFIG = """
 [server]
 udp = "127.0.0.1:{udp}"
 db = "{tmp}/lwm2m.db"
+local_db = "{tmp}/node.db"
 msisdn = "{msisdn}"
 grace = 120
 lwm2m_versions = ["1.0"]
@@ -58,7 +59,7 @@ rate = 50
 
 
 def flags(tmp, msisdn="+15550000", system_id="server", udp=0, smsc=2775, http=0):
-    return ["--udp", f"127.0.0.1:{udp}", "--db", f"{tmp}/lwm2m.db", "--msisdn", msisdn, "--grace", "120",
+    return ["--udp", f"127.0.0.1:{udp}", "--db", f"{tmp}/lwm2m.db", "--local-db", f"{tmp}/node.db", "--msisdn", msisdn, "--grace", "120",
             "--lwm2m-version", "1.0", "--smpp", f"127.0.0.1:{smsc}", "--system-id", system_id,
             "--system-type", "lwm2m", "--address-range", msisdn, "--smpp-store", f"{tmp}/outbox.db",
             "--password", "s3cret", "--wake-up", "30", "--udp-window", "60", "--sms-window", "600",
