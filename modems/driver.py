@@ -17,6 +17,11 @@ nobody listened (+CMGL=0 and 1 only: messages stored to send, stat 2/3, are the 
 and stay; each received message deleted only after its payload was handed up) and resends
 what the outbox still holds.
 
+Every +CMT is answered: ``AT+CNMA`` once taken, RP-ERROR (``AT+CNMA=2,3`` with an
+SMS-DELIVER-REPORT, TP-FCS FF) when not, so the network retries; a modem whose wait ran out
+(27.005: it then sets +CNMI mt and ds to 0) answers ``+CMS ERROR: 340`` and gets +CNMI again,
+then a drain of what it stored silently.
+
 What is never lost: an SMS is deleted from the SIM or acknowledged (+CNMA) only once it was
 handed up, or durably held (a part of a long message in the bearer's ``parts_db``, or left on
 the SIM until its message is whole), or kept as a dead letter. PDUs are decoded by TP-MTI
@@ -59,7 +64,7 @@ from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.tpdu import SmsStatusReport
 from lwm2m_sms.sms.udh import Ports
 
-from .at import Urc, split_args
+from .at import FINAL_CMS, Urc, split_args
 from .channel import AtChannel, CommandError, CommandTimeout, ConnectionLost, Response
 from .profiles import ModemProfile, profile_by_name, profile_for
 
@@ -111,6 +116,9 @@ def cms_text(code: int | None) -> str:
 _POISON_AFTER = 3  # tries before an SMS whose handling always fails goes to the dead letters
 _MAX_FAILING = 1024  # SMS whose handling failed, remembered (a PDU that never returns is forgotten)
 _EARLY_REPORT_AGE = 30.0  # s a status report for an unknown TP-MR waits for its +CMGS
+#: SMS-DELIVER-REPORT for RP-ERROR (23.040 9.2.2.1a): TP-MTI 00, TP-FCS FF (unspecified
+#: error: the SMSC retries), TP-PI 00 (no optional fields)
+_DELIVER_REPORT_ERROR = bytes((0x00, 0xFF, 0x00))
 
 
 class PinRefused(BearerError):
@@ -195,7 +203,10 @@ class ModemDriver(Bearer):
         self.counters = {
             "cms_retries": 0, "reconnects": 0, "drained": 0, "reports": 0,
             "padded_pdus": 0, "dead_letters": 0, "left_on_sim": 0,
+            "cnma": 0, "cnma_negative": 0, "cnmi_restored": 0,
         }
+        self._cnmi_set: tuple[int, int] | None = None  # (mt, ds) the modem took
+        self._nack_pdu = True  # AT+CNMA=2 with an SMS-DELIVER-REPORT, until the modem refuses it
         self._left_on_sim: set[int] = set()  # stored SMS that are not ours to take (SUBMITs)
         self._mem = "SM"
         self._ch: AtChannel | None = None
@@ -257,8 +268,12 @@ class ModemDriver(Bearer):
         super().set_receiver(handler)
         if handler is not None and not had and not self._closing and self._ch is not None:
             # SMS left on the SIM because nobody was there to take them: take them now.
-            task = asyncio.get_running_loop().create_task(self._drain_quietly())
-            self._tasks.append(task)
+            self._spawn_drain()
+
+    def _spawn_drain(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._drain_quietly())
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(task)
 
     async def _drain_quietly(self) -> None:
         try:
@@ -401,6 +416,7 @@ class ModemDriver(Bearer):
         if cfg.smsc:
             await ch.command(f'AT+CSCA="{cfg.smsc}",145')
         self.use_cmt = False
+        self._cnmi_set = None
         if self.profile.use_cmt:
             try:
                 await ch.command("AT+CSMS=1")
@@ -419,13 +435,19 @@ class ModemDriver(Bearer):
     async def _cnmi(self, ch: AtChannel, mt: int) -> None:
         """+CNMI with status reports as +CDS (ds=1), else stored in SR memory and announced
         by +CDSI (ds=2, modems that only do that), else none (ds=0)."""
-        for ds in (1, 2):
+        if self._cnmi_set is not None and self._cnmi_set[0] == mt:
+            # set again (after the modem reset it): the ds this modem took the first time
+            await ch.command(f"AT+CNMI=2,{mt},0,{self._cnmi_set[1]},0")
+            return
+        for ds in (1, 2, 0):
             try:
                 await ch.command(f"AT+CNMI=2,{mt},0,{ds},0")
-                return
             except CommandError:
+                if ds == 0:
+                    raise
                 continue
-        await ch.command(f"AT+CNMI=2,{mt},0,0,0")
+            self._cnmi_set = (mt, ds)
+            return
 
     async def _retry_sim_busy(self, ch: AtChannel, command: str) -> None:
         for attempt in range(10):
@@ -533,13 +555,15 @@ class ModemDriver(Bearer):
             try:
                 if urc.name == "+CMT":
                     taken = (await self._handle_pdu(urc.body, "+CMT"))[0] is not None if urc.body else True
-                    if self.use_cmt and taken:
-                        await self._ack()  # not taken: no +CNMA, so the network delivers it again
+                    if self.use_cmt:
+                        # not taken: a negative acknowledgement, so the network delivers it
+                        # again later (no +CNMA at all would make the modem reset +CNMI)
+                        await self._ack(taken)
                 elif urc.name == "+CDS":
                     if urc.body:
                         await self._handle_pdu(urc.body, "+CDS")
                     if self.use_cmt:
-                        await self._ack()
+                        await self._ack(True)
                 elif urc.name == "+CMTI":
                     args = split_args(urc.args)
                     if len(args) >= 2 and args[1].isdigit():
@@ -555,10 +579,46 @@ class ModemDriver(Bearer):
             except Exception:
                 log.exception("modem: handling %s failed", urc.line)
 
-    async def _ack(self) -> None:
+    async def _ack(self, taken: bool) -> None:
+        """Acknowledge the +CMT / +CDS shown last: RP-ACK when it was taken, else RP-ERROR
+        (27.005 3.4.4, PDU mode ``AT+CNMA=2,3`` with an SMS-DELIVER-REPORT whose TP-FCS is
+        FF, unspecified: the SMSC keeps the SMS and retries; FF rather than D3 "memory
+        capacity exceeded", which would hold it until the modem says memory is free). A
+        modem that refuses the PDU form gets the bare ``AT+CNMA=2`` (27.005: TP-FCS FF too)
+        from then on. ``+CMS ERROR: 340`` (no acknowledgement expected) means the modem's
+        wait ran out: per 27.005 it then refused the SMS to the network and set +CNMI <mt>
+        and <ds> to 0, so new SMS would be stored without a word. +CNMI is set again and
+        the memory drained."""
         ch = self._ch
-        if ch is not None:
-            await ch.command("AT+CNMA", check=False)
+        if ch is None:
+            return
+        if taken:
+            final = (await ch.command("AT+CNMA", check=False)).final
+        elif self._nack_pdu:
+            try:
+                final = (await ch.command_with_prompt(f"AT+CNMA=2,{len(_DELIVER_REPORT_ERROR)}",
+                                                      _DELIVER_REPORT_ERROR.hex().upper())).final
+            except CommandError as exc:
+                final = exc.final
+                if exc.cms != 340:
+                    log.info("modem: %s refuses +CNMA=2 with a PDU (%s); bare +CNMA=2 from now on",
+                             self.config.port, exc.final)
+                    self._nack_pdu = False
+                    final = (await ch.command("AT+CNMA=2", check=False)).final
+        else:
+            final = (await ch.command("AT+CNMA=2", check=False)).final
+        if final is None or final.ok:
+            self.counters["cnma" if taken else "cnma_negative"] += 1
+            return
+        if final.kind == FINAL_CMS and final.code == 340:
+            log.warning("modem: %s: +CNMA came too late (+CMS ERROR: 340): the modem has refused "
+                        "that SMS to the network (it comes again) and stopped new-message "
+                        "indications; +CNMI set again", self.config.port)
+            await self._cnmi(ch, 2)
+            self.counters["cnmi_restored"] += 1
+            self._spawn_drain()  # what the modem stored silently in between
+            return
+        log.warning("modem: %s: AT+CNMA%s answered %s", self.config.port, "" if taken else "=2", final)
 
     async def _read_stored(self, index: int) -> None:
         async with self._storage:
