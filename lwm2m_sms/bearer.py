@@ -45,7 +45,7 @@ from typing import Any, Awaitable, Callable, Iterable, Self
 from .errors import BearerClosed, BearerError, DecodeError
 from .sms.address import Address, parse_address, parse_msisdn
 from .partstore import PartStore
-from .sms.reassembly import Reassembled, Reassembler, ReassemblyStats
+from .sms.reassembly import PartKey, Reassembled, Reassembler, ReassemblyStats
 from .sms.segmentation import MAX_PARTS, ReferenceAllocator, UserData, segment_count, split
 from .sms.tpdu import DCS_8BIT, Alphabet, alphabet_of, text_of
 from .sms.udh import Ports
@@ -242,6 +242,12 @@ class Bearer(abc.ABC):
         if parts:
             log.info("%s: %d held part(s) of %d message(s) loaded from %s", self.kind, len(parts),
                      len(self._reassembler), store.path)
+
+    def _discard_message(self, key: PartKey) -> None:
+        """Forget the held parts of message ``key`` in memory and in the part store (the
+        subclass kept the message elsewhere: a dead letter)."""
+        if self._reassembler.discard(key) and self.part_store is not None:
+            self.part_store.delete(self._reassembler.take_dropped())
 
     def _close_part_store(self) -> None:
         """Release the part store's connection if the bearer opened it (subclasses call this

@@ -60,6 +60,7 @@ from lwm2m_sms.deadletters import DeadLetterStore
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox
 from lwm2m_sms.sms.address import Address, parse_address
+from lwm2m_sms.sms.reassembly import part_key
 from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.tpdu import SmsStatusReport
 from lwm2m_sms.sms.udh import Ports
@@ -218,7 +219,9 @@ class ModemDriver(Bearer):
         self._early_reports: dict[int, tuple[float, SmsStatusReport]] = {}
         self._handler_failures: dict[str, int] = {}
         # stored parts fed to the reassembler, kept on the SIM until their message is whole
-        self._held: dict[tuple[str, int, int], tuple[float, list[int]]] = {}
+        # (first fed, {SIM index: PDU as printed}): the PDUs go to the dead letters with the
+        # message should its receiver always fail on it
+        self._held: dict[tuple[str, int, int], tuple[float, dict[int, str]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._reg_event = asyncio.Event()
@@ -707,17 +710,17 @@ class ModemDriver(Bearer):
         now = asyncio.get_running_loop().time()
         delete = [index]
         if key is not None:
-            since, held = self._held.setdefault(key, (now, []))
+            since, held = self._held.setdefault(key, (now, {}))
             if done:
-                delete += held
+                delete += [i for i in held if i != index]
                 del self._held[key]
             else:
-                held.append(index)
+                held[index] = body
                 delete = []
         # Parts whose message never completed are dropped with the reassembler's timeout.
         for k, (since, held) in list(self._held.items()):
             if now - since > self._reassembler.timeout:
-                log.info("modem: parts %s from %s never completed; deleting them", held, k[0])
+                log.info("modem: parts %s from %s never completed; deleting them", sorted(held), k[0])
                 delete += held
                 del self._held[k]
         for i in delete:
@@ -779,22 +782,45 @@ class ModemDriver(Bearer):
             log.exception("modem: receiver failed %d times on an SMS from %s (%s)",
                           failures, tpdu.originator, where)
             self._handler_failures.pop(hex_pdu, None)
-            part = f" (part {concat.seq} of {concat.total})" if concat is not None else ""
-            kept = self._dead_letter(hex_pdu, where, index,
-                                     f"receiver failed {failures} times{part}: {type(exc).__name__}: {exc}"[:500],
-                                     sender=str(tpdu.originator))
+            error = f"{type(exc).__name__}: {exc}"
+            if concat is None:
+                return self._dead_letter(hex_pdu, where, index, f"receiver failed {failures} times: {error}",
+                                         sender=str(tpdu.originator)), key
+            # A long message: every part's PDU still on the SIM and the reassembled payload
+            # (which holds the parts acknowledged earlier by +CNMA, whose PDUs are gone)
+            # are kept, then its held parts are forgotten, on the SIM and in the part store.
+            assert key is not None
+            held = self._held.get(key, (0.0, {}))[1]
+            parts: list[tuple[str, str, int | None]] = [
+                (f"SIM index {i}", h, i) for i, h in sorted(held.items()) if i != index]
+            parts.append((where, hex_pdu, index))
+            pkey = part_key(str(tpdu.originator), tpdu.user_data)
+            chunks = self._reassembler.held_parts(pkey) if pkey is not None else {}
+            chunks[concat.seq] = tpdu.user_data.data
+            payload = (b"".join(chunks[i] for i in range(1, concat.total + 1))
+                       if len(chunks) == concat.total else None)
+            reason = (f"receiver failed {failures} times (message of {concat.total} parts, reference "
+                      f"{concat.reference}: {len(parts)} PDU(s){' and the payload' if payload is not None else ''}"
+                      f" kept): {error}")
+            kept = self._dead_letter(hex_pdu, where, index, reason, sender=str(tpdu.originator),
+                                     parts=parts, payload=payload)
+            if kept and pkey is not None:
+                self._discard_message(pkey)
             return kept, key
         self._handler_failures.pop(hex_pdu, None)
         return whole or key is None, key
 
     def _dead_letter(
-        self, hex_pdu: str, where: str, index: int | None, reason: str, *, sender: str = "unknown sender"
+        self, hex_pdu: str, where: str, index: int | None, reason: str, *, sender: str = "unknown sender",
+        parts: list[tuple[str, str, int | None]] | None = None, payload: bytes | None = None,
     ) -> bool | None:
         """Keep an SMS that cannot be handed up (undecodable, or its receiver always fails)
-        raw; True once kept (it may then be deleted), None if the store refused it (then it
-        stays where it is)."""
+        raw, or the ``parts`` of a long message with its ``payload`` (one transaction); True
+        once kept (it may then be deleted), None if the store refused it (then it stays where
+        it is)."""
         try:
-            self.dead_letters.add(f"modem {self.config.port}", where, hex_pdu, reason, index)
+            self.dead_letters.add_message(f"modem {self.config.port}", parts or [(where, hex_pdu, index)],
+                                          reason[:500], payload=payload)
         except sqlite3.Error as exc:
             log.error("modem: SMS from %s (%s; %s) not stored as a dead letter (%s); left",
                       sender, where, reason, exc)

@@ -223,8 +223,9 @@ class EmulatorCore:
         # +CMT waiting for the line (a command in progress, or the previous +CMT unacked)
         self._backlog: list[tuple[SmsSegment, _dt.datetime, int]] = []
         # SMS refused to the network (RP-ERROR), which delivers them again at the time given:
-        # (due, segment, handle); the handle settles only once the SMS is finally taken
-        self._retries: list[tuple[float, SmsSegment, int | None]] = []
+        # (due, segment, TP-SCTS, handle); the handle settles only once the SMS is taken. The
+        # time stamp is the SMSC's (when it took the SMS): the same on every retry.
+        self._retries: list[tuple[float, SmsSegment, _dt.datetime, int | None]] = []
         self._handles = 0
         self._now = 0.0
         #: Slow SIM: the next n +CPMS answer +CMS ERROR: 314 (SIM busy).
@@ -252,7 +253,7 @@ class EmulatorCore:
             _, seg, ts, handle = self._unacked.pop(0)
             if self.quirks.strict_cnma:
                 if seg is not None:
-                    self._reject(seg, handle, "no +CNMA in time")
+                    self._reject(seg, ts, handle, "no +CNMA in time")
                 if self.cnmi[1] or self.cnmi[3]:
                     log.info("emulator %s: no +CNMA in time: +CNMI mt and ds set to 0", self.msisdn)
                     self.stats["cnmi_resets"] += 1
@@ -265,17 +266,17 @@ class EmulatorCore:
         due = [r for r in self._retries if r[0] <= now]
         if due:
             self._retries = [r for r in self._retries if r[0] > now]
-            for _, seg, handle in due:
+            for _, seg, ts, handle in due:
                 self.stats["network_retries"] += 1
-                self._arrive(seg, handle)
+                self._arrive(seg, ts, handle)
         self._pump()
 
-    def _reject(self, seg: SmsSegment, handle: int | None, why: str) -> None:
+    def _reject(self, seg: SmsSegment, ts: _dt.datetime, handle: int | None, why: str) -> None:
         """RP-ERROR to the network: it keeps the SMS and delivers it again later."""
         self.stats["rp_errors"] += 1
         log.info("emulator %s: SMS from %s refused to the network (%s); retried in %g s",
                  self.msisdn, seg.sender, why, self.network_retry)
-        self._retries.append((self._now + self.network_retry, seg, handle))
+        self._retries.append((self._now + self.network_retry, seg, ts, handle))
 
     def line_reset(self) -> None:
         """The line was dropped (pty closed): partial input and unacked +CMT are handled as a
@@ -357,10 +358,9 @@ class EmulatorCore:
         self._store_deliver(segment, ts, announce=mt in (1, 2, 3))
         return None
 
-    def _arrive(self, segment: SmsSegment, handle: int | None) -> None:
+    def _arrive(self, segment: SmsSegment, ts: _dt.datetime, handle: int | None) -> None:
         """The network's retry of an SMS refused before: as :meth:`deliver`, under the
         handle the network still waits on (a full store: refused again, retried later)."""
-        ts = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         mt = self.cnmi[1] if self.online else 0
         if mt in (2, 3) and self.quirks.supports_cmt and handle is not None:
             self._backlog.append((segment, ts, handle))
@@ -368,7 +368,7 @@ class EmulatorCore:
         try:
             self._store_deliver(segment, ts, announce=mt in (1, 2, 3))
         except MemoryFull:
-            self._reject(segment, handle, "store full")
+            self._reject(segment, ts, handle, "store full")
             return
         self._settle(handle)
 
@@ -801,9 +801,9 @@ class EmulatorCore:
         self._acknowledge(negative=n == 2)  # the next held +CMT follows the OK (_process)
 
     def _acknowledge(self, *, negative: bool, fcs: int = 0xFF) -> None:
-        _, seg, _, handle = self._unacked.pop(0)
+        _, seg, ts, handle = self._unacked.pop(0)
         if negative and seg is not None:
-            self._reject(seg, handle, f"+CNMA=2, TP-FCS {fcs:#04x}")
+            self._reject(seg, ts, handle, f"+CNMA=2, TP-FCS {fcs:#04x}")
         else:
             self._settle(handle)
 

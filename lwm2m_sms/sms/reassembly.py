@@ -237,6 +237,20 @@ class Reassembler:
             self._remove(key)
         self._update_open()
 
+    def held_parts(self, key: PartKey) -> dict[int, bytes]:
+        """The parts held for ``key`` by number (a copy; empty when none)."""
+        partial = self._trusted.get(key) or self._untrusted.get(key)
+        return dict(partial.parts) if partial is not None else {}
+
+    def discard(self, key: PartKey) -> bool:
+        """Drop the message ``key`` (kept elsewhere now, e.g. as a dead letter); its key
+        goes to :meth:`take_dropped`. False if it was not held."""
+        if key not in self._trusted and key not in self._untrusted:
+            return False
+        self._drop(key)
+        self._update_open()
+        return True
+
     def expire(self, now: float) -> int:
         """Drop messages whose first part came more than ``timeout`` ago; return how many."""
         dropped = 0
