@@ -195,6 +195,7 @@ class Bearer(abc.ABC):
         reassembler: Reassembler | None = None,
         clock: Callable[[], float] = time.monotonic,
         parts_db: "str | PartStore | None" = None,
+        durability: str = "normal",
     ) -> None:
         self.local_address = parse_address(local_address) if local_address is not None else None
         self.stats = BearerStats()
@@ -206,10 +207,15 @@ class Bearer(abc.ABC):
         self._trust: SenderTrust | None = None
         # A path: the bearer owns the store (closes it in close()); its rows are kept apart
         # from other bearers' in the same file by the bearer's kind.
+        # ``durability`` is SQLite's synchronous for a store the bearer opens: "normal"
+        # survives the process being killed, "full" a power cut too (an fsync per write).
         self._owns_part_store = isinstance(parts_db, str)
+        self.durability = durability.upper()
         self.part_store: PartStore | None = (
-            PartStore(parts_db, scope=self.kind) if isinstance(parts_db, str) else parts_db
+            PartStore(parts_db, scope=self.kind, synchronous=self.durability) if isinstance(parts_db, str) else parts_db
         )
+        if isinstance(parts_db, str):
+            log.info("%s: held parts of long SMS in %s (synchronous=%s)", self.kind, parts_db, self.durability)
         self._refs = ReferenceAllocator(ref16=ref16, store=self.part_store)
         if self.part_store is not None:
             self._load_parts(self.part_store)

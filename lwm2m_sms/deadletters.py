@@ -60,10 +60,12 @@ class DeadLetterStore(SqliteStore):
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         wall_clock: Callable[[], float] = time.time,
+        synchronous: str = "FULL",
     ) -> None:
-        # FULL: the SMS is deleted from the SIM right after this write, so the write must
-        # survive a power cut too; dead letters are rare, the fsync costs nothing that counts
-        super().__init__(path or ":memory:", synchronous="FULL")
+        # At least FULL: the SMS is deleted from the SIM right after this write, so the write
+        # must survive a power cut too; dead letters are rare, the fsync costs nothing that
+        # counts. (EXTRA is taken; NORMAL is raised to FULL.)
+        super().__init__(path or ":memory:", synchronous="EXTRA" if synchronous.upper() == "EXTRA" else "FULL")
         self.max_entries = max_entries
         self._wall = wall_clock
         self._db  # open now: a bad path fails at construction

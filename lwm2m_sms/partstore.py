@@ -18,9 +18,10 @@ Bounds: the parts mirror the reassembler (its pools and timeout); one file may s
 bearers, each in its own ``scope``; the reference table keeps the ``MAX_REFERENCE_ROWS`` most
 recently used destinations.
 
-Durability: WAL journal with ``synchronous=NORMAL``, as the outbox: every committed write
-survives the process being killed; an operating-system crash may lose the last
-transactions (set ``synchronous="FULL"`` for that, at the cost of an fsync per part).
+Durability: WAL journal with ``synchronous=NORMAL`` by default, as the outbox: every
+committed write survives the process being killed; an operating-system crash may lose the
+last transactions. ``synchronous="FULL"`` (``lwm2m-sms server --durability full``, the
+bearer's ``durability``) survives that too, at an fsync per part (docs/field.md has the cost).
 Times in the file are wall-clock seconds (they must mean the same after a restart).
 """
 

@@ -195,7 +195,8 @@ class ModemDriver(Bearer):
         # a path: ours to close (a store in memory is kept open: closing would empty it)
         self._owns_dead_letters = isinstance(dead_letters, str)
         self.dead_letters = (
-            dead_letters if isinstance(dead_letters, DeadLetterStore) else DeadLetterStore(dead_letters)
+            dead_letters if isinstance(dead_letters, DeadLetterStore)
+            else DeadLetterStore(dead_letters, synchronous=self.durability)
         )
         self.identity = ModemIdentity()
         self.profile: ModemProfile = profile_by_name(config.profile) if config.profile else profile_by_name("generic")

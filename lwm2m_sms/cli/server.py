@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", metavar="PATH",
                         help="SQLite file for registrations, queued requests, held parts of long SMS "
                              "and dead letters (default: in memory; parts are then lost on a crash)")
+    parser.add_argument("--durability", choices=("normal", "full"), default="normal",
+                        help="--db writes of held SMS parts: normal survives kill -9, full a power cut "
+                             "too, at an fsync per part (default normal; dead letters are always full)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
     parser.add_argument("--grace", type=float, default=93.0, metavar="S",
@@ -138,7 +141,7 @@ async def run(args: argparse.Namespace) -> int:
     try:
         if args.smpp:
             assert msisdn is not None  # checked above: --msisdn comes with --smpp
-            link = smpp_link(args, msisdn, parts_db=args.db)
+            link = smpp_link(args, msisdn, parts_db=args.db, durability=args.durability)
             await link.start()
             bearers.append(link)
             print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}", flush=True)
@@ -146,7 +149,7 @@ async def run(args: argparse.Namespace) -> int:
             from modems.driver import ModemConfig, ModemDriver
 
             driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn,
-                                 parts_db=args.db, dead_letters=args.db)
+                                 parts_db=args.db, dead_letters=args.db, durability=args.durability)
             await driver.start()
             bearers.append(driver)
             print(f"GSM modem on {args.modem} for {msisdn}", flush=True)
