@@ -603,8 +603,8 @@ class ModemDriver(Bearer):
                 final = (await ch.command_with_prompt(f"AT+CNMA=2,{len(_DELIVER_REPORT_ERROR)}",
                                                       _DELIVER_REPORT_ERROR.hex().upper())).final
             except CommandError as exc:
-                final = exc.final
-                if exc.cms != 340:
+                final = exc.final  # OK with no prompt: the modem took it as a bare +CNMA=2
+                if not final.ok and exc.cms != 340:
                     log.info("modem: %s refuses +CNMA=2 with a PDU (%s); bare +CNMA=2 from now on",
                              self.config.port, exc.final)
                     self._nack_pdu = False

@@ -88,6 +88,7 @@ class Quirks:
     # to 0, so later SMS are stored without any indication. Off: the SMS is stored and
     # announced by +CMTI instead (what many modems do), +CNMI untouched.
     strict_cnma: bool = False
+    cnma_pdu: bool = True  # False: +CNMA=<n>,<length> (a DELIVER-REPORT PDU) refused, 303
 
 
 @dataclass(frozen=True)
@@ -792,6 +793,8 @@ class EmulatorCore:
         n, length = args[0], (args[1] if len(args) > 1 else 0)
         if n not in (0, 1, 2) or len(args) > 2 or not 0 <= length <= 176 or (length and self.cmgf == 1):
             raise _Fail(self._cms(304 if self.cmgf == 0 else 305))
+        if length and not self.quirks.cnma_pdu:
+            raise _Fail(self._cms(303))
         if not self._unacked:
             raise _Fail(self._cms(340))
         if length:

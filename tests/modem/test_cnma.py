@@ -139,6 +139,29 @@ async def test_an_sms_not_taken_is_refused_and_comes_again(make_emulator: Any, p
         await bounded(drv.close(), "driver")
 
 
+async def test_a_modem_without_the_pdu_form_gets_the_bare_negative_cnma(make_emulator: Any, peer: Any) -> None:
+    core = EmulatorCore(MODEM, quirks=Quirks(strict_cnma=True, cnma_pdu=False), network_retry=0.2)
+    emu = await make_emulator(core)
+    drv = ModemDriver(config(emu.path), MODEM)
+    got: list[bytes] = []
+
+    async def receiver(sms: InboundSms) -> None:
+        got.append(sms.payload)
+        if len(got) <= 2:
+            raise RuntimeError("not now")
+
+    drv.set_receiver(receiver)
+    try:
+        await drv.start()
+        await peer.send(MODEM, b"twice refused")
+        await until(lambda: drv.counters["cnma"] == 1, what="the second retry taken")
+        assert got == [b"twice refused"] * 3 and not drv._nack_pdu
+        assert drv.counters["cnma_negative"] == 2 and core.stats["rp_errors"] == 2
+        assert core.stats["cnmi_resets"] == 0 and core.cnmi[1] == 2
+    finally:
+        await bounded(drv.close(), "driver")
+
+
 async def test_a_late_cnma_sets_cnmi_again(make_emulator: Any, peer: Any) -> None:
     """The receiver takes longer than the modem waits: +CNMA is answered +CMS ERROR: 340,
     the modem has reset +CNMI. The driver sets it again, so the next SMS is a +CMT again, and
