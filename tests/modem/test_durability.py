@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from lwm2m_sms.cli import main
 from lwm2m_sms.partstore import PartStore
 from modems.driver import ModemDriver
 
@@ -47,11 +46,13 @@ def test_modem_driver_passes_durability_to_its_stores(tmp_path: Path, durability
     drv.dead_letters.close()
 
 
-def test_server_refuses_an_unknown_durability(capsys: Any) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["server", "--udp", "127.0.0.1:0", "--durability", "fast"])
-    assert exc.value.code == 2
-    assert "--durability: invalid choice: 'fast'" in capsys.readouterr().err
+async def test_server_refuses_an_unknown_durability() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "server", "--udp", "127.0.0.1:0", "--durability", "fast",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2 and "--durability: invalid choice: 'fast'" in err.decode()
 
 
 async def test_server_durability_full_reaches_the_modem(make_emulator: Any, tmp_path: Path) -> None:
