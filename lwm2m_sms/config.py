@@ -61,6 +61,13 @@ def _strs(v: Any) -> list[str]:
     return list(v)
 
 
+def _one_of(v: Any, *choices: str) -> str:
+    # argparse checks choices on the command line only, not on defaults: checked here
+    if v not in choices:
+        raise TypeError(" or ".join(repr(c) for c in choices))
+    return str(v)
+
+
 def _wake_up(v: Any) -> str:
     if isinstance(v, str) and v in ("now", "never"):
         return v
@@ -76,6 +83,7 @@ SERVER_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("server", "udp"): ("udp", _hostport),
     ("server", "db"): ("db", _str),
     ("server", "local_db"): ("local_db", _str),
+    ("server", "durability"): ("durability", lambda v: _one_of(v, "normal", "full")),
     ("server", "msisdn"): ("msisdn", _str),
     ("server", "grace"): ("grace", _num),
     ("server", "lwm2m_versions"): ("lwm2m_version", _strs),

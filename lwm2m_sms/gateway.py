@@ -105,6 +105,8 @@ class GatewayConfig:
       of long SMS held for reassembly (both) and the modem's dead letters, so a crash loses
       neither; they belong to this node's bearers. None: ``db`` when it is a file; with a
       PostgreSQL ``db`` and a bearer to build it must be given.
+    * ``durability``: SQLite's synchronous for those parts, ``"normal"`` (survives the
+      process killed) or ``"full"`` (a power cut too, an fsync per part; docs/field.md).
     * ``register_allow_list``: accept a Register by SMS only from these numbers (None: any).
     * ``clock``: where the server core, the router and the queue take time from (tests
       give a :class:`~lwm2m_sms.clock.FakeClock`).
@@ -120,6 +122,7 @@ class GatewayConfig:
     bearers: Sequence[Bearer] = ()
     db: Optional[str] = None
     local_db: Optional[str] = None
+    durability: str = "normal"
     policy: PolicySettings = field(default_factory=PolicySettings)
     sms_settings: Optional[SmsSettings] = None
     grace: float = DEFAULT_GRACE
@@ -292,7 +295,7 @@ class Gateway:
 
             assert cfg.msisdn is not None
             smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
-            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db())
+            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), durability=cfg.durability)
             where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
             try:
                 await link.start()
@@ -307,7 +310,8 @@ class Gateway:
             from modems.driver import ModemDriver
 
             driver = ModemDriver(cfg.modem, cfg.msisdn, parts_db=self._local_db(),
-                                 dead_letters=self._local_db())
+                                 dead_letters=self._local_db(),
+                                 durability=cfg.durability)
             try:
                 await driver.start()
             except (Lwm2mSmsError, OSError, TimeoutError) as exc:

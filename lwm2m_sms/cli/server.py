@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SQLite file for this node's held parts of long SMS and dead letters "
                              "(default: --db when it is a file; needed with --db postgresql://... "
                              "and an SMS bearer)")
+    parser.add_argument("--durability", choices=("normal", "full"), default="normal",
+                        help="writes of held SMS parts (--local-db): normal survives kill -9, full a power cut "
+                             "too, at an fsync per part (default normal; dead letters are always full)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
     parser.add_argument("--grace", type=float, default=93.0, metavar="S",
@@ -169,7 +172,8 @@ async def run(args: argparse.Namespace) -> int:
     site = resource.Site()
     config = GatewayConfig(
         udp=args.udp, msisdn=msisdn, smpp=smpp_config(args, msisdn) if args.smpp and msisdn else None,
-        modem=modem_config(args) if args.modem else None, db=args.db, local_db=args.local_db, site=site,
+        modem=modem_config(args) if args.modem else None, db=args.db, local_db=args.local_db,
+        durability=args.durability, site=site,
         policy=PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
                               queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
                               udp_timeout=args.udp_timeout),

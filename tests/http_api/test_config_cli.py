@@ -22,6 +22,7 @@ CONFIG = """
 udp = "127.0.0.1:{udp}"
 db = "{tmp}/lwm2m.db"
 local_db = "{tmp}/node.db"
+durability = "full"
 msisdn = "{msisdn}"
 grace = 120
 lwm2m_versions = ["1.0"]
@@ -59,7 +60,8 @@ rate = 50
 
 
 def flags(tmp, msisdn="+15550000", system_id="server", udp=0, smsc=2775, http=0):
-    return ["--udp", f"127.0.0.1:{udp}", "--db", f"{tmp}/lwm2m.db", "--local-db", f"{tmp}/node.db", "--msisdn", msisdn, "--grace", "120",
+    return ["--udp", f"127.0.0.1:{udp}", "--db", f"{tmp}/lwm2m.db", "--local-db", f"{tmp}/node.db",
+            "--durability", "full", "--msisdn", msisdn, "--grace", "120",
             "--lwm2m-version", "1.0", "--smpp", f"127.0.0.1:{smsc}", "--system-id", system_id,
             "--system-type", "lwm2m", "--address-range", msisdn, "--smpp-store", f"{tmp}/outbox.db",
             "--password", "s3cret", "--wake-up", "30", "--udp-window", "60", "--sms-window", "600",
@@ -121,6 +123,7 @@ def test_secrets_from_a_file_or_the_environment_never_inline(tmp_path, monkeypat
 @pytest.mark.parametrize("text, message", [
     ("[server]\ngrace = \"long\"\n", "server.grace: expected a number"),
     ("[server]\nudpp = \"x\"\n", "server.udpp: unknown key"),
+    ("[server]\ndurability = \"fsync\"\n", "server.durability: expected 'normal' or 'full'"),
     ("[nope]\n", "unknown section [nope]"),
     ("[server\n", "not valid TOML"),
     ("[http]\nlisten = \"nowhere\"\n", "expected HOST:PORT"),
