@@ -29,13 +29,15 @@ async def start_smsc(args):
     if not args.smsc_process:
         from smsc.server import SimulatedSmsc
 
-        server = SimulatedSmsc()
+        from smsc.config import SmscConfig
+
+        server = SimulatedSmsc(SmscConfig(open=True))
         await server.start("127.0.0.1", 0)
         return server, server.port
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsc", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "smsc", "--open", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
     )
     line = (await proc.stdout.readline()).decode()
     port = int(line.split()[3].rstrip(",").rsplit(":", 1)[1])

@@ -35,7 +35,8 @@ def test_toml_config(tmp_path):
     assert cfg.account("server").password == "secret" and cfg.account("server").throttle == 100
     assert cfg.account("server").address_range == r"^\+?1555"
     assert cfg.impairments.latency == 0.1 and cfg.impairments.loss == 5
-    assert not cfg.open_access and load_config(None).open_access
+    assert not cfg.open_access and not load_config(None).open_access
+    assert config_from_dict({"smsc": {"open": True}}).open_access
 
 
 def test_unknown_keys_are_refused():
@@ -56,11 +57,11 @@ def test_validity_period_forms():
 
 async def test_smsc_subcommand_runs_as_a_process_and_stops_on_sigterm():
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lwm2m_sms.cli", "smsc", "--listen", "127.0.0.1:0", "--stats",
+        sys.executable, "-m", "lwm2m_sms.cli", "smsc", "--open", "--listen", "127.0.0.1:0", "--stats",
         stdout=asyncio.subprocess.PIPE,
     )
     first = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    assert first.startswith("smsc listening on 127.0.0.1:") and "open access" in first
+    assert first.startswith("smsc listening on 127.0.0.1:") and "OPEN mode" in first
     stats = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
     assert stats.startswith("smsc: binds 0 submitted 0 delivered 0 queued 0")
     proc.terminate()

@@ -24,7 +24,7 @@ KILLS = 5
 
 async def start_smsc(port, store):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsc", "--listen", f"127.0.0.1:{port}", "--store", store,
+        sys.executable, "-m", "smsc", "--open", "--listen", f"127.0.0.1:{port}", "--store", store,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
@@ -41,8 +41,12 @@ async def test_smsc_killed_and_restarted_while_in_flight(tmp_path, make_link):
         inbox = Inbox()
         receiver.set_receiver(inbox)
         subs = [await sender.send("+15550002", b"msg %04d" % i) for i in range(N)]
-        for _ in range(KILLS):
-            await asyncio.sleep(0.25)
+        for kill in range(KILLS):
+            # kill each SMSC process only once the link has bound to it (a loaded machine
+            # may take longer to restart the SMSC than the link takes to give up a try)
+            while sender.connects < kill + 1 or not sender.bound:
+                await asyncio.sleep(0.02)
+            await asyncio.sleep(0.1)
             proc.kill()
             await proc.wait()
             await asyncio.sleep(0.1)
