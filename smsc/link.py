@@ -45,9 +45,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from lwm2m_sms.bearer import (
     DCS_8BIT,
@@ -65,8 +67,9 @@ from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.udh import Concat, Ports, Udh
 
 from . import pdu as P
-from .receipt import is_receipt, parse_receipt
+from .receipt import Receipt, parse_receipt
 from .session import BadPdu, FramingError, Role, SmppSession
+from .smpp_time import parse_validity
 
 __all__ = ["SmppLinkConfig", "SmppBearer", "BindRefused"]
 
@@ -76,6 +79,15 @@ TEMPORARY = {P.ESME_RSYSERR, P.ESME_RX_T_APPN, P.ESME_RSUBMITFAIL}
 BACKPRESSURE = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
 # A bind refused with these will be refused again: no point hammering the SMSC quickly.
 _BIND_PERMANENT = {P.ESME_RINVPASWD, P.ESME_RINVSYSID, P.ESME_RINVSYSTYP}
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
 
 
 class BindRefused(BearerError):
@@ -111,6 +123,11 @@ class SmppLinkConfig:
     outbox_max: int = 10_000
     receipt_timeout: float = 3600.0  # a report asked for and none came: outcome FAILED
     unknown_ton_international: bool = False  # MO numbers with TON 0 and 9-15 digits are E.164
+    # A plain +number as address_range goes out as digits with TON 1 / NPI 1 (SMSCs read it
+    # as a regular expression, where a leading + is invalid); True sends it as given.
+    address_range_as_given: bool = False
+    outbox_validity: float = 86400.0  # s a message may wait unsent when validity_period is ""
+    submit_with: str = "submit_sm"  # or "data_sm" (message_payload in a data_sm)
 
     def __post_init__(self) -> None:
         if self.bind not in ("transceiver", "pair"):
@@ -119,6 +136,9 @@ class SmppLinkConfig:
             raise ValueError(f"concat must be 'udh', 'sar' or 'payload', not {self.concat!r}")
         if self.window < 1:
             raise ValueError("window must be at least 1")
+        if self.submit_with not in ("submit_sm", "data_sm"):
+            raise ValueError(f"submit_with must be 'submit_sm' or 'data_sm', not {self.submit_with!r}")
+        parse_validity(self.validity_period, 0.0, 0.0)  # ValueError now, not at the first send
         # SMPP 3.4 4.1: system_id 16, password 9, system_type 13, address_range 41 octets
         # with the NUL. Refuse here, not in a background task where start() would hang.
         P.Bind(system_id=self.system_id, password=self.password, system_type=self.system_type,
@@ -128,9 +148,10 @@ class SmppLinkConfig:
 class _Outgoing:
     """One accepted message (payload or single segment) and the state of its parts."""
 
-    __slots__ = ("submission", "entry_id", "total", "acked", "done", "report", "receipts", "ids", "started")
+    __slots__ = ("submission", "entry_id", "total", "acked", "done", "report", "receipts", "ids", "started", "expires")
 
-    def __init__(self, submission: Submission, entry_id: int | None, total: int, report: bool) -> None:
+    def __init__(self, submission: Submission, entry_id: int | None, total: int, report: bool,
+                 expires: float = float("inf")) -> None:
         self.submission = submission
         self.entry_id = entry_id
         self.total = total
@@ -140,15 +161,18 @@ class _Outgoing:
         self.receipts = 0
         self.ids: list[str] = []
         self.started = time.monotonic()
+        self.expires = expires  # epoch s: not submitted by then, it fails (its validity ended)
 
 
 class _Part:
-    __slots__ = ("msg", "body", "attempts")
+    __slots__ = ("msg", "body", "attempts", "drops", "command_id")
 
-    def __init__(self, msg: _Outgoing, body: bytes) -> None:
+    def __init__(self, msg: _Outgoing, body: bytes, command_id: int = P.SUBMIT_SM) -> None:
         self.msg = msg
         self.body = body  # submit_sm body; the header (with a fresh sequence) is added per try
+        self.command_id = command_id
         self.attempts = 0
+        self.drops = 0  # connections lost while it was the oldest unacknowledged part
 
 
 class _Conn(asyncio.Protocol):
@@ -164,7 +188,8 @@ class _Conn(asyncio.Protocol):
         self.lost = asyncio.get_running_loop().create_future()
         self.last_rx = time.monotonic()
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
@@ -189,7 +214,7 @@ class _Conn(asyncio.Protocol):
             log.exception("smpp %s %s: error handling input; reconnecting", self.link.name, self.label)
             self.abort()
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         for fut in self.requests.values():
             if not fut.done():
                 fut.set_exception(BearerError("connection lost"))
@@ -235,7 +260,7 @@ class SmppBearer(Bearer, SegmentLink):
         self,
         config: SmppLinkConfig,
         local_address: Address | str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(local_address, **kwargs)
         self.config = config
@@ -249,12 +274,12 @@ class SmppBearer(Bearer, SegmentLink):
         self._rx: _Conn | None = None
         self._window: asyncio.Semaphore | None = None
         self._by_smsc_id: dict[str, _Outgoing] = {}
-        self._early_receipts: dict[str, object] = {}
+        self._early_receipts: dict[str, Receipt] = {}
         self._retrying: set[_Part] = set()  # parts waiting in a back-off timer
         self._inbound: asyncio.Queue[tuple[_Conn, P.ShortMessage]] = asyncio.Queue()
         self._paused: set[_Conn] = set()  # connections whose reading waits for the worker
         self._segment_handler: SegmentHandler | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._started = False
         self._pause_until = 0.0
@@ -265,6 +290,10 @@ class SmppBearer(Bearer, SegmentLink):
         self.connects = 0
         self.throttled = 0
         self.max_inflight = 0
+        self.notifications = 0  # SME acks and intermediate notifications received
+        self.status = "not started"  # why the link is not bound, for start-up messages
+        self._run = _base36(int(time.time() * 1000))
+        self._ids = itertools.count(1)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -368,7 +397,7 @@ class SmppBearer(Bearer, SegmentLink):
         c = self.config
         resp = await conn.request(
             P.Bind(command_id, 0, 0, c.system_id, c.password, c.system_type, P.INTERFACE_VERSION,
-                   c.addr_ton, c.addr_npi, c.address_range),
+                   *self._bind_range()),
             c.response_timeout,
         )
         if resp.status != P.ESME_ROK:
@@ -378,6 +407,14 @@ class SmppBearer(Bearer, SegmentLink):
                 f"{P.status_name(resp.status)}",
                 resp.status,
             )
+
+    def _bind_range(self) -> tuple[int, int, str]:
+        """(addr_ton, addr_npi, address_range) for the bind."""
+        c = self.config
+        r = c.address_range
+        if not c.address_range_as_given and r.startswith("+") and r[1:].isdigit():
+            return (c.addr_ton or Ton.INTERNATIONAL, c.addr_npi or Npi.ISDN, r[1:])
+        return (c.addr_ton, c.addr_npi, r)
 
     async def _open(self) -> None:
         c = self.config
@@ -398,7 +435,7 @@ class SmppBearer(Bearer, SegmentLink):
                 conn.abort()
             raise
 
-    async def _supervise(self, first: asyncio.Future) -> None:
+    async def _supervise(self, first: asyncio.Future[BaseException | None]) -> None:
         c = self.config
         delay = c.reconnect_min
         while not self._closing:
@@ -410,6 +447,7 @@ class SmppBearer(Bearer, SegmentLink):
                 log.error("smpp %s: cannot bind: %s", self.name, exc)
                 return
             except (OSError, asyncio.TimeoutError, BearerError) as exc:
+                self.status = str(exc) or type(exc).__name__
                 permanent = isinstance(exc, BindRefused) and exc.status in _BIND_PERMANENT
                 if not first.done():
                     first.set_result(exc if permanent else None)
@@ -420,6 +458,7 @@ class SmppBearer(Bearer, SegmentLink):
                 delay = min(c.reconnect_max, delay * 2) if not permanent else c.reconnect_max
                 continue
             delay = c.reconnect_min
+            self.status = "bound"
             self.connects += 1
             self._window = asyncio.Semaphore(c.window)
             self._bound.set()
@@ -427,7 +466,7 @@ class SmppBearer(Bearer, SegmentLink):
             if not first.done():
                 first.set_result(None)
             sender = asyncio.get_running_loop().create_task(self._sender())
-            conns = {self._tx, self._rx}
+            conns = {c for c in (self._tx, self._rx) if c is not None}
             try:
                 await asyncio.wait([conn.lost for conn in conns], return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -448,8 +487,17 @@ class SmppBearer(Bearer, SegmentLink):
         tx = self._tx
         if tx is None:
             return
-        parts = [part for _, (part, _) in sorted(tx.inflight.items())]
+        parts = [part for _, (part, _) in sorted(tx.inflight.items(), key=lambda kv: kv[1][1])]
         tx.inflight.clear()
+        if parts:
+            # The SMSC handles PDUs in order, so the oldest unacknowledged part is the one a
+            # drop is most likely about (a PDU the SMSC cannot take closes the connection).
+            # Charged N times in a row, it fails alone and stops blocking the rest.
+            head = parts[0]
+            head.drops += 1
+            if head.drops >= self.config.max_attempts and not head.msg.done:
+                parts.pop(0)
+                self._fail(head.msg, f"connection lost {head.drops} times while it was in flight; given up")
         for part in reversed(parts):
             if not part.msg.done:
                 self._queue.appendleft(part)
@@ -478,15 +526,32 @@ class SmppBearer(Bearer, SegmentLink):
         log.debug("smpp %s: to %s id %s: %d octets in %d part(s) accepted", self.name, to, mid, len(payload), len(bodies))
         return sub
 
+    def _new_message_id(self) -> str:
+        # unique across restarts: the start time (ms, base 36) and a counter
+        return f"{self._run}-{next(self._ids)}"
+
+    def _expiry(self, created: float) -> float:
+        c = self.config
+        return parse_validity(c.validity_period, created, c.outbox_validity)
+
     def _enqueue(self, entry: OutboxEntry, to: Address, bodies: list[bytes]) -> Submission:
         sub = Submission(entry.message_id, to, len(bodies), asyncio.get_running_loop().create_future())
-        msg = _Outgoing(sub, entry.id, len(bodies), entry.report)
-        self._queue.extend(_Part(msg, b) for b in bodies)
+        msg = _Outgoing(sub, entry.id, len(bodies), entry.report, self._expiry(entry.created))
+        cid = P.DATA_SM if self.config.submit_with == "data_sm" else P.SUBMIT_SM
+        self._queue.extend(_Part(msg, b, cid) for b in bodies)
         self._work.set()
         return sub
 
     def _enqueue_stored(self, entry: OutboxEntry) -> None:
-        """A message left in the outbox by an earlier run: submit it again."""
+        """A message left in the outbox by an earlier run: submit it again, unless its
+        validity ended while it waited."""
+        if self._expiry(entry.created) <= time.time():
+            log.warning("smpp %s: stored message %s to %s expired unsent (validity ended); dropped",
+                        self.name, entry.message_id, entry.recipient)
+            self.stats.failed += 1
+            if self.outbox is not None:
+                self.outbox.remove(entry.id)
+            return
         try:
             to = parse_address(entry.recipient)
             self._enqueue(entry, to, self._bodies(to, entry.payload, entry.ports, entry.report))
@@ -511,7 +576,12 @@ class SmppBearer(Bearer, SegmentLink):
         d_ton, d_npi, dest = self._dest(to)
         reg = 1 if report else 0
 
-        def body(esm: int, sm: bytes, tlvs: list) -> bytes:
+        def body(esm: int, sm: bytes, tlvs: list[tuple[int, bytes]]) -> bytes:
+            if c.submit_with == "data_sm":  # data_sm has no short_message: the data goes in a TLV
+                if sm:
+                    tlvs = [(P.TLV_MESSAGE_PAYLOAD, sm), *tlvs]
+                return P.DataSm(P.DATA_SM, 0, 0, c.service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
+                                esm, reg, DCS_8BIT, tlvs).body()
             return P.ShortMessage(
                 P.SUBMIT_SM, 0, 0, c.service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
                 esm, 0, 0, "", c.validity_period, reg, 0, DCS_8BIT, 0, sm, tlvs,
@@ -595,7 +665,7 @@ class SmppBearer(Bearer, SegmentLink):
             tx.inflight[seq] = (part, now)
             if len(tx.inflight) > self.max_inflight:
                 self.max_inflight = len(tx.inflight)
-            tx.write_raw(P.HEADER.pack(16 + len(part.body), P.SUBMIT_SM, 0, seq) + part.body)
+            tx.write_raw(P.HEADER.pack(16 + len(part.body), part.command_id, 0, seq) + part.body)
 
     def _on_submit_resp(self, conn: _Conn, pdu: P.MessageIdResp) -> None:
         entry = conn.inflight.pop(pdu.sequence, None)
@@ -618,7 +688,7 @@ class SmppBearer(Bearer, SegmentLink):
                 self._by_smsc_id[pdu.message_id] = msg
                 early = self._early_receipts.pop(pdu.message_id, None)
                 if early is not None:
-                    self._apply_receipt(msg, early)  # type: ignore[arg-type]
+                    self._apply_receipt(msg, early)
             if msg.acked == msg.total:
                 self._submitted(msg)
             return
@@ -687,9 +757,15 @@ class SmppBearer(Bearer, SegmentLink):
 
     def _on_pdu(self, conn: _Conn, pdu: P.Pdu) -> None:
         cid = pdu.command_id
-        if cid == P.SUBMIT_SM_RESP:
+        if cid == P.SUBMIT_SM_RESP or cid == P.DATA_SM_RESP:
             self._on_submit_resp(conn, pdu)  # type: ignore[arg-type]
-        elif cid == P.DELIVER_SM:
+        elif cid == P.DELIVER_SM or cid == P.DATA_SM:
+            if isinstance(pdu, P.DataSm):  # the same fields, the data in TLVs
+                pdu = P.ShortMessage(
+                    P.DATA_SM, pdu.sequence, 0, pdu.service_type, pdu.source_addr_ton, pdu.source_addr_npi,
+                    pdu.source_addr, pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr,
+                    pdu.esm_class, 0, 0, "", "", pdu.registered_delivery, 0, pdu.data_coding, 0, b"", pdu.tlvs,
+                )
             self._inbound.put_nowait((conn, pdu))  # type: ignore[arg-type]
             if self._inbound.qsize() >= self.config.window and conn.transport is not None:
                 # An SMSC that ignores its window must not grow this queue without bound:
@@ -732,9 +808,12 @@ class SmppBearer(Bearer, SegmentLink):
             if conn.transport is None or conn.transport.is_closing():
                 continue  # its connection is gone: the SMSC delivers it again after a rebind
             status = P.ESME_ROK
+            kind = sm.esm_class & P.ESM_TYPE_MASK
             try:
-                if is_receipt(sm):
+                if kind == P.ESM_DELIVERY_RECEIPT:
                     self._on_receipt(sm)
+                elif kind:
+                    self._on_notification(sm, kind)
                 elif self._handler is None and self._segment_handler is None:
                     # Nobody to hand it to (yet): let the SMSC keep it and retry, rather than
                     # acknowledge and drop it as the base class would.
@@ -753,7 +832,8 @@ class SmppBearer(Bearer, SegmentLink):
                 # The handler failed: ask the SMSC to retry later rather than lose it.
                 log.exception("smpp %s: from %s: receive handler failed", self.name, sm.source_addr)
                 status = P.ESME_RX_T_APPN
-            conn.write(P.MessageIdResp(P.DELIVER_SM_RESP, sm.sequence, status))
+            resp = P.DATA_SM_RESP if sm.command_id == P.DATA_SM else P.DELIVER_SM_RESP
+            conn.write(P.MessageIdResp(resp, sm.sequence, status))
 
     def _address(self, ton: int, npi: int, value: str) -> Address:
         """An SMPP address as our Address. With ``unknown_ton_international``, TON 0 digits
@@ -805,6 +885,21 @@ class SmppBearer(Bearer, SegmentLink):
         dcs = DCS_8BIT if sm.data_coding in (2, 4) else sm.data_coding
         await self._receive_part(sender, ud, recipient, dcs)
 
+    _NOTIFICATIONS = {
+        P.ESM_SME_ACK: "SME delivery acknowledgement",
+        P.ESM_USER_ACK: "SME manual/user acknowledgement",
+        P.ESM_INTERMEDIATE: "intermediate delivery notification",
+    }
+
+    def _on_notification(self, sm: P.ShortMessage, kind: int) -> None:
+        """A deliver_sm that is neither data nor a delivery receipt (esm_class type 0x08,
+        0x10, 0x20, ...): logged and counted as what it is, never handed up as data."""
+        what = self._NOTIFICATIONS.get(kind, f"esm_class type {kind:#04x}")
+        self.notifications += 1
+        receipt = parse_receipt(sm)
+        about = f" for id {receipt.message_id} ({receipt.stat})" if receipt is not None else ""
+        log.info("smpp %s: from %s: %s%s", self.name, sm.source_addr, what, about)
+
     def _on_receipt(self, sm: P.ShortMessage) -> None:
         receipt = parse_receipt(sm)
         if receipt is None:
@@ -819,7 +914,7 @@ class SmppBearer(Bearer, SegmentLink):
             return
         self._apply_receipt(msg, receipt)
 
-    def _apply_receipt(self, msg: _Outgoing, receipt) -> None:
+    def _apply_receipt(self, msg: _Outgoing, receipt: Receipt) -> None:
         sub = msg.submission
         if msg.done or not receipt.final:
             return
@@ -855,6 +950,10 @@ class SmppBearer(Bearer, SegmentLink):
                     asyncio.get_running_loop().create_task(self._enquire(conn))
             if now - last_enquire >= c.enquire_link_interval:
                 last_enquire = now
+            wall = time.time()
+            expired = {id(p.msg): p.msg for p in self._queue if p.msg.expires <= wall and not p.msg.done}
+            for msg in expired.values():
+                self._fail(msg, "validity ended before it could be submitted")
             for key, msg in list(self._awaiting_receipt.items()):
                 if now - msg.started > c.receipt_timeout:
                     self._fail(msg, f"no delivery receipt within {c.receipt_timeout:.0f} s")

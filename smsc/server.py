@@ -33,16 +33,13 @@ generic_nack ESME_RINVCMDID); schedule_delivery_time is ignored; no outbind.
 from __future__ import annotations
 
 import asyncio
-import calendar
 import collections
 import dataclasses
 import heapq
 import hmac
 import itertools
 import logging
-import os
 import random
-import re
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -56,6 +53,7 @@ from .address_range import AddressRange, RangeError
 from .config import Account, Impairments, SmscConfig
 from .receipt import receipt_text, receipt_tlvs
 from .session import DEFAULT_MAX_PDU, BadPdu, FramingError, Role, SmppSession
+from .smpp_time import parse_validity
 from .store import MessageStore, StoredRow
 
 __all__ = ["SimulatedSmsc", "SmscStats", "parse_validity"]
@@ -71,26 +69,6 @@ _PASS_TLVS = {
 _PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
 _UNBOUND_MAX_PDU = 256  # the largest bind is 114 octets: no big frames before a bind
 _OWNER_CACHE = 100_000
-_VALIDITY = re.compile(r"(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d)(\d\d)([+\-R])")
-
-
-def parse_validity(text: str, now: float, default: float) -> float:
-    """The expiry (epoch seconds) of an SMPP time (5.2.15): relative ``...R`` or absolute
-    with a quarter-hour UTC offset. Empty gives ``now + default``. Raises ValueError."""
-    if not text:
-        return now + default
-    m = _VALIDITY.fullmatch(text)
-    if not m:
-        raise ValueError(f"validity_period {text!r} is not an SMPP time")
-    yy, mo, dd, hh, mi, ss, _t, nn, p = m.groups()
-    if p == "R":
-        secs = ((((int(yy) * 365 + int(mo) * 30 + int(dd)) * 24 + int(hh)) * 60 + int(mi)) * 60) + int(ss)
-        return now + secs
-    epoch = calendar.timegm((2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), 0, 0, 0))
-    offset = int(nn) * 900
-    return epoch - offset if p == "+" else epoch + offset
-
-
 @dataclass
 class SmscStats:
     submitted: int = 0
