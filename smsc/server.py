@@ -164,8 +164,10 @@ class _Bind(asyncio.Protocol):
             while not self.closed:
                 if transport is not None and transport.get_write_buffer_size() + self._out_size >= limit:
                     self.flush()
-                    self.pause()
-                    break
+                    self._out, self._out_size = [], 0
+                    if transport.get_write_buffer_size() >= limit:  # the kernel took too little
+                        self.pause()
+                        break
                 event = self.session.next_event()
                 if event is None:
                     break
@@ -203,7 +205,8 @@ class _Bind(asyncio.Protocol):
             self.write_paused = False
             self.transport.resume_reading()
             self.process()  # PDUs read before the pause wait in the session buffer
-            self.pump()
+            if not self.write_paused:
+                self.pump()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

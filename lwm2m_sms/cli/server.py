@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from .options import add_smpp_options, hostport, smpp_link, until_stopped
+from .options import add_smpp_options, hostport, smpp_link, until_stopped, wait_for_smsc
 
 
 def _wake_up(text: str) -> "str | float":
@@ -106,7 +106,11 @@ async def run(args: argparse.Namespace) -> int:
             link = smpp_link(args, msisdn)
             await link.start()
             bearers.append(link)
-            print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}", flush=True)
+            error = await wait_for_smsc(link, args)
+            if error is not None:
+                raise OSError(error)
+            print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}"
+                  + ("" if link.bound else " (not bound yet)"), flush=True)
         if args.modem:
             from modems.driver import ModemConfig, ModemDriver
 
@@ -114,7 +118,7 @@ async def run(args: argparse.Namespace) -> int:
             await driver.start()
             bearers.append(driver)
             print(f"GSM modem on {args.modem} for {msisdn}", flush=True)
-    except (Lwm2mSmsError, OSError) as exc:
+    except (Lwm2mSmsError, OSError, ValueError) as exc:
         for b in bearers:
             await b.close()
         return fail(f"SMS bearer: {exc}", 1)
