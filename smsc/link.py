@@ -47,6 +47,7 @@ import asyncio
 import collections
 import itertools
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,15 @@ def _base36(n: int) -> str:
         n, r = divmod(n, 36)
         out = digits[r] + out
     return out or "0"
+
+
+def _why(exc: BaseException, timeout: float) -> str:
+    """A failed connect or bind in a few words, for the one-line start-up status."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, OSError) and exc.errno:
+        return f"connect failed: {os.strerror(exc.errno)}"
+    return str(exc) or type(exc).__name__
 
 
 class BindRefused(BearerError):
@@ -447,13 +457,15 @@ class SmppBearer(Bearer, SegmentLink):
                 log.error("smpp %s: cannot bind: %s", self.name, exc)
                 return
             except (OSError, asyncio.TimeoutError, BearerError) as exc:
-                self.status = str(exc) or type(exc).__name__
+                self.status = _why(exc, c.response_timeout)
                 permanent = isinstance(exc, BindRefused) and exc.status in _BIND_PERMANENT
                 if not first.done():
                     first.set_result(exc if permanent else None)
                     if permanent:
                         return
-                log.warning("smpp %s: connect to %s:%d failed: %s; retry in %.1f s", self.name, c.host, c.port, exc, delay)
+                # one warning per outage; the retries after it are INFO (a down SMSC is one event)
+                level = logging.WARNING if delay == c.reconnect_min or permanent else logging.INFO
+                log.log(level, "smpp %s: connect to %s:%d failed: %s; retry in %.1f s", self.name, c.host, c.port, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(c.reconnect_max, delay * 2) if not permanent else c.reconnect_max
                 continue

@@ -67,7 +67,7 @@ async def wait_for_smsc(link: Any, args: argparse.Namespace) -> str | None:
     return None
 
 
-def smpp_link(args: argparse.Namespace, msisdn: str) -> Any:
+def smpp_link(args: argparse.Namespace, msisdn: str | None) -> Any:
     """An (unstarted) SMPP bearer from :func:`add_smpp_options`' options."""
     from smsc.link import SmppBearer, SmppLinkConfig
 

@@ -1,6 +1,7 @@
 """The config file, the ``smsc`` subcommand and the ``bench smpp`` summary line."""
 
 import asyncio
+import os
 import sys
 
 import pytest
@@ -72,3 +73,56 @@ def test_bench_smpp_prints_summary(capsys):
     assert main(["bench", "smpp", "--messages", "300", "--window", "16"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("smpp: ") and "submit_sm/s" in last and last.endswith("delivered/s")
+
+
+async def test_server_says_it_waits_for_the_smsc_and_gives_up_after_smpp_wait():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "server", "--udp", "127.0.0.1:0", "--smpp", "127.0.0.1:1",
+        "--msisdn", "+15550000", "--smpp-wait", "1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    lines = err.decode().strip().splitlines()
+    assert proc.returncode == 1
+    (waiting,) = [line for line in lines if line.startswith("waiting for SMSC")]
+    assert waiting.startswith("waiting for SMSC 127.0.0.1:1: ") and "refused" in waiting.lower()
+    assert sum("connect to 127.0.0.1:1 failed" in line for line in lines) <= 1  # no warning per retry
+    assert lines[-1].startswith("lwm2m-sms server: SMS bearer: no bind to SMSC 127.0.0.1:1 within 1 s")
+    assert b"LwM2M server on" not in out  # no start banner when it did not start
+
+
+async def test_server_reads_the_password_from_a_file_or_the_environment(tmp_path):
+    from smsc.config import Account, SmscConfig
+    from smsc.server import SimulatedSmsc
+
+    secret = tmp_path / "smpp.pw"
+    secret.write_text("s3cret\n")
+    cfg = SmscConfig(accounts=[Account("lwm2m", "s3cret", address_range="15550000")])
+    async with SimulatedSmsc(cfg) as smsc:
+        await smsc.start("127.0.0.1", 0)
+        for extra, env in ((["--password-file", str(secret)], {}), ([], {"LWM2M_SMS_SMPP_PASSWORD": "s3cret"})):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "lwm2m_sms.cli", "server", "--udp", "127.0.0.1:0",
+                "--smpp", f"127.0.0.1:{smsc.port}", "--system-id", "lwm2m", "--msisdn", "+15550000",
+                "--smpp-wait", "20", *extra,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env={**os.environ, **env},
+            )
+            try:
+                line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+                assert line.startswith("SMPP link to 127.0.0.1:") and "not bound" not in line
+            finally:
+                proc.terminate()
+                _out, err = await asyncio.wait_for(proc.communicate(), 20)
+            assert b"s3cret" not in err  # never logged
+
+
+async def test_unreadable_password_file_is_one_line():
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "server", "--smpp", "127.0.0.1:1", "--msisdn", "+15550000",
+        "--password-file", "/nonexistent/pw",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert err.decode().strip() == "lwm2m-sms server: SMS bearer: --password-file /nonexistent/pw: No such file or directory"

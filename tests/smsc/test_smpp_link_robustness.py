@@ -66,7 +66,6 @@ async def test_message_ids_are_unique_across_restarts(make_link):
     ids = set()
     for _ in range(2):
         link = SmppBearer(SmppLinkConfig(port=1), "+15550001")
-        link._run = link._run  # a new run, a new prefix (start time in ms)
         ids |= {link._new_message_id() for _ in range(3)}
         await asyncio.sleep(0.002)
     assert len(ids) == 6 and all(len(i) <= 16 for i in ids)
