@@ -74,7 +74,7 @@ def smpp_link(args: argparse.Namespace, msisdn: str | None) -> Any:
     host, port = args.smpp
     config = SmppLinkConfig(
         host=host, port=port, system_id=args.system_id, password=smpp_password(args),
-        system_type=args.system_type, address_range=args.address_range or msisdn, store=args.smpp_store,
+        system_type=args.system_type, address_range=args.address_range or msisdn or "", store=args.smpp_store,
     )
     return SmppBearer(config, msisdn)
 
