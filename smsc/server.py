@@ -136,6 +136,7 @@ class _Bind(asyncio.Protocol):
         self._out: list[bytes] | None = None  # gathering output while handling a read
         self._out_size = 0
         self.write_paused = False
+        self.yielded = False
         self.opened = time.monotonic()
         self.last_rx = self.opened
 
@@ -161,7 +162,15 @@ class _Bind(asyncio.Protocol):
         try:
             limit = self.smsc.config.max_write_buffer
             transport = self.transport
+            budget = self.window
             while not self.closed:
+                budget -= 1
+                if budget < 0 and self.smsc.backlog > self.window and self.session.buffered:
+                    # Deliveries trail acceptance: let the loop read the receivers' resps
+                    # before taking more from this connection (no deadlock: nothing blocks,
+                    # this reader only goes to the back of the line).
+                    self.yield_turn()
+                    break
                 if transport is not None and transport.get_write_buffer_size() + self._out_size >= limit:
                     self.flush()
                     self._out, self._out_size = [], 0
@@ -191,6 +200,20 @@ class _Bind(asyncio.Protocol):
             self.abort()
         self.flush()
 
+    def yield_turn(self) -> None:
+        if self.transport is not None and not self.yielded:
+            self.yielded = True
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self.take_turn)
+
+    def take_turn(self) -> None:
+        self.yielded = False
+        if self.closed or self.transport is None:
+            return
+        if not self.write_paused:
+            self.transport.resume_reading()
+            self.process()
+
     def pause(self) -> None:
         if not self.write_paused and self.transport is not None:
             self.write_paused = True
@@ -203,6 +226,8 @@ class _Bind(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self.write_paused and self.transport is not None and not self.closed:
             self.write_paused = False
+            if self.yielded:
+                return  # take_turn resumes reading
             self.transport.resume_reading()
             self.process()  # PDUs read before the pause wait in the session buffer
             if not self.write_paused:
@@ -308,6 +333,7 @@ class _Bind(asyncio.Protocol):
         out = []
         while self.outbound and len(self.inflight) < self.window:
             msg = self.outbound.popleft()
+            self.smsc.backlog -= 1
             seq = session.next_sequence()
             body = msg.row.body
             out.append(P.HEADER.pack(16 + len(body), msg.row.command_id, 0, seq) + body)
@@ -346,6 +372,9 @@ class SimulatedSmsc:
         self._due: list[tuple[float, int, _Message]] = []
         self._tiebreak = itertools.count()
         self._held = 0  # messages in delay timers, bind queues or windows
+        # deliver_sm routed to a bind but waiting for room in its window: while there are
+        # more than a window's worth, readers yield after a window of PDUs (see _Bind.process)
+        self.backlog = 0
         self._bytes = 0  # octets of the messages held (max_store_bytes)
         # Message ids: decimal, below 2**63 (ESMEs such as Kannel may parse them as 64-bit
         # numbers), unique across restarts: the start time in ms above a 20-bit counter, so
@@ -543,6 +572,7 @@ class SimulatedSmsc:
                 lst.remove(conn)
         # Unacknowledged and queued deliveries go back to wait for a route.
         pending = [m for m, _ in conn.inflight.values()] + list(conn.outbound)
+        self.backlog -= len(conn.outbound)
         conn.inflight.clear()
         conn.outbound.clear()
         for msg in pending:
@@ -816,6 +846,7 @@ class SimulatedSmsc:
             self._wait(msg, self._backoff(msg))
             return
         conn.outbound.append(msg)
+        self.backlog += 1
         conn.pump()
 
     def _backoff(self, msg: _Message) -> float:

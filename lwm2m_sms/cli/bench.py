@@ -12,6 +12,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "codec": ("bench_codec", "TPDU encode/decode rates, 1-part and 4-part 8-bit messages"),
     "coap": ("bench_coap", "GET over UDP loopback vs the SMS transport on the loopback bearer"),
     "smpp": ("bench_smpp", "submit_sm through the SMPP link to the simulated SMSC and back"),
+    "smsc": ("bench_smsc", "a flood of raw and smpplib submit_sm: what the simulated SMSC accepts and delivers per second"),
     "modem": ("bench_modem", "binary SMS through driver -> modem emulator -> simulated SMSC"),
     "fleet": ("bench_fleet", "register and read a fleet of S-binding devices through the SMSC"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),

@@ -1,6 +1,7 @@
 """The config file, the ``smsc`` subcommand and the ``bench smpp`` summary line."""
 
 import asyncio
+import re
 import os
 import sys
 
@@ -126,3 +127,10 @@ async def test_unreadable_password_file_is_one_line():
     _out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1
     assert err.decode().strip() == "lwm2m-sms server: SMS bearer: --password-file /nonexistent/pw: No such file or directory"
+
+
+def test_bench_smsc_prints_summary(capsys):
+    assert main(["bench", "smsc", "--messages", "500", "--window", "32"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(line.startswith("simulated SMSC, smpplib client") for line in lines)
+    assert re.fullmatch(r"smsc: \d+ accepted/s, \d+ delivered/s", lines[-1])
