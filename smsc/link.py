@@ -5,9 +5,10 @@ Why asyncio and not smpplib's blocking client in a thread: the link must keep a 
 unacknowledged submit_sm (smpplib's client sends and then blocks in ``read_once`` per PDU, or
 leaves windowing to the caller with no way to match resps to requests), run keep-alives,
 timeouts and reconnects next to it, and hand received SMS to asyncio code (the CoAP
-transport) without a thread hop per message. So the link is an :class:`asyncio.Protocol`
-around the sans-IO :class:`~smsc.session.SmppSession` and :mod:`smsc.pdu` codec (which is
-cross-checked against smpplib's codec in the tests, and tested against smpplib-made servers).
+transport) without a thread hop per message. The protocol decisions are sans-IO: framing in
+:class:`~smsc.session.SmppSession`, the send window, back-off, retries, drops and receipts in
+:class:`~smsc.submit_window.SubmitWindow` (tested with a fake clock). This module is the
+asyncio adapter: connections, binds, reconnects, keep-alives and the receive worker.
 
 Sending. :meth:`SmppBearer.send` segments the payload (8-bit data, data_coding 4, UDH with
 esm_class 0x40 by default; ``concat="sar"`` puts the concatenation into SAR TLVs,
@@ -37,14 +38,19 @@ Closing: :meth:`SmppBearer.close` unbinds. Outcomes never hang: a message not ye
 submitted resolves FAILED ("link closed before submission"; with a ``store`` it stays in the
 outbox and the next start sends it), one waiting for its receipt resolves SUBMITTED.
 
+Also: data_sm both ways (``submit_with="data_sm"``); deliver_sm notification types other
+than receipts (SME acknowledgements 0x08/0x10, intermediate notifications 0x20) are logged
+and counted, never handed up as data; a plain ``+number`` address_range is bound as digits
+with TON 1 / NPI 1; a part that was the oldest unacknowledged one at ``max_attempts`` drops
+in a row fails alone; messages past their validity fail instead of being sent.
+
 Known limits: segments sent with :meth:`send_segment` are queued in memory only (the outbox
-stores whole payloads); no outbind, data_sm, query_sm or cancel_sm.
+stores whole payloads); no outbind; query_sm, cancel_sm and replace_sm are not sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import itertools
 import logging
 import os
@@ -68,16 +74,15 @@ from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.udh import Concat, Ports, Udh
 
 from . import pdu as P
-from .receipt import Receipt, parse_receipt
+from .receipt import parse_receipt
 from .session import BadPdu, FramingError, Role, SmppSession
 from .smpp_time import parse_validity
+from .submit_window import Outgoing, Part, SubmitWindow
 
 __all__ = ["SmppLinkConfig", "SmppBearer", "BindRefused"]
 
 log = logging.getLogger(__name__)
 
-TEMPORARY = {P.ESME_RSYSERR, P.ESME_RX_T_APPN, P.ESME_RSUBMITFAIL}
-BACKPRESSURE = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
 # A bind refused with these will be refused again: no point hammering the SMSC quickly.
 _BIND_PERMANENT = {P.ESME_RINVPASWD, P.ESME_RINVSYSID, P.ESME_RINVSYSTYP}
 
@@ -155,36 +160,6 @@ class SmppLinkConfig:
                address_range=self.address_range).body()
 
 
-class _Outgoing:
-    """One accepted message (payload or single segment) and the state of its parts."""
-
-    __slots__ = ("submission", "entry_id", "total", "acked", "done", "report", "receipts", "ids", "started", "expires")
-
-    def __init__(self, submission: Submission, entry_id: int | None, total: int, report: bool,
-                 expires: float = float("inf")) -> None:
-        self.submission = submission
-        self.entry_id = entry_id
-        self.total = total
-        self.acked = 0
-        self.done = False
-        self.report = report
-        self.receipts = 0
-        self.ids: list[str] = []
-        self.started = time.monotonic()
-        self.expires = expires  # epoch s: not submitted by then, it fails (its validity ended)
-
-
-class _Part:
-    __slots__ = ("msg", "body", "attempts", "drops", "command_id")
-
-    def __init__(self, msg: _Outgoing, body: bytes, command_id: int = P.SUBMIT_SM) -> None:
-        self.msg = msg
-        self.body = body  # submit_sm body; the header (with a fresh sequence) is added per try
-        self.command_id = command_id
-        self.attempts = 0
-        self.drops = 0  # connections lost while it was the oldest unacknowledged part
-
-
 class _Conn(asyncio.Protocol):
     """One TCP connection to the SMSC (a transceiver, or one half of a pair)."""
 
@@ -193,7 +168,6 @@ class _Conn(asyncio.Protocol):
         self.label = label
         self.session = SmppSession(Role.ESME)
         self.transport: asyncio.Transport | None = None
-        self.inflight: dict[int, tuple[_Part, float]] = {}
         self.requests: dict[int, asyncio.Future[P.Pdu]] = {}  # bind, enquire_link, unbind
         self.lost = asyncio.get_running_loop().create_future()
         self.last_rx = time.monotonic()
@@ -276,30 +250,25 @@ class SmppBearer(Bearer, SegmentLink):
         self.config = config
         self.name = config.system_id or "esme"
         self.outbox: Outbox | None = None
-        self._queue: collections.deque[_Part] = collections.deque()
+        self._sending = SubmitWindow(
+            states=(DeliveryState.SUBMITTED, DeliveryState.DELIVERED, DeliveryState.FAILED),
+            finished=self._finished, window=config.window, throughput=config.throughput,
+            backoff_min=config.backoff_min, backoff_max=config.backoff_max, max_attempts=config.max_attempts,
+            receipt_timeout=config.receipt_timeout, response_timeout=config.response_timeout,
+            name=self.name, counters=self.stats,
+        )
         self._segment_queue_max = config.outbox_max
         self._work = asyncio.Event()
         self._bound = asyncio.Event()
         self._tx: _Conn | None = None
         self._rx: _Conn | None = None
-        self._window: asyncio.Semaphore | None = None
-        self._by_smsc_id: dict[str, _Outgoing] = {}
-        self._early_receipts: dict[str, Receipt] = {}
-        self._retrying: set[_Part] = set()  # parts waiting in a back-off timer
         self._inbound: asyncio.Queue[tuple[_Conn, P.ShortMessage]] = asyncio.Queue()
         self._paused: set[_Conn] = set()  # connections whose reading waits for the worker
         self._segment_handler: SegmentHandler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._started = False
-        self._pause_until = 0.0
-        self._paused_at = 0.0
-        self._backoff = config.backoff_min
-        self._next_send = 0.0
-        self._awaiting_receipt: dict[int, _Outgoing] = {}
         self.connects = 0
-        self.throttled = 0
-        self.max_inflight = 0
         self.notifications = 0  # SME acks and intermediate notifications received
         self.status = "not started"  # why the link is not bound, for start-up messages
         self._run = _base36(int(time.time() * 1000))
@@ -339,11 +308,20 @@ class SmppBearer(Bearer, SegmentLink):
     @property
     def queued(self) -> int:
         """Parts waiting to be submitted (not counting those in the window)."""
-        return len(self._queue)
+        return len(self._sending.queue)
 
     @property
     def inflight(self) -> int:
-        return len(self._tx.inflight) if self._tx is not None else 0
+        return len(self._sending.inflight)
+
+    @property
+    def max_inflight(self) -> int:
+        return self._sending.max_inflight
+
+    @property
+    def throttled(self) -> int:
+        """submit_sm refused with ESME_RTHROTTLED or ESME_RMSGQFUL so far."""
+        return self._sending.throttled
 
     async def close(self) -> None:
         """Unbind (waiting briefly for unbind_resp) and stop. Messages not yet submitted stay
@@ -371,7 +349,7 @@ class SmppBearer(Bearer, SegmentLink):
         # Nobody may wait forever on an outcome: what was not submitted fails in this run
         # (a persistent outbox still holds it and the next start sends it), what waits for
         # a receipt counts as submitted.
-        for part in [*self._queue, *self._retrying]:
+        for part in self._sending.pending():
             msg = part.msg
             if not msg.done:
                 msg.done = True
@@ -383,12 +361,11 @@ class SmppBearer(Bearer, SegmentLink):
                     )
                 else:
                     msg.submission.resolve(DeliveryState.FAILED, "link closed before submission")
-        self._queue.clear()
-        self._retrying.clear()
-        for msg in self._awaiting_receipt.values():
+        self._sending.clear()
+        for msg in self._sending.awaiting_receipt.values():
             msg.done = True
             msg.submission.resolve(DeliveryState.SUBMITTED, "link closed before the delivery receipt")
-        self._awaiting_receipt.clear()
+        self._sending.awaiting_receipt.clear()
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
@@ -472,9 +449,8 @@ class SmppBearer(Bearer, SegmentLink):
             delay = c.reconnect_min
             self.status = "bound"
             self.connects += 1
-            self._window = asyncio.Semaphore(c.window)
             self._bound.set()
-            log.info("smpp %s: bound to %s:%d (%s), %d parts queued", self.name, c.host, c.port, c.bind, len(self._queue))
+            log.info("smpp %s: bound to %s:%d (%s), %d parts queued", self.name, c.host, c.port, c.bind, self.queued)
             if not first.done():
                 first.set_result(None)
             sender = asyncio.get_running_loop().create_task(self._sender())
@@ -490,30 +466,11 @@ class SmppBearer(Bearer, SegmentLink):
                 self._bound.clear()
                 for conn in conns:
                     conn.abort()
-                self._requeue_inflight()
+                self._sending.connection_lost()
+                self._work.set()
             if not self._closing:
-                log.warning("smpp %s: connection to %s:%d lost; %d parts to resubmit", self.name, c.host, c.port, len(self._queue))
+                log.warning("smpp %s: connection to %s:%d lost; %d parts to resubmit", self.name, c.host, c.port, self.queued)
                 await asyncio.sleep(c.reconnect_min)
-
-    def _requeue_inflight(self) -> None:
-        tx = self._tx
-        if tx is None:
-            return
-        parts = [part for _, (part, _) in sorted(tx.inflight.items(), key=lambda kv: kv[1][1])]
-        tx.inflight.clear()
-        if parts:
-            # The SMSC handles PDUs in order, so the oldest unacknowledged part is the one a
-            # drop is most likely about (a PDU the SMSC cannot take closes the connection).
-            # Charged N times in a row, it fails alone and stops blocking the rest.
-            head = parts[0]
-            head.drops += 1
-            if head.drops >= self.config.max_attempts and not head.msg.done:
-                parts.pop(0)
-                self._fail(head.msg, f"connection lost {head.drops} times while it was in flight; given up")
-        for part in reversed(parts):
-            if not part.msg.done:
-                self._queue.appendleft(part)
-        self._work.set()
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -547,10 +504,11 @@ class SmppBearer(Bearer, SegmentLink):
         return parse_validity(c.validity_period, created, c.outbox_validity)
 
     def _enqueue(self, entry: OutboxEntry, to: Address, bodies: list[bytes]) -> Submission:
-        sub = Submission(entry.message_id, to, len(bodies), asyncio.get_running_loop().create_future())
-        msg = _Outgoing(sub, entry.id, len(bodies), entry.report, self._expiry(entry.created))
+        loop = asyncio.get_running_loop()
+        sub = Submission(entry.message_id, to, len(bodies), loop.create_future())
+        msg = Outgoing(sub, entry.id, len(bodies), entry.report, loop.time(), self._expiry(entry.created), str(to))
         cid = P.DATA_SM if self.config.submit_with == "data_sm" else P.SUBMIT_SM
-        self._queue.extend(_Part(msg, b, cid) for b in bodies)
+        self._sending.add([Part(msg, b, cid) for b in bodies])
         self._work.set()
         return sub
 
@@ -624,8 +582,8 @@ class SmppBearer(Bearer, SegmentLink):
     async def send_segment(self, segment: SmsSegment, *, report: bool = False) -> Submission:
         if not self._started:
             raise BearerClosed(f"SMPP link {self.name} is not started")
-        if len(self._queue) >= self._segment_queue_max:
-            raise BearerError(f"SMPP link {self.name}: {len(self._queue)} parts queued; refusing more")
+        if self.queued >= self._segment_queue_max:
+            raise BearerError(f"SMPP link {self.name}: {self.queued} parts queued; refusing more")
         c = self.config
         s, d = segment.sender, segment.recipient
         body = P.ShortMessage(
@@ -634,133 +592,49 @@ class SmppBearer(Bearer, SegmentLink):
             0, 0, "", c.validity_period, 1 if report else 0, 0, segment.dcs, 0,
             segment.user_data.encode(), [],
         ).body()
-        sub = Submission(self._new_message_id(), d, 1, asyncio.get_running_loop().create_future())
-        msg = _Outgoing(sub, None, 1, report)
-        self._queue.append(_Part(msg, body))
+        loop = asyncio.get_running_loop()
+        sub = Submission(self._new_message_id(), d, 1, loop.create_future())
+        msg = Outgoing(sub, None, 1, report, loop.time(), recipient=str(d))
+        self._sending.add([Part(msg, body)])
         self._work.set()
         self.stats.sms_sent += 1
         return sub
 
     async def _sender(self) -> None:
-        c = self.config
+        """Write what the window allows; sleep until a resp, new parts or the next due time."""
         loop = asyncio.get_running_loop()
         tx = self._tx
-        window = self._window
-        assert tx is not None and window is not None
-        queue = self._queue
-        interval = 1.0 / c.throughput if c.throughput else 0.0
+        assert tx is not None
+        sending, work = self._sending, self._work
         while tx.alive:
-            if not queue:
-                self._work.clear()
-                await self._work.wait()
+            out = sending.take(loop.time(), tx.session.next_sequence)
+            if out:
+                tx.write_raw(b"".join(out))
+            wake = sending.wake_at(loop.time())
+            work.clear()
+            if wake is None:
+                await work.wait()
                 continue
-            await window.acquire()
-            now = loop.time()
-            if now < self._pause_until:
-                window.release()
-                await asyncio.sleep(self._pause_until - now)
-                continue
-            if interval:
-                if now < self._next_send:
-                    window.release()
-                    await asyncio.sleep(self._next_send - now)
-                    continue
-                self._next_send = max(now, self._next_send) + interval
-            if not queue or not tx.alive:
-                window.release()
-                continue
-            part = queue.popleft()
-            if part.msg.done:
-                window.release()
-                continue
-            seq = tx.session.next_sequence()
-            tx.inflight[seq] = (part, now)
-            if len(tx.inflight) > self.max_inflight:
-                self.max_inflight = len(tx.inflight)
-            tx.write_raw(P.HEADER.pack(16 + len(part.body), part.command_id, 0, seq) + part.body)
+            delay = wake - loop.time()
+            if delay > 0:
+                try:
+                    async with asyncio.timeout(delay):
+                        await work.wait()
+                except TimeoutError:
+                    pass
 
-    def _on_submit_resp(self, conn: _Conn, pdu: P.MessageIdResp) -> None:
-        entry = conn.inflight.pop(pdu.sequence, None)
-        if entry is None:
-            log.info("smpp %s: submit_sm_resp for unknown seq %d", self.name, pdu.sequence)
+    def _on_submit_resp(self, conn: _Conn, pdu: P.MessageIdResp, nack: bool = False) -> None:
+        if conn is not self._tx or not self._sending.on_resp(
+            pdu.sequence, pdu.status, pdu.message_id, asyncio.get_running_loop().time(), nack=nack
+        ):
+            log.info("smpp %s: %s for unknown seq %d", self.name, pdu.name, pdu.sequence)
             return
-        if self._window is not None:
-            self._window.release()
-        part = entry[0]
-        msg = part.msg
-        sub = msg.submission
-        status = pdu.status
-        if status == P.ESME_ROK:
-            self._backoff = self.config.backoff_min
-            if msg.done:
-                return
-            msg.acked += 1
-            msg.ids.append(pdu.message_id)
-            if msg.report:
-                self._by_smsc_id[pdu.message_id] = msg
-                early = self._early_receipts.pop(pdu.message_id, None)
-                if early is not None:
-                    self._apply_receipt(msg, early)
-            if msg.acked == msg.total:
-                self._submitted(msg)
-            return
-        if status in BACKPRESSURE:
-            self.throttled += 1
-            loop_time = asyncio.get_running_loop().time()
-            # The whole window was sent before the first refusal came back: only a refusal
-            # of a part sent after the pause began doubles the back-off again.
-            if entry[1] >= self._paused_at:
-                self._paused_at = loop_time
-                self._pause_until = loop_time + self._backoff
-                log.info("smpp %s: to %s id %s: %s; pausing %.2f s", self.name, sub.recipient, sub.message_id, P.status_name(status), self._backoff)
-                self._backoff = min(self.config.backoff_max, self._backoff * 2)
-            self._queue.appendleft(part)
-            self._work.set()
-            return
-        part.attempts += 1
-        if status in TEMPORARY and part.attempts < self.config.max_attempts:
-            log.info("smpp %s: to %s id %s: %s (attempt %d); retrying", self.name, sub.recipient, sub.message_id, P.status_name(status), part.attempts)
-            self._retrying.add(part)
-            asyncio.get_running_loop().call_later(self._backoff * part.attempts, self._retry, part)
-            return
-        self._fail(msg, P.status_name(status))
-
-    def _retry(self, part: _Part) -> None:
-        self._retrying.discard(part)
-        if part.msg.done:
-            return
-        if self._closing or not self._started:
-            part.msg.done = True
-            part.msg.submission.resolve(DeliveryState.FAILED, "link closed while a retry was pending")
-            return
-        self._queue.append(part)
         self._work.set()
 
-    def _submitted(self, msg: _Outgoing) -> None:
+    def _finished(self, msg: Outgoing) -> None:
+        """A message left the window for good (all parts acknowledged, or failed)."""
         if msg.entry_id is not None and self.outbox is not None:
             self.outbox.remove(msg.entry_id)
-        sub = msg.submission
-        log.debug("smpp %s: to %s id %s submitted as %s", self.name, sub.recipient, sub.message_id, ",".join(msg.ids))
-        if msg.report:
-            if not msg.done:  # (a receipt may have overtaken the last resp on a pair)
-                self._awaiting_receipt[id(msg)] = msg
-        else:
-            msg.done = True
-            sub.resolve(DeliveryState.SUBMITTED)
-
-    def _fail(self, msg: _Outgoing, detail: str) -> None:
-        if msg.done:
-            return
-        msg.done = True
-        self._awaiting_receipt.pop(id(msg), None)
-        for smsc_id in msg.ids:
-            self._by_smsc_id.pop(smsc_id, None)
-        if msg.entry_id is not None and self.outbox is not None:
-            self.outbox.remove(msg.entry_id)
-        self.stats.failed += 1
-        sub = msg.submission
-        log.warning("smpp %s: to %s id %s failed: %s", self.name, sub.recipient, sub.message_id, detail)
-        sub.resolve(DeliveryState.FAILED, detail)
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -791,17 +665,11 @@ class SmppBearer(Bearer, SegmentLink):
             conn.write(P.Bare(P.UNBIND_RESP, pdu.sequence))
             if conn.transport is not None:
                 conn.transport.close()
-        elif cid == P.GENERIC_NACK and pdu.sequence in conn.inflight:
-            if pdu.status in BACKPRESSURE or pdu.status in TEMPORARY:
-                # Some SMSCs throttle with a generic_nack: the same back-off and retries as a
-                # submit_sm_resp with that status.
-                self._on_submit_resp(conn, P.MessageIdResp(P.SUBMIT_SM_RESP, pdu.sequence, pdu.status))
-                return
-            # an SMSC that could not parse our submit_sm: treat as a permanent failure
-            part, _ = conn.inflight.pop(pdu.sequence)
-            if self._window is not None:
-                self._window.release()
-            self._fail(part.msg, f"generic_nack {P.status_name(pdu.status)}")
+        elif cid == P.GENERIC_NACK and conn is self._tx and pdu.sequence in self._sending.inflight:
+            # Some SMSCs throttle with a generic_nack: the same back-off and retries as a
+            # submit_sm_resp with that status; any other is a submit_sm the SMSC could not
+            # parse, a permanent failure.
+            self._on_submit_resp(conn, P.MessageIdResp(P.SUBMIT_SM_RESP, pdu.sequence, pdu.status or P.ESME_RUNKNOWNERR), nack=True)
         elif pdu.is_response:
             fut = conn.requests.get(pdu.sequence)
             if fut is not None and not fut.done():
@@ -917,58 +785,29 @@ class SmppBearer(Bearer, SegmentLink):
         if receipt is None:
             log.info("smpp %s: receipt without a message id from %s dropped", self.name, sm.source_addr)
             return
-        msg = self._by_smsc_id.pop(receipt.message_id, None)
-        if msg is None:
-            self._early_receipts[receipt.message_id] = receipt
-            while len(self._early_receipts) > 10_000:  # oldest first: stale ones from a past run
-                self._early_receipts.pop(next(iter(self._early_receipts)))
-            log.info("smpp %s: receipt for unknown id %s (%s)", self.name, receipt.message_id, receipt.stat)
-            return
-        self._apply_receipt(msg, receipt)
-
-    def _apply_receipt(self, msg: _Outgoing, receipt: Receipt) -> None:
-        sub = msg.submission
-        if msg.done or not receipt.final:
-            return
-        if not receipt.delivered:
-            self._fail(msg, f"delivery receipt stat:{receipt.stat} err:{receipt.error}")
-            return
-        msg.receipts += 1
-        if msg.receipts >= msg.total:
-            msg.done = True
-            self._awaiting_receipt.pop(id(msg), None)
-            self.stats.delivered += 1
-            log.debug("smpp %s: to %s id %s delivered", self.name, sub.recipient, sub.message_id)
-            sub.resolve(DeliveryState.DELIVERED)
+        self._sending.on_receipt(receipt)
 
     # -- keep-alive, timeouts -------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
         c = self.config
-        last_enquire = time.monotonic()
+        loop = asyncio.get_running_loop()
+        last_enquire = loop.time()
         while True:
             await asyncio.sleep(min(1.0, c.enquire_link_interval, c.response_timeout / 2))
-            now = time.monotonic()
-            loop_now = asyncio.get_running_loop().time()
+            now = loop.time()
+            stuck = self._sending.tick(now, time.time())
             for conn in {self._tx, self._rx}:
                 if conn is None or not conn.alive or not conn.session.bound:
                     continue
-                oldest = min((t for _, t in conn.inflight.values()), default=None)
-                if oldest is not None and loop_now - oldest > c.response_timeout:
+                if stuck and conn is self._tx:
                     log.warning("smpp %s: no submit_sm_resp in %.0f s; reconnecting", self.name, c.response_timeout)
                     conn.abort()
                     continue
                 if now - last_enquire >= c.enquire_link_interval:
-                    asyncio.get_running_loop().create_task(self._enquire(conn))
+                    loop.create_task(self._enquire(conn))
             if now - last_enquire >= c.enquire_link_interval:
                 last_enquire = now
-            wall = time.time()
-            expired = {id(p.msg): p.msg for p in self._queue if p.msg.expires <= wall and not p.msg.done}
-            for msg in expired.values():
-                self._fail(msg, "validity ended before it could be submitted")
-            for key, msg in list(self._awaiting_receipt.items()):
-                if now - msg.started > c.receipt_timeout:
-                    self._fail(msg, f"no delivery receipt within {c.receipt_timeout:.0f} s")
 
     async def _enquire(self, conn: _Conn) -> None:
         try:
