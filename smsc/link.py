@@ -68,7 +68,7 @@ from lwm2m_sms.bearer import (
     Submission,
 )
 from lwm2m_sms.errors import AddressError, BearerClosed, BearerError, DecodeError, EncodeError
-from lwm2m_sms.outbox import Outbox, OutboxEntry
+from lwm2m_sms.outbox import Outbox, OutboxEntry, OutboxFull
 from lwm2m_sms.sms.address import Address, Npi, Ton, parse_address
 from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.udh import Concat, Ports, Udh
@@ -136,6 +136,7 @@ class SmppLinkConfig:
     validity_period: str = ""  # SMPP time, e.g. "000001000000000R" (1 day); "" = SMSC default
     store: str | None = None  # outbox SQLite file; None = in memory
     outbox_max: int = 10_000
+    outbox_max_bytes: int = 64 * 1024 * 1024  # payload octets held; past it send raises OutboxFull
     receipt_timeout: float = 3600.0  # a report asked for and none came: outcome FAILED
     unknown_ton_international: bool = False  # MO numbers with TON 0 and 9-15 digits are E.164
     # A plain +number as address_range goes out as digits with TON 1 / NPI 1 (SMSCs read it
@@ -269,6 +270,8 @@ class SmppBearer(Bearer, SegmentLink):
         self._closing = False
         self._started = False
         self.connects = 0
+        self._held_bytes = 0  # payload octets of the messages in the outbox (outbox_max_bytes)
+        self._entry_bytes: dict[int, int] = {}
         self.notifications = 0  # SME acks and intermediate notifications received
         self.status = "not started"  # why the link is not bound, for start-up messages
         self._run = _base36(int(time.time() * 1000))
@@ -369,6 +372,8 @@ class SmppBearer(Bearer, SegmentLink):
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
+        self._held_bytes = 0
+        self._entry_bytes.clear()
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -488,6 +493,9 @@ class SmppBearer(Bearer, SegmentLink):
         if self.config.concat == "payload" and len(payload) > 0xFFFF:
             raise EncodeError(f"payload of {len(payload)} octets exceeds message_payload's 65535")
         bodies = self._bodies(to, payload, ports, report)  # raises PayloadTooLarge
+        if self._held_bytes + len(payload) > self.config.outbox_max_bytes:
+            raise OutboxFull(f"SMPP link {self.name}: outbox holds {self._held_bytes} octets "
+                             f"(max {self.config.outbox_max_bytes})")
         mid = self._new_message_id()
         entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)  # OutboxFull
         sub = self._enqueue(entry, to, bodies)
@@ -505,6 +513,8 @@ class SmppBearer(Bearer, SegmentLink):
 
     def _enqueue(self, entry: OutboxEntry, to: Address, bodies: list[bytes]) -> Submission:
         loop = asyncio.get_running_loop()
+        self._entry_bytes[entry.id] = len(entry.payload)
+        self._held_bytes += len(entry.payload)
         sub = Submission(entry.message_id, to, len(bodies), loop.create_future())
         msg = Outgoing(sub, entry.id, len(bodies), entry.report, loop.time(), self._expiry(entry.created), str(to))
         cid = P.DATA_SM if self.config.submit_with == "data_sm" else P.SUBMIT_SM
@@ -633,8 +643,10 @@ class SmppBearer(Bearer, SegmentLink):
 
     def _finished(self, msg: Outgoing) -> None:
         """A message left the window for good (all parts acknowledged, or failed)."""
-        if msg.entry_id is not None and self.outbox is not None:
-            self.outbox.remove(msg.entry_id)
+        if msg.entry_id is not None:
+            self._held_bytes -= self._entry_bytes.pop(msg.entry_id, 0)
+            if self.outbox is not None:
+                self.outbox.remove(msg.entry_id)
 
     # -- receiving ------------------------------------------------------------------------------
 

@@ -4,6 +4,8 @@ across restarts, and the start-up status line."""
 
 import asyncio
 
+import pytest
+
 from lwm2m_sms.bearer import DeliveryState
 from lwm2m_sms.outbox import Outbox
 from smsc import pdu as P
@@ -89,3 +91,13 @@ async def test_smsc_message_ids_fit_64_bits_and_do_not_repeat_after_a_restart(tm
     assert len(first) == len(second) == 3 and runs[0] <= runs[1]  # the stored ones came back
     assert all(i.isdigit() and int(i) < 2**63 for i in first | second)
     assert min(map(int, second)) > max(map(int, first))
+
+
+async def test_outbox_is_bounded_by_bytes(make_link):
+    from lwm2m_sms.outbox import OutboxFull
+
+    link = await make_link(1, "+15550001", outbox_max_bytes=1000, concat="payload")  # no SMSC
+    await link.send("+15550002", bytes(600))
+    with pytest.raises(OutboxFull):
+        await link.send("+15550002", bytes(600))
+    await link.send("+15550002", bytes(400))  # what fits still goes in
