@@ -67,14 +67,14 @@ from lwm2m_sms.bearer import (
     SmsSegment,
     Submission,
 )
-from lwm2m_sms.errors import AddressError, BearerClosed, BearerError, DecodeError, EncodeError
+from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox, OutboxEntry, OutboxFull
 from lwm2m_sms.sms.address import Address, Npi, Ton, parse_address
-from lwm2m_sms.sms.segmentation import UserData
-from lwm2m_sms.sms.udh import Concat, Ports, Udh
+from lwm2m_sms.sms.udh import Ports, Udh
 
 from . import pdu as P
 from .receipt import parse_receipt
+from .mo import decode_mo
 from .session import BadPdu, FramingError, Role, SmppSession
 from .smpp_time import parse_validity
 from .submit_window import Outgoing, Part, SubmitWindow
@@ -727,55 +727,19 @@ class SmppBearer(Bearer, SegmentLink):
             resp = P.DATA_SM_RESP if sm.command_id == P.DATA_SM else P.DELIVER_SM_RESP
             conn.write(P.MessageIdResp(resp, sm.sequence, status))
 
-    def _address(self, ton: int, npi: int, value: str) -> Address:
-        """An SMPP address as our Address. With ``unknown_ton_international``, TON 0 digits
-        of E.164 length (9 to 15) count as international, as many SMSCs send MO numbers."""
-        if ton == Ton.INTERNATIONAL or value.startswith("+"):
-            return Address(value.lstrip("+"), Ton.INTERNATIONAL, Npi.ISDN)
-        if (
-            ton == Ton.UNKNOWN
-            and self.config.unknown_ton_international
-            and value.isdigit()
-            and 9 <= len(value) <= 15
-        ):
-            return Address(value, Ton.INTERNATIONAL, Npi.ISDN)
-        if ton in (0, 2, 3, 4, 5, 6):
-            try:
-                return Address(value, Ton(ton), Npi(npi) if npi in Npi._value2member_map_ else Npi.UNKNOWN)
-            except AddressError:
-                pass
-        return parse_address(value)
-
     async def _on_mo(self, sm: P.ShortMessage) -> None:
         try:
-            sender = self._address(sm.source_addr_ton, sm.source_addr_npi, sm.source_addr)
-            recipient = self._address(sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr) if sm.destination_addr else None
-            payload = sm.tlv(P.TLV_MESSAGE_PAYLOAD) if sm.tlvs else None
-            data = payload if payload is not None else sm.short_message
-            ud = UserData.decode(data, bool(sm.esm_class & P.ESM_UDHI))
-            if sm.tlvs and ud.concat is None:
-                ref = sm.tlv_int(P.TLV_SAR_MSG_REF_NUM)
-                total = sm.tlv_int(P.TLV_SAR_TOTAL_SEGMENTS)
-                seq = sm.tlv_int(P.TLV_SAR_SEGMENT_SEQNUM)
-                if ref is not None and total and seq and seq <= total:
-                    extra = ud.udh.elements if ud.udh is not None else ()
-                    ud = UserData(ud.data, Udh((Concat(ref & 0xFFFF, total, seq, True).to_ie(), *extra)))
-            if sm.tlvs and ud.ports is None:
-                dest, src = sm.tlv_int(P.TLV_DESTINATION_PORT), sm.tlv_int(P.TLV_SOURCE_PORT)
-                if dest is not None and src is not None:  # ports as TLVs (message_payload, SAR)
-                    extra = ud.udh.elements if ud.udh is not None else ()
-                    ud = UserData(ud.data, Udh((*extra, Ports(dest, src).to_ie())))
+            mo = decode_mo(sm, unknown_ton_international=self.config.unknown_ton_international)
         except (DecodeError, EncodeError) as exc:
             # Undecodable: acknowledge and drop (a retry would fail the same way).
             log.warning("smpp %s: from %s: undecodable deliver_sm dropped: %s", self.name, sm.source_addr, exc)
             return
         if self._segment_handler is not None:
             self.stats.sms_received += 1
-            await self._segment_handler(SmsSegment(sender, recipient or self.local_address or sender, ud, sm.data_coding))
+            await self._segment_handler(
+                SmsSegment(mo.sender, mo.recipient or self.local_address or mo.sender, mo.user_data, sm.data_coding))
             return
-        # SMPP data_coding 2 (octet unspecified) and 4 are binary; others name text alphabets.
-        dcs = DCS_8BIT if sm.data_coding in (2, 4) else sm.data_coding
-        await self._receive_part(sender, ud, recipient, dcs)
+        await self._receive_part(mo.sender, mo.user_data, mo.recipient, mo.dcs)
 
     _NOTIFICATIONS = {
         P.ESM_SME_ACK: "SME delivery acknowledgement",
