@@ -44,7 +44,8 @@ from typing import Callable
 
 from .config import SmscConfig
 from .smpp_time import parse_validity
-from .smsc_core import SmscConnection, SmscCore, SmscStats
+from .smsc_connection import SmscConnection
+from .smsc_core import SmscCore, SmscStats
 
 __all__ = ["SimulatedSmsc", "SmscStats", "parse_validity"]
 

@@ -1,8 +1,8 @@
 """The simulated SMSC's protocol state, sans-IO: accounts and the numbers they own, routing
 by MSISDN, the store, delivery windows, retries with back-off, expiry, receipts, query/
 cancel/replace, impairments and limits. No asyncio: bytes come in through
-:meth:`SmscConnection.data_received`, go out through a :class:`Transport` (asyncio's, or a
-test's fake), and time comes from injectable clocks; :mod:`smsc.server` is the asyncio
+:meth:`~smsc.smsc_connection.SmscConnection.data_received`, go out through a
+:class:`~smsc.smsc_connection.Transport` (asyncio's, or a test's fake), and time comes from injectable clocks; :mod:`smsc.server` is the asyncio
 adapter (listening socket, protocol objects, the timer task).
 
 See :mod:`smsc.server` for the behaviour as seen from outside.
@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable
 
 from lwm2m_sms.errors import EncodeError
 from lwm2m_sms.sms.segmentation import split
@@ -29,11 +29,14 @@ from . import pdu as P
 from .address_range import AddressRange, RangeError
 from .config import Account, Impairments, SmscConfig
 from .receipt import receipt_text, receipt_tlvs
-from .session import DEFAULT_MAX_PDU, BadPdu, FramingError, Role, SmppSession
+from .session import DEFAULT_MAX_PDU
 from .smpp_time import parse_validity
 from .store import MessageStore, StoredRow
 
-__all__ = ["SmscCore", "SmscConnection", "SmscStats", "Transport", "parse_validity"]
+if TYPE_CHECKING:
+    from .smsc_connection import SmscConnection
+
+__all__ = ["SmscCore", "SmscStats", "Message", "parse_validity"]
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,6 @@ _PASS_TLVS = {
 }
 # deliver_sm_resp statuses that a retry will not change: the message fails at once.
 _PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
-_UNBOUND_MAX_PDU = 256  # the largest bind is 114 octets: no big frames before a bind
 _OWNER_CACHE = 100_000
 @dataclass
 class SmscStats:
@@ -75,7 +77,7 @@ class SmscStats:
         )
 
 
-class _Message:
+class Message:
     """A message (or receipt) the SMSC holds until it is acknowledged or expires."""
 
     __slots__ = ("row", "attempts", "next_try", "copy")
@@ -85,251 +87,6 @@ class _Message:
         self.attempts = 0
         self.next_try = 0.0
         self.copy = copy  # a duplicate injected by the impairments: its ack changes nothing
-
-
-class Transport(Protocol):
-    """What a connection needs from the I/O below it (asyncio's transport, or a test's fake)."""
-
-    def write(self, data: bytes) -> None: ...
-    def get_write_buffer_size(self) -> int: ...
-    def is_closing(self) -> bool: ...
-    def pause_reading(self) -> None: ...
-    def resume_reading(self) -> None: ...
-    def close(self) -> None: ...
-    def abort(self) -> None: ...
-
-
-class SmscConnection:
-    """One ESME connection's protocol state, sans-IO: bytes in (:meth:`data_received`),
-    bytes out through :class:`Transport` ``write``, time from the core's clock.
-
-    Output is gathered per read and written once (one syscall for a whole batch of resps),
-    and reading stops while the transport holds ``max_write_buffer`` octets or more: a peer
-    that sends but never reads cannot grow our memory. ``buffered`` is that count; the PDUs
-    not yet handled wait in the session's receive buffer (at most one read's worth). While
-    deliveries trail, the connection hands its turn back after a window of PDUs: it pauses
-    reading and asks ``later`` (the adapter's call_soon) to call :meth:`take_turn`."""
-
-    def __init__(self, smsc: "SmscCore", transport: Transport | None = None,
-                 later: Callable[[Callable[[], None]], object] | None = None, peer: str = "?") -> None:
-        self.smsc = smsc
-        self.session = SmppSession(Role.SMSC, max_pdu=_UNBOUND_MAX_PDU)
-        self.transport: Transport | None = transport
-        self.later = later or (lambda callback: callback())
-        self.peer = peer
-        self.system_id = ""
-        self.account: Account | None = None
-        self.matcher = AddressRange.parse("")
-        self.outbound: collections.deque[_Message] = collections.deque()
-        self.inflight: dict[int, tuple[_Message, float]] = {}
-        self.window = smsc.config.deliver_window
-        self.closed = False
-        self.throttle = 0.0
-        self._tokens = 0.0
-        self._token_time = 0.0
-        self._out: list[bytes] | None = None  # gathering output while handling a read
-        self._out_size = 0
-        self.write_paused = False
-        self.yielded = False
-        self.opened = smsc.monotonic()
-        self.last_rx = self.opened
-        smsc._conns.add(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.last_rx = self.smsc.monotonic()
-        self.session.receive_data(data)
-        self.process()
-
-    def process(self) -> None:
-        """Handle buffered PDUs until the input runs out or the output is over its limit."""
-        self._out, self._out_size = [], 0
-        try:
-            limit = self.smsc.config.max_write_buffer
-            transport = self.transport
-            budget = self.window
-            while not self.closed:
-                budget -= 1
-                if budget < 0 and self.smsc.backlog > self.window and self.session.buffered:
-                    # Deliveries trail acceptance: let the loop read the receivers' resps
-                    # before taking more from this connection (no deadlock: nothing blocks,
-                    # this reader only goes to the back of the line).
-                    self.yield_turn()
-                    break
-                if transport is not None and transport.get_write_buffer_size() + self._out_size >= limit:
-                    self.flush()
-                    self._out, self._out_size = [], 0
-                    if transport.get_write_buffer_size() >= limit:  # the kernel took too little
-                        self.pause()
-                        break
-                event = self.session.next_event()
-                if event is None:
-                    break
-                if isinstance(event, BadPdu):
-                    self.smsc.stats.bad_pdus += 1
-                    log.info("smsc %s %s: bad PDU: %s", self.peer, self.system_id, event.error)
-                    if event.reply is not None:
-                        self.write(event.reply)
-                    continue
-                self.handle(event)
-        except FramingError as exc:
-            self.smsc.stats.bad_pdus += 1
-            log.warning("smsc %s %s: %s; closing", self.peer, self.system_id, exc)
-            self.write(P.Bare(P.GENERIC_NACK, 0, P.ESME_RINVCMDLEN))
-            self.flush()
-            self.close()
-        except Exception:  # never let one connection's bytes take the server down
-            self.smsc.stats.internal_errors += 1
-            log.exception("smsc %s %s: error handling input; closing", self.peer, self.system_id)
-            self._out = None
-            self.abort()
-        self.flush()
-
-    def yield_turn(self) -> None:
-        if self.transport is not None and not self.yielded:
-            self.yielded = True
-            self.transport.pause_reading()
-            self.later(self.take_turn)
-
-    def take_turn(self) -> None:
-        self.yielded = False
-        if self.closed or self.transport is None:
-            return
-        if not self.write_paused:
-            self.transport.resume_reading()
-            self.process()
-
-    def pause(self) -> None:
-        if not self.write_paused and self.transport is not None:
-            self.write_paused = True
-            self.smsc.stats.write_pauses += 1
-            self.transport.pause_reading()
-
-    def pause_writing(self) -> None:
-        """The transport's buffer passed its high-water mark."""
-        self.pause()
-
-    def resume_writing(self) -> None:
-        """The transport's buffer drained to its low-water mark."""
-        if self.write_paused and self.transport is not None and not self.closed:
-            self.write_paused = False
-            if self.yielded:
-                return  # take_turn resumes reading
-            self.transport.resume_reading()
-            self.process()  # PDUs read before the pause wait in the session buffer
-            if not self.write_paused:
-                self.pump()
-
-    def connection_lost(self) -> None:
-        self.closed = True
-        self._out = None
-        self.smsc._conns.discard(self)
-        self.smsc._unbound(self)
-
-    # -- I/O helpers ------------------------------------------------------------------------
-
-    @property
-    def buffered(self) -> int:
-        """Octets written to this connection and not yet taken by the kernel."""
-        return self.transport.get_write_buffer_size() if self.transport is not None else 0
-
-    def write(self, pdu: P.Pdu) -> None:
-        self.write_raw(self.session.send(pdu))
-
-    def write_raw(self, data: bytes) -> None:
-        if self._out is not None:
-            self._out.append(data)
-            self._out_size += len(data)
-        elif self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
-            self.smsc._note_buffered(self)
-
-    def flush(self) -> None:
-        out, self._out = self._out, None
-        if out and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(b"".join(out) if len(out) > 1 else out[0])
-            self.smsc._note_buffered(self)
-
-    def close(self) -> None:
-        self.flush()
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        self.closed = True
-        self._out = None
-        if self.transport is not None:
-            self.transport.abort()
-
-    # -- requests ---------------------------------------------------------------------------
-
-    def handle(self, pdu: P.Pdu) -> None:
-        cid = pdu.command_id
-        if cid == P.SUBMIT_SM:
-            self.write(self.smsc._submit(self, pdu))  # type: ignore[arg-type]
-        elif cid == P.DELIVER_SM_RESP or cid == P.DATA_SM_RESP:
-            entry = self.inflight.pop(pdu.sequence, None)
-            if entry is not None:
-                self.smsc._acked(self, entry[0], pdu.status)
-                self.pump()
-        elif cid == P.ENQUIRE_LINK:
-            self.write(P.Bare(P.ENQUIRE_LINK_RESP, pdu.sequence))
-        elif cid in P.BINDS:
-            self.write(self.smsc._bind(self, pdu))  # type: ignore[arg-type]
-            if self.session.bound:
-                self.session.max_pdu = self.smsc.max_pdu
-        elif cid == P.UNBIND:
-            self.write(P.Bare(P.UNBIND_RESP, pdu.sequence))
-            log.info("smsc %s %s: unbind", self.peer, self.system_id)
-            self.close()
-        elif cid in (P.ENQUIRE_LINK_RESP, P.UNBIND_RESP, P.GENERIC_NACK):
-            if cid == P.GENERIC_NACK:
-                log.info("smsc %s %s: generic_nack seq %d status %s", self.peer, self.system_id, pdu.sequence, P.status_name(pdu.status))
-                entry = self.inflight.pop(pdu.sequence, None)
-                if entry is not None:  # a receiver that could not parse our deliver_sm
-                    self.smsc._acked(self, entry[0], pdu.status or P.ESME_RSYSERR)
-                    self.pump()
-        else:
-            reply = self.smsc._other(self, pdu)
-            if reply is not None:
-                self.write(reply)
-
-    def take_token(self, now: float) -> bool:
-        rate = self.throttle or self.smsc.impairments.throttle
-        if not rate:
-            return True
-        # A bucket of 100 ms worth of messages: short bursts pass, sustained excess does not.
-        if not self._token_time:
-            self._tokens, self._token_time = max(1.0, rate * 0.1), now
-        self._tokens = min(max(1.0, rate * 0.1), self._tokens + (now - self._token_time) * rate)
-        self._token_time = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
-
-    # -- deliveries ---------------------------------------------------------------------------
-
-    def pump(self) -> None:
-        """Send queued deliver_sm while the window has room and the output is not full."""
-        if self.closed or self.transport is None or self.write_paused:
-            return
-        now = self.smsc.monotonic()
-        session = self.session
-        out = []
-        while self.outbound and len(self.inflight) < self.window:
-            msg = self.outbound.popleft()
-            self.smsc.backlog -= 1
-            seq = session.next_sequence()
-            body = msg.row.body
-            out.append(P.HEADER.pack(16 + len(body), msg.row.command_id, 0, seq) + body)
-            self.inflight[seq] = (msg, now)
-        if out:
-            self.write_raw(b"".join(out))
-
-    @property
-    def load(self) -> int:
-        return len(self.outbound) + len(self.inflight)
 
 
 class SmscCore:
@@ -355,12 +112,12 @@ class SmscCore:
         self._by_system_id: dict[str, list[SmscConnection]] = {}
         self._owners: dict[str, tuple[Account, ...]] = {}  # number -> accounts owning it (cache)
         self._restricted = [a for a in self.config.accounts if a.owns is not None]
-        self._waiting: dict[str, _Message] = {}  # no route / retry later, by message id
+        self._waiting: dict[str, Message] = {}  # no route / retry later, by message id
         # (next_try, tiebreak, message): a lazy heap; entries whose message moved on or got a
         # new next_try are skipped when popped, so a tick costs O(due log n), not O(waiting).
-        self._due: list[tuple[float, int, _Message]] = []
+        self._due: list[tuple[float, int, Message]] = []
         # deliveries held back by the latency/jitter/reorder impairments: (due, tiebreak, msg)
-        self._delayed: list[tuple[float, int, _Message]] = []
+        self._delayed: list[tuple[float, int, Message]] = []
         self._tiebreak = itertools.count()
         self._held = 0  # messages in delay timers, bind queues or windows
         # deliver_sm routed to a bind but waiting for room in its window: while there are
@@ -382,7 +139,7 @@ class SmscCore:
             self._bytes += row.size
             if row.message_id.isdigit():
                 self._next_id = max(self._next_id, int(row.message_id) + 1)
-            self._wait(_Message(row), 0.0)
+            self._wait(Message(row), 0.0)
         if self._waiting:
             log.info("smsc: %d stored messages loaded", len(self._waiting))
         if not self.config.accounts and not self.config.open:
@@ -625,7 +382,7 @@ class SmscCore:
             self._bytes += row.size
             self.stats.submitted += 1
             log.debug("smsc %s: %s %s -> %s id %s", conn.system_id, sm.name, sm.source_addr, destination, row_id)
-            self._dispatch(_Message(row))
+            self._dispatch(Message(row))
         return P.ESME_ROK, mid
 
     def _split(self, payload: bytes, tlvs: list[tuple[int, bytes]], dest: str) -> list[tuple[int, bytes, list[tuple[int, bytes]]]] | None:
@@ -661,7 +418,7 @@ class SmscCore:
             return P.SubmitMultiResp(P.SUBMIT_MULTI_RESP, pdu.sequence, status, "", unsuccess)
         return P.SubmitMultiResp(P.SUBMIT_MULTI_RESP, pdu.sequence, P.ESME_ROK, first, unsuccess)
 
-    def _owned(self, conn: SmscConnection, message_id: str) -> _Message | None:
+    def _owned(self, conn: SmscConnection, message_id: str) -> Message | None:
         msg = self._waiting.get(message_id)
         if msg is None or msg.row.to_system_id or msg.row.origin != conn.system_id:
             return None
@@ -768,7 +525,7 @@ class SmscCore:
             return cands[0]
         return min(cands, key=lambda c: c.load)
 
-    def _dispatch(self, msg: _Message) -> None:
+    def _dispatch(self, msg: Message) -> None:
         """Send a message on its way, through the impairments."""
         imp = self.impairments
         self._held += 1
@@ -781,7 +538,7 @@ class SmscCore:
                 return
             if imp.duplicate and self._rng.random() * 100 < imp.duplicate:
                 self.stats.duplicated += 1
-                self._dispatch(_Message(msg.row, copy=True))
+                self._dispatch(Message(msg.row, copy=True))
         delay = 0.0
         if imp.delays:
             delay = imp.latency + (self._rng.random() * imp.jitter if imp.jitter else 0.0)
@@ -793,7 +550,7 @@ class SmscCore:
         else:
             self._deliver(msg)
 
-    def _deliver(self, msg: _Message) -> None:
+    def _deliver(self, msg: Message) -> None:
         conn = self._route(msg.row)
         if conn is None:
             self._held -= 1
@@ -806,17 +563,17 @@ class SmscCore:
         self.backlog += 1
         conn.pump()
 
-    def _backoff(self, msg: _Message) -> float:
+    def _backoff(self, msg: Message) -> float:
         return float(min(self.config.retry_max, self.config.retry_min * (2 ** max(0, msg.attempts - 1))))
 
-    def _wait(self, msg: _Message, delay: float) -> None:
+    def _wait(self, msg: Message, delay: float) -> None:
         # wake up at expiry at the latest, so the failure receipt is not late by a back-off
         delay = max(0.0, min(delay, msg.row.expires - self._clock()))
         msg.next_try = self.monotonic() + delay
         self._waiting[msg.row.message_id] = msg
         heapq.heappush(self._due, (msg.next_try, next(self._tiebreak), msg))
 
-    def _acked(self, conn: SmscConnection, msg: _Message, status: int) -> None:
+    def _acked(self, conn: SmscConnection, msg: Message, status: int) -> None:
         self._held -= 1
         row = msg.row
         if msg.copy:
@@ -842,7 +599,7 @@ class SmscCore:
         if row.dlr == 1:  # 2 asks for failure receipts only
             self._receipt(row, "DELIVRD")
 
-    def _finish(self, msg: _Message, state: int, error: int = 0) -> None:
+    def _finish(self, msg: Message, state: int, error: int = 0) -> None:
         """The message reached a final state: drop it from the store, remember the state
         for query_sm (a bounded record)."""
         row = msg.row
@@ -852,7 +609,7 @@ class SmscCore:
             if len(self._final) > _OWNER_CACHE:
                 self._final.popitem(last=False)
 
-    def _forget(self, msg: _Message) -> None:
+    def _forget(self, msg: Message) -> None:
         self._bytes -= msg.row.size
         self.store.remove(msg.row.message_id)
 
@@ -881,7 +638,7 @@ class SmscCore:
         rrow = StoredRow(rid, sm.body(), "", row.origin, row.origin, 0, now, now + self.config.validity)
         self.store.add(rrow)
         self._bytes += rrow.size
-        self._dispatch(_Message(rrow))
+        self._dispatch(Message(rrow))
 
     # -- retries, expiry, timeouts, forced disconnects ----------------------------------------
 

@@ -6,7 +6,8 @@ import struct
 
 from smsc import pdu as P
 from smsc.config import SmscConfig
-from smsc.smsc_core import SmscConnection, SmscCore
+from smsc.smsc_connection import SmscConnection
+from smsc.smsc_core import SmscCore
 
 
 class FakeClock:
