@@ -128,6 +128,7 @@ class SmscCore:
         # numbers), unique across restarts: the start time in ms above a 20-bit counter, so
         # a restart begins past every id the last run could have given out.
         self._next_id = int(clock() * 1000) << 20
+        self._live: dict[str, str] = {}  # id -> submitter of every message held (query_sm)
         self._final: collections.OrderedDict[str, tuple[int, float, int, str]] = collections.OrderedDict()
         self._rng = random.Random(self.impairments.seed)
         self._last_disconnect = monotonic()
@@ -137,6 +138,8 @@ class SmscCore:
         """Take up what the store holds (at start)."""
         for row in self.store.load():
             self._bytes += row.size
+            if not row.to_system_id:
+                self._live[row.message_id] = row.origin
             if row.message_id.isdigit():
                 self._next_id = max(self._next_id, int(row.message_id) + 1)
             self._wait(Message(row), 0.0)
@@ -382,6 +385,7 @@ class SmscCore:
             self._bytes += row.size
             self.stats.submitted += 1
             log.debug("smsc %s: %s %s -> %s id %s", conn.system_id, sm.name, sm.source_addr, destination, row_id)
+            self._live[row_id] = row.origin
             self._dispatch(Message(row))
         return P.ESME_ROK, mid
 
@@ -431,17 +435,10 @@ class SmscCore:
             resp.message_state, resp.error_code = final[0], final[2]
             resp.final_date = time.strftime("%y%m%d%H%M%S", time.gmtime(final[1])) + "000+"
             return resp
-        if self._owned(conn, pdu.message_id) is not None or self._held_by(conn, pdu.message_id):
+        if self._live.get(pdu.message_id) == conn.system_id:
             resp.message_state = P.STATE_ENROUTE
             return resp
         return P.Bare(P.QUERY_SM_RESP, pdu.sequence, P.ESME_RQUERYFAIL)
-
-    def _held_by(self, conn: SmscConnection, message_id: str) -> bool:
-        for c in self._receivers:
-            for m in (*c.outbound, *(m for m, _ in c.inflight.values())):
-                if m.row.message_id == message_id and m.row.origin == conn.system_id:
-                    return True
-        return False
 
     def _cancel(self, conn: SmscConnection, pdu: P.CancelSm) -> P.Pdu:
         if pdu.message_id:
@@ -610,6 +607,7 @@ class SmscCore:
                 self._final.popitem(last=False)
 
     def _forget(self, msg: Message) -> None:
+        self._live.pop(msg.row.message_id, None)
         self._bytes -= msg.row.size
         self.store.remove(msg.row.message_id)
 

@@ -267,6 +267,9 @@ def _row(name: str, n: int, run: Run) -> tuple[str, float, float, str]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    if args.npm_smpp and not os.path.isdir(os.path.join(args.npm_smpp, "node_modules", "smpp")):
+        print(f"bench smsc: no npm smpp package in {args.npm_smpp} (run: npm install smpp there)", file=sys.stderr)
+        return 2
     rows = []
     n = args.messages
     proc, port = await _start_process([sys.executable, "-m", "smsc", "--open", "--listen", "127.0.0.1:0"])
