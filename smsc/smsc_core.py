@@ -317,7 +317,7 @@ class SmscCore:
                         conn.peer, conn.system_id, sm.name, sm.source_addr)
             return P.ESME_RINVSRCADR, ""
         is_data_sm = isinstance(sm, P.DataSm)
-        short = b"" if is_data_sm else sm.short_message  # type: ignore[union-attr]
+        short = b"" if isinstance(sm, P.DataSm) else sm.short_message
         tlvs = sm.tlvs
         payload = P.find_tlv(tlvs, P.TLV_MESSAGE_PAYLOAD) if tlvs else None
         if payload is not None and short:
