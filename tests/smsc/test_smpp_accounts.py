@@ -278,3 +278,23 @@ def test_bigger_than_a_bind_before_binding_is_refused(threaded_smsc):
         sock.sendall(struct.pack(">LLLL", 4096, P.ENQUIRE_LINK, 0, 1) + bytes(4080))
         r = _read_pdu(sock)
         assert (r.command_id, r.status) == (P.GENERIC_NACK, P.ESME_RINVCMDLEN)
+
+
+def test_matching_work_is_bounded_by_the_number_not_the_pattern(monkeypatch):
+    """Linear time, shown without a clock: one NFA step per digit, each over at most the
+    pattern's states, for patterns that make backtracking engines explode."""
+    from smsc import address_range as AR
+
+    calls = []
+    real_step = AR._Nfa.step
+
+    def counting_step(self, states, ch):
+        calls.append(len(states))
+        return real_step(self, states, ch)
+
+    monkeypatch.setattr(AR._Nfa, "step", counting_step)
+    for evil in (r"\d*" * 12 + "1$", r"[0-9]*[0-9]*[0-9]*[0-9]*9$", r"\d?" * 20 + r"\d{19}1$"):
+        r = AddressRange.parse(evil)
+        calls.clear()
+        assert not r.matches("2" * 20)
+        assert len(calls) <= 20 and max(calls) <= len(r.nfa.trans)
