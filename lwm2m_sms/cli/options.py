@@ -67,8 +67,9 @@ async def wait_for_smsc(link: Any, args: argparse.Namespace) -> str | None:
     return None
 
 
-def smpp_link(args: argparse.Namespace, msisdn: str | None) -> Any:
-    """An (unstarted) SMPP bearer from :func:`add_smpp_options`' options."""
+def smpp_link(args: argparse.Namespace, msisdn: str | None, **bearer_options: Any) -> Any:
+    """An (unstarted) SMPP bearer from :func:`add_smpp_options`' options (``bearer_options``
+    go to the bearer, e.g. ``parts_db``)."""
     from smsc.link import SmppBearer, SmppLinkConfig
 
     host, port = args.smpp
@@ -76,7 +77,7 @@ def smpp_link(args: argparse.Namespace, msisdn: str | None) -> Any:
         host=host, port=port, system_id=args.system_id, password=smpp_password(args),
         system_type=args.system_type, address_range=args.address_range or msisdn or "", store=args.smpp_store,
     )
-    return SmppBearer(config, msisdn)
+    return SmppBearer(config, msisdn, **bearer_options)
 
 
 def stop_event() -> asyncio.Event:
