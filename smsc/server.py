@@ -16,7 +16,10 @@ and is retried with doubling back-off until its validity period ends, then a fai
 (stat:EXPIRED) goes back if one was asked for; a delivered one gives stat:DELIVRD. Receipts
 are messages too: they go to a receiving bind of the submitter's system_id, and wait if
 there is none. Each submit_sm is one SMS to the SMSC: concatenated messages are routed part
-by part, as real SMSCs do.
+by part, as real SMSCs do; a message_payload longer than 140 octets is split into
+concatenated SMS, refused or passed whole (``long_payload``). Also served: data_sm,
+submit_multi, query_sm, cancel_sm, replace_sm. Limits: queue count and bytes, a write buffer
+per connection past which reading stops, bind and idle timeouts, small frames before a bind.
 
 Impairments (:class:`~smsc.config.Impairments`, mutable at run time through
 ``server.impairments``) act on delivery: fixed latency plus jitter, loss, duplication,
@@ -24,9 +27,10 @@ reordering (a share held back), per-bind throttling (ESME_RTHROTTLED on submit_s
 forced disconnects (:meth:`SimulatedSmsc.disconnect` or every N seconds).
 
 This module is the asyncio adapter: the listening socket, one :class:`asyncio.Protocol` per
-connection handing bytes to a sans-IO :class:`~smsc.smsc_core.SmscConnection`, and a timer
+connection handing bytes to a sans-IO :class:`~smsc.smsc_connection.SmscConnection`, and a timer
 task calling :meth:`~smsc.smsc_core.SmscCore.tick`. All protocol state (accounts, routing,
-windows, retries, receipts, limits) lives in :mod:`smsc.smsc_core`, tested with bytes and a
+windows, retries, receipts, limits) lives in :mod:`smsc.smsc_core` and
+:mod:`smsc.smsc_connection`, tested with bytes and a
 fake clock. No per-PDU coroutine: the hot path decodes, routes and writes synchronously in
 ``data_received``. Any exception while handling a connection's bytes is logged and closes
 that connection only.
