@@ -4,6 +4,9 @@ back-pressure."""
 
 import struct
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from smsc import pdu as P
 from smsc.config import SmscConfig
 from smsc.smsc_connection import SmscConnection
@@ -171,3 +174,50 @@ def test_bind_and_idle_timeouts():
     core.tick()
     assert tb.closed and tb.pdus()[-1].command_id == P.UNBIND
     assert core.stats.timeouts == 2
+
+
+# -- hostile input: any PDU sequence leaves the core consistent and never raises --------------
+
+_ADDR = st.sampled_from(["15550001", "15550002", "+15550002", "", "abc", "1" * 20])
+_PDUS = st.one_of(
+    st.builds(lambda d, s, n: P.ShortMessage(P.SUBMIT_SM, 0, 0, "", 1, 1, s, 1, 1, d, 0, 0, 0, "", "", 1, 0, 4, 0,
+                                             bytes(n)),
+              _ADDR, _ADDR, st.integers(0, 200)),
+    st.builds(lambda d, n: P.ShortMessage(P.SUBMIT_SM, 0, 0, "", 1, 1, "15550001", 1, 1, d, 0, 0, 0, "", "", 1, 0, 4, 0,
+                                          b"", [(P.TLV_MESSAGE_PAYLOAD, bytes(n))]),
+              _ADDR, st.sampled_from([0, 100, 141, 300, 40000])),
+    st.builds(lambda d, n: P.DataSm(P.DATA_SM, 0, 0, "", 1, 1, "15550001", 1, 1, d, 0, 1, 4,
+                                    [(P.TLV_MESSAGE_PAYLOAD, bytes(n))]), _ADDR, st.integers(0, 400)),
+    st.builds(lambda ds: P.SubmitMulti(P.SUBMIT_MULTI, 0, 0, "", 1, 1, "15550001", [(1, 1, d) for d in ds], ["dl"],
+                                       short_message=b"x"), st.lists(_ADDR, min_size=1, max_size=5)),
+    st.builds(lambda i: P.QuerySm(P.QUERY_SM, 0, 0, i, 1, 1, "15550001"), st.sampled_from(["", "1", "x" * 64])),
+    st.builds(lambda i, d: P.CancelSm(P.CANCEL_SM, 0, 0, "", i, 1, 1, "15550001", 1, 1, d),
+              st.sampled_from(["", "1", "99"]), _ADDR),
+    st.builds(lambda i, n: P.ReplaceSm(P.REPLACE_SM, 0, 0, i, 1, 1, "15550001", "", "", 1, 0, bytes(n)),
+              st.sampled_from(["", "1", "99"]), st.integers(0, 200)),
+    st.builds(lambda s: P.MessageIdResp(P.DELIVER_SM_RESP, s, 0), st.integers(1, 5)),
+    st.just(P.Bare(P.ENQUIRE_LINK)),
+    st.just(P.Bare(P.GENERIC_NACK, 3, P.ESME_RSYSERR)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_PDUS, st.booleans()), max_size=25))
+def test_any_pdu_sequence_keeps_the_core_consistent(steps):
+    core, wall, mono, connect, later = rig(deliver_window=2)
+    a, ta = connect("a", address_range="15550001")
+    b, tb = connect("b", address_range="15550002")
+    for seq, (pdu, tick) in enumerate(steps, start=10):
+        if not pdu.is_response:
+            pdu.sequence = seq
+        (b if isinstance(pdu, P.MessageIdResp) else a).data_received(pdu.encode())
+        if tick:
+            mono.t += 3.0
+            core.tick()
+        while later:
+            later.pop()()
+    assert core.stats.internal_errors == 0 and not ta.closed
+    assert core.queued >= 0 and core.backlog >= 0 and core.stored_bytes >= 0
+    # every request got exactly one answer
+    answered = [p for p in ta.pdus() if p.is_response]
+    assert len(answered) == sum(not p.is_response for p, _ in steps)
