@@ -3,6 +3,9 @@ throttling, retries, drops, validity and receipts, driven by numbers for time.""
 
 import itertools
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from smsc import pdu as P
 from smsc.receipt import Receipt
 from smsc.submit_window import Outgoing, Part, SubmitWindow
@@ -152,3 +155,37 @@ def test_no_receipt_in_time_fails():
     assert out.state is None
     w.tick(61.0, 0.0)
     assert out.state == "FAILED" and "no delivery receipt" in out.detail
+
+
+_EVENTS = st.lists(st.one_of(
+    st.tuples(st.just("resp"), st.sampled_from([P.ESME_ROK, P.ESME_RTHROTTLED, P.ESME_RSYSERR, P.ESME_RINVDSTADR])),
+    st.tuples(st.just("lost"), st.just(0)),
+    st.tuples(st.just("time"), st.integers(0, 5)),
+), max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 5), st.integers(1, 4), _EVENTS)
+def test_window_invariants_under_any_sequence(window, n_messages, events):
+    w, finished, seq = make(window=window, backoff_min=0.5, backoff_max=2.0, max_attempts=3)
+    outs = [message(w, parts=2)[1] for _ in range(n_messages)]
+    now = 0.0
+    for kind, value in events:
+        w.take(now, seq)
+        assert len(w.inflight) <= window
+        if kind == "resp" and w.inflight:
+            w.on_resp(min(w.inflight), value, f"id{min(w.inflight)}", now)
+        elif kind == "lost":
+            w.connection_lost()
+        else:
+            now += value
+    # drain: answer everything OK until nothing is left
+    for _ in range(200):
+        now += 3.0
+        w.take(now, seq)
+        if not w.inflight and not w.pending():
+            break
+        for s in list(w.inflight):
+            w.on_resp(s, P.ESME_ROK, f"id{s}", now)
+    assert all(o.state in ("SUBMITTED", "FAILED") for o in outs)
+    assert not w.inflight and not w.pending()
