@@ -137,6 +137,7 @@ class SmppLinkConfig:
     store: str | None = None  # outbox SQLite file; None = in memory
     outbox_max: int = 10_000
     outbox_max_bytes: int = 64 * 1024 * 1024  # payload octets held; past it send raises OutboxFull
+    max_write_buffer: int = 1024 * 1024  # octets queued to the SMSC before reading from it stops
     receipt_timeout: float = 3600.0  # a report asked for and none came: outcome FAILED
     unknown_ton_international: bool = False  # MO numbers with TON 0 and 9-15 digits are E.164
     # A plain +number as address_range goes out as digits with TON 1 / NPI 1 (SMSCs read it
@@ -172,16 +173,48 @@ class _Conn(asyncio.Protocol):
         self.requests: dict[int, asyncio.Future[P.Pdu]] = {}  # bind, enquire_link, unbind
         self.lost = asyncio.get_running_loop().create_future()
         self.last_rx = time.monotonic()
+        # Reading stops for either reason: the receive worker is behind (hold_inbound), or the
+        # SMSC does not read what we write (hold_output: enquire_link_resp and deliver_sm_resp
+        # would pile up here without bound).
+        self.hold_inbound = False
+        self.hold_output = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        limit = self.link.config.max_write_buffer
+        transport.set_write_buffer_limits(high=limit, low=limit // 4)
+
+    def pause_writing(self) -> None:
+        self.hold_output = True
+        self.update_reading()
+
+    def resume_writing(self) -> None:
+        self.hold_output = False
+        self.update_reading()
+        self.process()  # PDUs read before the pause wait in the session buffer
+
+    def update_reading(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.hold_inbound or self.hold_output:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+
+    @property
+    def buffered(self) -> int:
+        """Octets written and not yet taken by the kernel."""
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = time.monotonic()
+        self.session.receive_data(data)
+        self.process()
+
+    def process(self) -> None:
         try:
-            self.session.receive_data(data)
-            while True:
+            while not self.hold_output:
                 event = self.session.next_event()
                 if event is None:
                     break
@@ -665,10 +698,11 @@ class SmppBearer(Bearer, SegmentLink):
                     pdu.esm_class, 0, 0, "", "", pdu.registered_delivery, 0, pdu.data_coding, 0, b"", pdu.tlvs,
                 )
             self._inbound.put_nowait((conn, pdu))  # type: ignore[arg-type]
-            if self._inbound.qsize() >= self.config.window and conn.transport is not None:
+            if self._inbound.qsize() >= self.config.window:
                 # An SMSC that ignores its window must not grow this queue without bound:
                 # stop reading until the receive worker catches up (TCP pushes back).
-                conn.transport.pause_reading()
+                conn.hold_inbound = True
+                conn.update_reading()
                 self._paused.add(conn)
         elif cid == P.ENQUIRE_LINK:
             conn.write(P.Bare(P.ENQUIRE_LINK_RESP, pdu.sequence))
@@ -694,8 +728,8 @@ class SmppBearer(Bearer, SegmentLink):
             conn, sm = await self._inbound.get()
             if self._paused and self._inbound.qsize() < self.config.window // 2:
                 for paused in self._paused:
-                    if paused.transport is not None and not paused.transport.is_closing():
-                        paused.transport.resume_reading()
+                    paused.hold_inbound = False
+                    paused.update_reading()
                 self._paused.clear()
             if conn.transport is None or conn.transport.is_closing():
                 continue  # its connection is gone: the SMSC delivers it again after a rebind

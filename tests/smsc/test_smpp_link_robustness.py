@@ -3,6 +3,8 @@ address_range as digits with TON/NPI, outbox entries aged by validity, message i
 across restarts, and the start-up status line."""
 
 import asyncio
+import socket
+import struct
 
 import pytest
 
@@ -101,3 +103,37 @@ async def test_outbox_is_bounded_by_bytes(make_link):
     with pytest.raises(OutboxFull):
         await link.send("+15550002", bytes(600))
     await link.send("+15550002", bytes(400))  # what fits still goes in
+
+
+async def test_an_smsc_that_never_reads_cannot_grow_the_links_memory(make_link):
+    """A hostile SMSC binds the link, then floods enquire_link and reads nothing: the link
+    stops reading once its own output passes max_write_buffer."""
+    flood_done, stop = asyncio.Event(), asyncio.Event()
+
+    async def smsc(reader, writer):
+        head = await reader.readexactly(16)
+        length, _cid, _status, seq = struct.unpack(">LLLL", head)
+        await reader.readexactly(length - 16)
+        writer.write(P.BindResp(P.BIND_TRANSCEIVER_RESP, seq, 0, "EVIL").encode())
+        writer.transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        chunk = P.Bare(P.ENQUIRE_LINK, 7).encode() * 4096
+        try:
+            for _ in range(2000):  # up to 128 MiB
+                writer.write(chunk)
+                await asyncio.wait_for(writer.drain(), 1.0)
+        except asyncio.TimeoutError:
+            pass  # the link stopped reading
+        flood_done.set()
+        await stop.wait()
+        writer.close()
+
+    server = await asyncio.start_server(smsc, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        link = await make_link(port, "+15550001", max_write_buffer=64 * 1024)
+        await asyncio.wait_for(flood_done.wait(), 60)
+        conn = link._tx
+        assert conn.hold_output and 0 < conn.buffered <= 64 * 1024 + 16
+    finally:
+        stop.set()
+        server.close()
