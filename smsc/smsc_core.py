@@ -74,6 +74,8 @@ class SmscStats:
             f"binds {self.binds} submitted {self.submitted} delivered {self.delivered}"
             f" queued {self.queued} receipts {self.receipts} expired {self.expired}"
             f" throttled {self.throttled} lost {self.lost} duplicated {self.duplicated}"
+            f" rejected {self.rejected} spoofs {self.spoofs} timeouts {self.timeouts}"
+            f" write_pauses {self.write_pauses}"
         )
 
 
