@@ -128,8 +128,9 @@ class SmscCore:
         self._bytes = 0  # octets of the messages held (max_store_bytes)
         # Message ids: decimal, below 2**63 (ESMEs such as Kannel may parse them as 64-bit
         # numbers), unique across restarts: the start time in ms above a 20-bit counter, so
-        # a restart begins past every id the last run could have given out.
-        self._next_id = int(clock() * 1000) << 20
+        # a restart begins past every id the last run could have given out. Real time, not
+        # the injectable clock: a test's fake clock must not make ids repeat across runs.
+        self._next_id = int(time.time() * 1000) << 20
         self._live: dict[str, str] = {}  # id -> submitter of every message held (query_sm)
         self._final: collections.OrderedDict[str, tuple[int, float, int, str]] = collections.OrderedDict()
         self._rng = random.Random(self.impairments.seed)

@@ -18,7 +18,7 @@ from smsc.config import Account, SmscConfig
 from smsc.link import BindRefused
 from smsc.server import SimulatedSmsc
 
-from smpp_testing import Inbox
+from waiting import Inbox
 
 SERVER, DEVICE, OTHER = "+15550000", "+15550101", "+15550202"
 

@@ -12,7 +12,7 @@ from lwm2m_sms.bearer import DeliveryState
 from lwm2m_sms.outbox import Outbox
 from smsc import pdu as P
 
-from smpp_testing import Inbox
+from waiting import Inbox
 
 
 async def test_notification_types_are_not_handed_up_as_data(smsc, make_link):

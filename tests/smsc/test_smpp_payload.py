@@ -10,7 +10,7 @@ from lwm2m_sms.gateway import emulated_modem, smpp_bearer
 from smsc.config import Account, SmscConfig
 from smsc.server import SimulatedSmsc
 
-from smpp_testing import Inbox
+from waiting import Inbox
 
 APP, HANDSET = "+15550000", "+15550101"
 

@@ -14,7 +14,7 @@ import smpplib.smpp
 from lwm2m_sms.bearer import DeliveryState
 from smsc import pdu as P
 
-from smpp_testing import Inbox
+from waiting import Inbox
 
 
 def _client(port):
