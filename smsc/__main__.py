@@ -1,4 +1,4 @@
-"""``python -m smsc [--listen HOST:PORT] [--config FILE] [--store FILE] [--stats]``: the
+"""``python -m smsc [--listen HOST:PORT] [--config FILE] [--store FILE] [--open] [--stats]``: the
 simulated SMSC as its own process (same options as ``lwm2m-sms smsc``)."""
 
 import sys
