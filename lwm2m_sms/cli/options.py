@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 PASSWORD_ENV = "LWM2M_SMS_SMPP_PASSWORD"
+_background: set["asyncio.Task[None]"] = set()  # tasks kept alive until they end
 
 
 def hostport(text: str) -> tuple[str, int]:
@@ -59,6 +60,12 @@ async def wait_for_smsc(link: Any, args: argparse.Namespace) -> str | None:
         return None
     print(f"waiting for SMSC {host}:{port}: {link.status}", file=sys.stderr, flush=True)
     if args.smpp_wait is None:
+        async def say_when_bound() -> None:
+            await link.wait_bound()
+            print(f"SMPP link to {host}:{port} bound", file=sys.stderr, flush=True)
+
+        _background.add(task := asyncio.get_running_loop().create_task(say_when_bound()))
+        task.add_done_callback(_background.discard)
         return None
     try:
         await link.wait_bound(args.smpp_wait)

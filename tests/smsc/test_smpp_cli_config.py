@@ -134,3 +134,34 @@ def test_bench_smsc_prints_summary(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert any(line.startswith("simulated SMSC, smpplib client") for line in lines)
     assert re.fullmatch(r"smsc: \d+ accepted/s, \d+ delivered/s", lines[-1])
+
+
+async def test_server_says_when_the_smsc_it_waited_for_binds():
+    import socket as _socket
+
+    from smsc.config import SmscConfig
+    from smsc.server import SimulatedSmsc
+
+    with _socket.socket() as s:  # a free port, where the SMSC starts only later
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "server", "--udp", "127.0.0.1:0", "--smpp", f"127.0.0.1:{port}",
+        "--msisdn", "+15550000", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async def stderr_line(text):
+            while True:
+                line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+                assert line, "stderr closed"
+                if text in line:
+                    return line
+
+        waiting = await stderr_line("waiting for SMSC")
+        assert waiting.startswith(f"waiting for SMSC 127.0.0.1:{port}: connect failed")
+        async with SimulatedSmsc(SmscConfig(open=True)) as smsc:
+            await smsc.start("127.0.0.1", port)
+            assert (await stderr_line("bound")).strip() == f"SMPP link to 127.0.0.1:{port} bound"
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.communicate(), 20)
