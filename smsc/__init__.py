@@ -17,7 +17,7 @@ asyncio adapters:
   :class:`lwm2m_sms.bearer.Bearer` and :class:`lwm2m_sms.bearer.SegmentLink`, configured by
   :class:`~smsc.link.SmppLinkConfig`.
 * :mod:`smsc.server`: :class:`~smsc.server.SimulatedSmsc`, configured by :mod:`smsc.config`
-  (TOML), stored in :mod:`smsc.store`. ``python -m smsc`` runs it as a process.
+  (TOML), stored in :mod:`smsc.store`. ``lwm2m-sms smsc`` runs it as a process.
 
 This package uses the SMS core of :mod:`lwm2m_sms` and never imports :mod:`modems`.
 """

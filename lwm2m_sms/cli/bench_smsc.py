@@ -1,7 +1,7 @@
 """``lwm2m-sms bench smsc``: how fast the simulated SMSC accepts and delivers a flood of
 submit_sm, measured from the outside.
 
-What runs where: the SMSC under test is its own process (``python -m smsc --open``, one
+What runs where: the SMSC under test is its own process (``lwm2m-sms smsc --open``, one
 core); the load comes from this process over real loopback TCP. One transmitter bind floods
 ``--messages`` submit_sm of ``--size`` octets (8-bit data) to one number, keeping at most
 ``--window`` unacknowledged; one receiver bind for that number answers every deliver_sm at
@@ -272,7 +272,7 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     rows = []
     n = args.messages
-    proc, port = await _start_process([sys.executable, "-m", "smsc", "--open", "--listen", "127.0.0.1:0"])
+    proc, port = await _start_process([sys.executable, "-m", "lwm2m_sms.cli", "smsc", "--open", "--listen", "127.0.0.1:0"])
     try:
         raw = await _measure(port, args, "raw")
         rows.append(_row("simulated SMSC, raw client", n, raw))

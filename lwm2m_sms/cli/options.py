@@ -1,5 +1,5 @@
 """Command-line pieces more than one subcommand uses: HOST:PORT values, the SMPP link
-options and building a link from them, and waiting for Ctrl-C / SIGTERM."""
+options and the link and modem configurations built from them, and waiting for Ctrl-C / SIGTERM."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ import asyncio
 import os
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modems.driver import ModemConfig
+    from smsc.link import SmppLinkConfig
 
 PASSWORD_ENV = "LWM2M_SMS_SMPP_PASSWORD"
 _background: set["asyncio.Task[None]"] = set()  # tasks kept alive until they end
@@ -52,6 +56,18 @@ def smpp_password(args: argparse.Namespace) -> str:
     return os.environ.get(PASSWORD_ENV, "")
 
 
+def smpp_config(args: argparse.Namespace, msisdn: str) -> "SmppLinkConfig":
+    """The SMPP link configuration from :func:`add_smpp_options`' options (ValueError for an
+    unreadable password file)."""
+    from smsc.link import SmppLinkConfig
+
+    host, port = args.smpp
+    return SmppLinkConfig(
+        host=host, port=port, system_id=args.system_id, password=smpp_password(args),
+        system_type=args.system_type, address_range=args.address_range or msisdn, store=args.smpp_store,
+    )
+
+
 async def wait_for_smsc(link: Any, args: argparse.Namespace) -> str | None:
     """Until the started link is bound, say so on one line (address and reason); with
     ``--smpp-wait`` give up after that many seconds. Returns an error line, or None."""
@@ -70,21 +86,15 @@ async def wait_for_smsc(link: Any, args: argparse.Namespace) -> str | None:
     try:
         await link.wait_bound(args.smpp_wait)
     except asyncio.TimeoutError:
-        return f"no bind to SMSC {host}:{port} within {args.smpp_wait:g} s: {link.status}"
+        return f"not bound within {args.smpp_wait:g} s: {link.status}"
     return None
 
 
-def smpp_link(args: argparse.Namespace, msisdn: str | None, **bearer_options: Any) -> Any:
-    """An (unstarted) SMPP bearer from :func:`add_smpp_options`' options (``bearer_options``
-    go to the bearer, e.g. ``parts_db``)."""
-    from smsc.link import SmppBearer, SmppLinkConfig
+def modem_config(args: argparse.Namespace) -> "ModemConfig":
+    """The modem configuration from ``--modem``, ``--pin``, ``--modem-profile``."""
+    from modems.driver import ModemConfig
 
-    host, port = args.smpp
-    config = SmppLinkConfig(
-        host=host, port=port, system_id=args.system_id, password=smpp_password(args),
-        system_type=args.system_type, address_range=args.address_range or msisdn or "", store=args.smpp_store,
-    )
-    return SmppBearer(config, msisdn, **bearer_options)
+    return ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile)
 
 
 def stop_event() -> asyncio.Event:

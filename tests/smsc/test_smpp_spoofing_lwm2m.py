@@ -59,7 +59,7 @@ async def test_forged_update_and_register_are_refused_and_the_registration_uncha
             assert smsc.stats.spoofs == 2
 
             # The victim's own traffic still flows, and its registration is what it was.
-            assert await stack.server.read("victim", "/3/0/0") == "lwm2m-sms"
+            assert (await stack.server.read("victim", "/3/0/0")).value == "lwm2m-sms"
             after = stack.server.registration("victim")
             assert (after.location, after.lifetime, str(after.sms), after.remote_uri) == (
                 before.location, before.lifetime, VICTIM, before.remote_uri)
