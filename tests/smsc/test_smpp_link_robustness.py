@@ -4,6 +4,7 @@ across restarts, and the start-up status line."""
 
 import asyncio
 import socket
+import sqlite3
 import struct
 
 import pytest
@@ -42,7 +43,11 @@ async def test_outbox_entry_past_its_validity_is_not_sent(smsc, make_link, tmp_p
     store = str(tmp_path / "outbox.db")
     box = Outbox(store)
     box.add("old-1", "+15550002", b"stale")
-    box._db.execute("UPDATE outbox SET created = created - 7200")  # accepted two hours ago
+    box.close()
+    with sqlite3.connect(store) as db:  # accepted two hours ago
+        db.execute("UPDATE outbox SET created = created - 7200")
+    db.close()
+    box = Outbox(store)
     box.add("new-1", "+15550002", b"fresh")
     box.close()
     receiver = await make_link(smsc, "+15550002")
