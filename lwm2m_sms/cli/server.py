@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: --db when it is a file; needed with --db postgresql://... "
                              "and an SMS bearer)")
     parser.add_argument("--durability", choices=("normal", "full"), default="normal",
-                        help="--db writes of held SMS parts: normal survives kill -9, full a power cut "
+                        help="writes of held SMS parts (--local-db): normal survives kill -9, full a power cut "
                              "too, at an fsync per part (default normal; dead letters are always full)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
