@@ -93,6 +93,7 @@ SERVER_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("smpp", "system_type"): ("system_type", _str),
     ("smpp", "address_range"): ("address_range", _str),
     ("smpp", "store"): ("smpp_store", _str),
+    ("smpp", "wait"): ("smpp_wait", _num),
     ("modem", "port"): ("modem", _str),
     ("modem", "profile"): ("modem_profile", _str),
     ("routing", "wake_up"): ("wake_up", _wake_up),

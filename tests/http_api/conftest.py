@@ -26,7 +26,7 @@ class Rig:
         from smsc.config import SmscConfig
         from smsc.server import SimulatedSmsc
 
-        self.smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2))
+        self.smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.2))
         await self.smsc.start("127.0.0.1", 0)
         self.closers.append(self.smsc.close)
         link = await smpp_bearer(self.smsc.port, "server", SERVER, SERVER)

@@ -33,6 +33,7 @@ system_id = "{system_id}"
 system_type = "lwm2m"
 address_range = "{msisdn}"
 store = "{tmp}/outbox.db"
+wait = 30
 password_file = "{tmp}/smpp-password"
 
 [routing]
@@ -63,7 +64,7 @@ def flags(tmp, msisdn="+15550000", system_id="server", udp=0, smsc=2775, http=0)
     return ["--udp", f"127.0.0.1:{udp}", "--db", f"{tmp}/lwm2m.db", "--local-db", f"{tmp}/node.db",
             "--durability", "full", "--msisdn", msisdn, "--grace", "120",
             "--lwm2m-version", "1.0", "--smpp", f"127.0.0.1:{smsc}", "--system-id", system_id,
-            "--system-type", "lwm2m", "--address-range", msisdn, "--smpp-store", f"{tmp}/outbox.db",
+            "--system-type", "lwm2m", "--address-range", msisdn, "--smpp-store", f"{tmp}/outbox.db", "--smpp-wait", "30",
             "--password", "s3cret", "--wake-up", "30", "--udp-window", "60", "--sms-window", "600",
             "--queue-ttl", "3600", "--udp-timeout", "20", "--no-us-fallback",
             "--allow-register", "+15550101", "--allow-register", "+15550102",
@@ -95,7 +96,8 @@ def test_every_server_option_has_a_key_in_the_file():
     p = argparse.ArgumentParser()
     server.add_arguments(p)
     dests = {a.dest for a in p._actions} - {"help", "config", "check_config"}
-    covered = {dest for dest, _ in SERVER_KEYS.values()} | {"password", "pin"}
+    # the secrets: smpp.password_file / password_env and modem.pin_file / pin_env
+    covered = {dest for dest, _ in SERVER_KEYS.values()} | {"password", "password_file", "pin"}
     assert dests <= covered, f"options without a config key: {sorted(dests - covered)}"
 
 
@@ -167,7 +169,7 @@ async def test_server_from_a_file_behaves_as_the_server_from_its_flags(tmp_path)
     from smsc.config import SmscConfig
     from smsc.server import SimulatedSmsc
 
-    smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2))
+    smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.2))
     await smsc.start("127.0.0.1", 0)
     fleet = await smpp_bearer(smsc.port, "fleet", r"^\+?15550[1-9].*")
     mux = SegmentMux(fleet)
