@@ -138,6 +138,9 @@ class BootstrapConfig:
             return BootstrapInfo([_account(s) for s in d.get("servers", [])], sms=sms)
 
         endpoints = {ep: info(d) for ep, d in data.get("endpoints", {}).items()}
+        if isinstance(data.get("default"), dict) and data["default"].get("sms"):
+            # a number is listed for an endpoint name: the default has none to tie it to
+            raise ConfigError("default: 'sms' is per endpoint; list the numbers under endpoints")
         return cls(endpoints, info(data["default"]) if data.get("default") else None)
 
     @classmethod
@@ -223,19 +226,26 @@ class BootstrapServer:
     ``sessions[ep]`` holds the last bootstrap of each endpoint; ``on_finished`` callbacks
     get each session when it ends. A step without an answer within ``step_timeout``
     seconds fails the session. A peer cannot pile up work: one session per endpoint (a
-    request for an endpoint whose session runs with another peer is refused 4.00), at most
-    ``max_sessions`` at a time (5.03 beyond)."""
+    request for an endpoint whose session runs with another peer is refused 4.00, a push
+    of it raises ConfigError), at most ``max_sessions`` at a time (5.03 beyond), and
+    ``sessions`` keeps at most ``max_history`` finished ones (the oldest go first)."""
 
     def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None, step_timeout: float = 120.0,
-                 max_sessions: int = 1000):
-        self.config = config
+                 max_sessions: int = 1000, max_history: int = 10000):
         self._send_fn = send
         self.step_timeout = step_timeout
         self.max_sessions = max_sessions
+        self.max_history = max_history
         self.context: Optional[aiocoap.Context] = None
         self.site = resource.Site()
         self.mount(self.site)
+        # the last session of each endpoint, oldest first; finished ones beyond max_history
+        # are forgotten (a default configuration lets any name start one)
         self.sessions: dict[str, BootstrapSession] = {}
+        self._running = 0
+        self._running_numbers: dict[Address, int] = {}  # device numbers of running SMS sessions
+        self._listed: frozenset[Address] = frozenset()
+        self.config = config
         self.stats = BootstrapStats()
         self.on_finished: list[Callable[[BootstrapSession], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -261,9 +271,23 @@ class BootstrapServer:
             raise RuntimeError("no UDP transport in this bootstrap server's context")
         return port
 
+    @property
+    def config(self) -> BootstrapConfig:
+        """The bootstrap information. The numbers it lists are indexed when it is set: give
+        a changed configuration by assigning it again, not by changing it in place."""
+        return self._config
+
+    @config.setter
+    def config(self, config: BootstrapConfig) -> None:
+        self._config = config
+        # knows_sms runs for each SMS part from anyone: a set lookup, not a scan of endpoints
+        self._listed = frozenset(n for info in config.endpoints.values() for n in info.sms)
+
     async def close(self) -> None:
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.context is not None:
             await self.context.shutdown()
 
@@ -272,8 +296,7 @@ class BootstrapServer:
     def knows_sms(self, sender: Address) -> bool:
         """Whether ``sender`` is listed for an endpoint or is the device of a running
         session (the bearer's reassembly trust)."""
-        return any(sender in info.sms for info in self.config.endpoints.values()) or any(
-            s.msisdn == sender and not s.done.done() for s in self.sessions.values())
+        return sender in self._listed or sender in self._running_numbers
 
     def sms_accept_filter(self, remote: Any, message: Message) -> bool:
         """The accept_filter of the bootstrap server's SMS transports: a Bootstrap-Request
@@ -291,7 +314,7 @@ class BootstrapServer:
             log.warning("Bootstrap-Request by SMS from %s for ep=%s (mid=%s) dropped: number not listed for it",
                         sender, ep or "-", message.mid)
             return False
-        if any(s.msisdn == sender and not s.done.done() for s in self.sessions.values()):
+        if sender in self._running_numbers:
             return True
         self.stats.dropped_sms += 1
         log.warning("SMS %s from %s (mid=%s) dropped: no bootstrap session with this number",
@@ -319,8 +342,13 @@ class BootstrapServer:
             remote = f"coap+sms://{msisdn}"
         elif not remote.lower().startswith("coap://"):
             raise ConfigError(f"{remote}: give coap://HOST:PORT or coap+sms://+N")
+        running = self.sessions.get(endpoint)
+        if running is not None and not running.done.done():
+            raise ConfigError(f"a bootstrap of {endpoint!r} is running ({running.initiated_by} initiated)")
+        if self._running >= self.max_sessions:
+            raise ConfigError(f"{self.max_sessions} bootstraps are running: try again later")
         session = BootstrapSession(endpoint, remote.rstrip("/"), "server", msisdn=msisdn)
-        self.sessions[endpoint] = session
+        self._opened(session)
         self.stats.pushed += 1
         log.info("Server Initiated Bootstrap ep=%s at %s: %d server(s)", endpoint, remote, len(info.servers))
         await self._run(session, info)
@@ -361,19 +389,45 @@ class BootstrapServer:
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: a bootstrap of this endpoint "
                         "runs with %s", ep, where, request.mid, remote_uri(running.remote))
             return Message(code=Code.BAD_REQUEST, payload=b"a bootstrap of this endpoint is running")
-        if sum(not s.done.done() for s in self.sessions.values()) >= self.max_sessions:
+        if self._running >= self.max_sessions:
             self.stats.refused += 1
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: %d sessions running",
                         ep, where, request.mid, self.max_sessions)
             return Message(code=Code.SERVICE_UNAVAILABLE, payload=b"too many bootstraps running")
         session = BootstrapSession(ep, request.remote, "client", msisdn=remote_msisdn(request.remote))
-        self.sessions[ep] = session
+        self._opened(session)
         self.stats.requests += 1
         log.info("Bootstrap-Request ep=%s from %s (mid=%s): %d server(s)", ep, where, request.mid, len(info.servers))
         task = asyncio.get_running_loop().create_task(self._run(session, info))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return Message(code=Code.CHANGED)
+
+    def _opened(self, session: BootstrapSession) -> None:
+        self.sessions.pop(session.endpoint, None)  # to the end: the newest
+        self.sessions[session.endpoint] = session
+        self._running += 1
+        if session.msisdn is not None:
+            self._running_numbers[session.msisdn] = self._running_numbers.get(session.msisdn, 0) + 1
+
+    def _closed(self, session: BootstrapSession) -> None:
+        self._running -= 1
+        if session.msisdn is not None:
+            left = self._running_numbers.pop(session.msisdn, 1) - 1
+            if left > 0:
+                self._running_numbers[session.msisdn] = left
+        excess = len(self.sessions) - self._running - self.max_history
+        if excess > 0:
+            # oldest first; running sessions (at most max_sessions) are skipped, so this
+            # looks at no more than excess + max_sessions entries
+            finished = []
+            for ep, old in self.sessions.items():
+                if old.done.done():
+                    finished.append(ep)
+                    if len(finished) == excess:
+                        break
+            for ep in finished:
+                del self.sessions[ep]
 
     async def _step(self, session: BootstrapSession, name: str, request: Message) -> Message:
         try:
@@ -427,6 +481,7 @@ class BootstrapServer:
                 self.stats.failed += 1
             if not session.done.done():
                 session.done.set_result(session)
+                self._closed(session)
             for callback in self.on_finished:
                 try:
                     callback(session)

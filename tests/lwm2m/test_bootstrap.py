@@ -368,3 +368,56 @@ async def test_requests_cannot_pile_up_sessions(contexts):
     assert bs.stats.requests == 2 and bs.stats.refused == 2
     await bs.close()
 
+
+
+def _answering(gate=None):
+    """A send() standing in for a device that answers every bootstrap command with
+    success (after ``gate`` is set, when given)."""
+    codes = {Code.DELETE: Code.DELETED, Code.PUT: Code.CHANGED, Code.GET: Code.CONTENT, Code.POST: Code.CHANGED}
+
+    async def send(remote, request):
+        if gate is not None:
+            await gate.wait()
+        return Message(code=codes[request.code], payload=b"</0/0>" if request.code == Code.GET else b"")
+    return send
+
+
+async def test_session_history_is_bounded_and_a_number_is_trusted_only_while_its_session_runs():
+    """With a default configuration any endpoint name starts a session: the finished ones
+    kept are bounded; the device number of an SMS session is let in only while it runs."""
+    config = BootstrapConfig.from_dict({
+        "default": {"servers": [{"uri": "coap://127.0.0.1:5683"}]},
+        "endpoints": {"listed": {"sms": "+15550101", "servers": [{"uri": "coap://127.0.0.1:5683"}]}}})
+    gate = asyncio.Event()
+    bs = BootstrapServer(config, send=_answering(gate), max_history=3)
+    device = parse_msisdn("+15550199")
+    running = asyncio.ensure_future(bs.push("ep0", "+15550199"))
+    await asyncio.sleep(0)  # the push opens its session before its first step
+    assert bs.sessions["ep0"].state == "running" and bs.knows_sms(device)
+    with pytest.raises(ConfigError, match="running"):
+        await bs.push("ep0", "+15550198")     # one session per endpoint, pushed or not
+    gate.set()
+    assert (await running).state == "succeeded"
+    assert not bs.knows_sms(device)
+    for i in range(1, 5):
+        assert (await bs.push(f"ep{i}", "+15550199")).state == "succeeded"
+    assert list(bs.sessions) == ["ep2", "ep3", "ep4"]
+    assert not bs.knows_sms(device) and bs.knows_sms(parse_msisdn("+15550101"))
+    assert bs.stats.pushed == 5 and bs.stats.succeeded == 5
+
+
+async def test_push_beyond_max_sessions_is_refused():
+    gate = asyncio.Event()
+    bs = BootstrapServer(config_for("a"), send=_answering(gate), max_sessions=1)
+    bs.config = BootstrapConfig.from_dict({"default": {"servers": [{"uri": "coap://127.0.0.1:5683"}]}})
+    first = asyncio.ensure_future(bs.push("a", "coap://127.0.0.1:9"))
+    await asyncio.sleep(0)
+    with pytest.raises(ConfigError, match="1 bootstraps are running"):
+        await bs.push("b", "coap://127.0.0.1:9")
+    gate.set()
+    assert (await first).state == "succeeded"
+
+
+def test_sms_numbers_in_the_default_are_refused():
+    with pytest.raises(ConfigError, match="per endpoint"):
+        BootstrapConfig.from_dict({"default": {"sms": "+15550101", "servers": [{"uri": "coap://127.0.0.1:5683"}]}})
