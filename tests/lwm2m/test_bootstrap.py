@@ -421,3 +421,74 @@ async def test_push_beyond_max_sessions_is_refused():
 def test_sms_numbers_in_the_default_are_refused():
     with pytest.raises(ConfigError, match="per endpoint"):
         BootstrapConfig.from_dict({"default": {"sms": "+15550101", "servers": [{"uri": "coap://127.0.0.1:5683"}]}})
+
+
+async def test_bootstrap_write_of_an_instance_replaces_it_and_the_old_number_is_no_longer_trusted(bootstrapping):
+    client, send = bootstrapping
+    old = parse_msisdn("+15550000")
+    for account in (ServerAccount("coap://127.0.0.1:5683", 1, 60, "UQS", old), ServerAccount("coap://127.0.0.1:5683")):
+        cf, body = encode_payload((0, 1), account.security_instance())
+        assert (await send(Code.PUT, "/0/1", content_format=cf, payload=body)).code == Code.CHANGED
+    assert 9 not in client.objects[0][1] and not client.trust.known(old)
+
+
+async def test_a_bootstrap_request_answered_5_03_is_asked_again_with_back_off(contexts):
+    """5.03 (the bootstrap server has too many sessions running) is not a refusal: the
+    device asks again after the back-off, and bootstraps when the server has room."""
+    server = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    bs = BootstrapServer(BootstrapConfig.from_dict(
+        {"endpoints": {"busy": {"servers": [{"uri": f"coap://127.0.0.1:{server.port}"}]}}}))
+    answers = []
+
+    class Busy(resource.Resource):
+        async def render_post(self, request):
+            answers.append(request)
+            if len(answers) == 1:
+                return Message(code=Code.SERVICE_UNAVAILABLE, payload=b"too many bootstraps running")
+            return bs._handle_request(request)
+
+    ctx = await contexts()
+    site = resource.Site()
+    site.add_resource(["bs"], Busy())
+    ctx.serversite = site
+    bs.start(ctx)
+    delays = []
+
+    async def sleep(seconds):
+        delays.append(seconds)
+
+    client = Lwm2mClient(await contexts(), "busy", bootstrap=f"coap://127.0.0.1:{port_of(ctx)}", sleep=sleep)
+    try:
+        await asyncio.wait_for(client.start(), 20)
+        assert delays == [2.0] and len(answers) == 2
+        assert client.stats["bootstrap_unanswered"] == 1 and server.registration("busy") is not None
+    finally:
+        await client.stop()
+        await server.close()
+
+
+async def test_a_server_initiated_bootstrap_that_stalls_is_left(contexts):
+    """The bootstrap server opens a session (Delete /) and goes away: the device leaves
+    the session after session_timeout without a command (a command restarts the wait),
+    serves other peers again, and, its server accounts deleted, bootstraps on its own."""
+    ctx, peer, other = await contexts(), await contexts(), await contexts()
+    base = f"coap://127.0.0.1:{port_of(ctx)}"
+    sleeps = []
+
+    async def sleep(seconds):
+        sleeps.append(seconds)
+        if len(sleeps) == 1:  # the session moves once during the first wait
+            r = await peer.request(Message(code=Code.GET, uri=base + "/", accept=40)).response
+            assert r.code == Code.CONTENT
+
+    client = Lwm2mClient(ctx, "stall", bootstrap=f"coap://127.0.0.1:{port_of(peer)}", server="coap://127.0.0.1:8",
+                         sleep=sleep, bootstrap_schedule=BootstrapSchedule(session_timeout=30, attempts=1))
+    before = set(client._tasks)
+    assert (await peer.request(Message(code=Code.DELETE, uri=base + "/")).response).code == Code.DELETED
+    assert (await other.request(Message(code=Code.GET, uri=base + "/3/0/0")).response).code == Code.UNAUTHORIZED
+    await asyncio.wait_for(asyncio.gather(*(set(client._tasks) - before)), 10)
+    assert sleeps == [30, 30] and client.stats["bootstrap_abandoned"] == 1
+    assert not client.bootstrap_state.active
+    assert client.stats["bootstrap_requests"] == 1  # then it asked for a bootstrap itself (the peer has no /bs)
+    assert (await other.request(Message(code=Code.GET, uri=base + "/3/0/0")).response).code == Code.CONTENT
+    await client.stop(deregister=False)

@@ -39,12 +39,16 @@ __all__ = ["BootstrapSchedule", "BootstrapState", "Smartcard", "is_bootstrap_ser
 class BootstrapSchedule:
     """When to send Bootstrap-Requests: first after ``hold_off`` seconds (the bootstrap
     account's /0/x/11), then, while none is answered, again after ``first_retry`` seconds,
-    doubling up to ``max_retry``, at most ``attempts`` requests in all (None: forever)."""
+    doubling up to ``max_retry``, at most ``attempts`` requests in all (None: forever).
+    A session the bootstrap server opened on its own (Server Initiated) that sees no
+    command for ``session_timeout`` seconds is left, so that a bootstrap server that went
+    away does not keep the device from its LwM2M servers."""
 
     hold_off: float = 0.0
     first_retry: float = 2.0
     max_retry: float = 300.0
     attempts: Optional[int] = 8
+    session_timeout: float = 300.0
 
     def delay_before(self, attempt: int) -> Optional[float]:
         """Seconds to wait before request number ``attempt`` (0-based), None when no
@@ -105,6 +109,7 @@ class BootstrapState:
     initiated_by: Optional[str] = None
     peer: Optional[str] = None  # uri_base of the bootstrap server of the open session
     finished: Optional["asyncio.Future[None]"] = None
+    commands: int = 0  # bootstrap commands served (a watchdog sees whether the session moves)
     completed: list[str] = field(default_factory=list)  # how each finished bootstrap began
 
     def waiter(self) -> "asyncio.Future[None]":

@@ -10,6 +10,7 @@ transport per URI scheme, so each simulated device has a context of its own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any, Awaitable, Callable, Coroutine, Optional
@@ -107,7 +108,8 @@ class Lwm2mClient:
             self.objects[0][1] = account.security_instance()
             self.objects[1][0] = account.server_instance() | SERVER_EXECUTABLES
         self.stats = {"registers": 0, "updates": 0, "requests": 0, "dropped_asleep": 0, "dropped_untrusted": 0,
-                      "notifications": 0, "bootstrap_requests": 0, "bootstrap_unanswered": 0}
+                      "notifications": 0, "bootstrap_requests": 0, "bootstrap_unanswered": 0,
+                      "bootstrap_abandoned": 0}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.tree = ObjectTree(self.objects, lambda: int(self.clock()))
         self.window = QueueWindow(lambda: self.binding, clock, queue_window, endpoint, self.stats)
@@ -120,7 +122,8 @@ class Lwm2mClient:
         self.bootstrap_state = BootstrapState()
         self._awaiting_bootstrap = False
         self.handler = RequestHandler(endpoint, self.tree, self.observations, self.registrations,
-                                      self.bootstrap_state, self.stats, self._bootstrap_finished)
+                                      self.bootstrap_state, self.stats, self._bootstrap_finished,
+                                      self._server_bootstrap_begun)
         self.site = ClientSite(endpoint, self.handler, self.observations, self.window.activity)
         context.serversite = self.site
         install_sleep_gate(context, self.window)
@@ -269,7 +272,7 @@ class Lwm2mClient:
         _iid, account = found
         schedule = self.bootstrap_schedule or BootstrapSchedule()
         if account.hold_off is not None:
-            schedule = BootstrapSchedule(account.hold_off, schedule.first_retry, schedule.max_retry, schedule.attempts)
+            schedule = dataclasses.replace(schedule, hold_off=account.hold_off)
         state = self.bootstrap_state
         finished = state.waiter()
         self._awaiting_bootstrap = True
@@ -307,6 +310,13 @@ class Lwm2mClient:
             self.stats["bootstrap_unanswered"] += 1
             log.warning("ep=%s Bootstrap-Request to %s unanswered: %r", self.endpoint, account.uri, exc)
             return False
+        if response.code.class_ == 5:
+            # the bootstrap server cannot now (too many bootstraps running): ask again later
+            self.bootstrap_state.end()
+            self.stats["bootstrap_unanswered"] += 1
+            log.warning("ep=%s Bootstrap-Request to %s answered %s: asking again later", self.endpoint,
+                        account.uri, response.code)
+            return False
         if response.code != Code.CHANGED:
             self.bootstrap_state.end()
             raise ConfigError(f"Bootstrap-Request refused with {response.code}: "
@@ -329,6 +339,39 @@ class Lwm2mClient:
             await asyncio.wait_for(asyncio.shield(finished), timeout)
         except asyncio.TimeoutError:
             raise ConfigError(f"no Bootstrap-Finish within {timeout} s") from None
+
+    def _server_bootstrap_begun(self) -> None:
+        """The bootstrap server opened a session on its own. While bootstrap() runs, it
+        waits for Finish with its own timeout; otherwise a watchdog leaves a session that
+        stops moving."""
+        if not self._awaiting_bootstrap:
+            self._spawn(self._leave_stalled_bootstrap(self.bootstrap_state.waiter()))
+
+    async def _leave_stalled_bootstrap(self, finished: "asyncio.Future[None]") -> None:
+        state = self.bootstrap_state
+        timeout = (self.bootstrap_schedule or BootstrapSchedule()).session_timeout
+        while True:
+            seen = state.commands
+            await self._sleep_unless(finished, timeout)
+            if finished.done() or not state.active or state.finished is not finished:
+                return
+            if state.commands == seen:
+                break
+        state.end()
+        self.stats["bootstrap_abandoned"] += 1
+        log.warning("ep=%s Server Initiated Bootstrap by %s left: no command for %g s and no Bootstrap-Finish",
+                    self.endpoint, state.peer, timeout)
+        if not self.server_accounts() and bootstrap_account(self.objects) is not None:
+            # its Delete took the server accounts: bootstrap as a device without any does
+            await self._bootstrap_again()
+
+    async def _bootstrap_again(self) -> None:
+        try:
+            await self.bootstrap()
+        except ConfigError as exc:
+            log.error("ep=%s: bootstrap failed: %s", self.endpoint, exc)
+            return
+        await self._register_again()
 
     def _bootstrap_finished(self) -> None:
         """Bootstrap-Finish accepted: start the account timeout; a device that was not

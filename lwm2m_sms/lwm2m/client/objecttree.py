@@ -242,11 +242,13 @@ class ObjectTree:
             raise Refused(Code.BAD_REQUEST, "Bootstrap-Write of an instance needs TLV resources")
         if obj == 0:
             check(values)
-        instance = self.objects.setdefault(obj, {}).setdefault(iid, {})
-        instance.update(values)
+        # Write of an instance replaces it (as a PUT does): a resource the bootstrap server
+        # left out must not survive, least of all an old server's SMS number in /0/x/9
+        instance = dict(values)
         if obj == 1:
             for rid, value in SERVER_EXECUTABLES.items():
                 instance.setdefault(rid, value)
+        self.objects.setdefault(obj, {})[iid] = instance
 
     def bootstrap_write(self, path: LwM2MPath, values: Any, check: Callable[[dict[int, Any]], None]) -> None:
         """Bootstrap Write of an object (instances), an instance or a resource."""
