@@ -483,7 +483,7 @@ async def test_a_server_initiated_bootstrap_that_stalls_is_left(contexts):
 
     client = Lwm2mClient(ctx, "stall", bootstrap=f"coap://127.0.0.1:{port_of(peer)}", server="coap://127.0.0.1:8",
                          sleep=sleep, bootstrap_schedule=BootstrapSchedule(session_timeout=30, attempts=1))
-    before = set(client._tasks)
+    before = set(client._tasks or ())
     assert (await peer.request(Message(code=Code.DELETE, uri=base + "/")).response).code == Code.DELETED
     assert (await other.request(Message(code=Code.GET, uri=base + "/3/0/0")).response).code == Code.UNAUTHORIZED
     await asyncio.wait_for(asyncio.gather(*(set(client._tasks) - before)), 10)

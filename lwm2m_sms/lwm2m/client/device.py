@@ -32,6 +32,7 @@ from .observe import Observations, effective_attributes
 from .reception import QueueWindow, SmsTrust, install_sleep_gate, install_sms_trust
 from .registration import RegistrationLoop, Session
 from .site import ClientSite
+from .stats import DeviceStats
 
 __all__ = ["Lwm2mClient", "DEFAULT_QUEUE_WINDOW"]
 
@@ -107,10 +108,8 @@ class Lwm2mClient:
             )
             self.objects[0][1] = account.security_instance()
             self.objects[1][0] = account.server_instance() | SERVER_EXECUTABLES
-        self.stats = {"registers": 0, "updates": 0, "requests": 0, "dropped_asleep": 0, "dropped_untrusted": 0,
-                      "notifications": 0, "bootstrap_requests": 0, "bootstrap_unanswered": 0,
-                      "bootstrap_abandoned": 0}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.stats = DeviceStats()
+        self._tasks: Optional[set[asyncio.Task[Any]]] = None  # made by the first _spawn
         self.tree = ObjectTree(self.objects, lambda: int(self.clock()))
         self.window = QueueWindow(lambda: self.binding, clock, queue_window, endpoint, self.stats)
         self.trust = SmsTrust(self.objects, endpoint, self.stats)
@@ -214,7 +213,7 @@ class Lwm2mClient:
         """De-register from every server (when asked; each De-register given up after
         ``timeout`` seconds, so an unreachable server does not hold a shutdown), stop all
         timers."""
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
         self.observations.stop()
         await self.registrations.stop(deregister, timeout)
@@ -240,6 +239,8 @@ class Lwm2mClient:
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> "asyncio.Task[Any]":
         task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -366,6 +367,7 @@ class Lwm2mClient:
             await self._bootstrap_again()
 
     async def _bootstrap_again(self) -> None:
+        self.registrations.set_registered(False)
         try:
             await self.bootstrap()
         except ConfigError as exc:
@@ -378,7 +380,7 @@ class Lwm2mClient:
         waiting for a bootstrap (Server Initiated on a running device) registers anew."""
         self._schedule_account_purge()
         if not self._awaiting_bootstrap:
-            self.registrations.registered.clear()  # set again once registered anew
+            self.registrations.set_registered(False)  # set again once registered anew
             self._spawn(self._register_again())
 
     async def _register_again(self) -> None:

@@ -15,6 +15,8 @@ mode is refused with 4.00 and a clear diagnostic (DESIGN: trust).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 import logging
 from typing import Any, Callable, Optional
 
@@ -55,7 +57,7 @@ class RequestHandler:
 
     def __init__(
         self, endpoint: str, tree: ObjectTree, observations: Observations, registrations: RegistrationLoop,
-        bootstrap: BootstrapState, stats: dict[str, int], on_bootstrap_finished: Callable[[], None],
+        bootstrap: BootstrapState, stats: "MutableMapping[str, int]", on_bootstrap_finished: Callable[[], None],
         on_server_bootstrap: Callable[[], None] = lambda: None,
     ):
         self.endpoint = endpoint

@@ -10,6 +10,8 @@ expire. A 4.04 to an Update (the server forgot the device) makes it register aga
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 import asyncio
 import logging
 from dataclasses import dataclass, field
@@ -53,11 +55,12 @@ class RegistrationLoop:
     """Registrations of one device. ``links()`` gives the object list to send;
     ``stats`` counts ``registers`` and ``updates``."""
 
-    __slots__ = ("endpoint", "send", "links", "sms", "update_margin", "stats", "spawn", "sessions", "registered")
+    __slots__ = ("endpoint", "send", "links", "sms", "update_margin", "stats", "spawn", "sessions", "_registered",
+                 "_registered_event")
 
     def __init__(
         self, endpoint: str, send: Send, links: Callable[[], bytes], *, sms: Optional[Address],
-        update_margin: float, stats: dict[str, int],
+        update_margin: float, stats: "MutableMapping[str, int]",
         spawn: Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"],
     ):
         self.endpoint = endpoint
@@ -68,7 +71,26 @@ class RegistrationLoop:
         self.stats = stats
         self.spawn = spawn
         self.sessions: dict[int, Session] = {}
-        self.registered = asyncio.Event()
+        # an asyncio.Event costs about 0.8 KiB (its deque): made only for who waits on it
+        self._registered = False
+        self._registered_event: Optional[asyncio.Event] = None
+
+    @property
+    def registered(self) -> asyncio.Event:
+        """Set while the device is registered with every server account."""
+        if self._registered_event is None:
+            self._registered_event = asyncio.Event()
+            if self._registered:
+                self._registered_event.set()
+        return self._registered_event
+
+    def set_registered(self, registered: bool) -> None:
+        self._registered = registered
+        if self._registered_event is not None:
+            if registered:
+                self._registered_event.set()
+            else:
+                self._registered_event.clear()
 
     async def register_all(self, accounts: list[ServerAccount]) -> None:
         if not accounts:
@@ -87,7 +109,7 @@ class RegistrationLoop:
             self.sessions[account.short_server_id] = session
             await self._register(session)
             session.task = self.spawn(self._update_loop(session))
-        self.registered.set()
+        self.set_registered(True)
 
     async def _register(self, session: Session) -> None:
         a = session.account
@@ -178,7 +200,7 @@ class RegistrationLoop:
                 session.objects_changed |= objects_changed
                 session.update_now.set()
 
-    def server_written(self, instance: dict[int, Any], written: dict[int, Any]) -> None:
+    def server_written(self, instance: "MutableMapping[int, Any]", written: dict[int, Any]) -> None:
         """Resources ``written`` into a /1 instance: a new lifetime (/1/x/1) or binding
         (/1/x/7) goes into the session and is sent in an Update at once."""
         changed = {}
@@ -214,4 +236,4 @@ class RegistrationLoop:
                         log.warning("ep=%s de-register from %s failed: %r", self.endpoint, session.base_uri, exc)
                     session.location = None
         self.sessions.clear()
-        self.registered.clear()
+        self.set_registered(False)
