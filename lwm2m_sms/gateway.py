@@ -163,19 +163,27 @@ async def start_device(
     the number a device without a bearer names in ``sms=`` (with a bearer: the bearer's)."""
     # One socket of its own per device (see lwm2m_sms.lwm2m.udp: no shared ports).
     context = await udp_context(("127.0.0.1", 0)) if udp else aiocoap.Context(serversite=None)
-    sms = None
-    if bearer is not None:
-        sms = await add_sms_transport(context, bearer, sms_settings)
-    client = Lwm2mClient(
-        context, endpoint, server=server_uri, bootstrap=bootstrap_uri, binding=binding,
-        sms=bearer.local_address if bearer is not None else own_sms,
-        server_sms=server_msisdn, **client_kwargs,
-    )
+    try:
+        sms = None
+        if bearer is not None:
+            sms = await add_sms_transport(context, bearer, sms_settings)
+        client = Lwm2mClient(
+            context, endpoint, server=server_uri, bootstrap=bootstrap_uri, binding=binding,
+            sms=bearer.local_address if bearer is not None else own_sms,
+            server_sms=server_msisdn, **client_kwargs,
+        )
+    except BaseException:
+        await context.shutdown()  # its socket, whatever refused the device
+        raise
     if bearer is not None:
         bearer.set_sender_trust(client.trust.known)
     device = Device(client, context, sms)
     if start:
-        await client.start()
+        try:
+            await client.start()
+        except BaseException:
+            await device.close(deregister=False)
+            raise
     return device
 
 
