@@ -156,9 +156,9 @@ async def run(args: argparse.Namespace) -> int:
         print(f"{len(devices)} SMS device(s) from {numbers[0]} on {bearer_name(args)}", flush=True)
     # A start can take long (hold-off, bootstrap back-off): a signal meanwhile stops it.
     starts = [asyncio.ensure_future(d.client.start()) for d in devices]
-    all_started = asyncio.gather(*starts, return_exceptions=True)
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({all_started, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    all_started: "asyncio.Future[list[Any]]" = asyncio.gather(*starts, return_exceptions=True)
+    stopping: "asyncio.Future[Any]" = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([all_started, stopping], return_when=asyncio.FIRST_COMPLETED)
     stopping.cancel()
     if not all_started.done():
         for task in starts:
