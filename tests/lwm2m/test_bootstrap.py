@@ -289,10 +289,7 @@ async def test_bootstrap_account_purged_after_its_timeout(contexts):
         await client.start()
         assert waits == [60] and client.objects[0][0][1] is True  # kept while the timeout runs
         release.set()
-        for _ in range(100):
-            if 0 not in client.objects[0]:
-                break
-            await asyncio.sleep(0)
+        await asyncio.wait_for(client._purge, 5)  # the purge's own task, not a polling loop
         assert 0 not in client.objects[0] and 1 in client.objects[0]
         assert server.registration("purge") is not None
     finally:
@@ -491,4 +488,44 @@ async def test_a_server_initiated_bootstrap_that_stalls_is_left(contexts):
     assert not client.bootstrap_state.active
     assert client.stats["bootstrap_requests"] == 1  # then it asked for a bootstrap itself (the peer has no /bs)
     assert (await other.request(Message(code=Code.GET, uri=base + "/3/0/0")).response).code == Code.CONTENT
+    await client.stop(deregister=False)
+
+
+async def test_the_account_timeout_runs_from_the_last_bootstrap(contexts):
+    """Two server-initiated bootstraps: the first one's account timeout, when it ends,
+    no longer purges the bootstrap account; the second one's does."""
+    ctx, peer = await contexts(), await contexts()
+    base = f"coap://127.0.0.1:{port_of(ctx)}"
+    calls: asyncio.Queue = asyncio.Queue()
+
+    async def sleep(seconds):
+        gate = asyncio.get_running_loop().create_future()
+        await calls.put((seconds, gate))
+        await gate
+
+    async def purge_wait():
+        while True:  # the session watchdog's waits (300 s) stay pending; they end with Finish
+            seconds, gate = await asyncio.wait_for(calls.get(), 10)
+            if seconds == 60:
+                return gate
+
+    client = Lwm2mClient(ctx, "twice", bootstrap=f"coap://127.0.0.1:{port_of(peer)}", bootstrap_account_timeout=60,
+                         sleep=sleep)
+
+    async def bootstrap():
+        await peer.request(Message(code=Code.DELETE, uri=base + "/")).response
+        account = ServerAccount("coap://127.0.0.1:8")
+        for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
+            cf, body = encode_payload(path, inst)
+            await peer.request(Message(code=Code.PUT, uri=base + "/%d/%d" % path, content_format=cf, payload=body)).response
+        assert (await peer.request(Message(code=Code.POST, uri=base + "/bs")).response).code == Code.CHANGED
+
+    await bootstrap()
+    first = await purge_wait()
+    await bootstrap()
+    second = await purge_wait()
+    assert first.cancelled()  # cancelled, not left to purge at the first one's time
+    second.set_result(None)
+    await asyncio.wait_for(client._purge, 5)
+    assert 0 not in client.objects[0] and 1 in client.objects[0]
     await client.stop(deregister=False)

@@ -57,7 +57,7 @@ class Lwm2mClient:
     __slots__ = (
         "context", "endpoint", "clock", "sleep", "smartcard", "bootstrap_schedule", "bootstrap_uri", "objects",
         "stats", "_tasks", "tree", "window", "trust", "observations", "registrations", "bootstrap_state",
-        "_awaiting_bootstrap", "handler", "site",
+        "_awaiting_bootstrap", "handler", "site", "_purge",
     )
 
     def __init__(
@@ -120,6 +120,7 @@ class Lwm2mClient:
                                               update_margin=update_margin, stats=self.stats, spawn=self._spawn)
         self.bootstrap_state = BootstrapState()
         self._awaiting_bootstrap = False
+        self._purge: "Optional[asyncio.Task[Any]]" = None
         self.handler = RequestHandler(endpoint, self.tree, self.observations, self.registrations,
                                       self.bootstrap_state, self.stats, self._bootstrap_finished,
                                       self._server_bootstrap_begun)
@@ -393,9 +394,14 @@ class Lwm2mClient:
             log.error("ep=%s: registration after bootstrap failed: %s", self.endpoint, exc)
 
     def _schedule_account_purge(self) -> None:
+        # the timeout runs from the last bootstrap: an earlier one's timer must not purge
+        # the account a later bootstrap wrote
+        if self._purge is not None:
+            self._purge.cancel()
+            self._purge = None
         found = bootstrap_account(self.objects, self.endpoint)
         if found is not None and found[1].account_timeout:
-            self._spawn(self._purge_bootstrap_account(found[0], found[1].account_timeout))
+            self._purge = self._spawn(self._purge_bootstrap_account(found[0], found[1].account_timeout))
 
     async def _purge_bootstrap_account(self, iid: int, timeout: float) -> None:
         # LwM2M 1.0.2 E.1 /0/x/12: the bootstrap account is purged after this many seconds
