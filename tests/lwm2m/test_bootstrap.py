@@ -529,3 +529,40 @@ async def test_the_account_timeout_runs_from_the_last_bootstrap(contexts):
     await asyncio.wait_for(client._purge, 5)
     assert 0 not in client.objects[0] and 1 in client.objects[0]
     await client.stop(deregister=False)
+
+
+class _SmsRemote:
+    def __init__(self, number):
+        self.msisdn = number
+        self.uri_base = f"coap+sms://{number}"
+
+
+def _bs_request(ep):
+    msg = Message(code=Code.POST, uri_path=("bs",))
+    msg.opt.uri_query = (f"ep={ep}",)
+    return msg
+
+
+async def test_sms_filter_ties_each_number_to_its_endpoint_and_sessions_to_their_device():
+    """A number listed for one endpoint cannot ask for another (not even one the default
+    covers); while a session runs only its device's number gets other SMS in, and not
+    once the session ended."""
+    config = BootstrapConfig.from_dict({
+        "default": {"servers": [{"uri": "coap://127.0.0.1:5683"}]},
+        "endpoints": {"a": {"sms": "+15550101", "servers": [{"uri": "coap://127.0.0.1:5683"}]},
+                      "b": {"sms": "+15550102", "servers": [{"uri": "coap://127.0.0.1:5683"}]}}})
+    gate = asyncio.Event()
+    bs = BootstrapServer(config, send=_answering(gate))
+    a, b, stranger = _SmsRemote("+15550101"), _SmsRemote("+15550102"), _SmsRemote("+15550666")
+    assert bs.sms_accept_filter(a, _bs_request("a"))
+    for remote, ep in ((a, "b"), (a, "anything"), (stranger, "a"), (b, "a")):
+        assert not bs.sms_accept_filter(remote, _bs_request(ep))
+    ack = Message(code=Code.CHANGED)
+    assert not bs.sms_accept_filter(a, ack)  # no session with a yet
+    pushed = asyncio.ensure_future(bs.push("a", "+15550101"))
+    await asyncio.sleep(0)  # the push opens its session before its first step
+    assert bs.sms_accept_filter(a, ack) and not bs.sms_accept_filter(stranger, ack)
+    gate.set()
+    await pushed
+    assert not bs.sms_accept_filter(a, ack)
+    assert bs.stats.dropped_sms == 7
