@@ -30,6 +30,11 @@ __all__ = ["ServerStack", "BootstrapStack", "Device", "start_server", "start_boo
 log = logging.getLogger(__name__)
 
 
+def _udp_uri(host: str, context: aiocoap.Context) -> str:
+    """``coap://HOST:PORT`` of the UDP socket of ``context`` (IPv6 hosts in brackets)."""
+    return f"coap://{f'[{host}]' if ':' in host else host}:{local_port(context)}"
+
+
 @dataclass
 class ServerStack:
     server: Lwm2mServer
@@ -41,8 +46,7 @@ class ServerStack:
 
     @property
     def udp_uri(self) -> str:
-        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
-        return f"coap://{host}:{local_port(self.context)}"
+        return _udp_uri(self.udp_host, self.context)
 
     async def close(self) -> None:
         await self.router.close()
@@ -97,8 +101,7 @@ class BootstrapStack:
 
     @property
     def udp_uri(self) -> str:
-        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
-        return f"coap://{host}:{local_port(self.context)}"
+        return _udp_uri(self.udp_host, self.context)
 
     @property
     def sms_uri(self) -> Optional[str]:
