@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -174,6 +175,7 @@ class BootstrapSession:
     discovered: list[Link] = field(default_factory=list)
     done: "asyncio.Future[BootstrapSession]" = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     msisdn: Optional[Address] = None  # the device's number when the session runs by SMS
+    ended: Optional[float] = None  # the server's clock when it ended
 
     @property
     def succeeded(self) -> bool:
@@ -227,12 +229,17 @@ class BootstrapServer:
     get each session when it ends. A step without an answer within ``step_timeout``
     seconds fails the session. A peer cannot pile up work: one session per endpoint (a
     request for an endpoint whose session runs with another peer is refused 4.00, a push
-    of it raises ConfigError), at most ``max_sessions`` at a time (5.03 beyond), and
-    ``sessions`` keeps at most ``max_history`` finished ones (the oldest go first)."""
+    of it raises ConfigError), at most ``max_sessions`` at a time (5.03 beyond), none
+    asked for within ``min_interval`` seconds (on ``clock``) of the end of the endpoint's
+    last one (5.03 with Max-Age), and ``sessions`` keeps at most ``max_history`` finished
+    ones (the oldest go first)."""
 
     def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None, step_timeout: float = 120.0,
-                 max_sessions: int = 1000, max_history: int = 10000):
+                 max_sessions: int = 1000, max_history: int = 10000, min_interval: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic):
         self._send_fn = send
+        self.min_interval = min_interval
+        self.clock = clock
         self.step_timeout = step_timeout
         self.max_sessions = max_sessions
         self.max_history = max_history
@@ -389,6 +396,14 @@ class BootstrapServer:
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: a bootstrap of this endpoint "
                         "runs with %s", ep, where, request.mid, remote_uri(running.remote))
             return Message(code=Code.BAD_REQUEST, payload=b"a bootstrap of this endpoint is running")
+        if running is not None and running.ended is not None and self.clock() - running.ended < self.min_interval:
+            # each session costs the operator about ten SMS: a device (or someone sending
+            # as its number) cannot have them back to back
+            wait = max(1, round(running.ended + self.min_interval - self.clock()))
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: its last bootstrap ended "
+                        "less than %g s ago", ep, where, request.mid, self.min_interval)
+            return Message(code=Code.SERVICE_UNAVAILABLE, max_age=wait, payload=b"bootstrapped moments ago")
         if self._running >= self.max_sessions:
             self.stats.refused += 1
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: %d sessions running",
@@ -480,6 +495,7 @@ class BootstrapServer:
             else:
                 self.stats.failed += 1
             if not session.done.done():
+                session.ended = self.clock()
                 session.done.set_result(session)
                 self._closed(session)
             for callback in self.on_finished:

@@ -566,3 +566,27 @@ async def test_sms_filter_ties_each_number_to_its_endpoint_and_sessions_to_their
     await pushed
     assert not bs.sms_accept_filter(a, ack)
     assert bs.stats.dropped_sms == 7
+
+
+async def test_an_endpoint_is_not_bootstrapped_again_within_min_interval(contexts):
+    """Each session costs about ten SMS: a Bootstrap-Request right after the endpoint's
+    last session ended is answered 5.03 with Max-Age (the device asks again later)."""
+    now = [1000.0]
+    bs = BootstrapServer(config_for("again"), send=_answering(), min_interval=30, clock=lambda: now[0])
+    server_ctx, peer = await contexts(), await contexts()
+    server_ctx.serversite = bs.site
+
+    async def ask():
+        msg = Message(code=Code.POST, uri=f"coap://127.0.0.1:{port_of(server_ctx)}/bs")
+        msg.opt.uri_query = ("ep=again",)
+        return await peer.request(msg).response
+
+    assert (await ask()).code == Code.CHANGED
+    await asyncio.wait_for(bs.sessions["again"].done, 5)
+    now[0] += 29
+    refused = await ask()
+    assert refused.code == Code.SERVICE_UNAVAILABLE and refused.opt.max_age == 1
+    now[0] += 1
+    assert (await ask()).code == Code.CHANGED
+    assert bs.stats.requests == 2 and bs.stats.refused == 1
+    await bs.close()
