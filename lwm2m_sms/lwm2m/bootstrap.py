@@ -4,11 +4,12 @@ OMA-TS-LightweightM2M-V1_0_2 5.2 (Bootstrap Interface). A bootstrap session runs
 the device:
 
 1. Bootstrap Delete ``/`` (the client keeps its bootstrap account and /3),
-2. Bootstrap Write of each server account: ``/0/{i}`` (server URI, bootstrap-server
+2. Bootstrap Discover on ``/``: which /0 instance the bootstrap account is (the only /0
+   instance a Delete of ``/`` leaves), so that no Write lands on it,
+3. Bootstrap Write of each server account: ``/0/{i}`` (server URI, bootstrap-server
    false, security mode NoSec 3, SMS security mode 3, the server's SMS number in /0/x/9,
    short server id) and ``/1/{j}`` (short server id, lifetime, notification storing,
    binding in /1/x/7),
-3. Bootstrap Discover on ``/``,
 4. Bootstrap-Finish ``POST /bs``.
 
 It starts in one of two ways (5.2.3): Client Initiated, on a Bootstrap-Request
@@ -34,8 +35,8 @@ Configuration (:meth:`BootstrapConfig.from_dict`, JSON on the command line)::
 
 Security modes other than NoSec (3) and SMS security modes other than 3 are refused when
 the configuration is loaded (DESIGN: only NoSec is built). Security instances are written
-from id 1 upwards (``security_instance`` overrides), keeping clear of the bootstrap
-account a client usually has at /0/0.
+at the lowest ids from 1 upwards that the Discover did not list (``security_instances``
+overrides), keeping clear of the bootstrap account wherever the client keeps it.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class BootstrapInfo:
     security_instances: list[int] = field(default_factory=list)
     server_instances: list[int] = field(default_factory=list)
     sms: frozenset[Address] = frozenset()  # numbers a Bootstrap-Request by SMS may come from
+    auto_security_instances: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -88,6 +90,8 @@ class BootstrapInfo:
                 raise ConfigError(f"binding {account.binding!r} is not one of {', '.join(sorted(BINDINGS))}")
             if "S" in account.binding and account.sms_number is None:
                 raise ConfigError(f"server {account.uri}: binding {account.binding} needs the server's sms_number")
+        # empty: chosen per session, clear of the ids the device's Discover lists in /0
+        self.auto_security_instances = not self.security_instances
         if not self.security_instances:
             self.security_instances = [i + 1 for i in range(len(self.servers))]
         if not self.server_instances:
@@ -466,7 +470,15 @@ class BootstrapServer:
         ep = session.endpoint
         try:
             await self._step(session, "Delete /", Message(code=Code.DELETE))
-            for account, sec_id, srv_id in zip(info.servers, info.security_instances, info.server_instances):
+            response = await self._step(session, "Discover /", Message(code=Code.GET, accept=ContentFormat.LINK_FORMAT.value))
+            try:
+                session.discovered = linkformat.parse(response.payload)
+            except ValueError as exc:
+                log.warning("bootstrap ep=%s: Discover answer is not link-format: %s", ep, exc)
+            security_ids = info.security_instances
+            if info.auto_security_instances:
+                security_ids = _free_ids(_instances_of(0, session.discovered), len(info.servers))
+            for account, sec_id, srv_id in zip(info.servers, security_ids, info.server_instances):
                 sec = account.security_instance()
                 cf, body = encode_payload((0, sec_id), sec, ContentFormat.TLV)
                 await self._step(session, f"Write /0/{sec_id}", Message(code=Code.PUT, uri_path=("0", str(sec_id)),
@@ -474,11 +486,6 @@ class BootstrapServer:
                 cf, body = encode_payload((1, srv_id), account.server_instance(), ContentFormat.TLV)
                 await self._step(session, f"Write /1/{srv_id}", Message(code=Code.PUT, uri_path=("1", str(srv_id)),
                                                                        content_format=cf, payload=body))
-            response = await self._step(session, "Discover /", Message(code=Code.GET, accept=ContentFormat.LINK_FORMAT.value))
-            try:
-                session.discovered = linkformat.parse(response.payload)
-            except ValueError as exc:
-                log.warning("bootstrap ep=%s: Discover answer is not link-format: %s", ep, exc)
             await self._step(session, "Finish", Message(code=Code.POST, uri_path=("bs",)))
             log.info("bootstrap ep=%s (%s initiated) finished: %s", ep, session.initiated_by,
                      ", ".join(f"{s.step} {s.code}" for s in session.steps))
@@ -507,3 +514,24 @@ class BootstrapServer:
 
 class _StepFailed(Exception):
     pass
+
+
+def _instances_of(obj: int, links: list[Link]) -> set[int]:
+    """The instance ids of ``obj`` in a Discover answer (``</0/1>`` ...)."""
+    ids = set()
+    for link in links:
+        parts = link.target.strip("/").split("/")
+        if len(parts) == 2 and parts[0] == str(obj) and parts[1].isdigit():
+            ids.add(int(parts[1]))
+    return ids
+
+
+def _free_ids(taken: set[int], count: int) -> list[int]:
+    """The ``count`` lowest ids from 1 upwards that are not ``taken``."""
+    ids: list[int] = []
+    candidate = 1
+    while len(ids) < count:
+        if candidate not in taken:
+            ids.append(candidate)
+        candidate += 1
+    return ids

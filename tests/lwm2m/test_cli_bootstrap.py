@@ -35,7 +35,7 @@ async def test_push_by_sms(network, tmp_path):
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 0, (out.decode(), err.decode())
         lines = out.decode().splitlines()
-        assert [l.split()[0] for l in lines[:-1]] == ["Delete", "Write", "Write", "Discover", "Finish"]
+        assert [l.split()[0] for l in lines[:-1]] == ["Delete", "Discover", "Write", "Write", "Finish"]
         assert lines[-1] == "bootstrap ep=push-s at coap+sms://+15550501: succeeded"
         await asyncio.wait_for(booting, 20)
         assert stack.server.registration("push-s").binding == "S"

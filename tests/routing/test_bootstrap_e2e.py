@@ -51,7 +51,7 @@ async def test_server_initiated_bootstrap_by_sms(rig):
     session = await bs.server.push("si-s", "+15550401")
     assert session.state == "succeeded", session.steps
     await asyncio.wait_for(booting, 20)
-    # Delete, Write /0/1, Write /1/0, Discover, Finish, then Register: one SMS each way
+    # Delete, Discover, Write /0/1, Write /1/0, Finish, then Register: one SMS each way
     assert rig.sms() - before == 12
     assert_bootstrapped(dev.client, "S")
     assert dev.client.bootstrap_state.completed == ["server"]
