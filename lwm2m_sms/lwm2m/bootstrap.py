@@ -61,7 +61,7 @@ from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
 from .udp import local_port, udp_context
-from .registration import BINDINGS
+from .registration import BINDINGS, DEFAULT_LIMITS, printable
 from .remote import remote_msisdn, remote_uri
 
 __all__ = ["BootstrapInfo", "BootstrapConfig", "BootstrapServer", "BootstrapSession", "BootstrapStats", "StepResult"]
@@ -323,7 +323,7 @@ class BootstrapServer:
                 return True
             self.stats.dropped_sms += 1
             log.warning("Bootstrap-Request by SMS from %s for ep=%s (mid=%s) dropped: number not listed for it",
-                        sender, ep or "-", message.mid)
+                        sender, printable(ep) or "-", message.mid)
             return False
         if sender in self._running_numbers:
             return True
@@ -386,6 +386,12 @@ class BootstrapServer:
             log.warning("Bootstrap-Request from %s (mid=%s) refused with 4.00: ep missing or unknown parameters %s",
                         where, request.mid, list(request.opt.uri_query))
             return Message(code=Code.BAD_REQUEST, payload=b"ep missing or unknown parameter")
+        if len(ep) > DEFAULT_LIMITS.max_endpoint or not ep.isprintable():
+            # the server's rule for endpoint names: a newline in one would forge log lines
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: endpoint name too long or "
+                        "unprintable", printable(ep), where, request.mid)
+            return Message(code=Code.BAD_REQUEST, payload=b"endpoint name too long or unprintable")
         info = self.config.lookup(ep)
         if info is None:
             self.stats.refused += 1

@@ -616,3 +616,19 @@ async def test_server_accounts_are_written_clear_of_the_bootstrap_account(contex
         await client.stop()
         await bs.close()
         await server.close()
+
+
+@pytest.mark.parametrize("ep", ["dev\nINFO forged log line", "x" * 129, "nul\x00"])
+async def test_an_unprintable_or_overlong_endpoint_name_is_refused(contexts, caplog, ep):
+    bs = BootstrapServer(BootstrapConfig.from_dict({"default": {"servers": [{"uri": "coap://127.0.0.1:5683"}]}}),
+                         send=_answering())
+    server_ctx, peer = await contexts(), await contexts()
+    server_ctx.serversite = bs.site
+    msg = Message(code=Code.POST, uri=f"coap://127.0.0.1:{port_of(server_ctx)}/bs")
+    msg.opt.uri_query = (f"ep={ep}",)
+    assert (await peer.request(msg).response).code == Code.BAD_REQUEST
+    assert bs.sessions == {} and bs.stats.refused == 1
+    assert all("\n" not in r.getMessage() and "\x00" not in r.getMessage() for r in caplog.records)
+    # by SMS from an unlisted number the drop's log line is escaped too
+    bs.sms_accept_filter(_SmsRemote("+15550666"), _bs_request(ep))
+    assert all("\n" not in r.getMessage() and "\x00" not in r.getMessage() for r in caplog.records)
