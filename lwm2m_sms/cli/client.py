@@ -108,6 +108,7 @@ async def _bearers(args: argparse.Namespace, numbers: list[str], closers: list[A
 async def run(args: argparse.Namespace) -> int:
     from ..errors import Lwm2mSmsError
     from ..gateway import start_device
+    from ..lwm2m.client import BootstrapSchedule
     from ..lwm2m.exceptions import ConfigError
 
     def fail(text: str, code: int = 2) -> int:
@@ -140,6 +141,9 @@ async def run(args: argparse.Namespace) -> int:
             extra: dict[str, Any] = {}
             if bearers[i] is None and numbers[i] is not None:
                 extra["own_sms"] = numbers[i]  # a UDP device that names a number in sms=
+            if args.count > 1:
+                # a fleet that finds its bootstrap server down retries out of lockstep
+                extra["bootstrap_schedule"] = BootstrapSchedule(jitter=0.5)
             devices.append(await start_device(
                 ep, args.binding, server_uri=args.server, bootstrap_uri=args.bootstrap,
                 server_msisdn=args.server_sms, bearer=bearers[i], udp=uses_udp, start=False,

@@ -309,6 +309,14 @@ def test_bootstrap_schedule():
     assert BootstrapSchedule(attempts=None).delay_before(1000) == 300
 
 
+def test_bootstrap_retries_with_jitter_leave_lockstep_but_not_the_hold_off():
+    s = BootstrapSchedule(hold_off=10, first_retry=2, max_retry=10, attempts=4, jitter=0.5)
+    assert [s.delay_before(i, rand=lambda: 0.999999) for i in range(4)] == pytest.approx([10, 1, 2, 4], abs=1e-4)
+    assert [s.delay_before(i, rand=lambda: 0.0) for i in range(5)] == [10, 2, 4, 8, None]
+    with pytest.raises(ConfigError, match="jitter"):
+        BootstrapSchedule(jitter=1.5)
+
+
 @pytest.mark.parametrize("endpoint,match", [
     ({"sms": 15550101}, "a number or a list"),
     ({"sms": ["+15550101", "12x"]}, "sms"),
