@@ -86,3 +86,24 @@ def test_device_stats_count_under_fixed_names():
     assert stats["registers"] == 2 and dict(stats)["updates"] == 0 and len(stats) == len(dict(stats))
     with pytest.raises(KeyError):
         stats["registrations"] += 1  # a misspelt counter is an error, not a new key
+
+
+async def test_an_update_requested_while_none_is_awaited_is_not_lost():
+    """The registration session's 'Update now' (a flag and a future while waiting, where an
+    asyncio.Event of 0.8 KiB was): a request before the wait returns the wait at once, a
+    request during it ends it, and without one the wait lasts its delay."""
+    import asyncio
+
+    from lwm2m_sms.lwm2m.client import ServerAccount
+    from lwm2m_sms.lwm2m.client.registration import Session
+
+    session = Session(ServerAccount("coap://127.0.0.1:5683"), "coap://127.0.0.1:5683")
+    session.request_update()
+    await asyncio.wait_for(session.wait_for_update(3600), 5)   # remembered
+    waiting = asyncio.ensure_future(session.wait_for_update(3600))
+    await asyncio.sleep(0)  # the wait begins
+    session.request_update()
+    await asyncio.wait_for(waiting, 5)                         # woken
+    assert not session.update_requested
+    await session.wait_for_update(0.01)                        # nothing asked: the delay runs out
+    assert not hasattr(session, "__dict__")
