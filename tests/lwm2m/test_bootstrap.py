@@ -242,6 +242,12 @@ async def test_client_registers_with_every_server_it_was_given(contexts):
 
 # --- client timers: hold-off, retry back-off, account timeout (on the client's sleep) ---
 
+FINISH_WAIT = 60  # start()'s bootstrap_timeout: the silence a session may have before it is given up
+
+
+async def _until_cancelled():
+    await asyncio.get_running_loop().create_future()
+
 
 async def test_bootstrap_request_retried_with_back_off_after_the_hold_off(contexts):
     """No answer (nobody listens yet: ICMP unreachable): the request is retried after 2, 4,
@@ -258,6 +264,8 @@ async def test_bootstrap_request_retried_with_back_off_after_the_hold_off(contex
     delays, started = [], []
 
     async def sleep(seconds):
+        if seconds == FINISH_WAIT:
+            return await _until_cancelled()
         delays.append(seconds)
         if len(delays) == 3:
             started.append(await BootstrapServer.create_udp(config, ("127.0.0.1", port)))
@@ -285,14 +293,16 @@ async def test_bootstrap_account_purged_after_its_timeout(contexts):
     waits, release = [], asyncio.Event()
 
     async def sleep(seconds):
+        if seconds == FINISH_WAIT:
+            return await _until_cancelled()
         waits.append(seconds)
         await release.wait()
 
     client = Lwm2mClient(await contexts(), "purge", bootstrap=f"coap://127.0.0.1:{bs.port}",
-                         bootstrap_account_timeout=60, sleep=sleep)
+                         bootstrap_account_timeout=90, sleep=sleep)
     try:
         await client.start()
-        assert waits == [60] and client.objects[0][0][1] is True  # kept while the timeout runs
+        assert waits == [90] and client.objects[0][0][1] is True  # kept while the timeout runs
         release.set()
         await asyncio.wait_for(client._purge, 5)  # the purge's own task, not a polling loop
         assert 0 not in client.objects[0] and 1 in client.objects[0]
@@ -465,6 +475,8 @@ async def test_a_bootstrap_request_answered_5_03_is_asked_again_with_back_off(co
     delays = []
 
     async def sleep(seconds):
+        if seconds == FINISH_WAIT:
+            return await _until_cancelled()
         delays.append(seconds)
 
     client = Lwm2mClient(await contexts(), "busy", bootstrap=f"coap://127.0.0.1:{port_of(ctx)}", sleep=sleep)
@@ -640,3 +652,37 @@ async def test_an_unprintable_or_overlong_endpoint_name_is_refused(contexts, cap
     # by SMS from an unlisted number the drop's log line is escaped too
     bs.sms_accept_filter(_SmsRemote("+15550666"), _bs_request(ep))
     assert all("\n" not in r.getMessage() and "\x00" not in r.getMessage() for r in caplog.records)
+
+
+async def test_a_client_initiated_session_is_given_up_on_silence_not_on_its_length(contexts):
+    """The bootstrap timeout is the silence allowed between commands: a session that takes
+    four waits but moves in each finishes; one that does not move is given up."""
+    ctx, peer = await contexts(), await contexts()
+
+    class Accepts(resource.Resource):
+        async def render_post(self, request):
+            return Message(code=Code.CHANGED)
+
+    site = resource.Site()
+    site.add_resource(["bs"], Accepts())
+    peer.serversite = site
+    base = f"coap://127.0.0.1:{port_of(ctx)}"
+    account = ServerAccount("coap://127.0.0.1:8")
+    commands = [Message(code=Code.DELETE, uri=base + "/")]
+    for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
+        cf, body = encode_payload(path, inst)
+        commands.append(Message(code=Code.PUT, uri=base + "/%d/%d" % path, content_format=cf, payload=body))
+    commands.append(Message(code=Code.POST, uri=base + "/bs"))
+    waits = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+        if commands:  # one command per wait: the session moves
+            await peer.request(commands.pop(0)).response
+
+    client = Lwm2mClient(ctx, "slow", bootstrap=f"coap://127.0.0.1:{port_of(peer)}", sleep=sleep)
+    await asyncio.wait_for(client.bootstrap(timeout=FINISH_WAIT), 10)
+    assert waits == [FINISH_WAIT] * 4 and client.bootstrap_state.completed == ["client"]
+    with pytest.raises(ConfigError, match="no command from the bootstrap server for 60 s"):
+        await asyncio.wait_for(client.bootstrap(timeout=FINISH_WAIT), 10)  # nothing comes now
+    assert not client.bootstrap_state.active

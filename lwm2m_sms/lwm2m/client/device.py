@@ -266,8 +266,8 @@ class Lwm2mClient:
         """Wait the Client Hold Off Time (a Server Initiated Bootstrap may come
         meanwhile), then Client Initiated Bootstrap: Bootstrap-Request, retried with
         back-off while unanswered, then serve the bootstrap server's commands until
-        Bootstrap-Finish. ConfigError when refused, unanswered or not finished within
-        ``timeout`` seconds of the accepted request."""
+        Bootstrap-Finish. ConfigError when refused, unanswered, or when the session stops:
+        no command from the bootstrap server for ``timeout`` seconds and no Finish."""
         found = bootstrap_account(self.objects, self.endpoint)
         if found is None:
             raise ConfigError(f"ep={self.endpoint}: no bootstrap-server account")
@@ -337,10 +337,16 @@ class Lwm2mClient:
             sleeper.cancel()
 
     async def _wait_finish(self, finished: "asyncio.Future[None]", timeout: float) -> None:
-        try:
-            await asyncio.wait_for(asyncio.shield(finished), timeout)
-        except asyncio.TimeoutError:
-            raise ConfigError(f"no Bootstrap-Finish within {timeout} s") from None
+        # ``timeout`` is the silence allowed between the bootstrap server's commands, not the
+        # whole session: by SMS five steps can take longer than one wait, and still move
+        # (on the client's sleep, as the other bootstrap timers)
+        while True:
+            seen = self.bootstrap_state.commands
+            await self._sleep_unless(finished, timeout)
+            if finished.done():
+                return
+            if self.bootstrap_state.commands == seen:
+                raise ConfigError(f"no Bootstrap-Finish: no command from the bootstrap server for {timeout:g} s")
 
     def _server_bootstrap_begun(self) -> None:
         """The bootstrap server opened a session on its own. While bootstrap() runs, it
