@@ -107,3 +107,57 @@ async def test_an_update_requested_while_none_is_awaited_is_not_lost():
     assert not session.update_requested
     await session.wait_for_update(0.01)                        # nothing asked: the delay runs out
     assert not hasattr(session, "__dict__")
+
+
+async def test_nothing_of_a_stopped_device_keeps_running(contexts):
+    """stop() and the context's shutdown leave no task or timer of the device behind: not
+    the observation tick (the shutdown cancels observations one by one, each cancellation
+    deciding again whether the tick runs), not a pmin-delayed notification."""
+    import asyncio
+
+    from lwm2m_sms.lwm2m.udp import local_port, udp_context
+
+    ctx, peer = await udp_context(), await contexts()  # ctx: shut down here, not by the fixture
+    client = Lwm2mClient(ctx, "stopper", server="coap://127.0.0.1:8", time_resolution=0.05)
+    base = f"coap://127.0.0.1:{local_port(ctx)}"
+    first = []
+    for path in ("/3/0/13", "/3/0/9?pmin=3600", "/3/0"):
+        uri, _, query = path.partition("?")
+        if query:
+            r = await peer.request(Message(code=Code.PUT, uri=base + uri + "?" + query)).response
+            assert r.code == Code.CHANGED
+        request = peer.request(Message(code=Code.GET, uri=base + uri, observe=0))
+        first.append(await request.response)
+    client.set_value("/3/0/9", 50)   # within pmin: a notification waits on a timer
+    client.set_value("/3/0/9", 40)
+    assert client.observations._tick_task is not None
+    await client.stop(deregister=False)
+    await ctx.shutdown()
+    await asyncio.sleep(0)
+    assert client.observations._tick_task is None
+    assert not [t for t in asyncio.all_tasks() if "Observations" in getattr(t.get_coro(), "__qualname__", "")]
+    assert all(w.pending is None for obs in client.observations._observers.values() for w in obs.values())
+
+
+async def test_stop_returns_when_the_devices_tasks_are_gone(contexts):
+    """A bootstrapped device has its account purge timer and a registration attempt
+    running: stop() returns after they ended, not merely after asking them to."""
+    import asyncio
+
+    from lwm2m_sms.lwm2m.client import ServerAccount
+    from lwm2m_sms.lwm2m.udp import local_port
+
+    ctx, peer = await contexts(), await contexts()
+    client = Lwm2mClient(ctx, "tasks", bootstrap=f"coap://127.0.0.1:{local_port(peer)}", server="coap://127.0.0.1:8",
+                         bootstrap_account_timeout=3600)
+    base = f"coap://127.0.0.1:{local_port(ctx)}"
+    await peer.request(Message(code=Code.DELETE, uri=base + "/")).response
+    account = ServerAccount("coap://127.0.0.1:8")
+    for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
+        cf, body = encode_payload(path, inst)
+        await peer.request(Message(code=Code.PUT, uri=base + "/%d/%d" % path, content_format=cf, payload=body)).response
+    assert (await peer.request(Message(code=Code.POST, uri=base + "/bs")).response).code == Code.CHANGED
+    tasks = set(client._tasks)
+    assert tasks and not all(t.done() for t in tasks)
+    await client.stop(deregister=False)
+    assert all(t.done() for t in tasks)

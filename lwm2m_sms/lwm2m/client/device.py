@@ -214,10 +214,14 @@ class Lwm2mClient:
         """De-register from every server (when asked; each De-register given up after
         ``timeout`` seconds, so an unreachable server does not hold a shutdown), stop all
         timers."""
-        for task in list(self._tasks or ()):
+        tasks = [t for t in self._tasks or () if t is not asyncio.current_task()]
+        for task in tasks:
             task.cancel()
         self.observations.stop()
         await self.registrations.stop(deregister, timeout)
+        # gone when stop() returns: a caller that shuts the context down next leaves no
+        # task of this device pending
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def register_all(self) -> None:
         await self.registrations.register_all(self.server_accounts())
