@@ -686,3 +686,20 @@ async def test_a_client_initiated_session_is_given_up_on_silence_not_on_its_leng
     with pytest.raises(ConfigError, match="no command from the bootstrap server for 60 s"):
         await asyncio.wait_for(client.bootstrap(timeout=FINISH_WAIT), 10)  # nothing comes now
     assert not client.bootstrap_state.active
+
+
+async def test_a_smartcard_comes_before_the_factory_accounts(contexts):
+    """LwM2M 1.0.2 5.2.3: Bootstrap from Smartcard first; Factory Bootstrap only for a
+    device the card did not configure. The card's server wins over the built-in one."""
+    factory = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    carded = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    card = Smartcard.from_accounts([ServerAccount(f"coap://127.0.0.1:{carded.port}", 9)])
+    client = Lwm2mClient(await contexts(), "carded", server=f"coap://127.0.0.1:{factory.port}", smartcard=card)
+    try:
+        await client.start()
+        assert carded.registration("carded") is not None and factory.registrations() == []
+        assert client.bootstrap_state.completed == ["smartcard"]
+    finally:
+        await client.stop()
+        await factory.close()
+        await carded.close()

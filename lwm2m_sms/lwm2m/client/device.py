@@ -204,7 +204,9 @@ class Lwm2mClient:
         first, then the server accounts the device holds; with none, bootstrap (hold-off,
         then Client Initiated Bootstrap unless the server starts one). Returns once
         registered with every server account."""
-        if self.smartcard is not None and not self.server_accounts():
+        if self.smartcard is not None and "smartcard" not in self.bootstrap_state.completed:
+            # 5.2.3: the card comes before the factory's accounts (it replaces them); once
+            # applied, a later start keeps what bootstraps since have written
             self.apply_smartcard(self.smartcard)
         if not self.server_accounts() and bootstrap_account(self.objects) is not None:
             await self.bootstrap(timeout=bootstrap_timeout)
