@@ -703,3 +703,26 @@ async def test_a_smartcard_comes_before_the_factory_accounts(contexts):
         await client.stop()
         await factory.close()
         await carded.close()
+
+
+async def test_a_device_that_registers_with_none_of_its_servers_falls_back_to_bootstrap(contexts):
+    """5.2.3: factory accounts whose server is gone; the device bootstraps and registers
+    with the server the bootstrap server names."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    gone = probe.getsockname()[1]
+    probe.close()  # nobody listens: the Register gets an ICMP error at once
+    server = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    bs = await BootstrapServer.create_udp(config_for("fallback"), ("127.0.0.1", 0))
+    bs.config = BootstrapConfig.from_dict({"endpoints": {"fallback": {"servers": [
+        {"uri": f"coap://127.0.0.1:{server.port}"}]}}})
+    client = Lwm2mClient(await contexts(), "fallback", server=f"coap://127.0.0.1:{gone}",
+                         bootstrap=f"coap://127.0.0.1:{bs.port}")
+    try:
+        await asyncio.wait_for(client.start(), 20)
+        assert server.registration("fallback") is not None
+        assert client.bootstrap_state.completed == ["client"] and client.stats["bootstrap_requests"] == 1
+    finally:
+        await client.stop()
+        await bs.close()
+        await server.close()

@@ -201,16 +201,30 @@ class Lwm2mClient:
 
     async def start(self, *, bootstrap_timeout: float = 60.0) -> None:
         """Boot as LwM2M 1.0.2 5.2.3 orders it: the smartcard's bootstrap information
-        first, then the server accounts the device holds; with none, bootstrap (hold-off,
-        then Client Initiated Bootstrap unless the server starts one). Returns once
-        registered with every server account."""
+        first, then the server accounts the device holds; with none, or when it registers
+        with none of them, bootstrap (hold-off, then Client Initiated Bootstrap unless the
+        server starts one). Returns once registered with every server account."""
         if self.smartcard is not None and "smartcard" not in self.bootstrap_state.completed:
             # 5.2.3: the card comes before the factory's accounts (it replaces them); once
             # applied, a later start keeps what bootstraps since have written
             self.apply_smartcard(self.smartcard)
+        bootstrapped = False
         if not self.server_accounts() and bootstrap_account(self.objects) is not None:
             await self.bootstrap(timeout=bootstrap_timeout)
-        await self.register_all()
+            bootstrapped = True
+        try:
+            await self.register_all()
+        except (ConfigError, aiocoap.error.Error, OSError) as exc:
+            registered_somewhere = any(s.location for s in self.registrations.sessions.values())
+            if bootstrapped or registered_somewhere or bootstrap_account(self.objects) is None:
+                raise
+            # 5.2.3: registered with none of its servers, the device bootstraps
+            log.warning("ep=%s registered with none of its servers (%s): Client Initiated Bootstrap",
+                        self.endpoint, exc)
+            self.registrations.cancel()
+            self.registrations.sessions.clear()
+            await self.bootstrap(timeout=bootstrap_timeout)
+            await self.register_all()
 
     async def stop(self, deregister: bool = True, timeout: float = 10.0) -> None:
         """De-register from every server (when asked; each De-register given up after
