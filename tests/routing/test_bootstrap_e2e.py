@@ -159,6 +159,9 @@ async def test_server_initiated_bootstrap_by_udp_of_a_registered_device(rig):
     assert session.state == "succeeded", session.steps
     await asyncio.wait_for(dev.client.registered.wait(), 10)  # registered anew
     assert stack.server.registration("si-u").binding == "U"
+    leaving = [t for t in dev.client._tasks if t.get_coro().__qualname__.endswith("deregister")]
+    await asyncio.wait_for(asyncio.gather(*leaving), 10)
+    assert old.server.registrations() == []  # de-registered there, not left to expire
     assert_bootstrapped(dev.client, "U")
     assert 1 in dev.client.objects[0] and list(dev.client.objects[1]) == [0]
     await dev.close()

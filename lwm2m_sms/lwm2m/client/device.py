@@ -221,8 +221,7 @@ class Lwm2mClient:
             # 5.2.3: registered with none of its servers, the device bootstraps
             log.warning("ep=%s registered with none of its servers (%s): Client Initiated Bootstrap",
                         self.endpoint, exc)
-            self.registrations.cancel()
-            self.registrations.sessions.clear()
+            self.registrations.detach()
             await self.bootstrap(timeout=bootstrap_timeout)
             await self.register_all()
 
@@ -412,8 +411,12 @@ class Lwm2mClient:
 
     async def _register_again(self) -> None:
         await asyncio.sleep(0)  # let the 2.04 to Bootstrap-Finish go out first
-        self.registrations.cancel()
-        self.registrations.sessions.clear()
+        # the registrations of before the bootstrap are ended, not left to expire on their
+        # servers; in the background: by SMS the old server's answer no longer gets in
+        # (its number left /0), so a De-register there waits out its timeout
+        old = self.registrations.detach()
+        if any(s.location for s in old):
+            self._spawn(self.registrations.deregister(old, 10.0))
         try:
             await self.register_all()
         except (ConfigError, aiocoap.error.Error) as exc:

@@ -239,17 +239,29 @@ class RegistrationLoop:
             if session.task is not None:
                 session.task.cancel()
 
-    async def stop(self, deregister: bool, timeout: float) -> None:
+    def detach(self) -> list[Session]:
+        """Stop the Update loops and forget the sessions (for :meth:`deregister`): the
+        device is registered nowhere as far as this loop knows."""
         self.cancel()
-        if deregister:
-            for session in list(self.sessions.values()):
-                if session.location is not None:
-                    try:
-                        await asyncio.wait_for(
-                            self.send(Message(code=Code.DELETE, uri=session.base_uri + session.location)), timeout)
-                        log.info("ep=%s de-registered from %s", self.endpoint, session.base_uri)
-                    except (aiocoap.error.Error, asyncio.TimeoutError) as exc:
-                        log.warning("ep=%s de-register from %s failed: %r", self.endpoint, session.base_uri, exc)
-                    session.location = None
+        sessions = list(self.sessions.values())
         self.sessions.clear()
         self.set_registered(False)
+        return sessions
+
+    async def deregister(self, sessions: list[Session], timeout: float) -> None:
+        """De-register each of ``sessions`` that is registered (each given up after
+        ``timeout`` seconds)."""
+        for session in sessions:
+            if session.location is not None:
+                try:
+                    await asyncio.wait_for(
+                        self.send(Message(code=Code.DELETE, uri=session.base_uri + session.location)), timeout)
+                    log.info("ep=%s de-registered from %s", self.endpoint, session.base_uri)
+                except (aiocoap.error.Error, asyncio.TimeoutError) as exc:
+                    log.warning("ep=%s de-register from %s failed: %r", self.endpoint, session.base_uri, exc)
+                session.location = None
+
+    async def stop(self, deregister: bool, timeout: float) -> None:
+        sessions = self.detach()
+        if deregister:
+            await self.deregister(sessions, timeout)
