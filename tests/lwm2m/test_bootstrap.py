@@ -38,6 +38,24 @@ async def bootstrapping(contexts):
     return client, send
 
 
+def bootstrap_commands(base, account=None):
+    """What a bootstrap server sends a device at ``base`` (coap://...): Delete /, Write
+    /0/1 and /1/0 of ``account`` (default: a server at coap://127.0.0.1:8), Finish."""
+    account = account or ServerAccount("coap://127.0.0.1:8")
+    commands = [Message(code=Code.DELETE, uri=base + "/")]
+    for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
+        cf, body = encode_payload(path, inst)
+        commands.append(Message(code=Code.PUT, uri=base + "/%d/%d" % path, content_format=cf, payload=body))
+    return commands + [Message(code=Code.POST, uri=base + "/bs")]
+
+
+async def run_bootstrap(peer, base, account=None):
+    """``peer`` bootstraps the device at ``base``; the Finish's answer code."""
+    for command in bootstrap_commands(base, account):
+        response = await peer.request(command).response
+    return response.code
+
+
 async def test_delete_root_keeps_bootstrap_account_and_device(bootstrapping):
     client, send = bootstrapping
     client.objects[1][3] = {0: 3}
@@ -537,17 +555,9 @@ async def test_the_account_timeout_runs_from_the_last_bootstrap(contexts):
     client = Lwm2mClient(ctx, "twice", bootstrap=f"coap://127.0.0.1:{port_of(peer)}", bootstrap_account_timeout=60,
                          sleep=sleep)
 
-    async def bootstrap():
-        await peer.request(Message(code=Code.DELETE, uri=base + "/")).response
-        account = ServerAccount("coap://127.0.0.1:8")
-        for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
-            cf, body = encode_payload(path, inst)
-            await peer.request(Message(code=Code.PUT, uri=base + "/%d/%d" % path, content_format=cf, payload=body)).response
-        assert (await peer.request(Message(code=Code.POST, uri=base + "/bs")).response).code == Code.CHANGED
-
-    await bootstrap()
+    assert await run_bootstrap(peer, base) == Code.CHANGED
     first = await purge_wait()
-    await bootstrap()
+    assert await run_bootstrap(peer, base) == Code.CHANGED
     second = await purge_wait()
     assert first.cancelled()  # cancelled, not left to purge at the first one's time
     second.set_result(None)
@@ -667,12 +677,7 @@ async def test_a_client_initiated_session_is_given_up_on_silence_not_on_its_leng
     site.add_resource(["bs"], Accepts())
     peer.serversite = site
     base = f"coap://127.0.0.1:{port_of(ctx)}"
-    account = ServerAccount("coap://127.0.0.1:8")
-    commands = [Message(code=Code.DELETE, uri=base + "/")]
-    for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
-        cf, body = encode_payload(path, inst)
-        commands.append(Message(code=Code.PUT, uri=base + "/%d/%d" % path, content_format=cf, payload=body))
-    commands.append(Message(code=Code.POST, uri=base + "/bs"))
+    commands = bootstrap_commands(base)
     waits = []
 
     async def sleep(seconds):

@@ -144,19 +144,15 @@ async def test_stop_returns_when_the_devices_tasks_are_gone(contexts):
     running: stop() returns after they ended, not merely after asking them to."""
     import asyncio
 
-    from lwm2m_sms.lwm2m.client import ServerAccount
     from lwm2m_sms.lwm2m.udp import local_port
+
+    from .test_bootstrap import run_bootstrap
 
     ctx, peer = await contexts(), await contexts()
     client = Lwm2mClient(ctx, "tasks", bootstrap=f"coap://127.0.0.1:{local_port(peer)}", server="coap://127.0.0.1:8",
                          bootstrap_account_timeout=3600)
     base = f"coap://127.0.0.1:{local_port(ctx)}"
-    await peer.request(Message(code=Code.DELETE, uri=base + "/")).response
-    account = ServerAccount("coap://127.0.0.1:8")
-    for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
-        cf, body = encode_payload(path, inst)
-        await peer.request(Message(code=Code.PUT, uri=base + "/%d/%d" % path, content_format=cf, payload=body)).response
-    assert (await peer.request(Message(code=Code.POST, uri=base + "/bs")).response).code == Code.CHANGED
+    assert await run_bootstrap(peer, base) == Code.CHANGED
     tasks = set(client._tasks)
     assert tasks and not all(t.done() for t in tasks)
     await client.stop(deregister=False)
