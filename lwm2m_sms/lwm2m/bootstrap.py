@@ -44,7 +44,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
@@ -53,6 +52,7 @@ import aiocoap
 from aiocoap import Message, resource
 from aiocoap.numbers.codes import Code
 
+from ..clock import SYSTEM_CLOCK, Clock, wait_for
 from ..errors import AddressError
 from ..sms.address import Address, parse_msisdn
 from . import linkformat
@@ -197,7 +197,7 @@ class BootstrapSession:
         if self.succeeded or not self.steps:
             return ""
         last = self.steps[-1]
-        return f"{last.step}: {last.code or ''} {last.error}".strip()
+        return f"{last.step}: " + " ".join(str(part) for part in (last.code, last.error) if part)
 
 
 @dataclass
@@ -234,13 +234,14 @@ class BootstrapServer:
     seconds fails the session. A peer cannot pile up work: one session per endpoint (a
     request for an endpoint whose session runs with another peer is refused 4.00, a push
     of it raises ConfigError), at most ``max_sessions`` at a time (5.03 beyond), none
-    asked for within ``min_interval`` seconds (on ``clock``) of the end of the endpoint's
+    asked for within ``min_interval`` seconds (on ``clock``, the project's injectable
+    :class:`~lwm2m_sms.clock.Clock`) of the end of the endpoint's
     last one (5.03 with Max-Age), and ``sessions`` keeps at most ``max_history`` finished
     ones (the oldest go first)."""
 
     def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None, step_timeout: float = 120.0,
                  max_sessions: int = 1000, max_history: int = 10000, min_interval: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Clock = SYSTEM_CLOCK):
         self._send_fn = send
         self.min_interval = min_interval
         self.clock = clock
@@ -406,10 +407,10 @@ class BootstrapServer:
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: a bootstrap of this endpoint "
                         "runs with %s", ep, where, request.mid, remote_uri(running.remote))
             return Message(code=Code.BAD_REQUEST, payload=b"a bootstrap of this endpoint is running")
-        if running is not None and running.ended is not None and self.clock() - running.ended < self.min_interval:
+        if running is not None and running.ended is not None and self.clock.now() - running.ended < self.min_interval:
             # each session costs the operator about ten SMS: a device (or someone sending
             # as its number) cannot have them back to back
-            wait = max(1, round(running.ended + self.min_interval - self.clock()))
+            wait = max(1, round(running.ended + self.min_interval - self.clock.now()))
             self.stats.refused += 1
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: its last bootstrap ended "
                         "less than %g s ago", ep, where, request.mid, self.min_interval)
@@ -456,7 +457,7 @@ class BootstrapServer:
 
     async def _step(self, session: BootstrapSession, name: str, request: Message) -> Message:
         try:
-            response = await asyncio.wait_for(self._send(session.remote, request), self.step_timeout)
+            response = await wait_for(self.clock, self._send(session.remote, request), self.step_timeout)
         except asyncio.CancelledError:
             raise
         except asyncio.TimeoutError:
@@ -508,7 +509,7 @@ class BootstrapServer:
             else:
                 self.stats.failed += 1
             if not session.done.done():
-                session.ended = self.clock()
+                session.ended = self.clock.now()
                 session.done.set_result(session)
                 self._closed(session)
             for callback in self.on_finished:

@@ -9,6 +9,7 @@ import pytest
 from aiocoap import Message, resource
 from aiocoap.numbers.codes import Code
 
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.lwm2m import linkformat
 from lwm2m_sms.lwm2m.bootstrap import BootstrapConfig, BootstrapServer
 from lwm2m_sms.lwm2m.client import BootstrapSchedule, Lwm2mClient, ServerAccount
@@ -606,8 +607,8 @@ async def test_sms_filter_ties_each_number_to_its_endpoint_and_sessions_to_their
 async def test_an_endpoint_is_not_bootstrapped_again_within_min_interval(contexts):
     """Each session costs about ten SMS: a Bootstrap-Request right after the endpoint's
     last session ended is answered 5.03 with Max-Age (the device asks again later)."""
-    now = [1000.0]
-    bs = BootstrapServer(config_for("again"), send=_answering(), min_interval=30, clock=lambda: now[0])
+    clock = FakeClock()
+    bs = BootstrapServer(config_for("again"), send=_answering(), min_interval=30, clock=clock)
     server_ctx, peer = await contexts(), await contexts()
     server_ctx.serversite = bs.site
 
@@ -618,10 +619,10 @@ async def test_an_endpoint_is_not_bootstrapped_again_within_min_interval(context
 
     assert (await ask()).code == Code.CHANGED
     await asyncio.wait_for(bs.sessions["again"].done, 5)
-    now[0] += 29
+    await clock.advance(29)
     refused = await ask()
     assert refused.code == Code.SERVICE_UNAVAILABLE and refused.opt.max_age == 1
-    now[0] += 1
+    await clock.advance(1)
     assert (await ask()).code == Code.CHANGED
     assert bs.stats.requests == 2 and bs.stats.refused == 1
     await bs.close()
@@ -731,3 +732,15 @@ async def test_a_device_that_registers_with_none_of_its_servers_falls_back_to_bo
         await client.stop()
         await bs.close()
         await server.close()
+
+
+async def test_a_step_without_answer_fails_the_session_on_the_servers_clock():
+    """step_timeout runs on the injectable clock: no real second passes here."""
+    clock = FakeClock()
+    bs = BootstrapServer(config_for("mute"), send=_answering(asyncio.Event()), clock=clock, step_timeout=120)
+    pushed = asyncio.ensure_future(bs.push("mute", "+15550101"))
+    await clock.sleeping(120)  # the first step's timer is armed
+    await clock.advance(120)
+    session = await asyncio.wait_for(pushed, 5)
+    assert session.state == "failed" and session.error == "Delete /: no answer within 120 s"
+    assert bs.stats.failed == 1 and not bs.knows_sms(parse_msisdn("+15550101"))

@@ -78,7 +78,7 @@ async def test_push_to_a_silent_number_fails(network, tmp_path):
                      "--smpp", f"127.0.0.1:{smsc.port}", "--system-id", "bs", "--msisdn", BS)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 1
-    assert "failed (Delete /:  no answer within 0.5 s)" in out.decode().splitlines()[-1]
+    assert "failed (Delete /: no answer within 0.5 s)" in out.decode().splitlines()[-1]
 
 
 async def test_serve_and_an_sms_device_that_asks(network, tmp_path):
