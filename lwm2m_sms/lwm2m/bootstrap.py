@@ -60,7 +60,7 @@ from .client.accounts import NOSEC, SMS_NOSEC, ServerAccount, check_security
 from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
-from .udp import local_port, udp_context
+from .udp import RateLimitedLog, local_port, udp_context
 from .registration import BINDINGS, DEFAULT_LIMITS, printable
 from .remote import remote_msisdn, remote_uri
 
@@ -257,6 +257,7 @@ class BootstrapServer:
         self._running = 0
         self._running_numbers: dict[Address, int] = {}  # device numbers of running SMS sessions
         self._listed: frozenset[Address] = frozenset()
+        self._drop_log = RateLimitedLog(60.0, clock=clock.now)
         self.config = config
         self.stats = BootstrapStats()
         self.on_finished: list[Callable[[BootstrapSession], None]] = []
@@ -322,16 +323,23 @@ class BootstrapServer:
             info = self.config.endpoints.get(ep)
             if info is not None and sender in info.sms:
                 return True
-            self.stats.dropped_sms += 1
-            log.warning("Bootstrap-Request by SMS from %s for ep=%s (mid=%s) dropped: number not listed for it",
-                        sender, printable(ep) or "-", message.mid)
+            self._dropped(sender, "Bootstrap-Request by SMS from %s for ep=%s (mid=%s) dropped: number not "
+                          "listed for it", sender, printable(ep) or "-", message.mid)
             return False
         if sender in self._running_numbers:
             return True
-        self.stats.dropped_sms += 1
-        log.warning("SMS %s from %s (mid=%s) dropped: no bootstrap session with this number",
-                    message.code, sender, message.mid)
+        self._dropped(sender, "SMS %s from %s (mid=%s) dropped: no bootstrap session with this number",
+                      message.code, sender, message.mid)
         return False
+
+    def _dropped(self, sender: Address, text: str, *args: Any) -> None:
+        # counted always; logged at most once a minute per number, so that a flood of SMS
+        # from strangers does not become a flood of log lines
+        self.stats.dropped_sms += 1
+        ok, suppressed = self._drop_log.should_log(str(sender))
+        if ok:
+            log.warning(text + (f" ({suppressed} more from this number since the last line)" if suppressed else ""),
+                        *args)
 
     # --- sessions -------------------------------------------------------------------------
 

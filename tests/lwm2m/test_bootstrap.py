@@ -744,3 +744,17 @@ async def test_a_step_without_answer_fails_the_session_on_the_servers_clock():
     session = await asyncio.wait_for(pushed, 5)
     assert session.state == "failed" and session.error == "Delete /: no answer within 120 s"
     assert bs.stats.failed == 1 and not bs.knows_sms(parse_msisdn("+15550101"))
+
+
+async def test_a_flood_from_one_stranger_is_counted_in_full_and_logged_once_a_minute(caplog):
+    clock = FakeClock()
+    bs = BootstrapServer(config_for("quiet"), clock=clock)
+    stranger = _SmsRemote("+15550666")
+    with caplog.at_level("WARNING", logger="lwm2m_sms.lwm2m.bootstrap"):
+        for _ in range(100):
+            assert not bs.sms_accept_filter(stranger, _bs_request("quiet"))
+        await clock.advance(60)
+        assert not bs.sms_accept_filter(stranger, Message(code=Code.CHANGED))
+    lines = [r.getMessage() for r in caplog.records if "+15550666" in r.getMessage()]
+    assert bs.stats.dropped_sms == 101 and len(lines) == 2
+    assert "99 more from this number" in lines[1]
