@@ -3,7 +3,7 @@ simulated SMSC and the server reads /3/0 from each, by SMS.
 
 Three processes, so that each one's memory is its own:
 
-- the simulated SMSC (``lwm2m-sms smsc --open``, started as a child process), an SMPP server on TCP
+- the simulated SMSC (``lwm2m-sms smsc --open``, a child process), an SMPP server on TCP
   loopback;
 - the LwM2M server: server core, router and SMS transport on its own SMPP bind for its
   number (this is what an operator runs);
