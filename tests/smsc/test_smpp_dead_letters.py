@@ -133,3 +133,19 @@ async def test_failures_are_remembered_per_message_and_bounded(smsc, make_link, 
     fail["a"] = fail["b"] = False
     await until(lambda: smsc.stats.delivered == 2)
     assert link.dead_lettered == 0 and not link._handler_failures
+
+
+async def test_the_gateways_smpp_link_writes_dead_letters_to_its_db(smsc, tmp_path):
+    from lwm2m_sms import Gateway, GatewayConfig
+    from smsc import SmppLinkConfig
+
+    db = str(tmp_path / "server.sqlite")
+    gateway = Gateway(GatewayConfig(udp=("127.0.0.1", 0), msisdn=SERVER, db=db, smpp_bind_timeout=10,
+                                    smpp=SmppLinkConfig(port=smsc.port, system_id="lwm2m")))
+    async with gateway:
+        assert await _submit_raw(smsc.port, GARBAGE) == P.ESME_ROK
+        await until(lambda: smsc.stats.delivered == 1, what="the gateway's link acknowledged it")
+    store = DeadLetterStore(db)
+    (row,) = store.list()
+    assert row.bearer == "smpp lwm2m" and row.pdu_hex == GARBAGE.hex()
+    store.close()
