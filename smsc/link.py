@@ -832,7 +832,8 @@ class SmppBearer(Bearer, SegmentLink):
             log.exception("smpp %s: from %s: receiver failed %d times", self.name, sm.source_addr, failures)
             self._handler_failures.pop(key, None)
             reason = f"receiver failed {failures} times: {type(exc).__name__}: {exc}"
-            payload = None
+            # a long message_payload would not fit the row's hex column (1,000 octets): keep it whole
+            payload = mo.user_data.data if len(mo.user_data.data) > 1000 else None
             pkey = part_key(str(mo.sender), mo.user_data) if self._segment_handler is None else None
             if pkey is not None:
                 # the earlier parts were acknowledged: the reassembled payload keeps them
@@ -840,8 +841,8 @@ class SmppBearer(Bearer, SegmentLink):
                 assert concat is not None
                 chunks = self._reassembler.held_parts(pkey)
                 chunks[concat.seq] = mo.user_data.data
-                if len(chunks) == concat.total:
-                    payload = b"".join(chunks[i] for i in range(1, concat.total + 1))
+                payload = (b"".join(chunks[i] for i in range(1, concat.total + 1))
+                           if len(chunks) == concat.total else None)
                 reason = (f"receiver failed {failures} times (message of {concat.total} parts, reference "
                           f"{concat.reference}{', payload kept' if payload is not None else ''}): "
                           f"{type(exc).__name__}: {exc}")

@@ -149,3 +149,28 @@ async def test_the_gateways_smpp_link_writes_dead_letters_to_its_db(smsc, tmp_pa
     (row,) = store.list()
     assert row.bearer == "smpp lwm2m" and row.pdu_hex == GARBAGE.hex()
     store.close()
+
+
+async def test_a_long_message_its_receiver_fails_on_is_kept_whole_and_its_parts_forgotten(smsc, make_link, tmp_path):
+    db = str(tmp_path / "server.db")
+    link = await make_link(smsc, SERVER, bearer={"dead_letters": db, "parts_db": db})
+    calls = []
+
+    async def failing(sms):
+        calls.append(sms.payload)
+        raise RuntimeError("application bug")
+
+    link.set_receiver(failing)
+    chunks = [b"first part ", b"second part ", b"third part"]
+    for seq, chunk in enumerate(chunks, 1):  # UDH concatenation, reference 42, 3 parts
+        assert await _submit_raw(smsc.port, bytes([5, 0, 3, 42, 3, seq]) + chunk) == P.ESME_ROK
+    await until(lambda: smsc.stats.delivered == 3, what="every part acknowledged at last")
+    assert calls == [b"".join(chunks)] * 3 and link.dead_lettered == 1
+    assert len(link._reassembler) == 0 and link.part_store.count() == 0  # nothing held any more
+    await link.close()
+    store = DeadLetterStore(db)
+    (row,) = store.list()
+    assert row.payload == b"".join(chunks)
+    assert row.reason == ("receiver failed 3 times (message of 3 parts, reference 42, payload kept): "
+                          "RuntimeError: application bug")
+    store.close()
