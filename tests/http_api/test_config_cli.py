@@ -97,7 +97,7 @@ def test_every_server_option_has_a_key_in_the_file():
     server.add_arguments(p)
     dests = {a.dest for a in p._actions} - {"help", "config", "check_config"}
     # the secrets: smpp.password_file / password_env and modem.pin_file / pin_env
-    covered = {dest for dest, _ in SERVER_KEYS.values()} | {"password", "password_file", "pin"}
+    covered = {dest for dest, _ in SERVER_KEYS.values()} | {"password", "password_file", "pin", "pin_file"}
     assert dests <= covered, f"options without a config key: {sorted(dests - covered)}"
 
 
