@@ -73,7 +73,7 @@ from lwm2m_sms.bearer import (
     SmsSegment,
     Submission,
 )
-from lwm2m_sms.deadletters import DeadLetterStore
+from lwm2m_sms.deadletters import DeadLetterStore, PoisonCounter
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox, OutboxEntry, OutboxFull
 from lwm2m_sms.sms.address import Address, Npi, Ton, parse_address
@@ -95,8 +95,6 @@ log = logging.getLogger(__name__)
 _BIND_PERMANENT = {P.ESME_RINVPASWD, P.ESME_RINVSYSID, P.ESME_RINVSYSTYP}
 # As the modem driver: tries before an SMS whose handler always fails goes to the dead
 # letters, and how many failing SMS are remembered (one that never comes back is forgotten).
-_POISON_AFTER = 3
-_MAX_FAILING = 1024
 
 
 def _base36(n: int) -> str:
@@ -316,7 +314,7 @@ class SmppBearer(Bearer, SegmentLink):
         self.dead_lettered = 0  # deliver_sm kept as dead letters
         self.deferred = 0  # deliver_sm answered ESME_RX_T_APPN (the SMSC retries)
         # (source, digest of the data): how often the handler failed on it
-        self._handler_failures: dict[tuple[str, str], int] = {}
+        self._handler_failures: PoisonCounter[tuple[str, str]] = PoisonCounter()
         self.outbox: Outbox | None = None
         self._sending = SubmitWindow(
             states=(DeliveryState.SUBMITTED, DeliveryState.DELIVERED, DeliveryState.FAILED),
@@ -821,16 +819,12 @@ class SmppBearer(Bearer, SegmentLink):
             # Ask the SMSC to retry later rather than lose it, but not forever: a poison
             # message would come back for as long as the SMSC keeps it.
             key = _failure_key(sm)
-            failures = self._handler_failures.get(key, 0) + 1
-            if failures < _POISON_AFTER:
-                if len(self._handler_failures) >= _MAX_FAILING and key not in self._handler_failures:
-                    self._handler_failures.pop(next(iter(self._handler_failures)))
-                self._handler_failures[key] = failures
+            failures = self._handler_failures.failed(key)
+            if not self._handler_failures.poisoned(failures):
                 log.exception("smpp %s: from %s: receiver failed (%d of %d tries); the SMSC will retry",
-                              self.name, sm.source_addr, failures, _POISON_AFTER)
+                              self.name, sm.source_addr, failures, self._handler_failures.limit)
                 return P.ESME_RX_T_APPN
             log.exception("smpp %s: from %s: receiver failed %d times", self.name, sm.source_addr, failures)
-            self._handler_failures.pop(key, None)
             reason = f"receiver failed {failures} times: {type(exc).__name__}: {exc}"
             # a long message_payload would not fit the row's hex column (1,000 octets): keep it whole
             payload = mo.user_data.data if len(mo.user_data.data) > 1000 else None
@@ -851,7 +845,7 @@ class SmppBearer(Bearer, SegmentLink):
                 self._discard_message(pkey)
             return status
         if self._handler_failures:
-            self._handler_failures.pop(_failure_key(sm), None)
+            self._handler_failures.forget(_failure_key(sm))
         return P.ESME_ROK
 
     def _dead_letter(self, sm: P.ShortMessage, reason: str, *, payload: bytes | None = None) -> int:

@@ -111,13 +111,11 @@ async def test_receiver_failing_three_times_makes_a_dead_letter(smsc, make_link,
     store.close()
 
 
-async def test_failures_are_remembered_per_message_and_bounded(smsc, make_link, monkeypatch):
+async def test_failures_are_remembered_per_message_and_bounded(smsc, make_link):
     """A message that recovers before its third try is forgotten; the failure map keeps at
-    most _MAX_FAILING messages (here 1: two failing messages evict each other's count)."""
-    import smsc.link as link_module
-
-    monkeypatch.setattr(link_module, "_MAX_FAILING", 1)
+    most max_entries messages (here 1: two failing messages evict each other's count)."""
     link = await make_link(smsc, SERVER)
+    link._handler_failures.max_entries = 1
     fail = {"a": True, "b": True}
 
     async def handler(sms):
