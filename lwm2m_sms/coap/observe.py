@@ -50,7 +50,9 @@ async def send_deregistration(context: Any, first: Message, request: Message) ->
     answer of the observation) to where ``first`` came from. False when no transport of
     ``context`` serves that remote."""
     cancel = Message(code=Code.GET, uri_path=request.opt.uri_path, observe=1)
-    cancel.token = first.token
+    # NON: one SMS, no ACK, no retransmissions; if it is lost, the Reset to the device's next
+    # notification still ends the observation.
+    cancel.mtype, cancel.token = NON, first.token
     if request.opt.accept is not None:
         cancel.opt.accept = request.opt.accept
     cancel.remote = first.remote

@@ -22,8 +22,8 @@ late on the wire). Time comes from an injectable :class:`~lwm2m_sms.clock.Clock`
 reading stamps registrations, which are stored; its timer wakes the expiry task), which the
 router shares; :meth:`Lwm2mServer.expire_due` is the sans-IO step that the task runs.
 
-Cancel Observation is active (RFC 7641 section 3.6: a GET with the observation's token
-and Observe=1 goes to the device at once) and reactive (a Reset answers any later
+Cancel Observation is active (RFC 7641 section 3.6: a NON GET with the observation's token
+and Observe=1 goes to the device at once: one SMS, no ACK) and reactive (a Reset answers any later
 notification, NON ones too: see :mod:`lwm2m_sms.coap.observe`). The deregistration goes
 straight to the address the observation's first answer came from, not through the queue,
 so a sleeping queue-mode device misses it and gets the Reset for its next notification.
