@@ -1,0 +1,241 @@
+"""The security layer as a bearer: wraps any :class:`~lwm2m_sms.bearer.Bearer` and protects
+each payload for its peer as the :class:`~.policy.SecurityPolicy` says.
+
+Placed at the bearer boundary, so that the CoAP transport, the router and LwM2M run
+unchanged on top: they send and receive plain CoAP messages; what crosses the network is
+a secured packet, DTLS records, or OSCORE-protected CoAP, per peer MSISDN.
+
+Receive side (LwM2M 1.0.2 section 7.2): an SMS that is not protected as its sender's
+configuration says is dropped silently: logged with the MSISDN, counted in
+``security_stats.dropped`` by reason, no reply. NoSec passes only for peers configured NoSec
+or named in the policy's ``allow_nosec``.
+
+Send side: a peer with a secured mode gets only protected payloads; for DTLS the first
+send waits for the handshake. Each channel (one per peer and mode) keeps its state (keys,
+counters, DTLS session) for the life of this bearer; secured-packet counters can be kept
+across restarts with a :class:`~.state.CounterStore`.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from ..bearer import Bearer, InboundSms, Submission
+from ..errors import BearerError
+from ..sms.address import Address, parse_address
+from ..sms.udh import Ports
+from .packet_endpoint import PacketEndpoint
+from .policy import PacketKeys, PeerSecurity, SecurityPolicy, SmsSecurityMode
+from .secured_packet import SecuredPacketError
+from .state import CounterStore
+
+__all__ = ["SecureBearer", "SecurityStats", "Channel", "Transmit"]
+
+log = logging.getLogger(__name__)
+
+Transmit = Callable[[bytes], Awaitable[object]]
+
+
+@dataclass
+class SecurityStats:
+    sealed: int = 0
+    opened: int = 0
+    nosec_passed: int = 0
+    por_received: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class Channel(abc.ABC):
+    """The protection towards one peer."""
+
+    mode: SmsSecurityMode
+
+    @abc.abstractmethod
+    async def seal(self, payload: bytes) -> bytes:
+        """The wire payload for ``payload`` (may first run a handshake)."""
+
+    @abc.abstractmethod
+    async def open(self, wire: bytes) -> "bytes | None":
+        """The plain payload, or None when there is nothing to hand up (refused, or a
+        protocol message such as a PoR or a handshake record, already dealt with)."""
+
+    async def close(self) -> None:
+        return None
+
+    #: why the last ``open`` returned None, for the drop counters ("" = not a drop)
+    refused: str = ""
+
+
+class PacketChannel(Channel):
+    mode = SmsSecurityMode.PACKET
+
+    def __init__(self, peer: Address, keys: PacketKeys, transmit: Transmit, store: CounterStore | None) -> None:
+        sent, received = store.load(str(peer)) if store is not None else (0, None)
+        self.endpoint = PacketEndpoint(keys.keyset, keys.spi, keys.tar, sent_counter=sent,
+                                       received_counter=received, peer=str(peer))
+        self.peer = peer
+        self._transmit = transmit
+        self._store = store
+        self.por_received = 0
+
+    def _save(self) -> None:
+        if self._store is not None:
+            self._store.save(str(self.peer), self.endpoint.sent_counter, self.endpoint.received_counter)
+
+    async def seal(self, payload: bytes) -> bytes:
+        try:
+            wire = self.endpoint.protect(payload)
+        except SecuredPacketError as exc:
+            raise BearerError(f"to {self.peer}: {exc}") from None
+        self._save()  # before it leaves: a counter is never used twice, even after a crash
+        return wire
+
+    async def open(self, wire: bytes) -> "bytes | None":
+        got = self.endpoint.receive(wire)
+        self.refused = got.refused
+        if got.por is not None:
+            self.por_received += 1
+            self.refused = ""
+            level = logging.DEBUG if got.por.status == 0 else logging.WARNING
+            log.log(level, "from %s: PoR counter %d status %s", self.peer, got.por.counter, got.por.status.name)
+        if got.data is not None:
+            self._save()
+        if got.reply is not None:
+            await self._transmit(got.reply)
+        return got.data
+
+
+class OscoreChannel(Channel):
+    """OSCORE is done by aiocoap above the transport; here only the check that what
+    arrives is OSCORE-protected CoAP (RFC 8613: the OSCORE option, number 9), or an empty
+    message (ACK/RST carry no OSCORE)."""
+
+    mode = SmsSecurityMode.OSCORE
+
+    async def seal(self, payload: bytes) -> bytes:
+        return payload
+
+    async def open(self, wire: bytes) -> "bytes | None":
+        from .oscore_check import is_oscore_or_empty
+
+        if is_oscore_or_empty(wire):
+            self.refused = ""
+            return wire
+        self.refused = "not OSCORE-protected"
+        return None
+
+
+ChannelFactory = Callable[[Address, PeerSecurity, Transmit], Channel]
+
+
+class SecureBearer(Bearer):
+    kind = "secure"
+
+    def __init__(
+        self,
+        inner: Bearer,
+        policy: SecurityPolicy,
+        *,
+        counters: CounterStore | None = None,
+        factories: "dict[SmsSecurityMode, ChannelFactory] | None" = None,
+    ) -> None:
+        super().__init__(inner.local_address)
+        self.inner = inner
+        self.kind = f"{inner.kind}+secure"
+        self.stats = inner.stats  # SMS counters are the inner bearer's
+        self.security_stats = SecurityStats()
+        self.policy = policy
+        self._counters = counters
+        self._factories: dict[SmsSecurityMode, ChannelFactory] = dict(factories or {})
+        self._channels: dict[tuple[Address, SmsSecurityMode], Channel] = {}
+        inner.set_receiver(self._on_inbound)
+
+    @property
+    def reassembly_stats(self):  # type: ignore[no-untyped-def]
+        return self.inner.reassembly_stats
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        for ch in list(self._channels.values()):
+            await ch.close()
+        await self.inner.close()
+
+    def channel(self, peer: Address) -> Channel | None:
+        """The channel for ``peer`` under its configured mode; None for NoSec."""
+        sec = self.policy.for_peer(peer)
+        if sec.mode is SmsSecurityMode.NOSEC:
+            return None
+        key = (peer, sec.mode)
+        ch = self._channels.get(key)
+        if ch is None:
+            ch = self._make(peer, sec)
+            self._channels[key] = ch
+        return ch
+
+    def _make(self, peer: Address, sec: PeerSecurity) -> Channel:
+        async def transmit(wire: bytes) -> object:
+            return await self.inner.send(peer, wire)
+
+        factory = self._factories.get(sec.mode)
+        if factory is not None:
+            return factory(peer, sec, transmit)
+        if sec.mode is SmsSecurityMode.PACKET:
+            assert isinstance(sec.keys, PacketKeys)
+            return PacketChannel(peer, sec.keys, transmit, self._counters)
+        if sec.mode is SmsSecurityMode.OSCORE:
+            return OscoreChannel()
+        raise BearerError(f"to/from {peer}: SMS security mode {sec.mode.name} has no channel here")
+
+    async def send(
+        self,
+        recipient: "Address | str",
+        payload: bytes,
+        *,
+        ports: Ports | None = None,
+        report: bool = False,
+    ) -> Submission:
+        to = parse_address(recipient)
+        ch = self.channel(to)
+        if ch is not None:
+            payload = await ch.seal(payload)
+            self.security_stats.sealed += 1
+        return await self.inner.send(to, payload, ports=ports, report=report)
+
+    async def _on_inbound(self, sms: InboundSms) -> None:
+        if self._handler is None:
+            raise BearerError(f"{self.kind}: no receiver; SMS from {sms.sender} left with the network")
+        sender = sms.sender
+        ch = self.channel(sender)
+        if ch is None:
+            self.security_stats.nosec_passed += 1
+            await self._handler(sms)
+            return
+        data = await ch.open(sms.payload)
+        if data is None:
+            if ch.refused:
+                if self.policy.nosec_allowed(sender) and _looks_like_coap(sms.payload):
+                    self.security_stats.nosec_passed += 1
+                    log.info("from %s: NoSec SMS allowed by policy (%d octets)", sender, len(sms.payload))
+                    await self._handler(sms)
+                    return
+                self.security_stats.drop(ch.refused.split(":")[0][:60])
+                log.info("from %s: SMS dropped silently (%s mode): %s", sender, ch.mode.name, ch.refused)
+            return
+        self.security_stats.opened += 1
+        await self._handler(InboundSms(sender, data, sms.recipient, sms.ports, sms.segments))
+
+
+def _looks_like_coap(payload: bytes) -> bool:
+    return len(payload) >= 4 and payload[0] >> 6 == 1
