@@ -28,7 +28,7 @@ from ..errors import BearerError
 from ..sms.address import Address, parse_address
 from ..sms.udh import Ports
 from .packet_endpoint import PacketEndpoint
-from .policy import PacketKeys, PeerSecurity, SecurityPolicy, SmsSecurityMode
+from .policy import PacketKeys, PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode
 from .secured_packet import SecuredPacketError
 from .state import CounterStore
 
@@ -147,6 +147,7 @@ class SecureBearer(Bearer):
         policy: SecurityPolicy,
         *,
         counters: CounterStore | None = None,
+        handshake_timeout: float = 120.0,
         factories: "dict[SmsSecurityMode, ChannelFactory] | None" = None,
     ) -> None:
         super().__init__(inner.local_address)
@@ -156,6 +157,7 @@ class SecureBearer(Bearer):
         self.security_stats = SecurityStats()
         self.policy = policy
         self._counters = counters
+        self.handshake_timeout = handshake_timeout
         self._factories: dict[SmsSecurityMode, ChannelFactory] = dict(factories or {})
         self._channels: dict[tuple[Address, SmsSecurityMode], Channel] = {}
         inner.set_receiver(self._on_inbound)
@@ -196,6 +198,11 @@ class SecureBearer(Bearer):
             return PacketChannel(peer, sec.keys, transmit, self._counters)
         if sec.mode is SmsSecurityMode.OSCORE:
             return OscoreChannel()
+        if sec.mode is SmsSecurityMode.DTLS:
+            from .dtls import DtlsChannel
+
+            assert isinstance(sec.keys, PskKeys)
+            return DtlsChannel(peer, sec.keys, transmit, handshake_timeout=self.handshake_timeout)
         raise BearerError(f"to/from {peer}: SMS security mode {sec.mode.name} has no channel here")
 
     async def send(
