@@ -22,8 +22,11 @@ Configuration (:meth:`BootstrapConfig.from_dict`, JSON on the command line)::
         "lifetime": 300, "binding": "UQS", "sms_number": "+15550000"}]}},
      "default": {"servers": [...]}}
 
-Security modes other than NoSec (3) and SMS security modes other than 3 are refused when
-the configuration is loaded (DESIGN: only NoSec is built). Security instances are written
+Security modes other than NoSec (3) are refused when the configuration is loaded (DESIGN:
+only NoSec is built on UDP). SMS security modes 1 (DTLS), 2 (secured packet), 3 (NoSec) and
+204 (OSCORE) are written with their /0/x/7 and /0/x/8 as ``sms_key_parameters`` and
+``sms_secret_key`` (hex; layouts in docs/security.md); the client must have an SMS security
+layer for anything but 3. Security instances are written
 from id 1 upwards (``security_instance`` overrides), keeping clear of the bootstrap
 account a client usually has at /0/0.
 """
@@ -44,7 +47,7 @@ from aiocoap.numbers.codes import Code
 from ..errors import AddressError
 from ..sms.address import parse_msisdn
 from . import linkformat
-from .client import NOSEC, SMS_NOSEC, ServerAccount, check_security
+from .client import NOSEC, SECURED_SMS_MODES, SMS_NOSEC, ServerAccount, check_security
 from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
@@ -71,7 +74,7 @@ class BootstrapInfo:
         if not self.servers:
             raise ConfigError("bootstrap information needs at least one server")
         for account in self.servers:
-            check_security(account.security_instance())
+            check_security(account.security_instance(), SECURED_SMS_MODES)
             if account.binding not in BINDINGS:
                 raise ConfigError(f"binding {account.binding!r} is not one of {', '.join(sorted(BINDINGS))}")
             if "S" in account.binding and account.sms_number is None:
@@ -83,7 +86,8 @@ class BootstrapInfo:
 
 
 def _account(data: dict[str, Any]) -> ServerAccount:
-    known = {"uri", "short_server_id", "lifetime", "binding", "sms_number", "security_mode", "sms_security_mode"}
+    known = {"uri", "short_server_id", "lifetime", "binding", "sms_number", "security_mode", "sms_security_mode",
+             "sms_key_parameters", "sms_secret_key"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown server settings {sorted(unknown)}")
@@ -98,7 +102,15 @@ def _account(data: dict[str, Any]) -> ServerAccount:
         lifetime=int(data.get("lifetime", 300)), binding=str(data.get("binding", "U")), sms_number=sms,
         security_mode=int(data.get("security_mode", NOSEC)),
         sms_security_mode=int(data.get("sms_security_mode", SMS_NOSEC)),
+        sms_key_parameters=_hex(data, "sms_key_parameters"), sms_secret_key=_hex(data, "sms_secret_key"),
     )
+
+
+def _hex(data: dict[str, Any], key: str) -> bytes:
+    try:
+        return bytes.fromhex(str(data.get(key, "")))
+    except ValueError:
+        raise ConfigError(f"server {data.get('uri')}: {key} is not hex") from None
 
 
 @dataclass

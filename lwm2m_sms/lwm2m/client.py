@@ -62,7 +62,9 @@ log = logging.getLogger(__name__)
 NOSEC = 3
 SMS_NOSEC = 3
 SECURITY_MODES = {0: "PSK", 1: "RPK", 2: "certificate", 3: "NoSec", 4: "certificate with EST"}
-SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec"}
+SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec", 204: "OSCORE (proprietary)"}
+# What a client with an SMS security layer (``on_sms_security``, lwm2m_sms.security) runs.
+SECURED_SMS_MODES = (1, 2, 3, 204)
 DEFAULT_QUEUE_WINDOW = 93.0
 _warned_nosec = False
 _SERVER_EXECUTABLES = {4: None, 8: None}  # /1/x/4 Disable, /1/x/8 Registration Update Trigger
@@ -80,11 +82,15 @@ class ServerAccount:
     bootstrap: bool = False
     security_mode: int = NOSEC
     sms_security_mode: Optional[int] = SMS_NOSEC
+    sms_key_parameters: bytes = b""  # /0/x/7
+    sms_secret_key: bytes = field(default=b"", repr=False)  # /0/x/8: never readable by a server
 
     def security_instance(self) -> dict[int, Any]:
         inst: dict[int, Any] = {0: self.uri, 1: self.bootstrap, 2: self.security_mode, 3: b"", 4: b"", 5: b""}
         if self.sms_security_mode is not None:
             inst[6] = self.sms_security_mode
+        if self.sms_key_parameters or self.sms_secret_key:
+            inst[7], inst[8] = self.sms_key_parameters, self.sms_secret_key
         if self.sms_number is not None:
             inst[9] = self.sms_number.lwm2m_digits
         if not self.bootstrap:
@@ -95,16 +101,18 @@ class ServerAccount:
         return {0: self.short_server_id, 1: self.lifetime, 6: False, 7: self.binding}
 
 
-def check_security(instance: dict[int, Any]) -> None:
-    """ConfigError unless the Security instance asks for NoSec on UDP and SMS."""
+def check_security(instance: dict[int, Any], sms_modes: tuple[int, ...] = (SMS_NOSEC,)) -> None:
+    """ConfigError unless the Security instance asks for NoSec on UDP and one of
+    ``sms_modes`` on SMS."""
     mode = instance.get(2, NOSEC)
     if mode != NOSEC:
         raise ConfigError(f"security mode {mode} ({SECURITY_MODES.get(mode, 'unknown')}) is not supported: only NoSec (3) is built")
     sms_mode = instance.get(6)
-    if sms_mode is not None and sms_mode != SMS_NOSEC:
+    if sms_mode is not None and sms_mode not in sms_modes:
         raise ConfigError(
             f"SMS security mode {sms_mode} ({SMS_SECURITY_MODES.get(sms_mode, 'reserved/proprietary')}) is not "
-            "supported: only NoSec (3) is built"
+            + ("supported: only NoSec (3) is built into a client without an SMS security layer"
+               if sms_modes == (SMS_NOSEC,) else f"supported: {', '.join(map(str, sms_modes))}")
         )
 
 
@@ -280,7 +288,13 @@ class Lwm2mClient:
         time_resolution: float = 1.0,
         clock: Callable[[], float] = time.time,
         device: Optional[dict[int, Any]] = None,
+        sms_security: "tuple[int, bytes, bytes] | None" = None,
+        on_sms_security: Optional[Callable[[dict[int, Any]], None]] = None,
     ):
+        """``sms_security`` is (/0/x/6, /0/x/7, /0/x/8) of the server account given here;
+        ``on_sms_security`` (the SMS security layer's hook) is called with each server's
+        Security instance before registering, so it protects SMS to and from /0/x/9 as
+        /0/x/6..8 say. Without it, only SMS security mode NoSec is accepted."""
         if binding not in BINDINGS:
             raise ConfigError(f"binding {binding!r} is not one of {', '.join(sorted(BINDINGS))}")
         if server is None and bootstrap is None:
@@ -293,6 +307,8 @@ class Lwm2mClient:
         self.time_resolution = time_resolution
         self.clock = clock
         self.bootstrap_uri = bootstrap
+        self.on_sms_security = on_sms_security
+        self._sms_modes = SECURED_SMS_MODES if on_sms_security is not None else (SMS_NOSEC,)
         self.objects: dict[int, dict[int, dict[int, Any]]] = {0: {}, 1: {}, 3: {0: device or default_device(endpoint, binding)}}
         if bootstrap is not None:
             self.objects[0][0] = ServerAccount(bootstrap, bootstrap=True).security_instance()
@@ -301,6 +317,8 @@ class Lwm2mClient:
                 server, short_server_id, lifetime, binding,
                 parse_msisdn(server_sms) if server_sms is not None else None,
             )
+            if sms_security is not None:
+                account.sms_security_mode, account.sms_key_parameters, account.sms_secret_key = sms_security
             self.objects[0][1] = account.security_instance()
             self.objects[1][0] = account.server_instance() | _SERVER_EXECUTABLES
         self.attributes: dict[LwM2MPath, dict[str, Any]] = {}
@@ -521,7 +539,8 @@ class Lwm2mClient:
             accounts.append(ServerAccount(
                 uri=str(sec.get(0, "")), short_server_id=int(ssid), lifetime=int(server.get(1, 86400)),
                 binding=str(server.get(7, "U")), sms_number=sms, security_mode=int(sec.get(2, NOSEC)),
-                sms_security_mode=sec.get(6),
+                sms_security_mode=sec.get(6), sms_key_parameters=bytes(sec.get(7) or b""),
+                sms_secret_key=bytes(sec.get(8) or b""),
             ))
         return accounts
 
@@ -548,8 +567,11 @@ class Lwm2mClient:
         if not accounts:
             raise ConfigError(f"ep={self.endpoint}: no LwM2M server account to register with")
         for account in accounts:
-            check_security(account.security_instance())
-            if "S" in account.binding:
+            check_security(account.security_instance(), self._sms_modes)
+            if self.on_sms_security is not None:
+                self.on_sms_security(next(
+                    s for s in self.objects[0].values() if not s.get(1) and s.get(10) == account.short_server_id))
+            if "S" in account.binding and account.sms_security_mode in (None, SMS_NOSEC):
                 # The spec allows NoSec on SMS for debugging and trigger-only use. Said once
                 # per process at WARNING: a simulated fleet would print it per device.
                 global _warned_nosec
@@ -783,7 +805,7 @@ class Lwm2mClient:
 
     def _check_security(self, instance: dict[int, Any]) -> None:
         try:
-            check_security(instance)
+            check_security(instance, self._sms_modes)
         except ConfigError as exc:
             log.warning("ep=%s refuses bootstrap: %s", self.endpoint, exc)
             raise _Refused(Code.BAD_REQUEST, str(exc)) from None

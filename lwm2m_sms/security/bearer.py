@@ -28,7 +28,8 @@ from ..errors import BearerError
 from ..sms.address import Address, parse_address
 from ..sms.udh import Ports
 from .packet_endpoint import PacketEndpoint
-from .policy import PacketKeys, PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode
+from .oscore_check import is_oscore_or_empty, oscore_kid, oscore_option
+from .policy import OscoreKeys, PacketKeys, PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode
 from .secured_packet import SecuredPacketError
 from .state import CounterStore
 
@@ -117,18 +118,24 @@ class PacketChannel(Channel):
 
 class OscoreChannel(Channel):
     """OSCORE is done by aiocoap above the transport; here only the check that what
-    arrives is OSCORE-protected CoAP (RFC 8613: the OSCORE option, number 9), or an empty
-    message (ACK/RST carry no OSCORE)."""
+    arrives is OSCORE-protected CoAP (RFC 8613: the OSCORE option, number 9) or an empty
+    message (ACK/RST carry no OSCORE), and that a request's kid is this peer's sender ID:
+    a context is bound to its MSISDN, as aiocoap alone finds contexts by kid only."""
 
     mode = SmsSecurityMode.OSCORE
+
+    def __init__(self, keys: OscoreKeys) -> None:
+        self.keys = keys
 
     async def seal(self, payload: bytes) -> bytes:
         return payload
 
     async def open(self, wire: bytes) -> "bytes | None":
-        from .oscore_check import is_oscore_or_empty
-
         if is_oscore_or_empty(wire):
+            value = oscore_option(wire)
+            if value is not None and value and value[0] & 0x08 and oscore_kid(value) != self.keys.recipient_id:
+                self.refused = "OSCORE kid of another peer"
+                return None
             self.refused = ""
             return wire
         self.refused = "not OSCORE-protected"
@@ -159,7 +166,8 @@ class SecureBearer(Bearer):
         self._counters = counters
         self.handshake_timeout = handshake_timeout
         self._factories: dict[SmsSecurityMode, ChannelFactory] = dict(factories or {})
-        self._channels: dict[tuple[Address, SmsSecurityMode], Channel] = {}
+        self._channels: dict[Address, tuple[PeerSecurity, Channel]] = {}
+        self._retired: list[Channel] = []
         inner.set_receiver(self._on_inbound)
 
     @property
@@ -170,8 +178,11 @@ class SecureBearer(Bearer):
         await self.inner.start()
 
     async def close(self) -> None:
-        for ch in list(self._channels.values()):
+        for _, ch in list(self._channels.values()):
             await ch.close()
+        for ch in self._retired:
+            await ch.close()
+        self._retired.clear()
         await self.inner.close()
 
     def channel(self, peer: Address) -> Channel | None:
@@ -179,11 +190,14 @@ class SecureBearer(Bearer):
         sec = self.policy.for_peer(peer)
         if sec.mode is SmsSecurityMode.NOSEC:
             return None
-        key = (peer, sec.mode)
-        ch = self._channels.get(key)
-        if ch is None:
-            ch = self._make(peer, sec)
-            self._channels[key] = ch
+        known = self._channels.get(peer)
+        if known is not None and known[0] == sec:
+            return known[1]
+        # New, or the configuration changed (a bootstrap wrote new keys): a new channel.
+        ch = self._make(peer, sec)
+        self._channels[peer] = (sec, ch)
+        if known is not None:
+            self._retired.append(known[1])
         return ch
 
     def _make(self, peer: Address, sec: PeerSecurity) -> Channel:
@@ -197,7 +211,8 @@ class SecureBearer(Bearer):
             assert isinstance(sec.keys, PacketKeys)
             return PacketChannel(peer, sec.keys, transmit, self._counters)
         if sec.mode is SmsSecurityMode.OSCORE:
-            return OscoreChannel()
+            assert isinstance(sec.keys, OscoreKeys)
+            return OscoreChannel(sec.keys)
         if sec.mode is SmsSecurityMode.DTLS:
             from .dtls import DtlsChannel
 

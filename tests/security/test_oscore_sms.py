@@ -44,7 +44,7 @@ class Rig:
             serversite=oscore_site(self.site, {"client": self.server_contexts.get(self.c)}))
         self.client = aiocoap.Context()
         self.a = SecureBearer(a, SecurityPolicy({self.s: OSCORE}))
-        self.b = SecureBearer(b, SecurityPolicy({self.c: OSCORE}))
+        self.b = SecureBearer(b, SecurityPolicy({self.c: PeerSecurity(SmsSecurityMode.OSCORE, KEYS.swapped())}))
         if bearers is None:
             await self.a.start()
             await self.b.start()
@@ -150,3 +150,18 @@ async def test_through_the_simulated_smsc_over_smpp(tmp_path):
         await rig.close(bearers=False)
     finally:
         await smpp.close()
+
+
+async def test_request_with_another_peers_kid_dropped(rig):
+    """A context is bound to its MSISDN: a valid OSCORE request from a number whose
+    configured sender ID differs is dropped at the SMS layer."""
+    rig.b.policy.set(CLIENT, PeerSecurity(SmsSecurityMode.OSCORE, OscoreKeys(b"", b"\x09", bytes(16))))
+    request = rig.client.request(Message(code=GET, uri=f"coap+sms://{SERVER}/store"))
+    for _ in range(100):
+        await rig.net.drain()
+        if rig.b.security_stats.dropped:
+            break
+        await asyncio.sleep(0.01)
+    request.response.cancel()
+    assert rig.res["store"].renders == [] and len(rig.net.log) == 1  # no answer
+    assert rig.b.security_stats.dropped == {"OSCORE kid of another peer": 1}
