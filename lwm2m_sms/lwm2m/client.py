@@ -289,11 +289,11 @@ class Lwm2mClient:
         clock: Callable[[], float] = time.time,
         device: Optional[dict[int, Any]] = None,
         sms_security: "tuple[int, bytes, bytes] | None" = None,
-        on_sms_security: Optional[Callable[[dict[int, Any]], None]] = None,
+        on_sms_security: Optional[Callable[[aiocoap.Context, dict[int, Any]], None]] = None,
     ):
         """``sms_security`` is (/0/x/6, /0/x/7, /0/x/8) of the server account given here;
-        ``on_sms_security`` (the SMS security layer's hook) is called with each server's
-        Security instance before registering, so it protects SMS to and from /0/x/9 as
+        ``on_sms_security`` (the SMS security layer's hook) is called with the context and
+        each server's Security instance before registering, so it protects SMS to and from /0/x/9 as
         /0/x/6..8 say. Without it, only SMS security mode NoSec is accepted."""
         if binding not in BINDINGS:
             raise ConfigError(f"binding {binding!r} is not one of {', '.join(sorted(BINDINGS))}")
@@ -569,7 +569,7 @@ class Lwm2mClient:
         for account in accounts:
             check_security(account.security_instance(), self._sms_modes)
             if self.on_sms_security is not None:
-                self.on_sms_security(next(
+                self.on_sms_security(self.context, next(
                     s for s in self.objects[0].values() if not s.get(1) and s.get(10) == account.short_server_id))
             if "S" in account.binding and account.sms_security_mode in (None, SMS_NOSEC):
                 # The spec allows NoSec on SMS for debugging and trigger-only use. Said once

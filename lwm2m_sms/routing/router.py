@@ -620,7 +620,7 @@ class Router(ServerHooks):
 
     def _accept_sms(self, remote: Any, message: Message) -> bool:
         is_register = message.code == Code.POST and tuple(message.opt.uri_path) == ("rd",)
-        return self.trust.accept_sms(remote.msisdn, is_register=is_register)
+        return self.trust.accept_sms(remote.msisdn, is_register=is_register, oscore=message.opt.oscore is not None)
 
 
 def _path(request: Message) -> str:

@@ -33,11 +33,15 @@ from .policy import OscoreKeys, PacketKeys, PeerSecurity, PskKeys, SecurityPolic
 from .secured_packet import SecuredPacketError
 from .state import CounterStore
 
-__all__ = ["SecureBearer", "SecurityStats", "Channel", "Transmit"]
+__all__ = ["SecureBearer", "SecurityStats", "Channel", "Transmit", "NotConfigured"]
 
 log = logging.getLogger(__name__)
 
 Transmit = Callable[[bytes], Awaitable[object]]
+
+
+class NotConfigured(BearerError):
+    """A peer the security policy has no entry for (and no default)."""
 
 
 @dataclass
@@ -186,8 +190,11 @@ class SecureBearer(Bearer):
         await self.inner.close()
 
     def channel(self, peer: Address) -> Channel | None:
-        """The channel for ``peer`` under its configured mode; None for NoSec."""
+        """The channel for ``peer`` under its configured mode; None for NoSec. Raises
+        NotConfigured for a peer the policy refuses."""
         sec = self.policy.for_peer(peer)
+        if sec is None:
+            raise NotConfigured(f"no SMS security configured for {peer}")
         if sec.mode is SmsSecurityMode.NOSEC:
             return None
         known = self._channels.get(peer)
@@ -239,7 +246,12 @@ class SecureBearer(Bearer):
         if self._handler is None:
             raise BearerError(f"{self.kind}: no receiver; SMS from {sms.sender} left with the network")
         sender = sms.sender
-        ch = self.channel(sender)
+        try:
+            ch = self.channel(sender)
+        except NotConfigured:
+            self.security_stats.drop("peer not configured")
+            log.info("from %s: SMS dropped silently: no SMS security configured for it", sender)
+            return
         if ch is None:
             self.security_stats.nosec_passed += 1
             await self._handler(sms)

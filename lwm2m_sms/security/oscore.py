@@ -97,9 +97,24 @@ def protect_requests_to(context: Any, peer: "str | Address", security_context: A
 
     if not any(isinstance(ri, TransportOSCORE) for ri in context.request_interfaces):
         # First, so it sees the request before the SMS transport takes it in the clear.
-        context.request_interfaces.insert(0, TransportOSCORE(context, context))
+        context.request_interfaces.insert(0, TransportOSCORE(context, _WholeOuterMessages(context)))
     msisdn = parse_msisdn(str(peer))
     context.client_credentials[f"coap+sms://{msisdn}/*"] = security_context
+
+
+class _WholeOuterMessages:
+    """The wire side of aiocoap's OSCORE client without outer block-wise: the SMS transport
+    would cut a protected request at its 64-octet blocks, and aiocoap's OSCORE server
+    (OscoreSiteWrapper) does not reassemble outer blocks, so it could not decrypt them.
+    Payloads are cut (inner block-wise, RFC 8613 section 4.1.3.4) before protection; the
+    protected message goes whole, as concatenated SMS when it needs more than one."""
+
+    def __init__(self, context: Any) -> None:
+        self._context = context
+        self.loop = context.loop
+
+    def request(self, message: Any, handle_blockwise: bool = True) -> Any:
+        return self._context.request(message, handle_blockwise=False)
 
 
 def oscore_site(site: Any, contexts: Mapping[str, Any]) -> Any:

@@ -14,9 +14,8 @@ server can write, documented in docs/security.md):
 * secured packet: /0/x/7 = SPI(2) KIc(1) KID(1) TAR(3); /0/x/8 = KIc key || KID key
   (equal lengths: 16/24/32 for AES, 16/24 for 3DES).
 * DTLS: /0/x/7 = the PSK identity (UTF-8 octets); /0/x/8 = the PSK.
-* OSCORE: /0/x/7 = Sender ID, 0x00, Recipient ID (each at most 7 octets, no 0x00 inside
-  except empty IDs, so length-prefixed: len(S) S len(R) R); /0/x/8 = master secret
-  (a salt, when wanted, follows after a 0x00 0x00 separator is not supported: no salt).
+* OSCORE: /0/x/7 = len(S) S len(R) R, the device's Sender and Recipient IDs (each at most
+  7 octets) with a length octet before each; /0/x/8 = the master secret (no salt).
 """
 
 from __future__ import annotations
@@ -167,7 +166,8 @@ NOSEC = PeerSecurity(SmsSecurityMode.NOSEC)
 
 
 class SecurityPolicy:
-    """Per peer MSISDN, its :class:`PeerSecurity`; peers not named get ``default``.
+    """Per peer MSISDN, its :class:`PeerSecurity`; peers not named get ``default`` (None:
+    refused, nothing sent to them and everything from them dropped).
 
     ``allow_nosec`` names the peers that may still send NoSec SMS although configured for a
     secured mode (LwM2M 1.0.2 section 7.2: debugging, or the /1/x/8 trigger beside a
@@ -177,7 +177,7 @@ class SecurityPolicy:
         self,
         peers: "Mapping[str | Address, PeerSecurity] | None" = None,
         *,
-        default: PeerSecurity = NOSEC,
+        default: "PeerSecurity | None" = NOSEC,
         allow_nosec: "tuple[str | Address, ...] | list[str | Address]" = (),
     ) -> None:
         self.default = default
@@ -189,11 +189,15 @@ class SecurityPolicy:
     def set(self, peer: "str | Address", security: PeerSecurity) -> None:
         self._peers[parse_msisdn(peer) if isinstance(peer, str) else peer] = security
 
-    def for_peer(self, peer: Address) -> PeerSecurity:
+    def peers(self) -> dict[Address, PeerSecurity]:
+        return dict(self._peers)
+
+    def for_peer(self, peer: Address) -> "PeerSecurity | None":
         return self._peers.get(peer, self.default)
 
     def nosec_allowed(self, peer: Address) -> bool:
-        return self.for_peer(peer).mode is SmsSecurityMode.NOSEC or peer in self.allow_nosec
+        sec = self.for_peer(peer)
+        return (sec is not None and sec.mode is SmsSecurityMode.NOSEC) or peer in self.allow_nosec
 
     @classmethod
     def load(cls, path: "str | Path") -> "SecurityPolicy":
@@ -213,7 +217,8 @@ class SecurityPolicy:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "security configuration") -> "SecurityPolicy":
         try:
-            default = PeerSecurity(SmsSecurityMode.parse(data.get("default", "nosec")))
+            d = data.get("default", "nosec")
+            default = None if d in (None, "none", "refuse") else PeerSecurity(SmsSecurityMode.parse(d))
             peers = {k: _peer_from_dict(v) for k, v in dict(data.get("devices", {})).items()}
             return cls(peers, default=default, allow_nosec=list(data.get("allow_nosec", [])))
         except (KeyError, ValueError, TypeError) as exc:
