@@ -15,7 +15,7 @@ from lwm2m_sms.security.policy import OscoreKeys, PacketKeys, PeerSecurity, PskK
 from lwm2m_sms.security.secured_packet import Keyset
 from lwm2m_sms.security.setup import device_hook, enable_server_oscore
 
-from routing.conftest import SERVER, LoopbackRig, SmppRig
+from routing.conftest import SERVER, LoopbackRig, ModemRig, SmppRig
 
 DEVICE = "+15550141"
 
@@ -40,9 +40,9 @@ async def eventually(condition, timeout=10.0):
     assert condition()
 
 
-@pytest.fixture(params=["loopback", "smpp"])
+@pytest.fixture(params=["loopback", "smpp", "modem"])
 async def rig(request):
-    r = {"loopback": LoopbackRig, "smpp": SmppRig}[request.param]()
+    r = {"loopback": LoopbackRig, "smpp": SmppRig, "modem": ModemRig}[request.param]()
     if hasattr(r, "start"):
         await r.start()
     yield r
@@ -78,3 +78,35 @@ async def test_S_device_secured_by_its_security_object(rig, mode, tmp_path):
     assert sb.security_stats.nosec_passed == 0 and db.security_stats.nosec_passed == 0
     await dev.close()
     await stack.close()
+
+
+async def test_bootstrap_server_writes_the_sms_security_and_the_device_uses_it(tmp_path):
+    """The bootstrap server writes /0/x/6 (2, secured packet), /0/x/7, /0/x/8 and /0/x/9;
+    the device then registers and is read by secured packets only."""
+    from lwm2m_sms.lwm2m.bootstrap import BootstrapConfig, BootstrapServer
+
+    rig = LoopbackRig()
+    rig.net.keep_log = True
+    sec = SECURITY["packet"]
+    sb = SecureBearer(await rig.bearer(SERVER, server=True), SecurityPolicy({DEVICE: sec}, default=None))
+    stack = await start_server(bearers=[sb])
+    bs = await BootstrapServer.create_udp(BootstrapConfig.from_dict({"endpoints": {"bs-dev": {"servers": [{
+        "uri": stack.udp_uri, "binding": "S", "sms_number": SERVER, "sms_security_mode": 2,
+        "sms_key_parameters": sec.keys.key_parameters().hex(), "sms_secret_key": sec.keys.secret().hex(),
+    }]}}}), ("127.0.0.1", 0))
+    db = SecureBearer(await rig.bearer(DEVICE), SecurityPolicy(default=None))
+    try:
+        dev = await start_device("bs-dev", "S", bootstrap_uri=f"coap://127.0.0.1:{bs.port}", bearer=db,
+                                 server_msisdn=SERVER, on_sms_security=device_hook(db))
+        written = dev.client.objects[0][1]
+        assert (written[6], written[7], written[8], written[9]) == (
+            2, sec.keys.key_parameters(), sec.keys.secret(), SERVER.lstrip("+"))
+        assert await stack.server.read("bs-dev", "/3/0/0") == "lwm2m-sms"
+        assert rig.net.log and all(s.user_data.data[:3] == b"\x02\x70\x00" for s in rig.net.log
+                                   if s.user_data.udh is None)
+        assert sb.security_stats.opened >= 2 and db.security_stats.opened >= 2
+        await dev.close()
+    finally:
+        await bs.close()
+        await stack.close()
+        await rig.close()
