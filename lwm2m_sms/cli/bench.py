@@ -15,6 +15,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "modem": ("bench_modem", "binary SMS through driver -> modem emulator -> simulated SMSC"),
     "fleet": ("bench_fleet", "register and read a fleet of S-binding devices through the SMSC"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
+    "secure": ("bench_secure", "SMS per handshake and per read for NoSec, DTLS, secured packet and OSCORE"),
 }
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..sms.address import Address, parse_msisdn
 from .bearer import SecureBearer
 from .oscore import OscoreContexts, oscore_site, protect_requests_to
 from .policy import OscoreKeys, PeerSecurity, SecurityPolicy, SmsSecurityMode
 
-__all__ = ["device_hook", "enable_oscore", "enable_server_oscore", "SmsOscoreSite"]
+__all__ = ["DeviceSmsSecurity", "device_hook", "enable_oscore", "enable_server_oscore", "SmsOscoreSite"]
 
 log = logging.getLogger(__name__)
 
@@ -96,30 +96,39 @@ def enable_oscore(context: Any, contexts: "OscoreContexts | str | Path",
     return state
 
 
-def device_hook(bearer: SecureBearer, oscore_dir: "str | Path | None" = None
-                ) -> Callable[[Any, dict[int, Any]], None]:
-    """The ``on_sms_security`` hook of a simulated device: protect SMS to and from the
-    server's number (/0/x/9) as /0/x/6..8 say."""
-    state: list[_OscoreState] = []
+class DeviceSmsSecurity:
+    """The ``on_sms_security`` hook of a simulated device: protects SMS to and from the
+    server's number (/0/x/9) as /0/x/6..8 say. Call :meth:`release` when the device stops
+    (it persists and unlocks OSCORE contexts)."""
 
-    def hook(context: Any, instance: dict[int, Any]) -> None:
+    def __init__(self, bearer: SecureBearer, oscore_dir: "str | Path | None" = None) -> None:
+        self.bearer = bearer
+        self.oscore_dir = oscore_dir
+        self.oscore: _OscoreState | None = None
+
+    def __call__(self, context: Any, instance: dict[int, Any]) -> None:
         number = instance.get(9)
         if not number:
             return
         peer = parse_msisdn(str(number))
         sec = PeerSecurity.from_resources(int(instance.get(6, 3)), bytes(instance.get(7) or b""),
                                           bytes(instance.get(8) or b""))
-        bearer.policy.set(peer, sec)
+        self.bearer.policy.set(peer, sec)
         log.info("SMS to and from %s: security mode %s", peer, sec.mode.name)
         if sec.mode is SmsSecurityMode.OSCORE:
             assert isinstance(sec.keys, OscoreKeys)
-            if oscore_dir is None:
+            if self.oscore_dir is None:
                 raise ValueError("OSCORE needs a directory for its security contexts")
-            if not state:
-                state.append(enable_oscore(context, oscore_dir))
-            state[0].add(peer, sec.keys)
+            if self.oscore is None:
+                self.oscore = enable_oscore(context, self.oscore_dir)
+            self.oscore.add(peer, sec.keys)
 
-    return hook
+    def release(self) -> None:
+        if self.oscore is not None:
+            self.oscore.contexts.release()
+
+
+device_hook = DeviceSmsSecurity
 
 
 def enable_server_oscore(stack: Any, policy: SecurityPolicy, contexts: "OscoreContexts | str | Path") -> _OscoreState:
