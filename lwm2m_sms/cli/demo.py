@@ -24,8 +24,10 @@ import json
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
 BINDING_ORDER = ("U", "UQ", "S", "SQ", "US", "UQS")
@@ -57,6 +59,7 @@ class DemoOptions:
     window: float | None = None  # None: 1 s, or 5 s on an impaired network
     modem: bool = True
     timeout: float = 60.0
+    security: str = "nosec"  # SMS security mode of every device (cli/secured.py)
 
 
 @dataclass
@@ -89,21 +92,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-modem", dest="modem", action="store_false",
                         help="put the S device on the SMPP fleet bind instead of the modem emulator")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of tables")
+    parser.add_argument("--security", choices=["nosec", "dtls", "packet", "oscore"], default="nosec",
+                        help="SMS security mode of every device, written by the bootstrap server; "
+                             "the run is repeated in NoSec for the SMS per operation side by side")
 
 
 async def run(args: argparse.Namespace) -> int:
     opts = DemoOptions(devices=args.devices, loss=args.loss, duplicate=args.duplicate,
-                       seed=args.seed, window=args.window, modem=args.modem)
+                       seed=args.seed, window=args.window, modem=args.modem, security=args.security)
     if opts.devices < 1:
         print("lwm2m-sms demo: --devices must be at least 1", file=sys.stderr)
         return 2
     print(f"lwm2m-sms demo: {opts.devices} device(s), SMSC loss {opts.loss:g}% duplicate "
           f"{opts.duplicate:g}%", flush=True)
+    nosec = None
+    if opts.security != "nosec":
+        print("first in NoSec, for comparison", flush=True)
+        nosec = await run_demo(DemoOptions(**{**asdict(opts), "security": "nosec"}))
+        print(f"then with SMS security {opts.security}", flush=True)
     result = await run_demo(opts, progress=lambda text: print(text, flush=True))
     if args.json:
         print(json.dumps([asdict(r) for r in result.rows], indent=1))
     else:
         print(format_tables(result))
+        if nosec is not None:
+            from .secured import format_comparison
+
+            print(format_comparison(nosec.rows, result.rows, opts.security))
     failed = [r for r in result.rows if not r.ok]
     print(f"demo: {len(result.rows) - len(failed)}/{len(result.rows)} operations passed, "
           f"{sum(r.sms_out for r in result.rows)} SMS out, {sum(r.sms_in for r in result.rows)} SMS in, "
@@ -166,6 +181,7 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
     from ..multiplex import SegmentMux
     from ..routing.router import PolicySettings
     from ..gateway import smpp_bearer, start_device, start_server
+    from . import secured
 
     started = time.monotonic()
     result = DemoResult()
@@ -194,7 +210,18 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
         server_link = await link("lwm2m-server", SERVER_MSISDN, SERVER_MSISDN)
         site = resource.Site()
         policy = PolicySettings(udp_window=opts.window, sms_window=opts.window, udp_timeout=5.0)
-        stack = await start_server(bearers=[server_link], site=site, policy=policy, sms_settings=sms_settings)
+        security = {device_msisdn(i): secured.demo_security(opts.security, device_msisdn(i))
+                    for i in range(opts.devices)}
+        if opts.security == "nosec":
+            stack = await start_server(bearers=[server_link], site=site, policy=policy, sms_settings=sms_settings)
+        else:
+            tmp = tempfile.TemporaryDirectory(prefix="lwm2m-sms-demo-")
+            oscore_dir = Path(tmp.name)
+            stack, _, release = await secured.secured_server(
+                server_link, security, oscore_dir, site=site, policy=policy, sms_settings=sms_settings)
+            closers.append(_as_coroutine(tmp.cleanup))
+            if release is not None:
+                closers.append(_as_coroutine(release))
         closers.append(stack.close)
         hooks = _update_hooks()
         stack.server.add_hooks(hooks)
@@ -203,8 +230,9 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
         endpoints = [f"demo-{b.lower()}-{i}" for i, b in enumerate(bindings)]
         bs_config = BootstrapConfig.from_dict({"endpoints": {
             ep: {"servers": [{"uri": stack.udp_uri, "short_server_id": 1, "lifetime": 300, "binding": b,
-                              "sms_number": SERVER_MSISDN}]}
-            for ep, b in zip(endpoints, bindings)
+                              "sms_number": SERVER_MSISDN,
+                              **secured.bootstrap_fields(security[device_msisdn(i)])}]}
+            for i, (ep, b) in enumerate(zip(endpoints, bindings))
         }})
         bootstrap = BootstrapServer(bs_config)
         bootstrap.mount(site)
@@ -224,9 +252,14 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
                 bearer = mux.channel(msisdn)
                 await bearer.start()
                 closers.append(bearer.close)
+            extra: dict[str, Any] = {}
+            if opts.security != "nosec":
+                bearer, hook = secured.device_bearer(bearer, ep, oscore_dir)
+                extra["on_sms_security"] = hook
+                closers.append(_as_coroutine(hook.release))
             dev = await start_device(
                 ep, binding, bootstrap_uri=stack.udp_uri, server_msisdn=SERVER_MSISDN, bearer=bearer,
-                sms_settings=sms_settings, start=False, queue_window=opts.window, time_resolution=0.2,
+                sms_settings=sms_settings, start=False, queue_window=opts.window, time_resolution=0.2, **extra,
             )
             closers.append(dev.context.shutdown)
             devices.append((ep, binding, msisdn, dev))
@@ -246,6 +279,13 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
                 await asyncio.wait_for(close(), 10)
         result.wall = time.monotonic() - started
     return result
+
+
+def _as_coroutine(fn: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return fn()
+
+    return call
 
 
 async def _modem_bearer(link, msisdn: str, closers: list) -> Any:
@@ -282,12 +322,12 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
     rows: list[Row] = []
 
     def sms_counts() -> tuple[int, int]:
+        # The bearer's own counters: they include SMS below CoAP (DTLS handshakes, PoRs).
         total_out = total_in = 0
         for transport in stack.sms:
-            c = transport.stats().per_peer.get(msisdn)
-            if c is not None:
-                total_out += c.sms_sent
-                total_in += c.sms_received
+            c = transport.bearer.stats.per_peer.get(msisdn, {})
+            total_out += c.get("sms_sent", 0)
+            total_in += c.get("sms_received", 0)
         return total_out, total_in
 
     async def op(name: str, work: Callable[[], Awaitable[Any]], server_initiated: bool = True,

@@ -64,16 +64,52 @@ async def secured_server(bearer: Any, devices: dict[str, PeerSecurity], oscore_d
     return stack, secure, release
 
 
+def bootstrap_fields(sec: PeerSecurity) -> dict[str, Any]:
+    """What a bootstrap server configuration says for ``sec`` (/0/x/6..8)."""
+    if sec.keys is None:
+        return {"sms_security_mode": int(sec.mode)}
+    return {"sms_security_mode": int(sec.mode), "sms_key_parameters": sec.keys.key_parameters().hex(),
+            "sms_secret_key": sec.keys.secret().hex()}
+
+
+def device_bearer(bearer: Any, endpoint: str, oscore_dir: "Path | None") -> Any:
+    """``bearer`` under the security layer, configured by the device's Security object:
+    (secure bearer, DeviceSmsSecurity hook for ``on_sms_security``; release it after)."""
+    from ..security.setup import DeviceSmsSecurity
+
+    secure = SecureBearer(bearer, SecurityPolicy(default=None))
+    return secure, DeviceSmsSecurity(secure, oscore_dir / endpoint if oscore_dir else None)
+
+
 async def secured_device(endpoint: str, binding: str, bearer: Any, sec: PeerSecurity, server_msisdn: str,
                          server_uri: str, oscore_dir: "Path | None", **kw: Any) -> Any:
     """A gateway Device whose /0 instance carries ``sec``; returns (device, its secure
     bearer, its DeviceSmsSecurity hook: release it after the device stopped)."""
     from ..gateway import start_device
-    from ..security.setup import DeviceSmsSecurity
 
-    secure = SecureBearer(bearer, SecurityPolicy(default=None))
-    hook = DeviceSmsSecurity(secure, oscore_dir / endpoint if oscore_dir else None)
+    secure, hook = device_bearer(bearer, endpoint, oscore_dir)
     device = await start_device(
         endpoint, binding, server_uri=server_uri, server_msisdn=server_msisdn, bearer=secure,
         sms_security=device_sms_security(sec) or (3, b"", b""), on_sms_security=hook, **kw)
     return device, secure, hook
+
+
+def format_comparison(nosec_rows: list[Any], secured_rows: list[Any], mode: str) -> str:
+    """SMS per operation (out + in, summed over the devices of a binding) in NoSec and in
+    ``mode``, side by side."""
+    from .table import format_table
+
+    def totals(rows: list[Any]) -> dict[tuple[str, str], tuple[int, bool]]:
+        out: dict[tuple[str, str], tuple[int, bool]] = {}
+        for r in rows:
+            n, ok = out.get((r.binding, r.operation), (0, True))
+            out[(r.binding, r.operation)] = (n + r.sms_out + r.sms_in, ok and r.ok)
+        return out
+
+    plain, secured = totals(nosec_rows), totals(secured_rows)
+    table = []
+    for key, (n, ok) in secured.items():
+        base = plain.get(key, (0, True))[0]
+        table.append([key[0], key[1], str(base), str(n), f"{n - base:+d}", "ok" if ok else "FAIL"])
+    return f"\nSMS per operation, NoSec vs {mode}\n" + format_table(
+        ["binding", "operation", "NoSec SMS", f"{mode} SMS", "extra", "result"], table, right={2, 3, 4})
