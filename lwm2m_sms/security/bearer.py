@@ -77,8 +77,17 @@ class Channel(abc.ABC):
     async def close(self) -> None:
         return None
 
-    #: why the last ``open`` returned None, for the drop counters ("" = not a drop)
+    #: why the last ``open`` returned None ("" = not a drop): ``reason`` is one of a fixed
+    #: few words (the drop counters' keys, bounded whatever peers send), ``refused`` the
+    #: detail for the log line
+    reason: str = ""
     refused: str = ""
+
+    def _refuse(self, reason: str, detail: str = "") -> None:
+        self.reason, self.refused = reason, detail or reason
+
+    def _accept(self) -> None:
+        self.reason = self.refused = ""
 
 
 class PacketChannel(Channel):
@@ -107,10 +116,15 @@ class PacketChannel(Channel):
 
     async def open(self, wire: bytes) -> "bytes | None":
         got = self.endpoint.receive(wire)
-        self.refused = got.refused
+        if got.refused:
+            reason = got.status.name.lower().replace("_", " ") if got.status is not None else (
+                "not a secured packet" if got.refused == "not a secured packet" else "malformed secured packet")
+            self._refuse(reason, got.refused)
+        else:
+            self._accept()
         if got.por is not None:
             self.por_received += 1
-            self.refused = ""
+            self._accept()
             level = logging.DEBUG if got.por.status == 0 else logging.WARNING
             log.log(level, "from %s: PoR counter %d status %s", self.peer, got.por.counter, got.por.status.name)
         if got.data is not None:
@@ -138,11 +152,11 @@ class OscoreChannel(Channel):
         if is_oscore_or_empty(wire):
             value = oscore_option(wire)
             if value is not None and value and value[0] & 0x08 and oscore_kid(value) != self.keys.recipient_id:
-                self.refused = "OSCORE kid of another peer"
+                self._refuse("OSCORE kid of another peer")
                 return None
-            self.refused = ""
+            self._accept()
             return wire
-        self.refused = "not OSCORE-protected"
+        self._refuse("not OSCORE-protected")
         return None
 
 
@@ -258,13 +272,13 @@ class SecureBearer(Bearer):
             return
         data = await ch.open(sms.payload)
         if data is None:
-            if ch.refused:
+            if ch.reason:
                 if self.policy.nosec_allowed(sender) and _looks_like_coap(sms.payload):
                     self.security_stats.nosec_passed += 1
                     log.info("from %s: NoSec SMS allowed by policy (%d octets)", sender, len(sms.payload))
                     await self._handler(sms)
                     return
-                self.security_stats.drop(ch.refused.split(":")[0][:60])
+                self.security_stats.drop(ch.reason)
                 log.info("from %s: SMS dropped silently (%s mode): %s", sender, ch.mode.name, ch.refused)
             return
         self.security_stats.opened += 1

@@ -170,7 +170,7 @@ class DtlsChannel(Channel):
 
     async def open(self, wire: bytes) -> "bytes | None":
         if not looks_like_dtls(wire):
-            self.refused = "not DTLS"
+            self._refuse("not DTLS")
             return None
         self.records_in += 1
         self._app.clear()
@@ -179,9 +179,12 @@ class DtlsChannel(Channel):
         app, self._app = self._app, []
         if not app:
             # A handshake record, or one that did not authenticate or was replayed.
-            self.refused = "" if wire[0] == 22 or wire[0] == 20 or wire[0] == 21 else "DTLS record refused"
+            if wire[0] == 23:
+                self._refuse("DTLS record refused", "DTLS application record refused (not authentic or replayed)")
+            else:
+                self._accept()  # handshake, change cipher spec, alert: dealt with
             return None
-        self.refused = ""
+        self._accept()
         if len(app) > 1:
             log.warning("DTLS from %s: %d application records in one SMS; only the first is used", self.peer, len(app))
         return app[0]
