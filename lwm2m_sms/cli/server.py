@@ -6,6 +6,7 @@ they come and go."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import sys
 import time
 
@@ -35,6 +36,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--msisdn", metavar="+N",
                         help="the server's own SMS number (needed with --smpp or --modem)")
     add_smpp_options(parser)
+    g = parser.add_argument_group("SMS channel security (docs/security.md)")
+    g.add_argument("--sms-security", metavar="JSON",
+                   help="per-device SMS security modes and keys (DTLS, secured packet, OSCORE); "
+                        "SMS not protected as configured are dropped")
+    g.add_argument("--security-state", metavar="DIR",
+                   help="where secured-packet counters and OSCORE contexts are kept across restarts "
+                        "(needed with --sms-security)")
     g = parser.add_argument_group("GSM modem")
     g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem, e.g. /dev/ttyUSB0")
     g.add_argument("--pin", default=None, help="SIM PIN (never logged)")
@@ -73,6 +81,10 @@ async def run(args: argparse.Namespace) -> int:
     from ..routing.router import PolicySettings
     from ..sms.address import parse_msisdn
     from ..gateway import start_server
+    from ..security.bearer import SecureBearer
+    from ..security.policy import SecurityPolicy, SmsSecurityMode
+    from ..security.setup import enable_server_oscore
+    from ..security.state import CounterStore
 
     class Printer(ServerHooks):
         def on_registered(self, reg):
@@ -97,8 +109,11 @@ async def run(args: argparse.Namespace) -> int:
         msisdn = str(parse_msisdn(args.msisdn)) if args.msisdn else None
         allow = frozenset(parse_msisdn(n) for n in args.allow_register) if args.allow_register else None
         bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config)) if args.bootstrap_config else None
+        security = SecurityPolicy.load(args.sms_security) if args.sms_security else None
     except (Lwm2mSmsError, ConfigError, OSError) as exc:
         return fail(str(exc))
+    if security is not None and not args.security_state:
+        return fail("--security-state DIR is needed with --sms-security (counters and OSCORE contexts)")
 
     bearers = []
     try:
@@ -123,14 +138,20 @@ async def run(args: argparse.Namespace) -> int:
                             queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
                             udp_timeout=args.udp_timeout)
     site = resource.Site()
+    sms_bearers = bearers
+    if security is not None:
+        counters = CounterStore(Path(args.security_state) / "counters")
+        sms_bearers = [SecureBearer(b, security, counters=counters) for b in bearers]
     try:
-        stack = await start_server(udp=args.udp, bearers=bearers, db=args.db, policy=policy, site=site,
+        stack = await start_server(udp=args.udp, bearers=sms_bearers, db=args.db, policy=policy, site=site,
                                    grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",))
     except OSError as exc:
         for b in bearers:
             await b.close()
         return fail(f"cannot bind {args.udp[0]}:{args.udp[1]}: {exc}", 1)
     stack.router.trust.register_allow_list = allow
+    if security is not None and any(s.mode is SmsSecurityMode.OSCORE for s in security.peers().values()):
+        enable_server_oscore(stack, security, Path(args.security_state) / "oscore")
     stack.server.add_hooks(Printer())
     if bootstrap is not None:
         bootstrap.mount(site)
