@@ -18,7 +18,17 @@ Contract of :meth:`Bearer.send`:
 
 Contract of the receive side: the handler set with :meth:`Bearer.set_receiver` is awaited
 with each whole payload; the bearer acknowledges or deletes the SMS only after the handler
-returned, so a crash in between means redelivery, not loss.
+returned, so a crash in between means redelivery, not loss. A part of a long message is
+acknowledged before its message is whole; with ``parts_db`` (an SQLite file, see
+:mod:`lwm2m_sms.partstore`) it is written there first, so a crash after the acknowledgement
+loses nothing: the next start loads the held parts and the remaining ones complete them.
+Without ``parts_db`` held parts live in memory only (tests, the loopback network).
+
+Reassembly is bounded by pools (:mod:`lwm2m_sms.sms.reassembly`): with
+:meth:`Bearer.set_sender_trust` the server says which numbers are registered, and parts from
+any other number can then never evict a registered device's parts. Concatenation references
+follow :class:`~lwm2m_sms.sms.segmentation.ReferenceAllocator`'s rule; with ``parts_db`` they
+are persisted per destination and survive restarts.
 """
 
 from __future__ import annotations
@@ -30,12 +40,13 @@ import itertools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable, Self
 
 from .errors import BearerClosed, BearerError, DecodeError
 from .sms.address import Address, parse_address, parse_msisdn
-from .sms.reassembly import Reassembled, Reassembler
-from .sms.segmentation import MAX_PARTS, ReferenceAllocator, UserData, split
+from .partstore import PartStore
+from .sms.reassembly import Reassembled, Reassembler, ReassemblyStats
+from .sms.segmentation import MAX_PARTS, ReferenceAllocator, UserData, segment_count, split
 from .sms.tpdu import DCS_8BIT, Alphabet, alphabet_of, text_of
 from .sms.udh import Ports
 
@@ -161,6 +172,8 @@ class SegmentLink(abc.ABC):
 
 
 ReceiveHandler = Callable[[InboundSms], Awaitable[None]]
+#: Is this sender trusted (named by a registration)? Called once per received part.
+SenderTrust = Callable[[Address], bool]
 
 
 class Bearer(abc.ABC):
@@ -181,22 +194,51 @@ class Bearer(abc.ABC):
         max_parts: int = MAX_PARTS,
         reassembler: Reassembler | None = None,
         clock: Callable[[], float] = time.monotonic,
+        parts_db: "str | PartStore | None" = None,
     ) -> None:
         self.local_address = parse_address(local_address) if local_address is not None else None
         self.stats = BearerStats()
         self.max_parts = max_parts
-        self._refs = ReferenceAllocator(ref16=ref16)
         self._reassembler = reassembler or Reassembler()
         self._clock = clock
         self._handler: ReceiveHandler | None = None
         self._ids = itertools.count(1)
+        self._trust: SenderTrust | None = None
+        self.part_store: PartStore | None = (
+            PartStore(parts_db) if isinstance(parts_db, str) else parts_db
+        )
+        self._refs = ReferenceAllocator(ref16=ref16, store=self.part_store)
+        if self.part_store is not None:
+            self._load_parts(self.part_store)
 
     @property
-    def reassembly_stats(self):
+    def reassembly_stats(self) -> ReassemblyStats:
         return self._reassembler.stats
 
     def set_receiver(self, handler: ReceiveHandler | None) -> None:
         self._handler = handler
+
+    def set_sender_trust(self, trust: SenderTrust | None) -> None:
+        """Say which senders are trusted (a registration names them): their long messages
+        are reassembled in a pool that parts from other numbers can never evict (see
+        :mod:`lwm2m_sms.sms.reassembly`). None (the default): every sender is trusted."""
+        self._trust = trust
+
+    def _load_parts(self, store: PartStore) -> None:
+        """Put the parts a previous run held (and acknowledged) back into the reassembler."""
+        parts = store.load(self._reassembler.timeout)
+        mono, wall = self._clock(), store.now()
+        for part in parts:
+            whole = self._reassembler.feed(part.key[0], part.user_data, mono - (wall - part.received),
+                                           trusted=part.trusted)
+            if whole is not None:  # cannot happen with parts we wrote; never hand up here
+                log.warning("%s: stored parts from %s form a whole message at load; kept for "
+                            "its last part to come again", self.kind, part.key[0])
+                self._reassembler.restore(part.user_data, whole, mono)
+        store.delete(self._reassembler.take_dropped())
+        if parts:
+            log.info("%s: %d held part(s) of %d message(s) loaded from %s", self.kind, len(parts),
+                     len(self._reassembler), store.path)
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -215,11 +257,11 @@ class Bearer(abc.ABC):
     ) -> Submission:
         """Accept ``payload`` for ``recipient``; see the module docstring for the contract."""
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> "Self":
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     # -- helpers for subclasses ---------------------------------------------------------
@@ -228,12 +270,18 @@ class Bearer(abc.ABC):
         return f"{self.kind}-{next(self._ids)}"
 
     def _split(self, recipient: Address, payload: bytes, ports: Ports | None) -> list[UserData]:
-        """Segment a payload for ``recipient`` (raises PayloadTooLarge)."""
+        """Segment a payload for ``recipient`` (raises PayloadTooLarge). Only a message of
+        several parts takes a concatenation reference (see ReferenceAllocator for the rule)."""
+        ref16 = self._refs.ref16
+        many = segment_count(len(payload), ports=ports, ref16=ref16) > 1
+        if many:
+            # refuse an oversized payload before spending (and storing) a reference on it
+            split(payload, 0, ports=ports, ref16=ref16, max_parts=self.max_parts)
         return split(
             payload,
-            self._refs.next(str(recipient)),
+            self._refs.next(str(recipient)) if many else 0,
             ports=ports,
-            ref16=self._refs.ref16,
+            ref16=ref16,
             max_parts=self.max_parts,
         )
 
@@ -271,7 +319,22 @@ class Bearer(abc.ABC):
             return True
         self.stats.sms_received += 1
         self.stats.count_peer(str(sender), "sms_received")
-        whole: Reassembled | None = self._reassembler.feed(str(sender), ud, self._clock())
+        trusted = self._trust(sender) if self._trust is not None and ud.concat is not None else True
+        reassembler = self._reassembler
+        whole: Reassembled | None = reassembler.feed(str(sender), ud, self._clock(), trusted=trusted)
+        store = self.part_store
+        if store is not None:
+            dropped = reassembler.take_dropped()
+            if dropped:
+                store.delete(dropped)
+            held = reassembler.held
+            if held is not None:
+                try:
+                    # durable before the caller acknowledges the part to the network
+                    store.add(held, ud, trusted)
+                except BearerError:
+                    reassembler.forget(held, ud)
+                    raise
         if whole is None:
             return False
         self.stats.messages_received += 1
@@ -282,9 +345,12 @@ class Bearer(abc.ABC):
             await self._handler(sms)
         except BaseException:
             # Not taken: the caller will not acknowledge this part, the network delivers it
-            # again, and it must find the other parts still here.
+            # again, and it must find the other parts still here (in the store too: they
+            # are deleted only below).
             self._reassembler.restore(ud, whole, self._clock())
             raise
+        if store is not None and whole.key is not None:
+            store.delete([whole.key])
         return True
 
 
@@ -310,7 +376,7 @@ class LoopbackNetwork:
         self.log: list[SmsSegment] = []
         self.keep_log = False
         self._bearers: dict[Address, "LoopbackBearer"] = {}
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def attach(self, bearer: "LoopbackBearer") -> None:
         assert bearer.local_address is not None
@@ -365,7 +431,7 @@ class LoopbackBearer(Bearer, SegmentLink):
 
     kind = "loopback"
 
-    def __init__(self, network: LoopbackNetwork, msisdn: Address | str, **kwargs) -> None:
+    def __init__(self, network: LoopbackNetwork, msisdn: Address | str, **kwargs: Any) -> None:
         super().__init__(parse_msisdn(msisdn) if isinstance(msisdn, str) else msisdn, **kwargs)
         self.network = network
         self._started = False

@@ -75,6 +75,10 @@ async def start_server(
     )
     for extra in transports[1:]:
         extra.accept_filter = router._accept_sms
+    for bearer in bearers:
+        # reassembly pools: parts from numbers no registration names never evict a
+        # registered device's parts (lwm2m_sms.sms.reassembly)
+        bearer.set_sender_trust(router.trust.directory.known)
     router.start()
     msisdn = bearers[0].local_address if bearers else None
     return ServerStack(server, router, context, transports, msisdn, udp[0])
@@ -116,7 +120,7 @@ async def start_device(
             trusted = parse_msisdn(server_msisdn)
 
             def from_server(remote: Any, message: Any, trusted: Address = trusted) -> bool:
-                return remote.msisdn == trusted
+                return bool(remote.msisdn == trusted)
 
             sms.accept_filter = from_server
     client = Lwm2mClient(

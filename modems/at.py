@@ -14,7 +14,8 @@ While a command is pending, a line carrying that command's prefix (``+CMGL:`` fo
 ``AT+CMGL=4``) or no ``+``/``^`` prefix at all is its response; a line with another prefix,
 or one of the well-known URCs, is a URC. With no command pending every line is a URC.
 +CMT, +CDS (PDU mode), +CMGR and +CMGL headers are followed by one body line (the PDU in
-hex, or the text in text mode) which the parser attaches to the event.
+hex, or the text in text mode) which the parser attaches to the event; in PDU mode the
+whitespace and a pair of quotes around that hex are stripped (some firmware quotes it).
 
 Line ends: V.250 says ``<CR><LF>text<CR><LF>``; modems also send bare ``<LF>``, bare
 ``<CR>`` and ``<CR><CR><LF>``. Any run of CR/LF ends a line and empty lines are skipped.
@@ -176,6 +177,14 @@ def split_args(args: str) -> list[str]:
     return out
 
 
+def _unquote(line: str) -> str:
+    """A PDU body line as some firmware writes it, ``"0791...00"``: quotes and whitespace
+    around the hex are not part of the PDU."""
+    if len(line) >= 2 and line[0] == line[-1] == '"':
+        return line[1:-1].strip()
+    return line
+
+
 _ERROR_RE = re.compile(r"^\+(CME|CMS) ERROR:\s*(.*)$", re.IGNORECASE)
 
 
@@ -311,9 +320,10 @@ class AtParser:
             header, self._pending_header = self._pending_header, None
             if _final(stripped) is None:
                 # the body line (PDU hex, or text); a final code means the body was empty
+                body = stripped if self.text_mode else _unquote(stripped)
                 if isinstance(header, Urc):
-                    return Urc(header.name, header.args, header.line, stripped)
-                return Info(header.line, stripped)
+                    return Urc(header.name, header.args, header.line, body)
+                return Info(header.line, body)
             return self._after_header(header, stripped)
         return self._classify(stripped)
 

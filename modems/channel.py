@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from lwm2m_sms.errors import BearerError, DecodeError
 
@@ -173,7 +173,10 @@ class AtChannel:
         async with self._lock:
             return await self._exchange(command, payload, timeout, True, None, prompt_timeout)
 
-    async def _exchange(self, command, payload, timeout, check, log_as, prompt_timeout=10.0) -> Response:
+    async def _exchange(
+        self, command: str, payload: str | None, timeout: float | None, check: bool,
+        log_as: str | None, prompt_timeout: float = 10.0,
+    ) -> Response:
         if self._closed or self._transport is None:
             raise ConnectionLost(f"{self.port} is not open")
         loop = asyncio.get_running_loop()
@@ -190,7 +193,8 @@ class AtChannel:
         try:
             if payload is not None:
                 assert self._prompt is not None
-                waiter = asyncio.wait({self._prompt, self._done}, timeout=prompt_timeout, return_when=asyncio.FIRST_COMPLETED)
+                pending: set[asyncio.Future[Any]] = {self._prompt, self._done}
+                waiter = asyncio.wait(pending, timeout=prompt_timeout, return_when=asyncio.FIRST_COMPLETED)
                 await waiter
                 if self._done.done():
                     final = self._done.result()

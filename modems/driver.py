@@ -10,9 +10,20 @@ SIM away from its PUK), wait for network registration (+CREG / +CEREG, home or r
 ``registration_timeout`` with a message that says what the modem reported, PDU mode
 (+CMGF=0), storage (+CPMS), and new-message indications: +CNMI mt=2 with +CSMS=1 so each
 +CMT is acknowledged by +CNMA after the payload was handed up, or (profile, or the modem
-refuses mt=2) mt=1: +CMTI, then +CMGR and +CMGD after handing up. Then it drains what the
-SIM stored while nobody listened (+CMGL=4; each message deleted only after its payload was
-handed up) and resends what the outbox still holds.
+refuses mt=2) mt=1: +CMTI, then +CMGR and +CMGD after handing up; status reports as +CDS
+(ds=1) or, on modems that only store them, in "SR" memory announced by +CDSI (ds=2), read
+with +CMGR from there and matched like a +CDS. Then it drains what the SIM received while
+nobody listened (+CMGL=0 and 1 only: messages stored to send, stat 2/3, are the SIM owner's
+and stay; each received message deleted only after its payload was handed up) and resends
+what the outbox still holds.
+
+What is never lost: an SMS is deleted from the SIM or acknowledged (+CNMA) only once it was
+handed up, or durably held (a part of a long message in the bearer's ``parts_db``, or left on
+the SIM until its message is whole), or kept as a dead letter. PDUs are decoded by TP-MTI
+(a stored SMS-SUBMIT, whatever its stat, is left on the SIM untouched), tolerate octets after
+the user data (``counters["padded_pdus"]``) and quotes around the line. A PDU that does not
+decode goes raw (hex, storage index, time, reason) into the dead-letter table
+(:mod:`lwm2m_sms.deadletters`; ``lwm2m-sms dead-letters --db FILE``) and only then is deleted.
 
 Sending: ``send`` segments the payload, stores it in the :class:`~lwm2m_sms.outbox.Outbox`
 and returns; one sender task writes +CMGS per segment (one command on the wire at a time;
@@ -27,7 +38,7 @@ reconnect loop reopens the same path with exponential back-off, runs start-up ag
 the SIM and resumes the send that was interrupted from its first unconfirmed segment (a
 segment whose +CMGS answer was lost may go twice; the receiver's reassembly drops it).
 
-Known limits: status reports stored in "SR" memory (+CNMI ds=2) are not read; one modem per
+Known limits: one modem per
 driver; no multiplexing (CMUX) of data and AT on one port.
 """
 
@@ -35,17 +46,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass, field
+from typing import Any
 
-from lwm2m_sms.bearer import Bearer, DeliveryState, Submission
+from lwm2m_sms.bearer import Bearer, DeliveryState, ReceiveHandler, Submission
+from lwm2m_sms.deadletters import DeadLetterStore
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox
 from lwm2m_sms.sms.address import Address, parse_address
 from lwm2m_sms.sms.segmentation import UserData
+from lwm2m_sms.sms.tpdu import SmsStatusReport
 from lwm2m_sms.sms.udh import Ports
 
 from .at import Urc, split_args
-from .channel import AtChannel, CommandError, CommandTimeout, ConnectionLost
+from .channel import AtChannel, CommandError, CommandTimeout, ConnectionLost, Response
 from .profiles import ModemProfile, profile_by_name, profile_for
 
 __all__ = ["ModemConfig", "ModemDriver", "ModemBearer", "ModemIdentity", "RETRY_CMS", "cms_text"]
@@ -144,7 +159,7 @@ class _Job:
     pdus: list[bytes] | None = None
 
 
-def _first_line(resp, prefix: str) -> str:
+def _first_line(resp: Response, prefix: str) -> str:
     for line in resp.text_lines:
         text = line.split(":", 1)[1].strip() if line.upper().startswith(prefix) else line.strip()
         if text:
@@ -161,28 +176,37 @@ class ModemDriver(Bearer):
         local_address: Address | str | None = None,
         *,
         outbox: Outbox | None = None,
-        **kwargs,
+        dead_letters: DeadLetterStore | str | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(local_address, **kwargs)
         self.config = config
         self.outbox = outbox if outbox is not None else Outbox()
+        self.dead_letters = (
+            dead_letters if isinstance(dead_letters, DeadLetterStore) else DeadLetterStore(dead_letters)
+        )
         self.identity = ModemIdentity()
         self.profile: ModemProfile = profile_by_name(config.profile) if config.profile else profile_by_name("generic")
         self.use_cmt = False
         self.registration: int | None = None
-        self.counters = {"cms_retries": 0, "reconnects": 0, "drained": 0, "reports": 0}
+        self.counters = {
+            "cms_retries": 0, "reconnects": 0, "drained": 0, "reports": 0,
+            "padded_pdus": 0, "dead_letters": 0, "left_on_sim": 0,
+        }
+        self._left_on_sim: set[int] = set()  # stored SMS that are not ours to take (SUBMITs)
+        self._mem = "SM"
         self._ch: AtChannel | None = None
         self._online = asyncio.Event()
         self._closing = True
         self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
         self._urcs: asyncio.Queue[Urc] = asyncio.Queue()
         self._by_mr: dict[int, _Job] = {}
-        self._early_reports: dict[int, tuple[float, object]] = {}
+        self._early_reports: dict[int, tuple[float, SmsStatusReport]] = {}
         self._handler_failures: dict[str, int] = {}
         # stored parts fed to the reassembler, kept on the SIM until their message is whole
-        self._held: dict[tuple, tuple[float, list[int]]] = {}
-        self._tasks: list[asyncio.Task] = []
-        self._reconnect_task: asyncio.Task | None = None
+        self._held: dict[tuple[str, int, int], tuple[float, list[int]]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconnect_task: asyncio.Task[None] | None = None
         self._reg_event = asyncio.Event()
         self._registered = asyncio.Event()
         self._active: set[_Job] = set()
@@ -219,7 +243,7 @@ class ModemDriver(Bearer):
             log.info("modem: resending %s to %s from the outbox", entry.message_id, entry.recipient)
             self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload))
 
-    def set_receiver(self, handler) -> None:
+    def set_receiver(self, handler: ReceiveHandler | None) -> None:
         had = self._handler is not None
         super().set_receiver(handler)
         if handler is not None and not had and not self._closing and self._ch is not None:
@@ -360,6 +384,7 @@ class ModemDriver(Bearer):
         await self._wait_registered(ch)
         await ch.command("AT+CMGF=0")
         mem = cfg.storage or self.profile.storage
+        self._mem = mem
         await self._retry_sim_busy(ch, f'AT+CPMS="{mem}","{mem}","{mem}"')
         if cfg.smsc:
             await ch.command(f'AT+CSCA="{cfg.smsc}",145')
@@ -367,16 +392,24 @@ class ModemDriver(Bearer):
         if self.profile.use_cmt:
             try:
                 await ch.command("AT+CSMS=1")
-                await ch.command("AT+CNMI=2,2,0,1,0")
+                await self._cnmi(ch, 2)
                 self.use_cmt = True
             except CommandError as exc:
                 log.info("modem: %s refuses +CMT routing (%s); using +CMTI and read/delete", cfg.port, exc)
                 await ch.command("AT+CSMS=0", check=False)
         if not self.use_cmt:
+            await self._cnmi(ch, 1)
+
+    async def _cnmi(self, ch: AtChannel, mt: int) -> None:
+        """+CNMI with status reports as +CDS (ds=1), else stored in SR memory and announced
+        by +CDSI (ds=2, modems that only do that), else none (ds=0)."""
+        for ds in (1, 2):
             try:
-                await ch.command("AT+CNMI=2,1,0,1,0")
+                await ch.command(f"AT+CNMI=2,{mt},0,{ds},0")
+                return
             except CommandError:
-                await ch.command("AT+CNMI=2,1,0,0,0")
+                continue
+        await ch.command(f"AT+CNMI=2,{mt},0,0,0")
 
     async def _retry_sim_busy(self, ch: AtChannel, command: str) -> None:
         for attempt in range(10):
@@ -425,10 +458,11 @@ class ModemDriver(Bearer):
     async def _wait_registered(self, ch: AtChannel) -> None:
         cfg = self.config
         await ch.command("AT+CREG=1", check=False)
-        has_cereg = (await ch.command("AT+CEREG=1", check=False)).final.ok
+        cereg = (await ch.command("AT+CEREG=1", check=False)).final
+        has_cereg = cereg is not None and cereg.ok
         loop = asyncio.get_running_loop()
         deadline = loop.time() + cfg.registration_timeout
-        stat = None
+        stat: int | None = None
         while True:
             self._reg_event.clear()
             for cmd, prefix in (("AT+CREG?", "+CREG"), ("AT+CEREG?", "+CEREG")):
@@ -448,7 +482,7 @@ class ModemDriver(Bearer):
             if left <= 0:
                 raise BearerError(
                     f"modem on {cfg.port}: not registered to a network after {cfg.registration_timeout:g} s "
-                    f"(+CREG stat {stat}: {_CREG_TEXT.get(stat, 'no answer')}); check the antenna, "
+                    f"(+CREG stat {stat}: {_CREG_TEXT.get(stat, 'no answer') if stat is not None else 'no answer'}); check the antenna, "
                     "the SIM's subscription and coverage"
                 )
             try:
@@ -472,7 +506,7 @@ class ModemDriver(Bearer):
                 log.info("modem: %s %s: %s", self.config.port, urc.name, _CREG_TEXT.get(self.registration, "?"))
             self._reg_event.set()
             return
-        if urc.name in ("+CMT", "+CMTI", "+CDS"):
+        if urc.name in ("+CMT", "+CMTI", "+CDS", "+CDSI"):
             self._urcs.put_nowait(urc)
             return
         log.debug("modem: %s URC %s", self.config.port, urc.line)
@@ -494,6 +528,10 @@ class ModemDriver(Bearer):
                     args = split_args(urc.args)
                     if len(args) >= 2 and args[1].isdigit():
                         await self._read_stored(int(args[1]))
+                elif urc.name == "+CDSI":
+                    args = split_args(urc.args)
+                    if len(args) >= 2 and args[1].isdigit():
+                        await self._read_status_report(args[0] or "SR", int(args[1]))
             except (ConnectionLost, CommandTimeout) as exc:
                 # stored SMS stay on the SIM and an unacknowledged +CMT is stored by the
                 # modem: the drain after the reconnect picks them up
@@ -517,32 +555,62 @@ class ModemDriver(Bearer):
             return
         await self._stored(ch, index, info.body if info is not None else None)
 
-    async def _drain(self) -> None:
-        """Hand up and delete every SMS the modem stored (received while nobody listened)."""
+    async def _read_status_report(self, mem: str, index: int) -> None:
+        """A status report the modem stored in ``mem`` (+CNMI ds=2: +CDSI: "SR",<index>):
+        select that memory for reading, read, match it like a +CDS, delete it, and put the
+        receive memory back."""
         ch = self._ch
         if ch is None:
             return
-        resp = await ch.command("AT+CMGL=4", timeout=max(self.config.command_timeout, 30.0), check=False)
-        if resp.final is None or not resp.final.ok:
-            log.warning("modem: listing stored SMS failed: %s", resp.final)
+        mem = mem.upper()
+        await ch.command(f'AT+CPMS="{mem}"')
+        try:
+            resp = await ch.command(f"AT+CMGR={index}", check=False)
+            info = resp.first("+CMGR")
+            if info is not None and info.body:
+                await self._handle_pdu(info.body, f"{mem} index {index}", index)
+            await ch.command(f"AT+CMGD={index}", check=False)
+        finally:
+            await ch.command(f'AT+CPMS="{self._mem}","{self._mem}","{self._mem}"', check=False)
+
+    async def _drain(self) -> None:
+        """Hand up and delete every SMS the modem received and stored while nobody listened.
+        Only received messages are listed (+CMGL=0 "REC UNREAD", 1 "REC READ"): messages
+        stored to send (2 "STO UNSENT", 3 "STO SENT") are the SIM owner's and stay."""
+        ch = self._ch
+        if ch is None:
             return
-        for info in resp.lines:
-            if not info.line.upper().startswith("+CMGL"):
+        seen: set[int] = set()
+        for stat in (0, 1):
+            resp = await ch.command(f"AT+CMGL={stat}", timeout=max(self.config.command_timeout, 30.0), check=False)
+            if resp.final is None or not resp.final.ok:
+                log.warning("modem: listing stored SMS (stat %d) failed: %s", stat, resp.final)
                 continue
-            args = split_args(info.args)
-            if not args or not args[0].isdigit():
-                continue
-            index = int(args[0])
-            if any(index in held for _, held in self._held.values()):
-                continue  # a part already fed to the reassembler, waiting for the rest
-            await self._stored(ch, index, info.body)
-            self.counters["drained"] += 1
+            for info in resp.lines:
+                if not info.line.upper().startswith("+CMGL"):
+                    continue
+                args = split_args(info.args)
+                if not args or not args[0].isdigit():
+                    continue
+                index = int(args[0])
+                if index in seen or index in self._left_on_sim:
+                    continue
+                seen.add(index)
+                if any(index in held for _, held in self._held.values()):
+                    continue  # a part already fed to the reassembler, waiting for the rest
+                await self._stored(ch, index, info.body)
+                self.counters["drained"] += 1
 
     async def _stored(self, ch: AtChannel, index: int, body: str | None) -> None:
         """Hand up one stored SMS and delete it from the SIM once that is safe: at once for a
         whole message, and for a part of a concatenated one only when the whole payload was
         handed up (a crash in between leaves the parts on the SIM for the next drain)."""
-        done, key = await self._handle_pdu(body, f"SIM index {index}") if body else (True, None)
+        if not body:
+            # a header with no PDU line: nothing to hand up, and nothing we may delete blindly
+            log.warning("modem: SIM index %d listed without a PDU; left on the SIM", index)
+            self._left_on_sim.add(index)
+            return
+        done, key = await self._handle_pdu(body, f"SIM index {index}", index)
         if done is None:
             return  # not taken: stays on the SIM for the next drain
         now = asyncio.get_running_loop().time()
@@ -564,25 +632,37 @@ class ModemDriver(Bearer):
         for i in delete:
             await ch.command(f"AT+CMGD={i}", check=False)
 
-    async def _handle_pdu(self, hex_pdu: str, where: str) -> tuple[bool | None, tuple | None]:
+    async def _handle_pdu(
+        self, hex_pdu: str, where: str, index: int | None = None
+    ) -> tuple[bool | None, tuple[str, int, int] | None]:
         """Decode and hand up one received PDU. Returns (done, key): done is False for a
         part of a concatenated message that waits for the rest, None when the SMS was not
-        taken (no receiver, handler failed: keep it on the SIM, do not acknowledge it); key
-        names that message (sender, reference, total) for every concatenated part."""
-        from lwm2m_sms.sms.tpdu import SmsDeliver, SmsStatusReport, decode_pdu
+        taken (no receiver, handler failed, not a received SMS: keep it on the SIM, do not
+        acknowledge it); key names that message (sender, reference, total) for every
+        concatenated part. An undecodable PDU goes to the dead letters first (done: True,
+        so it is deleted / acknowledged only once it is kept there)."""
+        from lwm2m_sms.sms.tpdu import Direction, SmsDeliver, SmsStatusReport, decode_pdu
 
         try:
-            pdu = decode_pdu(hex_pdu)
+            # by TP-MTI: the store holds what was sent as well as what was received
+            pdu = decode_pdu(hex_pdu, direction=Direction.AUTO)
         except DecodeError as exc:
-            log.warning("modem: undecodable PDU from %s dropped (%s): %s", where, exc, hex_pdu[:400])
-            return True, None
+            return self._dead_letter(hex_pdu, where, index, str(exc)), None
+        if pdu.trailing:
+            self.counters["padded_pdus"] += 1
         tpdu = pdu.tpdu
         if isinstance(tpdu, SmsStatusReport):
             self._status_report(tpdu)
             return True, None
         if not isinstance(tpdu, SmsDeliver):
-            log.warning("modem: unexpected %s from %s dropped", type(tpdu).__name__, where)
-            return True, None
+            # An SMS-SUBMIT in the store (saved to send, whatever its stat says) is the SIM
+            # owner's, not a received SMS: never handed up, never deleted.
+            if index is not None and index not in self._left_on_sim:
+                self._left_on_sim.add(index)
+                self.counters["left_on_sim"] += 1
+                log.info("modem: %s holds an %s to %s; not a received SMS, left on the SIM",
+                         where, type(tpdu).__name__, getattr(tpdu, "destination", "?"))
+            return None, None
         concat = tpdu.user_data.concat
         key = (str(tpdu.originator), concat.reference, concat.total) if concat is not None else None
         log.debug("modem: SMS from %s (%s, %d octets)", tpdu.originator, where, len(tpdu.user_data))
@@ -607,6 +687,20 @@ class ModemDriver(Bearer):
             whole = True
         self._handler_failures.pop(hex_pdu, None)
         return whole or key is None, key
+
+    def _dead_letter(self, hex_pdu: str, where: str, index: int | None, reason: str) -> bool | None:
+        """Keep an undecodable SMS raw; True once kept (it may then be deleted), None if the
+        store refused it (then it stays where it is)."""
+        try:
+            self.dead_letters.add(f"modem {self.config.port}", where, hex_pdu, reason, index)
+        except sqlite3.Error as exc:
+            log.error("modem: undecodable PDU from %s (%s) not stored as a dead letter (%s); left",
+                      where, reason, exc)
+            return None
+        self.counters["dead_letters"] += 1
+        log.warning("modem: undecodable PDU from %s kept as a dead letter, then deleted (%s): %s",
+                    where, reason, hex_pdu[:400])
+        return True
 
     # -- sending ---------------------------------------------------------------------
 
@@ -707,7 +801,7 @@ class ModemDriver(Bearer):
             return f"+CMS ERROR {exc.cms} ({cms_text(exc.cms)})"
         return str(exc)
 
-    def _status_report(self, report) -> None:
+    def _status_report(self, report: SmsStatusReport) -> None:
         job = self._by_mr.get(report.message_ref)
         if job is None or report.message_ref in job.reports:
             # A report can overtake the +CMGS answer (the URC worker runs first); keep a few.

@@ -28,6 +28,7 @@ import logging
 import os
 import tempfile
 import tty
+from typing import Any, Coroutine
 
 from lwm2m_sms.bearer import DeliveryState, SegmentLink, SmsSegment
 from lwm2m_sms.errors import BearerError
@@ -62,8 +63,8 @@ class ModemEmulator:
         self._slave_name = ""
         self._out = bytearray()
         self._writing = False
-        self._tasks: set[asyncio.Task] = set()
-        self._ticker: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ticker: asyncio.Task[None] | None = None
         self._search_since: float | None = None
         self._settling: dict[int, asyncio.Future[None]] = {}
         self.lines_dropped = 0
@@ -118,7 +119,7 @@ class ModemEmulator:
         await self.start()
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     # -- test knobs -------------------------------------------------------------------
@@ -238,7 +239,7 @@ class ModemEmulator:
             loop.remove_writer(self._master)
             self._writing = False
 
-    def _spawn(self, coro) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -19,7 +19,10 @@ cancel), the SIM store (+CPMS, +CMGR, +CMGL, +CMGD, +CMTI per stored message, +C
 
 Faults for tests: :meth:`fail_next_sends` (+CMS ERROR on the next n +CMGS),
 :attr:`registration` / :attr:`csq` (settable; +CREG URC on change), :class:`Quirks` (prompt
-without the space, no +CMT/+CNMA support, a model name).
+without the space, no +CMT/+CNMA support, PDU lines padded with octets after the user data
+or wrapped in quotes, status reports only in "SR" memory with +CDSI), :meth:`store_pdu` (any
+PDU on the SIM under any stat: saved SMS-SUBMITs, garbage). Status reports follow +CNMI ds:
+1 as +CDS, 2 stored in "SR" memory (read with +CPMS="SR" and +CMGR) and announced by +CDSI.
 
 Known limits: one message store shared by "SM" and "ME"; no voice, USSD or GPRS commands
 (answered ERROR); command chaining with ``;`` is not supported; text mode sends and shows
@@ -31,11 +34,15 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Union
 
 from lwm2m_sms.bearer import SmsSegment
 from lwm2m_sms.errors import BearerError, DecodeError, EncodeError
 from lwm2m_sms.sms.address import Address, parse_address
+
+if TYPE_CHECKING:
+    from lwm2m_sms.sms.tpdu import SmsDeliver, SmsSubmit
 
 __all__ = ["EmulatorCore", "Identity", "Quirks", "SubmitSegment", "Settled", "MemoryFull", "StoredSms"]
 
@@ -68,6 +75,9 @@ class Quirks:
 
     prompt: bytes = b"> "  # some SIMCom firmware sends ">" with no space
     supports_cmt: bool = True  # no +CNMI mt=2 / +CNMA (many cheap modems)
+    pdu_padding: bytes = b""  # octets after the user data on every PDU line shown (+CMT, +CMGR, +CMGL)
+    quote_pdu: bool = False  # PDU lines in double quotes
+    status_reports_stored: bool = False  # +CNMI ds=1 refused: reports go to "SR", +CDSI
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,10 @@ class Settled:
     (acknowledged by +CNMA, or stored): the network may now be acknowledged."""
 
     handle: int
+
+
+#: What :meth:`EmulatorCore.take_effects` hands the adapter.
+Effect = Union[SubmitSegment, Settled]
 
 
 @dataclass
@@ -178,14 +192,17 @@ class EmulatorCore:
         self.cnmi = [0, 0, 0, 0, 0]
         self.csms = 0
         self.store: dict[int, StoredSms] = {}
-        self.stats = {"sent": 0, "received": 0, "stored": 0, "rejected_full": 0, "cms_injected": 0}
+        self.sr_store: dict[int, StoredSms] = {}  # status reports (+CNMI ds=2)
+        self.read_memory = "SM"  # +CPMS <mem1>: what +CMGR/+CMGL/+CMGD work on
+        self.stats = {"sent": 0, "received": 0, "stored": 0, "rejected_full": 0, "cms_injected": 0,
+                      "reports_stored": 0}
         self._in = bytearray()
         self._out = bytearray()
-        self._effects: list = []
+        self._effects: list[Effect] = []
         self._mr = 0
         self._tokens = 0
         self._fail_sends: list[int] = []
-        self._prompt_for: tuple[str, object] | None = None  # ("pdu", length) / ("text", addr)
+        self._prompt_for: tuple[str, int | Address] | None = None  # ("pdu", length) / ("text", addr)
         self._busy_token: int | None = None  # waiting for submit_result
         self._busy_mr = 0
         # +CMT (and +CDS) shown and waiting for +CNMA: (shown at, segment, time stamp, handle)
@@ -206,7 +223,7 @@ class EmulatorCore:
         self._out.clear()
         return out
 
-    def take_effects(self) -> list:
+    def take_effects(self) -> list["Effect"]:
         eff, self._effects = self._effects, []
         return eff
 
@@ -318,7 +335,7 @@ class EmulatorCore:
         tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
         if self.cmgf == 0:
             pdu = encode_pdu(tpdu, smsc=self._smsc_address())
-            self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
+            self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", self._pdu_line(pdu))
         else:
             self._urc(f'+CMT: "{segment.sender}",,"{_ts_text(ts)}"', _text_or_hex(tpdu))
         if self.csms == 1:
@@ -348,15 +365,21 @@ class EmulatorCore:
         """A delivery outcome for a message sent with TP-SRR: +CDS if +CNMI ds=1."""
         from lwm2m_sms.sms.tpdu import SmsStatusReport, encode_pdu
 
-        if self.cnmi[3] != 1:
+        if self.cnmi[3] not in (1, 2):
             return
         now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
         report = SmsStatusReport(message_ref, recipient, now, now, 0x00 if delivered else 0x41)
         pdu = encode_pdu(report, smsc=self._smsc_address())
+        if self.cnmi[3] == 2:  # 27.005: stored in "SR" memory, announced by +CDSI
+            idx = next(i for i in range(1, len(self.sr_store) + 2) if i not in self.sr_store)
+            self.sr_store[idx] = StoredSms(idx, 0, pdu, len(pdu) - 1 - pdu[0], str(recipient), now, "")
+            self.stats["reports_stored"] += 1
+            self._urc(f'+CDSI: "SR",{idx}')
+            return
         if self.csms == 1:
             self._unacked.append((self._now, None, now, None))  # 27.005: +CDS wants +CNMA too
         if self.cmgf == 0:
-            self._urc(f"+CDS: {len(pdu) - 1 - pdu[0]}", pdu.hex().upper())
+            self._urc(f"+CDS: {len(pdu) - 1 - pdu[0]}", self._pdu_line(pdu))
         else:
             st = 0 if delivered else 65
             self._urc(f'+CDS: 6,{message_ref},"{recipient}",145,"{_ts_text(now)}","{_ts_text(now)}",{st}')
@@ -384,6 +407,23 @@ class EmulatorCore:
         self.stats["stored"] += 1
         if announce:
             self._urc(f'+CMTI: "SM",{idx}')
+        return idx
+
+    def _pdu_line(self, pdu: bytes) -> str:
+        """A PDU as this modem prints it (with the padding and quoting quirks)."""
+        text = (pdu + self.quirks.pdu_padding).hex().upper()
+        return f'"{text}"' if self.quirks.quote_pdu else text
+
+    def store_pdu(self, stat: int, pdu: bytes, *, sender: str = "") -> int:
+        """Test knob: put a raw PDU (with its SMSC field) in the SIM store under ``stat``
+        (0 REC UNREAD .. 3 STO SENT): a saved outgoing SMS, or garbage. Returns the index."""
+        free = [i for i in range(1, self.sim_capacity + 1) if i not in self.store]
+        if not free:
+            raise MemoryFull(f"SIM store of {self.msisdn} is full ({self.sim_capacity} messages)")
+        idx = free[0]
+        length = len(pdu) - 1 - pdu[0] if pdu and pdu[0] < len(pdu) else len(pdu)
+        now = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+        self.store[idx] = StoredSms(idx, stat, bytes(pdu), length, sender, now, pdu.hex().upper())
         return idx
 
     def _urc(self, line: str, body: str | None = None) -> None:
@@ -446,7 +486,8 @@ class EmulatorCore:
                 del buf[: i + 1]
                 if self.echo:
                     self._out += body.encode("latin-1") + bytes((b,))
-                kind, arg = self._prompt_for  # type: ignore[misc]
+                assert self._prompt_for is not None
+                kind, arg = self._prompt_for
                 self._prompt_for = None
                 if b == ESC:
                     self._respond([], "OK")  # 27.005: ESC cancels the send
@@ -460,7 +501,7 @@ class EmulatorCore:
             return True
         return False
 
-    def _submit(self, kind: str, arg, body: str) -> None:
+    def _submit(self, kind: str, arg: int | Address, body: str) -> None:
         from lwm2m_sms.sms.tpdu import Direction, SmsSubmit, decode_pdu
 
         if self._fail_sends:
@@ -481,6 +522,8 @@ class EmulatorCore:
                 if not isinstance(sub, SmsSubmit):
                     raise DecodeError("not an SMS-SUBMIT")
             else:
+                if isinstance(arg, int):
+                    raise EncodeError("text-mode +CMGS without a destination")
                 sub = SmsSubmit.from_text(arg, body.replace("\r", "\n").strip("\n"))
         except (DecodeError, EncodeError, ValueError) as exc:
             log.info("emulator %s: bad +CMGS input: %s", self.msisdn, exc)
@@ -540,33 +583,33 @@ class EmulatorCore:
         handler(r, query, test, value)
 
     # identity
-    def _at_cgmi(self, r, q, t, v):
+    def _at_cgmi(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(self.identity.manufacturer)
 
-    def _at_cgmm(self, r, q, t, v):
+    def _at_cgmm(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(self.identity.model)
 
-    def _at_cgmr(self, r, q, t, v):
+    def _at_cgmr(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(f"Revision: {self.identity.revision}")
 
-    def _at_cgsn(self, r, q, t, v):
+    def _at_cgsn(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(self.identity.imei)
 
     _at_gsn = _at_cgsn
 
-    def _at_cimi(self, r, q, t, v):
+    def _at_cimi(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim()
         r.info(self.identity.imsi)
 
-    def _at_cnum(self, r, q, t, v):
+    def _at_cnum(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim()
         r.info(f'+CNUM: "","{self.msisdn}",145')
 
-    def _at_cfun(self, r, q, t, v):
+    def _at_cfun(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CFUN: 1")
 
-    def _at_cmee(self, r, q, t, v):
+    def _at_cmee(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f"+CMEE: {self.cmee}")
         elif t:
@@ -576,7 +619,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cme(50))
 
-    def _at_cscs(self, r, q, t, v):
+    def _at_cscs(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f'+CSCS: "{self.cscs}"')
         elif t:
@@ -586,7 +629,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cme(50))
 
-    def _at_cpin(self, r, q, t, v):
+    def _at_cpin(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CPIN: READY" if self.pin_ok else "+CPIN: SIM PIN")
             return
@@ -600,7 +643,7 @@ class EmulatorCore:
         if self._register_when_unlocked and self._registration == 0:
             self._registration = 2  # searching; the adapter (or a test) registers it
 
-    def _at_creg(self, r, q, t, v, name="+CREG", attr="creg_n"):
+    def _at_creg(self, r: _Reply, q: bool, t: bool, v: str | None, name: str = "+CREG", attr: str = "creg_n") -> None:
         if q:
             r.info(f"{name}: {getattr(self, attr)},{self._registration}")
         elif t:
@@ -610,34 +653,34 @@ class EmulatorCore:
         else:
             raise _Fail(self._cme(50))
 
-    def _at_cereg(self, r, q, t, v):
+    def _at_cereg(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._at_creg(r, q, t, v, "+CEREG", "cereg_n")
 
-    def _at_cgreg(self, r, q, t, v):
+    def _at_cgreg(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._at_creg(r, q, t, v, "+CGREG", "creg_n")
 
-    def _at_csq(self, r, q, t, v):
+    def _at_csq(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         r.info(f"+CSQ: {self.csq[0]},{self.csq[1]}")
 
-    def _at_cops(self, r, q, t, v):
+    def _at_cops(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             if self._registration in (1, 5):
                 r.info(f'+COPS: 0,0,"{self.identity.operator}",7')
             else:
                 r.info("+COPS: 0")
 
-    def _at_csca(self, r, q, t, v):
+    def _at_csca(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim()
         if q:
             r.info(f'+CSCA: "{self.smsc_number}",145')
         elif v is not None:
             self.smsc_number = v.split(",")[0].strip().strip('"')
 
-    def _at_csmp(self, r, q, t, v):
+    def _at_csmp(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CSMP: 17,167,0,0")
 
-    def _at_csms(self, r, q, t, v):
+    def _at_csms(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f"+CSMS: {self.csms},1,1,1")
         elif t:
@@ -648,7 +691,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cms(302))
 
-    def _at_cmgf(self, r, q, t, v):
+    def _at_cmgf(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info(f"+CMGF: {self.cmgf}")
         elif t:
@@ -658,7 +701,7 @@ class EmulatorCore:
         else:
             raise _Fail(self._cms(302))
 
-    def _at_cnmi(self, r, q, t, v):
+    def _at_cnmi(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if q:
             r.info("+CNMI: " + ",".join(map(str, self.cnmi)))
             return
@@ -673,9 +716,11 @@ class EmulatorCore:
         vals = (vals + [0] * 5)[:5]
         if vals[1] in (2, 3) and not self.quirks.supports_cmt:
             raise _Fail(self._cms(303))
+        if vals[3] == 1 and self.quirks.status_reports_stored:
+            raise _Fail(self._cms(303))
         self.cnmi = vals
 
-    def _at_cnma(self, r, q, t, v):
+    def _at_cnma(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         if t:
             r.info("+CNMA: (0-2)")
             return
@@ -683,7 +728,7 @@ class EmulatorCore:
             raise _Fail(self._cms(340))
         self._settle(self._unacked.pop(0)[3])  # the next held +CMT follows the OK (_process)
 
-    def _at_cpms(self, r, q, t, v):
+    def _at_cpms(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if self.sim_busy > 0:  # a slow SIM: the SMS part is not ready yet
             self.sim_busy -= 1
@@ -695,11 +740,14 @@ class EmulatorCore:
             r.info(f'+CPMS: "SM",{used},{cap},"SM",{used},{cap},"SM",{used},{cap}')
         else:
             mems = [m.strip().strip('"').upper() for m in (v or "").split(",") if m.strip()]
-            if not mems or any(m not in ("SM", "ME", "MT") for m in mems):
+            if not mems or any(m not in ("SM", "ME", "MT", "SR") for m in mems) or "SR" in mems[1:]:
                 raise _Fail(self._cms(302))
+            self.read_memory = mems[0]
+            if mems[0] == "SR":
+                used = len(self.sr_store)
             r.info("+CPMS: " + ",".join([f"{used},{cap}"] * 3))
 
-    def _at_cmgs(self, r, q, t, v):
+    def _at_cmgs(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t or q or v is None:
             return
@@ -725,12 +773,12 @@ class EmulatorCore:
         except ValueError:
             raise _Fail(self._cms(321)) from None
 
-    def _at_cmgr(self, r, q, t, v):
+    def _at_cmgr(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t:
             return
         idx = self._parse_index(v)
-        sms = self.store.get(idx)
+        sms = self._read_store().get(idx)
         if sms is None:
             raise _Fail(self._cms(321))
         self._list_entry(r, sms, header="+CMGR: ", with_index=False)
@@ -741,12 +789,12 @@ class EmulatorCore:
         lead = f"{sms.index}," if with_index else ""
         if self.cmgf == 0:
             r.info(f"{header}{lead}{sms.stat},,{sms.tpdu_length}")
-            r.info(sms.pdu.hex().upper())
+            r.info(self._pdu_line(sms.pdu))
         else:
             r.info(f'{header}{lead}"{_STAT_TEXT[sms.stat]}","{sms.sender}",,"{_ts_text(sms.timestamp)}"')
             r.info(sms.text)
 
-    def _at_cmgl(self, r, q, t, v):
+    def _at_cmgl(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t:
             r.info("+CMGL: (0-4)" if self.cmgf == 0 else '+CMGL: ("REC UNREAD","REC READ","STO UNSENT","STO SENT","ALL")')
@@ -760,14 +808,15 @@ class EmulatorCore:
             want = _TEXT_STAT.get(arg.strip('"').upper(), -1)
             if want < 0:
                 raise _Fail(self._cms(302))
-        for idx in sorted(self.store):
-            sms = self.store[idx]
+        store = self._read_store()
+        for idx in sorted(store):
+            sms = store[idx]
             if want == 4 or sms.stat == want:
                 self._list_entry(r, sms, header="+CMGL: ", with_index=True)
                 if sms.stat == 0:
                     sms.stat = 1
 
-    def _at_cmgd(self, r, q, t, v):
+    def _at_cmgd(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)
         if t:
             r.info(f"+CMGD: (1-{self.sim_capacity}),(0-4)")
@@ -778,18 +827,22 @@ class EmulatorCore:
             flag = int(parts[1]) if len(parts) > 1 and parts[1].strip() else 0
         except ValueError:
             raise _Fail(self._cms(321)) from None
+        store = self._read_store()
         if flag == 0:
-            if idx not in self.store and not 1 <= idx <= self.sim_capacity:
+            if idx not in store and not 1 <= idx <= self.sim_capacity:
                 raise _Fail(self._cms(321))
-            self.store.pop(idx, None)
+            store.pop(idx, None)
             return
         drop = {1: {1}, 2: {1, 3}, 3: {1, 2, 3}, 4: {0, 1, 2, 3}}.get(flag)
         if drop is None:
             raise _Fail(self._cms(302))
-        for i in [i for i, s in self.store.items() if s.stat in drop]:
-            del self.store[i]
+        for i in [i for i, s in store.items() if s.stat in drop]:
+            del store[i]
 
-    def _at_clac(self, r, q, t, v):
+    def _read_store(self) -> dict[int, StoredSms]:
+        return self.sr_store if self.read_memory == "SR" else self.store
+
+    def _at_clac(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         raise _Fail("ERROR")
 
 
@@ -798,7 +851,7 @@ class _Fail(Exception):
         self.final = final
 
 
-def _text_or_hex(tpdu) -> str:
+def _text_or_hex(tpdu: "SmsDeliver | SmsSubmit") -> str:
     """Text mode shows GSM/UCS2 text as text and 8-bit data in hex (27.005 3.1, <data>)."""
     try:
         return tpdu.text

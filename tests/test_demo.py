@@ -1,6 +1,8 @@
 """``lwm2m-sms demo`` end to end: every binding, its bearers and its SMS counts, on a clean
 network and on one that loses 10% and duplicates 5% of SMS."""
 
+import json
+
 from lwm2m_sms.cli import main
 from lwm2m_sms.cli.demo import DemoOptions, run_demo
 
@@ -30,6 +32,12 @@ async def test_demo_every_binding_passes_with_minimum_sms():
     assert us["read /3/0"].bearer == "udp" and us["read /3/0/0 by SMS (asked)"].bearer == "sms"
     sq = _rows(result, "SQ")
     assert sq["read while asleep: waits for wake"].bearer == "sms"
+    # measured, not inferred: the Register's bearer is the address the server recorded
+    assert not s["register"].bearer_inferred and s["register"].bearer == "sms"
+    assert not uqs["register"].bearer_inferred and uqs["register"].bearer == "udp"
+    # no counter sees a device's UDP message to the server: such rows say they are inferred
+    assert uqs["bootstrap"].bearer_inferred and uqs["de-register"].bearer_inferred
+    assert not s["de-register"].bearer_inferred  # its SMS were counted
 
 
 async def test_demo_survives_loss_and_duplication():
@@ -45,3 +53,20 @@ def test_demo_command_exits_zero(capsys):
     out = capsys.readouterr().out
     assert "binding UQS" in out and "fleet" in out
     assert out.strip().splitlines()[-1].startswith("demo: ")
+    assert "udp*" in out and "* inferred:" in out
+
+
+def test_demo_json_is_json_only_and_two_runs_are_alike(capsys):
+    def run_json() -> dict:
+        assert main(["demo", "--json", "--no-modem", "--seed", "7"]) == 0
+        captured = capsys.readouterr()
+        assert "demo: 46/46 operations passed" in captured.err  # the summary goes to stderr
+        return json.loads(captured.out)  # stdout is the JSON document and nothing else
+
+    def alike(doc: dict) -> list:
+        return [(r["endpoint"], r["operation"], r["bearer"], r["bearer_inferred"], r["ok"], r["sms_out"], r["sms_in"])
+                for r in doc["rows"]]
+
+    first, second = run_json(), run_json()
+    assert first["passed"] and alike(first) == alike(second)
+    assert any(r["bearer_inferred"] for r in first["rows"])

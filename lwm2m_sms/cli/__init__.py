@@ -3,6 +3,11 @@
 Each subcommand lives in its own module of this package with ``add_arguments(parser)`` and
 ``run(args) -> int`` (a coroutine function is run with asyncio). Those modules import their
 heavy dependencies (aiocoap, smpplib, serial) inside ``run``, so building the parser is cheap.
+
+Errors: a subcommand raises the project's own errors (``lwm2m_sms.errors``), ``OSError`` or
+``sqlite3.Error`` for anything the user can fix; :func:`main` turns each into one line on
+stderr, ``lwm2m-sms: error: ...``, and exit status 1 (2 for bad input, as argparse uses for
+bad options). A traceback is shown only with ``-vv``.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import asyncio
 import importlib
 import inspect
 import logging
+import sqlite3
 import sys
+import traceback
 
 # subcommand -> (module in this package, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,10 +31,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "client": ("client", "run simulated LwM2M clients"),
     "demo": ("demo", "every binding end to end on loopback, with a table"),
     "bench": ("bench", "benchmarks that print figures"),
+    "dead-letters": ("dead_letters", "list or export received SMS that could not be decoded"),
 }
 
 
-def add_commands(sub: "argparse._SubParsersAction", commands: dict[str, tuple[str, str]]) -> None:
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", commands: dict[str, tuple[str, str]]) -> None:
     """One sub-parser per entry of ``commands`` (name -> (module of this package, help)); the
     module's ``run`` becomes the parsed arguments' ``_run`` (nested tables, as ``bench``
     has, override their parent's)."""
@@ -47,7 +55,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# argparse destinations of the options that name SQLite files, in any subcommand
+SQLITE_OPTIONS = ("db", "store", "smpp_store")
+
+
+def error_line(exc: BaseException, args: argparse.Namespace | None = None) -> str:
+    """The one line that names what went wrong (without the ``lwm2m-sms: error:`` prefix)."""
+    if isinstance(exc, sqlite3.Error):
+        # sqlite3 does not say which file: name the SQLite options the command was given.
+        given = [f"--{name.replace('_', '-')} {getattr(args, name)}" for name in SQLITE_OPTIONS
+                 if isinstance(getattr(args, name, None), str)]
+        return f"{', '.join(given) or 'database'}: {exc}"
+    if isinstance(exc, OSError):
+        if exc.filename is not None and exc.strerror:
+            names = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 is not None else "")
+            return f"{names}: {exc.strerror}"
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+def exit_status(exc: BaseException) -> int:
+    """2 for input the user gave that does not parse or encode (as argparse), else 1."""
+    from ..errors import DecodeError, EncodeError
+
+    return 2 if isinstance(exc, (DecodeError, EncodeError)) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
+    from ..errors import Lwm2mSmsError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -59,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run(args)) if inspect.iscoroutinefunction(run) else run(args)
     except KeyboardInterrupt:
         return 130
+    except (Lwm2mSmsError, OSError, sqlite3.Error) as exc:
+        if args.verbose >= 2:
+            traceback.print_exc()
+        print(f"lwm2m-sms: error: {error_line(exc, args)}", file=sys.stderr)
+        return exit_status(exc)
     return int(result or 0)
 
 

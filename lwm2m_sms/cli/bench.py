@@ -10,10 +10,10 @@ import argparse
 
 BENCHES: dict[str, tuple[str, str]] = {
     "codec": ("bench_codec", "TPDU encode/decode rates, 1-part and 4-part 8-bit messages"),
-    "coap": ("bench_coap", "GET over UDP loopback vs the SMS transport on the loopback bearer"),
+    "coap": ("bench_coap", "GET over UDP vs coap+sms through SMPP links and the simulated SMSC (TCP loopback), sequential and 16 in flight"),
     "smpp": ("bench_smpp", "submit_sm through the SMPP link to the simulated SMSC and back"),
     "modem": ("bench_modem", "binary SMS through driver -> modem emulator -> simulated SMSC"),
-    "fleet": ("bench_fleet", "register and read a fleet of S-binding devices through the SMSC"),
+    "fleet": ("bench_fleet", "a fleet of S devices registers and is read by SMS; server, simulator and SMSC in 3 processes"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
     "secure": ("bench_secure", "SMS per handshake and per read for NoSec, DTLS, secured packet and OSCORE"),
 }

@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
     from ..sms.address import parse_msisdn
-    from ..sms.reassembly import Reassembler
+    from ..sms.reassembly import Reassembled, Reassembler
     from ..sms.segmentation import split
     from ..sms.tpdu import DCS_8BIT, Direction, SmsDeliver, SmsSubmit, decode_pdu, encode_pdu
     from .table import format_table
@@ -54,18 +54,19 @@ def run(args: argparse.Namespace) -> int:
         parts = split(payload, 7)
         n = len(parts)
 
-        def encode(payload=payload):
+        def encode(payload: bytes = payload) -> list[bytes]:
             return [encode_pdu(SmsSubmit(peer, ud, DCS_8BIT), smsc=smsc) for ud in split(payload, 7)]
 
         delivers = [encode_pdu(SmsDeliver(peer, ud, DCS_8BIT, ts), smsc=smsc) for ud in parts]
         reassembler = Reassembler()
         clock = iter(range(1 << 62))
 
-        def decode(delivers=delivers):
+        def decode(delivers: list[bytes] = delivers) -> Reassembled:
             now = next(clock)
             whole = None
             for raw in delivers:
                 t = decode_pdu(raw, direction=Direction.MT).tpdu
+                assert isinstance(t, SmsDeliver)
                 whole = reassembler.feed(str(t.originator), t.user_data, now)
             assert whole is not None and len(whole.payload) == size
             return whole

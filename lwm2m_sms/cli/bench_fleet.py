@@ -1,146 +1,253 @@
 """``lwm2m-sms bench fleet --devices N``: N S-binding devices register by SMS through the
-simulated SMSC (the whole fleet on one SMPP bind, multiplexed by MSISDN) and the server
-reads /3/0 from each, by SMS. Prints wall time, operations/s, peak RSS and SMS counts.
+simulated SMSC and the server reads /3/0 from each, by SMS.
 
-The server and the devices run in this process (they share the event loop, as a test rig
-does); with ``--smsc-process`` the SMSC runs as a child process on the other core.
+Three processes, so that each one's memory is its own:
+
+- the simulated SMSC (``python -m smsc``), an SMPP server on TCP loopback;
+- the LwM2M server: server core, router and SMS transport on its own SMPP bind for its
+  number (this is what an operator runs);
+- the simulator: the N devices, each an aiocoap context with the SMS transport and an LwM2M
+  client, all on one SMPP bind whose address range covers the fleet (multiplexed by MSISDN).
+
+This process only starts them and prints. Each process reports its own peak RSS
+(``getrusage`` ``ru_maxrss``, or ``VmHWM`` for the SMSC); the per-device figure of the server
+and the simulator is the growth of that process's resident set from before the first
+Register to after the last read, divided by N.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import resource
 import time
+from multiprocessing.connection import Connection
 from typing import Any
 
 SERVER_MSISDN = "+15550000"
+FLEET_RANGE = r"^\+?1556.*"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=10_000, help="devices in the fleet (default 10000)")
     parser.add_argument("--concurrency", type=int, default=64,
-                        help="operations in flight at once (default 64)")
-    parser.add_argument("--smsc-process", action="store_true",
-                        help="run the SMSC as its own process (uses a second core)")
+                        help="operations in flight at once, in the simulator and in the server (default 64)")
 
 
-def _rss_mb() -> float:
+def device_msisdn(i: int) -> str:
+    return f"+1556{i:07d}"
+
+
+def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child_peak_mb(pid: int) -> float | None:
+def _status_kib(field: str, pid: int | str = "self") -> int | None:
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
     except OSError:
         return None
     return None
 
 
-async def run(args: argparse.Namespace) -> int:
+def _rss_kib() -> int:
+    return _status_kib("VmRSS") or 0
+
+
+# -- the server process ------------------------------------------------------------------
+
+
+def server_process(port: int, concurrency: int, conn: Connection) -> None:
+    """Entry point of the server's process: started by ``multiprocessing`` (spawn)."""
+    _child(conn, _server(port, concurrency, conn))
+
+
+async def _server(port: int, concurrency: int, conn: Connection) -> None:
     from ..coap import SmsSettings
-    from ..multiplex import SegmentMux
-    from .bench_smpp import start_smsc
-    from .table import format_table
-    from ..gateway import smpp_bearer, start_device, start_server
+    from ..gateway import smpp_bearer, start_server
 
-    n = args.devices
-    smsc, port = await start_smsc(args)
-    closers = []
-
-    async def link(system_id: str, address_range: str, msisdn: str | None) -> Any:
-        b = await smpp_bearer(port, system_id, address_range, msisdn, window=64)
-        closers.append(b.close)
-        return b
-
-    devices: list = []
-    stack = None
+    link = await smpp_bearer(port, "server", SERVER_MSISDN, SERVER_MSISDN, window=64)
+    stack = await start_server(bearers=[link], sms_settings=SmsSettings(ack_timeout=60.0))
     try:
-        settings = SmsSettings(ack_timeout=60.0)
-        server_link = await link("server", SERVER_MSISDN, SERVER_MSISDN)
-        stack = await start_server(bearers=[server_link], sms_settings=settings)
-        mux = SegmentMux(await link("fleet", r"^\+?1556.*", None))
-        limit = asyncio.Semaphore(args.concurrency)
-        rss0 = _rss_mb()
-        print(f"fleet: {n} S devices on one SMPP bind, SMSC {'process' if args.smsc_process else 'in-process'}, "
-              f"{args.concurrency} operations in flight", flush=True)
+        conn.send(("ready", _rss_kib()))
+        await _recv(conn)  # "read": every device has registered
+        registered = stack.sms[0].stats().total
+        endpoints = [reg.endpoint for reg in stack.server.registrations()]
+        limit = asyncio.Semaphore(concurrency)
+        failures: list[str] = []
 
-        failures = {"register": 0, "read": 0}
-        t0 = time.perf_counter()
-
-        def progress(what: str, done: int, started: float) -> None:
-            if done % max(1, n // 5) == 0 or done == n:
-                rate = done / max(time.perf_counter() - started, 1e-9)
-                print(f"  {what}: {done}/{n} ({rate:,.0f}/s, RSS {_rss_mb():.0f} MB)", flush=True)
-
-        async def register(i: int) -> None:
+        async def read(ep: str) -> None:
             async with limit:
-                bearer = mux.channel(f"+1556{i:07d}")
-                await bearer.start()
                 try:
-                    dev = await start_device(f"fleet-{i}", "S", server_uri="coap://127.0.0.1:9",
-                                             server_msisdn=SERVER_MSISDN, bearer=bearer, udp=False,
-                                             sms_settings=settings)
-                    devices.append(dev)
+                    value = await stack.server.read(ep, "/3/0")
+                    if not (isinstance(value, dict) and value.get(0) == "lwm2m-sms"):
+                        raise ValueError(f"unexpected {value!r}"[:80])
                 except Exception as exc:  # counted and reported; the bench goes on
-                    failures["register"] += 1
-                    if failures["register"] <= 3:
-                        print(f"  register fleet-{i} failed: {exc!r}", flush=True)
-                progress("registered", len(devices) + failures["register"], t0)
+                    failures.append(f"read {ep}: {exc!r}")
 
-        await asyncio.gather(*(register(i) for i in range(n)))
-        t_reg = time.perf_counter() - t0
-        sms_after_register = stack.sms[0].stats().total
-
-        reads = 0
-        t1 = time.perf_counter()
-
-        async def read(dev) -> None:
-            nonlocal reads
-            async with limit:
-                try:
-                    value = await stack.server.read(dev.client.endpoint, "/3/0")
-                    assert value.get(0) == "lwm2m-sms"
-                    reads += 1
-                except Exception as exc:
-                    failures["read"] += 1
-                    if failures["read"] <= 3:
-                        print(f"  read {dev.client.endpoint} failed: {exc!r}", flush=True)
-                progress("read /3/0", reads + failures["read"], t1)
-
-        await asyncio.gather(*(read(d) for d in devices))
-        t_read = time.perf_counter() - t1
-        wall = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        await asyncio.gather(*(read(ep) for ep in endpoints))
+        elapsed = time.perf_counter() - t0
         total = stack.sms[0].stats().total
-        peak = _rss_mb()
-        child = _child_peak_mb(smsc.pid) if args.smsc_process else None
+        conn.send(("read", {
+            "registrations": len(endpoints), "reads": len(endpoints) - len(failures), "seconds": elapsed,
+            "failures": failures[:3], "failed": len(failures),
+            "register_sms_in": registered.sms_received, "register_sms_out": registered.sms_sent,
+            "read_sms_in": total.sms_received - registered.sms_received,
+            "read_sms_out": total.sms_sent - registered.sms_sent,
+            "rss_kib": _rss_kib(),
+        }))
+        await _recv(conn)  # "stop"
+    finally:
+        await stack.close()
+        await link.close()
+    conn.send(("done", _peak_mb()))
 
-        ops = len(devices) + reads
-        rows = [
-            ("register by SMS", f"{len(devices)}", f"{t_reg:.1f}", f"{len(devices) / t_reg:,.0f}",
-             f"{sms_after_register.sms_received}", f"{sms_after_register.sms_sent}"),
-            ("read /3/0 by SMS", f"{reads}", f"{t_read:.1f}", f"{reads / t_read:,.0f}",
-             f"{total.sms_received - sms_after_register.sms_received}",
-             f"{total.sms_sent - sms_after_register.sms_sent}"),
-        ]
-        print(format_table(("operation", "done", "s", "ops/s", "SMS to server", "SMS from server"), rows))
-        print(f"failures: {failures}; RSS at start {rss0:.0f} MB, peak {peak:.0f} MB"
-              + (f"; SMSC process peak {child:.0f} MB" if child is not None else " (SMSC included)"))
 
+# -- the simulator process ---------------------------------------------------------------
+
+
+def simulator_process(port: int, n: int, concurrency: int, conn: Connection) -> None:
+    """Entry point of the simulator's process: started by ``multiprocessing`` (spawn)."""
+    _child(conn, _simulator(port, n, concurrency, conn))
+
+
+async def _simulator(port: int, n: int, concurrency: int, conn: Connection) -> None:
+    from ..coap import SmsSettings
+    from ..gateway import Device, smpp_bearer, start_device
+    from ..multiplex import SegmentMux
+
+    settings = SmsSettings(ack_timeout=60.0)
+    link = await smpp_bearer(port, "fleet", FLEET_RANGE, window=64)
+    mux = SegmentMux(link)
+    devices: list[Device] = []
+    failures: list[str] = []
+    limit = asyncio.Semaphore(concurrency)
+    rss0 = _rss_kib()
+
+    async def register(i: int) -> None:
+        async with limit:
+            bearer = mux.channel(device_msisdn(i))
+            await bearer.start()
+            try:
+                devices.append(await start_device(
+                    f"fleet-{i}", "S", server_uri="coap://127.0.0.1:9", server_msisdn=SERVER_MSISDN,
+                    bearer=bearer, udp=False, sms_settings=settings,
+                ))
+            except Exception as exc:  # counted and reported; the bench goes on
+                failures.append(f"register fleet-{i}: {exc!r}")
+
+    try:
+        conn.send(("ready", rss0))
+        t0 = time.perf_counter()
+        await asyncio.gather(*(register(i) for i in range(n)))
+        conn.send(("registered", {
+            "registered": len(devices), "seconds": time.perf_counter() - t0,
+            "failures": failures[:3], "failed": len(failures),
+        }))
+        await _recv(conn)  # "stop": the server has read every device
+        rss1 = _rss_kib()
     finally:
         for dev in devices:
             await dev.context.shutdown()
-        if stack is not None:
-            await stack.close()
-        for close in reversed(closers):
-            await close()
-        if args.smsc_process:
-            smsc.terminate()
-            await smsc.wait()
-        else:
-            await smsc.close()
-    print(f"fleet: {len(devices)} devices, {wall:.1f} s, {ops / wall:,.0f} ops/s, peak RSS {peak:.0f} MB")
-    return 0 if not any(failures.values()) else 1
+        await link.close()
+    conn.send(("done", {"peak_mb": _peak_mb(), "rss_kib": rss1}))
+
+
+# -- plumbing ----------------------------------------------------------------------------
+
+
+def _child(conn: Connection, work: Any) -> None:
+    try:
+        asyncio.run(work)
+    except BaseException as exc:  # the parent prints it; a child has no terminal of its own
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+        raise
+    finally:
+        conn.close()
+
+
+async def _recv(conn: Connection, expect: str | None = None, timeout: float | None = None) -> Any:
+    """The next message from the other end, without blocking the event loop."""
+    loop = asyncio.get_running_loop()
+    if timeout is not None and not await loop.run_in_executor(None, conn.poll, timeout):
+        raise TimeoutError(f"no {expect or 'message'} from a bench process within {timeout} s")
+    kind, value = await loop.run_in_executor(None, conn.recv)
+    if kind == "error":
+        raise RuntimeError(f"bench process failed: {value}")
+    if expect is not None and kind != expect:
+        raise RuntimeError(f"bench process sent {kind!r}, expected {expect!r}")
+    return value
+
+
+async def run(args: argparse.Namespace) -> int:
+    from .bench_smpp import start_smsc, stop_smsc
+    from .table import format_table
+
+    n = args.devices
+    smsc_args = argparse.Namespace(smsc_process=True)
+    smsc, port = await start_smsc(smsc_args)
+    spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: its RSS is its own
+    server_end, server_child = spawn.Pipe()
+    sim_end, sim_child = spawn.Pipe()
+    server = spawn.Process(target=server_process, args=(port, args.concurrency, server_child), name="fleet-server")
+    simulator = spawn.Process(target=simulator_process, args=(port, n, args.concurrency, sim_child),
+                              name="fleet-simulator")
+    print(f"fleet: {n} S devices; processes: SMSC (pid {smsc.pid}), server, simulator "
+          f"({n} devices on one SMPP bind); SMPP over TCP loopback; {args.concurrency} operations in flight",
+          flush=True)
+    smsc_peak: float | None = None
+    try:
+        server.start()
+        server_child.close()
+        server_base = await _recv(server_end, "ready", 60)
+        simulator.start()
+        sim_child.close()
+        sim_base = await _recv(sim_end, "ready", 60)
+        registered = await _recv(sim_end, "registered")
+        print(f"  registered {registered['registered']}/{n} in {registered['seconds']:.1f} s", flush=True)
+        server_end.send(("read", None))
+        reads = await _recv(server_end, "read")
+        print(f"  read /3/0 from {reads['reads']}/{reads['registrations']} in {reads['seconds']:.1f} s", flush=True)
+        hwm = _status_kib("VmHWM", smsc.pid)
+        smsc_peak = hwm / 1024 if hwm is not None else None
+        sim_end.send(("stop", None))
+        server_end.send(("stop", None))
+        sim_done = await _recv(sim_end, "done", 60)
+        server_peak = await _recv(server_end, "done", 60)
+    finally:
+        for proc in (simulator, server):
+            proc.join(30)
+            if proc.is_alive():
+                proc.terminate()
+        await stop_smsc(smsc, True)
+
+    t_reg, t_read = registered["seconds"], reads["seconds"]
+    rows = [
+        ("register by SMS", str(registered["registered"]), f"{t_reg:.1f}",
+         f"{registered['registered'] / t_reg:,.0f}", str(reads["register_sms_in"]), str(reads["register_sms_out"])),
+        ("read /3/0 by SMS", str(reads["reads"]), f"{t_read:.1f}", f"{reads['reads'] / max(t_read, 1e-9):,.0f}",
+         str(reads["read_sms_in"]), str(reads["read_sms_out"])),
+    ]
+    print(format_table(("operation", "done", "s", "ops/s", "SMS to server", "SMS from server"), rows))
+    for failure in registered["failures"] + reads["failures"]:
+        print(f"  failed: {failure}")
+    server_per_device = (reads["rss_kib"] - server_base) / max(1, n)
+    sim_per_device = (sim_done["rss_kib"] - sim_base) / max(1, n)
+    print(f"server RSS: peak {server_peak:.0f} MB, {server_per_device:.1f} KiB per device "
+          "(the server process: core, router, SMS transport, SMPP link)")
+    print(f"simulator RSS: peak {sim_done['peak_mb']:.0f} MB, {sim_per_device:.1f} KiB per device "
+          "(the simulated devices: aiocoap context, SMS transport, LwM2M client; their SMPP bind)")
+    if smsc_peak is not None:
+        print(f"SMSC RSS: peak {smsc_peak:.0f} MB")
+    ops = registered["registered"] + reads["reads"]
+    wall = t_reg + t_read
+    failed = registered["failed"] + reads["failed"]
+    print(f"fleet: {registered['registered']} devices, {wall:.1f} s, {ops / wall:,.0f} ops/s, "
+          f"server RSS {server_peak:.0f} MB ({server_per_device:.1f} KiB/device), "
+          f"simulator RSS {sim_done['peak_mb']:.0f} MB")
+    return 0 if failed == 0 else 1

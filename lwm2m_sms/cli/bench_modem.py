@@ -13,6 +13,7 @@ import asyncio
 import os
 import tempfile
 import time
+from typing import Any, Awaitable, Callable
 
 MODEM = "+15550001111"
 PEER = "+15550002222"
@@ -31,8 +32,12 @@ async def run(args: argparse.Namespace) -> int:
     from modems.emulator import ModemEmulator
     from modems.emulator_core import EmulatorCore, Quirks
 
+    from lwm2m_sms.bearer import Bearer, InboundSms, SegmentLink
+
     n, size = args.messages, min(args.size, 140)
-    closers = []
+    closers: list[Callable[[], Awaitable[Any]]] = []
+    modem_link: SegmentLink
+    peer: Bearer
     if args.network == "smsc":
         from smsc.config import SmscConfig
         from smsc.link import SmppBearer, SmppLinkConfig
@@ -52,12 +57,12 @@ async def run(args: argparse.Namespace) -> int:
     got_in = asyncio.Event()
     counts = {"out": 0, "in": 0}
 
-    async def peer_rx(sms) -> None:
+    async def peer_rx(sms: InboundSms) -> None:
         counts["out"] += 1
         if counts["out"] >= n:
             got_out.set()
 
-    async def drv_rx(sms) -> None:
+    async def drv_rx(sms: InboundSms) -> None:
         counts["in"] += 1
         if counts["in"] >= n:
             got_in.set()

@@ -13,6 +13,10 @@ import argparse
 import asyncio
 import statistics
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lwm2m_sms.bearer import InboundSms, Submission
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run the SMSC as its own process (uses a second core)")
 
 
-async def start_smsc(args):
+async def start_smsc(args: argparse.Namespace) -> tuple[Any, int]:
     """The simulated SMSC in this process, or with ``args.smsc_process`` as a child process
-    (on the other core); returns (server or process, port)."""
+    (on the other core); returns (server or process, port). Stop it with :func:`stop_smsc`."""
     if not args.smsc_process:
         from smsc.server import SimulatedSmsc
 
@@ -37,9 +41,19 @@ async def start_smsc(args):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "smsc", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
     )
+    assert proc.stdout is not None  # PIPE
     line = (await proc.stdout.readline()).decode()
     port = int(line.split()[3].rstrip(",").rsplit(":", 1)[1])
     return proc, port
+
+
+async def stop_smsc(smsc: Any, separate: bool) -> None:
+    """Stop what :func:`start_smsc` started."""
+    if separate:
+        smsc.terminate()
+        await smsc.wait()
+    else:
+        await smsc.close()
 
 
 def codec_costs(rounds: int = 2000) -> tuple[float, float, float, float]:
@@ -51,7 +65,7 @@ def codec_costs(rounds: int = 2000) -> tuple[float, float, float, float]:
     class Seq:
         sequence = 0
 
-        def next_sequence(self):
+        def next_sequence(self) -> int:
             self.sequence += 1
             return self.sequence
 
@@ -83,6 +97,7 @@ def codec_costs(rounds: int = 2000) -> tuple[float, float, float, float]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from lwm2m_sms.bearer import InboundSms, Submission
     from smsc.link import SmppBearer, SmppLinkConfig
 
     n = args.messages
@@ -90,7 +105,7 @@ async def run(args: argparse.Namespace) -> int:
     delivered_at: dict[int, float] = {}
     all_in = asyncio.Event()
 
-    async def on_sms(sms):
+    async def on_sms(sms: InboundSms) -> None:
         i = int.from_bytes(sms.payload[:4], "big")
         if i not in delivered_at:
             delivered_at[i] = time.perf_counter()
@@ -104,7 +119,7 @@ async def run(args: argparse.Namespace) -> int:
     await sender.start()
     filler = bytes(range(256)) * (args.size // 256 + 1)
     sent_at = [0.0] * n
-    subs = []
+    subs: list[Submission] = []
     lag = 2 * args.window
     t0 = time.perf_counter()
     for i in range(n):
@@ -122,11 +137,7 @@ async def run(args: argparse.Namespace) -> int:
     lat = sorted((delivered_at[i] - sent_at[i]) * 1000 for i in delivered_at)
     await sender.close()
     await receiver.close()
-    if args.smsc_process:
-        server.terminate()
-        await server.wait()
-    else:
-        await server.close()
+    await stop_smsc(server, args.smsc_process)
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [0.0] * 99
     parts = subs[0].segments if subs else 1  # submit_sm (and deliver_sm) per message
     submit_rate = n * parts / t_submitted

@@ -13,6 +13,18 @@ wakes it by SMS and the queue goes over UDP); US is also read by SMS on request;
 device de-registers. A table per binding shows, for each operation, the bearer used, the
 result, the latency and the SMS the server sent and received for it. Exit status 0 only
 if every row passed.
+
+What is measured: the SMS columns are the server's SMS transport counters for the device's
+number; the bearer of a request the server sends is the router's count of UDP requests
+plus those SMS counters; the bearer of a Register is the address the server recorded for
+it. The server does not count UDP messages it receives, so the bearer of the other
+device-initiated rows (bootstrap, de-register) with no SMS counted is inferred to be UDP
+and marked ``udp*`` (``bearer_inferred`` in JSON).
+
+``--seed`` seeds the simulated SMSC's impairment decisions (which SMS are lost or
+duplicated) and nothing else: the devices run concurrently, so the order in which their SMS
+reach the SMSC, and with it which SMS an impairment hits, varies between runs. Without
+impairments two runs give the same rows (bearers, results, SMS counts), apart from times.
 """
 
 from __future__ import annotations
@@ -28,7 +40,10 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
+
+if TYPE_CHECKING:
+    from ..gateway import Device, ServerStack
 
 BINDING_ORDER = ("U", "UQ", "S", "SQ", "US", "UQS")
 SERVER_MSISDN = "+15550000"
@@ -48,6 +63,7 @@ class Row:
     ms: float = 0.0
     sms_out: int = 0
     sms_in: int = 0
+    bearer_inferred: bool = False  # True: no counter saw it; UDP by elimination
 
 
 @dataclass
@@ -85,13 +101,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SMSC drops this %% of SMS (turns on CoAP retransmission over SMS)")
     parser.add_argument("--duplicate", type=float, default=0.0, metavar="PCT",
                         help="SMSC delivers this %% of SMS twice")
-    parser.add_argument("--seed", type=int, default=1, help="random seed of the SMSC's impairments")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="seed of the SMSC's impairment decisions only (which SMS are lost or "
+                             "duplicated); concurrent devices make impaired runs differ anyway")
     parser.add_argument("--window", type=float, default=None, metavar="S",
                         help="queue-mode online window of devices and server, seconds "
                              "(default 1; 5 with --loss/--duplicate, to outlast retransmissions)")
     parser.add_argument("--no-modem", dest="modem", action="store_false",
                         help="put the S device on the SMPP fleet bind instead of the modem emulator")
-    parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of tables")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON on stdout (and nothing else: progress goes to stderr)")
     parser.add_argument("--security", choices=["nosec", "dtls", "packet", "oscore"], default="nosec",
                         help="SMS security mode of every device, written by the bootstrap server; "
                              "the run is repeated in NoSec for the SMS per operation side by side")
@@ -101,32 +120,48 @@ async def run(args: argparse.Namespace) -> int:
     opts = DemoOptions(devices=args.devices, loss=args.loss, duplicate=args.duplicate,
                        seed=args.seed, window=args.window, modem=args.modem, security=args.security)
     if opts.devices < 1:
-        print("lwm2m-sms demo: --devices must be at least 1", file=sys.stderr)
+        print("lwm2m-sms: error: demo: --devices must be at least 1", file=sys.stderr)
         return 2
-    print(f"lwm2m-sms demo: {opts.devices} device(s), SMSC loss {opts.loss:g}% duplicate "
-          f"{opts.duplicate:g}%", flush=True)
+
+    def progress(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    progress(f"lwm2m-sms demo: {opts.devices} device(s), SMSC loss {opts.loss:g}% duplicate "
+             f"{opts.duplicate:g}%")
     nosec = None
     if opts.security != "nosec":
-        print("first in NoSec, for comparison", flush=True)
+        progress("first in NoSec, for comparison")
         nosec = await run_demo(DemoOptions(**{**asdict(opts), "security": "nosec"}))
-        print(f"then with SMS security {opts.security}", flush=True)
-    result = await run_demo(opts, progress=lambda text: print(text, flush=True))
+        progress(f"then with SMS security {opts.security}")
+    result = await run_demo(opts, progress=progress)
+    failed = [r for r in result.rows if not r.ok]
+    summary = (f"demo: {len(result.rows) - len(failed)}/{len(result.rows)} operations passed, "
+               f"{sum(r.sms_out for r in result.rows)} SMS out, {sum(r.sms_in for r in result.rows)} SMS in, "
+               f"{result.wall:.1f} s")
     if args.json:
-        print(json.dumps([asdict(r) for r in result.rows], indent=1))
+        print(json.dumps(result_json(result), indent=1))
+        progress(summary)
     else:
         print(format_tables(result))
         if nosec is not None:
             from .secured import format_comparison
 
             print(format_comparison(nosec.rows, result.rows, opts.security))
-    failed = [r for r in result.rows if not r.ok]
-    print(f"demo: {len(result.rows) - len(failed)}/{len(result.rows)} operations passed, "
-          f"{sum(r.sms_out for r in result.rows)} SMS out, {sum(r.sms_in for r in result.rows)} SMS in, "
-          f"{result.wall:.1f} s")
+        print(summary)
     return 0 if result.passed else 1
 
 
 # -- presentation ------------------------------------------------------------------------
+
+
+def result_json(result: DemoResult) -> dict[str, Any]:
+    return {
+        "passed": result.passed,
+        "rows": [asdict(r) for r in result.rows],
+        "smsc": result.smsc,
+        "trust": result.trust,
+        "wall_seconds": round(result.wall, 3),
+    }
 
 
 def format_tables(result: DemoResult) -> str:
@@ -146,10 +181,13 @@ def format_tables(result: DemoResult) -> str:
                                                      if len({r.endpoint for r in rows}) > 1 else ""))
         out.append(format_table(
             ["operation", "bearer", "result", "ms", "SMS out", "SMS in"],
-            [[r.operation, r.bearer, "ok" if r.ok else "FAIL: " + r.result, f"{r.ms:.1f}", str(r.sms_out), str(r.sms_in)]
+            [[r.operation, r.bearer + ("*" if r.bearer_inferred else ""), "ok" if r.ok else "FAIL: " + r.result,
+              f"{r.ms:.1f}", str(r.sms_out), str(r.sms_in)]
              for r in detail],
             right={3, 4, 5},
         ))
+        if any(r.bearer_inferred for r in detail):
+            out.append("* inferred: sent by the device, no SMS counted, so UDP (the server does not count UDP it receives)")
     devices = {r.endpoint for r in result.rows}
     if len(devices) > len(by_binding):
         summary = []
@@ -288,7 +326,8 @@ def _as_coroutine(fn: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
     return call
 
 
-async def _modem_bearer(link, msisdn: str, closers: list) -> Any:
+async def _modem_bearer(link: Callable[[str, str, Optional[str]], Awaitable[Any]], msisdn: str,
+                        closers: list[Callable[[], Awaitable[Any]]]) -> Any:
     from ..gateway import emulated_modem
 
     emulator, driver = await emulated_modem(await link("modem" + msisdn[-4:], msisdn, msisdn), msisdn)
@@ -314,7 +353,8 @@ def _update_hooks() -> Any:
     return Updates()
 
 
-async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, opts: DemoOptions) -> list[Row]:
+async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msisdn: str, dev: "Device",
+                    opts: DemoOptions) -> list[Row]:
     from ..routing.router import via
 
     server, router = stack.server, stack.router
@@ -331,7 +371,8 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
         return total_out, total_in
 
     async def op(name: str, work: Callable[[], Awaitable[Any]], server_initiated: bool = True,
-                 check: Optional[Callable[[Any], bool]] = None) -> Any:
+                 check: Optional[Callable[[Any], bool]] = None,
+                 recorded_bearer: Optional[Callable[[], str]] = None) -> Any:
         row = Row(ep, binding, name)
         out0, in0 = sms_counts()
         udp0 = router.stats.per_endpoint.get(ep, {}).get("udp", 0)
@@ -349,15 +390,22 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
         row.sms_out, row.sms_in = out1 - out0, in1 - in0
         used_udp = router.stats.per_endpoint.get(ep, {}).get("udp", 0) > udp0
         used_sms = row.sms_out + row.sms_in > 0
-        if not server_initiated:
-            used_udp = used_udp or not used_sms or binding in ("U", "UQ")
-        row.bearer = "+".join(b for b, used in (("sms", used_sms), ("udp", used_udp)) if used) or "-"
+        if recorded_bearer is not None and row.ok:
+            row.bearer = recorded_bearer()
+        else:
+            if not server_initiated and not used_sms:
+                used_udp = row.bearer_inferred = True
+            row.bearer = "+".join(b for b, used in (("sms", used_sms), ("udp", used_udp)) if used) or "-"
         rows.append(row)
         return value
 
     await op("bootstrap", lambda: client.bootstrap(timeout=opts.timeout), server_initiated=False)
+    def registered_by() -> str:
+        # the address the server recorded for the Register: coap://... or coap+sms://...
+        return "sms" if server.registration(ep).remote_uri.startswith("coap+sms:") else "udp"
+
     await op("register", client.register_all, server_initiated=False,
-             check=lambda _v: server.registration(ep).binding == binding)
+             check=lambda _v: server.registration(ep).binding == binding, recorded_bearer=registered_by)
     await op("read /3/0", lambda: server.read(ep, "/3/0"), check=lambda v: isinstance(v, dict) and v.get(0) == "lwm2m-sms")
     await op("write /1/0/1 = 600 (-> Update)", lambda: server.write(ep, "/1/0/1", 600),
              check=lambda _v: client.objects[1][0][1] == 600)
@@ -381,6 +429,7 @@ async def _scenario(stack, hooks: Any, ep: str, binding: str, msisdn: str, dev, 
     await op("observe /3/0/13 (1 notification)", observe_one, check=lambda v: isinstance(v, int))
 
     if binding in ("UQ", "SQ", "UQS"):
+        assert opts.window is not None  # set by run_demo
         await asyncio.sleep(opts.window + 0.5)  # both sides: the device has gone to sleep
 
         async def queued_read() -> Any:

@@ -8,6 +8,8 @@ SIGTERM). Open the path with any modem software (``lwm2m-sms modem-info --port P
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 
 from .options import hostport, until_stopped
@@ -29,9 +31,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from lwm2m_sms.sms.address import parse_msisdn
     from modems.emulator import ModemEmulator
     from modems.emulator_core import EmulatorCore, Identity, Quirks
 
+    parse_msisdn(args.msisdn)  # a malformed number: AddressError, one line from main
+    if args.link is not None:
+        parent = os.path.dirname(os.path.abspath(args.link))
+        if not os.path.isdir(parent):
+            raise FileNotFoundError(errno.ENOENT, f"directory {parent} does not exist", args.link)
     link = None
     if args.smsc:
         from smsc.link import SmppBearer, SmppLinkConfig

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modems.channel import AtChannel
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,7 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def run(args: argparse.Namespace) -> int:
-    from lwm2m_sms.errors import BearerError
     from modems.channel import AtChannel
     from modems.info import format_table, query_info
 
@@ -25,15 +27,27 @@ async def run(args: argparse.Namespace) -> int:
         await ch.command("AT", timeout=3.0)
         await ch.command("ATE0", check=False)
         await ch.command("AT+CMEE=1", check=False)
-        if args.pin:
-            state = (await ch.command("AT+CPIN?", check=False)).args("+CPIN") or ""
-            if state.upper() == "SIM PIN":
-                await ch.command(f'AT+CPIN="{args.pin}"', timeout=15.0, log_as="AT+CPIN=<hidden>")
+        await _unlock(ch, args.pin)
         info = await query_info(ch)
-    except BearerError as exc:
-        print(f"modem-info: {exc}", file=sys.stderr)
-        return 1
     finally:
         await ch.close()
     print(format_table(info))
     return 0
+
+
+async def _unlock(ch: "AtChannel", pin: str | None) -> None:
+    """Enter ``pin`` if the SIM asks for it; a SIM that asks for a PIN nobody gave, or for
+    its PUK, is an error (BearerError, one line from ``main``): every later query would only
+    answer +CME ERROR: 11."""
+    from lwm2m_sms.errors import BearerError
+
+    response = await ch.command("AT+CPIN?", check=False)
+    state = (response.args("+CPIN") or "").strip().strip('"').upper()
+    if state in ("", "READY"):
+        return  # READY, or a modem that does not answer +CPIN? (no SIM check possible)
+    if state == "SIM PIN" and pin:
+        await ch.command(f'AT+CPIN="{pin}"', timeout=15.0, log_as="AT+CPIN=<hidden>")
+        return
+    if state == "SIM PIN":
+        raise BearerError(f"{ch.port}: the SIM wants its PIN (+CPIN: SIM PIN): give --pin")
+    raise BearerError(f"{ch.port}: the SIM is locked (+CPIN: {state}); unlock it in a phone first")

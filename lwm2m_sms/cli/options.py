@@ -29,8 +29,9 @@ def add_smpp_options(parser: argparse.ArgumentParser) -> None:
                    help="SQLite outbox: SMS accepted while the link is down survive a restart")
 
 
-def smpp_link(args: argparse.Namespace, msisdn: str) -> Any:
-    """An (unstarted) SMPP bearer from :func:`add_smpp_options`' options."""
+def smpp_link(args: argparse.Namespace, msisdn: str, **bearer_options: Any) -> Any:
+    """An (unstarted) SMPP bearer from :func:`add_smpp_options`' options (``bearer_options``
+    go to the bearer, e.g. ``parts_db``)."""
     from smsc.link import SmppBearer, SmppLinkConfig
 
     host, port = args.smpp
@@ -38,7 +39,7 @@ def smpp_link(args: argparse.Namespace, msisdn: str) -> Any:
         host=host, port=port, system_id=args.system_id, password=args.password,
         system_type=args.system_type, address_range=args.address_range or msisdn, store=args.smpp_store,
     )
-    return SmppBearer(config, msisdn)
+    return SmppBearer(config, msisdn, **bearer_options)
 
 
 def stop_event() -> asyncio.Event:

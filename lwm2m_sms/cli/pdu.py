@@ -1,21 +1,25 @@
 """``lwm2m-sms pdu``: decode and encode 3GPP TS 23.040 PDUs as AT+CMGS / +CMGR carry them.
 
-``pdu decode HEX`` prints every field of an SMS-DELIVER, SMS-STATUS-REPORT (default, as a
-modem reports received SMS) or, with ``--mo``, an SMS-SUBMIT, as an aligned table or JSON.
+``pdu decode HEX`` prints every field of an SMS-DELIVER, SMS-STATUS-REPORT or SMS-SUBMIT
+(told apart by TP-MTI; ``--mo`` forces SMS-SUBMIT), as an aligned table or JSON.
 ``pdu encode`` builds the SMS-SUBMIT PDUs for a binary payload or a text, one per segment,
 each after the ``AT+CMGS=<length>`` line a modem wants before it.
 
-Bad input gives one line on stderr and exit status 2, never a traceback.
+Bad input raises the project's DecodeError or EncodeError: ``lwm2m_sms.cli.main`` prints
+it as one line on stderr and exits with status 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-
+if TYPE_CHECKING:
+    from ..sms.address import Address
+    from ..sms.tpdu import Pdu
+    from ..sms.udh import Ports
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="pdu_command", metavar="ACTION", required=True)
@@ -25,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Decode a PDU given in hex (as +CMGR/+CMGL/+CMT print it or AT+CMGS takes it).",
     )
     dec.add_argument("hex", metavar="HEX", help="the PDU in hex (spaces allowed)")
-    dec.add_argument("--mo", action="store_true", help="an SMS-SUBMIT (phone -> network) rather than a received SMS")
+    dec.add_argument("--mo", action="store_true",
+                     help="force reading it as an SMS-SUBMIT (default: the direction is read from TP-MTI)")
     dec.add_argument("--no-smsc", action="store_true", help="the PDU has no SMSC address octets in front")
     dec.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -35,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Build the SMS-SUBMIT PDUs (one per segment) that AT+CMGS sends.",
     )
     enc.add_argument("--to", required=True, metavar="MSISDN", help="destination: +E.164, national number, short code")
+    enc.add_argument("--alphanumeric", action="store_true",
+                     help="--to is an alphanumeric address (TON 5), not a number; without it, "
+                          "anything but digits is refused")
     what = enc.add_mutually_exclusive_group(required=True)
     what.add_argument("--data-hex", metavar="HEX", help="binary payload in hex: 8-bit SMS (DCS 0x04)")
     what.add_argument("--text", metavar="TEXT", help="text: GSM 7-bit when it can be, else UCS2")
@@ -49,22 +57,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import Lwm2mSmsError
+    from ..errors import DecodeError, EncodeError, Lwm2mSmsError
 
     try:
         if args.pdu_command == "decode":
             return _decode(args)
         return _encode(args)
-    except (Lwm2mSmsError, ValueError) as exc:
-        print(f"lwm2m-sms pdu {args.pdu_command}: {exc}", file=sys.stderr)
-        return 2
+    except Lwm2mSmsError:
+        raise
+    except ValueError as exc:  # a value refused by a dataclass of the codec, e.g. a port
+        raise (DecodeError if args.pdu_command == "decode" else EncodeError)(str(exc)) from exc
 
 
 # -- decode ------------------------------------------------------------------------------------
 
 
 def _hex(text: str, what: str) -> bytes:
-    cleaned = "".join(text.split()).rstrip("\x1a")
+    cleaned = "".join(text.split()).rstrip("\x1a").strip('"')
     try:
         return bytes.fromhex(cleaned)
     except ValueError:
@@ -76,18 +85,9 @@ def _decode(args: argparse.Namespace) -> int:
     from ..sms.tpdu import Direction, decode_pdu
 
     raw = _hex(args.hex, "PDU")
-    direction = Direction.MO if args.mo else Direction.MT
-    try:
-        pdu = decode_pdu(raw, direction=direction, with_smsc=not args.no_smsc)
-    except DecodeError as exc:
-        if not args.mo:
-            try:
-                decode_pdu(raw, direction=Direction.MO, with_smsc=not args.no_smsc)
-            except DecodeError:
-                pass
-            else:
-                raise DecodeError("this PDU is an SMS-SUBMIT (phone -> network): add --mo") from None
-        raise
+    # A modem's store holds both ways (stored SMS-SUBMITs too): TP-MTI says which it is.
+    direction = Direction.MO if args.mo else Direction.AUTO
+    pdu = decode_pdu(raw, direction=direction, with_smsc=not args.no_smsc)
     rows = describe(pdu)
     if args.json:
         print(json.dumps({key: value for key, _label, value, _text in rows}, indent=2, ensure_ascii=False))
@@ -98,7 +98,7 @@ def _decode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _address(addr) -> tuple[dict | None, str]:
+def _address(addr: "Address | None") -> tuple[dict[str, str] | None, str]:
     if addr is None:
         return None, "(none: the SIM's SMSC)"
     return (
@@ -115,7 +115,7 @@ def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def describe(pdu) -> list[tuple[str, str, object, str]]:
+def describe(pdu: "Pdu") -> list[tuple[str, str, object, str]]:
     """Rows of (JSON key, table label, JSON value, table text) for every field of ``pdu``."""
     from ..sms.tpdu import (
         Alphabet,
@@ -129,7 +129,7 @@ def describe(pdu) -> list[tuple[str, str, object, str]]:
     t = pdu.tpdu
     rows: list[tuple[str, str, object, str]] = []
 
-    def row(key: str, label: str, value, text: str | None = None) -> None:
+    def row(key: str, label: str, value: Any, text: str | None = None) -> None:
         rows.append((key, label, value, str(value) if text is None else text))
 
     smsc, smsc_text = _address(pdu.smsc)
@@ -206,7 +206,7 @@ def describe(pdu) -> list[tuple[str, str, object, str]]:
 # -- encode ------------------------------------------------------------------------------------
 
 
-def _ports(spec: str):
+def _ports(spec: str) -> "Ports":
     from ..sms.udh import Ports
 
     dest, _, src = spec.partition(":")
@@ -220,12 +220,14 @@ def _ports(spec: str):
 
 def _encode(args: argparse.Namespace) -> int:
     from ..errors import EncodeError
-    from ..sms.address import parse_address
+    from ..sms.address import Ton, parse_address
     from ..sms.segmentation import split, split_text
     from ..sms.tpdu import DCS_8BIT, SmsSubmit, encode_pdu, relative_validity, tpdu_length
 
-    to = parse_address(args.to)
+    to = _destination(args.to, args.alphanumeric)
     smsc = parse_address(args.smsc) if args.smsc else None
+    if smsc is not None and smsc.ton is Ton.ALPHANUMERIC:
+        raise EncodeError(f"--smsc {args.smsc!r}: an SMSC address is a number")
     if smsc is not None and args.no_smsc:
         raise EncodeError("--smsc and --no-smsc contradict each other")
     ports = _ports(args.port) if args.port else None
@@ -244,3 +246,20 @@ def _encode(args: argparse.Namespace) -> int:
         print(f"AT+CMGS={tpdu_length(raw, with_smsc=not args.no_smsc)}")
         print(raw.hex().upper())
     return 0
+
+
+def _destination(text: str, alphanumeric: bool) -> "Address":
+    """TP-DA from ``--to``: a number unless ``--alphanumeric`` says otherwise, so that a typo
+    (the letter O for a zero) is refused instead of becoming an alphanumeric address."""
+    from ..errors import EncodeError
+    from ..sms.address import Address, Npi, Ton, parse_address
+
+    if alphanumeric:
+        return Address(text, Ton.ALPHANUMERIC, Npi.UNKNOWN)
+    to = parse_address(text)
+    if to.ton is Ton.ALPHANUMERIC:
+        raise EncodeError(
+            f"--to {text!r} is not a phone number (characters other than digits); "
+            "add --alphanumeric if it is meant as an alphanumeric address"
+        )
+    return to

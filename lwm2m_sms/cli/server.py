@@ -6,9 +6,13 @@ they come and go."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 import sys
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..lwm2m.registration import Registration
 
 from .options import add_smpp_options, hostport, smpp_link, until_stopped
 
@@ -26,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--udp", type=hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
                         help="UDP address of the server (default 127.0.0.1:5683)")
     parser.add_argument("--db", metavar="PATH",
-                        help="SQLite file for registrations and queued requests (default: in memory)")
+                        help="SQLite file for registrations, queued requests, held parts of long SMS "
+                             "and dead letters (default: in memory; parts are then lost on a crash)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
     parser.add_argument("--grace", type=float, default=93.0, metavar="S",
@@ -61,10 +66,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--no-us-fallback", dest="us_fallback", action="store_false",
                    help="US: do not resend by SMS when UDP gets no answer")
     g.add_argument("--allow-register", action="append", default=None, metavar="+N",
-                   help="accept a Register by SMS only from these numbers (repeatable)")
+                   help="accept a Register by SMS only from these numbers, and sms= (by SMS or UDP) "
+                        "only naming them (repeatable)")
+    g = parser.add_argument_group("limits (every client is assumed hostile)")
+    g.add_argument("--max-registrations", type=int, default=100_000, metavar="N",
+                   help="registrations held at most; a new endpoint past it gets 5.03 (default 100000)")
+    g.add_argument("--max-link-format", type=int, default=4096, metavar="OCTETS",
+                   help="largest Register/Update payload; larger gets 4.13 (default 4096)")
+    g.add_argument("--lifetime-range", default="1..31536000", metavar="MIN..MAX",
+                   help="accepted lt= in seconds; outside gets 4.00 (default 1..31536000)")
+    g.add_argument("--max-endpoint", type=int, default=128, metavar="N",
+                   help="longest endpoint name in characters (default 128; unprintable ones get 4.00)")
 
 
-def _line(event: str, reg) -> str:
+def _line(event: str, reg: "Registration") -> str:
     sms = reg.sms.lwm2m_digits if reg.sms else "-"
     objects = ",".join(l.target for l in reg.objects)
     return (f"{time.strftime('%H:%M:%S')} {event:<12} ep={reg.endpoint} b={reg.binding} lt={reg.lifetime} "
@@ -87,16 +102,16 @@ async def run(args: argparse.Namespace) -> int:
     from ..security.state import CounterStore
 
     class Printer(ServerHooks):
-        def on_registered(self, reg):
+        def on_registered(self, reg: "Registration") -> None:
             print(_line("registered", reg), flush=True)
 
-        def on_updated(self, reg):
+        def on_updated(self, reg: "Registration") -> None:
             print(_line("updated", reg), flush=True)
 
-        def on_deregistered(self, reg):
+        def on_deregistered(self, reg: "Registration") -> None:
             print(_line("deregistered", reg), flush=True)
 
-        def on_expired(self, reg):
+        def on_expired(self, reg: "Registration") -> None:
             print(_line("expired", reg), flush=True)
 
     def fail(text: str, code: int = 2) -> int:
@@ -105,6 +120,25 @@ async def run(args: argparse.Namespace) -> int:
 
     if (args.smpp or args.modem) and not args.msisdn:
         return fail("--msisdn (the server's own number) is needed with --smpp or --modem")
+    for option, value in (("--grace", args.grace), ("--udp-window", args.udp_window),
+                          ("--sms-window", args.sms_window), ("--queue-ttl", args.queue_ttl),
+                          ("--udp-timeout", args.udp_timeout)):
+        if not value > 0 or value == float("inf"):  # also refuses nan
+            return fail(f"{option} must be a positive number of seconds, not {value:g}")
+    if isinstance(args.wake_up, float) and not 0 <= args.wake_up < float("inf"):
+        return fail(f"--wake-up must be now, never or a number of seconds >= 0, not {args.wake_up:g}")
+    from ..lwm2m.registration import RegistrationLimits
+
+    low, sep, high = args.lifetime_range.partition("..")
+    try:
+        if not sep:
+            raise ValueError(f"--lifetime-range {args.lifetime_range!r} is not MIN..MAX")
+        limits = RegistrationLimits(
+            max_registrations=args.max_registrations, max_link_format=args.max_link_format,
+            min_lifetime=int(low), max_lifetime=int(high), max_endpoint=args.max_endpoint,
+        )
+    except ValueError as exc:
+        return fail(f"limits: {exc}")
     try:
         msisdn = str(parse_msisdn(args.msisdn)) if args.msisdn else None
         allow = frozenset(parse_msisdn(n) for n in args.allow_register) if args.allow_register else None
@@ -118,14 +152,16 @@ async def run(args: argparse.Namespace) -> int:
     bearers = []
     try:
         if args.smpp:
-            link = smpp_link(args, msisdn)
+            assert msisdn is not None  # checked above: --msisdn comes with --smpp
+            link = smpp_link(args, msisdn, parts_db=args.db)
             await link.start()
             bearers.append(link)
             print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}", flush=True)
         if args.modem:
             from modems.driver import ModemConfig, ModemDriver
 
-            driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn)
+            driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn,
+                                 parts_db=args.db, dead_letters=args.db)
             await driver.start()
             bearers.append(driver)
             print(f"GSM modem on {args.modem} for {msisdn}", flush=True)
@@ -144,7 +180,8 @@ async def run(args: argparse.Namespace) -> int:
         sms_bearers = [SecureBearer(b, security, counters=counters) for b in bearers]
     try:
         stack = await start_server(udp=args.udp, bearers=sms_bearers, db=args.db, policy=policy, site=site,
-                                   grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",))
+                                   grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",),
+                                   limits=limits)
     except OSError as exc:
         for b in bearers:
             await b.close()

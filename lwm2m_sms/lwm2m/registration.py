@@ -39,7 +39,8 @@ from .binding import BINDINGS  # the one list of LwM2M 1.0.2 binding values
 
 __all__ = [
     "BINDINGS", "DEFAULT_LIFETIME", "DEFAULT_VERSION", "RegistrationRefused", "RegisterParams",
-    "UpdateParams", "Registration", "parse_register", "parse_update", "new_location",
+    "UpdateParams", "Registration", "RegistrationLimits", "parse_register", "parse_update",
+    "new_location", "printable",
 ]
 
 DEFAULT_LIFETIME = 86400
@@ -48,6 +49,40 @@ DEFAULT_BINDING = "U"
 LINK_FORMAT = 40
 _REGISTER_KEYS = {"ep", "lt", "lwm2m", "b", "sms"}
 _UPDATE_KEYS = {"lt", "b", "sms"}
+
+
+@dataclass(frozen=True)
+class RegistrationLimits:
+    """What one client may ask of the server (every listener assumes a hostile peer).
+
+    ``max_registrations`` bounds the registration store (a Register of a new endpoint past
+    it: 5.03 Service Unavailable, the server's capacity, not the client's error);
+    ``max_link_format`` the octets of a Register/Update payload (past it: 4.13 Request
+    Entity Too Large, before parsing); ``min_lifetime``..``max_lifetime`` the accepted ``lt``
+    (outside: 4.00); ``max_endpoint`` the characters of ``ep``, which must all be printable
+    (a newline or NUL in a name would forge log lines and console rows: 4.00)."""
+
+    max_registrations: int = 100_000
+    max_link_format: int = 4096
+    min_lifetime: int = 1
+    max_lifetime: int = 365 * 86400
+    max_endpoint: int = 128
+
+    def __post_init__(self) -> None:
+        if self.max_registrations < 1 or self.max_link_format < 16 or self.max_endpoint < 1:
+            raise ValueError("max_registrations, max_link_format (>= 16) and max_endpoint must be positive")
+        if not 1 <= self.min_lifetime <= self.max_lifetime <= 0xFFFFFFFF:
+            raise ValueError(f"lifetime range {self.min_lifetime}..{self.max_lifetime} must lie in 1..2^32-1")
+
+
+DEFAULT_LIMITS = RegistrationLimits()
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """``text`` safe for one log line: unprintable characters escaped, cut at ``limit``."""
+    cut = text[:limit]
+    out = cut if cut.isprintable() else cut.encode("unicode_escape").decode("ascii")
+    return out + ("..." if len(text) > limit else "")
 
 
 class RegistrationRefused(Lwm2mSmsError):
@@ -152,13 +187,31 @@ def _split_query(query: "list[str] | tuple[str, ...]", allowed: set[str]) -> dic
     return params
 
 
-def _lifetime(text: str) -> int:
+def _lifetime(text: str, limits: RegistrationLimits = DEFAULT_LIMITS) -> int:
     if len(text) > 10 or not text.isdigit() or not text.isascii():  # 2^32-1 has 10 digits
         raise RegistrationRefused(Code.BAD_REQUEST, f"lifetime lt={text[:20]!r} is not an integer in 1..2^32-1")
     value = int(text)
-    if not 0 < value <= 0xFFFFFFFF:
-        raise RegistrationRefused(Code.BAD_REQUEST, f"lifetime lt={text} out of range 1..2^32-1")
+    if not limits.min_lifetime <= value <= limits.max_lifetime:
+        raise RegistrationRefused(
+            Code.BAD_REQUEST, f"lifetime lt={text} out of range {limits.min_lifetime}..{limits.max_lifetime}"
+        )
     return value
+
+
+def _endpoint(text: str, limits: RegistrationLimits) -> str:
+    if len(text) > limits.max_endpoint:
+        raise RegistrationRefused(Code.BAD_REQUEST, f"endpoint name of {len(text)} characters (at most {limits.max_endpoint})")
+    if not text.isprintable():
+        raise RegistrationRefused(Code.BAD_REQUEST, f"endpoint name {printable(text)!r} has unprintable characters")
+    return text
+
+
+def _payload_size(payload: bytes, limits: RegistrationLimits) -> None:
+    if len(payload) > limits.max_link_format:
+        raise RegistrationRefused(
+            Code.REQUEST_ENTITY_TOO_LARGE,
+            f"link-format payload of {len(payload)} octets (at most {limits.max_link_format})",
+        )
 
 
 def _binding(text: str) -> str:
@@ -213,18 +266,22 @@ def parse_register(
     *,
     accepted_versions: "tuple[str, ...] | frozenset[str]" = (DEFAULT_VERSION,),
     sender_msisdn: Optional[Address] = None,
+    limits: RegistrationLimits = DEFAULT_LIMITS,
 ) -> RegisterParams:
     """Validate a Register request; RegistrationRefused carries the answer code."""
+    _payload_size(payload, limits)
     params = _split_query(query, _REGISTER_KEYS)
     ep = params.get("ep")
     if not ep:
         raise RegistrationRefused(Code.BAD_REQUEST, "endpoint name ep is missing")
+    ep = _endpoint(ep, limits)
     version = params.get("lwm2m", DEFAULT_VERSION)
     if version not in accepted_versions:
         raise RegistrationRefused(
             Code.PRECONDITION_FAILED, f"LwM2M version {version!r} not supported (accepted: {', '.join(accepted_versions)})"
         )
-    lifetime = _lifetime(params["lt"]) if "lt" in params else DEFAULT_LIFETIME
+    lifetime = _lifetime(params["lt"], limits) if "lt" in params else min(
+        max(DEFAULT_LIFETIME, limits.min_lifetime), limits.max_lifetime)
     binding = _binding(params["b"]) if "b" in params else DEFAULT_BINDING
     sms = _sms(params["sms"]) if "sms" in params else None
     if "S" in binding and sms is None:
@@ -236,16 +293,18 @@ def parse_register(
 
 
 def parse_update(
-    query: "list[str] | tuple[str, ...]", payload: bytes, content_format: Optional[int]
+    query: "list[str] | tuple[str, ...]", payload: bytes, content_format: Optional[int],
+    *, limits: RegistrationLimits = DEFAULT_LIMITS,
 ) -> UpdateParams:
     """Validate an Update request's parameters (the binding/sms combination is checked
     against the existing registration by the caller: :func:`check_binding_sms`)."""
+    _payload_size(payload, limits)
     params = _split_query(query, _UPDATE_KEYS)
     objects = root = None
     if payload:
         objects, root = _objects(payload, content_format)
     return UpdateParams(
-        lifetime=_lifetime(params["lt"]) if "lt" in params else None,
+        lifetime=_lifetime(params["lt"], limits) if "lt" in params else None,
         binding=_binding(params["b"]) if "b" in params else None,
         sms=_sms(params["sms"]) if "sms" in params else None,
         objects=objects,

@@ -46,8 +46,8 @@ from .path import LwM2MPath, format_path, parse_path
 from .remote import remote_msisdn, remote_uri
 from .udp import local_port, udp_context
 from .registration import (
-    DEFAULT_VERSION, Registration, RegistrationRefused, RegisterParams, UpdateParams,
-    check_binding_sms, new_location, parse_register, parse_update,
+    DEFAULT_VERSION, Registration, RegistrationLimits, RegistrationRefused, RegisterParams,
+    UpdateParams, check_binding_sms, new_location, parse_register, parse_update, printable,
 )
 from .store import MemoryRegistrationStore, RegistrationStore
 
@@ -206,6 +206,7 @@ class Lwm2mServer:
         grace: float = DEFAULT_GRACE,
         accepted_versions: Iterable[str] = (DEFAULT_VERSION,),
         request_timeout: Optional[float] = None,
+        limits: RegistrationLimits = RegistrationLimits(),
     ):
         self.store = store if store is not None else MemoryRegistrationStore()
         self.sender = sender
@@ -213,6 +214,7 @@ class Lwm2mServer:
         self.grace = grace
         self.accepted_versions = tuple(accepted_versions)
         self.request_timeout = request_timeout
+        self.limits = limits
         self.hooks: list[ServerHooks] = []
         self.context: Optional[aiocoap.Context] = None
         self.site = resource.Site()
@@ -303,7 +305,7 @@ class Lwm2mServer:
 
     def _refuse(self, what: str, request: Message, exc: RegistrationRefused, ep: str = "?") -> Message:
         log.warning("%s from %s (ep=%s, mid=%s) refused with %s: %s",
-                    what, remote_uri(request.remote), ep, request.mid, exc.code, exc.reason)
+                    what, remote_uri(request.remote), printable(ep), request.mid, exc.code, exc.reason)
         return Message(code=exc.code, payload=_diag(exc.reason))
 
     async def _handle_register(self, request: Message) -> Message:
@@ -313,8 +315,14 @@ class Lwm2mServer:
             params = parse_register(
                 request.opt.uri_query, request.payload, request.opt.content_format,
                 accepted_versions=self.accepted_versions, sender_msisdn=remote_msisdn(remote),
+                limits=self.limits,
             )
             existing = self.store.get(params.endpoint)
+            if existing is None and len(self.store) >= self.limits.max_registrations:
+                raise RegistrationRefused(
+                    Code.SERVICE_UNAVAILABLE,
+                    f"{len(self.store)} registrations held (at most {self.limits.max_registrations})",
+                )
             await self._validate(params, remote, existing)
         except RegistrationRefused as exc:
             return self._refuse("Register", request, exc, ep)
@@ -350,7 +358,8 @@ class Lwm2mServer:
         try:
             reg = self._located(request, "Update")
             ep = reg.endpoint
-            params = parse_update(request.opt.uri_query, request.payload, request.opt.content_format)
+            params = parse_update(request.opt.uri_query, request.payload, request.opt.content_format,
+                                  limits=self.limits)
             new = reg.with_update(params, remote, remote_uri(remote), self.clock())
             check_binding_sms(new.binding, new.sms)
             await self._validate(params, remote, reg)

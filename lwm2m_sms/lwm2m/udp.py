@@ -11,21 +11,75 @@ without SO_REUSEPORT, and wires aiocoap's own udp6 transport onto it the way aio
 
 Relies on aiocoap 0.4's ``MessageInterfaceUDP6._create_transport_endpoint(sock, ...)``
 (pinned by the project's ``aiocoap<0.5``).
+
+Hostile datagrams: aiocoap 0.4.17 catches only its own UnparsableMessage around
+``Message.decode``; a string option (Uri-Path, Uri-Query, ...) that is not UTF-8 raises
+UnicodeDecodeError out of the datagram callback, and asyncio prints a 24-line traceback per
+datagram. :class:`GuardedUDP6` catches any error of one datagram, counts it
+(``undecodable``) and logs one line per sender at most once per ``log_interval`` seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
-from typing import Any, Optional
+import time
+from typing import Any, Callable, Optional
 
 import aiocoap
 from aiocoap.messagemanager import MessageManager
 from aiocoap.tokenmanager import TokenManager
 from aiocoap.transports.udp6 import MessageInterfaceUDP6
 
-__all__ = ["udp_context", "local_port"]
+__all__ = ["udp_context", "local_port", "GuardedUDP6", "RateLimitedLog"]
+
+log = logging.getLogger(__name__)
+
+
+class RateLimitedLog:
+    """At most one log line per key (a sender) per ``interval`` seconds; the rest counted.
+    Bounded: at most ``max_keys`` senders remembered (the oldest forgotten first)."""
+
+    def __init__(self, interval: float = 60.0, *, max_keys: int = 10_000,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = interval
+        self.max_keys = max_keys
+        self.clock = clock
+        self._last: dict[str, tuple[float, int]] = {}  # key -> (last logged, suppressed since)
+
+    def should_log(self, key: str) -> tuple[bool, int]:
+        """(log now?, how many were suppressed for this key since its last line)."""
+        now = self.clock()
+        last = self._last.pop(key, None)
+        if last is not None and now - last[0] < self.interval:
+            self._last[key] = (last[0], last[1] + 1)
+            return False, 0
+        self._last[key] = (now, 0)
+        while len(self._last) > self.max_keys:
+            self._last.pop(next(iter(self._last)))
+        return True, last[1] if last is not None else 0
+
+
+class GuardedUDP6(MessageInterfaceUDP6):  # type: ignore[misc]  # aiocoap ships no type information
+    """aiocoap's udp6 transport, with a datagram that fails to decode dropped as one rate-
+    limited log line (see the module docstring)."""
+
+    undecodable = 0
+    limiter = RateLimitedLog()
+
+    def datagram_msg_received(self, data: bytes, ancdata: Any, flags: Any, address: Any) -> None:
+        try:
+            super().datagram_msg_received(data, ancdata, flags, address)
+        except Exception as exc:  # one datagram's failure; aiocoap already logged dispatch errors
+            type(self).undecodable += 1
+            sender = str(address[0]) if isinstance(address, tuple) and address else str(address)
+            ok, suppressed = self.limiter.should_log(sender)
+            if ok:
+                log.warning("UDP datagram of %d octets from %s dropped: %s: %s%s", len(data), sender,
+                            type(exc).__name__, str(exc)[:120],
+                            f" ({suppressed} more since the last line)" if suppressed else "")
 
 
 def _v6(host: str) -> str:
@@ -49,7 +103,7 @@ async def udp_context(
     context = aiocoap.Context(loop=loop, serversite=site, loggername=loggername)
     tman = TokenManager(context)
     mman = MessageManager(tman)
-    mman.message_interface = await MessageInterfaceUDP6._create_transport_endpoint(sock, mman, context.log, loop)
+    mman.message_interface = await GuardedUDP6._create_transport_endpoint(sock, mman, context.log, loop)
     tman.token_interface = mman
     context.request_interfaces.append(tman)
     return context
@@ -60,5 +114,6 @@ def local_port(context: aiocoap.Context) -> Optional[int]:
     for ri in context.request_interfaces:
         mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
         if isinstance(mi, MessageInterfaceUDP6):
-            return mi._local_port()
+            port = mi._local_port()
+            return int(port) if port is not None else None
     return None

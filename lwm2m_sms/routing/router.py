@@ -561,9 +561,11 @@ class Router(ServerHooks):
 
     def validate_registration(self, params: Any, remote: Any, existing: Any) -> Optional[Code]:
         sender = getattr(remote, "msisdn", None)
+        sms = getattr(params, "sms", None)
+        if sms is not None and self.trust.allow_list_refusal(sms, sender):
+            return Code.FORBIDDEN  # a number becomes trusted only through the allow-list
         if sender is None:
             return None
-        sms = getattr(params, "sms", None)
         if hasattr(params, "endpoint"):  # a Register
             return Code.FORBIDDEN if self.trust.register_refusal(sender, sms, params.endpoint) else None
         if existing is not None and self.trust.location_refusal(sender, existing.endpoint):

@@ -4,7 +4,8 @@ LwM2M 1.0.2 with SMS security mode NoSec has nothing but the sender's number to 
 the server holds to one rule (DESIGN.md, trust):
 
 * A Register by SMS is accepted from any number, or only from an allow-list when one is
-  configured; its ``sms`` parameter, when given, must be the sender's own number (else a
+  configured; with an allow-list, no Register or Update (by SMS or UDP) may name an
+  ``sms`` number outside it, since naming one is how a number becomes trusted; its ``sms`` parameter, when given, must be the sender's own number (else a
   spoof: refused with 4.03), and it may not replace a registration of the same endpoint
   that names another number (4.03). Without ``sms`` the sender's number becomes the
   registration's.
@@ -97,6 +98,16 @@ class TrustPolicy:
             return False
         self.stats.accepted += 1
         return True
+
+    def allow_list_refusal(self, sms_param: Address, sender: Address | None) -> str | None:
+        """With an allow-list, a registration (by SMS or by UDP, Register or Update) may name
+        only an allowed ``sms=`` number: naming one is how a number becomes trusted."""
+        if self.register_allow_list is None or sms_param in self.register_allow_list:
+            return None
+        self.stats.refused_register += 1
+        log.warning("trust: Register/Update from %s names sms=%s, which is not on the allow-list; refused",
+                    sender if sender is not None else "UDP", sms_param)
+        return f"sms={sms_param} is not on the allow-list"
 
     def register_refusal(
         self, sender: Address, sms_param: Address | None, endpoint: str | None = None

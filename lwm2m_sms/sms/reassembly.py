@@ -4,25 +4,52 @@ Parts are keyed by (sender, reference, total): out-of-order parts are held, dupl
 (SMSCs retry) are dropped by (sender, reference, part). The caller passes the time in
 (``now``), so the reassembler needs no clock of its own and tests control time.
 
+A part whose (sender, reference, total, part number) is held already but whose data differs
+is not a duplicate: the sender reused the reference for a new message (it restarted and
+began counting again, or its references wrapped around while a message sat half received).
+The old partial message is dropped (``stats.replaced``) and the new part starts a new one,
+so the parts of two messages are never joined into one payload.
+
 Memory is bounded on purpose: an attacker (or a broken SMSC) can send first parts that never
-complete. At most ``max_open`` messages and ``max_bytes`` buffered octets are held; past
-either bound the oldest message is evicted and counted. Parts older than ``timeout`` seconds
-are dropped by :meth:`Reassembler.expire` (called from :meth:`feed` as well).
+complete. Senders fall in two pools, told apart by the caller (``trusted`` on :meth:`feed`;
+the server says a number is trusted when a registration names it):
+
+* trusted senders share ``max_open`` messages and ``max_bytes`` buffered octets;
+* everybody else shares the small ``untrusted_max_open`` / ``untrusted_max_bytes`` pool, at
+  most ``untrusted_per_sender`` open messages per number (a Register by SMS needs one).
+
+Past a pool's bound its oldest message is evicted: a flood of first parts from unknown
+numbers only ever evicts other unknown numbers' parts, never a registered device's. Every
+eviction is logged with the sender's number and counted (``stats.evicted``, and
+``stats.evicted_untrusted`` for the second pool). Parts older than ``timeout`` seconds are
+dropped by :meth:`Reassembler.expire` (called from :meth:`feed` as well).
+
+For a caller that keeps the held parts elsewhere too (a durable part store): after each
+:meth:`feed`, :attr:`Reassembler.held` names the message the part was newly held for (None
+when it was a duplicate or completed the message), and :meth:`take_dropped` the keys of the
+messages dropped since the last call (evicted, expired, replaced), whose stored parts are now
+to be deleted.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from .segmentation import UserData
 from .udh import Ports
 
-__all__ = ["Reassembled", "ReassemblyStats", "Reassembler"]
+__all__ = ["Reassembled", "ReassemblyStats", "Reassembler", "PartKey"]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 600.0  # Kannel waits 1800 s; CoAP over SMS peers send parts back to back
 DEFAULT_MAX_OPEN = 1024
 DEFAULT_MAX_BYTES = 4 * 1024 * 1024
+DEFAULT_UNTRUSTED_MAX_OPEN = 64
+DEFAULT_UNTRUSTED_MAX_BYTES = 64 * 1024
+DEFAULT_UNTRUSTED_PER_SENDER = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +62,7 @@ class Reassembled:
     ports: Ports | None = None
     reference: int | None = None
     chunks: tuple[bytes, ...] = ()  # the parts' data, in order (for :meth:`Reassembler.restore`)
+    key: "PartKey | None" = None
 
 
 @dataclass
@@ -44,7 +72,10 @@ class ReassemblyStats:
     duplicates: int = 0
     expired: int = 0
     evicted: int = 0
+    evicted_untrusted: int = 0
+    replaced: int = 0  # a reference reused for another message while the first was open
     open: int = 0
+    open_untrusted: int = 0
     buffered_bytes: int = 0
 
 
@@ -52,14 +83,23 @@ class ReassemblyStats:
 class _Partial:
     started: float
     total: int
+    trusted: bool
     parts: dict[int, bytes] = field(default_factory=dict)
     ports: Ports | None = None
     size: int = 0
 
 
-# (sender, reference, total); a 16-bit reference is kept apart from an 8-bit one of the
-# same value by an offset past 0xFFFF.
-_Key = tuple[str, int, int]
+#: (sender, reference, total); a 16-bit reference is kept apart from an 8-bit one of the
+#: same value by an offset past 0xFFFF.
+PartKey = tuple[str, int, int]
+
+
+def part_key(sender: str, ud: UserData) -> PartKey | None:
+    """The key of the message ``ud`` is a part of (None for a single SMS)."""
+    concat = ud.concat
+    if concat is None or concat.total == 1:
+        return None
+    return (sender, concat.reference + (0x10000 if concat.ref16 else 0), concat.total)
 
 
 class Reassembler:
@@ -69,48 +109,78 @@ class Reassembler:
         timeout: float = DEFAULT_TIMEOUT,
         max_open: int = DEFAULT_MAX_OPEN,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        untrusted_max_open: int = DEFAULT_UNTRUSTED_MAX_OPEN,
+        untrusted_max_bytes: int = DEFAULT_UNTRUSTED_MAX_BYTES,
+        untrusted_per_sender: int = DEFAULT_UNTRUSTED_PER_SENDER,
     ) -> None:
         if timeout <= 0 or max_open < 1 or max_bytes < 140:
             raise ValueError("timeout, max_open and max_bytes must be positive")
+        if untrusted_max_open < 1 or untrusted_max_bytes < 140 or untrusted_per_sender < 1:
+            raise ValueError("the untrusted pool's bounds must be positive")
         self.timeout = timeout
         self.max_open = max_open
         self.max_bytes = max_bytes
+        self.untrusted_max_open = untrusted_max_open
+        self.untrusted_max_bytes = untrusted_max_bytes
+        self.untrusted_per_sender = untrusted_per_sender
         self.stats = ReassemblyStats()
-        # Insertion order is age order: the first entry is the oldest message.
-        self._open: OrderedDict[_Key, _Partial] = OrderedDict()
+        #: The message the last :meth:`feed` newly held its part for (see the module doc).
+        self.held: PartKey | None = None
+        # Insertion order is age order: the first entry is the oldest message. One dict per
+        # pool, so a pool's eviction never looks at (or touches) the other's messages.
+        self._trusted: OrderedDict[PartKey, _Partial] = OrderedDict()
+        self._untrusted: OrderedDict[PartKey, _Partial] = OrderedDict()
+        self._untrusted_bytes = 0
+        self._per_sender: dict[str, int] = {}  # open messages per untrusted sender
+        self._dropped: list[PartKey] = []
 
-    def feed(self, sender: str, ud: UserData, now: float) -> Reassembled | None:
+    def feed(self, sender: str, ud: UserData, now: float, *, trusted: bool = True) -> Reassembled | None:
         """Take one received SMS; return the whole payload once its last part is in.
 
-        A single SMS (no concatenation IE) is returned at once.
+        A single SMS (no concatenation IE) is returned at once. ``trusted`` picks the pool a
+        new message goes to (see the module docstring).
         """
         self.stats.parts_in += 1
+        self.held = None
         self.expire(now)
-        concat = ud.concat
-        if concat is None or concat.total == 1:
+        key = part_key(sender, ud)
+        if key is None:
             self.stats.completed += 1
             return Reassembled(sender, ud.data, 1, ud.ports)
-        key = (sender, concat.reference + (0x10000 if concat.ref16 else 0), concat.total)
-        partial = self._open.get(key)
+        concat = ud.concat
+        assert concat is not None
+        partial = self._trusted.get(key) or self._untrusted.get(key)
+        if partial is not None and concat.seq in partial.parts:
+            if partial.parts[concat.seq] == ud.data:
+                self.stats.duplicates += 1
+                return None
+            log.info("reassembly: from %s reference %d part %d/%d differs from the one held: "
+                     "a new message; the partial one (%d parts) dropped",
+                     sender, concat.reference, concat.seq, concat.total, len(partial.parts))
+            self.stats.replaced += 1
+            self._drop(key)
+            partial = None
         if partial is None:
-            partial = _Partial(started=now, total=concat.total)
-            self._open[key] = partial
-        elif concat.seq in partial.parts:
-            self.stats.duplicates += 1
-            return None
-        partial.parts[concat.seq] = ud.data
-        partial.size += len(ud.data)
-        self.stats.buffered_bytes += len(ud.data)
+            partial = _Partial(started=now, total=concat.total, trusted=trusted)
+            if trusted:
+                self._trusted[key] = partial
+            else:
+                self._untrusted[key] = partial
+                self._per_sender[sender] = self._per_sender.get(sender, 0) + 1
+        self._add(partial, concat.seq, ud.data)
         if partial.ports is None:
             partial.ports = ud.ports
         if len(partial.parts) == partial.total:
-            del self._open[key]
-            self.stats.buffered_bytes -= partial.size
+            self._remove(key)
             self.stats.completed += 1
             self._update_open()
             chunks = tuple(partial.parts[i] for i in range(1, partial.total + 1))
-            return Reassembled(sender, b"".join(chunks), partial.total, partial.ports, concat.reference, chunks)
-        self._enforce_bounds(keep=key)
+            return Reassembled(sender, b"".join(chunks), partial.total, partial.ports,
+                               concat.reference, chunks, key)
+        self.held = key
+        self._enforce_bounds(key, partial.trusted)
+        if key not in self._trusted and key not in self._untrusted:
+            self.held = None  # evicted at once: it alone is larger than its pool
         self._update_open()
         return None
 
@@ -122,49 +192,115 @@ class Reassembler:
         if concat is None or concat.total == 1 or len(whole.chunks) != concat.total:
             return
         key = (whole.sender, concat.reference + (0x10000 if concat.ref16 else 0), concat.total)
-        parts = {i + 1: c for i, c in enumerate(whole.chunks) if i + 1 != concat.seq}
-        size = sum(len(c) for c in parts.values())
-        self._open[key] = _Partial(started=now, total=concat.total, parts=parts, ports=whole.ports, size=size)
+        partial = _Partial(started=now, total=concat.total, trusted=True, ports=whole.ports)
+        self._trusted[key] = partial
+        for i, c in enumerate(whole.chunks):
+            if i + 1 != concat.seq:
+                self._add(partial, i + 1, c)
         self.stats.completed -= 1
-        self.stats.buffered_bytes += size
-        self._enforce_bounds(keep=key)
+        self._enforce_bounds(key, True)
+        self._update_open()
+
+    def forget(self, key: PartKey, ud: UserData) -> None:
+        """Take back the part :meth:`feed` just held for ``key`` (the caller could not store
+        it durably and will not acknowledge it: the network delivers it again)."""
+        partial = self._trusted.get(key) or self._untrusted.get(key)
+        concat = ud.concat
+        if partial is None or concat is None or concat.seq not in partial.parts:
+            return
+        data = partial.parts.pop(concat.seq)
+        partial.size -= len(data)
+        self.stats.buffered_bytes -= len(data)
+        if not partial.trusted:
+            self._untrusted_bytes -= len(data)
+        if not partial.parts:
+            self._remove(key)
         self._update_open()
 
     def expire(self, now: float) -> int:
         """Drop messages whose first part came more than ``timeout`` ago; return how many."""
         dropped = 0
-        while self._open:
-            key, partial = next(iter(self._open.items()))
-            if now - partial.started < self.timeout:
-                break
-            self._drop(key)
-            dropped += 1
+        for pool in (self._trusted, self._untrusted):
+            while pool:
+                key, partial = next(iter(pool.items()))
+                if now - partial.started < self.timeout:
+                    break
+                self._drop(key)
+                dropped += 1
         self.stats.expired += dropped
         self._update_open()
         return dropped
 
-    def _over_bounds(self) -> bool:
-        return len(self._open) > self.max_open or self.stats.buffered_bytes > self.max_bytes
+    def take_dropped(self) -> list[PartKey]:
+        """Keys of the messages dropped (evicted, expired, replaced) since the last call."""
+        out, self._dropped = self._dropped, []
+        return out
 
-    def _enforce_bounds(self, keep: _Key) -> None:
-        # Evict oldest first, but never the message being fed while an older one exists;
-        # a single message larger than max_bytes goes too.
-        for key in list(self._open):
-            if not self._over_bounds():
+    # -- internals -------------------------------------------------------------------------
+
+    def _add(self, partial: _Partial, seq: int, data: bytes) -> None:
+        partial.parts[seq] = data
+        partial.size += len(data)
+        self.stats.buffered_bytes += len(data)
+        if not partial.trusted:
+            self._untrusted_bytes += len(data)
+
+    def _over(self, trusted: bool) -> bool:
+        if trusted:
+            return len(self._trusted) > self.max_open or (
+                self.stats.buffered_bytes - self._untrusted_bytes > self.max_bytes
+            )
+        return len(self._untrusted) > self.untrusted_max_open or self._untrusted_bytes > self.untrusted_max_bytes
+
+    def _enforce_bounds(self, keep: PartKey, trusted: bool) -> None:
+        # Evict oldest first within the pool of the message just fed, never from the other
+        # pool; never the message being fed while an older one exists; a single message
+        # larger than its pool goes too.
+        if not trusted and self._per_sender.get(keep[0], 0) > self.untrusted_per_sender:
+            for key in [k for k in self._untrusted if k[0] == keep[0] and k != keep]:
+                self._evict(key, f"the sender's quota of {self.untrusted_per_sender} is used")
+                if self._per_sender.get(keep[0], 0) <= self.untrusted_per_sender:
+                    break
+        pool = self._trusted if trusted else self._untrusted
+        for key in list(pool):
+            if not self._over(trusted):
                 return
             if key != keep:
-                self._drop(key)
-                self.stats.evicted += 1
-        if self._over_bounds() and keep in self._open:
-            self._drop(keep)
-            self.stats.evicted += 1
+                self._evict(key, "its pool is full")
+        if self._over(trusted) and keep in pool:
+            self._evict(keep, "it alone exceeds its pool")
 
-    def _drop(self, key: _Key) -> None:
-        partial = self._open.pop(key)
+    def _evict(self, key: PartKey, why: str) -> None:
+        partial = self._drop(key)
+        self.stats.evicted += 1
+        if not partial.trusted:
+            self.stats.evicted_untrusted += 1
+        # a flood from unknown numbers evicts on every part: one line each, but at info level
+        level = logging.WARNING if partial.trusted else logging.INFO
+        log.log(level, "reassembly: partial message from %s evicted (%s sender; reference %d, %d of %d "
+                    "parts held): %s", key[0], "trusted" if partial.trusted else "untrusted",
+                    key[1] & 0xFFFF, len(partial.parts), partial.total, why)
+
+    def _remove(self, key: PartKey) -> _Partial:
+        partial = self._trusted.pop(key, None)
+        if partial is None:
+            partial = self._untrusted.pop(key)
+            self._untrusted_bytes -= partial.size
+            n = self._per_sender[key[0]] - 1
+            if n:
+                self._per_sender[key[0]] = n
+            else:
+                del self._per_sender[key[0]]
         self.stats.buffered_bytes -= partial.size
+        return partial
+
+    def _drop(self, key: PartKey) -> _Partial:
+        self._dropped.append(key)
+        return self._remove(key)
 
     def _update_open(self) -> None:
-        self.stats.open = len(self._open)
+        self.stats.open = len(self._trusted) + len(self._untrusted)
+        self.stats.open_untrusted = len(self._untrusted)
 
     def __len__(self) -> int:
-        return len(self._open)
+        return len(self._trusted) + len(self._untrusted)

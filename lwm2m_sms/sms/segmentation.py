@@ -12,7 +12,10 @@ UCS2 (140 octets; a surrogate pair is never cut). Its ``UserData.data`` follows
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import random
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Protocol
 
 from ..errors import PayloadTooLarge
 from . import gsm7
@@ -27,6 +30,7 @@ __all__ = [
     "max_payload",
     "split_text",
     "ReferenceAllocator",
+    "ReferenceStore",
 ]
 
 MAX_USER_DATA = 140
@@ -190,17 +194,66 @@ def split_text(
     ]
 
 
-@dataclass
-class ReferenceAllocator:
-    """Concatenation references per destination, so that two long messages in flight to one
-    peer never share a reference (the receiver keys reassembly by sender and reference)."""
+class ReferenceStore(Protocol):
+    """Where :class:`ReferenceAllocator` keeps the next reference per destination across
+    restarts (the bearer's part store implements it on SQLite)."""
 
-    ref16: bool = False
-    _next: dict[str, int] = field(default_factory=dict)
+    def load_reference(self, destination: str) -> int | None: ...
+
+    def save_reference(self, destination: str, next_reference: int) -> None: ...
+
+
+MAX_DESTINATIONS = 100_000  # references remembered in memory; older ones are forgotten
+
+
+class ReferenceAllocator:
+    """Concatenation references per destination.
+
+    The rule: a reference names one long message to one peer for as long as that peer may
+    hold parts of it (its reassembly timeout); the receiver keys reassembly by (sender,
+    reference, total), so no two long messages in that time may share one.
+
+    * References count up per destination (0..255, or 0..65535 with ``ref16``) and only a
+      message of two or more parts takes one.
+    * With a ``store`` the next reference is written there before the message's parts are
+      handed out, so a restarted sender goes on after the last reference it used: a new
+      message never completes an old half-received one at the device.
+    * Without a store each start begins every destination at a random reference (and so
+      does a destination forgotten past ``MAX_DESTINATIONS``). A restart then reuses the
+      reference of a message the peer still holds in part with a chance of 1/256 (1/65536
+      with ``ref16``); our own :class:`~lwm2m_sms.sms.reassembly.Reassembler` also drops a
+      held partial message when a part of the same number arrives with other data, so a
+      restart can never mix two payloads into one at a receiver of ours.
+    """
+
+    def __init__(
+        self,
+        ref16: bool = False,
+        *,
+        store: ReferenceStore | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.ref16 = ref16
+        self.store = store
+        self._rng = rng or random.Random()
+        self._next: OrderedDict[str, int] = OrderedDict()
+
+    @property
+    def modulo(self) -> int:
+        return 0x10000 if self.ref16 else 0x100
 
     def next(self, destination: str) -> int:
-        modulo = 0x10000 if self.ref16 else 0x100
-        ref = self._next.get(destination, 0)
-        self._next[destination] = (ref + 1) % modulo
+        """The reference for a new long message to ``destination``."""
+        ref = self._next.pop(destination, None)
+        if ref is None and self.store is not None:
+            ref = self.store.load_reference(destination)
+        if ref is None:
+            ref = self._rng.randrange(self.modulo)
+        ref %= self.modulo
+        following = (ref + 1) % self.modulo
+        if self.store is not None:
+            self.store.save_reference(destination, following)
+        self._next[destination] = following
+        if len(self._next) > MAX_DESTINATIONS:
+            self._next.popitem(last=False)
         return ref
-

@@ -20,9 +20,11 @@ UTF-16BE octets for UCS2; ``UserData.udh`` the UDH. The codec packs septets and 
 fill bits after a UDH (9.2.3.24) itself.
 
 Decoding guarantees: :func:`decode_pdu` raises only :class:`DecodeError` (AddressError is one)
-whatever the bytes, which the tests prove with hypothesis. It is strict about lengths (a TP-UDL
-that does not match the octets present is an error, so a truncated binary message is never
-handed up as whole) and lenient where 23.040 asks receivers to be: a reserved TP-MTI is read as
+whatever the bytes, which the tests prove with hypothesis. It is strict about short lengths (a
+TP-UDL that needs more octets than are present is an error, so a truncated binary message is
+never handed up as whole) and tolerant of octets after the user data (real modems pad +CMGR /
++CMGL lines; gammu and python-gsmmodem accept it too): they are ignored and counted in
+:attr:`Pdu.trailing`; and lenient where 23.040 asks receivers to be: a reserved TP-MTI is read as
 SMS-DELIVER (MT) or SMS-SUBMIT (MO), reserved DCS codings as the GSM 7-bit alphabet (23.038 4),
 a reserved TON as unknown and an NPI this project has no name for as unknown.
 
@@ -39,16 +41,19 @@ per field, address fields cached by value on encode.
 from __future__ import annotations
 
 import enum
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Union
+from typing import Any, Union
 
 from ..errors import DecodeError, EncodeError, PayloadTooLarge
 from . import gsm7
 from .address import Address, Npi, Ton, parse_address
 from .segmentation import MAX_USER_DATA, UserData
 from .udh import split_user_data
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DCS_GSM7",
@@ -137,6 +142,10 @@ class Direction(enum.Enum):
 
     MT = "mt"  # SC -> MS: SMS-DELIVER, SMS-STATUS-REPORT (what +CMT / +CMGR of received give)
     MO = "mo"  # MS -> SC: SMS-SUBMIT (what AT+CMGS sends)
+    #: By TP-MTI alone, as a modem's message store holds both ways (27.005 +CMGL stat 0/1
+    #: received, 2/3 stored to send): 00 SMS-DELIVER, 01 SMS-SUBMIT, 10 SMS-STATUS-REPORT,
+    #: 11 (reserved) SMS-DELIVER.
+    AUTO = "auto"
 
 
 def text_of(user_data: UserData, dcs: int) -> str:
@@ -149,7 +158,7 @@ def text_of(user_data: UserData, dcs: int) -> str:
     raise DecodeError(f"TP-DCS {dcs:#04x} is 8-bit data, not text")
 
 
-def _text_user_data(text: str, kw: dict) -> tuple[UserData, int]:
+def _text_user_data(text: str, kw: dict[str, Any]) -> tuple[UserData, int]:
     """Pick GSM 7-bit when ``text`` is encodable, else UCS2; one SMS only."""
     if gsm7.is_gsm7(text):
         septets = gsm7.encode(text)
@@ -200,7 +209,7 @@ class SmsSubmit:
         return text_of(self.user_data, self.dcs)
 
     @classmethod
-    def from_text(cls, destination: Address | str, text: str, **kw) -> "SmsSubmit":
+    def from_text(cls, destination: Address | str, text: str, **kw: Any) -> "SmsSubmit":
         """One SMS-SUBMIT carrying ``text``: GSM 7-bit when encodable, else UCS2."""
         ud, dcs = _text_user_data(text, kw)
         return cls(parse_address(destination), ud, dcs, **kw)
@@ -226,7 +235,7 @@ class SmsDeliver:
         return text_of(self.user_data, self.dcs)
 
     @classmethod
-    def from_text(cls, originator: Address | str, text: str, **kw) -> "SmsDeliver":
+    def from_text(cls, originator: Address | str, text: str, **kw: Any) -> "SmsDeliver":
         """One SMS-DELIVER carrying ``text``: GSM 7-bit when encodable, else UCS2."""
         ud, dcs = _text_user_data(text, kw)
         return cls(parse_address(originator), ud, dcs, **kw)
@@ -317,6 +326,8 @@ class Pdu:
     smsc: Address | None
     tpdu: Tpdu
     tpdu_length: int
+    #: Octets after the user data, ignored (some modems pad the PDU line; 0 normally).
+    trailing: int = 0
 
 
 # -- semi-octets and address fields ------------------------------------------------------
@@ -502,7 +513,7 @@ def relative_validity(period: timedelta) -> int:
     return lo
 
 
-def _encode_validity(validity) -> tuple[int, bytes]:
+def _encode_validity(validity: object) -> tuple[int, bytes]:
     """(TP-VPF bits for the first octet, TP-VP octets)."""
     if validity is None:
         return 0x00, b""
@@ -529,7 +540,7 @@ def _encode_validity(validity) -> tuple[int, bytes]:
     raise EncodeError(f"validity must be None, an int, a datetime or a timedelta, not {type(validity).__name__}")
 
 
-def _decode_enhanced_validity(data: bytes, pos: int):
+def _decode_enhanced_validity(data: bytes, pos: int) -> int | timedelta | None:
     """Enhanced TP-VP (23.040 9.2.3.12.3): 7 octets, a functionality indicator first."""
     if len(data) < pos + 7:
         raise DecodeError("enhanced TP-VP is truncated")
@@ -574,15 +585,17 @@ def _encode_user_data(ud: UserData, dcs: int) -> tuple[int, bytes]:
     return len(octets), octets
 
 
-def _decode_user_data(data: bytes, pos: int, udl: int, dcs: int, udhi: bool) -> UserData:
+def _decode_user_data(data: bytes, pos: int, udl: int, dcs: int, udhi: bool) -> tuple[UserData, int]:
+    """The user data and the offset just past it; octets after it are the caller's to count."""
     rest = len(data) - pos
     if _ALPHABET_BY_DCS[dcs] is Alphabet.GSM7:
         if udl > MAX_SEPTETS:
             raise DecodeError(f"TP-UDL {udl} exceeds {MAX_SEPTETS} septets")
         size = (udl * 7 + 7) // 8
         _check_ud_size(size, rest, "septets", udl)
+        end = pos + size
         if not udhi:
-            return UserData(gsm7.unpack(data[pos:], udl))
+            return UserData(gsm7.unpack(data[pos:end], udl)), end
         if udl == 0:
             raise DecodeError("TP-UDHI is set but TP-UDL is 0")
         header_octets = data[pos] + 1
@@ -591,19 +604,22 @@ def _decode_user_data(data: bytes, pos: int, udl: int, dcs: int, udhi: bool) -> 
             raise DecodeError(f"UDH of {header_octets} octets exceeds TP-UDL {udl} septets")
         udh, _ = split_user_data(data[pos : pos + header_octets])
         fill = header_septets * 7 - header_octets * 8
-        septets = gsm7.unpack(data[pos + header_octets :], udl - header_septets, fill)
-        return UserData(septets, udh)
+        septets = gsm7.unpack(data[pos + header_octets : end], udl - header_septets, fill)
+        return UserData(septets, udh), end
     if udl > MAX_USER_DATA:
         raise DecodeError(f"TP-UDL {udl} exceeds {MAX_USER_DATA} octets")
     _check_ud_size(udl, rest, "octets", udl)
+    end = pos + udl
     if udhi:
-        udh, body = split_user_data(data[pos:])
-        return UserData(body, udh)
-    return UserData(data[pos:])
+        udh, body = split_user_data(data[pos:end])
+        return UserData(body, udh), end
+    return UserData(data[pos:end] if end < len(data) else data[pos:]), end
 
 
 def _check_ud_size(size: int, rest: int, unit: str, udl: int) -> None:
-    if rest != size:
+    # Fewer octets than TP-UDL says is a truncated message and refused; more is what some
+    # modems emit (a padded +CMGR/+CMGL line): the caller ignores and counts the excess.
+    if rest < size:
         raise DecodeError(
             f"TP-UDL {udl} {unit} needs {size} octets of user data, {rest} present"
         )
@@ -615,15 +631,14 @@ def _check_ud_size(size: int, rest: int, unit: str, udl: int) -> None:
 def encode_pdu(tpdu: Tpdu, *, smsc: Address | None = None, with_smsc: bool = True) -> bytes:
     """Encode a TPDU, with the SMSC address in front unless ``with_smsc`` is False
     (``smsc=None`` gives the single 0x00 octet: "use the SIM's SMSC", as AT+CMGS sends it)."""
-    kind = type(tpdu)
-    if kind is SmsSubmit:
+    if isinstance(tpdu, SmsSubmit):
         body = _encode_submit(tpdu)
-    elif kind is SmsDeliver:
+    elif isinstance(tpdu, SmsDeliver):
         body = _encode_deliver(tpdu)
-    elif kind is SmsStatusReport:
+    elif isinstance(tpdu, SmsStatusReport):
         body = _encode_status_report(tpdu)
     else:
-        raise EncodeError(f"not a TPDU: {kind.__name__}")
+        raise EncodeError(f"not a TPDU: {type(tpdu).__name__}")
     if not with_smsc:
         return body
     return (b"\x00" if smsc is None else encode_smsc_field(smsc)) + body
@@ -705,16 +720,21 @@ def tpdu_length(pdu: bytes, with_smsc: bool = True) -> int:
     return len(pdu) - 1 - pdu[0]
 
 
-def decode_pdu(data: bytes, *, direction: Direction = Direction.MT, with_smsc: bool = True) -> Pdu:
+def decode_pdu(data: bytes | str, *, direction: Direction = Direction.MT, with_smsc: bool = True) -> Pdu:
     """Decode a PDU as a modem gives it (+CMT, +CMGR, +CMGL) or AT+CMGS takes it.
 
     ``direction`` says how TP-MTI is read: MT for received SMS (SMS-DELIVER, status reports),
-    MO for what a phone sends (SMS-SUBMIT). ``data`` may also be a hex string. Raises only
-    DecodeError.
+    MO for what a phone sends (SMS-SUBMIT), AUTO by TP-MTI alone (a message store holds
+    both). ``data`` may also be a hex string (whitespace and a pair of quotes around it are
+    stripped). Octets after the user data are ignored, counted in :attr:`Pdu.trailing` and
+    logged at debug level: some modems pad the line. Raises only DecodeError.
     """
     if isinstance(data, str):
+        text = data.strip()
+        if len(text) >= 2 and text[0] == text[-1] == '"':
+            text = text[1:-1].strip()
         try:
-            data = bytes.fromhex(data)
+            data = bytes.fromhex(text)
         except ValueError:
             raise DecodeError("PDU is not a hex string") from None
     elif type(data) is not bytes:
@@ -728,36 +748,48 @@ def decode_pdu(data: bytes, *, direction: Direction = Direction.MT, with_smsc: b
             raise DecodeError("PDU has no TPDU after the SMSC address")
         first = data[pos]
         mti = first & 0x03
-        if direction is Direction.MT:
+        end = len(data)
+        tpdu: Tpdu
+        if direction is Direction.AUTO:
+            if mti == 1:
+                tpdu, end = _decode_submit(data, pos, first)
+            elif mti == 2:
+                tpdu = _decode_status_report(data, pos)
+            else:
+                tpdu, end = _decode_deliver(data, pos, first)
+        elif direction is Direction.MT:
             if mti == 0 or mti == 3:  # 23.040 9.2.3.1: reserved MTI is read as SMS-DELIVER
-                tpdu: Tpdu = _decode_deliver(data, pos, first)
+                tpdu, end = _decode_deliver(data, pos, first)
             elif mti == 2:
                 tpdu = _decode_status_report(data, pos)
             else:
                 raise DecodeError(
                     "TP-MTI 01 on an MT PDU is SMS-SUBMIT-REPORT, which is not supported "
-                    "(an SMS-SUBMIT is decoded with direction MO)"
+                    "(an SMS-SUBMIT is decoded with direction MO or AUTO)"
                 )
         elif mti == 1 or mti == 3:
-            tpdu = _decode_submit(data, pos, first)
+            tpdu, end = _decode_submit(data, pos, first)
         else:
             kind = "SMS-DELIVER-REPORT" if mti == 0 else "SMS-COMMAND"
             raise DecodeError(
                 f"TP-MTI {mti:02b} on an MO PDU is {kind}, which is not supported "
-                "(an SMS-DELIVER is decoded with direction MT)"
+                "(an SMS-DELIVER is decoded with direction MT or AUTO)"
             )
     except IndexError:
         raise DecodeError(f"PDU of {len(data)} octets is truncated") from None
-    return Pdu(smsc, tpdu, len(data) - (pos if with_smsc else 0))
+    trailing = len(data) - end
+    if trailing:
+        log.debug("PDU: %d octet(s) after the user data ignored: %s", trailing, data[end:end + 16].hex())
+    return Pdu(smsc, tpdu, end - (pos if with_smsc else 0), trailing)
 
 
-def _decode_deliver(data: bytes, pos: int, first: int) -> SmsDeliver:
+def _decode_deliver(data: bytes, pos: int, first: int) -> tuple[SmsDeliver, int]:
     originator, pos = decode_address_field(data, pos + 1)
     pid = data[pos]
     dcs = data[pos + 1]
     timestamp = decode_timestamp(data, pos + 2)
     udl = data[pos + 9]
-    ud = _decode_user_data(data, pos + 10, udl, dcs, bool(first & 0x40))
+    ud, end = _decode_user_data(data, pos + 10, udl, dcs, bool(first & 0x40))
     return SmsDeliver(
         originator,
         ud,
@@ -767,17 +799,17 @@ def _decode_deliver(data: bytes, pos: int, first: int) -> SmsDeliver:
         not first & 0x04,
         bool(first & 0x20),
         bool(first & 0x80),
-    )
+    ), end
 
 
-def _decode_submit(data: bytes, pos: int, first: int) -> SmsSubmit:
+def _decode_submit(data: bytes, pos: int, first: int) -> tuple[SmsSubmit, int]:
     message_ref = data[pos + 1]
     destination, pos = decode_address_field(data, pos + 2)
     pid = data[pos]
     dcs = data[pos + 1]
     pos += 2
     vpf = first & 0x18
-    validity = None
+    validity: int | datetime | timedelta | None = None
     if vpf == 0x10:
         validity = data[pos]
         pos += 1
@@ -788,7 +820,7 @@ def _decode_submit(data: bytes, pos: int, first: int) -> SmsSubmit:
         validity = _decode_enhanced_validity(data, pos)
         pos += 7
     udl = data[pos]
-    ud = _decode_user_data(data, pos + 1, udl, dcs, bool(first & 0x40))
+    ud, end = _decode_user_data(data, pos + 1, udl, dcs, bool(first & 0x40))
     return SmsSubmit(
         destination,
         ud,
@@ -799,7 +831,7 @@ def _decode_submit(data: bytes, pos: int, first: int) -> SmsSubmit:
         pid,
         bool(first & 0x04),
         bool(first & 0x80),
-    )
+    ), end
 
 
 def _decode_status_report(data: bytes, pos: int) -> SmsStatusReport:

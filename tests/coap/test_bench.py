@@ -1,14 +1,25 @@
-"""``lwm2m-sms bench coap`` runs and ends with its summary line (figures are not asserted)."""
+"""``lwm2m-sms bench coap`` says what it measures, runs both set-ups sequentially and with 16
+requests in flight, and ends with both ratios (figures are not asserted)."""
 
 import re
 
 from lwm2m_sms.cli import main
 
 
-def test_bench_coap_prints_table_and_ratio(capsys):
-    assert main(["bench", "coap", "--requests", "20", "--warmup", "2"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0].split() == ["transport", "requests", "req/s", "median", "ms", "p99", "ms"]
-    assert lines[1].startswith("udp loopback") and lines[2].startswith("sms loopback")
-    assert "SMS carried: 44 for 22 GETs" in lines[3]  # a piggybacked GET is 2 SMS
-    assert re.fullmatch(r"coap: sms/udp cost ratio \d+\.\d\d", lines[-1])
+def test_bench_coap_prints_both_runs_and_both_ratios(capsys):
+    assert main(["bench", "coap", "--requests", "32", "--warmup", "16"]) == 0
+    out = capsys.readouterr().out
+    lines = out.strip().splitlines()
+    # it names the processes, the bearer and the sockets
+    assert "SMPP link (TCP loopback" in out and "simulated SMSC in this process" in out
+    assert "kernel loopback sockets" in out
+    rows = {tuple(line.split()[:2]) for line in lines if re.match(r"(udp|coap\+sms)\s+\d+\s", line)}
+    assert rows == {("udp", "1"), ("coap+sms", "1"), ("udp", "16"), ("coap+sms", "16")}
+    # every GET is one submit_sm and one deliver_sm each way through the simulated SMSC:
+    # 2 x (32 + 16 warm-up) sequential, 2 x (32 + 16 x 1 warm-up) with 16 clients
+    assert "SMSC delivered 192 SMS (deliver_sm)" in out
+    assert re.fullmatch(
+        r"coap: time per request coap\+sms \(SMPP, simulated SMSC\) / udp: "
+        r"sequential \d+\.\d\d, 16 in flight \d+\.\d\d",
+        lines[-1],
+    )

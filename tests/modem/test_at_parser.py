@@ -207,3 +207,14 @@ def test_urc_between_cmgr_header_and_its_pdu_line():
     assert events[0] == Urc("+CMTI", '"SM",4', '+CMTI: "SM",4')
     assert isinstance(events[1], Info) and events[1].line == "+CMGR: 0,,24" and events[1].body == pdu
     assert events[2] == Final("OK")
+
+
+def test_quoted_and_padded_pdu_lines_lose_their_quotes():
+    # Firmware seen in the field quotes the PDU line of +CMGL / +CMT and pads it with spaces;
+    # the quotes and the whitespace are not part of the PDU.
+    pdu = "07911326040000F0040B911346610089F60000208062917314080CC8F71D14969741F977FD07"
+    p = AtParser()
+    p.command_sent("AT+CMGL=0")
+    events = run(p, f'+CMGL: 1,0,,24\r\n"{pdu}"\r\n+CMGL: 2,0,,24\r\n  {pdu}   \r\nOK\r\n'.encode(), chunk=5)
+    assert events == [Info("+CMGL: 1,0,,24", pdu), Info("+CMGL: 2,0,,24", pdu), Final("OK")]
+    assert run(p, f'+CMT: ,24\r\n" {pdu} "\r\n'.encode()) == [Urc("+CMT", ",24", "+CMT: ,24", pdu)]

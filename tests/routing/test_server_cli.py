@@ -49,3 +49,26 @@ async def test_server_refuses_smpp_without_its_number():
     )
     _out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2 and b"--msisdn" in err
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("argv, what", [
+    (["--udp-window", "0"], "--udp-window"),
+    (["--udp-window", "-5"], "--udp-window"),
+    (["--grace", "-1"], "--grace"),
+    (["--queue-ttl", "0"], "--queue-ttl"),
+    (["--queue-ttl", "nan"], "--queue-ttl"),
+    (["--sms-window", "inf"], "--sms-window"),
+    (["--wake-up", "-3"], "--wake-up"),
+    (["--lifetime-range", "100..10"], "lifetime range"),
+    (["--lifetime-range", "60"], "--lifetime-range"),
+    (["--max-registrations", "0"], "max_registrations"),
+])
+def test_server_refuses_invalid_windows_and_times_at_start(argv, what, capsys):
+    from lwm2m_sms.cli import main
+
+    assert main(["server", "--udp", "127.0.0.1:0", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and what in err[0]

@@ -88,7 +88,6 @@ def test_encode_ucs2_text(capsys):
     [
         (["pdu", "decode", "00zz"], "not hex"),
         (["pdu", "decode", "0004"], "truncated"),
-        (["pdu", "decode", HELLO_SUBMIT], "add --mo"),
         (["pdu", "decode", "--mo", HELLO_DELIVER], "SMS-DELIVER"),
         (["pdu", "encode", "--to", "+1555x", "--text", "hi"], "other than digits"),
         (["pdu", "encode", "--to", "+1555", "--data-hex", "0g"], "not hex"),
@@ -107,7 +106,7 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(capsys, argv, message):
     assert captured.out == ""
     err = captured.err.strip()
     assert "\n" not in err and "Traceback" not in err
-    assert err.startswith(f"lwm2m-sms pdu {argv[1]}: ") and message in err
+    assert err.startswith("lwm2m-sms: error: ") and message in err
 
 
 def test_bench_codec_prints_a_table_and_a_summary(capsys):
@@ -118,3 +117,11 @@ def test_bench_codec_prints_a_table_and_a_summary(capsys):
     last = lines[-1]
     assert last.startswith("codec: ") and last.endswith(" decode PDUs/s (1-part)")
     assert int(last.split()[1]) > 0
+
+
+def test_decode_detects_a_stored_sms_submit_without_mo(capsys):
+    """A stored SMS-SUBMIT (+CMGL stat 2/3) decodes by its TP-MTI; --mo only forces it."""
+    assert main(["pdu", "decode", "--json", HELLO_SUBMIT]) == 0
+    assert json.loads(capsys.readouterr().out)["type"] == "SMS-SUBMIT"
+    assert main(["pdu", "decode", "--json", f'"{HELLO_DELIVER}00"']) == 0
+    assert json.loads(capsys.readouterr().out)["type"] == "SMS-DELIVER"

@@ -136,3 +136,84 @@ def test_8_and_16_bit_references_of_the_same_value_do_not_mix():
     assert r.feed("+1", a[0], 0) is None and r.feed("+1", b[0], 0) is None
     assert r.feed("+1", a[1], 0).payload == b"A" * 200
     assert r.feed("+1", b[1], 0).payload == b"B" * 200
+
+
+# -- quotas: unknown numbers cannot evict a registered device's parts --------------------
+
+
+def test_untrusted_flood_never_evicts_a_trusted_message(caplog):
+    r = Reassembler(untrusted_max_open=50, untrusted_max_bytes=50 * 134)
+    update = split(b"U" * 350, 77)  # 3 parts from the registered device
+    assert r.feed("+1000", update[0], now=0, trusted=True) is None
+    part = split(PAYLOAD, 0)[0]
+    with caplog.at_level("INFO", logger="lwm2m_sms.sms.reassembly"):
+        for i in range(10_000):
+            ud = UserData(part.data, Udh.build(concat=Concat(i % 256, 6, 1)))
+            assert r.feed(f"+2{i % 1000:04d}", ud, now=0.001 * i, trusted=False) is None
+            assert r.stats.open_untrusted <= 50
+    assert r.feed("+1000", update[2], now=11, trusted=True) is None
+    whole = r.feed("+1000", update[1], now=12, trusted=True)
+    assert whole is not None and whole.payload == b"U" * 350
+    assert r.stats.evicted == r.stats.evicted_untrusted == 10_000 - 50
+    assert "+20999" in caplog.text and "evicted" in caplog.text
+
+
+def test_one_unknown_number_gets_only_its_own_small_share():
+    r = Reassembler(untrusted_max_open=10, untrusted_per_sender=2)
+    first = [UserData(b"x" * 100, Udh.build(concat=Concat(ref, 3, 1))) for ref in range(5)]
+    r.feed("+9", first[0], now=0, trusted=False)
+    r.feed("+8", first[0], now=0, trusted=False)
+    for ud in first[1:]:
+        r.feed("+8", ud, now=1, trusted=False)
+    assert r.stats.open_untrusted == 3 and r.stats.evicted_untrusted == 3  # +9's survives
+
+
+def test_trusted_pool_bounds_still_apply_among_trusted_senders():
+    r = Reassembler(max_open=3)
+    for ref in range(5):
+        r.feed("+1", UserData(b"x" * 100, Udh.build(concat=Concat(ref, 3, 1))), now=ref)
+    assert len(r) == 3 and r.stats.evicted == 2 and r.stats.evicted_untrusted == 0
+
+
+def test_a_reused_reference_with_other_data_starts_a_new_message():
+    """A sender that restarted reuses reference 0: its new part 1 differs from the held
+    old part 1, so the old half message is dropped, never joined with the new one."""
+    r = Reassembler()
+    old = split(b"O" * 400, 0)
+    new = split(b"N" * 400, 0)
+    assert r.feed("+1", old[0], now=0) is None
+    assert r.feed("+1", old[1], now=0) is None
+    assert r.feed("+1", new[0], now=1) is None
+    assert r.stats.replaced == 1 and r.take_dropped() == [("+1", 0, 3)]
+    assert r.feed("+1", new[1], now=1) is None
+    whole = r.feed("+1", new[2], now=1)
+    assert whole is not None and whole.payload == b"N" * 400
+
+
+def test_held_and_dropped_name_the_messages_for_a_part_store():
+    r = Reassembler(max_open=1)
+    a, b = split(b"A" * 300, 1), split(b"B" * 300, 2)
+    r.feed("+1", a[0], now=0)
+    assert r.held == ("+1", 1, 3)
+    r.feed("+1", a[0], now=0)
+    assert r.held is None  # a duplicate
+    r.feed("+1", b[0], now=1)
+    assert r.held == ("+1", 2, 3) and r.take_dropped() == [("+1", 1, 3)] and r.take_dropped() == []
+    r.feed("+1", b[1], now=1)
+    whole = r.feed("+1", b[2], now=1)
+    assert r.held is None and whole is not None and whole.key == ("+1", 2, 3)
+    r.feed("+1", a[1], now=1 + r.timeout)
+    assert ("+1", 1, 3) not in r.take_dropped()  # nothing open expired: the store has nothing stale
+
+
+@given(st.lists(st.tuples(arbitrary_parts(), st.booleans()), max_size=80))
+def test_arbitrary_parts_keep_both_pools_bounded(parts):
+    r = Reassembler(max_open=4, max_bytes=600, untrusted_max_open=3, untrusted_max_bytes=400,
+                    untrusted_per_sender=1)
+    for (sender, ud), trusted in parts:
+        try:
+            r.feed(sender, ud, 0.0, trusted=trusted)
+        except DecodeError:
+            pass
+        assert r.stats.open_untrusted <= 3 and len(r) - r.stats.open_untrusted <= 4
+        assert 0 <= r.stats.buffered_bytes <= 1000

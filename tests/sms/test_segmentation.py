@@ -53,15 +53,46 @@ def test_255_parts_limit():
         split(bytes(500), 1, max_parts=3)
 
 
+class _Refs:
+    def __init__(self) -> None:
+        self.saved: dict[str, int] = {}
+
+    def load_reference(self, destination: str) -> int | None:
+        return self.saved.get(destination)
+
+    def save_reference(self, destination: str, next_reference: int) -> None:
+        self.saved[destination] = next_reference
+
+
 def test_reference_allocator_per_destination():
-    refs = ReferenceAllocator()
+    store = _Refs()
+    store.saved = {"+1": 0, "+2": 0}
+    refs = ReferenceAllocator(store=store)
     assert [refs.next("+1"), refs.next("+1"), refs.next("+2")] == [0, 1, 0]
     for _ in range(254):
         refs.next("+1")
     assert refs.next("+1") == 0  # wraps at 256
-    wide = ReferenceAllocator(ref16=True)
-    wide._next["+1"] = 0xFFFF
-    assert (wide.next("+1"), wide.next("+1")) == (0xFFFF, 0)
+    store.saved["+3"] = 0xFFFF
+    wide = ReferenceAllocator(ref16=True, store=store)
+    assert (wide.next("+3"), wide.next("+3")) == (0xFFFF, 0)
+
+
+def test_references_survive_a_restart_with_a_store():
+    store = _Refs()
+    first = ReferenceAllocator(store=store)
+    used = [first.next("+1") for _ in range(3)]
+    again = ReferenceAllocator(store=store)  # the process restarted
+    assert again.next("+1") == (used[-1] + 1) % 256
+
+
+def test_without_a_store_each_start_begins_at_a_random_reference():
+    import random
+
+    starts = {ReferenceAllocator(rng=random.Random(seed)).next("+1") for seed in range(50)}
+    assert len(starts) > 30  # not 0 every time, as it was
+    refs = ReferenceAllocator(rng=random.Random(1))
+    a = refs.next("+1")
+    assert refs.next("+1") == (a + 1) % 256
 
 
 @given(st.binary(max_size=3000), st.booleans(), st.none() | st.builds(Ports, st.integers(0, 65535), st.integers(0, 65535)))

@@ -480,7 +480,7 @@ def test_decode_errors_say_what():
     with pytest.raises(DecodeError, match="truncated"):
         decode_pdu(bytes.fromhex(HELLO_SUBMIT)[:-12], direction=MO)
     with pytest.raises(DecodeError, match="present"):
-        decode_pdu(bytes.fromhex(HELLO_SUBMIT) + b"\x00", direction=MO)
+        decode_pdu(bytes.fromhex(HELLO_SUBMIT)[:-1], direction=MO)
     with pytest.raises(DecodeError, match="no TPDU"):
         decode_pdu(b"\x00")
     with pytest.raises(DecodeError, match="empty"):
@@ -583,3 +583,55 @@ def test_generated_tpdus_round_trip(direction_and_tpdu, smsc, with_smsc):
     assert pdu.tpdu == t
     assert pdu.smsc == (smsc if with_smsc else None)
     assert pdu.tpdu_length == tpdu_length(raw, with_smsc)
+
+
+# -- what real modems emit ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pad", ["00", "FF", "0000000000", "FFFFFFFFFFFFFFFFFFFF"])
+def test_octets_after_the_user_data_are_ignored_and_counted(pad, caplog):
+    """Some modems pad the +CMGR/+CMGL PDU line (gammu and python-gsmmodem accept it)."""
+    clean = decode_pdu(HELLO_DELIVER)
+    with caplog.at_level("DEBUG", logger="lwm2m_sms.sms.tpdu"):
+        padded = decode_pdu(HELLO_DELIVER + pad)
+    assert padded.tpdu == clean.tpdu
+    assert padded.trailing == len(pad) // 2 and clean.trailing == 0
+    assert padded.tpdu_length == clean.tpdu_length
+    assert "after the user data ignored" in caplog.text
+    sub = decode_pdu(HELLO_SUBMIT + pad, direction=MO)
+    assert sub.tpdu.text == "hellohello" and sub.trailing == len(pad) // 2
+
+
+def test_padded_8bit_concatenated_part_keeps_its_exact_data():
+    ud = split(bytes(range(200)), 7)[0]
+    raw = encode_pdu(SmsDeliver(DEST, ud, DCS_8BIT, TS))
+    pdu = decode_pdu(raw + b"\x00\x00\x00")
+    assert pdu.tpdu.user_data == ud and pdu.trailing == 3
+
+
+@pytest.mark.parametrize("wrap", ['"{}"', ' {} ', '\t"{}"\r\n', '" {} "'])
+def test_quotes_and_whitespace_around_a_hex_pdu_are_stripped(wrap):
+    assert decode_pdu(wrap.format(HELLO_DELIVER)).tpdu.text == "hellohello"
+
+
+def test_auto_direction_reads_tp_mti():
+    assert isinstance(decode_pdu(HELLO_SUBMIT, direction=Direction.AUTO).tpdu, SmsSubmit)
+    assert isinstance(decode_pdu(HELLO_DELIVER, direction=Direction.AUTO).tpdu, SmsDeliver)
+    report = encode_pdu(SmsStatusReport(5, DEST, TS, TS, 0))
+    assert isinstance(decode_pdu(report, direction=Direction.AUTO).tpdu, SmsStatusReport)
+    raw = bytearray.fromhex(HELLO_DELIVER)
+    raw[8] |= 0x03  # reserved: read as received, as MT does
+    assert isinstance(decode_pdu(bytes(raw), direction=Direction.AUTO).tpdu, SmsDeliver)
+
+
+@given(st.binary(min_size=1, max_size=30))
+def test_any_trailing_octets_decode_to_the_same_tpdu(pad):
+    assert decode_pdu(bytes.fromhex(HELLO_DELIVER) + pad).tpdu == decode_pdu(HELLO_DELIVER).tpdu
+
+
+@given(st.text(max_size=200), st.sampled_from(list(Direction)))
+def test_decode_pdu_of_any_text_raises_only_decode_error(text, direction):
+    try:
+        decode_pdu(text, direction=direction)
+    except DecodeError:
+        pass

@@ -1,0 +1,100 @@
+"""Dead letters: received SMS that could not be decoded, kept raw before they are deleted.
+
+A modem stores what the network delivered; the driver deletes it from the SIM (or
+acknowledges a +CMT) only once it was handed up or stored durably. An SMS whose PDU does not
+decode can never be handed up, and leaving it on the SIM would fill the SIM for good. So it
+goes here first, raw (the PDU in hex as the modem printed it, where it was: the bearer, the
+SIM storage index, the time it was taken, why it was refused), and is deleted after. An
+operator lists and exports the table with ``lwm2m-sms dead-letters --db FILE``.
+
+SQLite (standard library), the same file as the registrations when the server has ``--db``;
+bounded: past ``max_entries`` the oldest row goes (logged), so a hostile sender cannot fill
+the disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+__all__ = ["DeadLetter", "DeadLetterStore"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_ENTRIES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    received: float  # wall clock, seconds since the epoch
+    bearer: str  # "modem /dev/ttyUSB0"
+    where: str  # "+CMT", "SIM index 3"
+    storage_index: int | None
+    pdu_hex: str
+    reason: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "received": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.received)),
+            "bearer": self.bearer,
+            "where": self.where,
+            "storage_index": self.storage_index,
+            "pdu": self.pdu_hex,
+            "reason": self.reason,
+        }
+
+
+class DeadLetterStore:
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path or ":memory:"
+        self.max_entries = max_entries
+        self._wall = wall_clock
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " received REAL NOT NULL, bearer TEXT NOT NULL, place TEXT NOT NULL,"
+            " storage_index INTEGER, pdu_hex TEXT NOT NULL, reason TEXT NOT NULL)"
+        )
+
+    def add(self, bearer: str, where: str, pdu_hex: str, reason: str, storage_index: int | None = None) -> int:
+        """Keep one undecodable SMS; raises sqlite3.Error if it could not be written (the
+        caller then leaves the SMS where it is)."""
+        cur = self._db.execute(
+            "INSERT INTO dead_letters (received, bearer, place, storage_index, pdu_hex, reason)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (self._wall(), bearer, where, storage_index, pdu_hex[:2000], reason[:500]),
+        )
+        row_id = int(cur.lastrowid or 0)
+        over = self.count() - self.max_entries
+        if over > 0:
+            self._db.execute(
+                "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters ORDER BY id LIMIT ?)", (over,)
+            )
+            log.warning("dead letters: %d oldest dropped (at most %d kept)", over, self.max_entries)
+        return row_id
+
+    def list(self, limit: int | None = None) -> list[DeadLetter]:
+        """Oldest first."""
+        sql = "SELECT id, received, bearer, place, storage_index, pdu_hex, reason FROM dead_letters ORDER BY id"
+        rows = self._db.execute(sql + " LIMIT ?", (limit,)).fetchall() if limit else self._db.execute(sql).fetchall()
+        return [DeadLetter(*r) for r in rows]
+
+    def count(self) -> int:
+        (n,) = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        return int(n)
+
+    def close(self) -> None:
+        self._db.close()
