@@ -129,3 +129,39 @@ async def test_replayed_record_is_discarded():
     assert sb.security_stats.dropped == {"DTLS record refused": 1}
     await sb.close()
     await db.close()
+
+
+@pytest.mark.parametrize("restarted", ["device", "server"])
+async def test_a_restarted_peer_gets_a_new_session(restarted):
+    """The side that restarted (a fresh DTLS context, its session lost) starts a new
+    handshake with its first send; the other side's tinydtls accepts it over the old one."""
+    net = LoopbackNetwork()
+    server, device = "+15550000301", "+15550000302"
+    got: list[bytes] = []
+
+    async def handler(sms: InboundSms) -> None:
+        got.append(sms.payload)
+
+    def bearer(own, peer):
+        b = SecureBearer(LoopbackBearer(net, own), SecurityPolicy({peer: dtls_peer()}), handshake_timeout=5)
+        b.set_receiver(handler)
+        return b
+
+    sb, db = bearer(server, device), bearer(device, server)
+    await sb.start()
+    await db.start()
+    await db.send(server, b"\x40\x01\x00\x01")
+    await net.drain()
+    old, other, peer = (db, sb, server) if restarted == "device" else (sb, db, device)
+    await old.close()
+    new = bearer(str(old.local_address), peer)
+    await new.start()
+    got.clear()
+    await new.send(peer, b"\x40\x01\x00\x02")
+    await net.drain()
+    await other.send(str(new.local_address), b"\x40\x01\x00\x03")
+    await net.drain()
+    assert got == [b"\x40\x01\x00\x02", b"\x40\x01\x00\x03"]
+    assert new.channel(other.local_address).handshakes == 1
+    await new.close()
+    await other.close()
