@@ -1,11 +1,13 @@
-"""What the hardware tests prove on a real modem (skipped without ``--modem``):
+"""What the hardware tests prove on a real modem (``--modem PORT``), and on every run against
+the modem emulator (see conftest.py):
 
 * the AT channel and parser cope with this modem's identification, echo and URCs
   (test_identify), and ``modem-info`` can read every field;
 * the driver's start-up sequence works on it: PIN, registration, PDU mode, storage, new
   message indications with the profile chosen from +CGMM (test_start);
 * binary SMS go out and come back through the operator's network, 1-part and
-  concatenated, with the payload intact (test_loop_*, needs ``--peer-msisdn``).
+  concatenated, with the payload intact (test_loop_*; on a real modem they need
+  ``--peer-msisdn``).
 """
 
 from __future__ import annotations

@@ -16,15 +16,16 @@ import aiocoap
 
 from .bearer import Bearer
 from .coap import SmsSettings, SmsTransport, add_sms_transport
+from .lwm2m.bootstrap import BootstrapConfig, BootstrapServer
 from .lwm2m.client import Lwm2mClient
 from .lwm2m.server import Lwm2mServer
 from .lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
 from .lwm2m.udp import local_port, udp_context
 from .routing.queue import RequestQueue
 from .routing.router import PolicySettings, Router
-from .sms.address import Address, parse_msisdn
+from .sms.address import Address
 
-__all__ = ["ServerStack", "Device", "start_server", "start_device"]
+__all__ = ["ServerStack", "BootstrapStack", "Device", "start_server", "start_bootstrap_server", "start_device", "smpp_bearer", "modem_bearer", "emulated_modem"]
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,52 @@ async def start_server(
 
 
 @dataclass
+class BootstrapStack:
+    """A bootstrap server on its own UDP socket and SMS number(s)."""
+
+    server: BootstrapServer
+    context: aiocoap.Context
+    sms: list[SmsTransport] = field(default_factory=list)
+    msisdn: Optional[Address] = None
+    udp_host: str = "127.0.0.1"
+
+    @property
+    def udp_uri(self) -> str:
+        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
+        return f"coap://{host}:{local_port(self.context)}"
+
+    @property
+    def sms_uri(self) -> Optional[str]:
+        return f"coap+sms://{self.msisdn}" if self.msisdn is not None else None
+
+    async def close(self) -> None:
+        await self.server.close()
+
+
+async def start_bootstrap_server(
+    config: BootstrapConfig,
+    *,
+    udp: tuple[str, int] = ("127.0.0.1", 0),
+    bearers: Sequence[Bearer] = (),
+    sms_settings: Optional[SmsSettings] = None,
+    step_timeout: float = 120.0,
+) -> BootstrapStack:
+    """A bootstrap server on UDP plus one SMS transport per bearer (started by the
+    caller): Client Initiated Bootstrap by UDP and by SMS (from the numbers ``config``
+    lists per endpoint; other SMS are dropped and counted), and Server Initiated Bootstrap
+    by :meth:`BootstrapServer.push`, sent from the first bearer's number."""
+    server = BootstrapServer(config, step_timeout=step_timeout)
+    context = await udp_context(udp, server.site, loggername="coap-bootstrap")
+    transports = [await add_sms_transport(context, b, sms_settings) for b in bearers]
+    for transport in transports:
+        transport.accept_filter = server.sms_accept_filter
+    for bearer in bearers:
+        bearer.set_sender_trust(server.knows_sms)
+    server.start(context)
+    return BootstrapStack(server, context, transports, bearers[0].local_address if bearers else None, udp[0])
+
+
+@dataclass
 class Device:
     client: Lwm2mClient
     context: aiocoap.Context
@@ -106,28 +153,26 @@ async def start_device(
     udp: bool = True,
     sms_settings: Optional[SmsSettings] = None,
     start: bool = True,
+    own_sms: "str | Address | None" = None,
     **client_kwargs: Any,
 ) -> Device:
     """One simulated device: a context with a UDP socket (when ``udp``) and the SMS transport
-    on ``bearer`` (when given), and an :class:`Lwm2mClient` on it. The device drops every SMS
-    that does not come from ``server_msisdn`` (LwM2M SMS trust: /0/x/9)."""
+    on ``bearer`` (when given), and an :class:`Lwm2mClient` on it. ``server_msisdn`` goes
+    into /0/x/9; the client drops every SMS from a number its /0 does not name (LwM2M SMS
+    trust; the check is the client's, on the SMS transport's accept_filter). ``own_sms`` is
+    the number a device without a bearer names in ``sms=`` (with a bearer: the bearer's)."""
     # One socket of its own per device (see lwm2m_sms.lwm2m.udp: no shared ports).
     context = await udp_context(("127.0.0.1", 0)) if udp else aiocoap.Context(serversite=None)
     sms = None
     if bearer is not None:
         sms = await add_sms_transport(context, bearer, sms_settings)
-        if server_msisdn is not None:
-            trusted = parse_msisdn(server_msisdn)
-
-            def from_server(remote: Any, message: Any, trusted: Address = trusted) -> bool:
-                return bool(remote.msisdn == trusted)
-
-            sms.accept_filter = from_server
     client = Lwm2mClient(
         context, endpoint, server=server_uri, bootstrap=bootstrap_uri, binding=binding,
-        sms=bearer.local_address if bearer is not None else None,
+        sms=bearer.local_address if bearer is not None else own_sms,
         server_sms=server_msisdn, **client_kwargs,
     )
+    if bearer is not None:
+        bearer.set_sender_trust(client.trust.known)
     device = Device(client, context, sms)
     if start:
         await client.start()
@@ -177,3 +222,16 @@ async def emulated_modem(network: Any, msisdn: str) -> tuple[Any, Any]:
         await emulator.close()
         raise
     return emulator, driver
+
+
+async def modem_bearer(
+    port: str, msisdn: "str | None" = None, *, pin: "str | None" = None, profile: "str | None" = None,
+    **config: Any,
+) -> Any:
+    """The modem driver on serial port ``port`` (a USB modem, or a modem emulator's pty),
+    started: the SIM unlocked with ``pin`` and the modem registered on the network."""
+    from modems.driver import ModemConfig, ModemDriver
+
+    driver = ModemDriver(ModemConfig(port, pin=pin, profile=profile, **config), msisdn)
+    await driver.start()
+    return driver

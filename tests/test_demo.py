@@ -24,7 +24,8 @@ async def test_demo_every_binding_passes_with_minimum_sms():
     assert (s["execute /1/0/8 -> Update"].sms_out, s["execute /1/0/8 -> Update"].sms_in) == (2, 2)
     assert all(r.bearer == "sms" for op, r in s.items() if op != "bootstrap")
     for binding in ("U", "UQ"):
-        assert all(r.sms_out == r.sms_in == 0 and r.bearer == "udp" for r in _rows(result, binding).values())
+        assert all(r.sms_out == r.sms_in == 0 and r.bearer == "udp"
+                   for op, r in _rows(result, binding).items() if op != "bootstrap: smartcard")
     uqs = _rows(result, "UQS")
     wake = uqs["read while asleep: SMS wake-up"]
     assert wake.bearer == "sms+udp" and (wake.sms_out, wake.sms_in) == (1, 1)  # trigger, 2.04
@@ -32,6 +33,14 @@ async def test_demo_every_binding_passes_with_minimum_sms():
     assert us["read /3/0"].bearer == "udp" and us["read /3/0/0 by SMS (asked)"].bearer == "sms"
     sq = _rows(result, "SQ")
     assert sq["read while asleep: waits for wake"].bearer == "sms"
+    # bootstrap: five commands (Delete, Write /0, Write /1, Discover, Finish), one SMS each
+    # way; by the device's request one more each way; from the smartcard none
+    pushed = s["bootstrap: server-initiated by SMS"]
+    assert (pushed.bearer, pushed.sms_out, pushed.sms_in) == ("sms", 5, 5)
+    asked = sq["bootstrap: client-initiated by SMS"]
+    assert (asked.bearer, asked.sms_out, asked.sms_in) == ("sms", 6, 6)
+    card = _rows(result, "U")["bootstrap: smartcard"]
+    assert (card.bearer, card.sms_out, card.sms_in) == ("-", 0, 0)
     # measured, not inferred: the Register's bearer is the address the server recorded
     assert not s["register"].bearer_inferred and s["register"].bearer == "sms"
     assert not uqs["register"].bearer_inferred and uqs["register"].bearer == "udp"
@@ -46,6 +55,8 @@ async def test_demo_survives_loss_and_duplication():
     assert impaired.passed, [r for r in impaired.rows if not r.ok]
     assert impaired.smsc["lost"] > 0 and impaired.smsc["duplicated"] > 0
     assert impaired.smsc["submitted"] > clean.smsc["submitted"]
+    assert {r.operation for r in impaired.rows if r.operation.startswith("bootstrap: ")} == {
+        "bootstrap: server-initiated by SMS", "bootstrap: client-initiated by SMS", "bootstrap: smartcard"}
 
 
 def test_demo_command_exits_zero(capsys):

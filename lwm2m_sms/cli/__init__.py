@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "modem-info": ("modem_info", "identify a GSM modem and print its state"),
     "server": ("server", "run the LwM2M server (UDP, plus SMS over SMPP or a modem)"),
     "client": ("client", "run simulated LwM2M clients"),
+    "bootstrap": ("bootstrap", "a bootstrap server: serve requests, or push a bootstrap to a device"),
     "demo": ("demo", "every binding end to end on loopback, with a table"),
     "bench": ("bench", "benchmarks that print figures"),
     "dead-letters": ("dead_letters", "list or export received SMS that could not be decoded"),

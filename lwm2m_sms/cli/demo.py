@@ -43,10 +43,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 if TYPE_CHECKING:
-    from ..gateway import Device, ServerStack
+    from ..gateway import BootstrapStack, Device, ServerStack
 
 BINDING_ORDER = ("U", "UQ", "S", "SQ", "US", "UQS")
 SERVER_MSISDN = "+15550000"
+BOOTSTRAP_MSISDN = "+15550009"  # the bootstrap server's own number
+# The first device of these bindings bootstraps this way (the others: client-initiated by UDP)
+BOOTSTRAP_MODES = {"S": "server-initiated by SMS", "SQ": "client-initiated by SMS", "U": "smartcard"}
 FLEET_RANGE = r"^\+?1555[1-9].*"  # device numbers are +1555 1xxxxxx and up
 
 log = logging.getLogger(__name__)
@@ -215,10 +218,12 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
     from smsc.server import SimulatedSmsc
 
     from ..coap import SmsSettings
-    from ..lwm2m.bootstrap import BootstrapConfig, BootstrapServer
+    from ..lwm2m.bootstrap import BootstrapConfig
+    from ..lwm2m.client import ServerAccount, Smartcard
+    from ..sms.address import parse_msisdn
     from ..multiplex import SegmentMux
     from ..routing.router import PolicySettings
-    from ..gateway import smpp_bearer, start_device, start_server
+    from ..gateway import smpp_bearer, start_bootstrap_server, start_device, start_server
     from . import secured
 
     started = time.monotonic()
@@ -272,10 +277,16 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
                               **secured.bootstrap_fields(security[device_msisdn(i)])}]}
             for i, (ep, b) in enumerate(zip(endpoints, bindings))
         }})
-        bootstrap = BootstrapServer(bs_config)
-        bootstrap.mount(site)
-        bootstrap.start(stack.context)
-        progress(f"LwM2M server and bootstrap server on {stack.udp_uri}, SMS {SERVER_MSISDN} over SMPP")
+        modes = {endpoints[bindings.index(b)]: mode for b, mode in BOOTSTRAP_MODES.items() if b in bindings}
+        for ep, mode in modes.items():  # a Bootstrap-Request by SMS only from the device's own number
+            if mode == "client-initiated by SMS":
+                bs_config.endpoints[ep].sms = frozenset({parse_msisdn(device_msisdn(endpoints.index(ep)))})
+        bootstrap = await start_bootstrap_server(
+            bs_config, bearers=[await link("bootstrap", BOOTSTRAP_MSISDN, BOOTSTRAP_MSISDN)],
+            sms_settings=sms_settings, step_timeout=opts.timeout)
+        closers.append(bootstrap.close)
+        progress(f"LwM2M server on {stack.udp_uri}, SMS {SERVER_MSISDN} over SMPP; bootstrap server on "
+                 f"{bootstrap.udp_uri}, SMS {BOOTSTRAP_MSISDN}")
 
         mux = SegmentMux(await link("fleet", FLEET_RANGE, None))
         devices = []
@@ -292,19 +303,29 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
                 closers.append(bearer.close)
             extra: dict[str, Any] = {}
             if opts.security != "nosec":
-                bearer, hook = secured.device_bearer(bearer, ep, oscore_dir)
+                bearer, hook = secured.device_bearer(bearer, ep, oscore_dir, nosec_peers=(BOOTSTRAP_MSISDN,))
                 extra["on_sms_security"] = hook
                 closers.append(_as_coroutine(hook.release))
+            how: dict[str, Any] = {"bootstrap_uri": bootstrap.udp_uri}
+            if modes.get(ep) == "server-initiated by SMS":  # waits for the server's push
+                how = {"bootstrap_uri": bootstrap.sms_uri, "bootstrap_sms": BOOTSTRAP_MSISDN, "hold_off": 3600}
+            elif modes.get(ep) == "client-initiated by SMS":
+                how = {"bootstrap_uri": bootstrap.sms_uri}
+            elif modes.get(ep) == "smartcard":
+                how = {"bootstrap_uri": None, "smartcard": Smartcard.from_accounts(
+                    [secured.with_sms_security(ServerAccount(stack.udp_uri, 1, 300, binding, parse_msisdn(SERVER_MSISDN)),
+                                               security[msisdn])])}
             dev = await start_device(
-                ep, binding, bootstrap_uri=stack.udp_uri, server_msisdn=SERVER_MSISDN, bearer=bearer,
-                sms_settings=sms_settings, start=False, queue_window=opts.window, time_resolution=0.2, **extra,
+                ep, binding, server_msisdn=SERVER_MSISDN, bearer=bearer,
+                sms_settings=sms_settings, start=False, queue_window=opts.window, time_resolution=0.2, **how, **extra,
             )
             closers.append(dev.context.shutdown)
             devices.append((ep, binding, msisdn, dev))
 
         progress(f"running the scenario on {len(devices)} device(s)")
         per_device = await asyncio.gather(*(
-            _scenario(stack, hooks, ep, binding, msisdn, dev, opts) for ep, binding, msisdn, dev in devices
+            _scenario(stack, hooks, ep, binding, msisdn, dev, opts, bootstrap, modes.get(ep))
+            for ep, binding, msisdn, dev in devices
         ))
         for rows in per_device:
             result.rows.extend(rows)
@@ -354,7 +375,7 @@ def _update_hooks() -> Any:
 
 
 async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msisdn: str, dev: "Device",
-                    opts: DemoOptions) -> list[Row]:
+                    opts: DemoOptions, bootstrap: "BootstrapStack", mode: Optional[str]) -> list[Row]:
     from ..routing.router import via
 
     server, router = stack.server, stack.router
@@ -364,7 +385,7 @@ async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msi
     def sms_counts() -> tuple[int, int]:
         # The bearer's own counters: they include SMS below CoAP (DTLS handshakes, PoRs).
         total_out = total_in = 0
-        for transport in stack.sms:
+        for transport in [*stack.sms, *bootstrap.sms]:
             c = transport.bearer.stats.per_peer.get(msisdn, {})
             total_out += c.get("sms_sent", 0)
             total_in += c.get("sms_received", 0)
@@ -399,7 +420,26 @@ async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msi
         rows.append(row)
         return value
 
-    await op("bootstrap", lambda: client.bootstrap(timeout=opts.timeout), server_initiated=False)
+    if mode == "server-initiated by SMS":
+        async def pushed() -> None:
+            waiting = asyncio.ensure_future(client.bootstrap(timeout=opts.timeout))  # in its hold-off
+            session = await bootstrap.server.push(ep, msisdn)
+            if not session.succeeded:
+                waiting.cancel()
+                raise RuntimeError(session.error)
+            await waiting
+
+        await op(f"bootstrap: {mode}", pushed)
+    elif mode == "smartcard":
+        async def from_card() -> None:
+            assert client.smartcard is not None  # given by run_demo for this mode
+            client.apply_smartcard(client.smartcard)
+
+        await op(f"bootstrap: {mode}", from_card)  # no bearer: "-"
+    else:
+        await op("bootstrap" + (f": {mode}" if mode else ""), lambda: client.bootstrap(timeout=opts.timeout),
+                 server_initiated=False)
+
     def registered_by() -> str:
         # the address the server recorded for the Register: coap://... or coap+sms://...
         return "sms" if server.registration(ep).remote_uri.startswith("coap+sms:") else "udp"

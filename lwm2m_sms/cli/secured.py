@@ -64,6 +64,14 @@ async def secured_server(bearer: Any, devices: dict[str, PeerSecurity], oscore_d
     return stack, secure, release
 
 
+def with_sms_security(account: Any, sec: PeerSecurity) -> Any:
+    """``account`` (a ServerAccount) carrying ``sec`` in its /0/x/6..8."""
+    if sec.keys is not None:
+        account.sms_security_mode = int(sec.mode)
+        account.sms_key_parameters, account.sms_secret_key = sec.keys.key_parameters(), sec.keys.secret()
+    return account
+
+
 def bootstrap_fields(sec: PeerSecurity) -> dict[str, Any]:
     """What a bootstrap server configuration says for ``sec`` (/0/x/6..8)."""
     if sec.keys is None:
@@ -72,12 +80,14 @@ def bootstrap_fields(sec: PeerSecurity) -> dict[str, Any]:
             "sms_secret_key": sec.keys.secret().hex()}
 
 
-def device_bearer(bearer: Any, endpoint: str, oscore_dir: "Path | None") -> Any:
+def device_bearer(bearer: Any, endpoint: str, oscore_dir: "Path | None", nosec_peers: "tuple[str, ...]" = ()) -> Any:
     """``bearer`` under the security layer, configured by the device's Security object:
-    (secure bearer, DeviceSmsSecurity hook for ``on_sms_security``; release it after)."""
+    (secure bearer, DeviceSmsSecurity hook for ``on_sms_security``; release it after).
+    ``nosec_peers`` (e.g. a bootstrap server by SMS) stay NoSec."""
+    from ..security.policy import NOSEC
     from ..security.setup import DeviceSmsSecurity
 
-    secure = SecureBearer(bearer, SecurityPolicy(default=None))
+    secure = SecureBearer(bearer, SecurityPolicy({p: NOSEC for p in nosec_peers}, default=None))
     return secure, DeviceSmsSecurity(secure, oscore_dir / endpoint if oscore_dir else None)
 
 

@@ -1,8 +1,7 @@
 """LwM2M 1.0.2 bootstrap server (``/bs``) with per-endpoint bootstrap information.
 
-OMA-TS-LightweightM2M-V1_0_2 5.2 (Bootstrap Interface). On a Client Initiated
-Bootstrap-Request ``POST /bs?ep=NAME`` from an endpoint it has information for, the server
-answers 2.04 Changed and then runs, towards the remote the request came from:
+OMA-TS-LightweightM2M-V1_0_2 5.2 (Bootstrap Interface). A bootstrap session runs, towards
+the device:
 
 1. Bootstrap Delete ``/`` (the client keeps its bootstrap account and /3),
 2. Bootstrap Write of each server account: ``/0/{i}`` (server URI, bootstrap-server
@@ -12,14 +11,25 @@ answers 2.04 Changed and then runs, towards the remote the request came from:
 3. Bootstrap Discover on ``/``,
 4. Bootstrap-Finish ``POST /bs``.
 
-Each step's answer is recorded in a :class:`BootstrapSession`; the first error ends the
-session (logged with the step, the code and the client's diagnostic). An unknown
-endpoint or a request without ``ep`` is answered 4.00 Bad Request.
+It starts in one of two ways (5.2.3): Client Initiated, on a Bootstrap-Request
+``POST /bs?ep=NAME`` from an endpoint the configuration knows (answered 2.04, then the
+session runs towards the remote the request came from); or Server Initiated, by
+:meth:`BootstrapServer.push` towards a device known by its UDP address or its MSISDN,
+without a request. Each step's answer is recorded in a :class:`BootstrapSession`; the first
+error or a step without answer within ``step_timeout`` seconds ends the session as failed
+(logged with the step, the code and the client's diagnostic). Over UDP an unknown endpoint
+or a request without ``ep`` is answered 4.00 Bad Request.
+
+By SMS the bootstrap server holds to the SMS trust rule (LwM2M 1.0.2 7.2: unknown senders
+are ignored): :meth:`BootstrapServer.sms_accept_filter`, set as its SMS transports'
+``accept_filter``, lets a Bootstrap-Request in only from a number the configuration lists
+for that endpoint (``sms``), and anything else only from the device of a running session.
+Everything else is dropped silently (no answer, logged, counted in ``stats``).
 
 Configuration (:meth:`BootstrapConfig.from_dict`, JSON on the command line)::
 
-    {"endpoints": {"dev-1": {"servers": [{"uri": "coap://127.0.0.1:5683", "short_server_id": 1,
-        "lifetime": 300, "binding": "UQS", "sms_number": "+15550000"}]}},
+    {"endpoints": {"dev-1": {"sms": "+15550101", "servers": [{"uri": "coap://127.0.0.1:5683",
+        "short_server_id": 1, "lifetime": 300, "binding": "UQS", "sms_number": "+15550000"}]}},
      "default": {"servers": [...]}}
 
 Security modes other than NoSec (3) are refused when the configuration is loaded (DESIGN:
@@ -45,17 +55,17 @@ from aiocoap import Message, resource
 from aiocoap.numbers.codes import Code
 
 from ..errors import AddressError
-from ..sms.address import parse_msisdn
+from ..sms.address import Address, parse_msisdn
 from . import linkformat
-from .client import NOSEC, SECURED_SMS_MODES, SMS_NOSEC, ServerAccount, check_security
+from .client.accounts import NOSEC, SECURED_SMS_MODES, SMS_NOSEC, ServerAccount, check_security
 from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
 from .udp import local_port, udp_context
 from .registration import BINDINGS
-from .remote import remote_uri
+from .remote import remote_msisdn, remote_uri
 
-__all__ = ["BootstrapInfo", "BootstrapConfig", "BootstrapServer", "BootstrapSession", "StepResult"]
+__all__ = ["BootstrapInfo", "BootstrapConfig", "BootstrapServer", "BootstrapSession", "BootstrapStats", "StepResult"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +79,7 @@ class BootstrapInfo:
     servers: list[ServerAccount]
     security_instances: list[int] = field(default_factory=list)
     server_instances: list[int] = field(default_factory=list)
+    sms: frozenset[Address] = frozenset()  # numbers a Bootstrap-Request by SMS may come from
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -124,7 +135,19 @@ class BootstrapConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BootstrapConfig":
         def info(d: dict[str, Any]) -> BootstrapInfo:
-            return BootstrapInfo([_account(s) for s in d.get("servers", [])])
+            unknown = set(d) - {"servers", "sms"}
+            if unknown:
+                raise ConfigError(f"unknown endpoint settings {sorted(unknown)}")
+            numbers = d.get("sms") or []
+            if isinstance(numbers, str):
+                numbers = [numbers]
+            if not isinstance(numbers, list) or not all(isinstance(n, str) for n in numbers):
+                raise ConfigError(f"sms: give a number or a list of numbers, not {numbers!r}")
+            try:
+                sms = frozenset(parse_msisdn(n) for n in numbers)
+            except AddressError as exc:
+                raise ConfigError(f"sms: {exc}") from None
+            return BootstrapInfo([_account(s) for s in d.get("servers", [])], sms=sms)
 
         endpoints = {ep: info(d) for ep, d in data.get("endpoints", {}).items()}
         return cls(endpoints, info(data["default"]) if data.get("default") else None)
@@ -150,18 +173,47 @@ class StepResult:
 
 @dataclass
 class BootstrapSession:
+    """One bootstrap of one endpoint. ``initiated_by`` is "client" (its Bootstrap-Request)
+    or "server" (:meth:`BootstrapServer.push`); ``state`` is running, succeeded or failed."""
+
     endpoint: str
-    remote: Any
+    remote: Any  # an aiocoap remote, or the base URI of a pushed session
+    initiated_by: str = "client"
     steps: list[StepResult] = field(default_factory=list)
     discovered: list[Link] = field(default_factory=list)
-    done: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    done: "asyncio.Future[BootstrapSession]" = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    msisdn: Optional[Address] = None  # the device's number when the session runs by SMS
 
     @property
     def succeeded(self) -> bool:
         return bool(self.steps) and all(s.ok for s in self.steps) and self.steps[-1].step == "Finish"
 
+    @property
+    def state(self) -> str:
+        if not self.done.done():
+            return "running"
+        return "succeeded" if self.succeeded else "failed"
 
-class _BootstrapRequestResource(resource.Resource):
+    @property
+    def error(self) -> str:
+        """Why a failed session failed: its last step, code and diagnostic."""
+        if self.succeeded or not self.steps:
+            return ""
+        last = self.steps[-1]
+        return f"{last.step}: {last.code or ''} {last.error}".strip()
+
+
+@dataclass
+class BootstrapStats:
+    requests: int = 0  # Bootstrap-Requests accepted
+    refused: int = 0  # Bootstrap-Requests answered 4.00 (UDP)
+    dropped_sms: int = 0  # SMS dropped by the trust rule (no answer)
+    pushed: int = 0  # server-initiated sessions
+    succeeded: int = 0
+    failed: int = 0
+
+
+class _BootstrapRequestResource(resource.Resource):  # type: ignore[misc]
     def __init__(self, server: "BootstrapServer"):
         super().__init__()
         self.server = server
@@ -170,20 +222,35 @@ class _BootstrapRequestResource(resource.Resource):
         return self.server._handle_request(request)
 
 
+def _query(message: Message) -> dict[str, str]:
+    params = {}
+    for q in message.opt.uri_query:
+        key, _, value = q.partition("=")
+        params[key] = value
+    return params
+
+
 class BootstrapServer:
     """Mount :attr:`site` in a context (or :meth:`create_udp`) and :meth:`start` it.
     ``sessions[ep]`` holds the last bootstrap of each endpoint; ``on_finished`` callbacks
-    get each session when it ends."""
+    get each session when it ends. A step without an answer within ``step_timeout``
+    seconds fails the session. A peer cannot pile up work: one session per endpoint (a
+    request for an endpoint whose session runs with another peer is refused 4.00), at most
+    ``max_sessions`` at a time (5.03 beyond)."""
 
-    def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None):
+    def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None, step_timeout: float = 120.0,
+                 max_sessions: int = 1000):
         self.config = config
         self._send_fn = send
+        self.step_timeout = step_timeout
+        self.max_sessions = max_sessions
         self.context: Optional[aiocoap.Context] = None
         self.site = resource.Site()
         self.mount(self.site)
         self.sessions: dict[str, BootstrapSession] = {}
+        self.stats = BootstrapStats()
         self.on_finished: list[Callable[[BootstrapSession], None]] = []
-        self._tasks: set[asyncio.Task] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def create_udp(cls, config: BootstrapConfig, bind: tuple[str, int] = ("127.0.0.1", 5783), **kw: Any) -> "BootstrapServer":
@@ -212,29 +279,108 @@ class BootstrapServer:
         if self.context is not None:
             await self.context.shutdown()
 
+    # --- SMS trust ------------------------------------------------------------------------
+
+    def knows_sms(self, sender: Address) -> bool:
+        """Whether ``sender`` is listed for an endpoint or is the device of a running
+        session (the bearer's reassembly trust)."""
+        return any(sender in info.sms for info in self.config.endpoints.values()) or any(
+            s.msisdn == sender and not s.done.done() for s in self.sessions.values())
+
+    def sms_accept_filter(self, remote: Any, message: Message) -> bool:
+        """The accept_filter of the bootstrap server's SMS transports: a Bootstrap-Request
+        only from a number listed for its endpoint, anything else only from the device of a
+        running session; the rest is dropped silently and counted."""
+        sender = remote_msisdn(remote)
+        if sender is None:
+            return False
+        if message.code == Code.POST and tuple(message.opt.uri_path) == ("bs",):
+            ep = _query(message).get("ep", "")
+            info = self.config.endpoints.get(ep)
+            if info is not None and sender in info.sms:
+                return True
+            self.stats.dropped_sms += 1
+            log.warning("Bootstrap-Request by SMS from %s for ep=%s (mid=%s) dropped: number not listed for it",
+                        sender, ep or "-", message.mid)
+            return False
+        if any(s.msisdn == sender and not s.done.done() for s in self.sessions.values()):
+            return True
+        self.stats.dropped_sms += 1
+        log.warning("SMS %s from %s (mid=%s) dropped: no bootstrap session with this number",
+                    message.code, sender, message.mid)
+        return False
+
+    # --- sessions -------------------------------------------------------------------------
+
+    async def push(self, endpoint: str, remote: str) -> BootstrapSession:
+        """Server Initiated Bootstrap of ``endpoint`` at ``remote`` (``coap://host:port`` or
+        ``coap+sms://+N``; ``+N`` alone means SMS), without a Bootstrap-Request: runs the
+        sequence and returns the ended session (see ``state`` and ``error``). ConfigError
+        when the configuration has nothing for the endpoint or the address is not one."""
+        info = self.config.lookup(endpoint)
+        if info is None:
+            raise ConfigError(f"no bootstrap information for endpoint {endpoint!r}")
+        if "://" not in remote:
+            remote = f"coap+sms://{remote}"
+        msisdn = None
+        if remote.lower().startswith("coap+sms://"):
+            try:
+                msisdn = parse_msisdn(remote[len("coap+sms://"):].split("/", 1)[0])
+            except AddressError as exc:
+                raise ConfigError(f"{remote}: {exc}") from None
+            remote = f"coap+sms://{msisdn}"
+        elif not remote.lower().startswith("coap://"):
+            raise ConfigError(f"{remote}: give coap://HOST:PORT or coap+sms://+N")
+        session = BootstrapSession(endpoint, remote.rstrip("/"), "server", msisdn=msisdn)
+        self.sessions[endpoint] = session
+        self.stats.pushed += 1
+        log.info("Server Initiated Bootstrap ep=%s at %s: %d server(s)", endpoint, remote, len(info.servers))
+        await self._run(session, info)
+        return session
+
     async def _send(self, remote: Any, request: Message) -> Message:
         if self._send_fn is not None:
             return await self._send_fn(remote, request)
-        request.remote = remote
-        return await self.context.request(request).response  # type: ignore[union-attr]
+        if isinstance(remote, str):
+            # no Uri-Host: over SMS it would cost octets, and the device does not need it
+            request.set_request_uri(remote + "/" + "/".join(request.opt.uri_path), set_uri_host=False)
+        else:
+            request.remote = remote
+        assert self.context is not None, "start() the bootstrap server first"
+        response: Message = await self.context.request(request).response
+        return response
 
     def _handle_request(self, request: Message) -> Message:
-        params = {}
-        for q in request.opt.uri_query:
-            key, _, value = q.partition("=")
-            params[key] = value
+        params = _query(request)
         ep = params.get("ep")
         where = remote_uri(request.remote)
         if not ep or set(params) - {"ep"}:
+            self.stats.refused += 1
             log.warning("Bootstrap-Request from %s (mid=%s) refused with 4.00: ep missing or unknown parameters %s",
                         where, request.mid, list(request.opt.uri_query))
             return Message(code=Code.BAD_REQUEST, payload=b"ep missing or unknown parameter")
         info = self.config.lookup(ep)
         if info is None:
+            self.stats.refused += 1
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: no bootstrap information", ep, where, request.mid)
             return Message(code=Code.BAD_REQUEST, payload=b"no bootstrap information for this endpoint")
-        session = BootstrapSession(ep, request.remote)
+        running = self.sessions.get(ep)
+        if running is not None and not running.done.done():
+            if running.remote == request.remote:
+                # the device asked again while its session runs (its answer was slow): go on
+                return Message(code=Code.CHANGED)
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: a bootstrap of this endpoint "
+                        "runs with %s", ep, where, request.mid, remote_uri(running.remote))
+            return Message(code=Code.BAD_REQUEST, payload=b"a bootstrap of this endpoint is running")
+        if sum(not s.done.done() for s in self.sessions.values()) >= self.max_sessions:
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: %d sessions running",
+                        ep, where, request.mid, self.max_sessions)
+            return Message(code=Code.SERVICE_UNAVAILABLE, payload=b"too many bootstraps running")
+        session = BootstrapSession(ep, request.remote, "client", msisdn=remote_msisdn(request.remote))
         self.sessions[ep] = session
+        self.stats.requests += 1
         log.info("Bootstrap-Request ep=%s from %s (mid=%s): %d server(s)", ep, where, request.mid, len(info.servers))
         task = asyncio.get_running_loop().create_task(self._run(session, info))
         self._tasks.add(task)
@@ -243,9 +389,12 @@ class BootstrapServer:
 
     async def _step(self, session: BootstrapSession, name: str, request: Message) -> Message:
         try:
-            response = await self._send(session.remote, request)
+            response = await asyncio.wait_for(self._send(session.remote, request), self.step_timeout)
         except asyncio.CancelledError:
             raise
+        except asyncio.TimeoutError:
+            session.steps.append(StepResult(name, None, f"no answer within {self.step_timeout:g} s"))
+            raise _StepFailed() from None
         except Exception as exc:  # aiocoap errors, and whatever a custom send raises
             session.steps.append(StepResult(name, None, f"no answer: {exc!r}"))
             raise _StepFailed() from exc
@@ -274,14 +423,20 @@ class BootstrapServer:
             except ValueError as exc:
                 log.warning("bootstrap ep=%s: Discover answer is not link-format: %s", ep, exc)
             await self._step(session, "Finish", Message(code=Code.POST, uri_path=("bs",)))
-            log.info("bootstrap ep=%s finished: %s", ep, ", ".join(f"{s.step} {s.code}" for s in session.steps))
+            log.info("bootstrap ep=%s (%s initiated) finished: %s", ep, session.initiated_by,
+                     ", ".join(f"{s.step} {s.code}" for s in session.steps))
         except _StepFailed:
-            last = session.steps[-1]
-            log.error("bootstrap ep=%s failed at %s: %s %s", ep, last.step, last.code or "", last.error)
+            log.error("bootstrap ep=%s (%s initiated) at %s failed: %s", ep, session.initiated_by,
+                      remote_uri(session.remote) if not isinstance(session.remote, str) else session.remote,
+                      session.error)
         except Exception as exc:  # e.g. a value that does not encode: record it, do not vanish
             session.steps.append(StepResult("prepare", None, repr(exc)))
             log.exception("bootstrap ep=%s failed", ep)
         finally:
+            if session.succeeded:
+                self.stats.succeeded += 1
+            else:
+                self.stats.failed += 1
             if not session.done.done():
                 session.done.set_result(session)
             for callback in self.on_finished:

@@ -18,8 +18,9 @@ queue mode's online window is measured from.
 
 Lifetime: a registration expires when neither Update nor Register came for ``lifetime``
 seconds plus a grace margin (default 93 s, CoAP's MAX_TRANSMIT_WAIT, for an Update that is
-late on the wire). The clock is injectable; :meth:`Lwm2mServer.expire_due` is the sans-IO
-step that a background task runs.
+late on the wire). Time comes from an injectable :class:`~lwm2m_sms.clock.Clock` (its wall
+reading stamps registrations, which are stored; its timer wakes the expiry task), which the
+router shares; :meth:`Lwm2mServer.expire_due` is the sans-IO step that the task runs.
 
 Known limits: LwM2M JSON (11543) is not built; Cancel Observation is the reactive kind (a
 Reset answers the next notification), as aiocoap does it; no DTLS.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
 
 import aiocoap
@@ -38,6 +38,7 @@ from aiocoap import Message, resource
 from aiocoap.message import UndecidedRemote
 from aiocoap.numbers.codes import Code
 
+from ..clock import SYSTEM_CLOCK, Clock, wait_for
 from . import linkformat
 from .content import ContentFormat, decode_payload, encode_payload
 from .exceptions import DeviceUnreachable, RequestFailed, UnknownEndpoint
@@ -202,7 +203,7 @@ class Lwm2mServer:
         store: Optional[RegistrationStore] = None,
         *,
         sender: Optional[RequestSender] = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
         grace: float = DEFAULT_GRACE,
         accepted_versions: Iterable[str] = (DEFAULT_VERSION,),
         request_timeout: Optional[float] = None,
@@ -326,7 +327,7 @@ class Lwm2mServer:
             await self._validate(params, remote, existing)
         except RegistrationRefused as exc:
             return self._refuse("Register", request, exc, ep)
-        now = self.clock()
+        now = self.clock.wall()
         reg = Registration(
             endpoint=params.endpoint, location=new_location(), lifetime=params.lifetime,
             version=params.version, binding=params.binding, sms=params.sms, objects=params.objects,
@@ -360,7 +361,7 @@ class Lwm2mServer:
             ep = reg.endpoint
             params = parse_update(request.opt.uri_query, request.payload, request.opt.content_format,
                                   limits=self.limits)
-            new = reg.with_update(params, remote, remote_uri(remote), self.clock())
+            new = reg.with_update(params, remote, remote_uri(remote), self.clock.wall())
             check_binding_sms(new.binding, new.sms)
             await self._validate(params, remote, reg)
         except RegistrationRefused as exc:
@@ -394,7 +395,7 @@ class Lwm2mServer:
     def expire_due(self) -> list[Registration]:
         """Remove every registration whose lifetime plus grace has passed; emit
         ``on_expired`` for each. Returns them."""
-        now = self.clock()
+        now = self.clock.wall()
         expired = [r for r in self.store if now > r.expires_at + self.grace]
         for reg in expired:
             self.store.remove(reg.endpoint)
@@ -412,12 +413,12 @@ class Lwm2mServer:
         while True:
             self.expire_due()
             deadline = self.next_expiry()
-            # the clock may be injected (not wall time): poll at most every 60 s anyway
-            delay = 60.0 if deadline is None else min(60.0, max(0.5, deadline - self.clock() + 0.01))
+            # The wall clock may be set meanwhile: look again at least every 60 s.
+            delay = 60.0 if deadline is None else min(60.0, max(0.5, deadline - self.clock.wall() + 0.01))
             self._wake_expiry.clear()
             try:
-                await asyncio.wait_for(self._wake_expiry.wait(), delay)
-            except asyncio.TimeoutError:
+                await wait_for(self.clock, self._wake_expiry.wait(), delay)
+            except TimeoutError:
                 pass
 
     # --- device management ------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 LwM2M 1.0.2 queue mode: a device is reachable from each message it sends until
 MAX_TRANSMIT_WAIT after its last one (93 s with UDP's defaults; for an SMS-based window a
-setting); any message restarts the window. The caller passes the time in.
+setting); any message restarts the window. The caller passes the time in: monotonic seconds
+from the router's :meth:`~lwm2m_sms.clock.Clock.now`.
 """
 
 from __future__ import annotations

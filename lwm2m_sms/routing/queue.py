@@ -8,6 +8,10 @@ when the device wakes and the outcome is recorded here and logged.
 A request is stored as the parts needed to rebuild it (code, path, query, options that
 matter to LwM2M, payload), not as an aiocoap Message, which has no stable serial form
 without a remote.
+
+The queue reads no clock: the caller passes the time in (``now``, Unix seconds from the
+router's :meth:`~lwm2m_sms.clock.Clock.wall`, since deadlines are stored and must hold
+across a restart).
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .binding import Transport
 
@@ -85,7 +89,7 @@ class RequestQueue:
         )
 
     @staticmethod
-    def _row(r: tuple) -> QueuedRequest:
+    def _row(r: tuple[Any, ...]) -> QueuedRequest:
         return QueuedRequest(
             id=r[0], endpoint=r[1], transport=Transport(r[2]), code=r[3], path=r[4],
             query=tuple(json.loads(r[5])), payload=bytes(r[6]), content_format=r[7],
@@ -105,10 +109,11 @@ class RequestQueue:
         content_format: int | None = None,
         accept: int | None = None,
         observe: int | None = None,
+        now: float,
         ttl: float = float("inf"),
-        now: float | None = None,
     ) -> QueuedRequest:
-        created = time.time() if now is None else now
+        """Queue a request made at ``now`` (Unix seconds) that expires ``ttl`` seconds later."""
+        created = now
         req = QueuedRequest(
             0, endpoint, transport, code, path, tuple(query), bytes(payload),
             content_format, accept, observe, created, created + ttl,
@@ -123,6 +128,7 @@ class RequestQueue:
                 req.state.value, None, "",
             ),
         )
+        assert cur.lastrowid is not None  # set by every INSERT
         return replace(req, id=cur.lastrowid)
 
     def get(self, request_id: int) -> QueuedRequest | None:

@@ -26,6 +26,10 @@ keeps the window open. The wake-up is tried ``wake_up_attempts`` times, ``wake_u
 seconds apart, and again whenever a flush stops with work left; after a restart it is sent
 for every UQS device with persisted work.
 
+Time: windows, time limits, wake-up delays and retries and the US fallback timeout are
+measured on one :class:`~lwm2m_sms.clock.Clock`, the server core's unless another is given
+(tests pass a :class:`~lwm2m_sms.clock.FakeClock` and run them in no real time).
+
 Queued requests have a time limit (``queue_ttl``); expiry fails the caller's request with
 :class:`RequestExpired` and is recorded in the queue's store. A caller that gives up
 (cancels) takes its request out of the queue. Observe requests for a sleeping device wait
@@ -45,15 +49,15 @@ import contextlib
 import contextvars
 import copy
 import logging
-import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import aiocoap
 from aiocoap import Message
 from aiocoap.message import UndecidedRemote
 from aiocoap.numbers.codes import Code
 
+from ..clock import Clock, wait_for
 from ..errors import AddressError, Lwm2mSmsError
 from ..lwm2m.server import ServerHooks
 from ..sms.address import Address
@@ -192,7 +196,7 @@ class Router(ServerHooks):
         queue: Optional[RequestQueue] = None,
         trust: Optional[TrustPolicy] = None,
         policy: Optional[PolicySettings] = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Optional[Clock] = None,
     ) -> None:
         self.server = server
         self.context = context
@@ -201,7 +205,8 @@ class Router(ServerHooks):
         self.trust = trust or TrustPolicy()
         self.policy = policy or PolicySettings()
         self.presence = Presence(self.policy.udp_window)
-        self.clock = clock
+        # One clock for the whole server: by default the core's (its lifetimes, our windows).
+        self.clock: Clock = clock if clock is not None else server.clock
         self.stats = RouterStats()
         self._waiters: dict[int, asyncio.Future] = {}
         self._observe_waiting: dict[str, list[tuple[Message, _Deferred, Transport]]] = {}
@@ -290,12 +295,12 @@ class Router(ServerHooks):
     def _seen(self, endpoint: str, transport: Transport) -> None:
         """A message from the device over ``transport``: its window there (re)opens."""
         window = self.policy.sms_window if transport is Transport.SMS else self.policy.udp_window
-        self.presence.seen(f"{endpoint} {transport.value}", self.clock(), window)
+        self.presence.seen(f"{endpoint} {transport.value}", self.clock.now(), window)
 
     def _online(self, reg: Any, binding: Binding) -> bool:
         """Online on the transport its binding queues (UDP in UQ/UQS, SMS in SQ)."""
         transport = Transport.SMS if binding.sms_queued else Transport.UDP
-        return self.presence.online(f"{reg.endpoint} {transport.value}", self.clock())
+        return self.presence.online(f"{reg.endpoint} {transport.value}", self.clock.now())
 
     @staticmethod
     def _binding(reg: Any) -> Binding:
@@ -354,7 +359,7 @@ class Router(ServerHooks):
         retry = _rebuild(request)
         req = self.context.request(request)
         try:
-            response = await asyncio.wait_for(asyncio.shield(req.response), self.policy.udp_timeout)
+            response = await wait_for(self.clock, asyncio.shield(req.response), self.policy.udp_timeout)
             self._seen(reg.endpoint, transport)
             return response
         except (asyncio.TimeoutError, aiocoap.error.NetworkError) as exc:
@@ -382,7 +387,7 @@ class Router(ServerHooks):
             query=tuple(opt.uri_query), payload=request.payload,
             content_format=int(opt.content_format) if opt.content_format is not None else None,
             accept=int(opt.accept) if opt.accept is not None else None,
-            ttl=self.policy.queue_ttl, now=time.time(),
+            ttl=self.policy.queue_ttl, now=self.clock.wall(),
         )
         self.stats.queued += 1
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
@@ -480,14 +485,14 @@ class Router(ServerHooks):
 
     async def _expiry_loop(self) -> None:
         while True:
-            await asyncio.sleep(self.policy.expiry_interval)
+            await self.clock.sleep(self.policy.expiry_interval)
             try:
                 self.expire_queue()
             except Exception:  # e.g. the database is locked: try again next round
                 log.exception("expiring the request queue failed")
 
     def expire_queue(self, now: Optional[float] = None) -> list[QueuedRequest]:
-        expired = self.queue.expire(time.time() if now is None else now)
+        expired = self.queue.expire(self.clock.wall() if now is None else now)
         for entry in expired:
             self.stats.expired += 1
             log.warning("ep=%s: queued #%d %s expired before the device woke", entry.endpoint, entry.id, entry.path)
@@ -520,13 +525,13 @@ class Router(ServerHooks):
 
     async def _wake_up(self, endpoint: str, delay: float) -> None:
         if delay:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
         for attempt in range(1, self.policy.wake_up_attempts + 1):
             reg = self._asleep_with_work(endpoint)
             if reg is None:
                 return
             await self._trigger(reg, attempt)
-            await asyncio.sleep(self.policy.wake_up_retry)
+            await self.clock.sleep(self.policy.wake_up_retry)
         if self._asleep_with_work(endpoint) is not None:
             log.warning("ep=%s: no Update after %d wake-up attempts; the queue waits for the device",
                         endpoint, self.policy.wake_up_attempts)

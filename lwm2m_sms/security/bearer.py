@@ -49,7 +49,7 @@ class SecurityStats:
     sealed: int = 0
     opened: int = 0
     nosec_passed: int = 0
-    por_received: int = 0
+    protocol_messages: int = 0  # DTLS handshake records, PoRs: dealt with here, not handed up
     dropped: dict[str, int] = field(default_factory=dict)
 
     def drop(self, reason: str) -> None:
@@ -280,6 +280,8 @@ class SecureBearer(Bearer):
                     return
                 self.security_stats.drop(ch.reason)
                 log.info("from %s: SMS dropped silently (%s mode): %s", sender, ch.mode.name, ch.refused)
+            else:
+                self.security_stats.protocol_messages += 1
             return
         self.security_stats.opened += 1
         await self._handler(InboundSms(sender, data, sms.recipient, sms.ports, sms.segments))

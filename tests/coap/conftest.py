@@ -53,12 +53,14 @@ class Store(resource.Resource):
 
 
 class Slow(resource.Resource):
-    def __init__(self, delay: float) -> None:
+    """Answers GET only once the test sets :attr:`release` (a handler as slow as needed)."""
+
+    def __init__(self) -> None:
         super().__init__()
-        self.delay = delay
+        self.release = asyncio.Event()
 
     async def render_get(self, request):
-        await asyncio.sleep(self.delay)
+        await self.release.wait()
         return Message(code=CONTENT, payload=b"late")
 
 
@@ -80,7 +82,7 @@ def make_site() -> tuple[resource.Site, dict[str, resource.Resource]]:
         "store": Store(),
         "big": Store(bytes(range(256)) * 8),  # 2 KiB
         "medium": Store(bytes(range(200)) * 2),  # 400 octets: one message of 4 SMS
-        "slow": Slow(0.3),
+        "slow": Slow(),
         "obs": Observed(),
     }
     site = resource.Site()

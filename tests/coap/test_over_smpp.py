@@ -4,16 +4,14 @@ on a loopback TCP port (the same transport code as on the loopback bearer)."""
 import asyncio
 
 import aiocoap
-import pytest
 from aiocoap import GET, PUT, Message
 
+import smsc.config as smsc_config
+import smsc.link as smsc_link
+import smsc.server as smsc_server
 from lwm2m_sms.coap import add_sms_transport
 
 from .conftest import CLIENT, SERVER, make_site
-
-smsc_server = pytest.importorskip("smsc.server")
-smsc_link = pytest.importorskip("smsc.link")
-smsc_config = pytest.importorskip("smsc.config")
 
 
 async def test_get_and_blockwise_through_the_simulated_smsc():

@@ -17,6 +17,8 @@ from lwm2m_sms.errors import BearerError
 from lwm2m_sms.sms.address import parse_address
 from lwm2m_sms.sms.udh import Ports
 
+from waiting import until
+
 from .conftest import CLIENT, SERVER
 
 # Retransmission on, with a timeout far above a loopback round trip (well under 1 ms) so a
@@ -25,10 +27,15 @@ FAST_RETRY = SmsSettings(ack_timeout=0.5, max_retransmit=4, piggyback_window=0.1
 
 
 async def settle(rig) -> None:
-    """Let the sends the transports have scheduled reach the network and be delivered."""
-    for _ in range(5):
-        await asyncio.sleep(0.01)
-        await rig.net.drain()
+    """A barrier: one more GET, answered. The loopback network delivers in order, so what
+    either side sent before it has crossed the network when its answer is back. It costs two
+    SMS (``BARRIER``), which the tests count in."""
+    rig.net.tap = None
+    await request(rig, GET, "obs")
+    await rig.net.drain()
+
+
+BARRIER = 2
 
 
 async def request(rig, code, path, payload=b"", **kw):
@@ -89,7 +96,7 @@ async def test_observe_notifications(rig):
         assert (await asyncio.wait_for(anext(notifications), 10)).payload == expected
     await settle(rig)
     # Each notification is a CON (the request was) plus its empty ACK.
-    assert rig.net.sms_carried == 2 + 2 * 2
+    assert rig.net.sms_carried == 2 + 2 * 2 + BARRIER
     req.observation.cancel()
 
 
@@ -129,20 +136,22 @@ async def test_sms_retry_does_not_run_the_request_twice(rig):
     # The SMSC retries the request after the response went out: the server answers
     # from its dedup cache without running the handler again.
     rig.net.inject(held[0])
+    await until(lambda: rig.server_transport.stats().peer(CLIENT).duplicates == 1)
     await settle(rig)
     assert rig.res["store"].renders == ["POST"]
     assert rig.server_transport.stats().peer(CLIENT).duplicates == 1
-    assert rig.net.sms_carried == 3  # request, response, response re-sent for the retry
+    assert rig.net.sms_carried == 3 + BARRIER  # request, response, response re-sent for the retry
 
 
 async def test_duplicate_arriving_before_the_response_is_dropped(rig):
     rig.net.tap = lambda sms: [sms, sms] if str(sms.sender) == CLIENT else [sms]
     resp = await request(rig, POST, "store", b"execute")
     assert resp.payload == b"1"
+    await until(lambda: rig.server_transport.stats().total.duplicates == 1)
     await settle(rig)
     assert rig.res["store"].renders == ["POST"]
     assert rig.server_transport.stats().total.duplicates == 1
-    assert rig.net.sms_carried == 2
+    assert rig.net.sms_carried == 2 + BARRIER
 
 
 async def test_reordered_parts_and_reordered_messages(rig):
@@ -150,11 +159,9 @@ async def test_reordered_parts_and_reordered_messages(rig):
     rig.net.tap = lambda sms: held.append(sms) or []
     # A 4-part response delivered last part first.
     pending = asyncio.ensure_future(request(rig, GET, "medium"))
-    while len(held) < 1:
-        await asyncio.sleep(0.01)
+    await until(lambda: len(held) == 1)
     rig.net.inject(held.pop())
-    while len(held) < 4:
-        await asyncio.sleep(0.01)
+    await until(lambda: len(held) == 4)
     for sms in reversed(held):
         rig.net.inject(sms)
     held.clear()
@@ -167,8 +174,7 @@ async def test_reordered_parts_and_reordered_messages(rig):
     second = asyncio.ensure_future(
         request(rig, POST, "store", transport_tuning=aiocoap.Unreliable())
     )
-    while len(held) < 2:
-        await asyncio.sleep(0.01)
+    await until(lambda: len(held) == 2)
     rig.net.tap = None
     for sms in reversed(held):
         rig.net.inject(sms)
@@ -224,10 +230,13 @@ async def test_slow_response_gets_an_empty_ack_after_the_piggyback_window(rig_fa
         SmsSettings(ack_timeout=5.0, piggyback_window=1.0),
         SmsSettings(ack_timeout=5.0, piggyback_window=0.1),
     )
-    resp = await request(rig, GET, "slow")
+    pending = asyncio.ensure_future(request(rig, GET, "slow"))
+    await until(lambda: rig.net.sms_carried == 2)  # request, empty ACK after 0.1 s
+    rig.res["slow"].release.set()
+    resp = await pending
     assert resp.payload == b"late" and resp.mtype == CON
     await settle(rig)
-    assert rig.net.sms_carried == 4  # request, empty ACK, CON response, its ACK
+    assert rig.net.sms_carried == 4 + BARRIER  # request, empty ACK, CON response, its ACK
 
 
 async def test_unreachable_msisdn_is_an_error_not_a_hang(rig):
@@ -244,14 +253,14 @@ async def test_unreachable_msisdn_is_an_error_not_a_hang(rig):
 
 
 class ReportsFailureLater(LoopbackBearer):
-    """A bearer that accepts everything and reports it undelivered a moment later, as an
-    SMSC's delivery receipt would (the outcome resolves after send() returned)."""
+    """A bearer that accepts everything and reports it undelivered later, as an SMSC's
+    delivery receipt would (the outcome resolves after send() returned)."""
 
     async def send(self, recipient, payload, *, ports=None, report=False):
         sub = Submission(
             self._new_message_id(), parse_address(recipient), 1, asyncio.get_running_loop().create_future()
         )
-        asyncio.get_running_loop().call_later(0.05, sub.resolve, DeliveryState.FAILED, "EXPIRED")
+        asyncio.get_running_loop().call_soon(sub.resolve, DeliveryState.FAILED, "EXPIRED")
         return sub
 
 

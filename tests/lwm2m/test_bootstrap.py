@@ -3,6 +3,7 @@ instances, Write of /0 and /1, Discover on / and on an object, Finish), and the 
 server's sequence, its error reports and its configuration checks."""
 
 import asyncio
+import socket
 
 import pytest
 from aiocoap import Message, resource
@@ -10,7 +11,7 @@ from aiocoap.numbers.codes import Code
 
 from lwm2m_sms.lwm2m import linkformat
 from lwm2m_sms.lwm2m.bootstrap import BootstrapConfig, BootstrapServer
-from lwm2m_sms.lwm2m.client import Lwm2mClient, ServerAccount
+from lwm2m_sms.lwm2m.client import BootstrapSchedule, Lwm2mClient, ServerAccount
 from lwm2m_sms.lwm2m.content import encode_payload
 from lwm2m_sms.lwm2m.exceptions import ConfigError
 from lwm2m_sms.lwm2m.server import Lwm2mServer
@@ -25,10 +26,9 @@ async def bootstrapping(contexts):
     """A client in the middle of a bootstrap (as after its Bootstrap-Request), with a
     bootstrap account /0/0, a server account /0/1 + /1/0, and a raw CoAP peer to drive it."""
     ctx = await contexts()
-    client = Lwm2mClient(ctx, "bsc", bootstrap="coap://127.0.0.1:9", server="coap://127.0.0.1:8")
-    client._bootstrapping = True
-    client._bootstrap_finished = asyncio.get_running_loop().create_future()
     peer = await contexts()
+    client = Lwm2mClient(ctx, "bsc", bootstrap=f"coap://127.0.0.1:{port_of(peer)}", server="coap://127.0.0.1:8")
+    client.bootstrap_state.begin("client")
     base = f"coap://127.0.0.1:{port_of(ctx)}"
 
     async def send(code, path="", **kw):
@@ -67,7 +67,7 @@ async def test_write_security_and_server_instances(bootstrapping):
     assert (await send(Code.PUT, "/1", content_format=cf, payload=body)).code == Code.CHANGED
     assert client.objects[0][2][9] == "15550000" and client.objects[0][2][6] == 3
     assert client.objects[1][0][7] == "UQS"
-    accounts = client._server_accounts()
+    accounts = client.server_accounts()
     assert [(a.uri, a.short_server_id, a.binding, a.lifetime, a.sms_number) for a in accounts] == [
         ("coap://127.0.0.1:5683", 5, "UQS", 90, parse_msisdn("15550000"))]
 
@@ -103,20 +103,38 @@ async def test_finish_needs_a_server_account(bootstrapping):
     client, send = bootstrapping
     await send(Code.DELETE, "/")
     assert (await send(Code.POST, "/bs")).code == Code.NOT_ACCEPTABLE
-    assert not client._bootstrap_finished.done()
+    assert not client.bootstrap_state.finished.done()
     account = ServerAccount("coap://127.0.0.1:5683")
     for path, inst in (((0, 1), account.security_instance()), ((1, 0), account.server_instance())):
         cf, body = encode_payload(path, inst)
         await send(Code.PUT, "/%d/%d" % path, content_format=cf, payload=body)
     assert (await send(Code.POST, "/bs")).code == Code.CHANGED
-    assert client._bootstrap_finished.done()
+    assert client.bootstrap_state.finished.done()
 
 
-async def test_commands_outside_bootstrap(bootstrapping):
+async def test_while_bootstrapping_only_the_bootstrap_server_is_served(bootstrapping, contexts):
+    client, _send = bootstrapping
+    other = await contexts()
+    base = f"coap://127.0.0.1:{port_of(client.context)}"
+    for code, path in ((Code.DELETE, "/"), (Code.GET, "/3/0/0"), (Code.POST, "/bs")):
+        r = await other.request(Message(code=code, uri=base + path)).response
+        assert r.code == Code.UNAUTHORIZED
+    assert 1 in client.objects[0] and client.bootstrap_state.active
+
+
+async def test_commands_outside_bootstrap(bootstrapping, contexts):
     client, send = bootstrapping
-    client._bootstrapping = False
+    client.bootstrap_state.end()
+    other = await contexts()
+    base = f"coap://127.0.0.1:{port_of(client.context)}"
     assert (await send(Code.POST, "/bs")).code == Code.METHOD_NOT_ALLOWED
-    assert (await send(Code.DELETE, "/")).code == Code.METHOD_NOT_ALLOWED
+    # from anyone but the bootstrap server, Delete / is no bootstrap command
+    assert (await other.request(Message(code=Code.DELETE, uri=base + "/")).response).code == Code.METHOD_NOT_ALLOWED
+    assert 1 in client.objects[0]
+    # from the bootstrap server it opens a Server Initiated Bootstrap
+    assert (await send(Code.DELETE, "/")).code == Code.DELETED
+    assert client.bootstrap_state.active and client.bootstrap_state.initiated_by == "server"
+    assert 1 not in client.objects[0]
 
 
 # --- the bootstrap server --------------------------------------------------------------
@@ -215,3 +233,138 @@ async def test_client_registers_with_every_server_it_was_given(contexts):
         await bs.close()
         await first.close()
         await second.close()
+
+
+# --- client timers: hold-off, retry back-off, account timeout (on the client's sleep) ---
+
+
+async def test_bootstrap_request_retried_with_back_off_after_the_hold_off(contexts):
+    """No answer (nobody listens yet: ICMP unreachable): the request is retried after 2, 4,
+    ... s on the client's sleep; the bootstrap server comes up during the third wait."""
+    from lwm2m_sms.lwm2m.bootstrap import BootstrapServer
+    from lwm2m_sms.lwm2m.server import Lwm2mServer
+
+    server = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    config = BootstrapConfig.from_dict({"endpoints": {"late": {"servers": [{"uri": f"coap://127.0.0.1:{server.port}"}]}}})
+    delays, started = [], []
+
+    async def sleep(seconds):
+        delays.append(seconds)
+        if len(delays) == 3:
+            started.append(await BootstrapServer.create_udp(config, ("127.0.0.1", port)))
+
+    client = Lwm2mClient(await contexts(), "late", bootstrap=f"coap://127.0.0.1:{port}", hold_off=30, sleep=sleep)
+    try:
+        await asyncio.wait_for(client.start(), 20)
+        assert delays == [30, 2.0, 4.0]
+        assert client.stats["bootstrap_requests"] == 3 and client.stats["bootstrap_unanswered"] == 2
+        assert server.registration("late") is not None
+    finally:
+        await client.stop()
+        for bs in started:
+            await bs.close()
+        await server.close()
+
+
+async def test_bootstrap_account_purged_after_its_timeout(contexts):
+    from lwm2m_sms.lwm2m.bootstrap import BootstrapServer
+    from lwm2m_sms.lwm2m.server import Lwm2mServer
+
+    server = await Lwm2mServer.create_udp(("127.0.0.1", 0))
+    config = BootstrapConfig.from_dict({"endpoints": {"purge": {"servers": [{"uri": f"coap://127.0.0.1:{server.port}"}]}}})
+    bs = await BootstrapServer.create_udp(config, ("127.0.0.1", 0))
+    waits, release = [], asyncio.Event()
+
+    async def sleep(seconds):
+        waits.append(seconds)
+        await release.wait()
+
+    client = Lwm2mClient(await contexts(), "purge", bootstrap=f"coap://127.0.0.1:{bs.port}",
+                         bootstrap_account_timeout=60, sleep=sleep)
+    try:
+        await client.start()
+        assert waits == [60] and client.objects[0][0][1] is True  # kept while the timeout runs
+        release.set()
+        for _ in range(100):
+            if 0 not in client.objects[0]:
+                break
+            await asyncio.sleep(0)
+        assert 0 not in client.objects[0] and 1 in client.objects[0]
+        assert server.registration("purge") is not None
+    finally:
+        await client.stop()
+        await bs.close()
+        await server.close()
+
+
+def test_bootstrap_schedule():
+    s = BootstrapSchedule(hold_off=10, first_retry=2, max_retry=10, attempts=6)
+    assert [s.delay_before(i) for i in range(7)] == [10, 2, 4, 8, 10, 10, None]
+    assert BootstrapSchedule(attempts=None).delay_before(1000) == 300
+
+
+@pytest.mark.parametrize("endpoint,match", [
+    ({"sms": 15550101}, "a number or a list"),
+    ({"sms": ["+15550101", "12x"]}, "sms"),
+    ({"phone": "+15550101"}, "unknown endpoint settings"),
+])
+def test_endpoint_configuration_refused(endpoint, match):
+    with pytest.raises(ConfigError, match=match):
+        BootstrapConfig.from_dict({"endpoints": {"x": {"servers": [{"uri": "coap://127.0.0.1:5683"}], **endpoint}}})
+
+
+def test_endpoint_sms_numbers_in_either_form():
+    config = BootstrapConfig.from_dict({"endpoints": {
+        "one": {"sms": "15550101", "servers": [{"uri": "coap://127.0.0.1:5683"}]},
+        "two": {"sms": ["+15550102", "tel:+15550103"], "servers": [{"uri": "coap://127.0.0.1:5683"}]}}})
+    assert config.endpoints["one"].sms == {parse_msisdn("+15550101")}
+    assert config.endpoints["two"].sms == {parse_msisdn("+15550102"), parse_msisdn("+15550103")}
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from lwm2m_sms.lwm2m.client import Smartcard  # noqa: E402
+
+
+@given(security=st.binary(max_size=80) | st.sampled_from([b"\x08\x00\x03\xc1\x02\x03", b"\xc1\x00\x05"]),
+       server=st.binary(max_size=80))
+def test_a_smartcard_with_any_content_is_read_or_refused_clearly(security, server):
+    try:
+        sec, srv = Smartcard(security, server).instances()
+    except ConfigError:
+        return
+    assert all(isinstance(inst, dict) for inst in (*sec.values(), *srv.values()))
+
+
+async def test_requests_cannot_pile_up_sessions(contexts):
+    """A device that never answers holds its endpoint's session: another peer asking for
+    the same endpoint is refused, and past max_sessions everyone is."""
+    config = BootstrapConfig.from_dict({"default": {"servers": [{"uri": "coap://127.0.0.1:5683"}]}})
+    hang = asyncio.Event()
+
+    async def send(remote, request):
+        await hang.wait()
+
+    bs = BootstrapServer(config, send=send, max_sessions=2)
+    peers = [await contexts() for _ in range(3)]
+    server_ctx = await contexts()
+    server_ctx.serversite = bs.site
+    uri = f"coap://127.0.0.1:{port_of(server_ctx)}/bs"
+
+    async def ask(peer, ep):
+        msg = Message(code=Code.POST, uri=uri)
+        msg.opt.uri_query = (f"ep={ep}",)
+        return (await peer.request(msg).response).code
+
+    assert await ask(peers[0], "a") == Code.CHANGED
+    assert await ask(peers[0], "a") == Code.CHANGED        # the same device again: no new session
+    assert await ask(peers[1], "a") == Code.BAD_REQUEST    # someone else for the same endpoint
+    assert await ask(peers[1], "b") == Code.CHANGED
+    assert await ask(peers[2], "c") == Code.SERVICE_UNAVAILABLE
+    assert bs.stats.requests == 2 and bs.stats.refused == 2
+    await bs.close()
+

@@ -80,9 +80,9 @@ async def test_client_runs_many_devices():
 async def test_client_reports_a_refused_registration():
     server = await Lwm2mServer.create_udp(("127.0.0.1", 0))
     try:
-        # binding S without an sms= number: the server answers 4.00
+        # binding UQS without an sms= number: the server answers 4.00
         proc = await cli("client", "--ep", "nosms", "--server", f"coap://127.0.0.1:{server.port}",
-                         "--binding", "S", "--duration", "0.1")
+                         "--binding", "UQS", "--duration", "0.1")
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 1
         assert "0 of 1 device(s) registered" in out.decode() and "4.00" in err.decode()

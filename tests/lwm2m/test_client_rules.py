@@ -53,21 +53,53 @@ async def test_queue_mode_window():
     assert client.accepts(udp)
 
 
-async def test_the_gate_in_front_of_the_message_layer_applies_the_rules(contexts):
-    ctx = await contexts()
+async def test_sms_from_a_stranger_is_dropped_below_the_message_layer():
+    """The one trust check runs as the SMS transport's accept_filter: a request from a
+    number no account names gets nothing back (no ACK, no RST, no answer)."""
+    from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
+    from lwm2m_sms.coap import add_sms_transport
+
+    net = LoopbackNetwork()
+    device, stranger, server = (LoopbackBearer(net, n) for n in ("+15550101", "+15557777", "+15550000"))
+    for b in (device, stranger, server):
+        await b.start()
+    ctx = aiocoap.Context(serversite=None)
+    transport = await add_sms_transport(ctx, device)
     client = Lwm2mClient(ctx, "g", server="coap://127.0.0.1:5683", server_sms="+15550000", binding="US")
+    assert transport.accept_filter == client.trust.accept_filter
+
+    async def nothing_expected(sms):
+        raise AssertionError(f"unexpected SMS {sms}")
+
+    for b in (stranger, server):
+        b.set_receiver(nothing_expected)
+    msg = Message(code=Code.GET, uri_path=("3", "0", "0"), mtype=aiocoap.CON, mid=1, token=b"\x01")  # noqa: raw wire message
+    await stranger.send("+15550101", msg.encode())
+    await net.drain()
+    assert client.stats["dropped_untrusted"] == 1 and transport.stats().total.dropped_untrusted == 1
+    assert client.stats["requests"] == 0 and net.sms_carried == 1  # nothing went back
+    await ctx.shutdown()
+
+
+async def test_the_sleep_gate_sits_in_front_of_the_udp_message_layer(contexts):
+    now = [100.0]
+    ctx = await contexts()
+    client = Lwm2mClient(ctx, "g", server="coap://127.0.0.1:5683", binding="UQ", queue_window=10,
+                         clock=lambda: now[0])
+    client._sent_message()
+    now[0] = 200.0
     mman = ctx.request_interfaces[0].token_interface
-    msg = sms_request("+15557777")
-    msg.mtype, msg.mid, msg.token = aiocoap.CON, 1, b"\x01"
+    msg = Message(code=Code.GET, uri_path=("3", "0", "0"), mtype=aiocoap.CON, mid=1, token=b"\x01")  # noqa: raw wire message
+    msg.remote = SimpleNamespace(uri_base="coap://127.0.0.1:5683")
     assert mman.dispatch_message(msg) is None   # dropped before aiocoap sees it: no ACK
-    assert client.stats["dropped_untrusted"] == 1
+    assert client.stats["dropped_asleep"] == 1
 
 
 # --- whatever a server sends, the device answers with a code ---------------------------
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from lwm2m_sms.lwm2m.client import _Refused  # noqa: E402
+from lwm2m_sms.lwm2m.client import Refused  # noqa: E402
 
 segments = st.one_of(st.sampled_from(["0", "1", "3", "5", "bs", "", "65536", "x"]), st.integers(0, 30).map(str))
 
@@ -85,12 +117,14 @@ segments = st.one_of(st.sampled_from(["0", "1", "3", "5", "bs", "", "65536", "x"
 async def test_request_handler_answers_with_a_code_whatever_it_gets(code, path, payload, cf, accept, query, bootstrapping):
     client = Lwm2mClient(aiocoap.Context(serversite=None), "fuzz", server="coap://127.0.0.1:5683",
                          bootstrap="coap://127.0.0.1:5783")
-    client._bootstrapping = bootstrapping
+    if bootstrapping:
+        client.bootstrap_state.begin("client", "coap://127.0.0.1:5783")
     msg = Message(code=code, uri_path=tuple(path), payload=payload, content_format=cf, accept=accept)
+    msg.remote = SimpleNamespace(uri_base="coap://127.0.0.1:5783")  # the bootstrap server
     msg.opt.uri_query = tuple(query)
     try:
-        response = client._handle(msg)
-    except _Refused as exc:
+        response = client.handler.handle(msg)
+    except Refused as exc:
         assert not exc.code.is_successful()
     else:
         assert response.code.is_successful()

@@ -10,6 +10,7 @@ from lwm2m_sms.lwm2m.client import Lwm2mClient
 from lwm2m_sms.lwm2m.exceptions import DeviceUnreachable, RequestFailed
 from lwm2m_sms.lwm2m.server import Lwm2mServer
 from lwm2m_sms.lwm2m.store import SqliteRegistrationStore
+from waiting import until
 
 
 async def test_bootstrap_register_read_write_execute_observe_deregister(server, recorder, contexts):
@@ -49,10 +50,7 @@ async def test_bootstrap_register_read_write_execute_observe_deregister(server, 
         assert seen == sorted(seen) and all(isinstance(v, int) for v in seen)
         # Cancel Observation: the next notification is answered with a Reset, after which
         # the device stops observing
-        async def device_stops():
-            while client.site.observed_paths():
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(device_stops(), 10)
+        await until(lambda: not client.site.observed_paths())
         assert server.observations("dev-1") == []
 
         got = asyncio.Queue()

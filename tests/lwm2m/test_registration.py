@@ -5,6 +5,7 @@ import pytest
 from aiocoap import Message
 from aiocoap.numbers.codes import Code
 
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.lwm2m.registration import RegistrationRefused, parse_register, parse_update
 from lwm2m_sms.lwm2m.server import Lwm2mServer, ServerHooks
 from lwm2m_sms.sms.address import parse_msisdn
@@ -170,33 +171,34 @@ async def test_deregister(coap, server, registered, recorder):
 # --- lifetime ------------------------------------------------------------------------
 
 async def test_lifetime_expiry_with_grace(coap, contexts, recorder):
-    now = [1000.0]
-    srv = await Lwm2mServer.create_udp(("127.0.0.1", 0), clock=lambda: now[0], grace=30)
+    clock = FakeClock()
+    srv = await Lwm2mServer.create_udp(("127.0.0.1", 0), clock=clock, grace=30)
     srv.add_hooks(recorder)
     try:
         await register(coap, srv, ["ep=e", "lt=60"])
         await register(coap, srv, ["ep=f", "lt=600"])
-        now[0] += 60 + 29
+        await clock.advance(60 + 29)
         assert srv.expire_due() == []               # within the grace margin
-        now[0] += 2
-        assert [r.endpoint for r in srv.expire_due()] == ["e"]
-        assert [r.endpoint for r in srv.registrations()] == ["f"]
+        await clock.advance(2)                      # the server's expiry task removes it
         assert (await recorder.next("expired"))[1].endpoint == "e"
+        assert [r.endpoint for r in srv.registrations()] == ["f"]
     finally:
         await srv.close()
 
 
-async def test_update_postpones_expiry(coap, contexts):
-    now = [1000.0]
-    srv = await Lwm2mServer.create_udp(("127.0.0.1", 0), clock=lambda: now[0], grace=0)
+async def test_update_postpones_expiry(coap, contexts, recorder):
+    clock = FakeClock()
+    srv = await Lwm2mServer.create_udp(("127.0.0.1", 0), clock=clock, grace=0)
+    srv.add_hooks(recorder)
     try:
         r = await register(coap, srv, ["ep=g", "lt=60"])
-        now[0] += 50
+        await clock.advance(50)
         await send(coap, srv, Code.POST, "/".join(r.opt.location_path))
-        now[0] += 50
-        assert srv.expire_due() == []
-        now[0] += 11
-        assert len(srv.expire_due()) == 1
+        await clock.advance(50)
+        assert srv.expire_due() == [] and len(srv.registrations()) == 1
+        await clock.advance(11)
+        assert (await recorder.next("expired"))[1].endpoint == "g"
+        assert srv.registrations() == []
     finally:
         await srv.close()
 

@@ -7,29 +7,14 @@ import asyncio
 
 import pytest
 
-from lwm2m_sms.bearer import InboundSms, LoopbackBearer, LoopbackNetwork
+from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
 from modems.driver import ModemConfig, ModemDriver
 from modems.emulator import ModemEmulator
 from modems.emulator_core import EmulatorCore
+from waiting import Inbox
 
 MODEM = "+15550001111"
 PEER = "+15550002222"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.items: list[InboundSms] = []
-        self._cond = asyncio.Condition()
-
-    async def __call__(self, sms: InboundSms) -> None:
-        async with self._cond:
-            self.items.append(sms)
-            self._cond.notify_all()
-
-    async def wait_for(self, n: int, timeout: float = 20.0) -> list[InboundSms]:
-        async with self._cond:
-            await asyncio.wait_for(self._cond.wait_for(lambda: len(self.items) >= n), timeout)
-        return self.items
 
 
 async def bounded(aw, what: str) -> None:

@@ -13,6 +13,8 @@ from lwm2m_sms.sms.address import parse_msisdn
 from lwm2m_sms.sms.segmentation import UserData
 from modems.emulator_core import EmulatorCore, Quirks
 
+from waiting import until
+
 from .conftest import MODEM, PEER
 
 
@@ -22,10 +24,10 @@ async def test_one_part_both_ways(make_emulator, make_driver, peer):
     assert drv.identity.model == "EC25" and drv.profile.name == "quectel" and drv.use_cmt
     sub = await drv.send(PEER, b"\x40\x01\x12\x34binary\x00\xff")
     assert (await sub.outcome).state is DeliveryState.SUBMITTED
-    got = await peer.inbox.wait_for(1)
+    got = await peer.inbox.wait(1)
     assert got[0].payload == b"\x40\x01\x12\x34binary\x00\xff" and str(got[0].sender) == MODEM
     await peer.send(MODEM, b"\x60\x45\x12\x34reply")
-    got = await drv.inbox.wait_for(1)
+    got = await drv.inbox.wait(1)
     assert got[0].payload == b"\x60\x45\x12\x34reply" and str(got[0].sender) == PEER
     assert emu.core.store == {}  # +CMT acknowledged by +CNMA, never stored
 
@@ -37,9 +39,9 @@ async def test_multi_part_both_ways(make_emulator, make_driver, peer):
     sub = await drv.send(PEER, payload)
     assert sub.segments == 6
     assert (await sub.outcome).ok
-    assert (await peer.inbox.wait_for(1))[0].payload == payload
+    assert (await peer.inbox.wait(1))[0].payload == payload
     await peer.send(MODEM, payload[::-1])
-    got = (await drv.inbox.wait_for(1))[0]
+    got = (await drv.inbox.wait(1))[0]
     assert got.payload == payload[::-1] and got.segments == 6
 
 
@@ -48,12 +50,8 @@ async def test_store_and_read_modem_without_cmt(make_emulator, make_driver, peer
     drv = await make_driver(emu.path)
     assert not drv.use_cmt
     await peer.send(MODEM, b"A" * 300)
-    assert (await drv.inbox.wait_for(1))[0].payload == b"A" * 300
-    for _ in range(100):  # deleted after handing up
-        if not emu.core.store:
-            break
-        await asyncio.sleep(0.02)
-    assert emu.core.store == {}
+    assert (await drv.inbox.wait(1))[0].payload == b"A" * 300
+    await until(lambda: emu.core.store == {})  # deleted after handing up
     sub = await drv.send(PEER, b"over a prompt with no space")
     assert (await sub.outcome).ok
 
@@ -65,7 +63,7 @@ async def test_stored_messages_drained_at_start(make_emulator, make_driver, peer
     await peer.network.drain()
     assert len(emu.core.store) == 1 + 4
     drv = await make_driver(emu.path)
-    got = await drv.inbox.wait_for(2)
+    got = await drv.inbox.wait(2)
     assert sorted(s.payload for s in got) == sorted([b"while you were out", b"L" * 500])
     assert emu.core.store == {} and drv.counters["drained"] == 5
 
@@ -77,7 +75,7 @@ async def test_cms_errors_retried_then_fail_fast(make_emulator, make_driver, pee
     sub = await drv.send(PEER, b"retry me")
     assert (await sub.outcome).state is DeliveryState.SUBMITTED
     assert drv.counters["cms_retries"] == 2
-    assert (await peer.inbox.wait_for(1))[0].payload == b"retry me"
+    assert (await peer.inbox.wait(1))[0].payload == b"retry me"
     emu.core.fail_next_sends(1, 304)
     out = await (await drv.send(PEER, b"bad pdu")).outcome
     assert out.state is DeliveryState.FAILED and "304" in out.detail and "invalid PDU" in out.detail
@@ -104,20 +102,19 @@ async def test_line_dropped_mid_stream_nothing_lost(make_emulator, make_driver, 
     drv = await make_driver(emu.path)
     payloads = [bytes([i]) * (50 + 40 * (i % 5)) for i in range(30)]
     subs = [await drv.send(PEER, p) for p in payloads]
-    while peer.inbox.items == []:
-        await asyncio.sleep(0.001)
+    await until(lambda: peer.inbox.items)  # the line drops with the rest on their way
     await emu.drop_line(down_for=0.3)
     # while the host is reconnecting, SMS arrive for it: stored on the SIM, drained later
     await peer.send(MODEM, b"during the outage")
     outcomes = await asyncio.wait_for(asyncio.gather(*(s.outcome for s in subs)), 30)
     assert all(o.ok for o in outcomes)
-    got = await peer.inbox.wait_for(len(payloads))
+    got = await peer.inbox.wait(len(payloads))
     assert {s.payload for s in got} == set(payloads)
-    assert (await drv.inbox.wait_for(1))[0].payload == b"during the outage"
+    assert (await drv.inbox.wait(1))[0].payload == b"during the outage"
     assert drv.counters["reconnects"] >= 1 and emu.lines_dropped == 1
     # and the state was re-established: +CMT routing works on the new line
     await peer.send(MODEM, b"after")
-    assert (await drv.inbox.wait_for(2))[1].payload == b"after"
+    assert (await drv.inbox.wait(2))[1].payload == b"after"
 
 
 async def test_pin_required(make_emulator, make_driver, peer):
@@ -142,6 +139,7 @@ async def test_slow_registration_waited_for(make_emulator, make_driver, peer):
     emu = await make_emulator(EmulatorCore(MODEM, registered=False))
     emu.set_registration(2)  # searching
     loop = asyncio.get_running_loop()
+    # the scenario, not a wait: the network takes half a second to register the modem
     loop.call_later(0.5, emu.set_registration, 1)
     drv = await make_driver(emu.path)
     assert drv.registration == 1
@@ -160,7 +158,7 @@ async def test_garbage_and_stray_urcs_do_not_disturb(make_emulator, make_driver,
     emu.inject(b"\r\n^RSSI:12\r\n" + b"\xfe" * 9000 + b"\r\n+QIND: SMS DONE\r\n")
     assert (await (await drv.send(PEER, b"still fine")).outcome).ok
     await peer.send(MODEM, b"and back")
-    assert (await drv.inbox.wait_for(1))[0].payload == b"and back"
+    assert (await drv.inbox.wait(1))[0].payload == b"and back"
 
 
 async def test_slow_responses(make_emulator, make_driver, peer):
@@ -187,12 +185,8 @@ async def test_outbox_resent_after_restart(make_emulator, make_driver, peer, tmp
     drv = await make_driver(emu.path, start=False)
     drv.outbox = box
     await drv.start()
-    assert (await peer.inbox.wait_for(1))[0].payload == b"left over"
-    for _ in range(100):
-        if len(box) == 0:
-            break
-        await asyncio.sleep(0.02)
-    assert len(box) == 0
+    assert (await peer.inbox.wait(1))[0].payload == b"left over"
+    await until(lambda: len(box) == 0)
 
 
 def _part(ref: int, total: int, seq: int, data: bytes) -> SmsSegment:
@@ -207,21 +201,14 @@ async def test_stored_parts_deleted_only_when_whole(make_emulator, make_driver, 
     emu = await make_emulator(EmulatorCore(MODEM, quirks=Quirks(supports_cmt=False)))
     drv = await make_driver(emu.path)
     await emu._from_network(_part(7, 2, 1, b"first half "))
-    for _ in range(200):
-        if drv._held:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: drv._held)  # (the driver's parts waiting for the rest: no public view)
     assert len(emu.core.store) == 1  # read, fed to the reassembler, kept on the SIM
     # the program stops here; a new one drains the part and completes the message
     await drv.close()
     drv2 = await make_driver(emu.path)
     await emu._from_network(_part(7, 2, 2, b"second half"))
-    assert (await drv2.inbox.wait_for(1))[0].payload == b"first half second half"
-    for _ in range(200):
-        if not emu.core.store:
-            break
-        await asyncio.sleep(0.01)
-    assert emu.core.store == {}
+    assert (await drv2.inbox.wait(1))[0].payload == b"first half second half"
+    await until(lambda: emu.core.store == {})
 
 
 async def test_slow_sim_retried(make_emulator, make_driver):
@@ -242,16 +229,14 @@ async def test_unencodable_recipient_refused_at_send(make_emulator, make_driver)
     assert len(drv.outbox) == 0
 
 
-async def test_send_waits_while_network_lost(make_emulator, make_driver, peer):
+async def test_send_waits_while_network_lost(make_emulator, make_driver, peer, caplog):
+    caplog.set_level("INFO", logger="modems.driver")
     emu = await make_emulator()
     drv = await make_driver(emu.path)
     emu.set_registration(2)  # +CREG: 2 URC: searching
-    for _ in range(200):
-        if drv.registration == 2:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: drv.registration == 2)
     sub = await drv.send(PEER, b"after the tunnel")
-    await asyncio.sleep(0.3)
+    await until(lambda: "waits for network registration" in caplog.text)
     assert not sub.outcome.done() and emu.core.stats["sent"] == 0
     emu.set_registration(5)  # roaming will do
     assert (await asyncio.wait_for(sub.outcome, 10)).ok
@@ -268,16 +253,9 @@ async def test_close_keeps_unsent_in_outbox_for_next_start(make_emulator, make_d
     assert len(drv.outbox) == len(unsent) >= 1
     await drv.start()
     want = {bytes([i]) * 20 for i in range(5)}
-    for _ in range(500):  # a part on the wire at close may arrive twice: compare sets
-        if {s.payload for s in peer.inbox.items} == want:
-            break
-        await asyncio.sleep(0.01)
-    assert {s.payload for s in peer.inbox.items} == want
-    for _ in range(200):
-        if len(drv.outbox) == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert len(drv.outbox) == 0
+    # a part on the wire at close may arrive twice: compare sets
+    await until(lambda: {s.payload for s in peer.inbox.items} == want)
+    await until(lambda: len(drv.outbox) == 0)
 
 
 async def test_command_timeout_then_channel_resyncs(make_emulator):
@@ -304,23 +282,15 @@ async def test_stored_sms_stay_on_the_sim_until_a_receiver_takes_them(make_emula
 
     emu = await make_emulator()
     await peer.send(MODEM, b"while nobody listened")
-    for _ in range(100):
-        if emu.core.store:
-            break
-        await asyncio.sleep(0.02)
-    assert len(emu.core.store) == 1
+    await until(lambda: len(emu.core.store) == 1)
     drv = ModemDriver(config(emu.path), MODEM)
     await drv.start()  # no receiver yet: the drain must not delete what it cannot hand up
     try:
         assert len(emu.core.store) == 1
         inbox = Inbox()
         drv.set_receiver(inbox)  # a receiver arrives: the SIM is drained for it
-        assert [s.payload for s in await inbox.wait_for(1)] == [b"while nobody listened"]
-        for _ in range(100):
-            if not emu.core.store:
-                break
-            await asyncio.sleep(0.02)
-        assert emu.core.store == {}
+        assert [s.payload for s in await inbox.wait(1)] == [b"while nobody listened"]
+        await until(lambda: emu.core.store == {})
     finally:
         await bounded(drv.close(), "driver")
 

@@ -25,19 +25,11 @@ from lwm2m_sms.sms.tpdu import SmsDeliver, SmsSubmit, encode_pdu
 from modems.driver import ModemDriver
 from modems.emulator_core import EmulatorCore, Quirks
 
+from waiting import until
+
 from .conftest import MODEM, PEER, Inbox, bounded, config
 
 SMSC = parse_msisdn("+15550000000")
-
-
-async def until(predicate, what: str) -> None:
-    """The driver deletes after handing up, on its own task: poll the emulator's state (a
-    bounded wait on a condition, not a timing assertion)."""
-    for _ in range(500):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"never: {what}")
 
 
 @pytest.fixture
@@ -80,10 +72,10 @@ async def test_padded_and_quoted_pdu_lines_are_handed_up(make_emulator, drivers,
     drv = await drivers(emu.path)
     await peer.send(MODEM, b"\x40\x01\x00\x01one part")
     await peer.send(MODEM, bytes(range(256)) + bytes(44))  # 3 parts
-    got = await drv.inbox.wait_for(2)
+    got = await drv.inbox.wait(2)
     assert sorted(s.payload for s in got) == sorted([b"\x40\x01\x00\x01one part", bytes(range(256)) + bytes(44)])
     await peer.network.drain()
-    await until(lambda: emu.core.store == {}, "SIM empty")  # all taken, deleted / acknowledged
+    await until(lambda: emu.core.store == {}, what="SIM empty")  # all taken, deleted / acknowledged
     assert drv.dead_letters.count() == 0
     if q.pdu_padding:
         assert drv.counters["padded_pdus"] == 4
@@ -97,7 +89,7 @@ async def test_stored_submits_stay_on_the_sim_and_received_ones_are_handed_up(ma
     received = core.store_pdu(0, deliver_pdu(b"\x40\x02\x00\x07for the app"), sender=PEER)
     emu = await make_emulator(core)
     drv = await drivers(emu.path)  # start() drains
-    got = await drv.inbox.wait_for(1)
+    got = await drv.inbox.wait(1)
     assert [s.payload for s in got] == [b"\x40\x02\x00\x07for the app"]
     assert sorted(emu.core.store) == sorted([unsent, sent, odd]) and received not in emu.core.store
     assert emu.core.store[unsent].stat == 2 and emu.core.store[sent].stat == 3
@@ -113,14 +105,14 @@ async def test_garbage_pdu_becomes_a_dead_letter_then_is_deleted(make_emulator, 
     good = core.store_pdu(0, deliver_pdu(b"fine"), sender=PEER)
     emu = await make_emulator(core)
     drv = await drivers(emu.path)
-    assert [s.payload for s in await drv.inbox.wait_for(1)] == [b"fine"]
+    assert [s.payload for s in await drv.inbox.wait(1)] == [b"fine"]
     assert emu.core.store == {} and good not in emu.core.store
     (letter,) = drv.dead_letters.list()
     assert letter.storage_index == garbage and letter.pdu_hex == "07911326040000F0040B911346610089F60004"
     assert letter.where == f"SIM index {garbage}" and "truncated" in letter.reason
     # a garbage +CMT (the network delivered it; the modem shows it): dead letter, then +CNMA
     emu.inject(b'\r\n+CMT: ,9\r\n"00040B91FFFFFFFF"\r\n')
-    await until(lambda: drv.dead_letters.count() == 2, "the +CMT dead letter")
+    await until(lambda: drv.dead_letters.count() == 2, what="the +CMT dead letter")
     assert [d.where for d in drv.dead_letters.list()] == [f"SIM index {garbage}", "+CMT"]
     # the operator lists and exports them
     db = str(tmp_path / "gateway.db")
@@ -141,7 +133,7 @@ async def test_status_reports_stored_in_sr_memory_are_read_and_matched(make_emul
     sub = await drv.send(PEER, b"report please", report=True)
     outcome = await asyncio.wait_for(sub.outcome, 10)
     assert outcome.state is DeliveryState.DELIVERED
-    await until(lambda: emu.core.sr_store == {} and emu.core.read_memory == "SM", "SR read, deleted, SM back")
+    await until(lambda: emu.core.sr_store == {} and emu.core.read_memory == "SM", what="SR read, deleted, SM back")
     # receiving still works from the SIM memory afterwards
     await peer.send(MODEM, b"after")
-    assert (await drv.inbox.wait_for(1))[0].payload == b"after"
+    assert (await drv.inbox.wait(1))[0].payload == b"after"

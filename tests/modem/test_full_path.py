@@ -35,11 +35,11 @@ async def test_driver_emulator_smsc_smpp_and_back(tmp_path):
         payload = bytes(range(256)) + b"coap"  # two SMS
         sub = await drv.send(PEER, payload)
         assert (await asyncio.wait_for(sub.outcome, 20)).state is DeliveryState.SUBMITTED
-        got = (await server_inbox.wait_for(1))[0]
+        got = (await server_inbox.wait(1))[0]
         assert got.payload == payload and str(got.sender) == MODEM and got.segments == 2
         back = await server.send(MODEM, b"\x60\x45\x00\x01reply" * 30)
         await asyncio.wait_for(back.outcome, 20)
-        got = (await inbox.wait_for(1))[0]
+        got = (await inbox.wait(1))[0]
         assert got.payload == b"\x60\x45\x00\x01reply" * 30 and str(got.sender) == PEER
         # a status report travels back as SMPP receipt -> +CDS
         sub = await drv.send(PEER, b"report please", report=True)

@@ -1,10 +1,12 @@
 """SMS networks for the end-to-end binding tests: the loopback network, and the simulated
 SMSC with the server on one SMPP bind and every device on one fleet bind (multiplexed by
-MSISDN). Each exposes ``sms()``: the SMS count that crossed the network so far."""
+MSISDN). Each exposes ``sms()``: the SMS count that crossed the network so far. Servers and
+devices made here run on a FakeClock."""
 
 import pytest
 
 from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.gateway import emulated_modem, smpp_bearer, start_device, start_server
 from lwm2m_sms.multiplex import SegmentMux
 
@@ -99,9 +101,14 @@ async def rig(request):
 
 
 async def make_server(rig, **kw):
+    """A server whose core and router run on fake time (a FakeClock unless ``clock`` is
+    given): no routing test waits for a window, a time limit or a retry in real time."""
+    kw.setdefault("clock", FakeClock())
     return await start_server(bearers=[await rig.bearer(SERVER, server=True)], **kw)
 
 
 async def make_device(rig, stack, ep, binding, msisdn, **kw):
+    """A device whose queue-mode window runs on the server's fake time."""
+    kw.setdefault("clock", stack.server.clock.wall)
     bearer = await rig.bearer(msisdn)
     return await start_device(ep, binding, server_uri=stack.udp_uri, server_msisdn=SERVER, bearer=bearer, **kw)

@@ -8,17 +8,11 @@ import pytest
 from aiocoap import Message
 from aiocoap.numbers.codes import Code
 
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.routing.router import PolicySettings, via
+from waiting import until
 
 from .conftest import SERVER, LoopbackRig, make_device, make_server
-
-
-async def eventually(condition, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    assert condition()
 
 
 async def test_S_registers_and_is_read_by_sms_one_sms_each_way(rig):
@@ -34,9 +28,9 @@ async def test_S_registers_and_is_read_by_sms_one_sms_each_way(rig):
     before = rig.sms()
     updates = dev.client.stats["updates"]
     await stack.server.execute("dev-S", "/1/0/8")
-    await eventually(lambda: dev.client.stats["updates"] > updates)
+    await until(lambda: dev.client.stats["updates"] > updates)
     # Execute + 2.04, then the device's Update + 2.04, all by SMS
-    await eventually(lambda: rig.sms() - before >= 4)
+    await until(lambda: rig.sms() - before >= 4)
     assert rig.sms() - before == 4 and stack.router.stats.sent_udp == 0
     before = rig.sms()
     await dev.close()
@@ -71,13 +65,14 @@ async def test_US_udp_by_default_sms_when_asked(rig):
 
 @pytest.mark.parametrize("binding", ["SQ", "UQ"])
 async def test_queued_binding_waits_for_the_device_then_sends_in_order(rig, binding):
-    stack = await make_server(rig, policy=PolicySettings(sms_window=0.3, udp_window=0.3))
+    clock = FakeClock()
+    stack = await make_server(rig, clock=clock, policy=PolicySettings(sms_window=30, udp_window=30))
     ep = f"dev-{binding}"
-    dev = await make_device(rig, stack, ep, binding, "+15550104", queue_window=0.3)
-    await asyncio.sleep(0.5)  # both sides: the window after the Register has closed
+    dev = await make_device(rig, stack, ep, binding, "+15550104", queue_window=30, clock=clock.wall)
+    await clock.advance(31)  # both sides: the window after the Register has closed
     before = rig.sms()
     reads = [asyncio.create_task(stack.server.read(ep, p)) for p in ("/3/0/0", "/3/0/1")]
-    await asyncio.sleep(0.2)
+    await until(lambda: len(stack.router.queue.pending(ep)) == 2)
     assert rig.sms() == before and not any(t.done() for t in reads)
     assert stack.router.stats.per_endpoint.get(ep, {"udp": 0, "sms": 0}) == {"udp": 0, "sms": 0}
     assert [r.path for r in stack.router.queue.pending(ep)] == ["/3/0/0", "/3/0/1"]
@@ -96,14 +91,15 @@ async def test_queued_binding_waits_for_the_device_then_sends_in_order(rig, bind
 
 
 async def test_UQS_wake_up_by_sms_then_queue_over_udp(rig):
-    stack = await make_server(rig, policy=PolicySettings(udp_window=0.3))
-    dev = await make_device(rig, stack, "dev-UQS", "UQS", "+15550105", queue_window=0.3)
-    await asyncio.sleep(0.5)
+    clock = FakeClock()
+    stack = await make_server(rig, clock=clock, policy=PolicySettings(udp_window=30))
+    dev = await make_device(rig, stack, "dev-UQS", "UQS", "+15550105", queue_window=30, clock=clock.wall)
+    await clock.advance(31)
     before = rig.sms()
     value = await asyncio.wait_for(stack.server.read("dev-UQS", "/3/0/0"), 10)
     assert value == "lwm2m-sms"
     # The trigger and its 2.04 (which may still be on its way by SMS); the rest went by UDP.
-    await eventually(lambda: rig.sms() - before >= 2)
+    await until(lambda: rig.sms() - before >= 2)
     assert rig.sms() - before == 2
     assert stack.router.stats.wake_ups == 1 and stack.router.stats.flushed == 1
     assert dev.client.stats["updates"] >= 1
@@ -122,10 +118,8 @@ async def test_spoofed_sms_is_refused_and_registration_unchanged(rig):
     sms_before = rig.sms()
     req = Message(code=Code.POST, uri=f"coap+sms://{SERVER}/rd/{reg.location}?b=U")
     pending = stranger.context.request(req)
-    await asyncio.sleep(0.2)
+    await until(lambda: trust.dropped_unknown_sender == 1)
     assert not pending.response.done() and rig.sms() - sms_before == 1
-    assert trust.dropped_unknown_sender == 1
-    pending.response.cancel()
 
     # 2. A registered device acting on another endpoint's registration: 4.03.
     mallory = await make_device(rig, stack, "mallory", "S", "+15550666")
@@ -140,7 +134,9 @@ async def test_spoofed_sms_is_refused_and_registration_unchanged(rig):
 
     after = stack.server.registration("dev-S2")
     assert (after.binding, after.location, str(after.sms)) == ("S", reg.location, "+15550106")
-    for d in (stranger, mallory, dev):
+    assert not pending.response.done()  # the stranger never got an answer, after all this
+    pending.response.cancel()  # (aiocoap acts on the cancel a loop turn later: close it last)
+    for d in (mallory, dev, stranger):
         await d.close(deregister=d is not stranger)
     await stack.close()
 
@@ -163,28 +159,24 @@ async def test_deregister_by_sms_from_another_number_is_refused(rig):
 
 async def test_queue_survives_a_server_restart(rig, tmp_path):
     db = str(tmp_path / "server.sqlite")
-    policy = PolicySettings(sms_window=0.3)
-    stack = await make_server(rig, db=db, policy=policy)
-    dev = await make_device(rig, stack, "dev-SQ2", "SQ", "+15550108", queue_window=0.3)
-    await asyncio.sleep(0.5)
+    policy = PolicySettings(sms_window=30)
+    clock = FakeClock()
+    stack = await make_server(rig, db=db, policy=policy, clock=clock)
+    dev = await make_device(rig, stack, "dev-SQ2", "SQ", "+15550108", queue_window=30, clock=clock.wall)
+    await clock.advance(31)
     queued = asyncio.create_task(stack.server.write("dev-SQ2", "/1/0/1", 600))
-    await asyncio.sleep(0.1)
-    assert [r.path for r in stack.router.queue.pending("dev-SQ2")] == ["/1/0/1"]
+    await until(lambda: [r.path for r in stack.router.queue.pending("dev-SQ2")] == ["/1/0/1"])
     # The server goes down with the write queued; its SMS link goes with it.
     await stack.close()
     for t in stack.sms:
         await t.bearer.close()
     with pytest.raises(Exception):
         await queued  # this caller is gone with the server; the request stays queued
-    stack = await make_server(rig, db=db, policy=policy)
+    stack = await make_server(rig, db=db, policy=policy, clock=clock)
     assert [r.path for r in stack.router.queue.pending("dev-SQ2")] == ["/1/0/1"]
     assert stack.server.registration("dev-SQ2").binding == "SQ"
     await dev.client.update()  # the device wakes: the queue restored from disk goes out
-    for _ in range(100):
-        if not stack.router.queue.pending("dev-SQ2") and stack.router.stats.flushed:
-            break
-        await asyncio.sleep(0.05)
-    assert stack.router.queue.counts().get("answered") == 1
+    await until(lambda: stack.router.queue.counts().get("answered") == 1)
     assert dev.client.objects[1][0][1] == 600
     await dev.close()
     await stack.close()
@@ -194,12 +186,21 @@ async def test_a_queued_request_past_its_time_limit_fails_for_the_caller():
     from lwm2m_sms.routing.router import RequestExpired
 
     rig = LoopbackRig()  # the queue's time limit does not depend on the bearer
-    stack = await make_server(rig, policy=PolicySettings(sms_window=0.2, queue_ttl=0.3, expiry_interval=0.1))
-    dev = await make_device(rig, stack, "dev-SQ3", "SQ", "+15550109", queue_window=0.2)
-    await asyncio.sleep(0.4)
+    clock = FakeClock()
+    policy = PolicySettings(sms_window=30, queue_ttl=600, expiry_interval=5)
+    stack = await make_server(rig, clock=clock, policy=policy)
+    # (a lifetime longer than the time limit: the device's own Updates run on real time)
+    dev = await make_device(rig, stack, "dev-SQ3", "SQ", "+15550109", queue_window=30, clock=clock.wall,
+                            lifetime=3600)
+    await clock.advance(31)
     before = rig.sms()
+    read = asyncio.create_task(stack.server.read("dev-SQ3", "/3/0/0"))
+    await until(lambda: stack.router.queue.counts() == {"queued": 1})
+    await clock.advance(599)
+    assert not read.done() and stack.router.queue.counts() == {"queued": 1}
+    await clock.advance(6)  # past the time limit, and the next expiry check with it
     try:
-        await asyncio.wait_for(stack.server.read("dev-SQ3", "/3/0/0"), 5)
+        await asyncio.wait_for(read, 5)
     except Exception as exc:  # the core wraps transport errors as DeviceUnreachable
         assert isinstance(exc, RequestExpired) or isinstance(getattr(exc, "cause", None), RequestExpired), exc
     else:

@@ -14,6 +14,8 @@ from lwm2m_sms.sms.reassembly import DEFAULT_UNTRUSTED_MAX_BYTES, DEFAULT_UNTRUS
 from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.udh import Concat, Udh
 
+from waiting import until
+
 from .conftest import SERVER, LoopbackRig, make_device, make_server
 
 DEVICE = "+15550131"
@@ -51,8 +53,7 @@ async def test_flood_of_first_parts_cannot_evict_a_registered_update():
     flood(0, 2000)
     update = Message(code=Code.POST, uri=f"coap+sms://{SERVER}/rd/{reg.location}", payload=links.encode())
     pending = asyncio.ensure_future(dev.context.request(update).response)
-    while len(held) < 2:
-        await asyncio.sleep(0)
+    await until(lambda: len(held) == 2)
     await rig.net.drain()
     assert stats.open - stats.open_untrusted == 1  # part 1 of the Update is held
     flood(2000, 8000)

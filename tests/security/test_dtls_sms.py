@@ -61,6 +61,7 @@ async def test_handshake_read_write_execute_through_the_smsc(binding):
         await eventually(lambda: dev.client.stats["updates"] > updates)
         assert ch.handshakes == 1  # still the one session
         assert sb.security_stats.dropped_total == 0 and db.security_stats.dropped_total == 0
+        assert sb.security_stats.protocol_messages == 3 == db.security_stats.protocol_messages  # flights
         await dev.close()
         await stack.close()
     finally:

@@ -16,7 +16,7 @@ import sys
 
 from lwm2m_sms.bearer import DeliveryState
 
-from smpp_testing import Inbox
+from waiting import Inbox, until
 
 N = 1000
 KILLS = 5
@@ -41,23 +41,18 @@ async def test_smsc_killed_and_restarted_while_in_flight(tmp_path, make_link):
         inbox = Inbox()
         receiver.set_receiver(inbox)
         subs = [await sender.send("+15550002", b"msg %04d" % i) for i in range(N)]
-        for _ in range(KILLS):
-            await asyncio.sleep(0.25)
+        for kill in range(1, KILLS + 1):
+            # spread the kills over the traffic: each one after another share has arrived
+            await until(lambda: len(inbox.items) >= kill * N // (KILLS + 2), timeout=60)
             proc.kill()
             await proc.wait()
-            await asyncio.sleep(0.1)
+            await until(lambda: not sender.bound and not receiver.bound)  # both saw it die
             proc, _ = await start_smsc(port, store)
         outcomes = await asyncio.wait_for(asyncio.gather(*(s.outcome for s in subs)), 60)
         assert all(o.state is DeliveryState.SUBMITTED for o in outcomes)
-        got = await inbox.wait(N, timeout=60)  # may include duplicates; wait for the rest
-        seen = set()
-
-        async def all_unique():
-            while len(seen) < N:
-                seen.update(m.payload for m in inbox.items)
-                await asyncio.sleep(0.05)
-
-        await asyncio.wait_for(all_unique(), 60)
+        await inbox.wait(N, timeout=60)  # may include duplicates; wait for the rest
+        await until(lambda: len({m.payload for m in inbox.items}) == N, timeout=60)
+        seen = {m.payload for m in inbox.items}
         assert seen == {b"msg %04d" % i for i in range(N)}
         duplicates = len(inbox.items) - len(seen)
         print(f"{N} messages, {KILLS} kills: {sender.connects} connects, {duplicates} duplicates dropped by the app")

@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from lwm2m_sms.bearer import DeliveryState, SmsSegment
+from lwm2m_sms.clock import FakeClock
 from lwm2m_sms.sms.address import parse_msisdn
 from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.udh import Ports
@@ -12,7 +13,7 @@ from smsc.config import Account, SmscConfig
 from smsc.link import BindRefused, SmppBearer, SmppLinkConfig
 from smsc.server import SimulatedSmsc
 
-from smpp_testing import Inbox
+from waiting import Inbox, until
 
 A, B = "+15550001", "+15550002"
 LONG = bytes(range(256)) * 2  # 512 octets: 4 parts of 134
@@ -105,8 +106,7 @@ async def test_queue_full_backs_off_until_receiver_binds(make_link):
         await smsc.start("127.0.0.1", 0)
         a = await make_link(smsc, A)
         subs = [await a.send(B, b"%d" % i) for i in range(12)]
-        await asyncio.sleep(0.3)
-        assert smsc.stats.rejected > 0 and a.throttled > 0
+        await until(lambda: smsc.stats.rejected > 0 and a.throttled > 0)
         ib = Inbox()
         b = await make_link(smsc, B, start=False)
         b.set_receiver(ib)
@@ -119,8 +119,8 @@ async def test_queue_full_backs_off_until_receiver_binds(make_link):
 async def test_no_route_is_stored_and_delivered_when_receiver_binds(smsc, make_link):
     a = await make_link(smsc, A)
     sub = await a.send(B, LONG, report=True)
-    await asyncio.sleep(0.3)
-    assert smsc.queued == 4 and not sub.outcome.done()
+    await until(lambda: smsc.queued == 4)
+    assert not sub.outcome.done()
     ib = Inbox()
     b = await make_link(smsc, B, start=False)
     b.set_receiver(ib)
@@ -129,12 +129,18 @@ async def test_no_route_is_stored_and_delivered_when_receiver_binds(smsc, make_l
     assert (await ib.wait(1))[0].payload == LONG
 
 
-async def test_validity_expiry_gives_failed_outcome(smsc, make_link):
-    a = await make_link(smsc, A, validity_period="000000000001000R")  # 1 s
-    sub = await a.send(B, b"nobody home", report=True)
-    out = await asyncio.wait_for(sub.outcome, 10)
-    assert out.state is DeliveryState.FAILED and "EXPIRED" in out.detail
-    assert smsc.stats.expired == 1
+async def test_validity_expiry_gives_failed_outcome(make_link):
+    clock = FakeClock()  # the SMSC's validity runs on it; its retry back-off on real time
+    async with SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2), clock=clock.wall) as smsc:
+        await smsc.start("127.0.0.1", 0)
+        a = await make_link(smsc, A, validity_period="000000000001000R")  # 1 s
+        sub = await a.send(B, b"nobody home", report=True)
+        await until(lambda: smsc.queued == 1)  # no route: stored, retried
+        assert not sub.outcome.done()
+        await clock.advance(1)
+        out = await asyncio.wait_for(sub.outcome, 10)
+        assert out.state is DeliveryState.FAILED and "EXPIRED" in out.detail
+        assert smsc.stats.expired == 1
 
 
 async def test_accepted_while_down_is_sent_on_reconnect(make_link, tmp_path):
@@ -165,7 +171,7 @@ async def test_accepted_while_down_is_sent_on_reconnect(make_link, tmp_path):
 async def test_forced_disconnect_reconnects_and_resubmits(smsc, make_link):
     a, b, ia, ib = await pair(smsc, make_link)
     subs = [await a.send(B, b"%d" % i) for i in range(300)]
-    await asyncio.sleep(0)
+    await until(lambda: smsc.stats.submitted > 0)  # cut the line with the rest in flight
     smsc.disconnect()
     await asyncio.wait_for(asyncio.gather(*(s.outcome for s in subs)), 20)
     got = await ib.wait(300, timeout=20)
@@ -184,10 +190,7 @@ async def test_receive_handler_failure_means_redelivery(smsc, make_link):
 
     b.set_receiver(flaky)
     await a.send(B, b"important")
-    for _ in range(100):
-        if len(calls) >= 2:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: len(calls) >= 2)
     assert calls == [b"important", b"important"]
 
 
@@ -211,10 +214,7 @@ async def test_segment_link_keeps_data_coding(smsc, make_link, dcs, data):
     b.set_segment_receiver(on_segment)
     sub = await a.send_segment(SmsSegment(parse_msisdn(A), parse_msisdn(B), UserData(data), dcs=dcs), report=True)
     assert (await asyncio.wait_for(sub.outcome, 5)).state is DeliveryState.DELIVERED
-    for _ in range(100):
-        if segs:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: segs)
     (seg,) = segs
     assert seg.dcs == dcs and seg.user_data.data == data and seg.sender == parse_msisdn(A)
     assert seg.recipient == parse_msisdn(B)
@@ -264,11 +264,7 @@ async def test_close_unbinds(smsc, make_link):
     a = await make_link(smsc, A)
     assert len(smsc.binds) == 1
     await a.close()
-    for _ in range(50):
-        if not smsc.binds:
-            break
-        await asyncio.sleep(0.02)
-    assert smsc.binds == []
+    await until(lambda: smsc.binds == [])
 
 
 async def test_reordering_impairment(smsc, make_link):
@@ -286,12 +282,8 @@ async def test_reordering_impairment(smsc, make_link):
 async def test_periodic_forced_disconnects(smsc, make_link):
     a, b, ia, ib = await pair(smsc, make_link)
     smsc.impairments.disconnect_every = 0.3
-    for _ in range(100):
-        if a.connects >= 3:
-            break
-        await asyncio.sleep(0.05)
+    await until(lambda: a.connects >= 3)
     smsc.impairments.disconnect_every = 0
-    assert a.connects >= 3
     await a.wait_bound(5)
     await b.wait_bound(5)
     await a.send(B, b"still works")
@@ -311,11 +303,12 @@ async def test_outbox_is_bounded_while_down(make_link):
         await a.send(B, b"one too many")
 
 
-async def test_no_receiver_yet_means_the_smsc_keeps_it(smsc, make_link):
+async def test_no_receiver_yet_means_the_smsc_keeps_it(smsc, make_link, caplog):
+    caplog.set_level("INFO", logger="smsc.link")
     a = await make_link(smsc, A)
     b = await make_link(smsc, B)  # bound, but no receiver set yet
     await (await a.send(B, b"wait for me")).outcome
-    await asyncio.sleep(0.2)
+    await until(lambda: "no receiver set; deliver_sm refused for a retry" in caplog.text)
     assert smsc.stats.delivered == 0 and smsc.queued == 1
     ib = Inbox()
     b.set_receiver(ib)
@@ -329,10 +322,7 @@ async def test_smsc_store_survives_a_restart(make_link, tmp_path):
     port = smsc.port
     a = await make_link(smsc, A)
     subs = [await a.send(B, LONG, report=True), await a.send(B, b"short")]
-    for _ in range(100):
-        if smsc.stats.submitted == 5:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: smsc.stats.submitted == 5)
     await smsc.close()  # nobody took them: 5 SMS in the store
     smsc = SimulatedSmsc(SmscConfig(store=store, retry_min=0.05))
     await smsc.start("127.0.0.1", port)
