@@ -8,9 +8,11 @@ during a bootstrap session the Bootstrap Delete, Write, Discover and Finish. Wha
 arrives is answered with a code: a refused operation gives its error code and a short
 diagnostic. No I/O here; side effects (notifications, Updates) go to the collaborators.
 
-Security object /0 is for the bootstrap server only (4.01 to a management server). Only
-NoSec (security mode 3) and SMS security mode 3 are built: a Bootstrap Write of another
-mode is refused with 4.00 and a clear diagnostic (DESIGN: trust).
+Security object /0 is for the bootstrap server only (4.01 to a management server), so
+/0/x/8 (SMS secret keys) is never readable by a server. Only NoSec (security mode 3) is
+built on UDP; SMS security modes 1, 2 and 204 are accepted in a Bootstrap Write only by a
+device with an SMS security layer (``sms_modes``), any other mode is refused with 4.00 and
+a clear diagnostic (DESIGN: trust).
 """
 
 from __future__ import annotations
