@@ -19,6 +19,7 @@ across restarts with a :class:`~.state.CounterStore`.
 from __future__ import annotations
 
 import abc
+import collections
 import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -28,6 +29,7 @@ from ..errors import BearerError
 from ..sms.address import Address, parse_address
 from ..sms.udh import Ports
 from .packet_endpoint import PacketEndpoint
+from .coap_peek import peek
 from .oscore_check import is_oscore_or_empty, oscore_kid, oscore_option
 from .policy import OscoreKeys, PacketKeys, PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode
 from .secured_packet import SecuredPacketError
@@ -185,6 +187,9 @@ class SecureBearer(Bearer):
         self.handshake_timeout = handshake_timeout
         self._factories: dict[SmsSecurityMode, ChannelFactory] = dict(factories or {})
         self._channels: dict[Address, tuple[PeerSecurity, Channel]] = {}
+        # Tokens of registration update triggers in flight per trigger-only peer (sent by us:
+        # their answer may come back; received: we may answer). A few each: bounded.
+        self._triggers: dict[Address, collections.deque[bytes]] = {}
         self._retired: list[Channel] = []
         inner.set_receiver(self._on_inbound)
 
@@ -251,6 +256,8 @@ class SecureBearer(Bearer):
     ) -> Submission:
         to = parse_address(recipient)
         ch = self.channel(to)
+        if ch is None and to in self.policy.trigger_only and not self._trigger_traffic(to, payload):
+            raise BearerError(f"to {to}: NoSec SMS are limited to the registration update trigger and its answer")
         if ch is not None:
             payload = await ch.seal(payload)
             self.security_stats.sealed += 1
@@ -267,6 +274,11 @@ class SecureBearer(Bearer):
             log.info("from %s: SMS dropped silently: no SMS security configured for it", sender)
             return
         if ch is None:
+            if sender in self.policy.trigger_only and not self._trigger_traffic(sender, sms.payload):
+                self.security_stats.drop("NoSec beyond the trigger")
+                log.info("from %s: SMS dropped silently: NoSec from it is limited to the registration update "
+                         "trigger and its answer", sender)
+                return
             self.security_stats.nosec_passed += 1
             await self._handler(sms)
             return
@@ -285,6 +297,22 @@ class SecureBearer(Bearer):
             return
         self.security_stats.opened += 1
         await self._handler(InboundSms(sender, data, sms.recipient, sms.ports, sms.segments))
+
+
+    def _trigger_traffic(self, peer: Address, payload: bytes) -> bool:
+        """A trigger (POST /1/x/8), the answer to one in flight with ``peer`` (same token),
+        or an empty message."""
+        p = peek(payload)
+        if p is None:
+            return False
+        tokens = self._triggers.setdefault(peer, collections.deque(maxlen=4))
+        if p.is_registration_trigger:
+            tokens.append(p.token)
+            return True
+        if p.is_response and p.token in tokens:
+            tokens.remove(p.token)
+            return True
+        return p.is_empty
 
 
 def _looks_like_coap(payload: bytes) -> bool:

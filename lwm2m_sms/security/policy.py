@@ -170,8 +170,10 @@ class SecurityPolicy:
     refused, nothing sent to them and everything from them dropped).
 
     ``allow_nosec`` names the peers that may still send NoSec SMS although configured for a
-    secured mode (LwM2M 1.0.2 section 7.2: debugging, or the /1/x/8 trigger beside a
-    secured UDP channel). Everything else not protected as configured is dropped."""
+    secured mode (LwM2M 1.0.2 section 7.2: debugging). ``trigger_only`` names NoSec peers
+    whose SMS are limited to the registration update trigger (POST /1/x/8) and its answer:
+    the other case 7.2 allows, a trigger by SMS beside a secured UDP channel. Everything
+    else not protected as configured is dropped."""
 
     def __init__(
         self,
@@ -179,12 +181,14 @@ class SecurityPolicy:
         *,
         default: "PeerSecurity | None" = NOSEC,
         allow_nosec: "tuple[str | Address, ...] | list[str | Address]" = (),
+        trigger_only: "tuple[str | Address, ...] | list[str | Address]" = (),
     ) -> None:
         self.default = default
         self._peers: dict[Address, PeerSecurity] = {}
         for k, v in (peers or {}).items():
             self.set(k, v)
         self.allow_nosec = {parse_msisdn(a) if isinstance(a, str) else a for a in allow_nosec}
+        self.trigger_only = {parse_msisdn(a) if isinstance(a, str) else a for a in trigger_only}
 
     def set(self, peer: "str | Address", security: PeerSecurity) -> None:
         self._peers[parse_msisdn(peer) if isinstance(peer, str) else peer] = security
@@ -203,7 +207,7 @@ class SecurityPolicy:
     def load(cls, path: "str | Path") -> "SecurityPolicy":
         """From a JSON file::
 
-            {"default": "nosec", "allow_nosec": ["+1555..."],
+            {"default": "nosec", "allow_nosec": ["+1555..."], "trigger_only": ["+1555..."],
              "devices": {"+15550101": {"mode": "packet", "params": "<hex /0/x/7>", "secret": "<hex /0/x/8>"},
                          "+15550102": {"mode": "dtls", "identity": "dev-1", "psk": "<hex>"},
                          "+15550103": {"mode": "oscore", "sender_id": "01", "recipient_id": "", "secret": "<hex>"}}}
@@ -220,7 +224,8 @@ class SecurityPolicy:
             d = data.get("default", "nosec")
             default = None if d in (None, "none", "refuse") else PeerSecurity(SmsSecurityMode.parse(d))
             peers = {k: _peer_from_dict(v) for k, v in dict(data.get("devices", {})).items()}
-            return cls(peers, default=default, allow_nosec=list(data.get("allow_nosec", [])))
+            return cls(peers, default=default, allow_nosec=list(data.get("allow_nosec", [])),
+                       trigger_only=list(data.get("trigger_only", [])))
         except (KeyError, ValueError, TypeError) as exc:
             raise SecurityConfigError(f"{where}: {exc}") from None
 

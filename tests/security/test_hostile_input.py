@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lwm2m_sms.bearer import InboundSms, LoopbackBearer, LoopbackNetwork
 from lwm2m_sms.security.bearer import SecureBearer
+from lwm2m_sms.security.coap_peek import peek
 from lwm2m_sms.security.dtls import looks_like_dtls
 from lwm2m_sms.security.oscore_check import is_oscore_or_empty, oscore_kid, oscore_option
 from lwm2m_sms.security.policy import OscoreKeys, PacketKeys, PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode
@@ -70,6 +71,9 @@ def test_any_inbound_bytes(mode, data):
 
 @given(st.binary(max_size=100))
 def test_option_parsers_never_raise(data):
+    p = peek(data)
+    if p is not None:
+        assert p.is_registration_trigger in (True, False) and len(p.token) <= 8
     is_oscore_or_empty(data)
     value = oscore_option(data)
     if value is not None:

@@ -84,3 +84,33 @@ async def test_nosec_peer_passes_in_clear():
     await b._on_inbound(InboundSms(parse_msisdn(B), COAP_GET))
     assert got == [COAP_GET]
     await b.close()
+
+
+async def test_trigger_only_peer_passes_the_trigger_and_its_answer_only():
+    """LwM2M 1.0.2 7.2: NoSec SMS for the /1/x/8 trigger beside a secured UDP channel."""
+    net = LoopbackNetwork()
+    server = SecureBearer(LoopbackBearer(net, A), SecurityPolicy(trigger_only=[B]))
+    device = SecureBearer(LoopbackBearer(net, B), SecurityPolicy(trigger_only=[A]))
+    got = {A: [], B: []}
+    for b in (server, device):
+        async def handler(sms, me=str(b.local_address)):
+            got[me].append(sms.payload)
+        b.set_receiver(handler)
+        await b.start()
+    trigger = bytes.fromhex("42020007abcd") + b"\xb11\x010\x018"  # CON POST /1/0/8, token abcd
+    answer = bytes.fromhex("62440007abcd")  # ACK 2.04, same token
+    await server.send(B, trigger)
+    await net.drain()
+    assert got[B] == [trigger]
+    await device.send(A, answer)
+    await net.drain()
+    assert got[A] == [answer]
+    with pytest.raises(Exception, match="trigger"):
+        await server.send(B, COAP_GET)  # a read in clear: refused
+    await device._on_inbound(InboundSms(parse_msisdn(A), COAP_GET))
+    await server._on_inbound(InboundSms(parse_msisdn(B), answer))  # its trigger was answered already
+    assert got[B] == [trigger] and got[A] == [answer]
+    assert device.security_stats.dropped == {"NoSec beyond the trigger": 1}
+    assert server.security_stats.dropped == {"NoSec beyond the trigger": 1}
+    await server.close()
+    await device.close()
