@@ -48,6 +48,7 @@ _LEVEL_FATAL = 2
 # tinydtls keys sessions by address; each context has one peer, so a constant will do.
 _PEER = ("::1", 5684)
 MAX_PSK_LENGTH = 16  # tinydtls's DTLS_PSK_MAX_KEY_LEN: a longer key fails the handshake
+MAX_IDENTITY_LENGTH = 32  # DTLS_PSK_MAX_CLIENT_IDENTITY_LEN
 
 
 class DtlsHandshakeFailed(BearerError):
@@ -76,6 +77,9 @@ class DtlsChannel(Channel):
             from DTLSSocket import dtls
         except ImportError:  # pragma: no cover - depends on the installation
             raise BearerError("DTLS over SMS needs DTLSSocket (pip install DTLSSocket)") from None
+        if len(keys.identity) > MAX_IDENTITY_LENGTH:
+            raise SecurityConfigError(f"DTLS with {peer}: the PSK identity has {len(keys.identity)} octets; "
+                                      f"tinydtls takes at most {MAX_IDENTITY_LENGTH}")
         if len(keys.key) > MAX_PSK_LENGTH:
             raise SecurityConfigError(f"DTLS with {peer}: the PSK has {len(keys.key)} octets; tinydtls takes at most {MAX_PSK_LENGTH}")
         self.peer = peer

@@ -166,3 +166,35 @@ async def test_a_restarted_peer_gets_a_new_session(restarted):
     assert new.channel(other.local_address).handshakes == 1
     await new.close()
     await other.close()
+
+
+async def test_flights_fit_one_sms_and_a_long_record_goes_concatenated():
+    """With tinydtls's PSK limits (identity up to 32 octets) every handshake flight fits one
+    SMS (the longest, ClientKeyExchange + ChangeCipherSpec + Finished, is 126 octets); an
+    application record longer than 140 octets goes as concatenated SMS."""
+    net = LoopbackNetwork()
+    net.keep_log = True
+    server, device = "+15550000401", "+15550000402"
+    keys = PskKeys(b"d" * 32, bytes(range(16)))
+    got: list[bytes] = []
+
+    async def handler(sms: InboundSms) -> None:
+        got.append(sms.payload)
+
+    sb = SecureBearer(LoopbackBearer(net, server), SecurityPolicy({device: dtls_peer(keys)}))
+    db = SecureBearer(LoopbackBearer(net, device), SecurityPolicy({server: dtls_peer(keys)}))
+    for b in (sb, db):
+        b.set_receiver(handler)
+        await b.start()
+    big = b"\x40\x02\x00\x09\xff" + bytes(200)
+    await db.send(server, big)
+    await net.drain()
+    assert got == [big]
+    handshake = [s for s in net.log if s.user_data.data[:1] != b"\x17" and s.user_data.udh is None]
+    assert len(handshake) == 6 and max(len(s.user_data.data) for s in handshake) <= 140
+    assert sum(1 for s in net.log if s.user_data.udh is not None) == 2  # 234 octets: two parts
+    with pytest.raises(Exception, match="identity"):
+        db.policy.set(server, dtls_peer(PskKeys(b"d" * 33, bytes(16))))
+        await db.send(server, b"\x40\x01\x00\x0a")
+    await sb.close()
+    await db.close()
