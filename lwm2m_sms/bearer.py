@@ -204,8 +204,11 @@ class Bearer(abc.ABC):
         self._handler: ReceiveHandler | None = None
         self._ids = itertools.count(1)
         self._trust: SenderTrust | None = None
+        # A path: the bearer owns the store (closes it in close()); its rows are kept apart
+        # from other bearers' in the same file by the bearer's kind.
+        self._owns_part_store = isinstance(parts_db, str)
         self.part_store: PartStore | None = (
-            PartStore(parts_db) if isinstance(parts_db, str) else parts_db
+            PartStore(parts_db, scope=self.kind) if isinstance(parts_db, str) else parts_db
         )
         self._refs = ReferenceAllocator(ref16=ref16, store=self.part_store)
         if self.part_store is not None:
@@ -239,6 +242,12 @@ class Bearer(abc.ABC):
         if parts:
             log.info("%s: %d held part(s) of %d message(s) loaded from %s", self.kind, len(parts),
                      len(self._reassembler), store.path)
+
+    def _close_part_store(self) -> None:
+        """Release the part store's connection if the bearer opened it (subclasses call this
+        from :meth:`close`; a later start opens it again on first use)."""
+        if self._owns_part_store and self.part_store is not None:
+            self.part_store.close()
 
     @abc.abstractmethod
     async def start(self) -> None: ...
@@ -469,6 +478,7 @@ class LoopbackBearer(Bearer, SegmentLink):
     async def close(self) -> None:
         self.network.detach(self)
         self._started = False
+        self._close_part_store()
 
     async def send(
         self,

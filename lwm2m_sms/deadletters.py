@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from .sqlite_store import SqliteStore
+
 __all__ = ["DeadLetter", "DeadLetterStore"]
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,7 @@ class DeadLetter:
         }
 
 
-class DeadLetterStore:
+class DeadLetterStore(SqliteStore):
     def __init__(
         self,
         path: str | None = None,
@@ -57,13 +59,15 @@ class DeadLetterStore:
         max_entries: int = DEFAULT_MAX_ENTRIES,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = path or ":memory:"
+        # FULL: the SMS is deleted from the SIM right after this write, so the write must
+        # survive a power cut too; dead letters are rare, the fsync costs nothing that counts
+        super().__init__(path or ":memory:", synchronous="FULL")
         self.max_entries = max_entries
         self._wall = wall_clock
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL" if path else "PRAGMA journal_mode=MEMORY")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
+        self._db  # open now: a bad path fails at construction
+
+    def _create(self, db: sqlite3.Connection) -> None:
+        db.execute(
             "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " received REAL NOT NULL, bearer TEXT NOT NULL, place TEXT NOT NULL,"
             " storage_index INTEGER, pdu_hex TEXT NOT NULL, reason TEXT NOT NULL)"
@@ -78,12 +82,11 @@ class DeadLetterStore:
             (self._wall(), bearer, where, storage_index, pdu_hex[:2000], reason[:500]),
         )
         row_id = int(cur.lastrowid or 0)
-        over = self.count() - self.max_entries
-        if over > 0:
-            self._db.execute(
-                "DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters ORDER BY id LIMIT ?)", (over,)
-            )
-            log.warning("dead letters: %d oldest dropped (at most %d kept)", over, self.max_entries)
+        # ids only grow (AUTOINCREMENT) and rows go only here: the newest max_entries have ids
+        # above row_id - max_entries. A range delete on the key, not a COUNT(*) scan per SMS.
+        dropped = self._db.execute("DELETE FROM dead_letters WHERE id <= ?", (row_id - self.max_entries,)).rowcount
+        if dropped > 0:
+            log.warning("dead letters: %d oldest dropped (at most %d kept)", dropped, self.max_entries)
         return row_id
 
     def list(self, limit: int | None = None) -> list[DeadLetter]:
@@ -95,6 +98,3 @@ class DeadLetterStore:
     def count(self) -> int:
         (n,) = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
         return int(n)
-
-    def close(self) -> None:
-        self._db.close()

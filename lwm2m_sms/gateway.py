@@ -1,53 +1,354 @@
-"""The public composition API: an LwM2M server and simulated devices on whatever bearers.
+"""The public composition API: an LwM2M server with its SMS bearers, and simulated devices.
 
-The one place where server core, router, UDP and the SMS transport are put together, so
-that users' programs, ``lwm2m-sms server``, ``lwm2m-sms demo``, ``lwm2m-sms bench fleet``
-and the end-to-end tests build them the same way. Bearers come in ready made (SMPP link, modem driver,
-loopback): this module does not know which.
+The one place where server core, store, router, UDP and the SMS transport are put together,
+so that users' programs, ``lwm2m-sms server``, the HTTP layer, ``lwm2m-sms demo``, the
+benches and the end-to-end tests build them the same way::
+
+    config = GatewayConfig(udp=("0.0.0.0", 5683), msisdn="+15550000",
+                           smpp=SmppLinkConfig(host="smsc.example", port=2775,
+                                               system_id="lwm2m", password="secret"))
+    async with Gateway(config) as gateway:
+        result = await gateway.server.read("dev-1", "/3/0")
+
+A :class:`Gateway` is configured by one :class:`GatewayConfig` (or the same fields as
+keyword arguments). Bearers come two ways: described in the config (``smpp``: an SMPP link
+to an SMSC; ``modem``: a GSM modem on a serial port), which the gateway builds, starts and
+closes; or ready made in ``bearers`` (any :class:`~lwm2m_sms.bearer.Bearer`, e.g. a
+loopback), which the caller starts and closes. Every SMS bearer gets its own SMS transport
+in the same aiocoap context; the router's trust gate guards all of them. The server core,
+router and transport never know which bearer is below.
+
+:func:`start_bootstrap_server` runs a bootstrap server on its own socket and numbers
+(:class:`BootstrapStack`). :func:`start_device` builds one simulated device (client
+simulator) on a bearer; the
+:func:`smpp_bearer` and :func:`emulated_modem` helpers start the loopback test bearers that
+the demo, benches and tests use.
+
+Errors: :meth:`Gateway.start` raises :class:`GatewayError` naming what could not start (the
+UDP socket, a bearer) and leaves nothing running.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar
 
 import aiocoap
+from aiocoap import resource
 
 from .bearer import Bearer
-from .coap import SmsSettings, SmsTransport, add_sms_transport
+from .clock import SYSTEM_CLOCK, Clock
+from .coap import SmsSettings, SmsTransport, TransportStats, add_sms_transport, sms_uri
+from .errors import Lwm2mSmsError
 from .lwm2m.bootstrap import BootstrapConfig, BootstrapServer
 from .lwm2m.client import Lwm2mClient
-from .lwm2m.server import Lwm2mServer
-from .lwm2m.store import MemoryRegistrationStore, SqliteRegistrationStore
+from .lwm2m.server import DEFAULT_GRACE, Lwm2mServer
+from .lwm2m.registration import DEFAULT_VERSION, RegistrationLimits
+from .lwm2m.store import MemoryRegistrationStore, RegistrationStore, SqliteRegistrationStore
 from .lwm2m.udp import local_port, udp_context
 from .routing.queue import RequestQueue
-from .routing.router import PolicySettings, Router
-from .sms.address import Address
+from .routing.router import PolicySettings, Router, RouterStats
+from .routing.trust import TrustPolicy, TrustStats
+from .sms.address import Address, parse_msisdn
 
-__all__ = ["ServerStack", "BootstrapStack", "Device", "start_server", "start_bootstrap_server", "start_device", "smpp_bearer", "modem_bearer", "emulated_modem"]
+if TYPE_CHECKING:
+    from modems.driver import ModemConfig, ModemDriver
+    from modems.emulator import ModemEmulator
+    from smsc.link import SmppBearer, SmppLinkConfig
+
+    from .bearer import SegmentLink
+
+__all__ = [
+    "Gateway", "GatewayConfig", "GatewayError", "GatewayStats", "Device", "BootstrapStack",
+    "start_server", "start_bootstrap_server", "start_device", "smpp_bearer", "modem_bearer", "emulated_modem",
+]
 
 log = logging.getLogger(__name__)
 
 
+class GatewayError(Lwm2mSmsError):
+    """A gateway could not start. ``part`` is the :class:`GatewayConfig` field that
+    failed (``"udp"``, ``"db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
+    ``"register_allow_list"``), ``where`` names it (``database server.sqlite``), ``detail``
+    says why; the message is ``"{where}: {detail}"``."""
+
+    def __init__(self, part: str, where: str, detail: str):
+        self.part, self.where, self.detail = part, where, detail
+        super().__init__(f"{where}: {detail}")
+
+
 @dataclass
-class ServerStack:
-    server: Lwm2mServer
-    router: Router
-    context: aiocoap.Context
-    sms: list[SmsTransport] = field(default_factory=list)
-    msisdn: Optional[Address] = None
-    udp_host: str = "127.0.0.1"
+class GatewayConfig:
+    """Everything a :class:`Gateway` is built from; every field has a default.
+
+    * ``udp``: the server's UDP address (port 0: the OS picks one; see
+      :attr:`Gateway.udp_uri`).
+    * ``msisdn``: the server's own SMS number (``+N``); needed with ``smpp`` or ``modem``.
+    * ``smpp``: an SMPP link to build (``smsc.link.SmppLinkConfig``; its ``address_range``
+      defaults to ``msisdn``). The gateway waits ``smpp_bind_timeout`` seconds for the bind
+      (None: does not wait; the link keeps trying in the background).
+    * ``modem``: a GSM modem to drive (``modems.driver.ModemConfig``).
+    * ``bearers``: ready-made bearers (started and closed by the caller), e.g. a loopback.
+    * ``db``: an SQLite file for registrations and the request queue (None: in memory).
+    * ``policy``: routing (queue windows, wake-up, US fallback, queue time limit).
+    * ``sms_settings``: the SMS transport's settings (None: the LwM2M SMS defaults).
+    * ``grace``, ``accepted_versions``, ``request_timeout``, ``limits`` (what a client may
+      register: :class:`~lwm2m_sms.lwm2m.registration.RegistrationLimits`): the server
+      core's (:class:`~lwm2m_sms.lwm2m.server.Lwm2mServer`).
+    * ``db`` also holds, for the bearers the gateway builds, the parts of long SMS held for
+      reassembly (both) and the modem's dead letters, so a crash loses neither.
+    * ``register_allow_list``: accept a Register by SMS only from these numbers (None: any).
+    * ``clock``: where the server core, the router and the queue take time from (tests
+      give a :class:`~lwm2m_sms.clock.FakeClock`).
+    * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
+      ``/bs``); None: the server's own.
+    * ``sms_security``: wraps each SMS bearer before the transport is put on it (the SMS
+      security layer: ``lambda b: lwm2m_sms.security.bearer.SecureBearer(b, policy)``);
+      None: NoSec. See docs/security.md.
+    """
+
+    udp: tuple[str, int] = ("127.0.0.1", 5683)
+    msisdn: Optional[str] = None
+    smpp: "Optional[SmppLinkConfig]" = None
+    smpp_bind_timeout: Optional[float] = None
+    modem: "Optional[ModemConfig]" = None
+    bearers: Sequence[Bearer] = ()
+    db: Optional[str] = None
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    sms_settings: Optional[SmsSettings] = None
+    grace: float = DEFAULT_GRACE
+    accepted_versions: tuple[str, ...] = (DEFAULT_VERSION,)
+    request_timeout: Optional[float] = None
+    limits: RegistrationLimits = field(default_factory=RegistrationLimits)
+    register_allow_list: Optional[Sequence[str]] = None
+    site: Optional[resource.Site] = None
+    clock: Clock = SYSTEM_CLOCK
+    sms_security: Optional[Callable[[Bearer], Bearer]] = None
+
+
+@dataclass
+class GatewayStats:
+    """A snapshot: registrations, the router's counters, the trust gate's, and each SMS
+    transport's (in the order of :attr:`Gateway.sms`)."""
+
+    registrations: int
+    router: RouterStats
+    trust: TrustStats
+    sms: list[TransportStats]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dicts, lists and numbers (for JSON)."""
+        return dataclasses.asdict(self)
+
+
+class Gateway:
+    """An LwM2M server on UDP and SMS: see the module docstring. ``await start()`` (or
+    ``async with``) builds and starts it; then :attr:`server` is the
+    :class:`~lwm2m_sms.lwm2m.server.Lwm2mServer` to manage devices with (its methods go
+    through :attr:`router`, which picks the bearer per binding)."""
+
+    def __init__(self, config: Optional[GatewayConfig] = None, /, **options: Any) -> None:
+        base = config if config is not None else GatewayConfig()
+        self.config = dataclasses.replace(base, **options) if options else base
+        self._server: Optional[Lwm2mServer] = None
+        self._router: Optional[Router] = None
+        self._context: Optional[aiocoap.Context] = None
+        self.sms: list[SmsTransport] = []
+        self._own_bearers: list[Bearer] = []
+
+    # -- what a started gateway exposes -------------------------------------------------
+
+    @property
+    def server(self) -> Lwm2mServer:
+        """The LwM2M server core (read, write, execute, observe... on registered devices)."""
+        return _started(self._server)
+
+    @property
+    def router(self) -> Router:
+        """The MSISDN router (per-binding routing, queue mode, wake-up, trust)."""
+        return _started(self._router)
+
+    @property
+    def context(self) -> aiocoap.Context:
+        """The aiocoap context: UDP plus one SMS transport per bearer."""
+        return _started(self._context)
+
+    @property
+    def bearers(self) -> list[Bearer]:
+        """Every SMS bearer in use: the ones built from the config, then ``bearers``."""
+        return [*self._own_bearers, *self.config.bearers]
+
+    @property
+    def msisdn(self) -> Optional[Address]:
+        """The server's own SMS number (``config.msisdn``, else the first bearer's)."""
+        if self.config.msisdn is not None:
+            return parse_msisdn(self.config.msisdn)
+        bearers = self.bearers
+        return bearers[0].local_address if bearers else None
+
+    @property
+    def udp_port(self) -> int:
+        """The port of the server's UDP socket (the one the OS picked, for port 0)."""
+        port = local_port(self.context)
+        assert port is not None  # the gateway always has its UDP socket
+        return port
 
     @property
     def udp_uri(self) -> str:
-        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
-        return f"coap://{host}:{local_port(self.context)}"
+        """``coap://host:port`` of the server's UDP socket (the port the OS picked, for 0)."""
+        host = self.config.udp[0]
+        host = f"[{host}]" if ":" in host else host
+        return f"coap://{host}:{self.udp_port}"
+
+    @property
+    def sms_uri(self) -> Optional[str]:
+        """``coap+sms://+N`` of the server's SMS number (None without SMS)."""
+        msisdn = self.msisdn
+        return sms_uri(msisdn) if msisdn is not None else None
+
+    def stats(self) -> GatewayStats:
+        """A snapshot of the counters (see :class:`GatewayStats`)."""
+        return GatewayStats(
+            registrations=len(self.server.store), router=self.router.stats,
+            trust=self.router.trust.stats, sms=[t.stats() for t in self.sms],
+        )
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> "Gateway":
+        """Start the configured bearers, open the store, bind UDP, wire the SMS transports
+        and the router, start the server. Raises :class:`GatewayError` (nothing is left
+        running) when a part cannot start. Returns the gateway."""
+        if self._server is not None:
+            raise RuntimeError("gateway already started")
+        cfg = self.config
+        try:
+            allow = frozenset(parse_msisdn(n) for n in cfg.register_allow_list) \
+                if cfg.register_allow_list is not None else None
+        except Lwm2mSmsError as exc:
+            raise GatewayError("register_allow_list", "register allow-list", str(exc)) from exc
+        try:
+            if cfg.msisdn is not None:
+                parse_msisdn(cfg.msisdn)
+        except Lwm2mSmsError as exc:
+            raise GatewayError("msisdn", "the server's number", str(exc)) from exc
+        if (cfg.smpp is not None or cfg.modem is not None) and cfg.msisdn is None:
+            raise GatewayError("msisdn", "the server's number", "needed with an SMPP link or a modem")
+        store: Optional[RegistrationStore] = None
+        queue: Optional[RequestQueue] = None
+        try:
+            await self._start_bearers()
+            try:
+                store = SqliteRegistrationStore(cfg.db) if cfg.db else MemoryRegistrationStore()
+                queue = RequestQueue(cfg.db)
+            except Exception as exc:  # sqlite3.Error, OSError: the file is not usable
+                raise GatewayError("db", f"database {cfg.db}", str(exc)) from exc
+            server = Lwm2mServer(store, grace=cfg.grace, accepted_versions=cfg.accepted_versions,
+                                 request_timeout=cfg.request_timeout, limits=cfg.limits, clock=cfg.clock)
+            if cfg.site is not None:
+                server.mount(cfg.site)
+            try:
+                context = await udp_context(cfg.udp, cfg.site or server.site)
+            except (OSError, ValueError) as exc:  # ValueError: not an IP address
+                raise GatewayError("udp", f"UDP {cfg.udp[0]}:{cfg.udp[1]}", f"cannot bind: {exc}") from exc
+            self._context = context
+            wrap = cfg.sms_security or (lambda b: b)
+            self.sms = [await add_sms_transport(context, wrap(b), cfg.sms_settings) for b in self.bearers]
+            server.start(context)
+            self._server = server
+            router = Router(server, context, sms=self.sms[0] if self.sms else None, queue=queue,
+                            trust=TrustPolicy(register_allow_list=allow), policy=cfg.policy)
+            for extra in self.sms[1:]:
+                extra.accept_filter = router.accept_sms
+            for bearer in self.bearers:
+                # reassembly pools: parts from numbers no registration names never evict a
+                # registered device's parts (lwm2m_sms.sms.reassembly)
+                bearer.set_sender_trust(router.trust.directory.known)
+            router.start()
+            self._router = router
+        except BaseException:
+            await self._abort(store, queue)
+            self.sms = []
+            raise
+        log.info("gateway: LwM2M server on %s%s", self.udp_uri,
+                 f", SMS {self.msisdn} over {', '.join(b.kind for b in self.bearers)}" if self.sms else "")
+        return self
+
+    async def _start_bearers(self) -> None:
+        cfg = self.config
+        if cfg.smpp is not None:
+            from smsc.link import SmppBearer
+
+            assert cfg.msisdn is not None
+            smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
+            link = SmppBearer(smpp, cfg.msisdn, parts_db=cfg.db)
+            where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
+            try:
+                await link.start()
+                self._own_bearers.append(link)
+                if cfg.smpp_bind_timeout is not None:
+                    await link.wait_bound(cfg.smpp_bind_timeout)
+            except TimeoutError as exc:
+                raise GatewayError("smpp", where, f"not bound within {cfg.smpp_bind_timeout:g} s") from exc
+            except (Lwm2mSmsError, OSError) as exc:
+                raise GatewayError("smpp", where, str(exc) or type(exc).__name__) from exc
+        if cfg.modem is not None:
+            from modems.driver import ModemDriver
+
+            driver = ModemDriver(cfg.modem, cfg.msisdn, parts_db=cfg.db, dead_letters=cfg.db)
+            try:
+                await driver.start()
+            except (Lwm2mSmsError, OSError, TimeoutError) as exc:
+                await driver.close()
+                raise GatewayError("modem", f"GSM modem on {cfg.modem.port}", str(exc) or type(exc).__name__) from exc
+            self._own_bearers.append(driver)
+
+    async def _abort(self, store: Optional[RegistrationStore], queue: Optional[RequestQueue]) -> None:
+        """Stop and close whatever has been started (by close, or by a start that failed
+        half way: then ``store`` and ``queue`` may be open without a server)."""
+        if self._router is not None:
+            await self._router.close()
+        if self._server is not None:
+            await self._server.close()
+        else:
+            if self._context is not None:
+                await self._context.shutdown()
+            if store is not None:
+                store.close()
+        if queue is not None:
+            queue.close()
+        for bearer in reversed(self._own_bearers):
+            await bearer.close()
+        self._own_bearers.clear()
+        self._server = self._router = self._context = None
 
     async def close(self) -> None:
-        await self.router.close()
-        await self.server.close()
-        self.router.queue.close()
+        """Stop the router (waiting callers get an error), the server and its context, close
+        the store and queue, then the bearers the gateway built (not those in
+        ``config.bearers``). Idempotent; :attr:`sms` still lists the transports it had."""
+        if self._server is None:
+            return
+        await self._abort(None, self._router.queue if self._router is not None else None)
+
+    async def __aenter__(self) -> "Gateway":
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        await self.close()
+
+
+_T = TypeVar("_T")
+
+
+def _started(part: Optional[_T]) -> _T:
+    if part is None:
+        raise RuntimeError("gateway not started: await gateway.start() first")
+    return part
 
 
 async def start_server(
@@ -57,32 +358,15 @@ async def start_server(
     db: Optional[str] = None,
     policy: Optional[PolicySettings] = None,
     sms_settings: Optional[SmsSettings] = None,
-    site: Any = None,
-    **server_kwargs: Any,
-) -> ServerStack:
-    """An LwM2M server on UDP plus one SMS transport per bearer (started by the caller),
-    with the router in front of the core. ``db`` keeps registrations and the request queue
-    in one SQLite file; ``site`` lets the caller serve more (e.g. a bootstrap server)."""
-    store = SqliteRegistrationStore(db) if db else MemoryRegistrationStore()
-    server = Lwm2mServer(store, **server_kwargs)
-    if site is not None:
-        server.mount(site)
-    context = await udp_context(udp, site or server.site)
-    transports = [await add_sms_transport(context, b, sms_settings) for b in bearers]
-    server.start(context)
-    router = Router(
-        server, context, sms=transports[0] if transports else None,
-        queue=RequestQueue(db), policy=policy,
-    )
-    for extra in transports[1:]:
-        extra.accept_filter = router._accept_sms
-    for bearer in bearers:
-        # reassembly pools: parts from numbers no registration names never evict a
-        # registered device's parts (lwm2m_sms.sms.reassembly)
-        bearer.set_sender_trust(router.trust.directory.known)
-    router.start()
-    msisdn = bearers[0].local_address if bearers else None
-    return ServerStack(server, router, context, transports, msisdn, udp[0])
+    site: Optional[resource.Site] = None,
+    **options: Any,
+) -> Gateway:
+    """A started :class:`Gateway` on ``bearers`` (started and closed by the caller), UDP on
+    an OS-picked loopback port by default: the short form the tests and benches use.
+    ``options`` are further :class:`GatewayConfig` fields."""
+    config = GatewayConfig(udp=udp, bearers=tuple(bearers), db=db, policy=policy or PolicySettings(),
+                           sms_settings=sms_settings, site=site, **options)
+    return await Gateway(config).start()
 
 
 @dataclass
@@ -133,6 +417,9 @@ async def start_bootstrap_server(
 
 @dataclass
 class Device:
+    """A simulated device from :func:`start_device`: its client, its aiocoap context and
+    its SMS transport (None without a bearer)."""
+
     client: Lwm2mClient
     context: aiocoap.Context
     sms: Optional[SmsTransport] = None
@@ -182,7 +469,7 @@ async def start_device(
 async def smpp_bearer(
     port: int, system_id: str, address_range: str, msisdn: "str | None" = None,
     *, host: str = "127.0.0.1", **config: Any,
-) -> Any:
+) -> "SmppBearer":
     """An SMPP link to ``host:port``, started and bound (raises if not bound in 10 s).
     Short reconnect delays: made for simulated SMSCs on loopback."""
     from smsc.link import SmppBearer, SmppLinkConfig
@@ -202,7 +489,7 @@ async def smpp_bearer(
     return link
 
 
-async def emulated_modem(network: Any, msisdn: str) -> tuple[Any, Any]:
+async def emulated_modem(network: "SegmentLink", msisdn: str) -> "tuple[ModemEmulator, ModemDriver]":
     """A modem emulator on a pty with ``network`` (a SegmentLink) as its network side, and
     the modem driver on it, both started: (emulator, driver). Close the driver first."""
     from modems.driver import ModemConfig, ModemDriver
@@ -227,7 +514,7 @@ async def emulated_modem(network: Any, msisdn: str) -> tuple[Any, Any]:
 async def modem_bearer(
     port: str, msisdn: "str | None" = None, *, pin: "str | None" = None, profile: "str | None" = None,
     **config: Any,
-) -> Any:
+) -> "ModemDriver":
     """The modem driver on serial port ``port`` (a USB modem, or a modem emulator's pty),
     started: the SIM unlocked with ``pin`` and the modem registered on the network."""
     from modems.driver import ModemConfig, ModemDriver

@@ -45,7 +45,7 @@ class SegmentMux:
             self.unrouted += 1
             log.info("mux: SMS from %s to %s, which has no channel; dropped", segment.sender, segment.recipient)
             return
-        await channel._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs)
+        await channel.receive_segment(segment)
 
 
 def _combine(sub: Submission, parts: list[Submission]) -> None:
@@ -80,6 +80,11 @@ class MuxBearer(Bearer):
         assert self.local_address is not None
         self.mux.channels[self.local_address] = self
         self._started = True
+
+    async def receive_segment(self, segment: SmsSegment) -> None:
+        """One SMS the mux routed to this channel's number (reassembled and handed up
+        here; returns once the handler returned, so the link may acknowledge it)."""
+        await self._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs)
 
     async def close(self) -> None:
         if self.local_address is not None and self.mux.channels.get(self.local_address) is self:

@@ -68,6 +68,7 @@ class Outbox:
             (message_id, recipient, bytes(payload), ports_json, int(report), created),
         )
         self._count += 1
+        assert cur.lastrowid is not None  # an INSERT always sets it
         return OutboxEntry(cur.lastrowid, message_id, recipient, bytes(payload), ports, report, created)
 
     def pending(self, limit: int | None = None) -> list[OutboxEntry]:

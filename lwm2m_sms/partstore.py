@@ -13,6 +13,10 @@ The same file keeps the next concatenation reference per destination
 (:class:`~lwm2m_sms.sms.segmentation.ReferenceStore`), so that a restarted sender never
 reuses the reference of a message its peer still holds half of.
 
+Bounds: the parts mirror the reassembler (its pools and timeout); one file may serve several
+bearers, each in its own ``scope``; the reference table keeps the ``MAX_REFERENCE_ROWS`` most
+recently used destinations.
+
 Durability: WAL journal with ``synchronous=NORMAL``, as the outbox: every committed write
 survives the process being killed; an operating-system crash may lose the last
 transactions (set ``synchronous="FULL"`` for that, at the cost of an fsync per part).
@@ -30,6 +34,7 @@ from typing import Callable, Iterable
 from .errors import BearerError, DecodeError
 from .sms.reassembly import PartKey
 from .sms.segmentation import UserData
+from .sqlite_store import SqliteStore
 
 __all__ = ["PartStore", "StoredPart"]
 
@@ -44,34 +49,62 @@ class StoredPart:
     received: float  # wall clock
 
 
-class PartStore:
+#: Rows of ``sms_references`` kept; past it the least recently used destinations go (a
+#: forgotten destination starts at a random reference, as after a start without a store).
+MAX_REFERENCE_ROWS = 100_000
+_PRUNE_EVERY = 1024  # reference writes between two prunings (a prune sorts the table)
+ORPHAN_AGE = 86_400.0  # parts of a scope nobody loads any more (a renamed bearer) go after a day
+
+
+class PartStore(SqliteStore):
+    """One bearer's held parts (rows of its ``scope``) and the shared reference table.
+
+    Several bearers may share one file (``lwm2m-sms server --db`` gives it to the SMPP link
+    and the modem): each reads, expires and deletes only the rows of its own ``scope``, so
+    one bearer's eviction or expiry never deletes parts another still holds.
+
+    :meth:`close` releases the connection; a later call opens it again (a bearer closed and
+    started again keeps working).
+    """
+
     def __init__(
         self,
         path: str,
         *,
+        scope: str = "",
         synchronous: str = "NORMAL",
         wall_clock: Callable[[], float] = time.time,
+        max_reference_rows: int = MAX_REFERENCE_ROWS,
     ) -> None:
-        if synchronous.upper() not in ("NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"synchronous must be NORMAL, FULL or EXTRA, not {synchronous!r}")
-        self.path = path
+        super().__init__(path, synchronous=synchronous)
+        self.scope = scope
+        self.max_reference_rows = max_reference_rows
         self._wall = wall_clock
+        self._reference_writes = 0
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL" if path != ":memory:" else "PRAGMA journal_mode=MEMORY")
-            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS sms_parts (sender TEXT NOT NULL, reference INTEGER NOT NULL,"
-                " total INTEGER NOT NULL, seq INTEGER NOT NULL, user_data BLOB NOT NULL,"
-                " trusted INTEGER NOT NULL, received REAL NOT NULL,"
-                " PRIMARY KEY (sender, reference, total, seq))"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS sms_references (destination TEXT PRIMARY KEY,"
-                " next_reference INTEGER NOT NULL)"
-            )
+            self._db  # open now: a bad path fails at construction, not at the first part
         except sqlite3.Error as exc:
             raise BearerError(f"part store {path}: {exc}") from None
+
+    def _create(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS sms_parts (scope TEXT NOT NULL DEFAULT '', sender TEXT NOT NULL,"
+            " reference INTEGER NOT NULL, total INTEGER NOT NULL, seq INTEGER NOT NULL,"
+            " user_data BLOB NOT NULL, trusted INTEGER NOT NULL, received REAL NOT NULL,"
+            " PRIMARY KEY (scope, sender, reference, total, seq))"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS sms_references (destination TEXT PRIMARY KEY,"
+            " next_reference INTEGER NOT NULL, used REAL NOT NULL DEFAULT 0)"
+        )
+        # files written before scopes and reference ages: add the columns (old part rows
+        # get scope '' and expire as orphans; old reference rows count as least used)
+        for table, column, decl in (("sms_parts", "scope", "TEXT NOT NULL DEFAULT ''"),
+                                    ("sms_references", "used", "REAL NOT NULL DEFAULT 0")):
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        db.execute("CREATE INDEX IF NOT EXISTS sms_references_used ON sms_references (used)")
 
     # -- parts ------------------------------------------------------------------------------
 
@@ -82,28 +115,38 @@ class PartStore:
         assert concat is not None
         try:
             self._db.execute(
-                "INSERT OR REPLACE INTO sms_parts VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key[0], key[1], key[2], concat.seq, user_data.encode(), int(trusted), self._wall()),
+                "INSERT OR REPLACE INTO sms_parts (scope, sender, reference, total, seq, user_data, trusted,"
+                " received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.scope, key[0], key[1], key[2], concat.seq, user_data.encode(), int(trusted), self._wall()),
             )
         except sqlite3.Error as exc:
             raise BearerError(f"part store {self.path}: part from {key[0]} not stored: {exc}") from None
 
     def delete(self, keys: Iterable[PartKey]) -> None:
+        rows = [(self.scope, *k) for k in keys]
         try:
             self._db.executemany(
-                "DELETE FROM sms_parts WHERE sender = ? AND reference = ? AND total = ?", list(keys)
+                "DELETE FROM sms_parts WHERE scope = ? AND sender = ? AND reference = ? AND total = ?", rows
             )
         except sqlite3.Error as exc:  # left behind: load() expires them
-            log.warning("part store %s: delete failed: %s", self.path, exc)
+            log.warning("part store %s: parts of %s not deleted (expire at the next start): %s", self.path,
+                        ", ".join(f"{r[1]} reference {r[2] & 0xFFFF}" for r in rows[:5]) + (" ..." if len(rows) > 5 else ""),
+                        exc)
 
     def load(self, timeout: float) -> list[StoredPart]:
-        """Every part younger than ``timeout`` seconds, oldest first; older ones are deleted."""
-        cutoff = self._wall() - timeout
-        self._db.execute("DELETE FROM sms_parts WHERE received < ?", (cutoff,))
+        """Every part of this scope younger than ``timeout`` seconds, oldest first; older
+        ones are deleted (and any scope's parts older than ``ORPHAN_AGE``)."""
+        now = self._wall()
         out: list[StoredPart] = []
-        rows = self._db.execute(
-            "SELECT sender, reference, total, user_data, trusted, received FROM sms_parts ORDER BY received"
-        ).fetchall()
+        try:
+            self._db.execute("DELETE FROM sms_parts WHERE (scope = ? AND received < ?) OR received < ?",
+                             (self.scope, now - timeout, now - max(timeout, ORPHAN_AGE)))
+            rows = self._db.execute(
+                "SELECT sender, reference, total, user_data, trusted, received FROM sms_parts WHERE scope = ?"
+                " ORDER BY received", (self.scope,)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise BearerError(f"part store {self.path}: {exc}") from None
         for sender, reference, total, octets, trusted, received in rows:
             try:
                 ud = UserData.decode(bytes(octets), True)
@@ -114,7 +157,8 @@ class PartStore:
         return out
 
     def count(self) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM sms_parts").fetchone()
+        """Parts held in this scope."""
+        (n,) = self._db.execute("SELECT COUNT(*) FROM sms_parts WHERE scope = ?", (self.scope,)).fetchone()
         return int(n)
 
     def now(self) -> float:
@@ -123,18 +167,36 @@ class PartStore:
     # -- references (lwm2m_sms.sms.segmentation.ReferenceStore) ---------------------------
 
     def load_reference(self, destination: str) -> int | None:
-        row = self._db.execute(
-            "SELECT next_reference FROM sms_references WHERE destination = ?", (destination,)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT next_reference FROM sms_references WHERE destination = ?", (destination,)
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise BearerError(f"part store {self.path}: reference for {destination} not read: {exc}") from None
         return int(row[0]) if row is not None else None
 
     def save_reference(self, destination: str, next_reference: int) -> None:
         try:
             self._db.execute(
-                "INSERT OR REPLACE INTO sms_references VALUES (?, ?)", (destination, next_reference)
+                "INSERT OR REPLACE INTO sms_references (destination, next_reference, used) VALUES (?, ?, ?)",
+                (destination, next_reference, self._wall()),
             )
+            self._reference_writes += 1
+            if self._reference_writes % _PRUNE_EVERY == 1:
+                self.prune_references()
         except sqlite3.Error as exc:
-            raise BearerError(f"part store {self.path}: reference not stored: {exc}") from None
+            raise BearerError(f"part store {self.path}: reference for {destination} not stored: {exc}") from None
 
-    def close(self) -> None:
-        self._db.close()
+    def prune_references(self) -> int:
+        """Keep the ``max_reference_rows`` most recently used destinations; return how many
+        rows went. Any number may be a destination (a reply goes to whoever wrote), so the
+        table would otherwise grow for good."""
+        cur = self._db.execute(
+            "DELETE FROM sms_references WHERE destination IN (SELECT destination FROM sms_references"
+            " ORDER BY used DESC LIMIT -1 OFFSET ?)", (self.max_reference_rows,)
+        )
+        if cur.rowcount > 0:
+            log.info("part store %s: %d least recently used reference row(s) forgotten (at most %d kept)",
+                     self.path, cur.rowcount, self.max_reference_rows)
+        return max(cur.rowcount, 0)
+

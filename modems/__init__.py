@@ -9,4 +9,31 @@
   pty adapter).
 
 This package imports the SMS core from :mod:`lwm2m_sms` and never imports :mod:`smsc`.
+The names below are imported on first use, so the sans-IO parser imports no serial code.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lwm2m_sms.lazy import lazy_exports
+
+_EXPORTS = {
+    "ModemConfig": ".driver", "ModemDriver": ".driver", "ModemIdentity": ".driver", "PinRefused": ".driver",
+    "ModemEmulator": ".emulator", "EmulatorCore": ".emulator_core",
+}
+
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:
+    # "X as X": an explicit re-export for type checkers (the loader below is what runs)
+    from .driver import (
+        ModemConfig as ModemConfig,
+        ModemDriver as ModemDriver,
+        ModemIdentity as ModemIdentity,
+        PinRefused as PinRefused,
+    )
+    from .emulator import ModemEmulator as ModemEmulator
+    from .emulator_core import EmulatorCore as EmulatorCore
+else:
+    __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -108,7 +108,8 @@ def cms_text(code: int | None) -> str:
     return _CMS_TEXT.get(code, "unknown +CMS ERROR code") if code is not None else "error"
 
 
-_POISON_AFTER = 3  # tries before an SMS whose handling always fails is deleted
+_POISON_AFTER = 3  # tries before an SMS whose handling always fails goes to the dead letters
+_MAX_FAILING = 1024  # SMS whose handling failed, remembered (a PDU that never returns is forgotten)
 _EARLY_REPORT_AGE = 30.0  # s a status report for an unknown TP-MR waits for its +CMGS
 
 
@@ -182,6 +183,8 @@ class ModemDriver(Bearer):
         super().__init__(local_address, **kwargs)
         self.config = config
         self.outbox = outbox if outbox is not None else Outbox()
+        # a path: ours to close (a store in memory is kept open: closing would empty it)
+        self._owns_dead_letters = isinstance(dead_letters, str)
         self.dead_letters = (
             dead_letters if isinstance(dead_letters, DeadLetterStore) else DeadLetterStore(dead_letters)
         )
@@ -210,6 +213,12 @@ class ModemDriver(Bearer):
         self._reg_event = asyncio.Event()
         self._registered = asyncio.Event()
         self._active: set[_Job] = set()
+        # One walk over the message memory at a time: the drain (start, reconnect, new
+        # receiver), a +CMTI read and a +CDSI read each select memory, list, read and delete
+        # by index. Interleaved, a +CMTI read handed up what the drain was handing up (twice)
+        # and an SR read switched <mem1> under the drain, whose +CMGD then hit the wrong
+        # memory (an SMS deleted unread).
+        self._storage = asyncio.Lock()
 
     # -- Bearer API ------------------------------------------------------------------
 
@@ -278,6 +287,9 @@ class ModemDriver(Bearer):
                 detail = "modem bearer closed while waiting for the status report"
             job.submission.resolve(DeliveryState.FAILED, detail)
         self._active.clear()
+        self._close_part_store()
+        if self._owns_dead_letters:
+            self.dead_letters.close()
 
     async def send(
         self,
@@ -399,6 +411,10 @@ class ModemDriver(Bearer):
                 await ch.command("AT+CSMS=0", check=False)
         if not self.use_cmt:
             await self._cnmi(ch, 1)
+        elif self.part_store is None:
+            log.warning("modem: %s: no parts_db: a part of a long SMS is acknowledged (+CNMA) while held "
+                        "in memory only, and lost if the process dies before its message is whole "
+                        "(lwm2m-sms server: give --db)", cfg.port)
 
     async def _cnmi(self, ch: AtChannel, mt: int) -> None:
         """+CNMI with status reports as +CDS (ds=1), else stored in SR memory and announced
@@ -545,6 +561,10 @@ class ModemDriver(Bearer):
             await ch.command("AT+CNMA", check=False)
 
     async def _read_stored(self, index: int) -> None:
+        async with self._storage:
+            await self._read_stored_locked(index)
+
+    async def _read_stored_locked(self, index: int) -> None:
         ch = self._ch
         if ch is None:
             return
@@ -559,24 +579,35 @@ class ModemDriver(Bearer):
         """A status report the modem stored in ``mem`` (+CNMI ds=2: +CDSI: "SR",<index>):
         select that memory for reading, read, match it like a +CDS, delete it, and put the
         receive memory back."""
-        ch = self._ch
-        if ch is None:
-            return
-        mem = mem.upper()
-        await ch.command(f'AT+CPMS="{mem}"')
-        try:
-            resp = await ch.command(f"AT+CMGR={index}", check=False)
-            info = resp.first("+CMGR")
-            if info is not None and info.body:
-                await self._handle_pdu(info.body, f"{mem} index {index}", index)
-            await ch.command(f"AT+CMGD={index}", check=False)
-        finally:
-            await ch.command(f'AT+CPMS="{self._mem}","{self._mem}","{self._mem}"', check=False)
+        async with self._storage:
+            ch = self._ch
+            if ch is None:
+                return
+            mem = mem.upper()
+            await ch.command(f'AT+CPMS="{mem}"')
+            try:
+                resp = await ch.command(f"AT+CMGR={index}", check=False)
+                info = resp.first("+CMGR")
+                if resp.final is None or not resp.final.ok or info is None or not info.body:
+                    log.info("modem: %s index %d unreadable (%s); left there", mem, index, resp.final)
+                    return
+                # index=None: an index in this memory is not a SIM index (left-on-SIM set)
+                done, _ = await self._handle_pdu(info.body, f"{mem} index {index}", None)
+                if done is None:  # not taken (not a report, dead-letter store refused it)
+                    log.warning("modem: %s index %d not taken; left there", mem, index)
+                    return
+                await ch.command(f"AT+CMGD={index}", check=False)
+            finally:
+                await ch.command(f'AT+CPMS="{self._mem}","{self._mem}","{self._mem}"', check=False)
 
     async def _drain(self) -> None:
         """Hand up and delete every SMS the modem received and stored while nobody listened.
         Only received messages are listed (+CMGL=0 "REC UNREAD", 1 "REC READ"): messages
         stored to send (2 "STO UNSENT", 3 "STO SENT") are the SIM owner's and stay."""
+        async with self._storage:
+            await self._drain_locked()
+
+    async def _drain_locked(self) -> None:
         ch = self._ch
         if ch is None:
             return
@@ -673,33 +704,44 @@ class ModemDriver(Bearer):
             # a drain when a receiver is set, or the network's retry, brings it again.
             log.info("modem: SMS from %s (%s) not taken now: %s", tpdu.originator, where, exc)
             return None, key
-        except Exception:
+        except Exception as exc:
             # The handler failed. Leave the SMS for a retry, but not forever: a poison
-            # message would otherwise come back at every start.
+            # message would otherwise come back at every start. It is deleted (or
+            # acknowledged) only once it is kept as a dead letter, like an undecodable one.
             failures = self._handler_failures.get(hex_pdu, 0) + 1
-            self._handler_failures[hex_pdu] = failures
             if failures < _POISON_AFTER:
-                log.exception("modem: receiver failed on an SMS from %s (%d of %d tries)",
-                              tpdu.originator, failures, _POISON_AFTER)
+                if len(self._handler_failures) >= _MAX_FAILING and hex_pdu not in self._handler_failures:
+                    self._handler_failures.pop(next(iter(self._handler_failures)))
+                self._handler_failures[hex_pdu] = failures
+                log.exception("modem: receiver failed on an SMS from %s (%s; %d of %d tries)",
+                              tpdu.originator, where, failures, _POISON_AFTER)
                 return None, key
-            log.exception("modem: receiver failed %d times on an SMS from %s; deleting it",
-                          failures, tpdu.originator)
-            whole = True
+            log.exception("modem: receiver failed %d times on an SMS from %s (%s)",
+                          failures, tpdu.originator, where)
+            self._handler_failures.pop(hex_pdu, None)
+            part = f" (part {concat.seq} of {concat.total})" if concat is not None else ""
+            kept = self._dead_letter(hex_pdu, where, index,
+                                     f"receiver failed {failures} times{part}: {type(exc).__name__}: {exc}"[:500],
+                                     sender=str(tpdu.originator))
+            return kept, key
         self._handler_failures.pop(hex_pdu, None)
         return whole or key is None, key
 
-    def _dead_letter(self, hex_pdu: str, where: str, index: int | None, reason: str) -> bool | None:
-        """Keep an undecodable SMS raw; True once kept (it may then be deleted), None if the
-        store refused it (then it stays where it is)."""
+    def _dead_letter(
+        self, hex_pdu: str, where: str, index: int | None, reason: str, *, sender: str = "unknown sender"
+    ) -> bool | None:
+        """Keep an SMS that cannot be handed up (undecodable, or its receiver always fails)
+        raw; True once kept (it may then be deleted), None if the store refused it (then it
+        stays where it is)."""
         try:
             self.dead_letters.add(f"modem {self.config.port}", where, hex_pdu, reason, index)
         except sqlite3.Error as exc:
-            log.error("modem: undecodable PDU from %s (%s) not stored as a dead letter (%s); left",
-                      where, reason, exc)
+            log.error("modem: SMS from %s (%s; %s) not stored as a dead letter (%s); left",
+                      sender, where, reason, exc)
             return None
         self.counters["dead_letters"] += 1
-        log.warning("modem: undecodable PDU from %s kept as a dead letter, then deleted (%s): %s",
-                    where, reason, hex_pdu[:400])
+        log.warning("modem: SMS from %s (%s) kept as a dead letter, then deleted (%s): %s",
+                    sender, where, reason, hex_pdu[:400])
         return True
 
     # -- sending ---------------------------------------------------------------------

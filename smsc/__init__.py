@@ -7,7 +7,7 @@
   :class:`~smsc.link.SmppLinkConfig`.
 * :mod:`smsc.server`: :class:`~smsc.server.SimulatedSmsc`, an SMPP server that routes by
   MSISDN, stores and retries, sends delivery receipts and injects faults; configured by
-  :mod:`smsc.config` (TOML). ``python -m smsc`` runs it as a process.
+  :mod:`smsc.config` (TOML). ``lwm2m-sms smsc`` runs it as a process.
 * :mod:`smsc.receipt`: delivery receipt text and TLVs; :mod:`smsc.store`: the SMSC's store.
 
 This package uses the SMS core of :mod:`lwm2m_sms` and never imports :mod:`modems`.

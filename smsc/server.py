@@ -371,7 +371,9 @@ class SimulatedSmsc:
     def queued(self) -> int:
         return len(self._waiting) + self._held
 
-    def _refresh_stats(self) -> None:
+    def refresh_stats(self) -> None:
+        """Bring the gauges of :attr:`stats` (binds, queued) up to date; the retry loop does
+        it each round, a caller that prints them now does it first."""
         self.stats.binds = sum(1 for c in self._conns if c.session.bound)
         self.stats.queued = self.queued
 
@@ -643,4 +645,4 @@ class SimulatedSmsc:
                 continue
             self._held += 1
             self._deliver(msg)
-        self._refresh_stats()
+        self.refresh_stats()

@@ -83,7 +83,7 @@ async def _server(port: int, concurrency: int, conn: Connection) -> None:
         async def read(ep: str) -> None:
             async with limit:
                 try:
-                    value = await stack.server.read(ep, "/3/0")
+                    value = (await stack.server.read(ep, "/3/0")).value
                     if not (isinstance(value, dict) and value.get(0) == "lwm2m-sms"):
                         raise ValueError(f"unexpected {value!r}"[:80])
                 except Exception as exc:  # counted and reported; the bench goes on

@@ -39,7 +39,7 @@ async def start_smsc(args: argparse.Namespace) -> tuple[Any, int]:
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsc", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "lwm2m_sms.cli", "smsc", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None  # PIPE
     line = (await proc.stdout.readline()).decode()

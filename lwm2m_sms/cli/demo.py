@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 if TYPE_CHECKING:
-    from ..gateway import BootstrapStack, Device, ServerStack
+    from ..gateway import BootstrapStack, Device, Gateway
 
 BINDING_ORDER = ("U", "UQ", "S", "SQ", "US", "UQS")
 SERVER_MSISDN = "+15550000"
@@ -374,7 +374,7 @@ def _update_hooks() -> Any:
     return Updates()
 
 
-async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msisdn: str, dev: "Device",
+async def _scenario(stack: "Gateway", hooks: Any, ep: str, binding: str, msisdn: str, dev: "Device",
                     opts: DemoOptions, bootstrap: "BootstrapStack", mode: Optional[str]) -> list[Row]:
     from ..routing.router import via
 
@@ -446,7 +446,10 @@ async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msi
 
     await op("register", client.register_all, server_initiated=False,
              check=lambda _v: server.registration(ep).binding == binding, recorded_bearer=registered_by)
-    await op("read /3/0", lambda: server.read(ep, "/3/0"), check=lambda v: isinstance(v, dict) and v.get(0) == "lwm2m-sms")
+    async def read(path: str) -> Any:
+        return (await server.read(ep, path)).value
+
+    await op("read /3/0", lambda: read("/3/0"), check=lambda v: isinstance(v, dict) and v.get(0) == "lwm2m-sms")
     await op("write /1/0/1 = 600 (-> Update)", lambda: server.write(ep, "/1/0/1", 600),
              check=lambda _v: client.objects[1][0][1] == 600)
 
@@ -473,7 +476,7 @@ async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msi
         await asyncio.sleep(opts.window + 0.5)  # both sides: the device has gone to sleep
 
         async def queued_read() -> Any:
-            task = asyncio.ensure_future(server.read(ep, "/3/0/0"))
+            task = asyncio.ensure_future(read("/3/0/0"))
             try:
                 if binding != "UQS":
                     await asyncio.sleep(0.3)
@@ -489,7 +492,7 @@ async def _scenario(stack: "ServerStack", hooks: Any, ep: str, binding: str, msi
     if binding == "US":
         async def read_by_sms() -> Any:
             with via("sms"):
-                return await server.read(ep, "/3/0/0")
+                return await read("/3/0/0")
 
         await op("read /3/0/0 by SMS (asked)", read_by_sms, check=lambda v: v == "lwm2m-sms")
 

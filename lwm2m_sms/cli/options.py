@@ -1,12 +1,16 @@
 """Command-line pieces more than one subcommand uses: HOST:PORT values, the SMPP link
-options and building a link from them, and waiting for Ctrl-C / SIGTERM."""
+options and the link and modem configurations built from them, and waiting for Ctrl-C / SIGTERM."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modems.driver import ModemConfig
+    from smsc.link import SmppLinkConfig
 
 
 def hostport(text: str) -> tuple[str, int]:
@@ -29,17 +33,22 @@ def add_smpp_options(parser: argparse.ArgumentParser) -> None:
                    help="SQLite outbox: SMS accepted while the link is down survive a restart")
 
 
-def smpp_link(args: argparse.Namespace, msisdn: str, **bearer_options: Any) -> Any:
-    """An (unstarted) SMPP bearer from :func:`add_smpp_options`' options (``bearer_options``
-    go to the bearer, e.g. ``parts_db``)."""
-    from smsc.link import SmppBearer, SmppLinkConfig
+def smpp_config(args: argparse.Namespace, msisdn: str) -> "SmppLinkConfig":
+    """The SMPP link configuration from :func:`add_smpp_options`' options."""
+    from smsc.link import SmppLinkConfig
 
     host, port = args.smpp
-    config = SmppLinkConfig(
+    return SmppLinkConfig(
         host=host, port=port, system_id=args.system_id, password=args.password,
         system_type=args.system_type, address_range=args.address_range or msisdn, store=args.smpp_store,
     )
-    return SmppBearer(config, msisdn, **bearer_options)
+
+
+def modem_config(args: argparse.Namespace) -> "ModemConfig":
+    """The modem configuration from ``--modem``, ``--pin``, ``--modem-profile``."""
+    from modems.driver import ModemConfig
+
+    return ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile)
 
 
 def stop_event() -> asyncio.Event:

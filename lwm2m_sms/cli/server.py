@@ -9,12 +9,12 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from .options import add_smpp_options, hostport, modem_config, smpp_config, until_stopped
 
 if TYPE_CHECKING:
     from ..lwm2m.registration import Registration
-
-from .options import add_smpp_options, hostport, smpp_link, until_stopped
 
 
 def _wake_up(text: str) -> "str | float":
@@ -79,9 +79,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="longest endpoint name in characters (default 128; unprintable ones get 4.00)")
 
 
+def _security_wrapper(security: Any, state: "str | None") -> Any:
+    """The gateway's ``sms_security`` hook: each SMS bearer under the security layer, with
+    the secured-packet counters kept in ``state``."""
+    if security is None:
+        return None
+    from ..security.bearer import SecureBearer
+    from ..security.state import CounterStore
+
+    counters = CounterStore(Path(str(state)) / "counters")
+    return lambda bearer: SecureBearer(bearer, security, counters=counters)
+
+
 def _line(event: str, reg: "Registration") -> str:
     sms = reg.sms.lwm2m_digits if reg.sms else "-"
-    objects = ",".join(l.target for l in reg.objects)
+    objects = ",".join(link.target for link in reg.objects)
     return (f"{time.strftime('%H:%M:%S')} {event:<12} ep={reg.endpoint} b={reg.binding} lt={reg.lifetime} "
             f"sms={sms} from {reg.remote_uri} /rd/{reg.location} {objects}")
 
@@ -90,29 +102,27 @@ async def run(args: argparse.Namespace) -> int:
     from aiocoap import resource
 
     from ..errors import Lwm2mSmsError
+    from ..gateway import Gateway, GatewayConfig, GatewayError
     from ..lwm2m.bootstrap import BootstrapConfig, BootstrapServer
     from ..lwm2m.exceptions import ConfigError
     from ..lwm2m.server import ServerHooks
     from ..routing.router import PolicySettings
     from ..sms.address import parse_msisdn
-    from ..gateway import start_server
-    from ..security.bearer import SecureBearer
     from ..security.policy import SecurityPolicy, SmsSecurityMode
     from ..security.setup import enable_server_oscore
-    from ..security.state import CounterStore
 
     class Printer(ServerHooks):
-        def on_registered(self, reg: "Registration") -> None:
-            print(_line("registered", reg), flush=True)
+        def on_registered(self, registration: "Registration") -> None:
+            print(_line("registered", registration), flush=True)
 
-        def on_updated(self, reg: "Registration") -> None:
-            print(_line("updated", reg), flush=True)
+        def on_updated(self, registration: "Registration") -> None:
+            print(_line("updated", registration), flush=True)
 
-        def on_deregistered(self, reg: "Registration") -> None:
-            print(_line("deregistered", reg), flush=True)
+        def on_deregistered(self, registration: "Registration") -> None:
+            print(_line("deregistered", registration), flush=True)
 
-        def on_expired(self, reg: "Registration") -> None:
-            print(_line("expired", reg), flush=True)
+        def on_expired(self, registration: "Registration") -> None:
+            print(_line("expired", registration), flush=True)
 
     def fail(text: str, code: int = 2) -> int:
         print(f"lwm2m-sms server: {text}", file=sys.stderr)
@@ -141,7 +151,8 @@ async def run(args: argparse.Namespace) -> int:
         return fail(f"limits: {exc}")
     try:
         msisdn = str(parse_msisdn(args.msisdn)) if args.msisdn else None
-        allow = frozenset(parse_msisdn(n) for n in args.allow_register) if args.allow_register else None
+        for number in args.allow_register or ():
+            parse_msisdn(number)
         bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config)) if args.bootstrap_config else None
         security = SecurityPolicy.load(args.sms_security) if args.sms_security else None
     except (Lwm2mSmsError, ConfigError, OSError) as exc:
@@ -149,62 +160,48 @@ async def run(args: argparse.Namespace) -> int:
     if security is not None and not args.security_state:
         return fail("--security-state DIR is needed with --sms-security (counters and OSCORE contexts)")
 
-    bearers = []
-    try:
-        if args.smpp:
-            assert msisdn is not None  # checked above: --msisdn comes with --smpp
-            link = smpp_link(args, msisdn, parts_db=args.db)
-            await link.start()
-            bearers.append(link)
-            print(f"SMPP link to {args.smpp[0]}:{args.smpp[1]} as {args.system_id} for {msisdn}", flush=True)
-        if args.modem:
-            from modems.driver import ModemConfig, ModemDriver
-
-            driver = ModemDriver(ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile), msisdn,
-                                 parts_db=args.db, dead_letters=args.db)
-            await driver.start()
-            bearers.append(driver)
-            print(f"GSM modem on {args.modem} for {msisdn}", flush=True)
-    except (Lwm2mSmsError, OSError) as exc:
-        for b in bearers:
-            await b.close()
-        return fail(f"SMS bearer: {exc}", 1)
-
-    policy = PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
-                            queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
-                            udp_timeout=args.udp_timeout)
     site = resource.Site()
-    sms_bearers = bearers
-    if security is not None:
-        counters = CounterStore(Path(args.security_state) / "counters")
-        sms_bearers = [SecureBearer(b, security, counters=counters) for b in bearers]
+    config = GatewayConfig(
+        udp=args.udp, msisdn=msisdn, smpp=smpp_config(args, msisdn) if args.smpp and msisdn else None,
+        modem=modem_config(args) if args.modem else None, db=args.db, site=site,
+        policy=PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
+                              queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
+                              udp_timeout=args.udp_timeout),
+        grace=args.grace, accepted_versions=tuple(args.lwm2m_version or ("1.0",)), limits=limits,
+        register_allow_list=args.allow_register,
+        sms_security=_security_wrapper(security, args.security_state),
+    )
+    gateway = Gateway(config)
     try:
-        stack = await start_server(udp=args.udp, bearers=sms_bearers, db=args.db, policy=policy, site=site,
-                                   grace=args.grace, accepted_versions=args.lwm2m_version or ("1.0",),
-                                   limits=limits)
-    except OSError as exc:
-        for b in bearers:
-            await b.close()
-        return fail(f"cannot bind {args.udp[0]}:{args.udp[1]}: {exc}", 1)
-    stack.router.trust.register_allow_list = allow
+        await gateway.start()
+    except GatewayError as exc:
+        # Name the option the user gave; the CLI's main prints it as one line (-vv: traceback).
+        option = {
+            "udp": f"--udp {args.udp[0]}:{args.udp[1]}", "db": f"--db {args.db}", "modem": f"--modem {args.modem}",
+            "smpp": f"--smpp {args.smpp[0]}:{args.smpp[1]}" if args.smpp else "--smpp",
+        }.get(exc.part, exc.where)
+        raise GatewayError(exc.part, option, exc.detail) from exc
+    gateway.server.add_hooks(Printer())
     if security is not None and any(s.mode is SmsSecurityMode.OSCORE for s in security.peers().values()):
-        enable_server_oscore(stack, security, Path(args.security_state) / "oscore")
-    stack.server.add_hooks(Printer())
+        enable_server_oscore(gateway, security, Path(args.security_state) / "oscore")
+    if config.smpp is not None:
+        print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}",
+              flush=True)
+    if config.modem is not None:
+        print(f"GSM modem on {config.modem.port} for {msisdn}", flush=True)
     if bootstrap is not None:
         bootstrap.mount(site)
-        bootstrap.start(stack.context)
-    print(f"LwM2M server on {stack.udp_uri}"
+        bootstrap.start(gateway.context)
+    print(f"LwM2M server on {gateway.udp_uri}"
           + (" (bootstrap server on /bs)" if bootstrap else "")
-          + (f", SMS {msisdn}" if bearers else "")
+          + (f", SMS {msisdn}" if gateway.sms else "")
           + (f", registrations and queue in {args.db}" if args.db else ""), flush=True)
-    for reg in stack.server.registrations():
+    for reg in gateway.server.registrations():
         print(_line("stored", reg), flush=True)
     try:
         await until_stopped()
     finally:
-        print(f"stopping: {len(stack.server.registrations())} registration(s), "
-              f"queue {stack.router.queue.counts()}", flush=True)
-        await stack.close()
-        for b in bearers:
-            await b.close()
+        print(f"stopping: {len(gateway.server.registrations())} registration(s), "
+              f"queue {gateway.router.queue.counts()}", flush=True)
+        await gateway.close()
     return 0

@@ -45,7 +45,7 @@ async def run(args: argparse.Namespace) -> int:
             except asyncio.TimeoutError:
                 pass
             if args.stats:
-                server._refresh_stats()
+                server.refresh_stats()
                 print(f"smsc: {server.stats.line()}", flush=True)
     finally:
         await server.close()

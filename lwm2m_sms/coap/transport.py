@@ -85,7 +85,7 @@ class SmsMessageManager(MessageManager):
     def _deduplicate_message(self, message):
         duplicate = super()._deduplicate_message(message)
         if duplicate:
-            self.message_interface._count_duplicate(message)
+            self.message_interface.count_duplicate(message)
         return duplicate
 
 
@@ -314,7 +314,8 @@ class SmsTransport(interfaces.MessageInterface):
         log.debug("from %s MID %d: %r", sms.sender, message.mid, message)
         self._mman.dispatch_message(message)
 
-    def _count_duplicate(self, message) -> None:
+    def count_duplicate(self, message: Message) -> None:
+        """Count a duplicate ``message`` (its MessageManager recognised an SMSC retry)."""
         for counters in (self._total, self._peer(message.remote)):
             counters.duplicates += 1
         log.info("from %s MID %d: duplicate, not processed again", message.remote.msisdn, message.mid)

@@ -7,6 +7,9 @@ The shapes of values, by the level of the path (OMA-TS-LightweightM2M-V1_0_2 7.4
 - ``/O/I/R``: a value, or ``{instance_id: value}`` for a multiple resource
 - ``/O/I/R/RI``: a value
 
+The type aliases :data:`ResourceValue`, :data:`InstanceValue`, :data:`ObjectValue` and their
+union :data:`Content` name these shapes.
+
 Values are typed by the object model (:mod:`.objects`); resources it does not know are
 bytes (TLV, opaque) or str (text/plain). Content formats: text/plain 0, link-format 40,
 opaque 42, TLV 11542, JSON 11543 (refused: not built); the pre-registration codes 1541
@@ -18,16 +21,28 @@ Sans-IO; decoders raise only :class:`~lwm2m_sms.errors.DecodeError`.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import Any, Union
 
 from ..errors import DecodeError, EncodeError
 from . import tlv as tlv_codec
-from .datatypes import ResourceType, decode_text_value, decode_tlv_value, encode_text_value, encode_tlv_value
+from .datatypes import ResourceType, Value, decode_text_value, decode_tlv_value, encode_text_value, encode_tlv_value
 from .objects import resource_def
 from .path import LwM2MPath, format_path
 from .tlv import Tlv, TlvKind
 
-__all__ = ["ContentFormat", "normalize_format", "decode_payload", "encode_payload"]
+__all__ = [
+    "ContentFormat", "normalize_format", "decode_payload", "decode_object", "encode_payload",
+    "Content", "ResourceValue", "InstanceValue", "ObjectValue",
+]
+
+#: ``/O/I/R``: one value, or ``{instance_id: value}`` for a multiple resource.
+ResourceValue = Union[Value, dict[int, Value]]
+#: ``/O/I``: ``{resource_id: value}``.
+InstanceValue = dict[int, ResourceValue]
+#: ``/O``: ``{instance_id: {resource_id: value}}``.
+ObjectValue = dict[int, InstanceValue]
+#: What a Read, an Observe or a Write carries, by the level of its path (module docstring).
+Content = Union[ResourceValue, InstanceValue, ObjectValue]
 
 
 class ContentFormat(enum.IntEnum):
@@ -74,7 +89,7 @@ def _is_multiple(obj: int, res: int) -> bool:
 
 # --- decoding ------------------------------------------------------------------------
 
-def decode_payload(path: LwM2MPath, content_format: "int | None", payload: bytes) -> Any:
+def decode_payload(path: LwM2MPath, content_format: "int | None", payload: bytes) -> Content:
     """Decode a Read response or a Write request body for ``path``."""
     cf = normalize_format(content_format)
     if cf is None:
@@ -91,24 +106,34 @@ def decode_payload(path: LwM2MPath, content_format: "int | None", payload: bytes
         if len(path) < 3:
             raise DecodeError(f"opaque carries a single resource, not {format_path(path)}")
         return bytes(payload)
-    if cf is ContentFormat.LINK_FORMAT:
-        from . import linkformat
-
-        return linkformat.parse(payload)
     raise DecodeError(f"content format {cf.name} ({cf.value}) is not supported")
 
 
-def _decode_tlv(path: LwM2MPath, entries: list[Tlv]) -> Any:
+def decode_object(obj: int, content_format: "int | None", payload: bytes) -> ObjectValue:
+    """:func:`decode_payload` for an object path ``/O``, typed as what it returns there:
+    ``{instance_id: {resource_id: value}}`` (TLV, the one format LwM2M 1.0 objects come in
+    here)."""
+    cf = normalize_format(content_format)
+    if cf not in (None, ContentFormat.TLV):
+        raise DecodeError(f"/{obj}: an object comes as TLV, not {cf.name}")
+    return _decode_object_tlv(obj, tlv_codec.decode(payload))
+
+
+def _decode_object_tlv(obj: int, entries: list[Tlv]) -> ObjectValue:
+    out: ObjectValue = {}
+    for entry in entries:
+        if entry.kind is not TlvKind.OBJECT_INSTANCE:
+            raise DecodeError(f"TLV for /{obj}: expected object instances, got {entry.kind.name}")
+        out[entry.id] = _decode_resources(obj, entry.children)
+    return out
+
+
+def _decode_tlv(path: LwM2MPath, entries: list[Tlv]) -> Content:
     if not path:
         raise DecodeError("TLV needs at least an object id in the path")
     obj = path[0]
     if len(path) == 1:
-        out: dict[int, Any] = {}
-        for entry in entries:
-            if entry.kind is not TlvKind.OBJECT_INSTANCE:
-                raise DecodeError(f"TLV for {format_path(path)}: expected object instances, got {entry.kind.name}")
-            out[entry.id] = _decode_resources(obj, entry.children)
-        return out
+        return _decode_object_tlv(obj, entries)
     if len(path) == 2:
         if len(entries) == 1 and entries[0].kind is TlvKind.OBJECT_INSTANCE:
             if entries[0].id != path[1]:
@@ -131,8 +156,8 @@ def _decode_tlv(path: LwM2MPath, entries: list[Tlv]) -> Any:
     return decode_tlv_value(_rtype(obj, res), entries[0].value)  # type: ignore[arg-type]
 
 
-def _decode_resources(obj: int, entries: "tuple[Tlv, ...] | list[Tlv]") -> dict[int, Any]:
-    out: dict[int, Any] = {}
+def _decode_resources(obj: int, entries: "tuple[Tlv, ...] | list[Tlv]") -> InstanceValue:
+    out: InstanceValue = {}
     for entry in entries:
         if entry.kind not in (TlvKind.RESOURCE, TlvKind.MULTIPLE_RESOURCE):
             raise DecodeError(f"TLV in object {obj}: expected resources, got {entry.kind.name}")
@@ -140,7 +165,7 @@ def _decode_resources(obj: int, entries: "tuple[Tlv, ...] | list[Tlv]") -> dict[
     return out
 
 
-def _decode_resource(obj: int, entry: Tlv) -> Any:
+def _decode_resource(obj: int, entry: Tlv) -> ResourceValue:
     rtype = _rtype(obj, entry.id)
     if entry.kind is TlvKind.MULTIPLE_RESOURCE:
         return {c.id: decode_tlv_value(rtype, c.value) for c in entry.children}  # type: ignore[arg-type]
@@ -215,7 +240,7 @@ def _encode_tlv(path: LwM2MPath, value: Any) -> list[Tlv]:
     return [Tlv(TlvKind.RESOURCE_INSTANCE, path[3], _value_bytes(obj, path[2], value))]
 
 
-def _encode_resources(obj: int, resources: dict) -> list[Tlv]:
+def _encode_resources(obj: int, resources: Any) -> list[Tlv]:
     if not isinstance(resources, dict):
         raise EncodeError(f"object {obj} instance needs {{resource: value}}, not {resources!r}")
     return [_encode_resource(obj, rid, v) for rid, v in resources.items()]

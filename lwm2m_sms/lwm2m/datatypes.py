@@ -71,7 +71,8 @@ def _encode_int(value: int) -> bytes:
 def _decode_int(data: bytes, what: str = "integer") -> int:
     for size, fmt in _INT_SIZES:
         if len(data) == size:
-            return struct.unpack(fmt, data)[0]
+            number: int = struct.unpack(fmt, data)[0]
+            return number
     raise DecodeError(f"{what} value must be 1, 2, 4 or 8 octets, got {len(data)}: {data.hex()}")
 
 
@@ -87,7 +88,9 @@ _TYPE_NAMES = {ResourceType.BOOLEAN: "a bool", ResourceType.STRING: "a str", Res
 def _check_type(rtype: ResourceType, value: Value) -> None:
     """EncodeError unless ``value`` is of the Python type ``rtype`` takes."""
     if rtype in (ResourceType.INTEGER, ResourceType.TIME):
-        _encode_int(value)  # type and range
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise EncodeError(f"integer resource needs an int, not {value!r}")
+        _encode_int(value)  # range
     elif rtype is ResourceType.FLOAT:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EncodeError(f"float resource needs a number, not {value!r}")
@@ -134,10 +137,9 @@ def decode_tlv_value(rtype: ResourceType, data: bytes) -> Value:
     if rtype in (ResourceType.INTEGER, ResourceType.TIME):
         return _decode_int(data, rtype.value)
     if rtype is ResourceType.FLOAT:
-        if len(data) == 4:
-            return struct.unpack(">f", data)[0]
-        if len(data) == 8:
-            return struct.unpack(">d", data)[0]
+        if len(data) in (4, 8):
+            number: float = struct.unpack(">f" if len(data) == 4 else ">d", data)[0]
+            return number
         raise DecodeError(f"float value must be 4 or 8 octets, got {len(data)}: {data.hex()}")
     if rtype is ResourceType.BOOLEAN:
         if data == b"\x00":

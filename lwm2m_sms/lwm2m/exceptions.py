@@ -6,7 +6,9 @@ from typing import Any
 
 from ..errors import Lwm2mSmsError
 
-__all__ = ["Lwm2mError", "UnknownEndpoint", "RequestFailed", "DeviceUnreachable", "ConfigError"]
+__all__ = [
+    "Lwm2mError", "UnknownEndpoint", "RequestFailed", "DeviceUnreachable", "InvalidResponse", "ConfigError",
+]
 
 
 class Lwm2mError(Lwm2mSmsError):
@@ -35,6 +37,15 @@ class DeviceUnreachable(Lwm2mError):
     def __init__(self, endpoint: str, operation: str, path: str, cause: BaseException):
         self.endpoint, self.operation, self.path, self.cause = endpoint, operation, path, cause
         super().__init__(f"{operation} {path} on {endpoint}: no answer ({cause!r})")
+
+
+class InvalidResponse(Lwm2mError):
+    """The device answered with success but its payload does not decode for the path
+    (``cause`` is the :class:`~lwm2m_sms.errors.DecodeError`)."""
+
+    def __init__(self, endpoint: str, operation: str, path: str, cause: BaseException):
+        self.endpoint, self.operation, self.path, self.cause = endpoint, operation, path, cause
+        super().__init__(f"{operation} {path} on {endpoint}: undecodable answer ({cause})")
 
 
 class ConfigError(Lwm2mError, ValueError):

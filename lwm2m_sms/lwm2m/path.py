@@ -28,15 +28,15 @@ def parse_path(text: "str | LwM2MPath | list[int]") -> LwM2MPath:
     parts = stripped.split("/")
     if len(parts) > 4:
         raise DecodeError(f"LwM2M path {text!r} has more than 4 levels")
-    ids = []
+    numbers: list[int] = []
     for part in parts:
         if len(part) > 5 or not part.isdigit() or not part.isascii() or (len(part) > 1 and part[0] == "0"):
             raise DecodeError(f"LwM2M path {text!r}: {part!r} is not an id")
         value = int(part)
         if value > 0xFFFF:
             raise DecodeError(f"LwM2M path {text!r}: id {value} out of range 0..65535")
-        ids.append(value)
-    return tuple(ids)
+        numbers.append(value)
+    return tuple(numbers)
 
 
 def format_path(path: LwM2MPath) -> str:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from typing import Any, AsyncIterator, Callable, Iterable, Optional, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Protocol, Union
 
 import aiocoap
 from aiocoap import Message, resource
@@ -40,8 +40,9 @@ from aiocoap.numbers.codes import Code
 
 from ..clock import SYSTEM_CLOCK, Clock, wait_for
 from . import linkformat
-from .content import ContentFormat, decode_payload, encode_payload
-from .exceptions import DeviceUnreachable, RequestFailed, UnknownEndpoint
+from ..errors import DecodeError, EncodeError
+from .content import Content, ContentFormat, InstanceValue, decode_payload, encode_payload, normalize_format
+from .exceptions import DeviceUnreachable, InvalidResponse, RequestFailed, UnknownEndpoint
 from .linkformat import AttrValue, Link
 from .path import LwM2MPath, format_path, parse_path
 from .remote import remote_msisdn, remote_uri
@@ -50,15 +51,33 @@ from .registration import (
     DEFAULT_VERSION, Registration, RegistrationLimits, RegistrationRefused, RegisterParams,
     UpdateParams, check_binding_sms, new_location, parse_register, parse_update, printable,
 )
+from .results import ReadResult
 from .store import MemoryRegistrationStore, RegistrationStore
 
 __all__ = [
-    "RequestSender", "DirectSender", "ServerHooks", "Lwm2mServer", "Observation",
+    "RequestSender", "ObserveRequest", "DirectSender", "ServerHooks", "Lwm2mServer", "Observation", "ReadResult",
+    "Verdict",
     "remote_uri", "remote_msisdn",
 ]
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE = 93.0
+
+
+class ObserveRequest(Protocol):
+    """What :meth:`RequestSender.observe` returns: the shape of an aiocoap request.
+    ``response`` resolves to the first answer; ``observation`` is aiocoap's
+    ClientObservation (async iterable of notifications, ``cancel()``)."""
+
+    @property
+    def response(self) -> "asyncio.Future[Message]": ...
+
+    @property
+    def observation(self) -> Any: ...
+
+
+#: A hook's verdict on a Register, Update or De-register: None allows it, a CoAP code refuses.
+Verdict = Union[Optional[Code], Awaitable[Optional[Code]]]
 
 
 class RequestSender(Protocol):
@@ -69,7 +88,7 @@ class RequestSender(Protocol):
 
     async def send(self, registration: Registration, request: Message) -> Message: ...
 
-    def observe(self, registration: Registration, request: Message) -> Any: ...
+    def observe(self, registration: Registration, request: Message) -> ObserveRequest: ...
 
 
 class DirectSender:
@@ -89,7 +108,7 @@ class DirectSender:
     async def send(self, registration: Registration, request: Message) -> Message:
         return await self.context.request(self._address(registration, request)).response
 
-    def observe(self, registration: Registration, request: Message) -> Any:
+    def observe(self, registration: Registration, request: Message) -> ObserveRequest:
         return self.context.request(self._address(registration, request))
 
 
@@ -100,11 +119,11 @@ class ServerHooks:
 
     def validate_registration(
         self, params: "RegisterParams | UpdateParams", remote: Any, existing: Optional[Registration]
-    ) -> "Optional[Code] | Any":
+    ) -> Verdict:
         """Return None to allow, a CoAP code to refuse (may be a coroutine)."""
         return None
 
-    def validate_deregistration(self, registration: Registration, remote: Any) -> "Optional[Code] | Any":
+    def validate_deregistration(self, registration: Registration, remote: Any) -> Verdict:
         """Return None to allow a De-register from ``remote``, a CoAP code to refuse."""
         return None
 
@@ -147,17 +166,20 @@ class Observation:
     the decoded notifications; :meth:`cancel` stops it (a Reset answers the next
     notification)."""
 
-    def __init__(self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: Any, value: Any, observable: bool):
+    def __init__(
+        self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: ObserveRequest, value: Content,
+        observable: bool,
+    ):
         self.server, self.endpoint, self.path = server, endpoint, path
         self._request = request
         self.value = value
         self.observable = observable
         self.cancelled = False
 
-    def __aiter__(self) -> AsyncIterator[Any]:
+    def __aiter__(self) -> AsyncIterator[Content]:
         return self._iterate()
 
-    async def _iterate(self) -> AsyncIterator[Any]:
+    async def _iterate(self) -> AsyncIterator[Content]:
         if not self.observable:
             return
         try:
@@ -167,13 +189,13 @@ class Observation:
                     self.server._emit("on_message_from", reg)
                 if not notification.code.is_successful():
                     raise RequestFailed(self.endpoint, "observe", format_path(self.path), notification.code)
-                value = decode_payload(self.path, notification.opt.content_format, notification.payload)
+                value = self.server._decode(self.endpoint, "observe", self.path, notification).value
                 self.value = value
                 yield value
         except aiocoap.error.ObservationCancelled:
             return
 
-    def _start_callback(self, callback: Callable[[Any], None]) -> None:
+    def _start_callback(self, callback: Callable[[Content], None]) -> None:
         async def feed() -> None:
             try:
                 async for value in self:
@@ -221,7 +243,7 @@ class Lwm2mServer:
         self.site = resource.Site()
         self.mount(self.site)
         self._observations: dict[str, set[Observation]] = {}
-        self._expiry_task: Optional[asyncio.Task] = None
+        self._expiry_task: "Optional[asyncio.Task[None]]" = None
         self._wake_expiry = asyncio.Event()
 
     # --- life cycle -------------------------------------------------------------------
@@ -281,7 +303,9 @@ class Lwm2mServer:
             except Exception:  # a broken hook must not break the registration interface
                 log.exception("hook %s(%s) failed", event, registration.endpoint)
 
-    async def _validate(self, params: Any, remote: Any, existing: Optional[Registration]) -> None:
+    async def _validate(
+        self, params: "RegisterParams | UpdateParams | None", remote: Any, existing: Optional[Registration]
+    ) -> None:
         for hooks in self.hooks:
             if params is None:
                 assert existing is not None
@@ -296,9 +320,11 @@ class Lwm2mServer:
     # --- registration interface ---------------------------------------------------------
 
     def registrations(self) -> list[Registration]:
+        """Every current registration."""
         return list(self.store)
 
     def registration(self, endpoint: str) -> Registration:
+        """The registration of ``endpoint``; raises UnknownEndpoint if there is none."""
         reg = self.store.get(endpoint)
         if reg is None:
             raise UnknownEndpoint(endpoint)
@@ -422,18 +448,31 @@ class Lwm2mServer:
                 pass
 
     # --- device management ------------------------------------------------------------
+    #
+    # Every method below raises, besides what its docstring adds:
+    #   UnknownEndpoint    no registration for ``endpoint``;
+    #   DeviceUnreachable  no answer: timeout, transport error, no route for the binding,
+    #                      a queued request that expired or the server closing
+    #                      (``.cause`` holds the underlying error);
+    #   RequestFailed      the device answered with an error code (``.code``, e.g. 4.04);
+    #   DecodeError        a malformed ``path`` (lwm2m_sms.errors; also a ValueError).
+    # All of them derive from lwm2m_sms.errors.Lwm2mSmsError.
 
     def _message(self, reg: Registration, code: Code, path: LwM2MPath, **options: Any) -> Message:
         root = [p for p in reg.root_path.split("/") if p]
         return Message(code=code, uri_path=tuple(root) + tuple(str(i) for i in path), **options)
 
-    async def _request(self, endpoint: str, operation: str, code: Code, path: LwM2MPath, **options: Any) -> Message:
-        reg = self.registration(endpoint)
+    def _sender(self) -> RequestSender:
         if self.sender is None:
             raise RuntimeError("server not started: call start(context) first")
+        return self.sender
+
+    async def _request(self, endpoint: str, operation: str, code: Code, path: LwM2MPath, **options: Any) -> Message:
+        reg = self.registration(endpoint)
+        sender = self._sender()
         msg = self._message(reg, code, path, **options)
         try:
-            coro = self.sender.send(reg, msg)
+            coro = sender.send(reg, msg)
             response = await (asyncio.wait_for(coro, self.request_timeout) if self.request_timeout else coro)
         except (aiocoap.error.Error, asyncio.TimeoutError, OSError) as exc:
             log.warning("%s %s on ep=%s: no answer: %r", operation, format_path(path), endpoint, exc)
@@ -447,35 +486,65 @@ class Lwm2mServer:
                                 response.payload.decode("utf-8", "replace"))
         return response
 
-    async def read(self, endpoint: str, path: "str | LwM2MPath", *, accept: Optional[int] = None) -> Any:
-        """Read an object, instance, resource or resource instance; decoded values (see
-        :mod:`.content` for the shapes)."""
+    @staticmethod
+    def _decode(endpoint: str, operation: str, path: LwM2MPath, response: Message) -> ReadResult:
+        try:
+            cf = normalize_format(response.opt.content_format)
+            value = decode_payload(path, response.opt.content_format, response.payload)
+        except DecodeError as exc:
+            log.warning("%s %s on ep=%s: undecodable answer: %s", operation, format_path(path), endpoint, exc)
+            raise InvalidResponse(endpoint, operation, format_path(path), exc) from exc
+        return ReadResult(endpoint, path, value, cf)
+
+    async def read(self, endpoint: str, path: "str | LwM2MPath", *, accept: Optional[int] = None) -> ReadResult:
+        """Read an object, instance, resource or resource instance (``"/3/0/0"`` or
+        ``(3, 0, 0)``). The result's ``value`` is shaped by the path's level (see
+        :mod:`.content`); objects and instances are asked for as TLV unless ``accept``
+        names another format.
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above),
+        and InvalidResponse when the answer does not decode for the path."""
         p = parse_path(path)
         if accept is None and len(p) < 3:
             accept = ContentFormat.TLV.value
         options = {"accept": accept} if accept is not None else {}
         response = await self._request(endpoint, "read", Code.GET, p, **options)
-        return decode_payload(p, response.opt.content_format, response.payload)
+        return self._decode(endpoint, "read", p, response)
 
-    async def write(self, endpoint: str, path: "str | LwM2MPath", value: Any, *, partial: bool = False,
+    async def write(self, endpoint: str, path: "str | LwM2MPath", value: Content, *, partial: bool = False,
                     content_format: Optional[int] = None) -> None:
         """Write (replace: PUT) or, with ``partial=True``, partial update (POST) of an
-        instance; a single resource is always replaced."""
+        instance; a single resource is always replaced. ``value`` has the shape a Read of
+        ``path`` returns; by default one value goes as text/plain (opaque as opaque), the
+        rest as TLV.
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above),
+        and EncodeError (lwm2m_sms.errors) for a value the path's type cannot carry."""
         p = parse_path(path)
         cf, body = encode_payload(p, value, content_format)
         await self._request(endpoint, "write", Code.POST if partial else Code.PUT, p, payload=body, content_format=cf)
 
     async def execute(self, endpoint: str, path: "str | LwM2MPath", arguments: "str | bytes" = b"") -> None:
+        """Execute a resource (``"/1/0/8"``), with optional arguments (text/plain).
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above)."""
         p = parse_path(path)
         body = arguments.encode() if isinstance(arguments, str) else arguments
         await self._request(endpoint, "execute", Code.POST, p, payload=body,
                             **({"content_format": ContentFormat.TEXT.value} if body else {}))
 
-    async def create(self, endpoint: str, path: "str | LwM2MPath", resources: dict, instance_id: Optional[int] = None) -> LwM2MPath:
-        """Create an instance of object ``path``; returns the new instance's path."""
+    async def create(
+        self, endpoint: str, path: "str | LwM2MPath", resources: InstanceValue, instance_id: Optional[int] = None
+    ) -> LwM2MPath:
+        """Create an instance of object ``path`` with ``resources`` ({resource_id: value});
+        the device picks the instance id unless ``instance_id`` is given. Returns the new
+        instance's path (from the answer's Location-Path).
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above),
+        and EncodeError for a path that is not an object's or an unencodable value."""
         p = parse_path(path)
         if len(p) != 1:
-            raise ValueError(f"create takes an object path, not {format_path(p)}")
+            raise EncodeError(f"create takes an object path, not {format_path(p)}")
         if instance_id is None:
             cf, body = encode_payload(p + (0,), resources, ContentFormat.TLV)
         else:
@@ -485,39 +554,57 @@ class Lwm2mServer:
         if location:
             try:
                 return parse_path("/".join(location))
-            except ValueError:
+            except DecodeError:
                 pass
         return p + ((instance_id,) if instance_id is not None else ())
 
     async def delete(self, endpoint: str, path: "str | LwM2MPath") -> None:
+        """Delete an object instance (``"/5/1"``).
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above)."""
         await self._request(endpoint, "delete", Code.DELETE, parse_path(path))
 
     async def discover(self, endpoint: str, path: "str | LwM2MPath") -> list[Link]:
+        """Discover: the links (with their attributes) under an object, instance or
+        resource.
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above),
+        and InvalidResponse when the answer is not valid link-format."""
         p = parse_path(path)
         response = await self._request(endpoint, "discover", Code.GET, p, accept=ContentFormat.LINK_FORMAT.value)
-        return linkformat.parse(response.payload)
+        try:
+            return linkformat.parse(response.payload)
+        except DecodeError as exc:
+            raise InvalidResponse(endpoint, "discover", format_path(p), exc) from exc
 
     async def write_attributes(self, endpoint: str, path: "str | LwM2MPath", **attributes: AttrValue) -> None:
-        """Write-Attributes: ``pmin=10, pmax=60, gt=..., lt=..., st=...``; None removes."""
+        """Write-Attributes: ``pmin=10, pmax=60, gt=..., lt=..., st=...``; None removes.
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above),
+        and EncodeError for an attribute LwM2M does not define or a value it cannot take."""
         p = parse_path(path)
         await self._request(endpoint, "write-attributes", Code.PUT, p,
                             uri_query=tuple(linkformat.attributes_to_query(attributes)))
 
     async def observe(
         self, endpoint: str, path: "str | LwM2MPath", *, accept: Optional[int] = None,
-        callback: Optional[Callable[[Any], None]] = None,
+        callback: Optional[Callable[[Content], None]] = None,
     ) -> Observation:
         """Observe: returns once the first answer is in (its value in ``.value``). Iterate
         the returned :class:`Observation` for the decoded notifications, or pass
-        ``callback`` to have each one handed to it (from a task the observation owns)."""
+        ``callback`` to have each one handed to it (from a task the observation owns).
+
+        Raises UnknownEndpoint, DeviceUnreachable, RequestFailed, DecodeError (see above),
+        and InvalidResponse when the first answer does not decode. Iterating raises
+        RequestFailed for an error notification and InvalidResponse for an undecodable
+        one."""
         p = parse_path(path)
         reg = self.registration(endpoint)
-        if self.sender is None:
-            raise RuntimeError("server not started: call start(context) first")
+        sender = self._sender()
         if accept is None and len(p) < 3:
             accept = ContentFormat.TLV.value
         msg = self._message(reg, Code.GET, p, observe=0, **({"accept": accept} if accept is not None else {}))
-        request = self.sender.observe(reg, msg)
+        request = sender.observe(reg, msg)
         try:
             if self.request_timeout:
                 response = await asyncio.wait_for(asyncio.shield(request.response), self.request_timeout)
@@ -530,8 +617,8 @@ class Lwm2mServer:
         self._emit("on_message_from", reg)
         if not response.code.is_successful():
             raise RequestFailed(endpoint, "observe", format_path(p), response.code)
-        value = decode_payload(p, response.opt.content_format, response.payload)
-        obs = Observation(self, endpoint, p, request, value, response.opt.observe is not None)
+        first = self._decode(endpoint, "observe", p, response)
+        obs = Observation(self, endpoint, p, request, first.value, response.opt.observe is not None)
         if obs.observable:  # a plain answer (not observable) is nothing to track or cancel
             self._observations.setdefault(endpoint, set()).add(obs)
         if callback is not None:

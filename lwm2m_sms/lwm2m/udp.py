@@ -9,8 +9,9 @@ silently on a port that is taken. :func:`udp_context` therefore binds the socket
 without SO_REUSEPORT, and wires aiocoap's own udp6 transport onto it the way aiocoap does
 (TokenManager -> MessageManager -> MessageInterfaceUDP6).
 
-Relies on aiocoap 0.4's ``MessageInterfaceUDP6._create_transport_endpoint(sock, ...)``
-(pinned by the project's ``aiocoap<0.5``).
+Relies on aiocoap 0.4's ``MessageInterfaceUDP6._create_transport_endpoint(sock, ...)`` and
+``MessageInterfaceUDP6._local_port()`` (pinned by the project's ``aiocoap<0.5``); nothing
+else in the project reaches into aiocoap's transports for the port: use :func:`local_port`.
 
 Hostile datagrams: aiocoap 0.4.17 catches only its own UnparsableMessage around
 ``Message.decode``; a string option (Uri-Path, Uri-Query, ...) that is not UTF-8 raises

@@ -2,5 +2,51 @@
 
 ``binding``, ``presence``, ``queue`` and ``trust`` are sans-IO (the queue keeps its state in
 SQLite); ``router`` is the asyncio part that sits between the LwM2M server core and the
-aiocoap context and decides, per request, which bearer it goes on and when.
+aiocoap context and decides, per request, which bearer it goes on and when. The names below
+are imported on first use, so the sans-IO parts import no asyncio code.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+_EXPORTS = {
+    "Router": ".router", "RouterStats": ".router", "PolicySettings": ".router",
+    "RequestExpired": ".router", "NoRoute": ".router", "via": ".router",
+    "Binding": ".binding", "BindingError": ".binding", "Route": ".binding", "Transport": ".binding",
+    "decide": ".binding",
+    "Presence": ".presence",
+    "RequestQueue": ".queue", "QueuedRequest": ".queue", "RequestState": ".queue",
+    "TrustPolicy": ".trust", "TrustStats": ".trust",
+}
+
+__all__ = list(_EXPORTS)
+
+if TYPE_CHECKING:
+    # "X as X": an explicit re-export for type checkers (the loader below is what runs)
+    from .binding import (
+        Binding as Binding,
+        BindingError as BindingError,
+        Route as Route,
+        Transport as Transport,
+        decide as decide,
+    )
+    from .presence import Presence as Presence
+    from .queue import (
+        QueuedRequest as QueuedRequest,
+        RequestQueue as RequestQueue,
+        RequestState as RequestState,
+    )
+    from .router import (
+        NoRoute as NoRoute,
+        PolicySettings as PolicySettings,
+        RequestExpired as RequestExpired,
+        Router as Router,
+        RouterStats as RouterStats,
+        via as via,
+    )
+    from .trust import TrustPolicy as TrustPolicy, TrustStats as TrustStats
+else:
+    __getattr__ = lazy_exports(__name__, _EXPORTS)

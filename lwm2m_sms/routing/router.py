@@ -50,7 +50,7 @@ import contextvars
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Coroutine, Iterator, Optional
 
 import aiocoap
 from aiocoap import Message
@@ -59,7 +59,9 @@ from aiocoap.numbers.codes import Code
 
 from ..clock import Clock, wait_for
 from ..errors import AddressError, Lwm2mSmsError
-from ..lwm2m.server import ServerHooks
+from ..coap import SmsTransport, parse_sms_peer
+from ..lwm2m.registration import Registration, RegisterParams, UpdateParams
+from ..lwm2m.server import Lwm2mServer, ObserveRequest, ServerHooks
 from ..sms.address import Address
 from .binding import Binding, BindingError, Route, Transport, decide
 from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
@@ -157,18 +159,18 @@ class _Deferred:
 
     def __init__(self) -> None:
         self._inner: Any = None
-        self.response: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.response: "asyncio.Future[Message]" = asyncio.get_running_loop().create_future()
 
     def attach(self, inner: Any) -> None:
         self._inner = inner
 
-        def done(fut: asyncio.Future) -> None:
+        def done(fut: "asyncio.Future[Message]") -> None:
             if self.response.done():
                 return
             if fut.cancelled():
                 self.response.cancel()
-            elif fut.exception() is not None:
-                self.response.set_exception(fut.exception())
+            elif (exc := fut.exception()) is not None:
+                self.response.set_exception(exc)
             else:
                 self.response.set_result(fut.result())
 
@@ -189,10 +191,10 @@ class Router(ServerHooks):
 
     def __init__(
         self,
-        server: Any,
+        server: Lwm2mServer,
         context: aiocoap.Context,
         *,
-        sms: Any = None,
+        sms: Optional[SmsTransport] = None,
         queue: Optional[RequestQueue] = None,
         trust: Optional[TrustPolicy] = None,
         policy: Optional[PolicySettings] = None,
@@ -218,7 +220,7 @@ class Router(ServerHooks):
         for reg in server.registrations():
             self._learn(reg)
         if sms is not None:
-            sms.accept_filter = self._accept_sms
+            sms.accept_filter = self.accept_sms
         server.sender = self
         server.add_hooks(self)
 
@@ -243,11 +245,15 @@ class Router(ServerHooks):
             if not fut.done():
                 fut.set_exception(aiocoap.error.LibraryShutdown())
         for waiting in self._observe_waiting.values():
-            for _request, deferred in waiting:
+            for _request, deferred, _transport in waiting:
                 deferred.fail(aiocoap.error.LibraryShutdown())
         self._observe_waiting.clear()
 
-    def _spawn(self, coro: Any) -> asyncio.Task:
+    def waiting(self, endpoint: str) -> int:
+        """How many requests (queued) and observations wait for ``endpoint`` to wake up."""
+        return len(self.queue.pending(endpoint)) + len(self._observe_waiting.get(endpoint, ()))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> "asyncio.Task[None]":
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -255,7 +261,7 @@ class Router(ServerHooks):
 
     # -- addresses ----------------------------------------------------------------------
 
-    def _learn(self, reg: Any) -> None:
+    def _learn(self, reg: Registration) -> None:
         """Remember where a registration's UDP messages come from; bind its MSISDN."""
         remote = reg.remote
         if remote is not None and getattr(remote, "msisdn", None) is None:
@@ -265,21 +271,19 @@ class Router(ServerHooks):
         self.trust.directory.bind(reg.endpoint, self._msisdn_of(reg))
 
     @staticmethod
-    def _msisdn_of(reg: Any) -> Optional[Address]:
+    def _msisdn_of(reg: Registration) -> Optional[Address]:
         if reg.sms is not None:
             return reg.sms
         if reg.remote is not None:
             return getattr(reg.remote, "msisdn", None)
         if reg.remote_uri.startswith("coap+sms:"):  # registered by SMS, before a restart
-            from ..coap import parse_sms_peer
-
             try:
                 return parse_sms_peer(reg.remote_uri)
             except AddressError:
                 return None
         return None
 
-    def _address(self, reg: Any, transport: Transport) -> Any:
+    def _address(self, reg: Registration, transport: Transport) -> Any:
         if transport is Transport.UDP:
             remote = self._udp_remote.get(reg.endpoint)
             if remote is None:
@@ -297,18 +301,18 @@ class Router(ServerHooks):
         window = self.policy.sms_window if transport is Transport.SMS else self.policy.udp_window
         self.presence.seen(f"{endpoint} {transport.value}", self.clock.now(), window)
 
-    def _online(self, reg: Any, binding: Binding) -> bool:
+    def _online(self, reg: Registration, binding: Binding) -> bool:
         """Online on the transport its binding queues (UDP in UQ/UQS, SMS in SQ)."""
         transport = Transport.SMS if binding.sms_queued else Transport.UDP
         return self.presence.online(f"{reg.endpoint} {transport.value}", self.clock.now())
 
     @staticmethod
-    def _binding(reg: Any) -> Binding:
+    def _binding(reg: Registration) -> Binding:
         return Binding.parse(reg.binding)
 
     # -- RequestSender ------------------------------------------------------------------
 
-    def route(self, reg: Any, prefer: Optional[Transport] = None) -> Route:
+    def route(self, reg: Registration, prefer: Optional[Transport] = None) -> Route:
         """Where a request to ``reg`` would go now (also for tables and tests)."""
         binding = self._binding(reg)
         prefer = prefer or _prefer.get()
@@ -317,7 +321,7 @@ class Router(ServerHooks):
             prefer = Transport.SMS
         return decide(binding, online=self._online(reg, binding), prefer=prefer)
 
-    async def send(self, registration: Any, request: Message) -> Message:
+    async def send(self, registration: Registration, request: Message) -> Message:
         reg = registration
         route = self.route(reg)
         if route.now and not self.queue.pending(reg.endpoint):
@@ -325,7 +329,7 @@ class Router(ServerHooks):
         # Asleep, or older work is queued (order is kept, also across a binding change).
         return await self._enqueue(reg, request, route)
 
-    def observe(self, registration: Any, request: Message) -> Any:
+    def observe(self, registration: Registration, request: Message) -> ObserveRequest:
         reg = registration
         route = self.route(reg)
         deferred = _Deferred()
@@ -344,7 +348,7 @@ class Router(ServerHooks):
         return deferred
 
 
-    async def _send_now(self, reg: Any, request: Message, transport: Transport) -> Message:
+    async def _send_now(self, reg: Registration, request: Message, transport: Transport) -> Message:
         binding = self._binding(reg)
         request.remote = self._address(reg, transport)
         self.stats.count(reg.endpoint, transport)
@@ -380,7 +384,7 @@ class Router(ServerHooks):
 
     # -- the queue ----------------------------------------------------------------------
 
-    async def _enqueue(self, reg: Any, request: Message, route: Route) -> Message:
+    async def _enqueue(self, reg: Registration, request: Message, route: Route) -> Message:
         opt = request.opt
         entry = self.queue.add(
             reg.endpoint, route.transport, int(request.code), _path(request),
@@ -448,7 +452,7 @@ class Router(ServerHooks):
         finally:
             self._flushing.discard(endpoint)
 
-    async def _deliver(self, reg: Any, entry: QueuedRequest) -> None:
+    async def _deliver(self, reg: Registration, entry: QueuedRequest) -> None:
         binding = self._binding(reg)
         # A binding change in an Update takes effect now; queued work survives it.
         transport = entry.transport if binding.carries(entry.transport) else binding.default_transport
@@ -503,7 +507,7 @@ class Router(ServerHooks):
 
     # -- wake-up ------------------------------------------------------------------------
 
-    def _schedule_wake_up(self, reg: Any) -> None:
+    def _schedule_wake_up(self, reg: Registration) -> None:
         mode = self.policy.wake_up
         if mode == "never" or reg.endpoint in self._wake_tasks:
             return
@@ -517,7 +521,7 @@ class Router(ServerHooks):
 
         task.add_done_callback(done)
 
-    def _asleep_with_work(self, endpoint: str) -> Any:
+    def _asleep_with_work(self, endpoint: str) -> Optional[Registration]:
         reg = self.server.store.get(endpoint)
         if reg is None or not (self.queue.pending(endpoint) or self._observe_waiting.get(endpoint)):
             return None
@@ -536,7 +540,7 @@ class Router(ServerHooks):
             log.warning("ep=%s: no Update after %d wake-up attempts; the queue waits for the device",
                         endpoint, self.policy.wake_up_attempts)
 
-    async def _trigger(self, reg: Any, attempt: int) -> bool:
+    async def _trigger(self, reg: Registration, attempt: int) -> bool:
         """Execute /1/x/8 by SMS (one CON); True if the device answered 2.04."""
         root = tuple(p for p in reg.root_path.split("/") if p)
         path = root + ("1", str(self.policy.trigger_instance), "8")
@@ -564,7 +568,9 @@ class Router(ServerHooks):
 
     # -- ServerHooks --------------------------------------------------------------------
 
-    def validate_registration(self, params: Any, remote: Any, existing: Any) -> Optional[Code]:
+    def validate_registration(
+        self, params: "RegisterParams | UpdateParams", remote: Any, existing: Optional[Registration]
+    ) -> Optional[Code]:
         sender = getattr(remote, "msisdn", None)
         sms = getattr(params, "sms", None)
         if sms is not None and self.trust.allow_list_refusal(sms, sender):
@@ -579,21 +585,21 @@ class Router(ServerHooks):
             return Code.FORBIDDEN
         return None
 
-    def validate_deregistration(self, registration: Any, remote: Any) -> Optional[Code]:
+    def validate_deregistration(self, registration: Registration, remote: Any) -> Optional[Code]:
         sender = getattr(remote, "msisdn", None)
         if sender is not None and self.trust.location_refusal(sender, registration.endpoint):
             return Code.FORBIDDEN
         return None
 
-    def on_registered(self, registration: Any) -> None:
+    def on_registered(self, registration: Registration) -> None:
         self._learn(registration)
         self._from_device(registration)
 
-    def on_updated(self, registration: Any) -> None:
+    def on_updated(self, registration: Registration) -> None:
         self._learn(registration)
         self._from_device(registration)
 
-    def _from_device(self, reg: Any) -> None:
+    def _from_device(self, reg: Registration) -> None:
         """A Register or Update: the device is awake on the transport it came by; send
         whatever waits for it."""
         transport = Transport.SMS if getattr(reg.remote, "msisdn", None) is not None else Transport.UDP
@@ -601,13 +607,13 @@ class Router(ServerHooks):
         if self.queue.pending(reg.endpoint) or self._observe_waiting.get(reg.endpoint):
             self._start_flush(reg.endpoint)
 
-    def on_deregistered(self, registration: Any) -> None:
+    def on_deregistered(self, registration: Registration) -> None:
         self._forget(registration)
 
-    def on_expired(self, registration: Any) -> None:
+    def on_expired(self, registration: Registration) -> None:
         self._forget(registration)
 
-    def _forget(self, reg: Any) -> None:
+    def _forget(self, reg: Registration) -> None:
         self.trust.directory.unbind(reg.endpoint)
         for transport in Transport:
             self.presence.asleep(f"{reg.endpoint} {transport.value}")
@@ -625,7 +631,11 @@ class Router(ServerHooks):
 
     # -- the SMS gate -------------------------------------------------------------------
 
-    def _accept_sms(self, remote: Any, message: Message) -> bool:
+    def accept_sms(self, remote: Any, message: Message) -> bool:
+        """The SMS trust gate (an :data:`~lwm2m_sms.coap.AcceptFilter`): True for an SMS
+        from a number a registration names, or for a Register (from an allowed number).
+        The router sets it on the transport it is given; set it on every further SMS
+        transport of the same server."""
         is_register = message.code == Code.POST and tuple(message.opt.uri_path) == ("rd",)
         return self.trust.accept_sms(remote.msisdn, is_register=is_register, oscore=message.opt.oscore is not None)
 

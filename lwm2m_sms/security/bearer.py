@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from ..bearer import Bearer, InboundSms, Submission
+from ..bearer import Bearer, InboundSms, SenderTrust, Submission
 from ..errors import BearerError
 from ..sms.address import Address, parse_address
 from ..sms.udh import Ports
@@ -196,6 +196,10 @@ class SecureBearer(Bearer):
     @property
     def reassembly_stats(self):  # type: ignore[no-untyped-def]
         return self.inner.reassembly_stats
+
+    def set_sender_trust(self, trust: "SenderTrust | None") -> None:
+        # Reassembly happens in the inner bearer: that is where the trust pools matter.
+        self.inner.set_sender_trust(trust)
 
     async def start(self) -> None:
         await self.inner.start()

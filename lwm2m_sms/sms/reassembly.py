@@ -18,8 +18,13 @@ the server says a number is trusted when a registration names it):
 * everybody else shares the small ``untrusted_max_open`` / ``untrusted_max_bytes`` pool, at
   most ``untrusted_per_sender`` open messages per number (a Register by SMS needs one).
 
-Past a pool's bound its oldest message is evicted: a flood of first parts from unknown
-numbers only ever evicts other unknown numbers' parts, never a registered device's. Every
+Past a pool's bound a message of that pool is evicted, never one of the other pool: a flood
+of first parts from unknown numbers only ever evicts other unknown numbers' parts, never a
+registered device's. Within a pool the victim is the oldest message of the sender that holds
+the most open messages there (the oldest message overall when nobody holds more than one):
+so one sender, even a registered one (any number may register when there is no allow-list;
+a device's firmware may loop), floods away only its own parts, while a single sender alone
+still gets the whole pool. Every
 eviction is logged with the sender's number and counted (``stats.evicted``, and
 ``stats.evicted_untrusted`` for the second pool). Parts older than ``timeout`` seconds are
 dropped by :meth:`Reassembler.expire` (called from :meth:`feed` as well).
@@ -28,13 +33,14 @@ For a caller that keeps the held parts elsewhere too (a durable part store): aft
 :meth:`feed`, :attr:`Reassembler.held` names the message the part was newly held for (None
 when it was a duplicate or completed the message), and :meth:`take_dropped` the keys of the
 messages dropped since the last call (evicted, expired, replaced), whose stored parts are now
-to be deleted.
+to be deleted; a caller that never asks keeps only the last ``max_open + untrusted_max_open
++ 1`` of them (enough for any one feed).
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from .segmentation import UserData
@@ -63,6 +69,7 @@ class Reassembled:
     reference: int | None = None
     chunks: tuple[bytes, ...] = ()  # the parts' data, in order (for :meth:`Reassembler.restore`)
     key: "PartKey | None" = None
+    trusted: bool = True  # the pool its parts were held in
 
 
 @dataclass
@@ -131,8 +138,11 @@ class Reassembler:
         self._trusted: OrderedDict[PartKey, _Partial] = OrderedDict()
         self._untrusted: OrderedDict[PartKey, _Partial] = OrderedDict()
         self._untrusted_bytes = 0
-        self._per_sender: dict[str, int] = {}  # open messages per untrusted sender
-        self._dropped: list[PartKey] = []
+        # open messages per sender, per pool (True: trusted)
+        self._senders: dict[bool, dict[str, int]] = {True: {}, False: {}}
+        # Bounded: a caller without a part store never takes them. One feed drops at most
+        # every open message (an expiry) plus the one fed, so this many are never too few.
+        self._dropped: deque[PartKey] = deque(maxlen=max_open + untrusted_max_open + 1)
 
     def feed(self, sender: str, ud: UserData, now: float, *, trusted: bool = True) -> Reassembled | None:
         """Take one received SMS; return the whole payload once its last part is in.
@@ -162,11 +172,7 @@ class Reassembler:
             partial = None
         if partial is None:
             partial = _Partial(started=now, total=concat.total, trusted=trusted)
-            if trusted:
-                self._trusted[key] = partial
-            else:
-                self._untrusted[key] = partial
-                self._per_sender[sender] = self._per_sender.get(sender, 0) + 1
+            self._insert(key, partial)
         self._add(partial, concat.seq, ud.data)
         if partial.ports is None:
             partial.ports = ud.ports
@@ -176,7 +182,7 @@ class Reassembler:
             self._update_open()
             chunks = tuple(partial.parts[i] for i in range(1, partial.total + 1))
             return Reassembled(sender, b"".join(chunks), partial.total, partial.ports,
-                               concat.reference, chunks, key)
+                               concat.reference, chunks, key, partial.trusted)
         self.held = key
         self._enforce_bounds(key, partial.trusted)
         if key not in self._trusted and key not in self._untrusted:
@@ -192,13 +198,15 @@ class Reassembler:
         if concat is None or concat.total == 1 or len(whole.chunks) != concat.total:
             return
         key = (whole.sender, concat.reference + (0x10000 if concat.ref16 else 0), concat.total)
-        partial = _Partial(started=now, total=concat.total, trusted=True, ports=whole.ports)
-        self._trusted[key] = partial
+        # back into the pool it came from: a failed hand-up must not promote an unknown
+        # number's parts to the trusted pool
+        partial = _Partial(started=now, total=concat.total, trusted=whole.trusted, ports=whole.ports)
+        self._insert(key, partial)
         for i, c in enumerate(whole.chunks):
             if i + 1 != concat.seq:
                 self._add(partial, i + 1, c)
         self.stats.completed -= 1
-        self._enforce_bounds(key, True)
+        self._enforce_bounds(key, whole.trusted)
         self._update_open()
 
     def forget(self, key: PartKey, ud: UserData) -> None:
@@ -233,7 +241,8 @@ class Reassembler:
 
     def take_dropped(self) -> list[PartKey]:
         """Keys of the messages dropped (evicted, expired, replaced) since the last call."""
-        out, self._dropped = self._dropped, []
+        out = list(self._dropped)
+        self._dropped.clear()
         return out
 
     # -- internals -------------------------------------------------------------------------
@@ -252,23 +261,42 @@ class Reassembler:
             )
         return len(self._untrusted) > self.untrusted_max_open or self._untrusted_bytes > self.untrusted_max_bytes
 
+    def _insert(self, key: PartKey, partial: _Partial) -> None:
+        (self._trusted if partial.trusted else self._untrusted)[key] = partial
+        counts = self._senders[partial.trusted]
+        counts[key[0]] = counts.get(key[0], 0) + 1
+
     def _enforce_bounds(self, keep: PartKey, trusted: bool) -> None:
-        # Evict oldest first within the pool of the message just fed, never from the other
-        # pool; never the message being fed while an older one exists; a single message
-        # larger than its pool goes too.
-        if not trusted and self._per_sender.get(keep[0], 0) > self.untrusted_per_sender:
+        # Evict within the pool of the message just fed, never from the other pool; never
+        # the message being fed while another one can go; a single message larger than its
+        # pool goes too.
+        if not trusted and self._senders[False].get(keep[0], 0) > self.untrusted_per_sender:
             for key in [k for k in self._untrusted if k[0] == keep[0] and k != keep]:
                 self._evict(key, f"the sender's quota of {self.untrusted_per_sender} is used")
-                if self._per_sender.get(keep[0], 0) <= self.untrusted_per_sender:
+                if self._senders[False].get(keep[0], 0) <= self.untrusted_per_sender:
                     break
         pool = self._trusted if trusted else self._untrusted
-        for key in list(pool):
-            if not self._over(trusted):
+        counts = self._senders[trusted]
+        while self._over(trusted):
+            victim = self._victim(pool, counts, keep)
+            if victim is None:
+                if keep in pool:
+                    self._evict(keep, "it alone exceeds its pool")
                 return
-            if key != keep:
-                self._evict(key, "its pool is full")
-        if self._over(trusted) and keep in pool:
-            self._evict(keep, "it alone exceeds its pool")
+            self._evict(victim, "its pool is full" if counts.get(victim[0], 0) <= 1 else
+                        f"its pool is full and this number holds the most open messages there ({counts[victim[0]]})")
+
+    @staticmethod
+    def _victim(pool: "OrderedDict[PartKey, _Partial]", counts: dict[str, int], keep: PartKey) -> PartKey | None:
+        """The oldest message (not ``keep``) of the sender holding the most open messages in
+        ``pool``; the oldest message overall when nobody holds more than one. O(pool) per
+        eviction, and only when the pool is full: bounded work per received part."""
+        top = max(counts, key=counts.__getitem__, default=None)
+        if top is not None and counts[top] > 1:
+            for key in pool:
+                if key[0] == top and key != keep:
+                    return key
+        return next((key for key in pool if key != keep), None)
 
     def _evict(self, key: PartKey, why: str) -> None:
         partial = self._drop(key)
@@ -286,11 +314,12 @@ class Reassembler:
         if partial is None:
             partial = self._untrusted.pop(key)
             self._untrusted_bytes -= partial.size
-            n = self._per_sender[key[0]] - 1
-            if n:
-                self._per_sender[key[0]] = n
-            else:
-                del self._per_sender[key[0]]
+        counts = self._senders[partial.trusted]
+        n = counts[key[0]] - 1
+        if n:
+            counts[key[0]] = n
+        else:
+            del counts[key[0]]
         self.stats.buffered_bytes -= partial.size
         return partial
 

@@ -14,6 +14,7 @@ from aiocoap.numbers.types import CON, NON
 from lwm2m_sms.bearer import DeliveryState, LoopbackBearer, SmsSegment, Submission
 from lwm2m_sms.coap import SmsAddress, SmsSendError, SmsSettings, add_sms_transport
 from lwm2m_sms.errors import BearerError
+from lwm2m_sms.lwm2m.udp import local_port
 from lwm2m_sms.sms.address import parse_address
 from lwm2m_sms.sms.udh import Ports
 
@@ -340,7 +341,7 @@ async def test_ports_are_swapped_in_the_reply(rig_factory):
 
 async def test_same_site_over_udp_and_sms(rig_factory):
     rig = await rig_factory(server_udp=True)
-    udp_port = rig.server.request_interfaces[0].token_interface.message_interface._local_port()
+    udp_port = local_port(rig.server)
     udp_client = await aiocoap.Context.create_client_context(transports=["udp6"])
     try:
         resp = await asyncio.wait_for(

@@ -66,7 +66,7 @@ async def test_an_S_device_on_its_own_smpp_bind(network, tmp_path):
         reg = stack.server.registration("cli-s")
         assert (reg.binding, str(reg.sms), reg.remote_uri) == ("S", "+15550101", "coap+sms://+15550101")
         before = smsc.stats.submitted
-        assert await asyncio.wait_for(stack.server.read("cli-s", "/3/0/0"), 20) == "lwm2m-sms"
+        assert (await asyncio.wait_for(stack.server.read("cli-s", "/3/0/0"), 20)).value == "lwm2m-sms"
         assert smsc.stats.submitted - before == 2  # one SMS each way
     finally:
         await stop(proc)
@@ -81,7 +81,7 @@ async def test_a_fleet_of_SQ_devices_on_one_bind(network):
         await line_with(proc, "3 of 3 device(s) registered")
         assert sorted((r.endpoint, str(r.sms)) for r in stack.server.registrations()) == [
             ("fleet-0001", "+15550201"), ("fleet-0002", "+15550202"), ("fleet-0003", "+15550203")]
-        assert await asyncio.wait_for(stack.server.read("fleet-0002", "/3/0/0"), 20) == "lwm2m-sms"
+        assert (await asyncio.wait_for(stack.server.read("fleet-0002", "/3/0/0"), 20)).value == "lwm2m-sms"
     finally:
         await stop(proc)
 
@@ -103,7 +103,7 @@ async def test_a_UQS_device_on_the_modem_emulator(network):
         from lwm2m_sms.routing.router import via
 
         with via("sms"):
-            assert await asyncio.wait_for(stack.server.read("cli-uqs", "/3/0/0"), 30) == "lwm2m-sms"
+            assert (await asyncio.wait_for(stack.server.read("cli-uqs", "/3/0/0"), 30)).value == "lwm2m-sms"
     finally:
         await stop(proc)
         await emulator.close()

@@ -27,14 +27,14 @@ async def test_bootstrap_register_read_write_execute_observe_deregister(server, 
         assert (reg.endpoint, reg.lifetime, reg.binding) == ("dev-1", 120, "U")
         assert reg.remote_uri.startswith("coap://127.0.0.1:")
 
-        device = await server.read("dev-1", "/3/0")
+        device = (await server.read("dev-1", "/3/0")).value
         assert device[0] == "lwm2m-sms" and device[16] == "U" and isinstance(device[13], int)
-        assert await server.read("dev-1", "/1/0/1") == 120
+        assert (await server.read("dev-1", "/1/0/1")).value == 120
 
         await server.write("dev-1", "/1/0/1", 300)
         _, reg = await recorder.next("updated")  # a new lifetime is announced by an Update
         assert reg.lifetime == 300
-        assert await server.read("dev-1", "/1/0/1") == 300
+        assert (await server.read("dev-1", "/1/0/1")).value == 300
 
         await server.execute("dev-1", "/1/0/8")
         _, reg = await recorder.next("updated")
@@ -73,11 +73,11 @@ async def test_management_operations(server, recorder, contexts):
     client = Lwm2mClient(await contexts(), "ops", server=f"coap://127.0.0.1:{server.port}")
     await client.start()
     await recorder.next("registered")
-    assert await server.read("ops", "/3/0/6") == {0: 1, 1: 5}
-    assert await server.read("ops", "/3/0/6/1") == 5
-    assert (await server.read("ops", "/3"))[0][1] == "SIM-1"
+    assert (await server.read("ops", "/3/0/6")).value == {0: 1, 1: 5}
+    assert (await server.read("ops", "/3/0/6/1")).value == 5
+    assert (await server.read("ops", "/3")).value[0][1] == "SIM-1"
     await server.write("ops", "/1/0", {2: 5, 3: 50}, partial=True)
-    assert (await server.read("ops", "/1/0"))[3] == 50
+    assert (await server.read("ops", "/1/0")).value[3] == 50
     links = await server.discover("ops", "/3/0")
     assert {"/3/0/4", "/3/0/13"} <= {l.target for l in links}
     await server.write_attributes("ops", "/3/0/13", pmin=2, pmax=30)
@@ -87,7 +87,7 @@ async def test_management_operations(server, recorder, contexts):
     assert new == (1, 5)
     await recorder.next("updated")  # the object list changed, and the Update carries it
     assert "/1/5" in {l.target for l in server.registration("ops").objects}
-    assert (await server.read("ops", "/1/5"))[0] == 9
+    assert (await server.read("ops", "/1/5")).value[0] == 9
     await server.delete("ops", "/1/5")
     await recorder.next("updated")
     assert "/1/5" not in {l.target for l in server.registration("ops").objects}
@@ -104,7 +104,7 @@ async def test_queue_mode_device_sleeps_after_its_window(server, recorder, conte
                          binding="UQ", queue_window=30, clock=lambda: now[0])
     await client.start()
     await recorder.next("registered")
-    assert await server.read("sleepy", "/3/0/0") == "lwm2m-sms"   # online window
+    assert (await server.read("sleepy", "/3/0/0")).value == "lwm2m-sms"   # online window
     now[0] += 31                                                 # window over: radio off
     server.request_timeout = 0.5
     with pytest.raises(DeviceUnreachable):
@@ -114,7 +114,7 @@ async def test_queue_mode_device_sleeps_after_its_window(server, recorder, conte
     # (the dropped CON is still being retransmitted by the server's message layer; the
     # next read waits behind it, NSTART 1, and both are answered now that it is awake)
     server.request_timeout = None
-    assert await server.read("sleepy", "/3/0/0") == "lwm2m-sms"
+    assert (await server.read("sleepy", "/3/0/0")).value == "lwm2m-sms"
     await client.stop()
 
 
@@ -137,7 +137,7 @@ async def test_restart_on_the_same_sqlite_file(tmp_path, contexts):
                                          before.objects, before.remote_uri, before.registered_at)
         assert after.remote is None
         # reachable again through the recorded URI alone
-        assert await server.read("persist", "/3/0/0") == "lwm2m-sms"
+        assert (await server.read("persist", "/3/0/0")).value == "lwm2m-sms"
         await client.stop()  # de-registers: gone from the file too
         assert server.registrations() == []
     finally:

@@ -67,9 +67,9 @@ async def test_node_client_registers_with_our_server():
         await line_starting(proc, "REGISTERED")
         reg = server.registration("node-dev")
         assert reg.binding == "U" and reg.lifetime == 60 and [l.target for l in reg.objects] == ["/3/0"]
-        assert await server.read("node-dev", "/3/0/0") == "node-maker"
+        assert (await server.read("node-dev", "/3/0/0")).value == "node-maker"
         await server.write("node-dev", "/3/0/0", "written-by-lwm2m-sms")
-        assert await server.read("node-dev", "/3/0/0") == "written-by-lwm2m-sms"
+        assert (await server.read("node-dev", "/3/0/0")).value == "written-by-lwm2m-sms"
         proc.stdin.close()
         await line_starting(proc, "UNREGISTERED")
         assert server.registrations() == []

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lwm2m_sms.bearer import DeliveryState, SmsSegment
-from lwm2m_sms.cli import main
 from lwm2m_sms.deadletters import DeadLetterStore
 from lwm2m_sms.sms.address import parse_msisdn
 from lwm2m_sms.sms.segmentation import UserData
@@ -30,6 +32,11 @@ from waiting import until
 from .conftest import MODEM, PEER, Inbox, bounded, config
 
 SMSC = parse_msisdn("+15550000000")
+LWM2M_SMS = str(Path(sys.executable).with_name("lwm2m-sms"))  # the command as operators run it
+
+
+def lwm2m_sms(*argv: str) -> "subprocess.CompletedProcess[str]":
+    return subprocess.run([LWM2M_SMS, *argv], capture_output=True, text=True, timeout=60)
 
 
 @pytest.fixture
@@ -99,7 +106,7 @@ async def test_stored_submits_stay_on_the_sim_and_received_ones_are_handed_up(ma
     assert sorted(emu.core.store) == sorted([unsent, sent, odd])
 
 
-async def test_garbage_pdu_becomes_a_dead_letter_then_is_deleted(make_emulator, drivers, peer, tmp_path, capsys):
+async def test_garbage_pdu_becomes_a_dead_letter_then_is_deleted(make_emulator, drivers, peer, tmp_path):
     core = EmulatorCore(MODEM)
     garbage = core.store_pdu(0, bytes.fromhex("07911326040000F0040B911346610089F60004"))  # cut short
     good = core.store_pdu(0, deliver_pdu(b"fine"), sender=PEER)
@@ -116,14 +123,15 @@ async def test_garbage_pdu_becomes_a_dead_letter_then_is_deleted(make_emulator, 
     assert [d.where for d in drv.dead_letters.list()] == [f"SIM index {garbage}", "+CMT"]
     # the operator lists and exports them
     db = str(tmp_path / "gateway.db")
-    assert main(["dead-letters", "--db", db, "--json"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    listed = lwm2m_sms("dead-letters", "--db", db, "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
     assert [r["pdu"] for r in rows] == ["07911326040000F0040B911346610089F60004", "00040B91FFFFFFFF"]
     assert rows[0]["storage_index"] == garbage and rows[0]["reason"]
-    assert main(["dead-letters", "--db", db]) == 0
-    assert "2 dead letter(s)" in capsys.readouterr().out
-    assert main(["dead-letters", "--db", str(tmp_path / "nope.db")]) == 2
-    assert "no such file" in capsys.readouterr().err
+    listed = lwm2m_sms("dead-letters", "--db", db)
+    assert listed.returncode == 0 and "2 dead letter(s)" in listed.stdout
+    missing = lwm2m_sms("dead-letters", "--db", str(tmp_path / "nope.db"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
 
 
 async def test_status_reports_stored_in_sr_memory_are_read_and_matched(make_emulator, drivers, peer):

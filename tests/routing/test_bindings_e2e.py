@@ -23,7 +23,7 @@ async def test_S_registers_and_is_read_by_sms_one_sms_each_way(rig):
     reg = stack.server.registration("dev-S")
     assert str(reg.sms) == "+15550101" and reg.remote_uri == "coap+sms://+15550101"
     before = rig.sms()
-    value = await stack.server.read("dev-S", "/3/0/0")
+    value = (await stack.server.read("dev-S", "/3/0/0")).value
     assert value == "lwm2m-sms" and rig.sms() - before == 2
     before = rig.sms()
     updates = dev.client.stats["updates"]
@@ -43,7 +43,7 @@ async def test_U_never_uses_sms(rig):
     stack = await make_server(rig)
     dev = await make_device(rig, stack, "dev-U", "U", "+15550102")
     before = rig.sms()
-    assert await stack.server.read("dev-U", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-U", "/3/0/0")).value == "lwm2m-sms"
     assert rig.sms() == before and stack.router.stats.sent_udp == 1
     await dev.close()
     await stack.close()
@@ -77,7 +77,7 @@ async def test_queued_binding_waits_for_the_device_then_sends_in_order(rig, bind
     assert stack.router.stats.per_endpoint.get(ep, {"udp": 0, "sms": 0}) == {"udp": 0, "sms": 0}
     assert [r.path for r in stack.router.queue.pending(ep)] == ["/3/0/0", "/3/0/1"]
     await dev.client.update()  # the device wakes and says so
-    assert await asyncio.gather(*reads) == ["lwm2m-sms", "SIM-1"]
+    assert [r.value for r in await asyncio.gather(*reads)] == ["lwm2m-sms", "SIM-1"]
     if binding == "SQ":
         # Update + 2.04, then each queued read and its answer: one SMS each
         assert rig.sms() - before == 2 + 4
@@ -96,7 +96,7 @@ async def test_UQS_wake_up_by_sms_then_queue_over_udp(rig):
     dev = await make_device(rig, stack, "dev-UQS", "UQS", "+15550105", queue_window=30, clock=clock.wall)
     await clock.advance(31)
     before = rig.sms()
-    value = await asyncio.wait_for(stack.server.read("dev-UQS", "/3/0/0"), 10)
+    value = (await asyncio.wait_for(stack.server.read("dev-UQS", "/3/0/0"), 10)).value
     assert value == "lwm2m-sms"
     # The trigger and its 2.04 (which may still be on its way by SMS); the rest went by UDP.
     await until(lambda: rig.sms() - before >= 2)

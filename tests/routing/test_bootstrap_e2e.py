@@ -57,7 +57,7 @@ async def test_server_initiated_bootstrap_by_sms(rig):
     assert dev.client.bootstrap_state.completed == ["server"]
     assert dev.client.stats["bootstrap_requests"] == 0
     assert stack.server.registration("si-s").binding == "S"
-    assert await asyncio.wait_for(stack.server.read("si-s", "/3/0/0"), 20) == "lwm2m-sms"
+    assert (await asyncio.wait_for(stack.server.read("si-s", "/3/0/0"), 20)).value == "lwm2m-sms"
     await dev.close()
     await stack.close()
 
@@ -128,7 +128,7 @@ async def test_smartcard_bootstrap(rig):
     assert_bootstrapped(dev.client, "S")
     assert dev.client.bootstrap_state.completed == ["smartcard"]
     assert stack.server.registration("card-s").binding == "S"
-    assert await asyncio.wait_for(stack.server.read("card-s", "/3/0/0"), 20) == "lwm2m-sms"
+    assert (await asyncio.wait_for(stack.server.read("card-s", "/3/0/0"), 20)).value == "lwm2m-sms"
     await dev.close()
     await stack.close()
 

@@ -32,7 +32,7 @@ async def test_a_register_by_sms_cannot_take_over_another_numbers_endpoint(rig):
     resp = await asyncio.wait_for(mallory.context.request(req).response, 10)
     assert resp.code == Code.FORBIDDEN
     assert str(stack.server.registration("victim").sms) == "+15550301"
-    assert await stack.server.read("victim", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("victim", "/3/0/0")).value == "lwm2m-sms"
     await mallory.close()
     await dev.close()
     await stack.close()
@@ -47,7 +47,7 @@ async def test_a_number_named_by_two_registrations_stays_known_while_one_remains
     await b.client.start()
     assert stack.server.registration("dev-b").sms == stack.server.registration("dev-a").sms
     await b.close()
-    assert await asyncio.wait_for(stack.server.read("dev-a", "/3/0/0"), 10) == "lwm2m-sms"
+    assert (await asyncio.wait_for(stack.server.read("dev-a", "/3/0/0"), 10)).value == "lwm2m-sms"
     assert stack.router.trust.stats.dropped_unknown_sender == 0
     await a.close()
     await stack.close()
@@ -66,7 +66,7 @@ async def test_a_caller_that_gives_up_takes_its_request_out_of_the_queue(rig):
     assert stack.router.queue.counts() == {"failed": 1}
     updates = dev.client.stats["updates"]
     await dev.client.update()  # the device wakes: the abandoned Execute must not reach it
-    assert await stack.server.read("dev-sq", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-sq", "/3/0/0")).value == "lwm2m-sms"
     assert stack.router.stats.per_endpoint["dev-sq"] == {"udp": 0, "sms": 1}  # the read only
     assert dev.client.stats["updates"] == updates + 1  # its own Update only, no triggered one
     await dev.close()
@@ -82,7 +82,7 @@ async def test_US_registered_by_sms_is_reached_by_sms(rig):
     account[0] = f"coap+sms://{SERVER}"
     await dev.client.start()
     assert stack.server.registration("dev-us-sms").remote_uri == "coap+sms://+15550305"
-    assert await stack.server.read("dev-us-sms", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-us-sms", "/3/0/0")).value == "lwm2m-sms"
     assert stack.router.stats.per_endpoint["dev-us-sms"] == {"udp": 0, "sms": 1}
     await dev.close()
     await stack.close()
@@ -101,7 +101,7 @@ async def test_US_falls_back_to_sms_for_a_read_but_never_runs_a_post_twice(rig):
     await clock.sleeping(30)  # the router waits udp_timeout for the UDP answer
     assert stack.router.stats.per_endpoint["dev-us"] == {"udp": 1, "sms": 0}
     await clock.advance(30)
-    assert await read == "lwm2m-sms"
+    assert (await read).value == "lwm2m-sms"
     assert stack.router.stats.us_fallbacks == 1
     assert stack.router.stats.per_endpoint["dev-us"] == {"udp": 1, "sms": 1}
     # An Execute that may have arrived over UDP is not sent again by SMS: it waits for its
@@ -129,9 +129,9 @@ async def test_work_queued_under_UQ_goes_out_after_a_change_to_U(rig):
     assert not read.done()
     dev.client.objects[1][0][7] = "U"  # the device changes its binding and says so
     dev.client.trigger_update(b="U")
-    assert await asyncio.wait_for(read, 5) == "lwm2m-sms"
+    assert (await asyncio.wait_for(read, 5)).value == "lwm2m-sms"
     assert stack.server.registration("dev-uq").binding == "U"
-    assert await stack.server.read("dev-uq", "/3/0/1") == "SIM-1"
+    assert (await stack.server.read("dev-uq", "/3/0/1")).value == "SIM-1"
     await dev.close()
     await stack.close()
 
@@ -146,7 +146,7 @@ async def test_an_abandoned_observe_on_a_sleeping_device_is_never_set_up(rig):
     await until(lambda: stack.router._observe_waiting.get("dev-sq-obs"))
     observe.cancel()
     await dev.client.update()  # the device wakes: the waiting work goes out, in order
-    assert await stack.server.read("dev-sq-obs", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-sq-obs", "/3/0/0")).value == "lwm2m-sms"
     assert stack.router.stats.per_endpoint["dev-sq-obs"] == {"udp": 0, "sms": 1}  # the read only
     assert dev.client.site.observed_paths() == []
     await dev.close()
@@ -180,7 +180,7 @@ async def test_the_wake_up_waits_its_delay_and_is_retried_when_no_update_follows
     await clock.sleeping(600)  # answered, but no Update: the next try waits wake_up_retry
     assert not read.done() and stack.router.stats.wake_ups == 1
     await clock.advance(600)
-    assert await asyncio.wait_for(read, 10) == "lwm2m-sms"
+    assert (await asyncio.wait_for(read, 10)).value == "lwm2m-sms"
     assert stack.router.stats.wake_ups == 2 and len(triggered) == 2
     assert stack.router.stats.per_endpoint["dev-uqs"] == {"udp": 1, "sms": 2}  # the read by UDP
     await dev.close()

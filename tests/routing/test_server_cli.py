@@ -72,3 +72,20 @@ def test_server_refuses_invalid_windows_and_times_at_start(argv, what, capsys):
     assert main(["server", "--udp", "127.0.0.1:0", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and what in err[0]
+
+
+async def test_server_on_a_taken_port_says_so_in_one_line(capsys):
+    from lwm2m_sms import Gateway
+    from lwm2m_sms.cli import server as server_command
+    from lwm2m_sms.cli import build_parser, error_line
+
+    async with Gateway(udp=("127.0.0.1", 0)) as taken:
+        port = taken.udp_port
+        args = build_parser().parse_args(["server", "--udp", f"127.0.0.1:{port}"])
+        try:
+            await server_command.run(args)
+        except Exception as exc:  # what the CLI's main prints as 'lwm2m-sms: error: ...'
+            line = error_line(exc, args)
+        else:
+            raise AssertionError("the server started on a taken port")
+    assert line.startswith(f"--udp 127.0.0.1:{port}: cannot bind:") and "\n" not in line

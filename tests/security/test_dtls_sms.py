@@ -52,10 +52,10 @@ async def test_handshake_read_write_execute_through_the_smsc(binding):
         register_sms = smpp.sms() - before
         assert register_sms >= 6 + 2  # six handshake flights, then Register and 2.01
         before = smpp.sms()
-        assert await stack.server.read("dev-D", "/3/0/0") == "lwm2m-sms"
+        assert (await stack.server.read("dev-D", "/3/0/0")).value == "lwm2m-sms"
         assert smpp.sms() - before == 2  # the session is kept: one SMS each way
         await stack.server.write("dev-D", "/1/0/1", 300)
-        assert await stack.server.read("dev-D", "/1/0/1") == 300
+        assert (await stack.server.read("dev-D", "/1/0/1")).value == 300
         updates = dev.client.stats["updates"]
         await stack.server.execute("dev-D", "/1/0/8")
         await eventually(lambda: dev.client.stats["updates"] > updates)

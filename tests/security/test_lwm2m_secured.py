@@ -66,9 +66,9 @@ async def test_S_device_secured_by_its_security_object(rig, mode, tmp_path):
         "dev-sec", "S", server_uri=stack.udp_uri, server_msisdn=SERVER, bearer=db,
         sms_security=(int(sec.mode), sec.keys.key_parameters(), sec.keys.secret()),
         on_sms_security=device_hook(db, tmp_path / "device"))
-    assert await stack.server.read("dev-sec", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-sec", "/3/0/0")).value == "lwm2m-sms"
     await stack.server.write("dev-sec", "/1/0/1", 200)
-    assert await stack.server.read("dev-sec", "/1/0/1") == 200
+    assert (await stack.server.read("dev-sec", "/1/0/1")).value == 200
     updates = dev.client.stats["updates"]
     await stack.server.execute("dev-sec", "/1/0/8")
     await eventually(lambda: dev.client.stats["updates"] > updates)
@@ -101,7 +101,7 @@ async def test_bootstrap_server_writes_the_sms_security_and_the_device_uses_it(t
         written = dev.client.objects[0][1]
         assert (written[6], written[7], written[8], written[9]) == (
             2, sec.keys.key_parameters(), sec.keys.secret(), SERVER.lstrip("+"))
-        assert await stack.server.read("bs-dev", "/3/0/0") == "lwm2m-sms"
+        assert (await stack.server.read("bs-dev", "/3/0/0")).value == "lwm2m-sms"
         assert rig.net.log and all(s.user_data.data[:3] == b"\x02\x70\x00" for s in rig.net.log
                                    if s.user_data.udh is None)
         assert sb.security_stats.opened >= 2 and db.security_stats.opened >= 2

@@ -60,9 +60,9 @@ async def test_read_write_execute_as_secured_packets(rig, tmp_path):
         rig.net.keep_log = True
     stack, dev, sb, db = await secured_pair(rig, tmp_path)
     assert stack.server.registration("dev-P") is not None
-    assert await stack.server.read("dev-P", "/3/0/0") == "lwm2m-sms"
+    assert (await stack.server.read("dev-P", "/3/0/0")).value == "lwm2m-sms"
     await stack.server.write("dev-P", "/1/0/1", 120)
-    assert await stack.server.read("dev-P", "/1/0/1") == 120
+    assert (await stack.server.read("dev-P", "/1/0/1")).value == 120
     updates = dev.client.stats["updates"]
     await stack.server.execute("dev-P", "/1/0/8")
     await eventually(lambda: dev.client.stats["updates"] > updates)

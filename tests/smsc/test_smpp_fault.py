@@ -13,18 +13,21 @@ by its own message number, as the CoAP layer does by message ID.
 
 import asyncio
 import sys
+from pathlib import Path
 
 from lwm2m_sms.bearer import DeliveryState
 
 from waiting import Inbox, until
 
+# The simulated SMSC as operators run it: the lwm2m-sms command installed next to Python.
+LWM2M_SMS = str(Path(sys.executable).with_name("lwm2m-sms"))
 N = 1000
 KILLS = 5
 
 
 async def start_smsc(port, store):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsc", "--listen", f"127.0.0.1:{port}", "--store", store,
+        LWM2M_SMS, "smsc", "--listen", f"127.0.0.1:{port}", "--store", store,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()

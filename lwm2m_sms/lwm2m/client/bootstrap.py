@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ...errors import DecodeError
-from ..content import ContentFormat, decode_payload, encode_payload
+from ..content import ContentFormat, decode_object, encode_payload
 from ..exceptions import ConfigError
 from ..remote import remote_msisdn, remote_uri
 from .accounts import ServerAccount, Tree, account_numbers, check_security
@@ -84,8 +84,8 @@ class Smartcard:
         """The /0 and /1 instances on the card; ConfigError if the card's content is
         unreadable or asks for a security mode that is not built."""
         try:
-            security = decode_payload((0,), ContentFormat.TLV, self.security)
-            server = decode_payload((1,), ContentFormat.TLV, self.server)
+            security = decode_object(0, ContentFormat.TLV, self.security)
+            server = decode_object(1, ContentFormat.TLV, self.server)
         except DecodeError as exc:
             raise ConfigError(f"smartcard: bootstrap information is not LwM2M TLV: {exc}") from None
         if not isinstance(security, dict) or not isinstance(server, dict) or not all(

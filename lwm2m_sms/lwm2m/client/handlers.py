@@ -25,7 +25,7 @@ from aiocoap.numbers.codes import Code
 
 from ...errors import DecodeError, EncodeError
 from .. import linkformat
-from ..content import ContentFormat, decode_payload, encode_payload, normalize_format
+from ..content import ContentFormat, decode_object, decode_payload, encode_payload, normalize_format
 from ..exceptions import ConfigError
 from ..path import LwM2MPath, format_path, parse_path
 from ..remote import remote_uri
@@ -204,7 +204,7 @@ class RequestHandler:
     def _create(self, path: LwM2MPath, request: Message) -> Message:
         iid: Optional[int]
         try:
-            entries = decode_payload(path, request.opt.content_format, request.payload)
+            entries = decode_object(path[0], request.opt.content_format, request.payload)
             iid = next(iter(entries))
             values = entries[iid]
         except (DecodeError, StopIteration, TypeError):
