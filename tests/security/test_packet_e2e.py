@@ -13,6 +13,7 @@ from lwm2m_sms.security.secured_packet import Keyset, is_command
 from lwm2m_sms.security.state import CounterStore
 
 from routing.conftest import SERVER, LoopbackRig, SmppRig, make_server
+from lwm2m_sms.bearer import LoopbackBearer
 from lwm2m_sms.gateway import start_device
 
 DEVICE = "+15550111"
@@ -97,3 +98,42 @@ async def test_counters_survive_a_restart(tmp_path):
     store.save("+15550111", 41, 17)
     assert CounterStore(tmp_path).load("+15550111") == (41, 17)
     assert store.load("+15550999") == (0, None)
+
+
+@pytest.mark.parametrize("kept", [True, False])
+async def test_a_restarted_device_keeps_counting_only_with_its_counters_kept(tmp_path, kept):
+    """The simulated UICC's counter must survive a restart: with its CounterStore the
+    device's next packets are accepted; starting again from 0, the server refuses them as
+    replays (and tells the device so in a PoR)."""
+    rig = LoopbackRig()
+    server_bearer = SecureBearer(await rig.bearer(SERVER, server=True), SecurityPolicy({DEVICE: PACKET}),
+                                 counters=CounterStore(tmp_path / "server"))
+    stack = await make_server(_Given(server_bearer))
+
+    async def device(run: int):
+        store = CounterStore(tmp_path / ("device" if kept else f"device-{run}"))
+        b = SecureBearer(LoopbackBearer(rig.net, DEVICE), SecurityPolicy({SERVER: PACKET}), counters=store)
+        await b.start()
+        return b, await start_device("dev-R", "S", server_uri=stack.udp_uri, server_msisdn=SERVER, bearer=b,
+                                     udp=False, start=False)
+
+    b1, d1 = await device(1)
+    await d1.client.start()
+    await d1.close(deregister=False)
+    await b1.close()
+    b2, d2 = await device(2)
+    if kept:
+        await d2.client.start()
+        assert (await stack.server.read("dev-R", "/3/0/0")).value == "lwm2m-sms"
+    else:
+        start = asyncio.ensure_future(d2.client.start())
+        await eventually(lambda: server_bearer.security_stats.dropped.get("cntr low", 0) >= 1)
+        await eventually(lambda: b2.channel(server_bearer.local_address).por_received >= 1)  # told why
+        assert not start.done()  # its Register is never answered
+    await d2.context.shutdown()  # fails the Register still waiting
+    if not kept:
+        with pytest.raises(Exception):
+            await start
+    await b2.close()
+    await stack.close()
+    await rig.close()
