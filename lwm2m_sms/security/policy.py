@@ -38,6 +38,7 @@ __all__ = [
     "PeerSecurity",
     "SecurityPolicy",
     "SecurityConfigError",
+    "peer_from_dict",
 ]
 
 
@@ -223,14 +224,15 @@ class SecurityPolicy:
         try:
             d = data.get("default", "nosec")
             default = None if d in (None, "none", "refuse") else PeerSecurity(SmsSecurityMode.parse(d))
-            peers = {k: _peer_from_dict(v) for k, v in dict(data.get("devices", {})).items()}
+            peers = {k: peer_from_dict(v) for k, v in dict(data.get("devices", {})).items()}
             return cls(peers, default=default, allow_nosec=list(data.get("allow_nosec", [])),
                        trigger_only=list(data.get("trigger_only", [])))
         except (KeyError, ValueError, TypeError) as exc:
             raise SecurityConfigError(f"{where}: {exc}") from None
 
 
-def _peer_from_dict(d: Mapping[str, Any]) -> PeerSecurity:
+def peer_from_dict(d: Mapping[str, Any]) -> PeerSecurity:
+    """One peer's entry of the JSON configuration (see :meth:`SecurityPolicy.load`)."""
     mode = SmsSecurityMode.parse(d["mode"])
     if mode is SmsSecurityMode.PACKET:
         return PeerSecurity(mode, PacketKeys.from_resources(bytes.fromhex(d["params"]), bytes.fromhex(d["secret"])))

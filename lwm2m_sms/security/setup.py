@@ -127,6 +127,9 @@ class DeviceSmsSecurity:
         if self.oscore is not None:
             self.oscore.contexts.release()
 
+    async def release_async(self) -> None:
+        self.release()
+
 
 device_hook = DeviceSmsSecurity
 
