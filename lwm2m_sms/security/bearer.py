@@ -27,6 +27,7 @@ from typing import Awaitable, Callable
 from ..bearer import Bearer, InboundSms, SenderTrust, Submission
 from ..errors import BearerError
 from ..sms.address import Address, parse_address
+from ..sms.reassembly import ReassemblyStats
 from ..sms.udh import Ports
 from .packet_endpoint import PacketEndpoint
 from .coap_peek import peek
@@ -194,7 +195,7 @@ class SecureBearer(Bearer):
         inner.set_receiver(self._on_inbound)
 
     @property
-    def reassembly_stats(self):  # type: ignore[no-untyped-def]
+    def reassembly_stats(self) -> ReassemblyStats:
         return self.inner.reassembly_stats
 
     def set_sender_trust(self, trust: "SenderTrust | None") -> None:
