@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .options import add_smpp_options, hostport, modem_config, smpp_config, until_stopped
+from .options import add_smpp_options, hostport, modem_config, smpp_config, until_stopped, wait_for_smsc
 
 if TYPE_CHECKING:
     from ..lwm2m.registration import Registration
@@ -178,8 +178,12 @@ async def run(args: argparse.Namespace) -> int:
         return fail("--security-state DIR is needed with --sms-security (counters and OSCORE contexts)")
 
     site = resource.Site()
+    try:
+        smpp = smpp_config(args, msisdn) if args.smpp and msisdn else None
+    except ValueError as exc:  # an unreadable --password-file
+        return fail(str(exc))
     config = GatewayConfig(
-        udp=args.udp, msisdn=msisdn, smpp=smpp_config(args, msisdn) if args.smpp and msisdn else None,
+        udp=args.udp, msisdn=msisdn, smpp=smpp,
         modem=modem_config(args) if args.modem else None, db=args.db, local_db=args.local_db,
         durability=args.durability, site=site,
         policy=PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
@@ -199,12 +203,19 @@ async def run(args: argparse.Namespace) -> int:
             "smpp": f"--smpp {args.smpp[0]}:{args.smpp[1]}" if args.smpp else "--smpp",
         }.get(exc.part, exc.where)
         raise GatewayError(exc.part, option, exc.detail) from exc
+    link: Any = next((b for b in gateway.bearers if b.kind == "smpp"), None)  # an SmppBearer
+    if link is not None:
+        # not bound yet: one line with the address and why; --smpp-wait S gives up after S s
+        error = await wait_for_smsc(link, args)
+        if error is not None:
+            await gateway.close()
+            raise GatewayError("smpp", f"--smpp {args.smpp[0]}:{args.smpp[1]}", error)
     gateway.server.add_hooks(Printer())
     if security is not None and any(s.mode is SmsSecurityMode.OSCORE for s in security.peers().values()):
         enable_server_oscore(gateway, security, Path(args.security_state) / "oscore")
     if config.smpp is not None:
-        print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}",
-              flush=True)
+        print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}"
+              + ("" if link is None or link.bound else " (not bound yet)"), flush=True)
     if config.modem is not None:
         print(f"GSM modem on {config.modem.port} for {msisdn}", flush=True)
     if bootstrap is not None:
