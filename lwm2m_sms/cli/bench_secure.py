@@ -41,7 +41,7 @@ async def _one(mode: str, reads: int, workdir: Path) -> dict[str, Any]:
     from .secured import demo_security, secured_device, secured_server
 
     server_msisdn, device_msisdn = "+15550000", "+15550101"
-    smsc = SimulatedSmsc(SmscConfig())
+    smsc = SimulatedSmsc(SmscConfig(open=True))  # any system_id binds: a bench on loopback
     await smsc.start("127.0.0.1", 0)
     links = []
     try:
