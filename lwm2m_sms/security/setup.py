@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from ..sms.address import Address, parse_msisdn
 from .bearer import SecureBearer
@@ -106,7 +106,7 @@ class DeviceSmsSecurity:
         self.oscore_dir = oscore_dir
         self.oscore: _OscoreState | None = None
 
-    def __call__(self, context: Any, instance: dict[int, Any]) -> None:
+    def __call__(self, context: Any, instance: Mapping[int, Any]) -> None:
         number = instance.get(9)
         if not number:
             return

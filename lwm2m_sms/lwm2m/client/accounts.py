@@ -12,6 +12,7 @@ SMS security layer (lwm2m_sms.security), which takes /0/x/6..8 from the Security
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -34,7 +35,8 @@ SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec"
 SECURED_SMS_MODES = (1, 2, 3, 204)
 
 # Object tree: object id -> instance id -> resource id -> value
-Tree = dict[int, dict[int, dict[int, Any]]]
+# (an instance is a dict, or a mapping such as the Device object's shared template)
+Tree = dict[int, dict[int, MutableMapping[int, Any]]]
 
 
 @dataclass
@@ -93,7 +95,7 @@ def check_security(instance: dict[int, Any], sms_modes: tuple[int, ...] = (SMS_N
         )
 
 
-def _sms_number(sec: dict[int, Any], endpoint: str) -> Optional[Address]:
+def _sms_number(sec: Mapping[int, Any], endpoint: str) -> Optional[Address]:
     if not sec.get(9):
         return None
     try:
@@ -140,7 +142,7 @@ def bootstrap_account(objects: Tree, endpoint: str = "") -> Optional[tuple[int, 
     return None
 
 
-def account_numbers(sec: dict[int, Any]) -> list[Address]:
+def account_numbers(sec: Mapping[int, Any]) -> list[Address]:
     """The MSISDNs a Security instance names: /0/x/9, and the number of a ``coap+sms``
     server URI in /0/x/0. Malformed values name nothing."""
     candidates = [str(sec[9])] if sec.get(9) else []
