@@ -36,11 +36,14 @@ from typing import Callable
 from aiocoap import Context, Message, error, interfaces
 from aiocoap.messagemanager import MessageManager
 from aiocoap.numbers import TransportTuning
+from aiocoap.numbers.types import ACK, CON, RST
 
 from ..bearer import Bearer, DeliveryOutcome, DeliveryState, InboundSms
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AddressError, BearerError
 from ..sms.address import Address
 from .address import SmsAddress
+from .dedup import RecentMessages
 from .settings import SmsSettings, SmsTuning
 from .stats import Counters, TransportStats
 from .uri import SCHEME, parse_sms_peer
@@ -72,8 +75,13 @@ class SmsSendError(error.NetworkError, BearerError):
 
 
 class SmsMessageManager(MessageManager):
-    """aiocoap's MessageManager with SMS timing on every outgoing message, and a duplicate
-    counter. Everything else (CON/ACK, dedup, piggybacking, backlog) is aiocoap's."""
+    """aiocoap's MessageManager with SMS timing on every outgoing message and a compact
+    deduplication memory. Everything else (CON/ACK, piggybacking, backlog) is aiocoap's.
+
+    aiocoap's own memory (``_recent_messages``: the remote, a timer and the whole response
+    Message per request, 2.7 KiB for EXCHANGE_LIFETIME) stays empty: the two methods that
+    fill and read it are overridden to use the transport's :class:`~.dedup.RecentMessages`
+    (peer, message ID and the response's octets)."""
 
     message_interface: "SmsTransport"
 
@@ -83,10 +91,10 @@ class SmsMessageManager(MessageManager):
         return super().send_message(message, messageerror_monitor)
 
     def _deduplicate_message(self, message):
-        duplicate = super()._deduplicate_message(message)
-        if duplicate:
-            self.message_interface.count_duplicate(message)
-        return duplicate
+        return self.message_interface.deduplicate(message)
+
+    def _store_response_for_duplicates(self, message):
+        pass  # SmsTransport.send keeps the octets of every ACK and RST it sends
 
 
 class SmsTransport(interfaces.MessageInterface):
@@ -98,7 +106,8 @@ class SmsTransport(interfaces.MessageInterface):
     """
 
     def __init__(
-        self, mman: SmsMessageManager, bearer: Bearer, settings: SmsSettings | None = None
+        self, mman: SmsMessageManager, bearer: Bearer, settings: SmsSettings | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._mman: SmsMessageManager | None = mman
         self.bearer = bearer
@@ -108,6 +117,8 @@ class SmsTransport(interfaces.MessageInterface):
         self._total = Counters()
         self._peers: dict[str, Counters] = {}
         self._sending: set[asyncio.Task] = set()
+        self.clock = clock
+        self._recent = RecentMessages(self.tuning.EXCHANGE_LIFETIME, self.settings.dedup_entries)
 
     def __repr__(self) -> str:
         return f"<SmsTransport {self.bearer.kind} {self.local_msisdn}>"
@@ -130,6 +141,7 @@ class SmsTransport(interfaces.MessageInterface):
         """A snapshot of the counters, total and per peer."""
         snap = TransportStats(Counters(), {})
         snap.total.add(self._total)
+        snap.total.dedup_evicted = self._recent.evicted
         for peer, c in self._peers.items():
             snap.per_peer[peer] = Counters()
             snap.per_peer[peer].add(c)
@@ -196,7 +208,13 @@ class SmsTransport(interfaces.MessageInterface):
                 f"{self.settings.max_message_size}",
             )
             return
-        task = asyncio.get_running_loop().create_task(self._send(remote, message.mid, data))
+        if message.mtype is ACK or message.mtype is RST:
+            # It answers a message of the peer's (same MID): what a duplicate gets again.
+            self._recent.respond(_dedup_key(remote, message.mid), data)
+        self._start_send(remote, message.mid, data)
+
+    def _start_send(self, remote: SmsAddress, mid: int, data: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(remote, mid, data))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
@@ -314,11 +332,23 @@ class SmsTransport(interfaces.MessageInterface):
         log.debug("from %s MID %d: %r", sms.sender, message.mid, message)
         self._mman.dispatch_message(message)
 
-    def count_duplicate(self, message: Message) -> None:
-        """Count a duplicate ``message`` (its MessageManager recognised an SMSC retry)."""
-        for counters in (self._total, self._peer(message.remote)):
+    def deduplicate(self, message: Message) -> bool:
+        """The MessageManager's duplicate check of an incoming request (RFC 7252 4.5):
+        False for a new one (now remembered); True for a duplicate (an SMSC retry), which
+        is counted and, when it is a CON that was answered, answered again with the same
+        octets."""
+        remote: SmsAddress = message.remote
+        stored = self._recent.receive(_dedup_key(remote, message.mid), self.clock.now())
+        if stored is None:
+            return False
+        for counters in (self._total, self._peer(remote)):
             counters.duplicates += 1
-        log.info("from %s MID %d: duplicate, not processed again", message.remote.msisdn, message.mid)
+        if message.mtype is CON and stored and self._mman is not None:
+            log.info("from %s MID %d: duplicate, answered again with the first response", remote.msisdn, message.mid)
+            self._start_send(remote, message.mid, stored)
+        else:
+            log.info("from %s MID %d: duplicate, not processed again", remote.msisdn, message.mid)
+        return True
 
     def _peer(self, remote: SmsAddress) -> Counters:
         key = str(remote.msisdn)
@@ -328,8 +358,16 @@ class SmsTransport(interfaces.MessageInterface):
         return c
 
 
+def _dedup_key(remote: SmsAddress, mid: int) -> int:
+    # One int instead of a (remote, mid) tuple: the peer's number and ports as text, packed
+    # with the 16-bit MID. Injective (distinct texts give distinct ints; ':' separates).
+    ports = remote.ports
+    peer = f"{remote.msisdn}:{ports.destination}:{ports.source}" if ports is not None else str(remote.msisdn)
+    return int.from_bytes(peer.encode(), "big") << 16 | mid
+
+
 async def add_sms_transport(
-    ctx: Context, bearer: Bearer, settings: SmsSettings | None = None
+    ctx: Context, bearer: Bearer, settings: SmsSettings | None = None, clock: Clock = SYSTEM_CLOCK,
 ) -> SmsTransport:
     """Serve and send CoAP over ``bearer`` in ``ctx`` (a server or a client context), next
     to whatever transports it already has. The bearer must be started before messages
@@ -341,7 +379,7 @@ async def add_sms_transport(
     # spelled out because it does not hand back the transport.
     tman = TokenManager(ctx)
     mman = SmsMessageManager(tman)
-    transport = SmsTransport(mman, bearer, settings)
+    transport = SmsTransport(mman, bearer, settings, clock)
     mman.message_interface = transport
     tman.token_interface = mman
     ctx.request_interfaces.append(tman)
