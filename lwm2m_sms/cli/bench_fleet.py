@@ -12,13 +12,22 @@ Three processes, so that each one's memory is its own:
 This process only starts them and prints. Each process reports its own peak RSS
 (``getrusage`` ``ru_maxrss``, or ``VmHWM`` for the SMSC); the per-device figure of the server
 and the simulator is the growth of that process's resident set from before the first
-Register to after the last read, divided by N.
+Register to after the last read, divided by N (for the server also after the last Register).
+
+The server process also reports, per phase, its CPU seconds (``time.process_time``) and the
+time its garbage collector ran (``gc.callbacks``, with the number of full collections and the
+longest pause): on a machine shared with other work these say where the server's time goes
+when the wall time does not. ``--profile FILE`` runs the server process under cProfile from
+its start-up to the last read and writes the statistics to FILE (``python -m pstats FILE``).
+The server process runs with the GC set-up of ``lwm2m-sms server``
+(:func:`lwm2m_sms.gc_tuning.tune_for_server`) unless ``--gc default`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import resource
 import time
@@ -33,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=10_000, help="devices in the fleet (default 10000)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="operations in flight at once, in the simulator and in the server (default 64)")
+    parser.add_argument("--gc", choices=("server", "default"), default="server",
+                        help="the server process's garbage collector set-up: the one `lwm2m-sms server` uses "
+                             "(default) or Python's defaults")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="profile the server process (cProfile) and write its statistics to FILE")
 
 
 def device_msisdn(i: int) -> str:
@@ -58,23 +72,75 @@ def _rss_kib() -> int:
     return _status_kib("VmRSS") or 0
 
 
+class GcTimer:
+    """Time spent in the garbage collector, from ``gc.callbacks``."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.longest = 0.0
+        self.collections = [0, 0, 0]
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._start
+        self.seconds += pause
+        self.longest = max(self.longest, pause)
+        self.collections[info["generation"]] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The totals so far, and the longest pause since the previous snapshot."""
+        snap = {"gc_s": self.seconds, "gc_longest_s": self.longest, "gc_full": self.collections[2],
+                "gc_all": sum(self.collections), "cpu_s": time.process_time()}
+        self.longest = 0.0
+        return snap
+
+
+def _phase(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    out = {k: after[k] - before[k] for k in ("gc_s", "gc_full", "gc_all", "cpu_s")}
+    out["gc_longest_s"] = after["gc_longest_s"]
+    return out
+
+
 # -- the server process ------------------------------------------------------------------
 
 
-def server_process(port: int, concurrency: int, conn: Connection) -> None:
+def server_process(port: int, concurrency: int, conn: Connection, gc_mode: str = "server",
+                   profile: str | None = None) -> None:
     """Entry point of the server's process: started by ``multiprocessing`` (spawn)."""
-    _child(conn, _server(port, concurrency, conn))
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    try:
+        _child(conn, _server(port, concurrency, conn, gc_mode))
+    finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
 
 
-async def _server(port: int, concurrency: int, conn: Connection) -> None:
+async def _server(port: int, concurrency: int, conn: Connection, gc_mode: str = "server") -> None:
     from ..coap import SmsSettings
     from ..gateway import smpp_bearer, start_server
+    from ..gc_tuning import tune_for_server
 
+    timer = GcTimer()
+    gc.callbacks.append(timer)
     link = await smpp_bearer(port, "server", SERVER_MSISDN, SERVER_MSISDN, window=64)
     stack = await start_server(bearers=[link], sms_settings=SmsSettings(ack_timeout=60.0))
+    if gc_mode == "server":
+        tune_for_server()
     try:
         conn.send(("ready", _rss_kib()))
+        t_ready = timer.snapshot()
         await _recv(conn)  # "read": every device has registered
+        t_registered = timer.snapshot()
+        rss_registered = _rss_kib()
         registered = stack.sms[0].stats().total
         endpoints = [reg.endpoint for reg in stack.server.registrations()]
         limit = asyncio.Semaphore(concurrency)
@@ -99,7 +165,8 @@ async def _server(port: int, concurrency: int, conn: Connection) -> None:
             "register_sms_in": registered.sms_received, "register_sms_out": registered.sms_sent,
             "read_sms_in": total.sms_received - registered.sms_received,
             "read_sms_out": total.sms_sent - registered.sms_sent,
-            "rss_kib": _rss_kib(),
+            "rss_kib": _rss_kib(), "rss_registered_kib": rss_registered,
+            "register_phase": _phase(t_ready, t_registered), "read_phase": _phase(t_registered, timer.snapshot()),
         }))
         await _recv(conn)  # "stop"
     finally:
@@ -194,7 +261,8 @@ async def run(args: argparse.Namespace) -> int:
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: its RSS is its own
     server_end, server_child = spawn.Pipe()
     sim_end, sim_child = spawn.Pipe()
-    server = spawn.Process(target=server_process, args=(port, args.concurrency, server_child), name="fleet-server")
+    server = spawn.Process(target=server_process, args=(port, args.concurrency, server_child, args.gc, args.profile),
+                           name="fleet-server")
     simulator = spawn.Process(target=simulator_process, args=(port, n, args.concurrency, sim_child),
                               name="fleet-simulator")
     print(f"fleet: {n} S devices; processes: SMSC (pid {smsc.pid}), server, simulator "
@@ -237,9 +305,19 @@ async def run(args: argparse.Namespace) -> int:
     for failure in registered["failures"] + reads["failures"]:
         print(f"  failed: {failure}")
     server_per_device = (reads["rss_kib"] - server_base) / max(1, n)
+    registered_per_device = (reads["rss_registered_kib"] - server_base) / max(1, n)
     sim_per_device = (sim_done["rss_kib"] - sim_base) / max(1, n)
     print(f"server RSS: peak {server_peak:.0f} MB, {server_per_device:.1f} KiB per device "
-          "(the server process: core, router, SMS transport, SMPP link)")
+          f"(the server process: core, router, SMS transport, SMPP link); {registered_per_device:.1f} KiB "
+          "per device after the last Register")
+    for name, phase in (("register", reads["register_phase"]), ("read", reads["read_phase"])):
+        cpu = phase["cpu_s"]
+        print(f"server CPU, {name} phase: {cpu:.1f} s, {1000 * cpu / max(1, n):.2f} ms per device; "
+              f"GC {phase['gc_s']:.1f} s ({100 * phase['gc_s'] / max(cpu, 1e-9):.0f}% of CPU), "
+              f"{phase['gc_all']} collections, {phase['gc_full']} full, longest pause {phase['gc_longest_s']:.2f} s "
+              f"(GC set-up: {args.gc})")
+    if args.profile:
+        print(f"server profile (cProfile, start-up to last read): {args.profile}")
     print(f"simulator RSS: peak {sim_done['peak_mb']:.0f} MB, {sim_per_device:.1f} KiB per device "
           "(the simulated devices: aiocoap context, SMS transport, LwM2M client; their SMPP bind)")
     if smsc_peak is not None:
