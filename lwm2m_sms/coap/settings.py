@@ -63,6 +63,8 @@ class SmsSettings:
       response to each) the transport remembers for EXCHANGE_LIFETIME to recognise SMSC
       retries (:mod:`.dedup`; a few dozen octets each). Past it the oldest are forgotten
       early (counted as ``dedup_evicted``).
+    * ``peer_stats`` (100,000): how many peers get counters of their own
+      (:meth:`SmsTransport.stats` ``per_peer``); peers past it are counted in the total only.
     """
 
     max_message_size: int = 4 * SMS_PART_PAYLOAD
@@ -77,10 +79,11 @@ class SmsSettings:
     report: bool = False
     reliability: bool | None = None
     dedup_entries: int = DEFAULT_MAX_ENTRIES
+    peer_stats: int = 100_000
 
     def __post_init__(self) -> None:
-        if self.dedup_entries < 1:
-            raise ValueError(f"dedup_entries {self.dedup_entries} must be positive")
+        if self.dedup_entries < 1 or self.peer_stats < 0:
+            raise ValueError(f"dedup_entries {self.dedup_entries} must be positive, peer_stats >= 0")
         if not 0 <= self.block_size_exp <= 6:
             raise ValueError(f"block_size_exp {self.block_size_exp} must be 0..6 (16..1024 octets)")
         if self.max_message_size < 2 ** (self.block_size_exp + 4) + 32:

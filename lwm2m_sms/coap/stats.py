@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 __all__ = ["Counters", "TransportStats"]
 
 
-@dataclass
+@dataclass(slots=True)  # one per peer: 0.1 KiB instead of 0.7 with a __dict__
 class Counters:
     messages_sent: int = 0
     messages_received: int = 0

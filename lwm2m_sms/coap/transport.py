@@ -354,6 +354,8 @@ class SmsTransport(interfaces.MessageInterface):
         key = str(remote.msisdn)
         c = self._peers.get(key)
         if c is None:
+            if len(self._peers) >= self.settings.peer_stats:
+                return Counters()  # bounded: past the limit a peer is counted in the total only
             c = self._peers[key] = Counters()
         return c
 
