@@ -119,7 +119,7 @@ def server_process(port: int, concurrency: int, conn: Connection, gc_mode: str =
     try:
         _child(conn, _server(port, concurrency, conn, gc_mode))
     finally:
-        if profiler is not None:
+        if profiler is not None and profile:
             profiler.disable()
             profiler.dump_stats(profile)
 

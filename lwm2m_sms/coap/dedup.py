@@ -7,8 +7,8 @@ the request's remote and a timer handle, and then the whole response :class:`Mes
 (options, the request behind it, the remote): about 2.7 KiB per message, for 660 s. A
 duplicate needs only the peer, the message ID and the response's octets.
 
-:class:`RecentMessages` keeps exactly that: an integer key (peer and message ID packed by
-the caller) mapped to the encoded response (``b""`` until one is sent). Instead of a timer
+:class:`RecentMessages` keeps exactly that: a key (peer and message ID; the SMS transport
+packs them into one integer) mapped to the encoded response (``b""`` until one is sent). Instead of a timer
 per message it has two generations of one ``lifetime`` each: a message lives in the
 current generation until the next rotation, then in the previous one until the rotation
 after, so it is remembered for at least ``lifetime`` and at most twice that. Each call
@@ -22,7 +22,7 @@ which is the price of a bounded memory.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Hashable, Optional
 
 __all__ = ["RecentMessages", "DEFAULT_MAX_ENTRIES"]
 
@@ -40,14 +40,14 @@ class RecentMessages:
         self.lifetime = lifetime
         self.max_entries = max_entries
         self.evicted = 0
-        self._current: dict[int, bytes] = {}
-        self._previous: dict[int, bytes] = {}
+        self._current: dict[Hashable, bytes] = {}
+        self._previous: dict[Hashable, bytes] = {}
         self._rotate_at: Optional[float] = None
 
     def __len__(self) -> int:
         return len(self._current) + len(self._previous)
 
-    def receive(self, key: int, now: float) -> Optional[bytes]:
+    def receive(self, key: Hashable, now: float) -> Optional[bytes]:
         """A message arrived. None: it is new (and now remembered). Otherwise it is a
         duplicate and this is the encoded response sent to it (``b""``: none yet)."""
         self._age(now)
@@ -65,7 +65,7 @@ class RecentMessages:
         self._current[key] = b""
         return None
 
-    def respond(self, key: int, response: bytes) -> None:
+    def respond(self, key: Hashable, response: bytes) -> None:
         """``response`` (encoded) answers the remembered message ``key``; a key not
         remembered (a message we originate, or one already forgotten) is ignored."""
         if key in self._current:

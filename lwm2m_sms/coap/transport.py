@@ -34,16 +34,15 @@ import urllib.parse
 from typing import Callable
 
 from aiocoap import Context, Message, error, interfaces
-from aiocoap.messagemanager import MessageManager
 from aiocoap.numbers import TransportTuning
-from aiocoap.numbers.types import ACK, CON, RST
+from aiocoap.numbers.types import CON
 
 from ..bearer import Bearer, DeliveryOutcome, DeliveryState, InboundSms
 from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AddressError, BearerError
 from ..sms.address import Address
 from .address import SmsAddress
-from .dedup import RecentMessages
+from .messagemanager import CompactMessageManager
 from .settings import SmsSettings, SmsTuning
 from .stats import Counters, TransportStats
 from .uri import SCHEME, parse_sms_peer
@@ -74,14 +73,11 @@ class SmsSendError(error.NetworkError, BearerError):
         return f"SMS error: {self.detail}"
 
 
-class SmsMessageManager(MessageManager):
-    """aiocoap's MessageManager with SMS timing on every outgoing message and a compact
-    deduplication memory. Everything else (CON/ACK, piggybacking, backlog) is aiocoap's.
-
-    aiocoap's own memory (``_recent_messages``: the remote, a timer and the whole response
-    Message per request, 2.7 KiB for EXCHANGE_LIFETIME) stays empty: the two methods that
-    fill and read it are overridden to use the transport's :class:`~.dedup.RecentMessages`
-    (peer, message ID and the response's octets)."""
+class SmsMessageManager(CompactMessageManager):
+    """aiocoap's MessageManager with SMS timing on every outgoing message and the compact
+    deduplication memory of :class:`~.messagemanager.CompactMessageManager`, keyed by
+    MSISDN, ports and message ID. Everything else (CON/ACK, piggybacking, backlog) is
+    aiocoap's."""
 
     message_interface: "SmsTransport"
 
@@ -90,11 +86,11 @@ class SmsMessageManager(MessageManager):
         message.transport_tuning = self.message_interface.tuning_for(message.transport_tuning)
         return super().send_message(message, messageerror_monitor)
 
-    def _deduplicate_message(self, message):
-        return self.message_interface.deduplicate(message)
+    def dedup_key(self, remote, mid):
+        return _dedup_key(remote, mid)
 
-    def _store_response_for_duplicates(self, message):
-        pass  # SmsTransport.send keeps the octets of every ACK and RST it sends
+    def on_duplicate(self, message, response):
+        self.message_interface.on_duplicate(message, response)
 
 
 class SmsTransport(interfaces.MessageInterface):
@@ -106,8 +102,7 @@ class SmsTransport(interfaces.MessageInterface):
     """
 
     def __init__(
-        self, mman: SmsMessageManager, bearer: Bearer, settings: SmsSettings | None = None,
-        clock: Clock = SYSTEM_CLOCK,
+        self, mman: SmsMessageManager, bearer: Bearer, settings: SmsSettings | None = None
     ) -> None:
         self._mman: SmsMessageManager | None = mman
         self.bearer = bearer
@@ -117,8 +112,7 @@ class SmsTransport(interfaces.MessageInterface):
         self._total = Counters()
         self._peers: dict[str, Counters] = {}
         self._sending: set[asyncio.Task] = set()
-        self.clock = clock
-        self._recent = RecentMessages(self.tuning.EXCHANGE_LIFETIME, self.settings.dedup_entries)
+        self._recent = mman.recent  # stays readable for stats() after shutdown
 
     def __repr__(self) -> str:
         return f"<SmsTransport {self.bearer.kind} {self.local_msisdn}>"
@@ -208,9 +202,6 @@ class SmsTransport(interfaces.MessageInterface):
                 f"{self.settings.max_message_size}",
             )
             return
-        if message.mtype is ACK or message.mtype is RST:
-            # It answers a message of the peer's (same MID): what a duplicate gets again.
-            self._recent.respond(_dedup_key(remote, message.mid), data)
         self._start_send(remote, message.mid, data)
 
     def _start_send(self, remote: SmsAddress, mid: int, data: bytes) -> None:
@@ -332,15 +323,11 @@ class SmsTransport(interfaces.MessageInterface):
         log.debug("from %s MID %d: %r", sms.sender, message.mid, message)
         self._mman.dispatch_message(message)
 
-    def deduplicate(self, message: Message) -> bool:
-        """The MessageManager's duplicate check of an incoming request (RFC 7252 4.5):
-        False for a new one (now remembered); True for a duplicate (an SMSC retry), which
-        is counted and, when it is a CON that was answered, answered again with the same
-        octets."""
+    def on_duplicate(self, message: Message, stored: bytes) -> None:
+        """A duplicate of an incoming request (an SMSC retry; RFC 7252 4.5), found by the
+        MessageManager: counted and, when it is a CON that was answered, answered again
+        with the same octets (``stored``: the first response, ``b""`` if none yet)."""
         remote: SmsAddress = message.remote
-        stored = self._recent.receive(_dedup_key(remote, message.mid), self.clock.now())
-        if stored is None:
-            return False
         for counters in (self._total, self._peer(remote)):
             counters.duplicates += 1
         if message.mtype is CON and stored and self._mman is not None:
@@ -348,7 +335,6 @@ class SmsTransport(interfaces.MessageInterface):
             self._start_send(remote, message.mid, stored)
         else:
             log.info("from %s MID %d: duplicate, not processed again", remote.msisdn, message.mid)
-        return True
 
     def _peer(self, remote: SmsAddress) -> Counters:
         key = str(remote.msisdn)
@@ -380,8 +366,10 @@ async def add_sms_transport(
     # The same wiring as aiocoap's Context._append_tokenmanaged_messagemanaged_transport,
     # spelled out because it does not hand back the transport.
     tman = TokenManager(ctx)
-    mman = SmsMessageManager(tman)
-    transport = SmsTransport(mman, bearer, settings, clock)
+    settings = settings or SmsSettings()
+    mman = SmsMessageManager(tman, lifetime=settings.tuning().EXCHANGE_LIFETIME,
+                             max_entries=settings.dedup_entries, clock=clock)
+    transport = SmsTransport(mman, bearer, settings)
     mman.message_interface = transport
     tman.token_interface = mman
     ctx.request_interfaces.append(tman)

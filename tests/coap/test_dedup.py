@@ -3,6 +3,8 @@ transport answering an SMSC retry from it (aiocoap's own per-message memory stay
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from aiocoap import POST
 
@@ -89,3 +91,38 @@ async def test_a_retry_after_the_exchange_lifetime_runs_again(rig_factory):
     assert rig.server_transport.stats().total.duplicates == 0
     await settle(rig)
     assert rig.net.sms_carried == 2 + 1 + BARRIER  # request, response, the response to the (injected) retry
+
+
+async def test_udp_retry_is_answered_from_the_compact_memory_too():
+    """The UDP contexts of the LwM2M server use the same message manager."""
+    import socket
+
+    from aiocoap import Message
+    from aiocoap.numbers.types import CON
+
+    from lwm2m_sms.coap.messagemanager import CompactMessageManager
+    from lwm2m_sms.lwm2m.udp import local_port, udp_context
+
+    from .conftest import make_site
+
+    site, res = make_site()
+    ctx = await udp_context(("127.0.0.1", 0), site)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    try:
+        message = Message(code=POST, uri_path=("store",), payload=b"x")
+        message.mtype, message.mid, message.token = CON, 4711, b"t1"
+        request = message.encode()
+        answers = []
+        for _ in range(2):  # the same datagram twice: a retransmission
+            await loop.sock_sendto(sock, request, ("127.0.0.1", local_port(ctx)))
+            answers.append(await asyncio.wait_for(loop.sock_recv(sock, 1500), 10))
+        assert answers[0] == answers[1] and Message.decode(answers[0]).payload == b"1"
+        assert res["store"].renders == ["POST"]
+        mman = ctx.request_interfaces[0].token_interface
+        assert isinstance(mman, CompactMessageManager)
+        assert mman._recent_messages == {} and len(mman.recent) == 1
+    finally:
+        sock.close()
+        await ctx.shutdown()
