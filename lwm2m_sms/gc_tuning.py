@@ -12,7 +12,7 @@ docs/benchmarks.md has the figures).
 
 * ``gc.freeze()``: what start-up created (modules, classes, the configuration) moves to
   the permanent generation, which no collection walks again.
-* a larger young-generation threshold (``gen0``, default 50,000 instead of 700) and
+* a larger young-generation threshold (``gen0``, default 10,000 instead of 700) and
   ``gen1``/``gen2`` thresholds that make collections of the older generations rarer.
   Reference counting still frees acyclic garbage at once; only garbage in cycles waits for
   the next young collection, which bounds what waits to about ``gen0`` containers.
@@ -31,7 +31,7 @@ __all__ = ["tune_for_server", "SERVER_THRESHOLDS"]
 log = logging.getLogger(__name__)
 
 #: (gen0, gen1, gen2) for a server process.
-SERVER_THRESHOLDS = (50_000, 20, 100)
+SERVER_THRESHOLDS = (10_000, 20, 100)
 
 
 def tune_for_server(thresholds: tuple[int, int, int] = SERVER_THRESHOLDS) -> None:
