@@ -218,8 +218,9 @@ class SmsTransport(interfaces.MessageInterface):
             # Sends already handed to the bearer finish (they only wait for acceptance).
             await asyncio.wait(list(self._sending), timeout=2.0)
         log.info("coap+sms on %s shut down: %s", self.local_msisdn, self.stats().summary())
-        for peer, c in self._peers.items():
-            log.info("coap+sms on %s peer %s: %s", self.local_msisdn, peer, c.nonzero())
+        if log.isEnabledFor(logging.DEBUG):  # one line per peer: 100,000 lines for a fleet
+            for peer, c in self._peers.items():
+                log.debug("coap+sms on %s peer %s: %s", self.local_msisdn, peer, c.nonzero())
 
     # -- sending ------------------------------------------------------------------------
 
