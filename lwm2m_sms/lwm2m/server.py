@@ -432,16 +432,25 @@ class Lwm2mServer:
         scan of the registrations (:class:`~.expiry.ExpiryQueue`)."""
         now = self.clock.wall()
         expired = []
+        later = []
         for endpoint, _ in self._expiry.pop_due(now):
             reg = self.store.get(endpoint)
-            if reg is None or now <= reg.expires_at + self.grace:
-                continue  # de-registered, or an Update moved its deadline (a later entry)
+            if reg is None:
+                continue  # de-registered or replaced: a stale entry
+            deadline = reg.expires_at + self.grace
+            if now <= deadline:
+                # Its deadline moved (an Update). Scheduled again here, so that a path that
+                # stores a longer lifetime without _schedule_expiry still expires it.
+                later.append((endpoint, deadline))
+                continue
             self.store.remove(reg.endpoint)
             self._cancel_observations(reg.endpoint)
             log.info("ep=%s expired: no Update for %.0f s (lifetime %s s + grace %.0f s), /rd/%s removed",
                      reg.endpoint, now - reg.updated_at, reg.lifetime, self.grace, reg.location)
             self._emit("on_expired", reg)
             expired.append(reg)
+        for endpoint, deadline in later:
+            self._expiry.schedule(endpoint, deadline)
         if self._expiry.needs_rebuild(len(self.store)):
             self._rebuild_expiry()
         return expired

@@ -118,3 +118,22 @@ async def test_registrations_a_store_brings_back_are_scheduled_at_start(coap, co
         assert (await recorder.next("expired"))[1].endpoint == "persisted"
     finally:
         await second.close()
+
+
+async def test_a_longer_lifetime_stored_without_scheduling_still_expires(coap, contexts, recorder):
+    """A path that stores a registration with a later deadline and forgets the heap: the
+    stale entry reschedules it when it comes due."""
+    from dataclasses import replace
+
+    clock = FakeClock()
+    srv = await Lwm2mServer.create_udp(("127.0.0.1", 0), clock=clock, grace=0)
+    srv.add_hooks(recorder)
+    try:
+        await register(coap, srv, ["ep=quiet", "lt=10"])
+        srv.store.put(replace(srv.registration("quiet"), lifetime=100))
+        await clock.advance(11)
+        assert srv.expire_due() == [] and srv.next_expiry() == pytest.approx(clock.wall() + 89)
+        await clock.advance(90)
+        assert (await recorder.next("expired"))[1].endpoint == "quiet"
+    finally:
+        await srv.close()
