@@ -49,9 +49,10 @@ async def modem_port(real_modem: str | None) -> AsyncIterator[str]:
     from lwm2m_sms.gateway import smpp_bearer
     from modems.emulator import ModemEmulator
     from modems.emulator_core import EmulatorCore
+    from smsc.config import SmscConfig
     from smsc.server import SimulatedSmsc
 
-    smsc = SimulatedSmsc()
+    smsc = SimulatedSmsc(SmscConfig(open=True))
     await smsc.start("127.0.0.1", 0)
     try:
         network = await smpp_bearer(smsc.port, "hwtest", EMULATED_MSISDN, EMULATED_MSISDN)

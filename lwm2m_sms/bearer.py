@@ -45,7 +45,7 @@ from typing import Any, Awaitable, Callable, Iterable, Self
 from .errors import BearerClosed, BearerError, DecodeError
 from .sms.address import Address, parse_address, parse_msisdn
 from .partstore import PartStore
-from .sms.reassembly import Reassembled, Reassembler, ReassemblyStats
+from .sms.reassembly import PartKey, Reassembled, Reassembler, ReassemblyStats
 from .sms.segmentation import MAX_PARTS, ReferenceAllocator, UserData, segment_count, split
 from .sms.tpdu import DCS_8BIT, Alphabet, alphabet_of, text_of
 from .sms.udh import Ports
@@ -195,6 +195,7 @@ class Bearer(abc.ABC):
         reassembler: Reassembler | None = None,
         clock: Callable[[], float] = time.monotonic,
         parts_db: "str | PartStore | None" = None,
+        durability: str = "normal",
     ) -> None:
         self.local_address = parse_address(local_address) if local_address is not None else None
         self.stats = BearerStats()
@@ -206,10 +207,15 @@ class Bearer(abc.ABC):
         self._trust: SenderTrust | None = None
         # A path: the bearer owns the store (closes it in close()); its rows are kept apart
         # from other bearers' in the same file by the bearer's kind.
+        # ``durability`` is SQLite's synchronous for a store the bearer opens: "normal"
+        # survives the process being killed, "full" a power cut too (an fsync per write).
         self._owns_part_store = isinstance(parts_db, str)
+        self.durability = durability.upper()
         self.part_store: PartStore | None = (
-            PartStore(parts_db, scope=self.kind) if isinstance(parts_db, str) else parts_db
+            PartStore(parts_db, scope=self.kind, synchronous=self.durability) if isinstance(parts_db, str) else parts_db
         )
+        if isinstance(parts_db, str):
+            log.info("%s: held parts of long SMS in %s (synchronous=%s)", self.kind, parts_db, self.durability)
         self._refs = ReferenceAllocator(ref16=ref16, store=self.part_store)
         if self.part_store is not None:
             self._load_parts(self.part_store)
@@ -242,6 +248,12 @@ class Bearer(abc.ABC):
         if parts:
             log.info("%s: %d held part(s) of %d message(s) loaded from %s", self.kind, len(parts),
                      len(self._reassembler), store.path)
+
+    def _discard_message(self, key: PartKey) -> None:
+        """Forget the held parts of message ``key`` in memory and in the part store (the
+        subclass kept the message elsewhere: a dead letter)."""
+        if self._reassembler.discard(key) and self.part_store is not None:
+            self.part_store.delete(self._reassembler.take_dropped())
 
     def _close_part_store(self) -> None:
         """Release the part store's connection if the bearer opened it (subclasses call this

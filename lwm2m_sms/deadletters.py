@@ -38,6 +38,7 @@ class DeadLetter:
     storage_index: int | None
     pdu_hex: str
     reason: str
+    payload: bytes | None = None  # the reassembled payload, when the receiver failed on it
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -48,6 +49,7 @@ class DeadLetter:
             "storage_index": self.storage_index,
             "pdu": self.pdu_hex,
             "reason": self.reason,
+            "payload": self.payload.hex() if self.payload is not None else None,
         }
 
 
@@ -58,10 +60,12 @@ class DeadLetterStore(SqliteStore):
         *,
         max_entries: int = DEFAULT_MAX_ENTRIES,
         wall_clock: Callable[[], float] = time.time,
+        synchronous: str = "FULL",
     ) -> None:
-        # FULL: the SMS is deleted from the SIM right after this write, so the write must
-        # survive a power cut too; dead letters are rare, the fsync costs nothing that counts
-        super().__init__(path or ":memory:", synchronous="FULL")
+        # At least FULL: the SMS is deleted from the SIM right after this write, so the write
+        # must survive a power cut too; dead letters are rare, the fsync costs nothing that
+        # counts. (EXTRA is taken; NORMAL is raised to FULL.)
+        super().__init__(path or ":memory:", synchronous="EXTRA" if synchronous.upper() == "EXTRA" else "FULL")
         self.max_entries = max_entries
         self._wall = wall_clock
         self._db  # open now: a bad path fails at construction
@@ -70,28 +74,50 @@ class DeadLetterStore(SqliteStore):
         db.execute(
             "CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT,"
             " received REAL NOT NULL, bearer TEXT NOT NULL, place TEXT NOT NULL,"
-            " storage_index INTEGER, pdu_hex TEXT NOT NULL, reason TEXT NOT NULL)"
+            " storage_index INTEGER, pdu_hex TEXT NOT NULL, reason TEXT NOT NULL, payload BLOB)"
         )
+        if "payload" not in {row[1] for row in db.execute("PRAGMA table_info(dead_letters)")}:
+            db.execute("ALTER TABLE dead_letters ADD COLUMN payload BLOB")  # a file from before
 
-    def add(self, bearer: str, where: str, pdu_hex: str, reason: str, storage_index: int | None = None) -> int:
-        """Keep one undecodable SMS; raises sqlite3.Error if it could not be written (the
-        caller then leaves the SMS where it is)."""
-        cur = self._db.execute(
-            "INSERT INTO dead_letters (received, bearer, place, storage_index, pdu_hex, reason)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (self._wall(), bearer, where, storage_index, pdu_hex[:2000], reason[:500]),
-        )
-        row_id = int(cur.lastrowid or 0)
+    def add(self, bearer: str, where: str, pdu_hex: str, reason: str, storage_index: int | None = None,
+            *, payload: bytes | None = None) -> int:
+        """Keep one SMS that cannot be handed up; raises sqlite3.Error if it could not be
+        written (the caller then leaves the SMS where it is)."""
+        return self.add_message(bearer, [(where, pdu_hex, storage_index)], reason, payload=payload)[-1]
+
+    def add_message(self, bearer: str, parts: list[tuple[str, str, int | None]], reason: str, *,
+                    payload: bytes | None = None) -> list[int]:
+        """Keep the SMS of one message, each ``(where, pdu_hex, storage_index)``, in one
+        transaction (all or none), ``payload`` (the reassembled message) on the last row;
+        raises sqlite3.Error if they could not be written."""
+        db = self._db
+        ids: list[int] = []
+        db.execute("BEGIN")
+        try:
+            for i, (where, pdu_hex, storage_index) in enumerate(parts):
+                cur = db.execute(
+                    "INSERT INTO dead_letters (received, bearer, place, storage_index, pdu_hex, reason, payload)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (self._wall(), bearer, where, storage_index, pdu_hex[:2000], reason[:500],
+                     payload if i == len(parts) - 1 else None),
+                )
+                ids.append(int(cur.lastrowid or 0))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        row_id = ids[-1]
         # ids only grow (AUTOINCREMENT) and rows go only here: the newest max_entries have ids
         # above row_id - max_entries. A range delete on the key, not a COUNT(*) scan per SMS.
         dropped = self._db.execute("DELETE FROM dead_letters WHERE id <= ?", (row_id - self.max_entries,)).rowcount
         if dropped > 0:
             log.warning("dead letters: %d oldest dropped (at most %d kept)", dropped, self.max_entries)
-        return row_id
+        return ids
 
     def list(self, limit: int | None = None) -> list[DeadLetter]:
         """Oldest first."""
-        sql = "SELECT id, received, bearer, place, storage_index, pdu_hex, reason FROM dead_letters ORDER BY id"
+        sql = ("SELECT id, received, bearer, place, storage_index, pdu_hex, reason, payload FROM dead_letters"
+               " ORDER BY id")
         rows = self._db.execute(sql + " LIMIT ?", (limit,)).fetchall() if limit else self._db.execute(sql).fetchall()
         return [DeadLetter(*r) for r in rows]
 

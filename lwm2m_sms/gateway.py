@@ -47,12 +47,14 @@ from .lwm2m.bootstrap import BootstrapConfig, BootstrapServer
 from .lwm2m.client import Lwm2mClient
 from .lwm2m.server import DEFAULT_GRACE, Lwm2mServer
 from .lwm2m.registration import DEFAULT_VERSION, RegistrationLimits
-from .lwm2m.store import MemoryRegistrationStore, RegistrationStore, SqliteRegistrationStore
+from .lwm2m.store import MemoryRegistrationStore, RegistrationStore, StoredRegistrationStore
 from .lwm2m.udp import local_port, udp_context
 from .routing.queue import RequestQueue
 from .routing.router import PolicySettings, Router, RouterStats
 from .routing.trust import TrustPolicy, TrustStats
 from .sms.address import Address, parse_msisdn
+from .store import StoreError, is_store_url, open_store
+from .store.postgres import redact
 
 if TYPE_CHECKING:
     from modems.driver import ModemConfig, ModemDriver
@@ -71,9 +73,9 @@ log = logging.getLogger(__name__)
 
 class GatewayError(Lwm2mSmsError):
     """A gateway could not start. ``part`` is the :class:`GatewayConfig` field that
-    failed (``"udp"``, ``"db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
-    ``"register_allow_list"``), ``where`` names it (``database server.sqlite``), ``detail``
-    says why; the message is ``"{where}: {detail}"``."""
+    failed (``"udp"``, ``"db"``, ``"local_db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
+    ``"register_allow_list"``), ``where`` names it (``database server.sqlite``; a URL
+    without its password), ``detail`` says why; the message is ``"{where}: {detail}"``."""
 
     def __init__(self, part: str, where: str, detail: str):
         self.part, self.where, self.detail = part, where, detail
@@ -92,14 +94,19 @@ class GatewayConfig:
       (None: does not wait; the link keeps trying in the background).
     * ``modem``: a GSM modem to drive (``modems.driver.ModemConfig``).
     * ``bearers``: ready-made bearers (started and closed by the caller), e.g. a loopback.
-    * ``db``: an SQLite file for registrations and the request queue (None: in memory).
+    * ``db``: the store of registrations and the request queue: an SQLite file or
+      ``postgresql://...`` (None: in memory; :mod:`lwm2m_sms.store`).
     * ``policy``: routing (queue windows, wake-up, US fallback, queue time limit).
     * ``sms_settings``: the SMS transport's settings (None: the LwM2M SMS defaults).
     * ``grace``, ``accepted_versions``, ``request_timeout``, ``limits`` (what a client may
       register: :class:`~lwm2m_sms.lwm2m.registration.RegistrationLimits`): the server
       core's (:class:`~lwm2m_sms.lwm2m.server.Lwm2mServer`).
-    * ``db`` also holds, for the bearers the gateway builds, the parts of long SMS held for
-      reassembly (both) and the modem's dead letters, so a crash loses neither.
+    * ``local_db``: an SQLite file that holds, for the bearers the gateway builds, the parts
+      of long SMS held for reassembly (both) and the modem's dead letters, so a crash loses
+      neither; they belong to this node's bearers. None: ``db`` when it is a file; with a
+      PostgreSQL ``db`` and a bearer to build it must be given.
+    * ``durability``: SQLite's synchronous for those parts, ``"normal"`` (survives the
+      process killed) or ``"full"`` (a power cut too, an fsync per part; docs/field.md).
     * ``register_allow_list``: accept a Register by SMS only from these numbers (None: any).
     * ``clock``: where the server core, the router and the queue take time from (tests
       give a :class:`~lwm2m_sms.clock.FakeClock`).
@@ -114,6 +121,8 @@ class GatewayConfig:
     modem: "Optional[ModemConfig]" = None
     bearers: Sequence[Bearer] = ()
     db: Optional[str] = None
+    local_db: Optional[str] = None
+    durability: str = "normal"
     policy: PolicySettings = field(default_factory=PolicySettings)
     sms_settings: Optional[SmsSettings] = None
     grace: float = DEFAULT_GRACE
@@ -233,15 +242,22 @@ class Gateway:
             raise GatewayError("msisdn", "the server's number", str(exc)) from exc
         if (cfg.smpp is not None or cfg.modem is not None) and cfg.msisdn is None:
             raise GatewayError("msisdn", "the server's number", "needed with an SMPP link or a modem")
+        if (cfg.smpp is not None or cfg.modem is not None) and self._local_db() is None \
+                and cfg.db is not None:
+            raise GatewayError("local_db", f"database {redact(cfg.db)}",
+                               "held SMS parts and dead letters stay on this node: give local_db,"
+                               " an SQLite file")
         store: Optional[RegistrationStore] = None
         queue: Optional[RequestQueue] = None
         try:
             await self._start_bearers()
             try:
-                store = SqliteRegistrationStore(cfg.db) if cfg.db else MemoryRegistrationStore()
-                queue = RequestQueue(cfg.db)
-            except Exception as exc:  # sqlite3.Error, OSError: the file is not usable
-                raise GatewayError("db", f"database {cfg.db}", str(exc)) from exc
+                shared = open_store(cfg.db) if cfg.db else None  # registrations and queue
+                store = StoredRegistrationStore(shared) if shared else MemoryRegistrationStore()
+                queue = RequestQueue(shared)
+            except Exception as exc:  # StoreError, sqlite3.Error, OSError: the store is not usable
+                detail = exc.detail if isinstance(exc, StoreError) else str(exc)
+                raise GatewayError("db", f"database {redact(cfg.db or '')}", detail) from exc
             server = Lwm2mServer(store, grace=cfg.grace, accepted_versions=cfg.accepted_versions,
                                  request_timeout=cfg.request_timeout, limits=cfg.limits, clock=cfg.clock)
             if cfg.site is not None:
@@ -279,7 +295,7 @@ class Gateway:
 
             assert cfg.msisdn is not None
             smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
-            link = SmppBearer(smpp, cfg.msisdn, parts_db=cfg.db)
+            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), durability=cfg.durability)
             where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
             try:
                 await link.start()
@@ -293,13 +309,21 @@ class Gateway:
         if cfg.modem is not None:
             from modems.driver import ModemDriver
 
-            driver = ModemDriver(cfg.modem, cfg.msisdn, parts_db=cfg.db, dead_letters=cfg.db)
+            driver = ModemDriver(cfg.modem, cfg.msisdn, parts_db=self._local_db(),
+                                 dead_letters=self._local_db(),
+                                 durability=cfg.durability)
             try:
                 await driver.start()
             except (Lwm2mSmsError, OSError, TimeoutError) as exc:
                 await driver.close()
                 raise GatewayError("modem", f"GSM modem on {cfg.modem.port}", str(exc) or type(exc).__name__) from exc
             self._own_bearers.append(driver)
+
+    def _local_db(self) -> Optional[str]:
+        cfg = self.config
+        if cfg.local_db is not None:
+            return cfg.local_db
+        return cfg.db if cfg.db is not None and not is_store_url(cfg.db) else None
 
     async def _abort(self, store: Optional[RegistrationStore], queue: Optional[RequestQueue]) -> None:
         """Stop and close whatever has been started (by close, or by a start that failed

@@ -11,15 +11,17 @@ it is bounded by the same pools and expires with the same timeout.
 
 The same file keeps the next concatenation reference per destination
 (:class:`~lwm2m_sms.sms.segmentation.ReferenceStore`), so that a restarted sender never
-reuses the reference of a message its peer still holds half of.
+reuses the reference of a message its peer still holds half of; it is taken in one
+transaction per message, so every bearer on the file counts on the same row.
 
 Bounds: the parts mirror the reassembler (its pools and timeout); one file may serve several
 bearers, each in its own ``scope``; the reference table keeps the ``MAX_REFERENCE_ROWS`` most
 recently used destinations.
 
-Durability: WAL journal with ``synchronous=NORMAL``, as the outbox: every committed write
-survives the process being killed; an operating-system crash may lose the last
-transactions (set ``synchronous="FULL"`` for that, at the cost of an fsync per part).
+Durability: WAL journal with ``synchronous=NORMAL`` by default, as the outbox: every
+committed write survives the process being killed; an operating-system crash may lose the
+last transactions. ``synchronous="FULL"`` (``lwm2m-sms server --durability full``, the
+bearer's ``durability``) survives that too, at an fsync per part (docs/field.md has the cost).
 Times in the file are wall-clock seconds (they must mean the same after a restart).
 """
 
@@ -186,6 +188,33 @@ class PartStore(SqliteStore):
                 self.prune_references()
         except sqlite3.Error as exc:
             raise BearerError(f"part store {self.path}: reference for {destination} not stored: {exc}") from None
+
+    def take_reference(self, destination: str, first: int, modulo: int) -> int:
+        """The next reference for ``destination`` (``first`` if none is stored), its
+        successor stored, in one transaction: every bearer on this file (and any process)
+        counts on the same row, so two bearers to one device never hand out one reference
+        twice (each used to keep its own copy and overwrite the row with it)."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT next_reference FROM sms_references WHERE destination = ?",
+                                 (destination,)).fetchone()
+                ref = (int(row[0]) if row is not None else first) % modulo
+                db.execute(
+                    "INSERT OR REPLACE INTO sms_references (destination, next_reference, used) VALUES (?, ?, ?)",
+                    (destination, (ref + 1) % modulo, self._wall()),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._reference_writes += 1
+            if self._reference_writes % _PRUNE_EVERY == 1:
+                self.prune_references()
+        except sqlite3.Error as exc:
+            raise BearerError(f"part store {self.path}: reference for {destination} not taken: {exc}") from None
+        return ref
 
     def prune_references(self) -> int:
         """Keep the ``max_reference_rows`` most recently used destinations; return how many

@@ -17,6 +17,11 @@ nobody listened (+CMGL=0 and 1 only: messages stored to send, stat 2/3, are the 
 and stay; each received message deleted only after its payload was handed up) and resends
 what the outbox still holds.
 
+Every +CMT is answered: ``AT+CNMA`` once taken, RP-ERROR (``AT+CNMA=2,3`` with an
+SMS-DELIVER-REPORT, TP-FCS FF) when not, so the network retries; a modem whose wait ran out
+(27.005: it then sets +CNMI mt and ds to 0) answers ``+CMS ERROR: 340`` and gets +CNMI again,
+then a drain of what it stored silently.
+
 What is never lost: an SMS is deleted from the SIM or acknowledged (+CNMA) only once it was
 handed up, or durably held (a part of a long message in the bearer's ``parts_db``, or left on
 the SIM until its message is whole), or kept as a dead letter. PDUs are decoded by TP-MTI
@@ -55,11 +60,12 @@ from lwm2m_sms.deadletters import DeadLetterStore
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox
 from lwm2m_sms.sms.address import Address, parse_address
+from lwm2m_sms.sms.reassembly import part_key
 from lwm2m_sms.sms.segmentation import UserData
 from lwm2m_sms.sms.tpdu import SmsStatusReport
 from lwm2m_sms.sms.udh import Ports
 
-from .at import Urc, split_args
+from .at import FINAL_CMS, Urc, split_args
 from .channel import AtChannel, CommandError, CommandTimeout, ConnectionLost, Response
 from .profiles import ModemProfile, profile_by_name, profile_for
 
@@ -111,6 +117,9 @@ def cms_text(code: int | None) -> str:
 _POISON_AFTER = 3  # tries before an SMS whose handling always fails goes to the dead letters
 _MAX_FAILING = 1024  # SMS whose handling failed, remembered (a PDU that never returns is forgotten)
 _EARLY_REPORT_AGE = 30.0  # s a status report for an unknown TP-MR waits for its +CMGS
+#: SMS-DELIVER-REPORT for RP-ERROR (23.040 9.2.2.1a): TP-MTI 00, TP-FCS FF (unspecified
+#: error: the SMSC retries), TP-PI 00 (no optional fields)
+_DELIVER_REPORT_ERROR = bytes((0x00, 0xFF, 0x00))
 
 
 class PinRefused(BearerError):
@@ -186,7 +195,8 @@ class ModemDriver(Bearer):
         # a path: ours to close (a store in memory is kept open: closing would empty it)
         self._owns_dead_letters = isinstance(dead_letters, str)
         self.dead_letters = (
-            dead_letters if isinstance(dead_letters, DeadLetterStore) else DeadLetterStore(dead_letters)
+            dead_letters if isinstance(dead_letters, DeadLetterStore)
+            else DeadLetterStore(dead_letters, synchronous=self.durability)
         )
         self.identity = ModemIdentity()
         self.profile: ModemProfile = profile_by_name(config.profile) if config.profile else profile_by_name("generic")
@@ -195,7 +205,10 @@ class ModemDriver(Bearer):
         self.counters = {
             "cms_retries": 0, "reconnects": 0, "drained": 0, "reports": 0,
             "padded_pdus": 0, "dead_letters": 0, "left_on_sim": 0,
+            "cnma": 0, "cnma_negative": 0, "cnmi_restored": 0,
         }
+        self._cnmi_set: tuple[int, int] | None = None  # (mt, ds) the modem took
+        self._nack_pdu = True  # AT+CNMA=2 with an SMS-DELIVER-REPORT, until the modem refuses it
         self._left_on_sim: set[int] = set()  # stored SMS that are not ours to take (SUBMITs)
         self._mem = "SM"
         self._ch: AtChannel | None = None
@@ -207,7 +220,9 @@ class ModemDriver(Bearer):
         self._early_reports: dict[int, tuple[float, SmsStatusReport]] = {}
         self._handler_failures: dict[str, int] = {}
         # stored parts fed to the reassembler, kept on the SIM until their message is whole
-        self._held: dict[tuple[str, int, int], tuple[float, list[int]]] = {}
+        # (first fed, {SIM index: PDU as printed}): the PDUs go to the dead letters with the
+        # message should its receiver always fail on it
+        self._held: dict[tuple[str, int, int], tuple[float, dict[int, str]]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._reconnect_task: asyncio.Task[None] | None = None
         self._reg_event = asyncio.Event()
@@ -257,8 +272,12 @@ class ModemDriver(Bearer):
         super().set_receiver(handler)
         if handler is not None and not had and not self._closing and self._ch is not None:
             # SMS left on the SIM because nobody was there to take them: take them now.
-            task = asyncio.get_running_loop().create_task(self._drain_quietly())
-            self._tasks.append(task)
+            self._spawn_drain()
+
+    def _spawn_drain(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._drain_quietly())
+        self._tasks = [t for t in self._tasks if not t.done()]
+        self._tasks.append(task)
 
     async def _drain_quietly(self) -> None:
         try:
@@ -401,6 +420,7 @@ class ModemDriver(Bearer):
         if cfg.smsc:
             await ch.command(f'AT+CSCA="{cfg.smsc}",145')
         self.use_cmt = False
+        self._cnmi_set = None
         if self.profile.use_cmt:
             try:
                 await ch.command("AT+CSMS=1")
@@ -419,13 +439,19 @@ class ModemDriver(Bearer):
     async def _cnmi(self, ch: AtChannel, mt: int) -> None:
         """+CNMI with status reports as +CDS (ds=1), else stored in SR memory and announced
         by +CDSI (ds=2, modems that only do that), else none (ds=0)."""
-        for ds in (1, 2):
+        if self._cnmi_set is not None and self._cnmi_set[0] == mt:
+            # set again (after the modem reset it): the ds this modem took the first time
+            await ch.command(f"AT+CNMI=2,{mt},0,{self._cnmi_set[1]},0")
+            return
+        for ds in (1, 2, 0):
             try:
                 await ch.command(f"AT+CNMI=2,{mt},0,{ds},0")
-                return
             except CommandError:
+                if ds == 0:
+                    raise
                 continue
-        await ch.command(f"AT+CNMI=2,{mt},0,0,0")
+            self._cnmi_set = (mt, ds)
+            return
 
     async def _retry_sim_busy(self, ch: AtChannel, command: str) -> None:
         for attempt in range(10):
@@ -533,13 +559,15 @@ class ModemDriver(Bearer):
             try:
                 if urc.name == "+CMT":
                     taken = (await self._handle_pdu(urc.body, "+CMT"))[0] is not None if urc.body else True
-                    if self.use_cmt and taken:
-                        await self._ack()  # not taken: no +CNMA, so the network delivers it again
+                    if self.use_cmt:
+                        # not taken: a negative acknowledgement, so the network delivers it
+                        # again later (no +CNMA at all would make the modem reset +CNMI)
+                        await self._ack(taken)
                 elif urc.name == "+CDS":
                     if urc.body:
                         await self._handle_pdu(urc.body, "+CDS")
                     if self.use_cmt:
-                        await self._ack()
+                        await self._ack(True)
                 elif urc.name == "+CMTI":
                     args = split_args(urc.args)
                     if len(args) >= 2 and args[1].isdigit():
@@ -555,10 +583,46 @@ class ModemDriver(Bearer):
             except Exception:
                 log.exception("modem: handling %s failed", urc.line)
 
-    async def _ack(self) -> None:
+    async def _ack(self, taken: bool) -> None:
+        """Acknowledge the +CMT / +CDS shown last: RP-ACK when it was taken, else RP-ERROR
+        (27.005 3.4.4, PDU mode ``AT+CNMA=2,3`` with an SMS-DELIVER-REPORT whose TP-FCS is
+        FF, unspecified: the SMSC keeps the SMS and retries; FF rather than D3 "memory
+        capacity exceeded", which would hold it until the modem says memory is free). A
+        modem that refuses the PDU form gets the bare ``AT+CNMA=2`` (27.005: TP-FCS FF too)
+        from then on. ``+CMS ERROR: 340`` (no acknowledgement expected) means the modem's
+        wait ran out: per 27.005 it then refused the SMS to the network and set +CNMI <mt>
+        and <ds> to 0, so new SMS would be stored without a word. +CNMI is set again and
+        the memory drained."""
         ch = self._ch
-        if ch is not None:
-            await ch.command("AT+CNMA", check=False)
+        if ch is None:
+            return
+        if taken:
+            final = (await ch.command("AT+CNMA", check=False)).final
+        elif self._nack_pdu:
+            try:
+                final = (await ch.command_with_prompt(f"AT+CNMA=2,{len(_DELIVER_REPORT_ERROR)}",
+                                                      _DELIVER_REPORT_ERROR.hex().upper())).final
+            except CommandError as exc:
+                final = exc.final  # OK with no prompt: the modem took it as a bare +CNMA=2
+                if not final.ok and exc.cms != 340:
+                    log.info("modem: %s refuses +CNMA=2 with a PDU (%s); bare +CNMA=2 from now on",
+                             self.config.port, exc.final)
+                    self._nack_pdu = False
+                    final = (await ch.command("AT+CNMA=2", check=False)).final
+        else:
+            final = (await ch.command("AT+CNMA=2", check=False)).final
+        if final is None or final.ok:
+            self.counters["cnma" if taken else "cnma_negative"] += 1
+            return
+        if final.kind == FINAL_CMS and final.code == 340:
+            log.warning("modem: %s: +CNMA came too late (+CMS ERROR: 340): the modem has refused "
+                        "that SMS to the network (it comes again) and stopped new-message "
+                        "indications; +CNMI set again", self.config.port)
+            await self._cnmi(ch, 2)
+            self.counters["cnmi_restored"] += 1
+            self._spawn_drain()  # what the modem stored silently in between
+            return
+        log.warning("modem: %s: AT+CNMA%s answered %s", self.config.port, "" if taken else "=2", final)
 
     async def _read_stored(self, index: int) -> None:
         async with self._storage:
@@ -647,17 +711,17 @@ class ModemDriver(Bearer):
         now = asyncio.get_running_loop().time()
         delete = [index]
         if key is not None:
-            since, held = self._held.setdefault(key, (now, []))
+            since, held = self._held.setdefault(key, (now, {}))
             if done:
-                delete += held
+                delete += [i for i in held if i != index]
                 del self._held[key]
             else:
-                held.append(index)
+                held[index] = body
                 delete = []
         # Parts whose message never completed are dropped with the reassembler's timeout.
         for k, (since, held) in list(self._held.items()):
             if now - since > self._reassembler.timeout:
-                log.info("modem: parts %s from %s never completed; deleting them", held, k[0])
+                log.info("modem: parts %s from %s never completed; deleting them", sorted(held), k[0])
                 delete += held
                 del self._held[k]
         for i in delete:
@@ -719,22 +783,45 @@ class ModemDriver(Bearer):
             log.exception("modem: receiver failed %d times on an SMS from %s (%s)",
                           failures, tpdu.originator, where)
             self._handler_failures.pop(hex_pdu, None)
-            part = f" (part {concat.seq} of {concat.total})" if concat is not None else ""
-            kept = self._dead_letter(hex_pdu, where, index,
-                                     f"receiver failed {failures} times{part}: {type(exc).__name__}: {exc}"[:500],
-                                     sender=str(tpdu.originator))
+            error = f"{type(exc).__name__}: {exc}"
+            if concat is None:
+                return self._dead_letter(hex_pdu, where, index, f"receiver failed {failures} times: {error}",
+                                         sender=str(tpdu.originator)), key
+            # A long message: every part's PDU still on the SIM and the reassembled payload
+            # (which holds the parts acknowledged earlier by +CNMA, whose PDUs are gone)
+            # are kept, then its held parts are forgotten, on the SIM and in the part store.
+            assert key is not None
+            held = self._held.get(key, (0.0, {}))[1]
+            parts: list[tuple[str, str, int | None]] = [
+                (f"SIM index {i}", h, i) for i, h in sorted(held.items()) if i != index]
+            parts.append((where, hex_pdu, index))
+            pkey = part_key(str(tpdu.originator), tpdu.user_data)
+            chunks = self._reassembler.held_parts(pkey) if pkey is not None else {}
+            chunks[concat.seq] = tpdu.user_data.data
+            payload = (b"".join(chunks[i] for i in range(1, concat.total + 1))
+                       if len(chunks) == concat.total else None)
+            reason = (f"receiver failed {failures} times (message of {concat.total} parts, reference "
+                      f"{concat.reference}: {len(parts)} PDU(s){' and the payload' if payload is not None else ''}"
+                      f" kept): {error}")
+            kept = self._dead_letter(hex_pdu, where, index, reason, sender=str(tpdu.originator),
+                                     parts=parts, payload=payload)
+            if kept and pkey is not None:
+                self._discard_message(pkey)
             return kept, key
         self._handler_failures.pop(hex_pdu, None)
         return whole or key is None, key
 
     def _dead_letter(
-        self, hex_pdu: str, where: str, index: int | None, reason: str, *, sender: str = "unknown sender"
+        self, hex_pdu: str, where: str, index: int | None, reason: str, *, sender: str = "unknown sender",
+        parts: list[tuple[str, str, int | None]] | None = None, payload: bytes | None = None,
     ) -> bool | None:
         """Keep an SMS that cannot be handed up (undecodable, or its receiver always fails)
-        raw; True once kept (it may then be deleted), None if the store refused it (then it
-        stays where it is)."""
+        raw, or the ``parts`` of a long message with its ``payload`` (one transaction); True
+        once kept (it may then be deleted), None if the store refused it (then it stays where
+        it is)."""
         try:
-            self.dead_letters.add(f"modem {self.config.port}", where, hex_pdu, reason, index)
+            self.dead_letters.add_message(f"modem {self.config.port}", parts or [(where, hex_pdu, index)],
+                                          reason[:500], payload=payload)
         except sqlite3.Error as exc:
             log.error("modem: SMS from %s (%s; %s) not stored as a dead letter (%s); left",
                       sender, where, reason, exc)

@@ -20,8 +20,13 @@ cancel), the SIM store (+CPMS, +CMGR, +CMGL, +CMGD, +CMTI per stored message, +C
 Faults for tests: :meth:`fail_next_sends` (+CMS ERROR on the next n +CMGS),
 :attr:`registration` / :attr:`csq` (settable; +CREG URC on change), :class:`Quirks` (prompt
 without the space, no +CMT/+CNMA support, PDU lines padded with octets after the user data
-or wrapped in quotes, status reports only in "SR" memory with +CDSI), :meth:`store_pdu` (any
-PDU on the SIM under any stat: saved SMS-SUBMITs, garbage). Status reports follow +CNMI ds:
+or wrapped in quotes, status reports only in "SR" memory with +CDSI, ``strict_cnma``: a +CMT
+left without +CNMA is refused to the network and +CNMI mt/ds reset to 0, as 27.005 3.4.4
+says), :meth:`store_pdu` (any
+PDU on the SIM under any stat: saved SMS-SUBMITs, garbage). +CNMA takes 27.005's PDU-mode
+forms (``=0``/``=1`` RP-ACK, ``=2`` RP-ERROR, ``=<n>,<length>`` with an SMS-DELIVER-REPORT
+after the prompt); an SMS refused with RP-ERROR is delivered again by the network after
+``network_retry`` seconds (the network's handle settles only once it is taken). Status reports follow +CNMI ds:
 1 as +CDS, 2 stored in "SR" memory (read with +CPMS="SR" and +CMGR) and announced by +CDSI.
 
 Known limits: one message store shared by "SM" and "ME"; no voice, USSD or GPRS commands
@@ -78,6 +83,12 @@ class Quirks:
     pdu_padding: bytes = b""  # octets after the user data on every PDU line shown (+CMT, +CMGR, +CMGL)
     quote_pdu: bool = False  # PDU lines in double quotes
     status_reports_stored: bool = False  # +CNMI ds=1 refused: reports go to "SR", +CDSI
+    # 27.005 3.4.4 to the letter: a +CMT or +CDS not acknowledged by +CNMA in time is refused
+    # to the network (RP-ERROR: it keeps the SMS and retries) and +CNMI <mt> and <ds> are set
+    # to 0, so later SMS are stored without any indication. Off: the SMS is stored and
+    # announced by +CMTI instead (what many modems do), +CNMI untouched.
+    strict_cnma: bool = False
+    cnma_pdu: bool = True  # False: +CNMA=<n>,<length> (a DELIVER-REPORT PDU) refused, 303
 
 
 @dataclass(frozen=True)
@@ -170,6 +181,7 @@ class EmulatorCore:
         smsc_number: str = "+15550000000",
         registered: bool = True,
         ack_timeout: float = 15.0,
+        network_retry: float = 30.0,
     ) -> None:
         self.msisdn = parse_address(msisdn)
         self.identity = identity
@@ -183,6 +195,8 @@ class EmulatorCore:
         self._register_when_unlocked = registered
         self.csq = (20, 99)
         self.ack_timeout = ack_timeout
+        #: seconds before the network delivers again an SMS the modem refused (RP-ERROR)
+        self.network_retry = network_retry
         self.echo = True
         self.cmee = 0
         self.cscs = "GSM"
@@ -195,7 +209,7 @@ class EmulatorCore:
         self.sr_store: dict[int, StoredSms] = {}  # status reports (+CNMI ds=2)
         self.read_memory = "SM"  # +CPMS <mem1>: what +CMGR/+CMGL/+CMGD work on
         self.stats = {"sent": 0, "received": 0, "stored": 0, "rejected_full": 0, "cms_injected": 0,
-                      "reports_stored": 0}
+                      "reports_stored": 0, "rp_errors": 0, "network_retries": 0, "cnmi_resets": 0}
         self._in = bytearray()
         self._out = bytearray()
         self._effects: list[Effect] = []
@@ -209,6 +223,10 @@ class EmulatorCore:
         self._unacked: list[tuple[float, SmsSegment | None, _dt.datetime, int | None]] = []
         # +CMT waiting for the line (a command in progress, or the previous +CMT unacked)
         self._backlog: list[tuple[SmsSegment, _dt.datetime, int]] = []
+        # SMS refused to the network (RP-ERROR), which delivers them again at the time given:
+        # (due, segment, TP-SCTS, handle); the handle settles only once the SMS is taken. The
+        # time stamp is the SMSC's (when it took the SMS): the same on every retry.
+        self._retries: list[tuple[float, SmsSegment, _dt.datetime, int | None]] = []
         self._handles = 0
         self._now = 0.0
         #: Slow SIM: the next n +CPMS answer +CMS ERROR: 314 (SIM busy).
@@ -228,15 +246,38 @@ class EmulatorCore:
         return eff
 
     def tick(self, now: float) -> None:
-        """Advance time: a +CMT not acknowledged by +CNMA in time is put in the store."""
+        """Advance time: a +CMT not acknowledged by +CNMA in time is put in the store (or,
+        with ``strict_cnma``, refused to the network and +CNMI mt/ds reset to 0); an SMS the
+        network was refused comes again once its retry is due."""
         self._now = now
         while self._unacked and now - self._unacked[0][0] >= self.ack_timeout:
             _, seg, ts, handle = self._unacked.pop(0)
+            if self.quirks.strict_cnma:
+                if seg is not None:
+                    self._reject(seg, ts, handle, "no +CNMA in time")
+                if self.cnmi[1] or self.cnmi[3]:
+                    log.info("emulator %s: no +CNMA in time: +CNMI mt and ds set to 0", self.msisdn)
+                    self.stats["cnmi_resets"] += 1
+                    self.cnmi[1] = self.cnmi[3] = 0
+                continue
             if seg is not None:
                 log.info("emulator %s: +CMT from %s not acknowledged; stored", self.msisdn, seg.sender)
                 self._store_deliver_quietly(seg, ts, announce=True)
             self._settle(handle)
+        due = [r for r in self._retries if r[0] <= now]
+        if due:
+            self._retries = [r for r in self._retries if r[0] > now]
+            for _, seg, ts, handle in due:
+                self.stats["network_retries"] += 1
+                self._arrive(seg, ts, handle)
         self._pump()
+
+    def _reject(self, seg: SmsSegment, ts: _dt.datetime, handle: int | None, why: str) -> None:
+        """RP-ERROR to the network: it keeps the SMS and delivers it again later."""
+        self.stats["rp_errors"] += 1
+        log.info("emulator %s: SMS from %s refused to the network (%s); retried in %g s",
+                 self.msisdn, seg.sender, why, self.network_retry)
+        self._retries.append((self._now + self.network_retry, seg, ts, handle))
 
     def line_reset(self) -> None:
         """The line was dropped (pty closed): partial input and unacked +CMT are handled as a
@@ -318,6 +359,20 @@ class EmulatorCore:
         self._store_deliver(segment, ts, announce=mt in (1, 2, 3))
         return None
 
+    def _arrive(self, segment: SmsSegment, ts: _dt.datetime, handle: int | None) -> None:
+        """The network's retry of an SMS refused before: as :meth:`deliver`, under the
+        handle the network still waits on (a full store: refused again, retried later)."""
+        mt = self.cnmi[1] if self.online else 0
+        if mt in (2, 3) and self.quirks.supports_cmt and handle is not None:
+            self._backlog.append((segment, ts, handle))
+            return
+        try:
+            self._store_deliver(segment, ts, announce=mt in (1, 2, 3))
+        except MemoryFull:
+            self._reject(segment, ts, handle, "store full")
+            return
+        self._settle(handle)
+
     def _settle(self, handle: int | None) -> None:
         if handle is not None:
             self._effects.append(Settled(handle))
@@ -349,7 +404,8 @@ class EmulatorCore:
             if not self.online or self.cnmi[1] not in (2, 3):
                 held, self._backlog = self._backlog, []
                 for seg, ts, handle in held:
-                    self._store_deliver_quietly(seg, ts, announce=self.online)
+                    # 27.005: mt=0 stores with no indication at all
+                    self._store_deliver_quietly(seg, ts, announce=self.online and self.cnmi[1] in (1, 2, 3))
                     self._settle(handle)
                 return
             seg, ts, handle = self._backlog.pop(0)
@@ -504,6 +560,9 @@ class EmulatorCore:
     def _submit(self, kind: str, arg: int | Address, body: str) -> None:
         from lwm2m_sms.sms.tpdu import Direction, SmsSubmit, decode_pdu
 
+        if kind.startswith("cnma") and isinstance(arg, int):
+            self._cnma_report(int(kind[4:]), arg, body)
+            return
         if self._fail_sends:
             code = self._fail_sends.pop(0)
             self.stats["cms_injected"] += 1
@@ -724,9 +783,48 @@ class EmulatorCore:
         if t:
             r.info("+CNMA: (0-2)")
             return
+        # 27.005 PDU mode: +CNMA[=<n>[,<length>[<CR>PDU<ctrl-Z/ESC>]]]; n 0 or 1: RP-ACK,
+        # 2: RP-ERROR (without a PDU the TP-FCS is 'FF', unspecified); a <length> > 0 asks
+        # for an SMS-DELIVER-REPORT TPDU after the prompt
+        try:
+            args = [int(x) for x in (v or "").split(",")] if v is not None and v.strip() else [0]
+        except ValueError:
+            raise _Fail(self._cms(304)) from None
+        n, length = args[0], (args[1] if len(args) > 1 else 0)
+        if n not in (0, 1, 2) or len(args) > 2 or not 0 <= length <= 176 or (length and self.cmgf == 1):
+            raise _Fail(self._cms(304 if self.cmgf == 0 else 305))
+        if length and not self.quirks.cnma_pdu:
+            raise _Fail(self._cms(303))
         if not self._unacked:
             raise _Fail(self._cms(340))
-        self._settle(self._unacked.pop(0)[3])  # the next held +CMT follows the OK (_process)
+        if length:
+            self._prompt_for = (f"cnma{n}", length)
+            r.final = "PROMPT"
+            return
+        self._acknowledge(negative=n == 2)  # the next held +CMT follows the OK (_process)
+
+    def _acknowledge(self, *, negative: bool, fcs: int = 0xFF) -> None:
+        _, seg, ts, handle = self._unacked.pop(0)
+        if negative and seg is not None:
+            self._reject(seg, ts, handle, f"+CNMA=2, TP-FCS {fcs:#04x}")
+        else:
+            self._settle(handle)
+
+    def _cnma_report(self, n: int, length: int, body: str) -> None:
+        """The SMS-DELIVER-REPORT TPDU after ``AT+CNMA=<n>,<length>``: no SMSC field; TP-MTI
+        00; for RP-ERROR the TP-FCS in its second octet (23.040 9.2.2.1a)."""
+        try:
+            tpdu = bytes.fromhex(body.strip().replace("\r", "").replace("\n", ""))
+        except ValueError:
+            tpdu = b""
+        if len(tpdu) != length or tpdu[0] & 0x03 != 0 or (n == 2 and len(tpdu) < 2):
+            self._respond([], self._cms(304))
+            return
+        if not self._unacked:  # timed out while the host typed the PDU
+            self._respond([], self._cms(340))
+            return
+        self._acknowledge(negative=n == 2, fcs=tpdu[1] if n == 2 else 0)
+        self._respond([], "OK")
 
     def _at_cpms(self, r: _Reply, q: bool, t: bool, v: str | None) -> None:
         self._need_sim(sms=True)

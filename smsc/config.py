@@ -1,13 +1,27 @@
 """Configuration of the simulated SMSC: accounts, limits, store and impairments (TOML).
 
-With no config at all the SMSC accepts every bind whatever its system_id and password (a
-test SMSC that anything can talk to); once ``[[accounts]]`` are listed, only those bind and
-a wrong password gets ESME_RINVPASWD. Example (every key optional)::
+Only the ``[[accounts]]`` listed bind; a wrong password gets ESME_RINVPASWD (compared in
+constant time). An account owns the numbers its ``address_range`` matches (see
+:mod:`smsc.address_range` for the pattern subset): its binds must ask for a range within it
+(else ESME_RBINDFAIL), its submit_sm must come from one of them (else ESME_RINVSRCADR), and
+traffic to those numbers goes only to its binds. An account without ``address_range`` is
+unrestricted: it may bind for and send as any number that no account with a range owns
+(a large account, or a test rig). With no accounts the SMSC
+refuses every bind unless ``open = true`` (a demo or test SMSC anything can talk to, where
+any system_id binds as an unrestricted account; it says so at start). Example (every key
+optional)::
 
     [smsc]
     system_id = "SIMSMSC"      # sent in bind resps
+    open = false               # true: unknown system_ids bind too, unrestricted (demos)
     max_short_message = 140    # longer short_message: ESME_RINVMSGLEN
+    long_payload = "split"     # message_payload > 140 octets: "split" into concatenated
+                               # SMS (a handset), "refuse" (ESME_RINVMSGLEN) or "pass"
     max_queue = 100000         # messages held; past it submit_sm gets ESME_RMSGQFUL
+    max_store_bytes = 268435456  # octets of messages held; past it ESME_RMSGQFUL too
+    max_write_buffer = 1048576 # octets queued to one connection before its reading pauses
+    bind_timeout = 10          # s from connect to a successful bind, then closed
+    idle_timeout = 300         # s without a PDU from a bound ESME, then unbound; 0 = never
     validity = 3600            # s, when submit_sm gives no validity_period
     retry_min = 0.5            # s, back-off for undeliverable messages, doubling ...
     retry_max = 30             # ... up to this
@@ -18,8 +32,9 @@ a wrong password gets ESME_RINVPASWD. Example (every key optional)::
     [[accounts]]
     system_id = "server"
     password = "secret"
-    address_range = "^\\+?1555.*"  # used when the bind's own address_range is empty
+    address_range = "^\\+?1555.*"  # the numbers it owns; also the bind's range if it gives none
     throttle = 0               # submit_sm per second for this account, 0 = unlimited
+    long_payload = ""          # as [smsc] long_payload, for messages *to* this account
 
     [impairments]
     latency = 0.0      # s added to every delivery
@@ -39,6 +54,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .address_range import AddressRange, RangeError
+
 __all__ = ["Account", "Impairments", "SmscConfig", "load_config"]
 
 
@@ -48,6 +65,18 @@ class Account:
     password: str = ""
     address_range: str = ""
     throttle: float = 0.0
+    long_payload: str = ""  # "" = the SMSC's default
+
+    def __post_init__(self) -> None:
+        try:
+            self.owns: AddressRange | None = AddressRange.parse(self.address_range) if self.address_range else None
+        except RangeError as exc:
+            raise ValueError(f"account {self.system_id!r}: address_range {self.address_range!r}: {exc}") from None
+        if self.long_payload not in ("", *LONG_PAYLOAD):
+            raise ValueError(f"account {self.system_id!r}: long_payload must be one of {', '.join(LONG_PAYLOAD)}")
+
+
+LONG_PAYLOAD = ("split", "refuse", "pass")
 
 
 @dataclass
@@ -73,8 +102,14 @@ class Impairments:
 class SmscConfig:
     system_id: str = "SIMSMSC"
     accounts: list[Account] = field(default_factory=list)
+    open: bool = False
     max_short_message: int = 140
+    long_payload: str = "split"
     max_queue: int = 100_000
+    max_store_bytes: int = 256 * 1024 * 1024
+    max_write_buffer: int = 1024 * 1024
+    bind_timeout: float = 10.0
+    idle_timeout: float = 300.0
     validity: float = 3600.0
     retry_min: float = 0.5
     retry_max: float = 30.0
@@ -83,9 +118,14 @@ class SmscConfig:
     store: str | None = None
     impairments: Impairments = field(default_factory=Impairments)
 
+    def __post_init__(self) -> None:
+        if self.long_payload not in LONG_PAYLOAD:
+            raise ValueError(f"long_payload must be one of {', '.join(LONG_PAYLOAD)}")
+
     @property
     def open_access(self) -> bool:
-        return not self.accounts
+        """Unknown system_ids may bind (``open = true``)."""
+        return self.open
 
     def account(self, system_id: str) -> Account | None:
         for acc in self.accounts:
@@ -94,7 +134,7 @@ class SmscConfig:
         return None
 
 
-def _pick(cls, table: dict[str, Any], where: str):
+def _pick(cls: Any, table: dict[str, Any], where: str) -> Any:
     names = {f.name for f in fields(cls)}
     unknown = set(table) - names
     if unknown:
@@ -109,14 +149,15 @@ def config_from_dict(data: dict[str, Any]) -> SmscConfig:
     smsc = dict(data.get("smsc", {}))
     smsc.pop("accounts", None)
     smsc.pop("impairments", None)
-    cfg = _pick(SmscConfig, smsc, "[smsc]")
+    cfg: SmscConfig = _pick(SmscConfig, smsc, "[smsc]")
     cfg.accounts = [_pick(Account, a, "[[accounts]]") for a in data.get("accounts", [])]
     cfg.impairments = _pick(Impairments, dict(data.get("impairments", {})), "[impairments]")
     return cfg
 
 
 def load_config(path: str | Path | None) -> SmscConfig:
-    """Read a TOML config; None gives the default (open access, no impairments)."""
+    """Read a TOML config; None gives the default (no accounts: every bind refused unless
+    ``open`` is then set)."""
     if path is None:
         return SmscConfig()
     with open(path, "rb") as f:

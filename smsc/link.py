@@ -5,9 +5,10 @@ Why asyncio and not smpplib's blocking client in a thread: the link must keep a 
 unacknowledged submit_sm (smpplib's client sends and then blocks in ``read_once`` per PDU, or
 leaves windowing to the caller with no way to match resps to requests), run keep-alives,
 timeouts and reconnects next to it, and hand received SMS to asyncio code (the CoAP
-transport) without a thread hop per message. So the link is an :class:`asyncio.Protocol`
-around the sans-IO :class:`~smsc.session.SmppSession` and :mod:`smsc.pdu` codec (which is
-cross-checked against smpplib's codec in the tests, and tested against smpplib-made servers).
+transport) without a thread hop per message. The protocol decisions are sans-IO: framing in
+:class:`~smsc.session.SmppSession`, the send window, back-off, retries, drops and receipts in
+:class:`~smsc.submit_window.SubmitWindow` (tested with a fake clock). This module is the
+asyncio adapter: connections, binds, reconnects, keep-alives and the receive worker.
 
 Sending. :meth:`SmppBearer.send` segments the payload (8-bit data, data_coding 4, UDH with
 esm_class 0x40 by default; ``concat="sar"`` puts the concatenation into SAR TLVs,
@@ -37,17 +38,25 @@ Closing: :meth:`SmppBearer.close` unbinds. Outcomes never hang: a message not ye
 submitted resolves FAILED ("link closed before submission"; with a ``store`` it stays in the
 outbox and the next start sends it), one waiting for its receipt resolves SUBMITTED.
 
+Also: data_sm both ways (``submit_with="data_sm"``); deliver_sm notification types other
+than receipts (SME acknowledgements 0x08/0x10, intermediate notifications 0x20) are logged
+and counted, never handed up as data; a plain ``+number`` address_range is bound as digits
+with TON 1 / NPI 1; a part that was the oldest unacknowledged one at ``max_attempts`` drops
+in a row fails alone; messages past their validity fail instead of being sent.
+
 Known limits: segments sent with :meth:`send_segment` are queued in memory only (the outbox
-stores whole payloads); no outbind, data_sm, query_sm or cancel_sm.
+stores whole payloads); no outbind; query_sm, cancel_sm and replace_sm are not sent.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
+import itertools
 import logging
+import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from lwm2m_sms.bearer import (
     DCS_8BIT,
@@ -58,24 +67,42 @@ from lwm2m_sms.bearer import (
     SmsSegment,
     Submission,
 )
-from lwm2m_sms.errors import AddressError, BearerClosed, BearerError, DecodeError, EncodeError
-from lwm2m_sms.outbox import Outbox, OutboxEntry
+from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
+from lwm2m_sms.outbox import Outbox, OutboxEntry, OutboxFull
 from lwm2m_sms.sms.address import Address, Npi, Ton, parse_address
-from lwm2m_sms.sms.segmentation import UserData
-from lwm2m_sms.sms.udh import Concat, Ports, Udh
+from lwm2m_sms.sms.udh import Ports, Udh
 
 from . import pdu as P
-from .receipt import is_receipt, parse_receipt
+from .receipt import parse_receipt
+from .mo import decode_mo
 from .session import BadPdu, FramingError, Role, SmppSession
+from .smpp_time import parse_validity
+from .submit_window import Outgoing, Part, SubmitWindow
 
 __all__ = ["SmppLinkConfig", "SmppBearer", "BindRefused"]
 
 log = logging.getLogger(__name__)
 
-TEMPORARY = {P.ESME_RSYSERR, P.ESME_RX_T_APPN, P.ESME_RSUBMITFAIL}
-BACKPRESSURE = {P.ESME_RTHROTTLED, P.ESME_RMSGQFUL}
 # A bind refused with these will be refused again: no point hammering the SMSC quickly.
 _BIND_PERMANENT = {P.ESME_RINVPASWD, P.ESME_RINVSYSID, P.ESME_RINVSYSTYP}
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out or "0"
+
+
+def _why(exc: BaseException, timeout: float) -> str:
+    """A failed connect or bind in a few words, for the one-line start-up status."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return f"no answer within {timeout:g} s"
+    if isinstance(exc, OSError) and exc.errno:
+        return f"connect failed: {os.strerror(exc.errno)}"
+    return str(exc) or type(exc).__name__
 
 
 class BindRefused(BearerError):
@@ -109,8 +136,15 @@ class SmppLinkConfig:
     validity_period: str = ""  # SMPP time, e.g. "000001000000000R" (1 day); "" = SMSC default
     store: str | None = None  # outbox SQLite file; None = in memory
     outbox_max: int = 10_000
+    outbox_max_bytes: int = 64 * 1024 * 1024  # payload octets held; past it send raises OutboxFull
+    max_write_buffer: int = 1024 * 1024  # octets queued to the SMSC before reading from it stops
     receipt_timeout: float = 3600.0  # a report asked for and none came: outcome FAILED
     unknown_ton_international: bool = False  # MO numbers with TON 0 and 9-15 digits are E.164
+    # A plain +number as address_range goes out as digits with TON 1 / NPI 1 (SMSCs read it
+    # as a regular expression, where a leading + is invalid); True sends it as given.
+    address_range_as_given: bool = False
+    outbox_validity: float = 86400.0  # s a message may wait unsent when validity_period is ""
+    submit_with: str = "submit_sm"  # or "data_sm" (message_payload in a data_sm)
 
     def __post_init__(self) -> None:
         if self.bind not in ("transceiver", "pair"):
@@ -119,36 +153,13 @@ class SmppLinkConfig:
             raise ValueError(f"concat must be 'udh', 'sar' or 'payload', not {self.concat!r}")
         if self.window < 1:
             raise ValueError("window must be at least 1")
+        if self.submit_with not in ("submit_sm", "data_sm"):
+            raise ValueError(f"submit_with must be 'submit_sm' or 'data_sm', not {self.submit_with!r}")
+        parse_validity(self.validity_period, 0.0, 0.0)  # ValueError now, not at the first send
         # SMPP 3.4 4.1: system_id 16, password 9, system_type 13, address_range 41 octets
         # with the NUL. Refuse here, not in a background task where start() would hang.
         P.Bind(system_id=self.system_id, password=self.password, system_type=self.system_type,
                address_range=self.address_range).body()
-
-
-class _Outgoing:
-    """One accepted message (payload or single segment) and the state of its parts."""
-
-    __slots__ = ("submission", "entry_id", "total", "acked", "done", "report", "receipts", "ids", "started")
-
-    def __init__(self, submission: Submission, entry_id: int | None, total: int, report: bool) -> None:
-        self.submission = submission
-        self.entry_id = entry_id
-        self.total = total
-        self.acked = 0
-        self.done = False
-        self.report = report
-        self.receipts = 0
-        self.ids: list[str] = []
-        self.started = time.monotonic()
-
-
-class _Part:
-    __slots__ = ("msg", "body", "attempts")
-
-    def __init__(self, msg: _Outgoing, body: bytes) -> None:
-        self.msg = msg
-        self.body = body  # submit_sm body; the header (with a fresh sequence) is added per try
-        self.attempts = 0
 
 
 class _Conn(asyncio.Protocol):
@@ -159,19 +170,51 @@ class _Conn(asyncio.Protocol):
         self.label = label
         self.session = SmppSession(Role.ESME)
         self.transport: asyncio.Transport | None = None
-        self.inflight: dict[int, tuple[_Part, float]] = {}
         self.requests: dict[int, asyncio.Future[P.Pdu]] = {}  # bind, enquire_link, unbind
         self.lost = asyncio.get_running_loop().create_future()
         self.last_rx = time.monotonic()
+        # Reading stops for either reason: the receive worker is behind (hold_inbound), or the
+        # SMSC does not read what we write (hold_output: enquire_link_resp and deliver_sm_resp
+        # would pile up here without bound).
+        self.hold_inbound = False
+        self.hold_output = False
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        limit = self.link.config.max_write_buffer
+        transport.set_write_buffer_limits(high=limit, low=limit // 4)
+
+    def pause_writing(self) -> None:
+        self.hold_output = True
+        self.update_reading()
+
+    def resume_writing(self) -> None:
+        self.hold_output = False
+        self.update_reading()
+        self.process()  # PDUs read before the pause wait in the session buffer
+
+    def update_reading(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.hold_inbound or self.hold_output:
+            self.transport.pause_reading()
+        else:
+            self.transport.resume_reading()
+
+    @property
+    def buffered(self) -> int:
+        """Octets written and not yet taken by the kernel."""
+        return self.transport.get_write_buffer_size() if self.transport is not None else 0
 
     def data_received(self, data: bytes) -> None:
         self.last_rx = time.monotonic()
+        self.session.receive_data(data)
+        self.process()
+
+    def process(self) -> None:
         try:
-            self.session.receive_data(data)
-            while True:
+            while not self.hold_output:
                 event = self.session.next_event()
                 if event is None:
                     break
@@ -189,7 +232,7 @@ class _Conn(asyncio.Protocol):
             log.exception("smpp %s %s: error handling input; reconnecting", self.link.name, self.label)
             self.abort()
 
-    def connection_lost(self, exc) -> None:
+    def connection_lost(self, exc: Exception | None) -> None:
         for fut in self.requests.values():
             if not fut.done():
                 fut.set_exception(BearerError("connection lost"))
@@ -235,36 +278,37 @@ class SmppBearer(Bearer, SegmentLink):
         self,
         config: SmppLinkConfig,
         local_address: Address | str | None = None,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(local_address, **kwargs)
         self.config = config
         self.name = config.system_id or "esme"
         self.outbox: Outbox | None = None
-        self._queue: collections.deque[_Part] = collections.deque()
+        self._sending = SubmitWindow(
+            states=(DeliveryState.SUBMITTED, DeliveryState.DELIVERED, DeliveryState.FAILED),
+            finished=self._finished, window=config.window, throughput=config.throughput,
+            backoff_min=config.backoff_min, backoff_max=config.backoff_max, max_attempts=config.max_attempts,
+            receipt_timeout=config.receipt_timeout, response_timeout=config.response_timeout,
+            name=self.name, counters=self.stats,
+        )
         self._segment_queue_max = config.outbox_max
         self._work = asyncio.Event()
         self._bound = asyncio.Event()
         self._tx: _Conn | None = None
         self._rx: _Conn | None = None
-        self._window: asyncio.Semaphore | None = None
-        self._by_smsc_id: dict[str, _Outgoing] = {}
-        self._early_receipts: dict[str, object] = {}
-        self._retrying: set[_Part] = set()  # parts waiting in a back-off timer
         self._inbound: asyncio.Queue[tuple[_Conn, P.ShortMessage]] = asyncio.Queue()
         self._paused: set[_Conn] = set()  # connections whose reading waits for the worker
         self._segment_handler: SegmentHandler | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._started = False
-        self._pause_until = 0.0
-        self._paused_at = 0.0
-        self._backoff = config.backoff_min
-        self._next_send = 0.0
-        self._awaiting_receipt: dict[int, _Outgoing] = {}
         self.connects = 0
-        self.throttled = 0
-        self.max_inflight = 0
+        self._held_bytes = 0  # payload octets of the messages in the outbox (outbox_max_bytes)
+        self._entry_bytes: dict[int, int] = {}
+        self.notifications = 0  # SME acks and intermediate notifications received
+        self.status = "not started"  # why the link is not bound, for start-up messages
+        self._run = _base36(int(time.time() * 1000))
+        self._ids = itertools.count(1)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -300,11 +344,20 @@ class SmppBearer(Bearer, SegmentLink):
     @property
     def queued(self) -> int:
         """Parts waiting to be submitted (not counting those in the window)."""
-        return len(self._queue)
+        return len(self._sending.queue)
 
     @property
     def inflight(self) -> int:
-        return len(self._tx.inflight) if self._tx is not None else 0
+        return len(self._sending.inflight)
+
+    @property
+    def max_inflight(self) -> int:
+        return self._sending.max_inflight
+
+    @property
+    def throttled(self) -> int:
+        """submit_sm refused with ESME_RTHROTTLED or ESME_RMSGQFUL so far."""
+        return self._sending.throttled
 
     async def close(self) -> None:
         """Unbind (waiting briefly for unbind_resp) and stop. Messages not yet submitted stay
@@ -332,7 +385,7 @@ class SmppBearer(Bearer, SegmentLink):
         # Nobody may wait forever on an outcome: what was not submitted fails in this run
         # (a persistent outbox still holds it and the next start sends it), what waits for
         # a receipt counts as submitted.
-        for part in [*self._queue, *self._retrying]:
+        for part in self._sending.pending():
             msg = part.msg
             if not msg.done:
                 msg.done = True
@@ -344,15 +397,16 @@ class SmppBearer(Bearer, SegmentLink):
                     )
                 else:
                     msg.submission.resolve(DeliveryState.FAILED, "link closed before submission")
-        self._queue.clear()
-        self._retrying.clear()
-        for msg in self._awaiting_receipt.values():
+        self._sending.clear()
+        for msg in self._sending.awaiting_receipt.values():
             msg.done = True
             msg.submission.resolve(DeliveryState.SUBMITTED, "link closed before the delivery receipt")
-        self._awaiting_receipt.clear()
+        self._sending.awaiting_receipt.clear()
         if self.outbox is not None:
             self.outbox.close()
             self.outbox = None
+        self._held_bytes = 0
+        self._entry_bytes.clear()
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -368,7 +422,7 @@ class SmppBearer(Bearer, SegmentLink):
         c = self.config
         resp = await conn.request(
             P.Bind(command_id, 0, 0, c.system_id, c.password, c.system_type, P.INTERFACE_VERSION,
-                   c.addr_ton, c.addr_npi, c.address_range),
+                   *self._bind_range()),
             c.response_timeout,
         )
         if resp.status != P.ESME_ROK:
@@ -378,6 +432,14 @@ class SmppBearer(Bearer, SegmentLink):
                 f"{P.status_name(resp.status)}",
                 resp.status,
             )
+
+    def _bind_range(self) -> tuple[int, int, str]:
+        """(addr_ton, addr_npi, address_range) for the bind."""
+        c = self.config
+        r = c.address_range
+        if not c.address_range_as_given and r.startswith("+") and r[1:].isdigit():
+            return (c.addr_ton or Ton.INTERNATIONAL, c.addr_npi or Npi.ISDN, r[1:])
+        return (c.addr_ton, c.addr_npi, r)
 
     async def _open(self) -> None:
         c = self.config
@@ -398,7 +460,7 @@ class SmppBearer(Bearer, SegmentLink):
                 conn.abort()
             raise
 
-    async def _supervise(self, first: asyncio.Future) -> None:
+    async def _supervise(self, first: asyncio.Future[BaseException | None]) -> None:
         c = self.config
         delay = c.reconnect_min
         while not self._closing:
@@ -410,24 +472,27 @@ class SmppBearer(Bearer, SegmentLink):
                 log.error("smpp %s: cannot bind: %s", self.name, exc)
                 return
             except (OSError, asyncio.TimeoutError, BearerError) as exc:
+                self.status = _why(exc, c.response_timeout)
                 permanent = isinstance(exc, BindRefused) and exc.status in _BIND_PERMANENT
                 if not first.done():
                     first.set_result(exc if permanent else None)
                     if permanent:
                         return
-                log.warning("smpp %s: connect to %s:%d failed: %s; retry in %.1f s", self.name, c.host, c.port, exc, delay)
+                # one warning per outage; the retries after it are INFO (a down SMSC is one event)
+                level = logging.WARNING if delay == c.reconnect_min or permanent else logging.INFO
+                log.log(level, "smpp %s: connect to %s:%d failed: %s; retry in %.1f s", self.name, c.host, c.port, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(c.reconnect_max, delay * 2) if not permanent else c.reconnect_max
                 continue
             delay = c.reconnect_min
+            self.status = "bound"
             self.connects += 1
-            self._window = asyncio.Semaphore(c.window)
             self._bound.set()
-            log.info("smpp %s: bound to %s:%d (%s), %d parts queued", self.name, c.host, c.port, c.bind, len(self._queue))
+            log.info("smpp %s: bound to %s:%d (%s), %d parts queued", self.name, c.host, c.port, c.bind, self.queued)
             if not first.done():
                 first.set_result(None)
             sender = asyncio.get_running_loop().create_task(self._sender())
-            conns = {self._tx, self._rx}
+            conns = {c for c in (self._tx, self._rx) if c is not None}
             try:
                 await asyncio.wait([conn.lost for conn in conns], return_when=asyncio.FIRST_COMPLETED)
             finally:
@@ -439,21 +504,11 @@ class SmppBearer(Bearer, SegmentLink):
                 self._bound.clear()
                 for conn in conns:
                     conn.abort()
-                self._requeue_inflight()
+                self._sending.connection_lost()
+                self._work.set()
             if not self._closing:
-                log.warning("smpp %s: connection to %s:%d lost; %d parts to resubmit", self.name, c.host, c.port, len(self._queue))
+                log.warning("smpp %s: connection to %s:%d lost; %d parts to resubmit", self.name, c.host, c.port, self.queued)
                 await asyncio.sleep(c.reconnect_min)
-
-    def _requeue_inflight(self) -> None:
-        tx = self._tx
-        if tx is None:
-            return
-        parts = [part for _, (part, _) in sorted(tx.inflight.items())]
-        tx.inflight.clear()
-        for part in reversed(parts):
-            if not part.msg.done:
-                self._queue.appendleft(part)
-        self._work.set()
 
     # -- sending ------------------------------------------------------------------------------
 
@@ -471,6 +526,9 @@ class SmppBearer(Bearer, SegmentLink):
         if self.config.concat == "payload" and len(payload) > 0xFFFF:
             raise EncodeError(f"payload of {len(payload)} octets exceeds message_payload's 65535")
         bodies = self._bodies(to, payload, ports, report)  # raises PayloadTooLarge
+        if self._held_bytes + len(payload) > self.config.outbox_max_bytes:
+            raise OutboxFull(f"SMPP link {self.name}: outbox holds {self._held_bytes} octets "
+                             f"(max {self.config.outbox_max_bytes})")
         mid = self._new_message_id()
         entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)  # OutboxFull
         sub = self._enqueue(entry, to, bodies)
@@ -478,15 +536,35 @@ class SmppBearer(Bearer, SegmentLink):
         log.debug("smpp %s: to %s id %s: %d octets in %d part(s) accepted", self.name, to, mid, len(payload), len(bodies))
         return sub
 
+    def _new_message_id(self) -> str:
+        # unique across restarts: the start time (ms, base 36) and a counter
+        return f"{self._run}-{next(self._ids)}"
+
+    def _expiry(self, created: float) -> float:
+        c = self.config
+        return parse_validity(c.validity_period, created, c.outbox_validity)
+
     def _enqueue(self, entry: OutboxEntry, to: Address, bodies: list[bytes]) -> Submission:
-        sub = Submission(entry.message_id, to, len(bodies), asyncio.get_running_loop().create_future())
-        msg = _Outgoing(sub, entry.id, len(bodies), entry.report)
-        self._queue.extend(_Part(msg, b) for b in bodies)
+        loop = asyncio.get_running_loop()
+        self._entry_bytes[entry.id] = len(entry.payload)
+        self._held_bytes += len(entry.payload)
+        sub = Submission(entry.message_id, to, len(bodies), loop.create_future())
+        msg = Outgoing(sub, entry.id, len(bodies), entry.report, loop.time(), self._expiry(entry.created), str(to))
+        cid = P.DATA_SM if self.config.submit_with == "data_sm" else P.SUBMIT_SM
+        self._sending.add([Part(msg, b, cid) for b in bodies])
         self._work.set()
         return sub
 
     def _enqueue_stored(self, entry: OutboxEntry) -> None:
-        """A message left in the outbox by an earlier run: submit it again."""
+        """A message left in the outbox by an earlier run: submit it again, unless its
+        validity ended while it waited."""
+        if self._expiry(entry.created) <= time.time():
+            log.warning("smpp %s: stored message %s to %s expired unsent (validity ended); dropped",
+                        self.name, entry.message_id, entry.recipient)
+            self.stats.failed += 1
+            if self.outbox is not None:
+                self.outbox.remove(entry.id)
+            return
         try:
             to = parse_address(entry.recipient)
             self._enqueue(entry, to, self._bodies(to, entry.payload, entry.ports, entry.report))
@@ -511,7 +589,12 @@ class SmppBearer(Bearer, SegmentLink):
         d_ton, d_npi, dest = self._dest(to)
         reg = 1 if report else 0
 
-        def body(esm: int, sm: bytes, tlvs: list) -> bytes:
+        def body(esm: int, sm: bytes, tlvs: list[tuple[int, bytes]]) -> bytes:
+            if c.submit_with == "data_sm":  # data_sm has no short_message: the data goes in a TLV
+                if sm:
+                    tlvs = [(P.TLV_MESSAGE_PAYLOAD, sm), *tlvs]
+                return P.DataSm(P.DATA_SM, 0, 0, c.service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
+                                esm, reg, DCS_8BIT, tlvs).body()
             return P.ShortMessage(
                 P.SUBMIT_SM, 0, 0, c.service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
                 esm, 0, 0, "", c.validity_period, reg, 0, DCS_8BIT, 0, sm, tlvs,
@@ -542,8 +625,8 @@ class SmppBearer(Bearer, SegmentLink):
     async def send_segment(self, segment: SmsSegment, *, report: bool = False) -> Submission:
         if not self._started:
             raise BearerClosed(f"SMPP link {self.name} is not started")
-        if len(self._queue) >= self._segment_queue_max:
-            raise BearerError(f"SMPP link {self.name}: {len(self._queue)} parts queued; refusing more")
+        if self.queued >= self._segment_queue_max:
+            raise BearerError(f"SMPP link {self.name}: {self.queued} parts queued; refusing more")
         c = self.config
         s, d = segment.sender, segment.recipient
         body = P.ShortMessage(
@@ -552,133 +635,51 @@ class SmppBearer(Bearer, SegmentLink):
             0, 0, "", c.validity_period, 1 if report else 0, 0, segment.dcs, 0,
             segment.user_data.encode(), [],
         ).body()
-        sub = Submission(self._new_message_id(), d, 1, asyncio.get_running_loop().create_future())
-        msg = _Outgoing(sub, None, 1, report)
-        self._queue.append(_Part(msg, body))
+        loop = asyncio.get_running_loop()
+        sub = Submission(self._new_message_id(), d, 1, loop.create_future())
+        msg = Outgoing(sub, None, 1, report, loop.time(), recipient=str(d))
+        self._sending.add([Part(msg, body)])
         self._work.set()
         self.stats.sms_sent += 1
         return sub
 
     async def _sender(self) -> None:
-        c = self.config
+        """Write what the window allows; sleep until a resp, new parts or the next due time."""
         loop = asyncio.get_running_loop()
         tx = self._tx
-        window = self._window
-        assert tx is not None and window is not None
-        queue = self._queue
-        interval = 1.0 / c.throughput if c.throughput else 0.0
+        assert tx is not None
+        sending, work = self._sending, self._work
         while tx.alive:
-            if not queue:
-                self._work.clear()
-                await self._work.wait()
+            out = sending.take(loop.time(), tx.session.next_sequence)
+            if out:
+                tx.write_raw(b"".join(out))
+            wake = sending.wake_at(loop.time())
+            work.clear()
+            if wake is None:
+                await work.wait()
                 continue
-            await window.acquire()
-            now = loop.time()
-            if now < self._pause_until:
-                window.release()
-                await asyncio.sleep(self._pause_until - now)
-                continue
-            if interval:
-                if now < self._next_send:
-                    window.release()
-                    await asyncio.sleep(self._next_send - now)
-                    continue
-                self._next_send = max(now, self._next_send) + interval
-            if not queue or not tx.alive:
-                window.release()
-                continue
-            part = queue.popleft()
-            if part.msg.done:
-                window.release()
-                continue
-            seq = tx.session.next_sequence()
-            tx.inflight[seq] = (part, now)
-            if len(tx.inflight) > self.max_inflight:
-                self.max_inflight = len(tx.inflight)
-            tx.write_raw(P.HEADER.pack(16 + len(part.body), P.SUBMIT_SM, 0, seq) + part.body)
+            delay = wake - loop.time()
+            if delay > 0:
+                try:
+                    async with asyncio.timeout(delay):
+                        await work.wait()
+                except TimeoutError:
+                    pass
 
-    def _on_submit_resp(self, conn: _Conn, pdu: P.MessageIdResp) -> None:
-        entry = conn.inflight.pop(pdu.sequence, None)
-        if entry is None:
-            log.info("smpp %s: submit_sm_resp for unknown seq %d", self.name, pdu.sequence)
+    def _on_submit_resp(self, conn: _Conn, pdu: P.MessageIdResp, nack: bool = False) -> None:
+        if conn is not self._tx or not self._sending.on_resp(
+            pdu.sequence, pdu.status, pdu.message_id, asyncio.get_running_loop().time(), nack=nack
+        ):
+            log.info("smpp %s: %s for unknown seq %d", self.name, pdu.name, pdu.sequence)
             return
-        if self._window is not None:
-            self._window.release()
-        part = entry[0]
-        msg = part.msg
-        sub = msg.submission
-        status = pdu.status
-        if status == P.ESME_ROK:
-            self._backoff = self.config.backoff_min
-            if msg.done:
-                return
-            msg.acked += 1
-            msg.ids.append(pdu.message_id)
-            if msg.report:
-                self._by_smsc_id[pdu.message_id] = msg
-                early = self._early_receipts.pop(pdu.message_id, None)
-                if early is not None:
-                    self._apply_receipt(msg, early)  # type: ignore[arg-type]
-            if msg.acked == msg.total:
-                self._submitted(msg)
-            return
-        if status in BACKPRESSURE:
-            self.throttled += 1
-            loop_time = asyncio.get_running_loop().time()
-            # The whole window was sent before the first refusal came back: only a refusal
-            # of a part sent after the pause began doubles the back-off again.
-            if entry[1] >= self._paused_at:
-                self._paused_at = loop_time
-                self._pause_until = loop_time + self._backoff
-                log.info("smpp %s: to %s id %s: %s; pausing %.2f s", self.name, sub.recipient, sub.message_id, P.status_name(status), self._backoff)
-                self._backoff = min(self.config.backoff_max, self._backoff * 2)
-            self._queue.appendleft(part)
-            self._work.set()
-            return
-        part.attempts += 1
-        if status in TEMPORARY and part.attempts < self.config.max_attempts:
-            log.info("smpp %s: to %s id %s: %s (attempt %d); retrying", self.name, sub.recipient, sub.message_id, P.status_name(status), part.attempts)
-            self._retrying.add(part)
-            asyncio.get_running_loop().call_later(self._backoff * part.attempts, self._retry, part)
-            return
-        self._fail(msg, P.status_name(status))
-
-    def _retry(self, part: _Part) -> None:
-        self._retrying.discard(part)
-        if part.msg.done:
-            return
-        if self._closing or not self._started:
-            part.msg.done = True
-            part.msg.submission.resolve(DeliveryState.FAILED, "link closed while a retry was pending")
-            return
-        self._queue.append(part)
         self._work.set()
 
-    def _submitted(self, msg: _Outgoing) -> None:
-        if msg.entry_id is not None and self.outbox is not None:
-            self.outbox.remove(msg.entry_id)
-        sub = msg.submission
-        log.debug("smpp %s: to %s id %s submitted as %s", self.name, sub.recipient, sub.message_id, ",".join(msg.ids))
-        if msg.report:
-            if not msg.done:  # (a receipt may have overtaken the last resp on a pair)
-                self._awaiting_receipt[id(msg)] = msg
-        else:
-            msg.done = True
-            sub.resolve(DeliveryState.SUBMITTED)
-
-    def _fail(self, msg: _Outgoing, detail: str) -> None:
-        if msg.done:
-            return
-        msg.done = True
-        self._awaiting_receipt.pop(id(msg), None)
-        for smsc_id in msg.ids:
-            self._by_smsc_id.pop(smsc_id, None)
-        if msg.entry_id is not None and self.outbox is not None:
-            self.outbox.remove(msg.entry_id)
-        self.stats.failed += 1
-        sub = msg.submission
-        log.warning("smpp %s: to %s id %s failed: %s", self.name, sub.recipient, sub.message_id, detail)
-        sub.resolve(DeliveryState.FAILED, detail)
+    def _finished(self, msg: Outgoing) -> None:
+        """A message left the window for good (all parts acknowledged, or failed)."""
+        if msg.entry_id is not None:
+            self._held_bytes -= self._entry_bytes.pop(msg.entry_id, 0)
+            if self.outbox is not None:
+                self.outbox.remove(msg.entry_id)
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -687,14 +688,21 @@ class SmppBearer(Bearer, SegmentLink):
 
     def _on_pdu(self, conn: _Conn, pdu: P.Pdu) -> None:
         cid = pdu.command_id
-        if cid == P.SUBMIT_SM_RESP:
+        if cid == P.SUBMIT_SM_RESP or cid == P.DATA_SM_RESP:
             self._on_submit_resp(conn, pdu)  # type: ignore[arg-type]
-        elif cid == P.DELIVER_SM:
+        elif cid == P.DELIVER_SM or cid == P.DATA_SM:
+            if isinstance(pdu, P.DataSm):  # the same fields, the data in TLVs
+                pdu = P.ShortMessage(
+                    P.DATA_SM, pdu.sequence, 0, pdu.service_type, pdu.source_addr_ton, pdu.source_addr_npi,
+                    pdu.source_addr, pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr,
+                    pdu.esm_class, 0, 0, "", "", pdu.registered_delivery, 0, pdu.data_coding, 0, b"", pdu.tlvs,
+                )
             self._inbound.put_nowait((conn, pdu))  # type: ignore[arg-type]
-            if self._inbound.qsize() >= self.config.window and conn.transport is not None:
+            if self._inbound.qsize() >= self.config.window:
                 # An SMSC that ignores its window must not grow this queue without bound:
                 # stop reading until the receive worker catches up (TCP pushes back).
-                conn.transport.pause_reading()
+                conn.hold_inbound = True
+                conn.update_reading()
                 self._paused.add(conn)
         elif cid == P.ENQUIRE_LINK:
             conn.write(P.Bare(P.ENQUIRE_LINK_RESP, pdu.sequence))
@@ -703,17 +711,11 @@ class SmppBearer(Bearer, SegmentLink):
             conn.write(P.Bare(P.UNBIND_RESP, pdu.sequence))
             if conn.transport is not None:
                 conn.transport.close()
-        elif cid == P.GENERIC_NACK and pdu.sequence in conn.inflight:
-            if pdu.status in BACKPRESSURE or pdu.status in TEMPORARY:
-                # Some SMSCs throttle with a generic_nack: the same back-off and retries as a
-                # submit_sm_resp with that status.
-                self._on_submit_resp(conn, P.MessageIdResp(P.SUBMIT_SM_RESP, pdu.sequence, pdu.status))
-                return
-            # an SMSC that could not parse our submit_sm: treat as a permanent failure
-            part, _ = conn.inflight.pop(pdu.sequence)
-            if self._window is not None:
-                self._window.release()
-            self._fail(part.msg, f"generic_nack {P.status_name(pdu.status)}")
+        elif cid == P.GENERIC_NACK and conn is self._tx and pdu.sequence in self._sending.inflight:
+            # Some SMSCs throttle with a generic_nack: the same back-off and retries as a
+            # submit_sm_resp with that status; any other is a submit_sm the SMSC could not
+            # parse, a permanent failure.
+            self._on_submit_resp(conn, P.MessageIdResp(P.SUBMIT_SM_RESP, pdu.sequence, pdu.status or P.ESME_RUNKNOWNERR), nack=True)
         elif pdu.is_response:
             fut = conn.requests.get(pdu.sequence)
             if fut is not None and not fut.done():
@@ -726,15 +728,18 @@ class SmppBearer(Bearer, SegmentLink):
             conn, sm = await self._inbound.get()
             if self._paused and self._inbound.qsize() < self.config.window // 2:
                 for paused in self._paused:
-                    if paused.transport is not None and not paused.transport.is_closing():
-                        paused.transport.resume_reading()
+                    paused.hold_inbound = False
+                    paused.update_reading()
                 self._paused.clear()
             if conn.transport is None or conn.transport.is_closing():
                 continue  # its connection is gone: the SMSC delivers it again after a rebind
             status = P.ESME_ROK
+            kind = sm.esm_class & P.ESM_TYPE_MASK
             try:
-                if is_receipt(sm):
+                if kind == P.ESM_DELIVERY_RECEIPT:
                     self._on_receipt(sm)
+                elif kind:
+                    self._on_notification(sm, kind)
                 elif self._handler is None and self._segment_handler is None:
                     # Nobody to hand it to (yet): let the SMSC keep it and retry, rather than
                     # acknowledge and drop it as the base class would.
@@ -753,111 +758,66 @@ class SmppBearer(Bearer, SegmentLink):
                 # The handler failed: ask the SMSC to retry later rather than lose it.
                 log.exception("smpp %s: from %s: receive handler failed", self.name, sm.source_addr)
                 status = P.ESME_RX_T_APPN
-            conn.write(P.MessageIdResp(P.DELIVER_SM_RESP, sm.sequence, status))
-
-    def _address(self, ton: int, npi: int, value: str) -> Address:
-        """An SMPP address as our Address. With ``unknown_ton_international``, TON 0 digits
-        of E.164 length (9 to 15) count as international, as many SMSCs send MO numbers."""
-        if ton == Ton.INTERNATIONAL or value.startswith("+"):
-            return Address(value.lstrip("+"), Ton.INTERNATIONAL, Npi.ISDN)
-        if (
-            ton == Ton.UNKNOWN
-            and self.config.unknown_ton_international
-            and value.isdigit()
-            and 9 <= len(value) <= 15
-        ):
-            return Address(value, Ton.INTERNATIONAL, Npi.ISDN)
-        if ton in (0, 2, 3, 4, 5, 6):
-            try:
-                return Address(value, Ton(ton), Npi(npi) if npi in Npi._value2member_map_ else Npi.UNKNOWN)
-            except AddressError:
-                pass
-        return parse_address(value)
+            resp = P.DATA_SM_RESP if sm.command_id == P.DATA_SM else P.DELIVER_SM_RESP
+            conn.write(P.MessageIdResp(resp, sm.sequence, status))
 
     async def _on_mo(self, sm: P.ShortMessage) -> None:
         try:
-            sender = self._address(sm.source_addr_ton, sm.source_addr_npi, sm.source_addr)
-            recipient = self._address(sm.dest_addr_ton, sm.dest_addr_npi, sm.destination_addr) if sm.destination_addr else None
-            payload = sm.tlv(P.TLV_MESSAGE_PAYLOAD) if sm.tlvs else None
-            data = payload if payload is not None else sm.short_message
-            ud = UserData.decode(data, bool(sm.esm_class & P.ESM_UDHI))
-            if sm.tlvs and ud.concat is None:
-                ref = sm.tlv_int(P.TLV_SAR_MSG_REF_NUM)
-                total = sm.tlv_int(P.TLV_SAR_TOTAL_SEGMENTS)
-                seq = sm.tlv_int(P.TLV_SAR_SEGMENT_SEQNUM)
-                if ref is not None and total and seq and seq <= total:
-                    extra = ud.udh.elements if ud.udh is not None else ()
-                    ud = UserData(ud.data, Udh((Concat(ref & 0xFFFF, total, seq, True).to_ie(), *extra)))
-            if sm.tlvs and ud.ports is None:
-                dest, src = sm.tlv_int(P.TLV_DESTINATION_PORT), sm.tlv_int(P.TLV_SOURCE_PORT)
-                if dest is not None and src is not None:  # ports as TLVs (message_payload, SAR)
-                    extra = ud.udh.elements if ud.udh is not None else ()
-                    ud = UserData(ud.data, Udh((*extra, Ports(dest, src).to_ie())))
+            mo = decode_mo(sm, unknown_ton_international=self.config.unknown_ton_international)
         except (DecodeError, EncodeError) as exc:
             # Undecodable: acknowledge and drop (a retry would fail the same way).
             log.warning("smpp %s: from %s: undecodable deliver_sm dropped: %s", self.name, sm.source_addr, exc)
             return
         if self._segment_handler is not None:
             self.stats.sms_received += 1
-            await self._segment_handler(SmsSegment(sender, recipient or self.local_address or sender, ud, sm.data_coding))
+            await self._segment_handler(
+                SmsSegment(mo.sender, mo.recipient or self.local_address or mo.sender, mo.user_data, sm.data_coding))
             return
-        # SMPP data_coding 2 (octet unspecified) and 4 are binary; others name text alphabets.
-        dcs = DCS_8BIT if sm.data_coding in (2, 4) else sm.data_coding
-        await self._receive_part(sender, ud, recipient, dcs)
+        await self._receive_part(mo.sender, mo.user_data, mo.recipient, mo.dcs)
+
+    _NOTIFICATIONS = {
+        P.ESM_SME_ACK: "SME delivery acknowledgement",
+        P.ESM_USER_ACK: "SME manual/user acknowledgement",
+        P.ESM_INTERMEDIATE: "intermediate delivery notification",
+    }
+
+    def _on_notification(self, sm: P.ShortMessage, kind: int) -> None:
+        """A deliver_sm that is neither data nor a delivery receipt (esm_class type 0x08,
+        0x10, 0x20, ...): logged and counted as what it is, never handed up as data."""
+        what = self._NOTIFICATIONS.get(kind, f"esm_class type {kind:#04x}")
+        self.notifications += 1
+        receipt = parse_receipt(sm)
+        about = f" for id {receipt.message_id} ({receipt.stat})" if receipt is not None else ""
+        log.info("smpp %s: from %s: %s%s", self.name, sm.source_addr, what, about)
 
     def _on_receipt(self, sm: P.ShortMessage) -> None:
         receipt = parse_receipt(sm)
         if receipt is None:
             log.info("smpp %s: receipt without a message id from %s dropped", self.name, sm.source_addr)
             return
-        msg = self._by_smsc_id.pop(receipt.message_id, None)
-        if msg is None:
-            self._early_receipts[receipt.message_id] = receipt
-            while len(self._early_receipts) > 10_000:  # oldest first: stale ones from a past run
-                self._early_receipts.pop(next(iter(self._early_receipts)))
-            log.info("smpp %s: receipt for unknown id %s (%s)", self.name, receipt.message_id, receipt.stat)
-            return
-        self._apply_receipt(msg, receipt)
-
-    def _apply_receipt(self, msg: _Outgoing, receipt) -> None:
-        sub = msg.submission
-        if msg.done or not receipt.final:
-            return
-        if not receipt.delivered:
-            self._fail(msg, f"delivery receipt stat:{receipt.stat} err:{receipt.error}")
-            return
-        msg.receipts += 1
-        if msg.receipts >= msg.total:
-            msg.done = True
-            self._awaiting_receipt.pop(id(msg), None)
-            self.stats.delivered += 1
-            log.debug("smpp %s: to %s id %s delivered", self.name, sub.recipient, sub.message_id)
-            sub.resolve(DeliveryState.DELIVERED)
+        self._sending.on_receipt(receipt)
 
     # -- keep-alive, timeouts -------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
         c = self.config
-        last_enquire = time.monotonic()
+        loop = asyncio.get_running_loop()
+        last_enquire = loop.time()
         while True:
             await asyncio.sleep(min(1.0, c.enquire_link_interval, c.response_timeout / 2))
-            now = time.monotonic()
-            loop_now = asyncio.get_running_loop().time()
+            now = loop.time()
+            stuck = self._sending.tick(now, time.time())
             for conn in {self._tx, self._rx}:
                 if conn is None or not conn.alive or not conn.session.bound:
                     continue
-                oldest = min((t for _, t in conn.inflight.values()), default=None)
-                if oldest is not None and loop_now - oldest > c.response_timeout:
+                if stuck and conn is self._tx:
                     log.warning("smpp %s: no submit_sm_resp in %.0f s; reconnecting", self.name, c.response_timeout)
                     conn.abort()
                     continue
                 if now - last_enquire >= c.enquire_link_interval:
-                    asyncio.get_running_loop().create_task(self._enquire(conn))
+                    loop.create_task(self._enquire(conn))
             if now - last_enquire >= c.enquire_link_interval:
                 last_enquire = now
-            for key, msg in list(self._awaiting_receipt.items()):
-                if now - msg.started > c.receipt_timeout:
-                    self._fail(msg, f"no delivery receipt within {c.receipt_timeout:.0f} s")
 
     async def _enquire(self, conn: _Conn) -> None:
         try:

@@ -13,17 +13,18 @@ The cold PDUs (binds, enquire_link, unbind) go through the same codec rather tha
 so that one reader has one error model (smpplib's parse of a bad bind raises IndexError,
 struct.error or UnknownCommandError); they are cross-checked against smpplib all the same.
 
-Covered: bind_transmitter/receiver/transceiver and their resps, submit_sm, deliver_sm and
-their resps, data_sm_resp-shaped resps, enquire_link, unbind, generic_nack (and their resps).
-Other command ids decode as :class:`PduError` with ESME_RINVCMDID, which the session turns
-into a generic_nack. Known limits: no submit_multi, query_sm, replace_sm, cancel_sm,
-data_sm, outbind; TLVs are kept as raw (tag, value) pairs, in order.
+Covered: bind_transmitter/receiver/transceiver and their resps, submit_sm, deliver_sm,
+data_sm and their resps, submit_multi, query_sm, cancel_sm, replace_sm and their resps,
+enquire_link, unbind, generic_nack (and their resps). Other command ids (outbind,
+alert_notification) decode as :class:`PduError` with ESME_RINVCMDID, which the session turns
+into a generic_nack. TLVs are kept as raw (tag, value) pairs, in order.
 """
 
 from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import Callable
 
 from lwm2m_sms.errors import DecodeError, EncodeError
 
@@ -35,6 +36,14 @@ __all__ = [
     "BindResp",
     "ShortMessage",
     "MessageIdResp",
+    "DataSm",
+    "SubmitMulti",
+    "SubmitMultiResp",
+    "QuerySm",
+    "QuerySmResp",
+    "CancelSm",
+    "ReplaceSm",
+    "find_tlv",
     "decode",
     "decode_header",
     "command_name",
@@ -49,6 +58,7 @@ BIND_RECEIVER_RESP = 0x80000001
 BIND_TRANSMITTER = 0x00000002
 BIND_TRANSMITTER_RESP = 0x80000002
 QUERY_SM = 0x00000003
+QUERY_SM_RESP = 0x80000003
 SUBMIT_SM = 0x00000004
 SUBMIT_SM_RESP = 0x80000004
 DELIVER_SM = 0x00000005
@@ -56,13 +66,16 @@ DELIVER_SM_RESP = 0x80000005
 UNBIND = 0x00000006
 UNBIND_RESP = 0x80000006
 REPLACE_SM = 0x00000007
+REPLACE_SM_RESP = 0x80000007
 CANCEL_SM = 0x00000008
+CANCEL_SM_RESP = 0x80000008
 BIND_TRANSCEIVER = 0x00000009
 BIND_TRANSCEIVER_RESP = 0x80000009
 OUTBIND = 0x0000000B
 ENQUIRE_LINK = 0x00000015
 ENQUIRE_LINK_RESP = 0x80000015
 SUBMIT_MULTI = 0x00000021
+SUBMIT_MULTI_RESP = 0x80000021
 ALERT_NOTIFICATION = 0x00000102
 DATA_SM = 0x00000103
 DATA_SM_RESP = 0x80000103
@@ -77,6 +90,7 @@ _NAMES = {
     BIND_TRANSMITTER: "bind_transmitter",
     BIND_TRANSMITTER_RESP: "bind_transmitter_resp",
     QUERY_SM: "query_sm",
+    QUERY_SM_RESP: "query_sm_resp",
     SUBMIT_SM: "submit_sm",
     SUBMIT_SM_RESP: "submit_sm_resp",
     DELIVER_SM: "deliver_sm",
@@ -84,13 +98,16 @@ _NAMES = {
     UNBIND: "unbind",
     UNBIND_RESP: "unbind_resp",
     REPLACE_SM: "replace_sm",
+    REPLACE_SM_RESP: "replace_sm_resp",
     CANCEL_SM: "cancel_sm",
+    CANCEL_SM_RESP: "cancel_sm_resp",
     BIND_TRANSCEIVER: "bind_transceiver",
     BIND_TRANSCEIVER_RESP: "bind_transceiver_resp",
     OUTBIND: "outbind",
     ENQUIRE_LINK: "enquire_link",
     ENQUIRE_LINK_RESP: "enquire_link_resp",
     SUBMIT_MULTI: "submit_multi",
+    SUBMIT_MULTI_RESP: "submit_multi_resp",
     ALERT_NOTIFICATION: "alert_notification",
     DATA_SM: "data_sm",
     DATA_SM_RESP: "data_sm_resp",
@@ -110,12 +127,17 @@ ESME_RINVMSGID = 0x0C
 ESME_RBINDFAIL = 0x0D
 ESME_RINVPASWD = 0x0E
 ESME_RINVSYSID = 0x0F
+ESME_RCANCELFAIL = 0x11
+ESME_RREPLACEFAIL = 0x13
 ESME_RMSGQFUL = 0x14
 ESME_RINVSERTYP = 0x15
+ESME_RINVNUMDESTS = 0x33
+ESME_RINVDESTFLAG = 0x40
 ESME_RINVESMCLASS = 0x43
 ESME_RSUBMITFAIL = 0x45
 ESME_RINVSYSTYP = 0x53
 ESME_RTHROTTLED = 0x58
+ESME_RQUERYFAIL = 0x67
 ESME_RINVSCHED = 0x61
 ESME_RINVEXPIRY = 0x62
 ESME_RX_T_APPN = 0x64
@@ -143,8 +165,12 @@ TLV_MESSAGE_STATE = 0x0427
 ESM_UDHI = 0x40
 ESM_TYPE_MASK = 0x3C
 ESM_DELIVERY_RECEIPT = 0x04
+ESM_SME_ACK = 0x08  # SME delivery acknowledgement
+ESM_USER_ACK = 0x10  # SME manual/user acknowledgement
+ESM_INTERMEDIATE = 0x20  # intermediate delivery notification
 
 # message_state values (5.2.28)
+STATE_ENROUTE = 1
 STATE_DELIVERED = 2
 STATE_EXPIRED = 3
 STATE_DELETED = 4
@@ -295,14 +321,227 @@ class ShortMessage(Pdu):
         )
 
     def tlv(self, tag: int) -> bytes | None:
-        for t, v in self.tlvs:
-            if t == tag:
-                return v
-        return None
+        return find_tlv(self.tlvs, tag)
 
     def tlv_int(self, tag: int) -> int | None:
-        v = self.tlv(tag)
+        v = find_tlv(self.tlvs, tag)
         return int.from_bytes(v, "big") if v else None
+
+
+def find_tlv(tlvs: list[tuple[int, bytes]], tag: int) -> bytes | None:
+    """The value of the first TLV with ``tag``, or None."""
+    for t, v in tlvs:
+        if t == tag:
+            return v
+    return None
+
+
+@dataclass(slots=True)
+class DataSm(Pdu):
+    """data_sm (4.7.1): a message whose data travels in TLVs (message_payload)."""
+
+    command_id: int = DATA_SM
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+    esm_class: int = 0
+    registered_delivery: int = 0
+    data_coding: int = 0
+    tlvs: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def body(self) -> bytes:
+        return b"".join(
+            (
+                _cstr(self.service_type, 6, "service_type"),
+                bytes((self.source_addr_ton, self.source_addr_npi)),
+                _cstr(self.source_addr, 65, "source_addr"),
+                bytes((self.dest_addr_ton, self.dest_addr_npi)),
+                _cstr(self.destination_addr, 65, "destination_addr"),
+                bytes((self.esm_class, self.registered_delivery, self.data_coding)),
+                _tlvs(self.tlvs),
+            )
+        )
+
+
+@dataclass(slots=True)
+class SubmitMulti(Pdu):
+    """submit_multi (4.5.1). ``destinations`` are (ton, npi, address) of SME addresses;
+    ``dl_names`` are distribution list names (dest_flag 2)."""
+
+    command_id: int = SUBMIT_MULTI
+    service_type: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    destinations: list[tuple[int, int, str]] = field(default_factory=list)
+    dl_names: list[str] = field(default_factory=list)
+    esm_class: int = 0
+    protocol_id: int = 0
+    priority_flag: int = 0
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    replace_if_present_flag: int = 0
+    data_coding: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
+    tlvs: list[tuple[int, bytes]] = field(default_factory=list)
+
+    def body(self) -> bytes:
+        n = len(self.destinations) + len(self.dl_names)
+        if n > 254:
+            raise EncodeError(f"submit_multi with {n} destinations; at most 254")
+        if len(self.short_message) > 254:
+            raise EncodeError("short_message longer than 254 octets")
+        dests = [
+            bytes((1, ton, npi)) + _cstr(addr, 21, "destination_addr") for ton, npi, addr in self.destinations
+        ] + [b"\x02" + _cstr(name, 21, "dl_name") for name in self.dl_names]
+        return b"".join(
+            (
+                _cstr(self.service_type, 6, "service_type"),
+                bytes((self.source_addr_ton, self.source_addr_npi)),
+                _cstr(self.source_addr, 21, "source_addr"),
+                bytes((n,)),
+                *dests,
+                bytes((self.esm_class, self.protocol_id, self.priority_flag)),
+                _cstr(self.schedule_delivery_time, 17, "schedule_delivery_time"),
+                _cstr(self.validity_period, 17, "validity_period"),
+                bytes(
+                    (
+                        self.registered_delivery,
+                        self.replace_if_present_flag,
+                        self.data_coding,
+                        self.sm_default_msg_id,
+                        len(self.short_message),
+                    )
+                ),
+                self.short_message,
+                _tlvs(self.tlvs),
+            )
+        )
+
+
+@dataclass(slots=True)
+class SubmitMultiResp(Pdu):
+    """submit_multi_resp (4.5.2): ``unsuccess`` lists (ton, npi, address, error status)."""
+
+    command_id: int = SUBMIT_MULTI_RESP
+    message_id: str = ""
+    unsuccess: list[tuple[int, int, str, int]] = field(default_factory=list)
+
+    def body(self) -> bytes:
+        if self.status != ESME_ROK and not self.message_id and not self.unsuccess:
+            return b""
+        return b"".join(
+            (
+                _cstr(self.message_id, 65, "message_id"),
+                bytes((len(self.unsuccess),)),
+                *(
+                    bytes((ton, npi)) + _cstr(addr, 21, "destination_addr") + err.to_bytes(4, "big")
+                    for ton, npi, addr, err in self.unsuccess
+                ),
+            )
+        )
+
+
+@dataclass(slots=True)
+class QuerySm(Pdu):
+    """query_sm (4.8.1)."""
+
+    command_id: int = QUERY_SM
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+
+    def body(self) -> bytes:
+        return (
+            _cstr(self.message_id, 65, "message_id")
+            + bytes((self.source_addr_ton, self.source_addr_npi))
+            + _cstr(self.source_addr, 21, "source_addr")
+        )
+
+
+@dataclass(slots=True)
+class QuerySmResp(Pdu):
+    """query_sm_resp (4.8.2)."""
+
+    command_id: int = QUERY_SM_RESP
+    message_id: str = ""
+    final_date: str = ""
+    message_state: int = 0
+    error_code: int = 0
+
+    def body(self) -> bytes:
+        if self.status != ESME_ROK and not self.message_id:
+            return b""
+        return (
+            _cstr(self.message_id, 65, "message_id")
+            + _cstr(self.final_date, 17, "final_date")
+            + bytes((self.message_state, self.error_code))
+        )
+
+
+@dataclass(slots=True)
+class CancelSm(Pdu):
+    """cancel_sm (4.9.1): ``message_id`` empty cancels every message from source to dest."""
+
+    command_id: int = CANCEL_SM
+    service_type: str = ""
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    dest_addr_ton: int = 0
+    dest_addr_npi: int = 0
+    destination_addr: str = ""
+
+    def body(self) -> bytes:
+        return b"".join(
+            (
+                _cstr(self.service_type, 6, "service_type"),
+                _cstr(self.message_id, 65, "message_id"),
+                bytes((self.source_addr_ton, self.source_addr_npi)),
+                _cstr(self.source_addr, 21, "source_addr"),
+                bytes((self.dest_addr_ton, self.dest_addr_npi)),
+                _cstr(self.destination_addr, 21, "destination_addr"),
+            )
+        )
+
+
+@dataclass(slots=True)
+class ReplaceSm(Pdu):
+    """replace_sm (4.10.1)."""
+
+    command_id: int = REPLACE_SM
+    message_id: str = ""
+    source_addr_ton: int = 0
+    source_addr_npi: int = 0
+    source_addr: str = ""
+    schedule_delivery_time: str = ""
+    validity_period: str = ""
+    registered_delivery: int = 0
+    sm_default_msg_id: int = 0
+    short_message: bytes = b""
+
+    def body(self) -> bytes:
+        if len(self.short_message) > 254:
+            raise EncodeError("short_message longer than 254 octets")
+        return b"".join(
+            (
+                _cstr(self.message_id, 65, "message_id"),
+                bytes((self.source_addr_ton, self.source_addr_npi)),
+                _cstr(self.source_addr, 21, "source_addr"),
+                _cstr(self.schedule_delivery_time, 17, "schedule_delivery_time"),
+                _cstr(self.validity_period, 17, "validity_period"),
+                bytes((self.registered_delivery, self.sm_default_msg_id, len(self.short_message))),
+                self.short_message,
+            )
+        )
 
 
 @dataclass(slots=True)
@@ -426,7 +665,9 @@ def decode(frame: bytes) -> Pdu:
         r = _Reader(frame, cid, seq)
         mid = r.cstr(65, "message_id", ESME_RINVMSGID)
         return MessageIdResp(cid, seq, status, mid, r.tlvs())
-    if cid in (ENQUIRE_LINK, ENQUIRE_LINK_RESP, UNBIND, UNBIND_RESP, GENERIC_NACK):
+    if cid in _DECODERS:
+        return _DECODERS[cid](_Reader(frame, cid, seq), status)
+    if cid in (ENQUIRE_LINK, ENQUIRE_LINK_RESP, UNBIND, UNBIND_RESP, GENERIC_NACK, CANCEL_SM_RESP, REPLACE_SM_RESP):
         # A body here is a protocol error, but harmless: ignore it as most SMSCs do.
         return Bare(cid, seq, status)
     if cid in BINDS:
@@ -469,3 +710,105 @@ def _decode_sm(frame: bytes, cid: int, status: int, seq: int) -> ShortMessage:
         cid, seq, status, service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
         esm, pid, prio, sched, validity, reg, replace, dcs, default_id, bytes(sm), tlvs,
     )
+
+
+def _decode_data_sm(r: _Reader, status: int) -> DataSm:
+    service_type = r.cstr(6, "service_type", ESME_RINVSERTYP)
+    s_ton, s_npi = r.octets(2, "source_addr_ton/npi")
+    source = r.cstr(65, "source_addr", ESME_RINVSRCADR)
+    d_ton, d_npi = r.octets(2, "dest_addr_ton/npi")
+    dest = r.cstr(65, "destination_addr", ESME_RINVDSTADR)
+    esm, reg, dcs = r.octets(3, "esm_class/registered_delivery/data_coding")
+    return DataSm(r.cid, r.seq, status, service_type, s_ton, s_npi, source, d_ton, d_npi, dest, esm, reg, dcs, r.tlvs())
+
+
+def _decode_submit_multi(r: _Reader, status: int) -> SubmitMulti:
+    service_type = r.cstr(6, "service_type", ESME_RINVSERTYP)
+    s_ton, s_npi = r.octets(2, "source_addr_ton/npi")
+    source = r.cstr(21, "source_addr", ESME_RINVSRCADR)
+    (n,) = r.octets(1, "number_of_dests")
+    if not 1 <= n <= 254:
+        raise r.fail(f"number_of_dests {n}", ESME_RINVNUMDESTS)
+    dests: list[tuple[int, int, str]] = []
+    names: list[str] = []
+    for _ in range(n):
+        (flag,) = r.octets(1, "dest_flag")
+        if flag == 1:
+            ton, npi = r.octets(2, "dest_addr_ton/npi")
+            dests.append((ton, npi, r.cstr(21, "destination_addr", ESME_RINVDSTADR)))
+        elif flag == 2:
+            names.append(r.cstr(21, "dl_name", ESME_RINVDSTADR))
+        else:
+            raise r.fail(f"dest_flag {flag}", ESME_RINVDESTFLAG)
+    esm, pid, prio = r.octets(3, "esm_class/protocol_id/priority_flag")
+    sched = r.cstr(17, "schedule_delivery_time", ESME_RINVSCHED)
+    validity = r.cstr(17, "validity_period", ESME_RINVEXPIRY)
+    reg, replace, dcs, default_id, sm_length = r.octets(5, "registered_delivery..sm_length")
+    sm = r.octets(sm_length, "short_message")
+    tlvs = r.tlvs() if r.pos < r.end else []
+    return SubmitMulti(
+        r.cid, r.seq, status, service_type, s_ton, s_npi, source, dests, names,
+        esm, pid, prio, sched, validity, reg, replace, dcs, default_id, bytes(sm), tlvs,
+    )
+
+
+def _decode_submit_multi_resp(r: _Reader, status: int) -> SubmitMultiResp:
+    if r.end == 16:
+        return SubmitMultiResp(r.cid, r.seq, status)
+    mid = r.cstr(65, "message_id", ESME_RINVMSGID)
+    out: list[tuple[int, int, str, int]] = []
+    if r.pos < r.end:
+        (n,) = r.octets(1, "no_unsuccess")
+        for _ in range(n):
+            ton, npi = r.octets(2, "dest_addr_ton/npi")
+            addr = r.cstr(21, "destination_addr", ESME_RINVDSTADR)
+            err = int.from_bytes(r.octets(4, "error_status_code"), "big")
+            out.append((ton, npi, addr, err))
+    return SubmitMultiResp(r.cid, r.seq, status, mid, out)
+
+
+def _decode_query_sm(r: _Reader, status: int) -> QuerySm:
+    mid = r.cstr(65, "message_id", ESME_RINVMSGID)
+    ton, npi = r.octets(2, "source_addr_ton/npi")
+    return QuerySm(r.cid, r.seq, status, mid, ton, npi, r.cstr(21, "source_addr", ESME_RINVSRCADR))
+
+
+def _decode_query_sm_resp(r: _Reader, status: int) -> QuerySmResp:
+    if r.end == 16:
+        return QuerySmResp(r.cid, r.seq, status)
+    mid = r.cstr(65, "message_id", ESME_RINVMSGID)
+    final = r.cstr(17, "final_date", ESME_RINVPARLEN)
+    state, err = r.octets(2, "message_state/error_code")
+    return QuerySmResp(r.cid, r.seq, status, mid, final, state, err)
+
+
+def _decode_cancel_sm(r: _Reader, status: int) -> CancelSm:
+    service_type = r.cstr(6, "service_type", ESME_RINVSERTYP)
+    mid = r.cstr(65, "message_id", ESME_RINVMSGID)
+    s_ton, s_npi = r.octets(2, "source_addr_ton/npi")
+    source = r.cstr(21, "source_addr", ESME_RINVSRCADR)
+    d_ton, d_npi = r.octets(2, "dest_addr_ton/npi")
+    dest = r.cstr(21, "destination_addr", ESME_RINVDSTADR)
+    return CancelSm(r.cid, r.seq, status, service_type, mid, s_ton, s_npi, source, d_ton, d_npi, dest)
+
+
+def _decode_replace_sm(r: _Reader, status: int) -> ReplaceSm:
+    mid = r.cstr(65, "message_id", ESME_RINVMSGID)
+    ton, npi = r.octets(2, "source_addr_ton/npi")
+    source = r.cstr(21, "source_addr", ESME_RINVSRCADR)
+    sched = r.cstr(17, "schedule_delivery_time", ESME_RINVSCHED)
+    validity = r.cstr(17, "validity_period", ESME_RINVEXPIRY)
+    reg, default_id, sm_length = r.octets(3, "registered_delivery/sm_default_msg_id/sm_length")
+    sm = r.octets(sm_length, "short_message")
+    return ReplaceSm(r.cid, r.seq, status, mid, ton, npi, source, sched, validity, reg, default_id, bytes(sm))
+
+
+_DECODERS: dict[int, Callable[[_Reader, int], Pdu]] = {
+    DATA_SM: _decode_data_sm,
+    SUBMIT_MULTI: _decode_submit_multi,
+    SUBMIT_MULTI_RESP: _decode_submit_multi_resp,
+    QUERY_SM: _decode_query_sm,
+    QUERY_SM_RESP: _decode_query_sm_resp,
+    CANCEL_SM: _decode_cancel_sm,
+    REPLACE_SM: _decode_replace_sm,
+}

@@ -25,7 +25,10 @@ from . import pdu as P
 
 __all__ = ["SessionState", "Role", "FramingError", "BadPdu", "SmppSession", "error_response"]
 
-DEFAULT_MAX_PDU = 16 + 64 * 1024  # message_payload may carry up to 64 KiB
+# The largest legal PDU: a submit_sm/deliver_sm with every mandatory field at its maximum
+# (348 octets), a message_payload TLV of 65,535 octets and room for the other TLVs an SMSC
+# may add (1 KiB). Anything bigger is not SMPP 3.4 and cannot be skipped safely.
+DEFAULT_MAX_PDU = 16 + 348 + 4 + 0xFFFF + 1024
 
 
 class Role(str, enum.Enum):
@@ -51,11 +54,12 @@ _BOUND_BY = {
 }
 
 # Requests an SMSC accepts in each state (SMPP 3.4 2.3); anything else gets ESME_RINVBNDSTS.
+_TX_REQUESTS = {P.SUBMIT_SM, P.SUBMIT_MULTI, P.DATA_SM, P.QUERY_SM, P.CANCEL_SM, P.REPLACE_SM}
 _SMSC_ALLOWED = {
     SessionState.OPEN: {P.BIND_TRANSMITTER, P.BIND_RECEIVER, P.BIND_TRANSCEIVER, P.ENQUIRE_LINK},
-    SessionState.BOUND_TX: {P.SUBMIT_SM, P.ENQUIRE_LINK, P.UNBIND},
+    SessionState.BOUND_TX: {*_TX_REQUESTS, P.ENQUIRE_LINK, P.UNBIND},
     SessionState.BOUND_RX: {P.ENQUIRE_LINK, P.UNBIND},
-    SessionState.BOUND_TRX: {P.SUBMIT_SM, P.ENQUIRE_LINK, P.UNBIND},
+    SessionState.BOUND_TRX: {*_TX_REQUESTS, P.ENQUIRE_LINK, P.UNBIND},
 }
 
 
@@ -82,8 +86,8 @@ def error_response(command_id: int, sequence: int, status: int) -> P.Pdu:
         return P.BindResp(resp_id, sequence, status)
     if command_id in (P.SUBMIT_SM, P.DELIVER_SM, P.DATA_SM):
         return P.MessageIdResp(resp_id, sequence, status)
-    if command_id in (P.ENQUIRE_LINK, P.UNBIND):
-        return P.Bare(resp_id, sequence, status)
+    if command_id in (P.ENQUIRE_LINK, P.UNBIND, P.QUERY_SM, P.CANCEL_SM, P.REPLACE_SM, P.SUBMIT_MULTI):
+        return P.Bare(resp_id, sequence, status)  # on error the body is not returned
     return P.Bare(P.GENERIC_NACK, sequence, status)
 
 

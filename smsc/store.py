@@ -25,6 +25,11 @@ class StoredRow:
     dlr: int  # registered_delivery bits 0-1: 1 = receipt always, 2 = on failure only
     submitted: float
     expires: float
+    command_id: int = 0x00000005  # deliver_sm, or data_sm for a message submitted as one
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + 64  # the row's own fields, roughly
 
 
 class MessageStore:
@@ -38,8 +43,12 @@ class MessageStore:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS messages (message_id TEXT PRIMARY KEY, body BLOB NOT NULL,"
                 " dest TEXT NOT NULL, to_system_id TEXT NOT NULL, origin TEXT NOT NULL,"
-                " dlr INTEGER NOT NULL, submitted REAL NOT NULL, expires REAL NOT NULL)"
+                " dlr INTEGER NOT NULL, submitted REAL NOT NULL, expires REAL NOT NULL,"
+                " command_id INTEGER NOT NULL DEFAULT 5)"
             )
+            cols = {r[1] for r in self._db.execute("PRAGMA table_info(messages)")}
+            if "command_id" not in cols:  # a store written before data_sm was routed
+                self._db.execute("ALTER TABLE messages ADD COLUMN command_id INTEGER NOT NULL DEFAULT 5")
 
     @property
     def persistent(self) -> bool:
@@ -48,9 +57,9 @@ class MessageStore:
     def add(self, row: StoredRow) -> None:
         if self._db is not None:
             self._db.execute(
-                "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row.message_id, row.body, row.dest, row.to_system_id, row.origin,
-                 row.dlr, row.submitted, row.expires),
+                 row.dlr, row.submitted, row.expires, row.command_id),
             )
 
     def remove(self, message_id: str) -> None:
@@ -61,10 +70,10 @@ class MessageStore:
         if self._db is None:
             return []
         rows = self._db.execute(
-            "SELECT message_id, body, dest, to_system_id, origin, dlr, submitted, expires"
+            "SELECT message_id, body, dest, to_system_id, origin, dlr, submitted, expires, command_id"
             " FROM messages ORDER BY rowid"
         ).fetchall()
-        return [StoredRow(r[0], bytes(r[1]), r[2], r[3], r[4], int(r[5]), r[6], r[7]) for r in rows]
+        return [StoredRow(r[0], bytes(r[1]), r[2], r[3], r[4], int(r[5]), r[6], r[7], int(r[8])) for r in rows]
 
     def close(self) -> None:
         if self._db is not None:

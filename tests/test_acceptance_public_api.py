@@ -12,7 +12,7 @@ DEVICE = "+15550001"
 
 
 async def test_a_program_on_the_public_api_reads_an_sms_device_over_smpp():
-    smsc = SimulatedSmsc(SmscConfig())
+    smsc = SimulatedSmsc(SmscConfig(open=True))
     await smsc.start("127.0.0.1", 0)
     device_link = SmppBearer(SmppLinkConfig(port=smsc.port, system_id="device", address_range=DEVICE), DEVICE)
     config = GatewayConfig(

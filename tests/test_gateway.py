@@ -52,7 +52,7 @@ async def test_a_refused_bind_names_the_link_and_leaves_no_link_behind():
 
 
 async def test_the_gateway_closes_the_link_it_built_and_not_a_bearer_it_was_given():
-    smsc = SimulatedSmsc(SmscConfig())
+    smsc = SimulatedSmsc(SmscConfig(open=True))
     await smsc.start("127.0.0.1", 0)
     network = LoopbackNetwork()
     given = LoopbackBearer(network, "+15550009")

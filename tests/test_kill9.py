@@ -93,7 +93,7 @@ async def test_kill9_between_parts_on_the_smpp_path(tmp_path):
     from smsc.link import SmppBearer, SmppLinkConfig
     from smsc.server import SimulatedSmsc
 
-    smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.5))
+    smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.5))
     await smsc.start("127.0.0.1", 0)
     device = SmppBearer(SmppLinkConfig(port=smsc.port, system_id="device", address_range=DEVICE,
                                        reconnect_min=0.05, reconnect_max=0.5), DEVICE)

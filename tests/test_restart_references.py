@@ -77,3 +77,37 @@ def test_reassembler_of_the_old_code_would_have_mixed():
     r.feed(SERVER, old[1], 0)
     results = [r.feed(SERVER, p, 1) for p in new]
     assert [x.payload for x in results if x is not None] == [NEW]
+
+
+async def _ignore(segment: SmsSegment) -> None:
+    pass
+
+
+async def test_two_bearers_on_one_file_never_hand_out_one_reference_twice(tmp_path):
+    """SMPP and a modem with the same MSISDN, one --db: the device sees one sender. Each
+    bearer used to keep the next reference per destination in memory and overwrite the
+    shared row with it, so alternating sends reused a reference at once (A: 5, B: 6, A: 6)."""
+    net = LoopbackNetwork()
+    net.keep_log = True
+    db = str(tmp_path / "server.sqlite")
+    device = LoopbackBearer(net, DEVICE)
+    device.set_segment_receiver(_ignore)
+    await device.start()
+    a = LoopbackBearer(net, SERVER, parts_db=db)
+    b = LoopbackBearer(net, SERVER, parts_db=db)
+    await a.start()
+    await b.start()
+    for _ in range(40):
+        await a.send(DEVICE, OLD)
+        await b.send(DEVICE, NEW)
+    await a.close()
+    await b.close()
+    again = LoopbackBearer(net, SERVER, parts_db=db)  # a restart goes on after the last one
+    await again.start()
+    await again.send(DEVICE, OLD)
+    await again.close()
+    await net.drain()
+    await device.close()
+    refs = [seg.user_data.concat.reference for seg in net.log if seg.user_data.concat.seq == 1]
+    assert len(refs) == 81 and len(set(refs)) == 81
+    assert all((y - x) % 256 == 1 for x, y in zip(refs, refs[1:]))

@@ -57,11 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # argparse destinations of the options that name SQLite files, in any subcommand
-SQLITE_OPTIONS = ("db", "store", "smpp_store")
+SQLITE_OPTIONS = ("db", "local_db", "store", "smpp_store")
 
 
 def error_line(exc: BaseException, args: argparse.Namespace | None = None) -> str:
     """The one line that names what went wrong (without the ``lwm2m-sms: error:`` prefix)."""
+    from ..store import StoreError
+    from ..store.postgres import redact
+
+    if isinstance(exc, StoreError):
+        # The store names itself (without a password); say which option gave it.
+        options = [f"--{name.replace('_', '-')}" for name in SQLITE_OPTIONS
+                   if isinstance(getattr(args, name, None), str)
+                   and redact(getattr(args, name)) == exc.store]
+        return f"{options[0]} {exc.store}: {exc.detail}" if options else str(exc)
     if isinstance(exc, sqlite3.Error):
         # sqlite3 does not say which file: name the SQLite options the command was given.
         given = [f"--{name.replace('_', '-')} {getattr(args, name)}" for name in SQLITE_OPTIONS

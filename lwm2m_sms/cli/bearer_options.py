@@ -5,10 +5,9 @@ bearer they describe, started through :mod:`lwm2m_sms.gateway`."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any, Optional
 
-from .options import add_smpp_options
+from .options import add_smpp_options, smpp_password
 
 
 class OptionError(Exception):
@@ -17,8 +16,7 @@ class OptionError(Exception):
 
 def add_bearer_options(parser: argparse.ArgumentParser, msisdn_help: str) -> None:
     parser.add_argument("--msisdn", metavar="+N", help=msisdn_help)
-    add_smpp_options(parser)
-    parser.add_argument("--password-file", metavar="FILE", help="read the SMPP password from FILE")
+    add_smpp_options(parser)  # with --password-file and $LWM2M_SMS_SMPP_PASSWORD
     g = parser.add_argument_group("GSM modem")
     g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem (or of the modem emulator)")
     g.add_argument("--pin", default=None, help="SIM PIN (never logged)")
@@ -27,17 +25,17 @@ def add_bearer_options(parser: argparse.ArgumentParser, msisdn_help: str) -> Non
 
 def check_bearer_options(args: argparse.Namespace) -> bool:
     """Whether the options ask for an SMS bearer; OptionError if they are inconsistent.
-    Reads ``--password-file`` into ``args.password``."""
+    Resolves the password (``--password-file``, ``--password``, the environment) into
+    ``args.password``."""
     if args.smpp and args.modem:
         raise OptionError("give --smpp or --modem, not both")
     wanted = bool(args.smpp or args.modem)
     if wanted and not args.msisdn:
         raise OptionError("--msisdn (the own number) is needed with --smpp or --modem")
-    if args.password_file:
-        try:
-            args.password = Path(args.password_file).read_text().strip()
-        except OSError as exc:
-            raise OptionError(f"--password-file: {exc.strerror}: {args.password_file}") from None
+    try:
+        args.password = smpp_password(args)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
     return wanted
 
 

@@ -12,9 +12,11 @@ BENCHES: dict[str, tuple[str, str]] = {
     "codec": ("bench_codec", "TPDU encode/decode rates, 1-part and 4-part 8-bit messages"),
     "coap": ("bench_coap", "GET over UDP vs coap+sms through SMPP links and the simulated SMSC (TCP loopback), sequential and 16 in flight"),
     "smpp": ("bench_smpp", "submit_sm through the SMPP link to the simulated SMSC and back"),
+    "smsc": ("bench_smsc", "a flood of raw and smpplib submit_sm: what the simulated SMSC accepts and delivers per second"),
     "modem": ("bench_modem", "binary SMS through driver -> modem emulator -> simulated SMSC"),
     "fleet": ("bench_fleet", "a fleet of S devices registers and is read by SMS; server, simulator and SMSC in 3 processes"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
+    "store": ("bench_store", "one store operation (Register write, queue, take, outbox) on SQLite or PostgreSQL"),
 }
 
 

@@ -45,7 +45,7 @@ async def run(args: argparse.Namespace) -> int:
 
         # fast retries, should the SMSC meet a full SIM (+CMS 322 pushes back on it): the
         # bench measures the driver, not the back-off
-        smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.5))
+        smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.5))
         await smsc.start("127.0.0.1", 0)
         modem_link = SmppBearer(SmppLinkConfig(port=smsc.port, system_id="modem", address_range=MODEM), MODEM)
         peer = SmppBearer(SmppLinkConfig(port=smsc.port, system_id="peer", address_range=PEER), PEER)

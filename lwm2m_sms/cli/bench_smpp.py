@@ -31,15 +31,16 @@ async def start_smsc(args: argparse.Namespace) -> tuple[Any, int]:
     """The simulated SMSC in this process, or with ``args.smsc_process`` as a child process
     (on the other core); returns (server or process, port). Stop it with :func:`stop_smsc`."""
     if not args.smsc_process:
+        from smsc.config import SmscConfig
         from smsc.server import SimulatedSmsc
 
-        server = SimulatedSmsc()
+        server = SimulatedSmsc(SmscConfig(open=True))
         await server.start("127.0.0.1", 0)
         return server, server.port
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "lwm2m_sms.cli", "smsc", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
+        sys.executable, "-m", "lwm2m_sms.cli", "smsc", "--open", "--listen", "127.0.0.1:0", stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None  # PIPE
     line = (await proc.stdout.readline()).decode()

@@ -224,7 +224,7 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
 
     try:
         impairments = Impairments(loss=opts.loss, duplicate=opts.duplicate, seed=opts.seed)
-        smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.5, impairments=impairments))
+        smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.5, impairments=impairments))
         await smsc.start("127.0.0.1", 0)
         closers.append(smsc.close)
         progress(f"simulated SMSC on 127.0.0.1:{smsc.port}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .options import add_smpp_options, hostport, modem_config, smpp_config, until_stopped
+from .options import add_smpp_options, hostport, modem_config, smpp_config, until_stopped, wait_for_smsc
 
 if TYPE_CHECKING:
     from ..lwm2m.registration import Registration
@@ -28,9 +28,17 @@ def _wake_up(text: str) -> "str | float":
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--udp", type=hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
                         help="UDP address of the server (default 127.0.0.1:5683)")
-    parser.add_argument("--db", metavar="PATH",
-                        help="SQLite file for registrations, queued requests, held parts of long SMS "
-                             "and dead letters (default: in memory; parts are then lost on a crash)")
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="the store of registrations and queued requests: an SQLite file (which "
+                             "also holds held parts of long SMS and dead letters) or postgresql://... "
+                             "(default: in memory; parts are then lost on a crash); docs/store.md")
+    parser.add_argument("--local-db", metavar="PATH",
+                        help="SQLite file for this node's held parts of long SMS and dead letters "
+                             "(default: --db when it is a file; needed with --db postgresql://... "
+                             "and an SMS bearer)")
+    parser.add_argument("--durability", choices=("normal", "full"), default="normal",
+                        help="writes of held SMS parts (--local-db): normal survives kill -9, full a power cut "
+                             "too, at an fsync per part (default normal; dead letters are always full)")
     parser.add_argument("--bootstrap-config", metavar="JSON",
                         help="also serve /bs on the same socket, with this bootstrap information")
     parser.add_argument("--grace", type=float, default=93.0, metavar="S",
@@ -108,6 +116,15 @@ async def run(args: argparse.Namespace) -> int:
 
     if (args.smpp or args.modem) and not args.msisdn:
         return fail("--msisdn (the server's own number) is needed with --smpp or --modem")
+    from ..store import is_store_url
+    from ..store.postgres import redact
+
+    db_name = redact(args.db) if args.db else None
+    if (args.smpp or args.modem) and args.db and is_store_url(args.db) and not args.local_db:
+        # What a bearer holds (parts of long SMS it acknowledged, undecodable SMS) belongs
+        # to this node's own bearer: an SQLite file here even when the store is PostgreSQL.
+        return fail(f"--db {db_name}: held SMS parts and dead letters stay on this node:"
+                    " give --local-db FILE (an SQLite file) with --smpp or --modem")
     for option, value in (("--grace", args.grace), ("--udp-window", args.udp_window),
                           ("--sms-window", args.sms_window), ("--queue-ttl", args.queue_ttl),
                           ("--udp-timeout", args.udp_timeout)):
@@ -136,9 +153,14 @@ async def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
 
     site = resource.Site()
+    try:
+        smpp = smpp_config(args, msisdn) if args.smpp and msisdn else None
+    except ValueError as exc:  # an unreadable --password-file
+        return fail(str(exc))
     config = GatewayConfig(
-        udp=args.udp, msisdn=msisdn, smpp=smpp_config(args, msisdn) if args.smpp and msisdn else None,
-        modem=modem_config(args) if args.modem else None, db=args.db, site=site,
+        udp=args.udp, msisdn=msisdn, smpp=smpp,
+        modem=modem_config(args) if args.modem else None, db=args.db, local_db=args.local_db,
+        durability=args.durability, site=site,
         policy=PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
                               queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
                               udp_timeout=args.udp_timeout),
@@ -151,14 +173,21 @@ async def run(args: argparse.Namespace) -> int:
     except GatewayError as exc:
         # Name the option the user gave; the CLI's main prints it as one line (-vv: traceback).
         option = {
-            "udp": f"--udp {args.udp[0]}:{args.udp[1]}", "db": f"--db {args.db}", "modem": f"--modem {args.modem}",
+            "udp": f"--udp {args.udp[0]}:{args.udp[1]}", "db": f"--db {db_name}", "modem": f"--modem {args.modem}",
             "smpp": f"--smpp {args.smpp[0]}:{args.smpp[1]}" if args.smpp else "--smpp",
         }.get(exc.part, exc.where)
         raise GatewayError(exc.part, option, exc.detail) from exc
+    link: Any = next((b for b in gateway.bearers if b.kind == "smpp"), None)  # an SmppBearer
+    if link is not None:
+        # not bound yet: one line with the address and why; --smpp-wait S gives up after S s
+        error = await wait_for_smsc(link, args)
+        if error is not None:
+            await gateway.close()
+            raise GatewayError("smpp", f"--smpp {args.smpp[0]}:{args.smpp[1]}", error)
     gateway.server.add_hooks(Printer())
     if config.smpp is not None:
-        print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}",
-              flush=True)
+        print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}"
+              + ("" if link is None or link.bound else " (not bound yet)"), flush=True)
     if config.modem is not None:
         print(f"GSM modem on {config.modem.port} for {msisdn}", flush=True)
     if bootstrap is not None:
@@ -167,7 +196,7 @@ async def run(args: argparse.Namespace) -> int:
     print(f"LwM2M server on {gateway.udp_uri}"
           + (" (bootstrap server on /bs)" if bootstrap else "")
           + (f", SMS {msisdn}" if gateway.sms else "")
-          + (f", registrations and queue in {args.db}" if args.db else ""), flush=True)
+          + (f", registrations and queue in {db_name}" if db_name else ""), flush=True)
     for reg in gateway.server.registrations():
         print(_line("stored", reg), flush=True)
     try:

@@ -14,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="address to listen on (default 127.0.0.1:2775; port 0 picks one)")
     parser.add_argument("--config", metavar="FILE", help="TOML config: accounts, limits, store, impairments")
     parser.add_argument("--store", metavar="FILE", help="SQLite store of accepted messages (overrides the config)")
+    parser.add_argument("--open", action="store_true",
+                        help="open mode for demos: any system_id binds, no password, for any number")
     parser.add_argument("--stats", action="store_true", help="print a stats line every second")
 
 
@@ -28,6 +30,8 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     if args.store:
         config.store = args.store
+    if args.open:
+        config.open = True
     server = SimulatedSmsc(config)
     host, port = args.listen
     try:
@@ -35,7 +39,12 @@ async def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"smsc: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
         return 1
-    access = "open access (any system_id/password)" if config.open_access else f"{len(config.accounts)} account(s)"
+    if config.open:
+        access = "OPEN mode: any system_id binds without a password, for any number (demos only)"
+    elif config.accounts:
+        access = f"{len(config.accounts)} account(s)"
+    else:
+        access = "no accounts: every bind is refused (give --config with [[accounts]], or --open)"
     print(f"smsc listening on {server.host}:{server.port}, {access}", flush=True)
     stop = stop_event()
     try:

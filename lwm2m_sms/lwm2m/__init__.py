@@ -8,7 +8,8 @@
 - :mod:`.bootstrap`: :class:`~.bootstrap.BootstrapServer` (``/bs``) and its configuration.
 - :mod:`.client`: :class:`~.client.Lwm2mClient`, one simulated device.
 - :mod:`.registration`: Register/Update parameters and the :class:`~.registration.Registration`
-  record (sans-IO); :mod:`.store`: in-memory and SQLite registration stores.
+  record (sans-IO); :mod:`.store`: registrations in memory or in the gateway store
+  (:mod:`lwm2m_sms.store`: SQLite or PostgreSQL).
 - Codecs (sans-IO): :mod:`.tlv`, :mod:`.datatypes`, :mod:`.content`, :mod:`.linkformat`,
   :mod:`.path`, :mod:`.binding`; the object model of /0, /1, /3 in :mod:`.objects`.
 - :mod:`.udp`: an aiocoap context on a UDP socket of its own; :mod:`.remote`: what the
@@ -32,6 +33,7 @@ _EXPORTS = {
     "Registration": ".registration", "RegisterParams": ".registration", "UpdateParams": ".registration",
     "RegistrationRefused": ".registration", "RegistrationLimits": ".registration",
     "RegistrationStore": ".store", "MemoryRegistrationStore": ".store", "SqliteRegistrationStore": ".store",
+    "StoredRegistrationStore": ".store",
     "BootstrapServer": ".bootstrap", "BootstrapConfig": ".bootstrap",
     "Lwm2mClient": ".client", "ServerAccount": ".client",
     "Content": ".content", "ResourceValue": ".content", "InstanceValue": ".content",
@@ -93,6 +95,7 @@ if TYPE_CHECKING:
         MemoryRegistrationStore as MemoryRegistrationStore,
         RegistrationStore as RegistrationStore,
         SqliteRegistrationStore as SqliteRegistrationStore,
+        StoredRegistrationStore as StoredRegistrationStore,
     )
     from .udp import local_port as local_port, udp_context as udp_context
 else:

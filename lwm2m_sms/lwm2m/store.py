@@ -1,25 +1,34 @@
-"""Where the server keeps its registrations: in memory, or in SQLite so that they survive
-a restart.
+"""Where the server keeps its registrations: in memory, or in the gateway's store (an
+SQLite file or PostgreSQL, :mod:`lwm2m_sms.store`) so that they survive a restart.
 
-Both stores keep every registration in a dict (the server reads them on each request);
-:class:`SqliteRegistrationStore` also writes each change through to an SQLite file (stdlib
-``sqlite3``, WAL journal, one row per endpoint). After a restart a registration has no
-in-memory aiocoap remote; its ``remote_uri`` (``coap://host:port`` or
-``coap+sms://+N``) is what the sender uses until the client's next Update.
+Both keep every registration in a dict (the server reads them on each request);
+:class:`StoredRegistrationStore` also writes each change through to the store's
+``registrations`` table (one row per endpoint) and loads the table at construction. This
+module is the codec between a :class:`Registration` and the store's plain record. After a
+restart a registration has no in-memory aiocoap remote; its ``remote_uri``
+(``coap://host:port`` or ``coap+sms://+N``) is what the sender uses until the client's
+next Update.
+
+Known limit: the dict is this process's; with several nodes on one PostgreSQL database, a
+registration made through another node is seen here after a restart (reading through to the
+table on a miss comes with the multi-node work).
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Iterator, Optional
 
 from ..sms.address import parse_msisdn
+from ..store import RegistrationRecord, Store, open_store
 from . import linkformat
 from .registration import Registration
 
-__all__ = ["RegistrationStore", "MemoryRegistrationStore", "SqliteRegistrationStore"]
+__all__ = [
+    "RegistrationStore", "MemoryRegistrationStore", "StoredRegistrationStore",
+    "SqliteRegistrationStore", "to_record", "from_record",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,66 +74,59 @@ class MemoryRegistrationStore(RegistrationStore):
     """Nothing survives the process (tests, throw-away servers)."""
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS registrations (
-    endpoint TEXT PRIMARY KEY,
-    location TEXT NOT NULL UNIQUE,
-    lifetime INTEGER NOT NULL,
-    version TEXT NOT NULL,
-    binding TEXT NOT NULL,
-    sms TEXT,
-    objects TEXT NOT NULL,
-    root_path TEXT NOT NULL,
-    remote_uri TEXT NOT NULL,
-    registered_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-)
-"""
+def to_record(reg: Registration) -> RegistrationRecord:
+    return RegistrationRecord(
+        reg.endpoint, reg.location, reg.lifetime, reg.version, reg.binding,
+        reg.sms.lwm2m_digits if reg.sms else None,
+        linkformat.serialize(list(reg.objects)).decode(), reg.root_path, reg.remote_uri,
+        reg.registered_at, reg.updated_at,
+    )
 
 
-class SqliteRegistrationStore(RegistrationStore):
-    """Registrations in an SQLite file; loaded at construction, written through on change."""
+def from_record(r: RegistrationRecord) -> Registration:
+    """Raises ``ValueError`` (DecodeError, AddressError) for a row this code cannot use."""
+    return Registration(
+        endpoint=r.endpoint, location=r.location, lifetime=r.lifetime, version=r.version,
+        binding=r.binding, sms=parse_msisdn(r.sms) if r.sms else None,
+        objects=tuple(linkformat.parse(r.objects)), remote_uri=r.remote_uri,
+        registered_at=r.registered_at, updated_at=r.updated_at, root_path=r.root_path,
+    )
 
-    def __init__(self, path: "str | Path") -> None:
+
+class StoredRegistrationStore(RegistrationStore):
+    """Registrations in a :class:`~lwm2m_sms.store.Store`: loaded at construction, written
+    through on change. :meth:`close` closes the store (shared with the request queue, whose
+    close is the same idempotent call)."""
+
+    def __init__(self, store: Store) -> None:
         super().__init__()
-        self.path = str(path)
-        self._db = sqlite3.connect(self.path)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(_SCHEMA)
-        self._db.commit()
-        for row in self._db.execute(
-            "SELECT endpoint, location, lifetime, version, binding, sms, objects, root_path,"
-            " remote_uri, registered_at, updated_at FROM registrations"
-        ):
-            ep, loc, lt, ver, b, sms, objects, root, uri, reg_at, upd_at = row
+        self.store = store
+        self._table = store.registrations
+        for record in self._table.all():
             try:
-                reg = Registration(
-                    endpoint=ep, location=loc, lifetime=lt, version=ver, binding=b,
-                    sms=parse_msisdn(sms) if sms else None,
-                    objects=tuple(linkformat.parse(objects)), remote_uri=uri,
-                    registered_at=reg_at, updated_at=upd_at, root_path=root,
-                )
+                reg = from_record(record)
             except ValueError as exc:  # DecodeError/AddressError: a row we cannot use
-                log.warning("registration store %s: skipping ep=%s: %s", self.path, ep, exc)
+                log.warning("registration store %s: skipping ep=%s: %s", store.name,
+                            record.endpoint, exc)
                 continue
             super().put(reg)
 
     def put(self, registration: Registration) -> None:
         super().put(registration)
-        r = registration
-        self._db.execute(
-            "INSERT OR REPLACE INTO registrations VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (r.endpoint, r.location, r.lifetime, r.version, r.binding,
-             r.sms.lwm2m_digits if r.sms else None, linkformat.serialize(list(r.objects)).decode(),
-             r.root_path, r.remote_uri, r.registered_at, r.updated_at),
-        )
-        self._db.commit()
+        self._table.put(to_record(registration))
 
     def remove(self, endpoint: str) -> Optional[Registration]:
         old = super().remove(endpoint)
-        self._db.execute("DELETE FROM registrations WHERE endpoint = ?", (endpoint,))
-        self._db.commit()
+        self._table.remove(endpoint)
         return old
 
     def close(self) -> None:
-        self._db.close()
+        self.store.close()
+
+
+class SqliteRegistrationStore(StoredRegistrationStore):
+    """Registrations in an SQLite file (the store at ``path``)."""
+
+    def __init__(self, path: "str | Path") -> None:
+        self.path = str(path)
+        super().__init__(open_store(self.path))

@@ -35,7 +35,7 @@ from aiocoap.transports.udp6 import MessageInterfaceUDP6
 
 from ..coap.messagemanager import CompactMessageManager
 
-__all__ = ["udp_context", "local_port", "GuardedUDP6", "RateLimitedLog"]
+__all__ = ["udp_context", "local_port", "guard", "GuardedUDP6", "RateLimitedLog"]
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +66,19 @@ class RateLimitedLog:
 
 class GuardedUDP6(MessageInterfaceUDP6):  # type: ignore[misc]  # aiocoap ships no type information
     """aiocoap's udp6 transport, with a datagram that fails to decode dropped as one rate-
-    limited log line (see the module docstring)."""
+    limited log line (see the module docstring). The count and the limiter are the
+    socket's own: two servers in one process neither share nor suppress each other's."""
 
-    undecodable = 0
-    limiter = RateLimitedLog()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.undecodable = 0
+        self.limiter = RateLimitedLog()
 
     def datagram_msg_received(self, data: bytes, ancdata: Any, flags: Any, address: Any) -> None:
         try:
             super().datagram_msg_received(data, ancdata, flags, address)
         except Exception as exc:  # one datagram's failure; aiocoap already logged dispatch errors
-            type(self).undecodable += 1
+            self.undecodable += 1
             sender = str(address[0]) if isinstance(address, tuple) and address else str(address)
             ok, suppressed = self.limiter.should_log(sender)
             if ok:
@@ -111,11 +114,22 @@ async def udp_context(
     return context
 
 
-def local_port(context: aiocoap.Context) -> Optional[int]:
-    """The UDP port of the first udp6 transport in ``context`` (None if there is none)."""
+def _udp6(context: aiocoap.Context) -> Optional[MessageInterfaceUDP6]:
     for ri in context.request_interfaces:
         mi = getattr(getattr(ri, "token_interface", None), "message_interface", None)
         if isinstance(mi, MessageInterfaceUDP6):
-            port = mi._local_port()
-            return int(port) if port is not None else None
+            return mi
     return None
+
+
+def local_port(context: aiocoap.Context) -> Optional[int]:
+    """The UDP port of the first udp6 transport in ``context`` (None if there is none)."""
+    mi = _udp6(context)
+    port = mi._local_port() if mi is not None else None
+    return int(port) if port is not None else None
+
+
+def guard(context: aiocoap.Context) -> Optional[GuardedUDP6]:
+    """The :class:`GuardedUDP6` of a context made by :func:`udp_context` (its counter)."""
+    mi = _udp6(context)
+    return mi if isinstance(mi, GuardedUDP6) else None

@@ -1,38 +1,41 @@
-"""Requests waiting for a queue-mode device, in SQLite (stdlib) so a restart keeps them.
+"""Requests waiting for a queue-mode device, in the gateway's store (:mod:`lwm2m_sms.store`:
+an SQLite file, or PostgreSQL shared by several nodes) so that a restart keeps them.
 
-Each request has a state: queued (waiting for the device), sent (on the wire), answered,
-expired (its time limit passed before it could go), failed (the bearer or the device said
-no). The caller's future lives in memory only; after a restart the queue is still delivered
-when the device wakes and the outcome is recorded here and logged.
+Each request has a state: queued (waiting for the device), sent (taken by this node and on
+the wire), answered, expired (its time limit passed before it could go), failed (the bearer
+or the device said no). The caller's future lives in memory only; after a restart the queue
+is still delivered when the device wakes and the outcome is recorded here and logged.
+
+A node takes a request with :meth:`RequestQueue.take` before it sends it: the store leases
+it to this node (``owner``) for ``lease`` seconds and gives an endpoint one request at a
+time, so two nodes never send the same one. The lease must outlast the longest wait for an
+answer (default 660 s, EXCHANGE_LIFETIME with the SMS settings). A lease that ends without
+an answer (the node died): GET, PUT and DELETE are taken again; a POST (Execute, Create,
+partial Write) must not run twice and is reported failed (:meth:`expire`). A restart of the
+same node does the same at once for what it had on the wire.
 
 A request is stored as the parts needed to rebuild it (code, path, query, options that
 matter to LwM2M, payload), not as an aiocoap Message, which has no stable serial form
-without a remote.
+without a remote. This module is the codec between that and the store's plain record.
 
 The queue reads no clock: the caller passes the time in (``now``, Unix seconds from the
-router's :meth:`~lwm2m_sms.clock.Clock.wall`, since deadlines are stored and must hold
-across a restart).
+router's :meth:`~lwm2m_sms.clock.Clock.wall`, since deadlines and leases are stored and
+must hold across a restart and between nodes).
 """
 
 from __future__ import annotations
 
-import enum
-import json
-import sqlite3
-from dataclasses import dataclass, replace
-from typing import Any
+import logging
+from dataclasses import dataclass
 
+from ..store import QueuedRecord, RequestState, Store, open_store
 from .binding import Transport
 
-__all__ = ["RequestState", "QueuedRequest", "RequestQueue"]
+__all__ = ["RequestState", "QueuedRequest", "RequestQueue", "DEFAULT_LEASE"]
 
+log = logging.getLogger(__name__)
 
-class RequestState(str, enum.Enum):
-    QUEUED = "queued"
-    SENT = "sent"
-    ANSWERED = "answered"
-    EXPIRED = "expired"
-    FAILED = "failed"
+DEFAULT_LEASE = 660.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,48 +57,34 @@ class QueuedRequest:
     detail: str = ""
 
 
-_COLUMNS = (
-    "id, endpoint, transport, code, path, query, payload, content_format, accept, observe,"
-    " created, deadline, state, response_code, detail"
-)
+def _request(r: QueuedRecord) -> QueuedRequest:
+    return QueuedRequest(
+        r.id, r.endpoint, Transport(r.transport), r.code, r.path, r.query, r.payload,
+        r.content_format, r.accept, r.observe, r.created, r.deadline, r.state,
+        r.response_code, r.detail,
+    )
 
 
 class RequestQueue:
-    def __init__(self, path: str | None = None) -> None:
-        self._db = sqlite3.connect(path or ":memory:", isolation_level=None, check_same_thread=False)
-        if path:
-            self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS queued_requests (id INTEGER PRIMARY KEY AUTOINCREMENT,"
-            " endpoint TEXT NOT NULL, transport TEXT NOT NULL, code INTEGER NOT NULL,"
-            " path TEXT NOT NULL, query TEXT NOT NULL, payload BLOB NOT NULL,"
-            " content_format INTEGER, accept INTEGER, observe INTEGER, created REAL NOT NULL,"
-            " deadline REAL NOT NULL, state TEXT NOT NULL, response_code INTEGER,"
-            " detail TEXT NOT NULL DEFAULT '')"
-        )
-        self._db.execute(
-            "CREATE INDEX IF NOT EXISTS queued_by_endpoint ON queued_requests (endpoint, state, id)"
-        )
-        # A crash while a request was on the wire: the device may or may not have run it.
-        # Idempotent methods (GET, PUT, DELETE) go again when the device wakes; a POST
-        # (Execute, Create, partial Write) must not run twice, so it is reported failed.
-        self._db.execute(
-            "UPDATE queued_requests SET state = 'queued' WHERE state = 'sent' AND code != 2"
-        )
-        self._db.execute(
-            "UPDATE queued_requests SET state = 'failed',"
-            " detail = 'server restarted while the request was on the wire; outcome unknown'"
-            " WHERE state = 'sent' AND code = 2"
-        )
+    """``store``: a :class:`~lwm2m_sms.store.Store`, or its address (a file path or
+    ``postgresql://...``; None: SQLite in memory). ``owner`` names this node in the store
+    (the same name across its restarts)."""
 
-    @staticmethod
-    def _row(r: tuple[Any, ...]) -> QueuedRequest:
-        return QueuedRequest(
-            id=r[0], endpoint=r[1], transport=Transport(r[2]), code=r[3], path=r[4],
-            query=tuple(json.loads(r[5])), payload=bytes(r[6]), content_format=r[7],
-            accept=r[8], observe=r[9], created=r[10], deadline=r[11],
-            state=RequestState(r[12]), response_code=r[13], detail=r[14],
-        )
+    def __init__(
+        self,
+        store: "Store | str | None" = None,
+        *,
+        owner: str = "local",
+        lease: float = DEFAULT_LEASE,
+    ) -> None:
+        self.store = store if isinstance(store, Store) else open_store(store or ":memory:")
+        self.owner = owner
+        self.lease = lease
+        self._table = self.store.requests
+        for r in self._table.recover(owner):
+            if r.state is RequestState.FAILED:
+                log.warning("ep=%s: queued #%d %s was on the wire when the server stopped;"
+                            " reported failed (outcome unknown)", r.endpoint, r.id, r.path)
 
     def add(
         self,
@@ -113,47 +102,27 @@ class RequestQueue:
         ttl: float = float("inf"),
     ) -> QueuedRequest:
         """Queue a request made at ``now`` (Unix seconds) that expires ``ttl`` seconds later."""
-        created = now
-        req = QueuedRequest(
-            0, endpoint, transport, code, path, tuple(query), bytes(payload),
-            content_format, accept, observe, created, created + ttl,
-        )
-        cur = self._db.execute(
-            f"INSERT INTO queued_requests ({_COLUMNS.split(', ', 1)[1]})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                endpoint, transport.value, code, path, json.dumps(list(query)), req.payload,
-                content_format, accept, observe, created,
-                req.deadline if req.deadline != float("inf") else 1e300,
-                req.state.value, None, "",
-            ),
-        )
-        assert cur.lastrowid is not None  # set by every INSERT
-        return replace(req, id=cur.lastrowid)
+        return _request(self._table.add(
+            endpoint, transport.value, code, path, query=query, payload=payload,
+            content_format=content_format, accept=accept, observe=observe, ttl=ttl, now=now,
+        ))
 
     def get(self, request_id: int) -> QueuedRequest | None:
-        r = self._db.execute(
-            f"SELECT {_COLUMNS} FROM queued_requests WHERE id = ?", (request_id,)
-        ).fetchone()
-        return self._row(r) if r else None
+        r = self._table.get(request_id)
+        return _request(r) if r else None
 
     def pending(self, endpoint: str | None = None) -> list[QueuedRequest]:
         """Queued requests, oldest first (for one endpoint, or all)."""
-        if endpoint is None:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM queued_requests WHERE state = 'queued' ORDER BY id"
-            )
-        else:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM queued_requests WHERE endpoint = ? AND state = 'queued'"
-                " ORDER BY id",
-                (endpoint,),
-            )
-        return [self._row(r) for r in rows]
+        return [_request(r) for r in self._table.pending(endpoint)]
 
     def endpoints_waiting(self) -> set[str]:
-        rows = self._db.execute("SELECT DISTINCT endpoint FROM queued_requests WHERE state = 'queued'")
-        return {r[0] for r in rows}
+        return self._table.endpoints_waiting()
+
+    def take(self, endpoint: str, now: float) -> QueuedRequest | None:
+        """The endpoint's next request, leased to this node from ``now``; None when it has
+        nothing queued before its deadline or a request in flight (here or on another node)."""
+        taken = self._table.take(self.owner, lease=self.lease, endpoint=endpoint, now=now)
+        return _request(taken[0]) if taken else None
 
     def mark(
         self,
@@ -163,30 +132,23 @@ class RequestQueue:
         response_code: int | None = None,
         detail: str = "",
         transport: Transport | None = None,
-    ) -> None:
-        self._db.execute(
-            "UPDATE queued_requests SET state = ?, response_code = COALESCE(?, response_code),"
-            " detail = ?, transport = COALESCE(?, transport) WHERE id = ?",
-            (state.value, response_code, detail, transport.value if transport else None, request_id),
+        taken: bool = False,
+    ) -> bool:
+        """Record a request's state. ``taken``: a request this node took, changed only
+        while no other node has taken it over. Returns whether it changed."""
+        return self._table.mark(
+            request_id, state, response_code=response_code, detail=detail,
+            transport=transport.value if transport else None,
+            owner=self.owner if taken else None,
         )
 
     def expire(self, now: float) -> list[QueuedRequest]:
-        """Mark queued requests past their deadline expired; return them."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM queued_requests WHERE state = 'queued' AND deadline <= ?",
-            (now,),
-        ).fetchall()
-        if rows:
-            self._db.execute(
-                "UPDATE queued_requests SET state = 'expired', detail = 'time limit passed'"
-                " WHERE state = 'queued' AND deadline <= ?",
-                (now,),
-            )
-        return [replace(self._row(r), state=RequestState.EXPIRED) for r in rows]
+        """Mark queued requests past their deadline expired, and POSTs whose lease ended
+        failed; return them (with their new state)."""
+        return [_request(r) for r in self._table.expire(now)]
 
     def counts(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT state, COUNT(*) FROM queued_requests GROUP BY state")
-        return {state: n for state, n in rows}
+        return self._table.counts()
 
     def close(self) -> None:
-        self._db.close()
+        self.store.close()

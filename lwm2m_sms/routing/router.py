@@ -68,7 +68,7 @@ from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
 from .queue import QueuedRequest, RequestQueue, RequestState
 from .trust import TrustPolicy
 
-__all__ = ["Router", "PolicySettings", "RequestExpired", "NoRoute", "via", "RouterStats"]
+__all__ = ["Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "NoRoute", "via", "RouterStats"]
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,11 @@ def via(transport: "Transport | str | None") -> Iterator[None]:
 
 class RequestExpired(Lwm2mSmsError, aiocoap.error.Error):
     """A queued request's time limit passed before the device woke up."""
+
+
+class OutcomeUnknown(Lwm2mSmsError, aiocoap.error.Error):  # type: ignore[misc]  # aiocoap is untyped
+    """A queued POST was on the wire when its sender's lease in the store ended (the node
+    stopped or hung): it may or may not have run on the device, and is not sent again."""
 
 
 class NoRoute(Lwm2mSmsError, aiocoap.error.Error):
@@ -447,7 +452,12 @@ class Router(ServerHooks):
                     if route.wake_up:
                         self._schedule_wake_up(reg)
                     return
-                await self._deliver(reg, pending[0])
+                # Taken, not just read: another node sharing the store may be flushing the
+                # same device (its SMS reached that node); the store gives each request to one.
+                entry = self.queue.take(endpoint, self.clock.wall())
+                if entry is None:  # in flight elsewhere, or only requests past their deadline
+                    return
+                await self._deliver(reg, entry)
         except Exception:  # a bug here must not leave callers waiting silently
             log.exception("ep=%s: flushing the queue failed", endpoint)
         finally:
@@ -472,14 +482,17 @@ class Router(ServerHooks):
             self.stats.count(reg.endpoint, transport)
             response = await self.context.request(request).response
         except Exception as exc:
-            self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc))
+            self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc), taken=True)
             log.warning("ep=%s: queued #%d %s failed: %r", reg.endpoint, entry.id, entry.path, exc)
             if fut is not None and not fut.done():
                 fut.set_exception(exc)
             return
         self.stats.flushed += 1
         self._seen(reg.endpoint, transport)  # an answer keeps the window open
-        self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code))
+        if not self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code),
+                               taken=True):
+            log.warning("ep=%s: queued #%d answered after another node took it over; its"
+                        " outcome is that node's", reg.endpoint, entry.id)
         log.info("ep=%s: queued #%d %s answered %s over %s", reg.endpoint, entry.id, entry.path,
                  response.code, transport.value)
         if fut is not None and not fut.done():
@@ -499,9 +512,14 @@ class Router(ServerHooks):
     def expire_queue(self, now: Optional[float] = None) -> list[QueuedRequest]:
         expired = self.queue.expire(self.clock.wall() if now is None else now)
         for entry in expired:
+            fut = self._waiters.get(entry.id)
+            if entry.state is RequestState.FAILED:  # a POST whose sender's lease ended
+                log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
+                if fut is not None and not fut.done():
+                    fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
+                continue
             self.stats.expired += 1
             log.warning("ep=%s: queued #%d %s expired before the device woke", entry.endpoint, entry.id, entry.path)
-            fut = self._waiters.get(entry.id)
             if fut is not None and not fut.done():
                 fut.set_exception(RequestExpired(f"ep={entry.endpoint}: {entry.path} expired in the queue"))
         return expired

@@ -16,7 +16,11 @@ the server says a number is trusted when a registration names it):
 
 * trusted senders share ``max_open`` messages and ``max_bytes`` buffered octets;
 * everybody else shares the small ``untrusted_max_open`` / ``untrusted_max_bytes`` pool, at
-  most ``untrusted_per_sender`` open messages per number (a Register by SMS needs one).
+  most ``untrusted_per_sender`` open messages and ``untrusted_sender_bytes`` buffered octets
+  (default an eighth of the pool) per number (a Register by SMS needs one message of a few
+  KB). Past its byte quota a number's own oldest messages go first; a message alone larger
+  than the quota goes too, so one number (two messages of 254 parts are about 68 KB) can
+  never fill the pool that every unknown number shares.
 
 Past a pool's bound a message of that pool is evicted, never one of the other pool: a flood
 of first parts from unknown numbers only ever evicts other unknown numbers' parts, never a
@@ -56,6 +60,7 @@ DEFAULT_MAX_BYTES = 4 * 1024 * 1024
 DEFAULT_UNTRUSTED_MAX_OPEN = 64
 DEFAULT_UNTRUSTED_MAX_BYTES = 64 * 1024
 DEFAULT_UNTRUSTED_PER_SENDER = 2
+SENDER_SHARE = 8  # default per-number byte quota of the untrusted pool: 1/8 of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,17 +124,22 @@ class Reassembler:
         untrusted_max_open: int = DEFAULT_UNTRUSTED_MAX_OPEN,
         untrusted_max_bytes: int = DEFAULT_UNTRUSTED_MAX_BYTES,
         untrusted_per_sender: int = DEFAULT_UNTRUSTED_PER_SENDER,
+        untrusted_sender_bytes: int | None = None,
     ) -> None:
         if timeout <= 0 or max_open < 1 or max_bytes < 140:
             raise ValueError("timeout, max_open and max_bytes must be positive")
-        if untrusted_max_open < 1 or untrusted_max_bytes < 140 or untrusted_per_sender < 1:
-            raise ValueError("the untrusted pool's bounds must be positive")
+        if untrusted_sender_bytes is None:
+            untrusted_sender_bytes = max(140, untrusted_max_bytes // SENDER_SHARE)
+        if (untrusted_max_open < 1 or untrusted_max_bytes < 140 or untrusted_per_sender < 1
+                or untrusted_sender_bytes < 140):
+            raise ValueError("the untrusted pool's bounds must be positive (byte bounds at least 140)")
         self.timeout = timeout
         self.max_open = max_open
         self.max_bytes = max_bytes
         self.untrusted_max_open = untrusted_max_open
         self.untrusted_max_bytes = untrusted_max_bytes
         self.untrusted_per_sender = untrusted_per_sender
+        self.untrusted_sender_bytes = untrusted_sender_bytes
         self.stats = ReassemblyStats()
         #: The message the last :meth:`feed` newly held its part for (see the module doc).
         self.held: PartKey | None = None
@@ -140,6 +150,7 @@ class Reassembler:
         self._untrusted_bytes = 0
         # open messages per sender, per pool (True: trusted)
         self._senders: dict[bool, dict[str, int]] = {True: {}, False: {}}
+        self._sender_bytes: dict[str, int] = {}  # buffered octets per sender, untrusted pool
         # Bounded: a caller without a part store never takes them. One feed drops at most
         # every open message (an expiry) plus the one fed, so this many are never too few.
         self._dropped: deque[PartKey] = deque(maxlen=max_open + untrusted_max_open + 1)
@@ -173,7 +184,7 @@ class Reassembler:
         if partial is None:
             partial = _Partial(started=now, total=concat.total, trusted=trusted)
             self._insert(key, partial)
-        self._add(partial, concat.seq, ud.data)
+        self._add(key, partial, concat.seq, ud.data)
         if partial.ports is None:
             partial.ports = ud.ports
         if len(partial.parts) == partial.total:
@@ -204,7 +215,7 @@ class Reassembler:
         self._insert(key, partial)
         for i, c in enumerate(whole.chunks):
             if i + 1 != concat.seq:
-                self._add(partial, i + 1, c)
+                self._add(key, partial, i + 1, c)
         self.stats.completed -= 1
         self._enforce_bounds(key, whole.trusted)
         self._update_open()
@@ -221,9 +232,24 @@ class Reassembler:
         self.stats.buffered_bytes -= len(data)
         if not partial.trusted:
             self._untrusted_bytes -= len(data)
+            self._count_sender_bytes(key[0], -len(data))
         if not partial.parts:
             self._remove(key)
         self._update_open()
+
+    def held_parts(self, key: PartKey) -> dict[int, bytes]:
+        """The parts held for ``key`` by number (a copy; empty when none)."""
+        partial = self._trusted.get(key) or self._untrusted.get(key)
+        return dict(partial.parts) if partial is not None else {}
+
+    def discard(self, key: PartKey) -> bool:
+        """Drop the message ``key`` (kept elsewhere now, e.g. as a dead letter); its key
+        goes to :meth:`take_dropped`. False if it was not held."""
+        if key not in self._trusted and key not in self._untrusted:
+            return False
+        self._drop(key)
+        self._update_open()
+        return True
 
     def expire(self, now: float) -> int:
         """Drop messages whose first part came more than ``timeout`` ago; return how many."""
@@ -247,12 +273,20 @@ class Reassembler:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _add(self, partial: _Partial, seq: int, data: bytes) -> None:
+    def _add(self, key: PartKey, partial: _Partial, seq: int, data: bytes) -> None:
         partial.parts[seq] = data
         partial.size += len(data)
         self.stats.buffered_bytes += len(data)
         if not partial.trusted:
             self._untrusted_bytes += len(data)
+            self._count_sender_bytes(key[0], len(data))
+
+    def _count_sender_bytes(self, sender: str, n: int) -> None:
+        left = self._sender_bytes.get(sender, 0) + n
+        if left > 0:
+            self._sender_bytes[sender] = left
+        else:
+            self._sender_bytes.pop(sender, None)
 
     def _over(self, trusted: bool) -> bool:
         if trusted:
@@ -275,6 +309,15 @@ class Reassembler:
                 self._evict(key, f"the sender's quota of {self.untrusted_per_sender} is used")
                 if self._senders[False].get(keep[0], 0) <= self.untrusted_per_sender:
                     break
+        if not trusted and self._sender_bytes.get(keep[0], 0) > self.untrusted_sender_bytes:
+            why = f"the sender's quota of {self.untrusted_sender_bytes} octets is used"
+            for key in [k for k in self._untrusted if k[0] == keep[0] and k != keep]:
+                self._evict(key, why)
+                if self._sender_bytes.get(keep[0], 0) <= self.untrusted_sender_bytes:
+                    break
+            if self._sender_bytes.get(keep[0], 0) > self.untrusted_sender_bytes and keep in self._untrusted:
+                self._evict(keep, why + " by this message alone")
+                return
         pool = self._trusted if trusted else self._untrusted
         counts = self._senders[trusted]
         while self._over(trusted):
@@ -314,6 +357,7 @@ class Reassembler:
         if partial is None:
             partial = self._untrusted.pop(key)
             self._untrusted_bytes -= partial.size
+            self._count_sender_bytes(key[0], -partial.size)
         counts = self._senders[partial.trusted]
         n = counts[key[0]] - 1
         if n:

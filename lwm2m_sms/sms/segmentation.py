@@ -198,9 +198,10 @@ class ReferenceStore(Protocol):
     """Where :class:`ReferenceAllocator` keeps the next reference per destination across
     restarts (the bearer's part store implements it on SQLite)."""
 
-    def load_reference(self, destination: str) -> int | None: ...
-
-    def save_reference(self, destination: str, next_reference: int) -> None: ...
+    def take_reference(self, destination: str, first: int, modulo: int) -> int:
+        """The stored next reference for ``destination`` (``first`` when none is stored),
+        with ``(reference + 1) % modulo`` stored in its place, as one atomic step."""
+        ...
 
 
 MAX_DESTINATIONS = 100_000  # references remembered in memory; older ones are forgotten
@@ -215,9 +216,11 @@ class ReferenceAllocator:
 
     * References count up per destination (0..255, or 0..65535 with ``ref16``) and only a
       message of two or more parts takes one.
-    * With a ``store`` the next reference is written there before the message's parts are
-      handed out, so a restarted sender goes on after the last reference it used: a new
-      message never completes an old half-received one at the device.
+    * With a ``store`` the next reference is read and written there for every message (no
+      copy in memory), before the message's parts are handed out: a restarted sender goes on
+      after the last reference it used, and bearers sharing the store's file (SMPP and a
+      modem to the same device) count on one row per destination, so neither hands out a
+      reference the other used a moment ago.
     * Without a store each start begins every destination at a random reference (and so
       does a destination forgotten past ``MAX_DESTINATIONS``). A restart then reuses the
       reference of a message the peer still holds in part with a chance of 1/256 (1/65536
@@ -244,15 +247,12 @@ class ReferenceAllocator:
 
     def next(self, destination: str) -> int:
         """The reference for a new long message to ``destination``."""
+        if self.store is not None:
+            return self.store.take_reference(destination, self._rng.randrange(self.modulo), self.modulo) % self.modulo
         ref = self._next.pop(destination, None)
-        if ref is None and self.store is not None:
-            ref = self.store.load_reference(destination)
         if ref is None:
             ref = self._rng.randrange(self.modulo)
-        ref %= self.modulo
         following = (ref + 1) % self.modulo
-        if self.store is not None:
-            self.store.save_reference(destination, following)
         self._next[destination] = following
         if len(self._next) > MAX_DESTINATIONS:
             self._next.popitem(last=False)

@@ -15,7 +15,7 @@ from .conftest import CLIENT, SERVER, make_site
 
 
 async def test_get_and_blockwise_through_the_simulated_smsc():
-    smsc = smsc_server.SimulatedSmsc(smsc_config.SmscConfig(retry_min=0.05, retry_max=0.2))
+    smsc = smsc_server.SimulatedSmsc(smsc_config.SmscConfig(open=True, retry_min=0.05, retry_max=0.2))
     await smsc.start("127.0.0.1", 0)
     links = [
         smsc_link.SmppBearer(

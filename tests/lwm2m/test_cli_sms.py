@@ -37,7 +37,7 @@ async def network():
     from smsc.config import SmscConfig
     from smsc.server import SimulatedSmsc
 
-    smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2))
+    smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.2))
     await smsc.start("127.0.0.1", 0)
     link = await smpp_bearer(smsc.port, "server", SERVER, SERVER)
     stack = await start_server(bearers=[link])

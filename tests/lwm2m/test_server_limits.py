@@ -13,7 +13,7 @@ from aiocoap.numbers.codes import Code
 
 from lwm2m_sms.lwm2m.registration import RegistrationLimits
 from lwm2m_sms.lwm2m.server import Lwm2mServer
-from lwm2m_sms.lwm2m.udp import GuardedUDP6
+from lwm2m_sms.lwm2m.udp import guard
 
 LIMITS = RegistrationLimits(max_registrations=3, max_link_format=200, min_lifetime=60,
                             max_lifetime=86400, max_endpoint=32)
@@ -100,17 +100,24 @@ async def test_bad_udp_option_is_one_line_per_sender_and_minute(limited, context
     Now: counted, one log line per sender per minute, no traceback."""
     datagram = bytes([0x40, 0x02, 0x12, 0x34, 0xB4, 0xFF, 0xFE, 0xFD, 0xC3, 0x28])
     assert len(datagram) == 10
-    before = GuardedUDP6.undecodable
+    guarded = guard(limited.context)
+    assert guarded is not None and guarded.undecodable == 0  # its own count, whatever ran before
+    other = await Lwm2mServer.create_udp(("127.0.0.1", 0), limits=LIMITS)  # another server in the process
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     ctx = await contexts()
     with caplog.at_level(logging.DEBUG):
         for _ in range(100):
             sock.sendto(datagram, ("127.0.0.1", limited.port))
+        sock.sendto(datagram, ("127.0.0.1", other.port))
         # a clean Register after them: answered, and by then every datagram was read
         await clean_register_works(ctx, limited)
+        await clean_register_works(ctx, other)
     sock.close()
-    assert GuardedUDP6.undecodable - before == 100
+    other_guard = guard(other.context)
+    await other.close()
+    assert guarded.undecodable == 100 and other_guard is not None and other_guard.undecodable == 1
+    # one line per sender per server: the other server's limiter is its own
     lines = [r for r in caplog.records if "dropped" in r.getMessage() and "UDP datagram" in r.getMessage()]
-    assert len(lines) == 1 and "UnicodeDecodeError" in lines[0].getMessage()
+    assert len(lines) == 2 and all("UnicodeDecodeError" in r.getMessage() for r in lines)
     assert not any(r.exc_info for r in caplog.records)
     assert "Traceback" not in caplog.text

@@ -17,7 +17,7 @@ from modems.emulator_core import EmulatorCore
 
 
 async def test_driver_emulator_smsc_smpp_and_back(tmp_path):
-    smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2))
+    smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.2))
     await smsc.start("127.0.0.1", 0)
     modem_link = SmppBearer(SmppLinkConfig(port=smsc.port, system_id="modem", address_range=MODEM), MODEM)
     server = SmppBearer(SmppLinkConfig(port=smsc.port, system_id="server", address_range=PEER), PEER)

@@ -152,3 +152,65 @@ async def test_cmt_without_a_part_store_says_so_at_start(make_emulator: Any, tmp
             assert len(warned) == (1 if parts_db is None else 0)
         finally:
             await bounded(drv.close(), "driver")
+
+
+def long_pdus(payload: bytes, ref: int) -> list[bytes]:
+    from lwm2m_sms.sms.segmentation import split
+
+    ts = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
+    return [encode_pdu(SmsDeliver(parse_msisdn(PEER), ud, 0x04, ts), smsc=SMSC) for ud in split(payload, ref)]
+
+
+async def always_failing(sms: InboundSms) -> None:
+    raise RuntimeError("bug in the application")
+
+
+async def test_a_poison_long_message_keeps_every_part_and_the_payload(make_emulator: Any, tmp_path: Path) -> None:
+    """Before: only the last part's PDU became a dead letter; the other parts were deleted
+    from the SIM and the payload was nowhere."""
+    payload = bytes(range(256)) + b"P" * 134  # 3 parts
+    pdus = long_pdus(payload, 42)
+    core = EmulatorCore(MODEM, quirks=Quirks(supports_cmt=False))
+    indices = [core.store_pdu(0, pdu, sender=PEER) for pdu in pdus]
+    emu = await make_emulator(core)
+    drv = ModemDriver(config(emu.path), MODEM, dead_letters=str(tmp_path / "gw.db"),
+                      parts_db=str(tmp_path / "gw.db"))
+    drv.set_receiver(always_failing)
+    try:
+        await drv.start()  # try 1
+        await drv._drain()  # try 2
+        assert all(i in emu.core.store for i in indices) and drv.dead_letters.count() == 0
+        await drv._drain()  # try 3: the whole message is kept, then deleted
+        assert not any(i in emu.core.store for i in indices)
+        letters = drv.dead_letters.list()
+        assert [bytes.fromhex(d.pdu_hex) for d in letters] == pdus
+        assert [d.storage_index for d in letters] == indices
+        assert letters[-1].payload == payload and all(d.payload is None for d in letters[:-1])
+        assert "message of 3 parts" in letters[-1].reason and "bug in the application" in letters[-1].reason
+        assert len(drv._reassembler) == 0 and drv.part_store is not None and drv.part_store.count() == 0
+    finally:
+        await bounded(drv.close(), "driver")
+
+
+async def test_a_poison_long_message_over_cmt_keeps_the_payload(make_emulator: Any, peer: Any, tmp_path: Path) -> None:
+    """+CMT: parts 1 and 2 were acknowledged (their PDUs are gone, their data is in the part
+    store); the last part fails three times (refused each time, the network retries) and goes
+    to the dead letters with the reassembled payload, which holds the earlier parts."""
+    payload = b"C" * 300  # 3 parts
+    core = EmulatorCore(MODEM, quirks=Quirks(strict_cnma=True), network_retry=0.1)
+    emu = await make_emulator(core)
+    db = str(tmp_path / "gw.db")
+    drv = ModemDriver(config(emu.path), MODEM, dead_letters=db, parts_db=db)
+    drv.set_receiver(always_failing)
+    try:
+        await drv.start()
+        assert drv.use_cmt
+        await peer.send(MODEM, payload)
+        await until(lambda: drv.counters["dead_letters"] == 1, what="the poison message kept")
+        (letter,) = drv.dead_letters.list()
+        assert letter.payload == payload and letter.where == "+CMT"
+        assert (drv.counters["cnma_negative"], core.stats["network_retries"]) == (2, 2)
+        await until(lambda: drv.counters["cnma"] == 3, what="the last part acknowledged once kept")
+        assert drv.part_store is not None and drv.part_store.count() == 0 and len(drv._reassembler) == 0
+    finally:
+        await bounded(drv.close(), "driver")

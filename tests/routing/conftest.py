@@ -44,7 +44,7 @@ class SmppRig:
         from smsc.config import SmscConfig
         from smsc.server import SimulatedSmsc
 
-        self.smsc = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2))
+        self.smsc = SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.2))
         for k, v in self.impairments.items():
             setattr(self.smsc.impairments, k, v)
         await self.smsc.start("127.0.0.1", 0)

@@ -79,3 +79,46 @@ def test_one_expiry_of_every_open_message_is_taken_whole() -> None:
     r.take_dropped()
     r.feed("+15559999999", first_part(99), now=11.0)  # expires all 12
     assert len(r.take_dropped()) == 12
+
+
+def part(ref: int, seq: int, total: int, size: int = 134) -> UserData:
+    return UserData(bytes([seq % 256]) * size, Udh.build(concat=Concat(ref, total, seq)))
+
+
+def test_one_unknown_number_cannot_fill_the_untrusted_pool_with_bytes() -> None:
+    """Two open messages of 254 parts (about 68 KB) from one number used to fill the 64 KiB
+    pool shared by every unknown number; now a number holds at most 1/8 of it, and past that
+    its own oldest message goes first."""
+    r = Reassembler()
+    assert r.untrusted_sender_bytes == 64 * 1024 // 8
+    register = split(b"R" * 400, 9)  # another unknown number's Register, 3 parts
+    assert r.feed(DEVICE, register[0], now=0.0, trusted=False) is None
+    for ref in (1, 2):
+        for seq in range(1, 254):  # all but the last part of each
+            r.feed(FLOODER, part(ref, seq, 254), now=1.0, trusted=False)
+            assert r._sender_bytes.get(FLOODER, 0) <= r.untrusted_sender_bytes
+    assert r._untrusted_bytes <= r.untrusted_sender_bytes + len(register[0].data)
+    r.feed(DEVICE, register[1], now=2.0, trusted=False)
+    whole = r.feed(DEVICE, register[2], now=2.0, trusted=False)
+    assert whole is not None and whole.payload == b"R" * 400
+    assert r.stats.evicted_untrusted >= 2
+
+
+def test_past_its_byte_quota_a_number_loses_its_own_oldest_first() -> None:
+    r = Reassembler(untrusted_max_bytes=64 * 1024, untrusted_sender_bytes=1000)
+    for seq in (1, 2, 3):
+        r.feed(FLOODER, part(1, seq, 10, size=130), now=0.0, trusted=False)  # 390 octets
+    for seq in (1, 2, 3, 4):
+        r.feed(FLOODER, part(2, seq, 10, size=130), now=1.0, trusted=False)  # 520 more: 910
+    assert r.stats.evicted_untrusted == 0
+    r.feed(FLOODER, part(2, 5, 10, size=130), now=1.0, trusted=False)  # 1040 > 1000
+    assert r.take_dropped() == [(FLOODER, 1, 10)]  # its older message, not the one it feeds
+    assert r._sender_bytes[FLOODER] == 650
+    # one message alone past the quota goes too
+    for seq in range(6, 9):  # 650 + 390: this message alone is past 1000
+        r.feed(FLOODER, part(2, seq, 10, size=130), now=1.0, trusted=False)
+    assert (FLOODER, 2, 10) in r.take_dropped() and len(r) == 0 and FLOODER not in r._sender_bytes
+    # trusted senders are not under this quota
+    for seq in range(1, 10):
+        r.feed(DEVICE, part(3, seq, 10, size=130), now=2.0, trusted=True)
+    assert len(r) == 1

@@ -63,6 +63,11 @@ class _Refs:
     def save_reference(self, destination: str, next_reference: int) -> None:
         self.saved[destination] = next_reference
 
+    def take_reference(self, destination: str, first: int, modulo: int) -> int:
+        ref = self.saved.get(destination, first) % modulo
+        self.saved[destination] = (ref + 1) % modulo
+        return ref
+
 
 def test_reference_allocator_per_destination():
     store = _Refs()

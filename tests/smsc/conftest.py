@@ -9,7 +9,8 @@ from smsc.server import SimulatedSmsc
 
 @pytest.fixture
 async def smsc():
-    server = SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2))
+    # ESME applications on both ends: message_payload passes whole ("split" is for handsets)
+    server = SimulatedSmsc(SmscConfig(open=True, long_payload="pass", retry_min=0.05, retry_max=0.2))
     await server.start("127.0.0.1", 0)
     yield server
     await server.close()

@@ -27,7 +27,7 @@ KILLS = 5
 
 async def start_smsc(port, store):
     proc = await asyncio.create_subprocess_exec(
-        LWM2M_SMS, "smsc", "--listen", f"127.0.0.1:{port}", "--store", store,
+        LWM2M_SMS, "smsc", "--open", "--listen", f"127.0.0.1:{port}", "--store", store,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()

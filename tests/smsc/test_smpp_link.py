@@ -102,7 +102,7 @@ async def test_link_throughput_limit_and_window(smsc, make_link):
 
 
 async def test_queue_full_backs_off_until_receiver_binds(make_link):
-    async with SimulatedSmsc(SmscConfig(max_queue=5, retry_min=0.05, retry_max=0.1)) as smsc:
+    async with SimulatedSmsc(SmscConfig(open=True, max_queue=5, retry_min=0.05, retry_max=0.1)) as smsc:
         await smsc.start("127.0.0.1", 0)
         a = await make_link(smsc, A)
         subs = [await a.send(B, b"%d" % i) for i in range(12)]
@@ -131,7 +131,7 @@ async def test_no_route_is_stored_and_delivered_when_receiver_binds(smsc, make_l
 
 async def test_validity_expiry_gives_failed_outcome(make_link):
     clock = FakeClock()  # the SMSC's validity runs on it; its retry back-off on real time
-    async with SimulatedSmsc(SmscConfig(retry_min=0.05, retry_max=0.2), clock=clock.wall) as smsc:
+    async with SimulatedSmsc(SmscConfig(open=True, retry_min=0.05, retry_max=0.2), clock=clock.wall) as smsc:
         await smsc.start("127.0.0.1", 0)
         a = await make_link(smsc, A, validity_period="000000000001000R")  # 1 s
         sub = await a.send(B, b"nobody home", report=True)
@@ -144,7 +144,7 @@ async def test_validity_expiry_gives_failed_outcome(make_link):
 
 
 async def test_accepted_while_down_is_sent_on_reconnect(make_link, tmp_path):
-    async with SimulatedSmsc() as probe:
+    async with SimulatedSmsc(SmscConfig(open=True)) as probe:
         await probe.start("127.0.0.1", 0)
         port = probe.port
     store = str(tmp_path / "outbox.db")
@@ -156,7 +156,7 @@ async def test_accepted_while_down_is_sent_on_reconnect(make_link, tmp_path):
     assert {(await s.outcome).state for s in subs} == {DeliveryState.ACCEPTED}
     a2 = await make_link(port, A, store=store)
     subs.append(await a2.send(B, b"queued 3"))
-    async with SimulatedSmsc(SmscConfig(retry_min=0.05)) as smsc:
+    async with SimulatedSmsc(SmscConfig(open=True, retry_min=0.05)) as smsc:
         await smsc.start("127.0.0.1", port)
         ib = Inbox()
         b = await make_link(smsc, B, start=False)
@@ -293,7 +293,7 @@ async def test_periodic_forced_disconnects(smsc, make_link):
 async def test_outbox_is_bounded_while_down(make_link):
     from lwm2m_sms.outbox import OutboxFull
 
-    async with SimulatedSmsc() as probe:
+    async with SimulatedSmsc(SmscConfig(open=True)) as probe:
         await probe.start("127.0.0.1", 0)
         port = probe.port
     a = await make_link(port, A, outbox_max=3)
@@ -317,14 +317,14 @@ async def test_no_receiver_yet_means_the_smsc_keeps_it(smsc, make_link, caplog):
 
 async def test_smsc_store_survives_a_restart(make_link, tmp_path):
     store = str(tmp_path / "smsc.db")
-    smsc = SimulatedSmsc(SmscConfig(store=store, retry_min=0.05))
+    smsc = SimulatedSmsc(SmscConfig(open=True, store=store, retry_min=0.05))
     await smsc.start("127.0.0.1", 0)
     port = smsc.port
     a = await make_link(smsc, A)
     subs = [await a.send(B, LONG, report=True), await a.send(B, b"short")]
     await until(lambda: smsc.stats.submitted == 5)
     await smsc.close()  # nobody took them: 5 SMS in the store
-    smsc = SimulatedSmsc(SmscConfig(store=store, retry_min=0.05))
+    smsc = SimulatedSmsc(SmscConfig(open=True, store=store, retry_min=0.05))
     await smsc.start("127.0.0.1", port)
     try:
         assert smsc.queued == 5

@@ -165,7 +165,9 @@ def test_decode_raises_only_decode_error(data):
 
 
 @given(st.sampled_from([P.SUBMIT_SM, P.DELIVER_SM, P.BIND_TRANSCEIVER, P.SUBMIT_SM_RESP,
-                        P.BIND_RECEIVER_RESP, P.ENQUIRE_LINK, 0x103, 0x80000000, 0x12345]),
+                        P.BIND_RECEIVER_RESP, P.ENQUIRE_LINK, 0x103, 0x80000000, 0x12345,
+                        P.DATA_SM, P.SUBMIT_MULTI, P.SUBMIT_MULTI_RESP, P.QUERY_SM, P.QUERY_SM_RESP,
+                        P.CANCEL_SM, P.REPLACE_SM, P.CANCEL_SM_RESP, P.REPLACE_SM_RESP]),
        st.binary(max_size=300), st.integers(0, 2**32 - 1))
 def test_decode_framed_garbage(cid, body, status):
     try:

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smsc import pdu as P
+from smsc.config import SmscConfig
 from smsc.server import SimulatedSmsc
 
 
@@ -31,7 +32,7 @@ def _read_pdu(sock):
 def threaded_smsc():
     """An SMSC on its own event loop in a thread, so sync (hypothesis) tests can use it."""
     loop = asyncio.new_event_loop()
-    smsc = SimulatedSmsc()
+    smsc = SimulatedSmsc(SmscConfig(open=True))
     ready = threading.Event()
 
     def run():
@@ -65,7 +66,7 @@ def test_unknown_command_gets_generic_nack_and_session_goes_on(threaded_smsc):
         s.sendall(struct.pack(">LLLL", 16, 0x00000077, 0, 5))
         r = _read_pdu(s)
         assert (r.command_id, r.status, r.sequence) == (P.GENERIC_NACK, P.ESME_RINVCMDID, 5)
-        s.sendall(struct.pack(">LLLL", 16, P.QUERY_SM, 0, 6))  # known to SMPP, not served
+        s.sendall(struct.pack(">LLLL", 16, P.ALERT_NOTIFICATION, 0, 6))  # an SMSC's PDU, not an ESME's
         r = _read_pdu(s)
         assert (r.command_id, r.status, r.sequence) == (P.GENERIC_NACK, P.ESME_RINVCMDID, 6)
         _bind(s, 7)

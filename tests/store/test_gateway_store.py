@@ -1,0 +1,128 @@
+"""The gateway and ``lwm2m-sms server`` on each store: registrations and queued requests
+survive a restart on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+import sys
+from typing import Callable
+
+import pytest
+
+from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
+from lwm2m_sms.gateway import start_device, start_server
+
+SERVER = "+15550000"
+
+
+async def eventually(condition: Callable[[], object], what: str) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_registrations_and_queue_survive_a_restart(store_url: str) -> None:
+    net = LoopbackNetwork()
+    bearers = [LoopbackBearer(net, SERVER), LoopbackBearer(net, "+15550108")]
+    for b in bearers:
+        await b.start()
+    stack = await start_server(bearers=[bearers[0]], db=store_url)
+    dev = await start_device("dev-SQ", "SQ", server_uri=stack.udp_uri, server_msisdn=SERVER,
+                             bearer=bearers[1])
+    try:
+        stack.router.presence.asleep("dev-SQ sms")  # its SMS window closed: requests wait
+        queued = asyncio.create_task(stack.server.write("dev-SQ", "/1/0/1", 600))
+        await eventually(lambda: stack.router.queue.pending("dev-SQ"), "the write to be queued")
+        await stack.close()  # the server goes down with the write queued
+        with pytest.raises(Exception):
+            await queued  # this caller went with the server; the request stays in the store
+        stack = await start_server(bearers=[bearers[0]], db=store_url)
+        assert stack.server.registration("dev-SQ").binding == "SQ"
+        assert [r.path for r in stack.router.queue.pending("dev-SQ")] == ["/1/0/1"]
+        await dev.client.update()  # the device wakes: the stored queue goes out, once
+        await eventually(lambda: stack.router.queue.counts().get("answered") == 1, "the answer")
+        assert dev.client.objects[1][0][1] == 600
+        assert stack.router.queue.counts() == {"answered": 1}
+    finally:
+        await dev.close()
+        await stack.close()
+        for b in reversed(bearers):
+            await b.close()
+
+
+async def _line(proc: asyncio.subprocess.Process, pattern: str) -> re.Match[str]:
+    assert proc.stdout is not None and proc.stderr is not None
+    while True:
+        raw = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert raw, (await proc.stderr.read()).decode()
+        m = re.search(pattern, raw.decode())
+        if m:
+            return m
+
+
+async def _server(*argv: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "lwm2m_sms.cli", "server", "--udp", "127.0.0.1:0", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(proc.wait(), 20)
+    assert proc.returncode == 0
+
+
+async def test_server_command_on_the_store(store_url: str) -> None:
+    """``lwm2m-sms server --db URL``: a device registers; the restarted server has it."""
+    proc = await _server("--db", store_url)
+    try:
+        m = await _line(proc, r"LwM2M server on (coap://[^\s,]+), registrations and queue in (\S+)")
+        assert m.group(2) == store_url
+        dev = await start_device("cli-u", "U", server_uri=m.group(1))
+        await _line(proc, r"registered\s+ep=cli-u b=U")
+    finally:
+        await _stop(proc)
+    await dev.close(deregister=False)
+    proc = await _server("--db", store_url)
+    try:
+        uri = (await _line(proc, r"LwM2M server on (coap://[^\s,]+)")).group(1)
+        await _line(proc, r"stored\s+ep=cli-u b=U")
+        # The same device comes back and de-registers: the restarted server knew it.
+        dev = await start_device("cli-u", "U", server_uri=uri)
+        await _line(proc, r"registered\s+ep=cli-u b=U")
+        await dev.close()
+        await _line(proc, r"deregistered\s+ep=cli-u")
+    finally:
+        await _stop(proc)
+
+
+async def test_server_command_needs_a_local_file_for_sms_parts(pg_url: str) -> None:
+    proc = await _server("--db", pg_url, "--smpp", "127.0.0.1:1", "--msisdn", SERVER)
+    _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert err.decode().count("\n") == 1 and "--local-db" in err.decode()
+
+
+async def test_server_command_names_an_unreachable_database() -> None:
+    proc = await _server("--db", "postgresql://gw:secret@127.0.0.1:1/fleet?connect_timeout=3")
+    _out, err = await asyncio.wait_for(proc.communicate(), 30)
+    text = err.decode()
+    assert proc.returncode == 1 and text.count("\n") == 1, text
+    assert "error: --db postgresql://gw:***@127.0.0.1:1/fleet" in text and "secret" not in text
+
+
+async def test_gateway_needs_a_local_file_for_sms_parts(pg_url: str) -> None:
+    from smsc.link import SmppLinkConfig
+
+    from lwm2m_sms.gateway import Gateway, GatewayConfig, GatewayError
+
+    config = GatewayConfig(udp=("127.0.0.1", 0), msisdn=SERVER, db=pg_url,
+                           smpp=SmppLinkConfig(host="127.0.0.1", port=1, system_id="gw"))
+    with pytest.raises(GatewayError) as err:
+        await Gateway(config).start()
+    assert err.value.part == "local_db" and "local_db" in err.value.detail
