@@ -57,6 +57,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_PEERS_LOGGED = 20  # per-peer counter lines logged at INFO on shutdown
+
 #: ``accept_filter(remote, message) -> bool``: False drops the message silently.
 AcceptFilter = Callable[[SmsAddress, Message], bool]
 
@@ -218,9 +220,17 @@ class SmsTransport(interfaces.MessageInterface):
             # Sends already handed to the bearer finish (they only wait for acceptance).
             await asyncio.wait(list(self._sending), timeout=2.0)
         log.info("coap+sms on %s shut down: %s", self.local_msisdn, self.stats().summary())
-        if log.isEnabledFor(logging.DEBUG):  # one line per peer: 100,000 lines for a fleet
-            for peer, c in self._peers.items():
-                log.debug("coap+sms on %s peer %s: %s", self.local_msisdn, peer, c.nonzero())
+        # A line per peer, but not 100,000 of them for a fleet: the first few at INFO, the
+        # rest at DEBUG only.
+        debug = log.isEnabledFor(logging.DEBUG)
+        for i, (peer, c) in enumerate(self._peers.items()):
+            if i < _PEERS_LOGGED or debug:
+                log.log(logging.INFO if i < _PEERS_LOGGED else logging.DEBUG,
+                        "coap+sms on %s peer %s: %s", self.local_msisdn, peer, c.nonzero())
+            else:
+                log.info("coap+sms on %s: %d more peers (at DEBUG)", self.local_msisdn,
+                         len(self._peers) - _PEERS_LOGGED)
+                break
 
     # -- sending ------------------------------------------------------------------------
 
