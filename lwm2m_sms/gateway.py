@@ -71,6 +71,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
+def _udp_uri(host: str, port: Optional[int]) -> str:
+    """``coap://HOST:PORT`` (an IPv6 host in brackets)."""
+    return f"coap://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 class GatewayError(Lwm2mSmsError):
     """A gateway could not start. ``part`` is the :class:`GatewayConfig` field that
     failed (``"udp"``, ``"db"``, ``"local_db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
@@ -204,9 +209,7 @@ class Gateway:
     @property
     def udp_uri(self) -> str:
         """``coap://host:port`` of the server's UDP socket (the port the OS picked, for 0)."""
-        host = self.config.udp[0]
-        host = f"[{host}]" if ":" in host else host
-        return f"coap://{host}:{self.udp_port}"
+        return _udp_uri(self.config.udp[0], self.udp_port)
 
     @property
     def sms_uri(self) -> Optional[str]:
@@ -295,7 +298,8 @@ class Gateway:
 
             assert cfg.msisdn is not None
             smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
-            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), durability=cfg.durability)
+            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), dead_letters=self._local_db(),
+                              durability=cfg.durability)
             where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
             try:
                 await link.start()
@@ -400,8 +404,7 @@ class BootstrapStack:
 
     @property
     def udp_uri(self) -> str:
-        host = f"[{self.udp_host}]" if ":" in self.udp_host else self.udp_host
-        return f"coap://{host}:{local_port(self.context)}"
+        return _udp_uri(self.udp_host, local_port(self.context))
 
     @property
     def sms_uri(self) -> Optional[str]:
@@ -469,19 +472,27 @@ async def start_device(
     the number a device without a bearer names in ``sms=`` (with a bearer: the bearer's)."""
     # One socket of its own per device (see lwm2m_sms.lwm2m.udp: no shared ports).
     context = await udp_context(("127.0.0.1", 0)) if udp else aiocoap.Context(serversite=None)
-    sms = None
-    if bearer is not None:
-        sms = await add_sms_transport(context, bearer, sms_settings)
-    client = Lwm2mClient(
-        context, endpoint, server=server_uri, bootstrap=bootstrap_uri, binding=binding,
-        sms=bearer.local_address if bearer is not None else own_sms,
-        server_sms=server_msisdn, **client_kwargs,
-    )
+    try:
+        sms = None
+        if bearer is not None:
+            sms = await add_sms_transport(context, bearer, sms_settings)
+        client = Lwm2mClient(
+            context, endpoint, server=server_uri, bootstrap=bootstrap_uri, binding=binding,
+            sms=bearer.local_address if bearer is not None else own_sms,
+            server_sms=server_msisdn, **client_kwargs,
+        )
+    except BaseException:
+        await context.shutdown()  # its socket, whatever refused the device
+        raise
     if bearer is not None:
         bearer.set_sender_trust(client.trust.known)
     device = Device(client, context, sms)
     if start:
-        await client.start()
+        try:
+            await client.start()
+        except BaseException:
+            await device.close(deregister=False)
+            raise
     return device
 
 

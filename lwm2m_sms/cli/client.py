@@ -108,6 +108,7 @@ async def _bearers(args: argparse.Namespace, numbers: list[str], closers: list[A
 async def run(args: argparse.Namespace) -> int:
     from ..errors import Lwm2mSmsError
     from ..gateway import start_device
+    from ..lwm2m.client import BootstrapSchedule
     from ..lwm2m.exceptions import ConfigError
 
     def fail(text: str, code: int = 2) -> int:
@@ -140,6 +141,9 @@ async def run(args: argparse.Namespace) -> int:
             extra: dict[str, Any] = {}
             if bearers[i] is None and numbers[i] is not None:
                 extra["own_sms"] = numbers[i]  # a UDP device that names a number in sms=
+            if args.count > 1:
+                # a fleet that finds its bootstrap server down retries out of lockstep
+                extra["bootstrap_schedule"] = BootstrapSchedule(jitter=0.5)
             devices.append(await start_device(
                 ep, args.binding, server_uri=args.server, bootstrap_uri=args.bootstrap,
                 server_msisdn=args.server_sms, bearer=bearers[i], udp=uses_udp, start=False,
@@ -154,11 +158,23 @@ async def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     if bearers[0] is not None:
         print(f"{len(devices)} SMS device(s) from {numbers[0]} on {bearer_name(args)}", flush=True)
-    results = await asyncio.gather(*(d.client.start() for d in devices), return_exceptions=True)
-    failed = [(d.client.endpoint, r) for d, r in zip(devices, results) if isinstance(r, BaseException)]
+    # A start can take long (hold-off, bootstrap back-off): a signal meanwhile stops it.
+    starts = [asyncio.ensure_future(d.client.start()) for d in devices]
+    all_started: "asyncio.Future[list[Any]]" = asyncio.gather(*starts, return_exceptions=True)
+    stopping: "asyncio.Future[Any]" = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([all_started, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not all_started.done():
+        for task in starts:
+            task.cancel()
+    results = await all_started
+    stopped = sum(isinstance(r, asyncio.CancelledError) for r in results)
+    failed = [(d.client.endpoint, r) for d, r in zip(devices, results)
+              if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
     for ep, error in failed[:10]:
         print(f"{ep}: registration failed: {error}", file=sys.stderr)
-    print(f"{len(devices) - len(failed)} of {len(devices)} device(s) registered", flush=True)
+    print(f"{len(devices) - len(failed) - stopped} of {len(devices)} device(s) registered"
+          + (f", {stopped} stopped before registering" if stopped else ""), flush=True)
     try:
         await asyncio.wait_for(stop.wait(), args.duration)
     except asyncio.TimeoutError:

@@ -4,11 +4,12 @@ OMA-TS-LightweightM2M-V1_0_2 5.2 (Bootstrap Interface). A bootstrap session runs
 the device:
 
 1. Bootstrap Delete ``/`` (the client keeps its bootstrap account and /3),
-2. Bootstrap Write of each server account: ``/0/{i}`` (server URI, bootstrap-server
+2. Bootstrap Discover on ``/``: which /0 instance the bootstrap account is (the only /0
+   instance a Delete of ``/`` leaves), so that no Write lands on it,
+3. Bootstrap Write of each server account: ``/0/{i}`` (server URI, bootstrap-server
    false, security mode NoSec 3, SMS security mode 3, the server's SMS number in /0/x/9,
    short server id) and ``/1/{j}`` (short server id, lifetime, notification storing,
    binding in /1/x/7),
-3. Bootstrap Discover on ``/``,
 4. Bootstrap-Finish ``POST /bs``.
 
 It starts in one of two ways (5.2.3): Client Initiated, on a Bootstrap-Request
@@ -34,8 +35,8 @@ Configuration (:meth:`BootstrapConfig.from_dict`, JSON on the command line)::
 
 Security modes other than NoSec (3) and SMS security modes other than 3 are refused when
 the configuration is loaded (DESIGN: only NoSec is built). Security instances are written
-from id 1 upwards (``security_instance`` overrides), keeping clear of the bootstrap
-account a client usually has at /0/0.
+at the lowest ids from 1 upwards that the Discover did not list (``security_instances``
+overrides), keeping clear of the bootstrap account wherever the client keeps it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ import aiocoap
 from aiocoap import Message, resource
 from aiocoap.numbers.codes import Code
 
+from ..clock import SYSTEM_CLOCK, Clock, wait_for
 from ..errors import AddressError
 from ..sms.address import Address, parse_msisdn
 from . import linkformat
@@ -58,8 +60,8 @@ from .client.accounts import NOSEC, SMS_NOSEC, ServerAccount, check_security
 from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
-from .udp import local_port, udp_context
-from .registration import BINDINGS
+from .udp import RateLimitedLog, local_port, udp_context
+from .registration import BINDINGS, DEFAULT_LIMITS, printable
 from .remote import remote_msisdn, remote_uri
 
 __all__ = ["BootstrapInfo", "BootstrapConfig", "BootstrapServer", "BootstrapSession", "BootstrapStats", "StepResult"]
@@ -77,6 +79,7 @@ class BootstrapInfo:
     security_instances: list[int] = field(default_factory=list)
     server_instances: list[int] = field(default_factory=list)
     sms: frozenset[Address] = frozenset()  # numbers a Bootstrap-Request by SMS may come from
+    auto_security_instances: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -87,6 +90,8 @@ class BootstrapInfo:
                 raise ConfigError(f"binding {account.binding!r} is not one of {', '.join(sorted(BINDINGS))}")
             if "S" in account.binding and account.sms_number is None:
                 raise ConfigError(f"server {account.uri}: binding {account.binding} needs the server's sms_number")
+        # empty: chosen per session, clear of the ids the device's Discover lists in /0
+        self.auto_security_instances = not self.security_instances
         if not self.security_instances:
             self.security_instances = [i + 1 for i in range(len(self.servers))]
         if not self.server_instances:
@@ -138,6 +143,9 @@ class BootstrapConfig:
             return BootstrapInfo([_account(s) for s in d.get("servers", [])], sms=sms)
 
         endpoints = {ep: info(d) for ep, d in data.get("endpoints", {}).items()}
+        if isinstance(data.get("default"), dict) and data["default"].get("sms"):
+            # a number is listed for an endpoint name: the default has none to tie it to
+            raise ConfigError("default: 'sms' is per endpoint; list the numbers under endpoints")
         return cls(endpoints, info(data["default"]) if data.get("default") else None)
 
     @classmethod
@@ -171,6 +179,7 @@ class BootstrapSession:
     discovered: list[Link] = field(default_factory=list)
     done: "asyncio.Future[BootstrapSession]" = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     msisdn: Optional[Address] = None  # the device's number when the session runs by SMS
+    ended: Optional[float] = None  # the server's clock when it ended
 
     @property
     def succeeded(self) -> bool:
@@ -188,7 +197,7 @@ class BootstrapSession:
         if self.succeeded or not self.steps:
             return ""
         last = self.steps[-1]
-        return f"{last.step}: {last.code or ''} {last.error}".strip()
+        return f"{last.step}: " + " ".join(str(part) for part in (last.code, last.error) if part)
 
 
 @dataclass
@@ -223,19 +232,33 @@ class BootstrapServer:
     ``sessions[ep]`` holds the last bootstrap of each endpoint; ``on_finished`` callbacks
     get each session when it ends. A step without an answer within ``step_timeout``
     seconds fails the session. A peer cannot pile up work: one session per endpoint (a
-    request for an endpoint whose session runs with another peer is refused 4.00), at most
-    ``max_sessions`` at a time (5.03 beyond)."""
+    request for an endpoint whose session runs with another peer is refused 4.00, a push
+    of it raises ConfigError), at most ``max_sessions`` at a time (5.03 beyond), none
+    asked for within ``min_interval`` seconds (on ``clock``, the project's injectable
+    :class:`~lwm2m_sms.clock.Clock`) of the end of the endpoint's
+    last one (5.03 with Max-Age), and ``sessions`` keeps at most ``max_history`` finished
+    ones (the oldest go first)."""
 
     def __init__(self, config: BootstrapConfig, *, send: Optional[Send] = None, step_timeout: float = 120.0,
-                 max_sessions: int = 1000):
-        self.config = config
+                 max_sessions: int = 1000, max_history: int = 10000, min_interval: float = 30.0,
+                 clock: Clock = SYSTEM_CLOCK):
         self._send_fn = send
+        self.min_interval = min_interval
+        self.clock = clock
         self.step_timeout = step_timeout
         self.max_sessions = max_sessions
+        self.max_history = max_history
         self.context: Optional[aiocoap.Context] = None
         self.site = resource.Site()
         self.mount(self.site)
+        # the last session of each endpoint, oldest first; finished ones beyond max_history
+        # are forgotten (a default configuration lets any name start one)
         self.sessions: dict[str, BootstrapSession] = {}
+        self._running = 0
+        self._running_numbers: dict[Address, int] = {}  # device numbers of running SMS sessions
+        self._listed: frozenset[Address] = frozenset()
+        self._drop_log = RateLimitedLog(60.0, clock=clock.now)
+        self.config = config
         self.stats = BootstrapStats()
         self.on_finished: list[Callable[[BootstrapSession], None]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -261,9 +284,23 @@ class BootstrapServer:
             raise RuntimeError("no UDP transport in this bootstrap server's context")
         return port
 
+    @property
+    def config(self) -> BootstrapConfig:
+        """The bootstrap information. The numbers it lists are indexed when it is set: give
+        a changed configuration by assigning it again, not by changing it in place."""
+        return self._config
+
+    @config.setter
+    def config(self, config: BootstrapConfig) -> None:
+        self._config = config
+        # knows_sms runs for each SMS part from anyone: a set lookup, not a scan of endpoints
+        self._listed = frozenset(n for info in config.endpoints.values() for n in info.sms)
+
     async def close(self) -> None:
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.context is not None:
             await self.context.shutdown()
 
@@ -272,8 +309,7 @@ class BootstrapServer:
     def knows_sms(self, sender: Address) -> bool:
         """Whether ``sender`` is listed for an endpoint or is the device of a running
         session (the bearer's reassembly trust)."""
-        return any(sender in info.sms for info in self.config.endpoints.values()) or any(
-            s.msisdn == sender and not s.done.done() for s in self.sessions.values())
+        return sender in self._listed or sender in self._running_numbers
 
     def sms_accept_filter(self, remote: Any, message: Message) -> bool:
         """The accept_filter of the bootstrap server's SMS transports: a Bootstrap-Request
@@ -287,16 +323,23 @@ class BootstrapServer:
             info = self.config.endpoints.get(ep)
             if info is not None and sender in info.sms:
                 return True
-            self.stats.dropped_sms += 1
-            log.warning("Bootstrap-Request by SMS from %s for ep=%s (mid=%s) dropped: number not listed for it",
-                        sender, ep or "-", message.mid)
+            self._dropped(sender, "Bootstrap-Request by SMS from %s for ep=%s (mid=%s) dropped: number not "
+                          "listed for it", sender, printable(ep) or "-", message.mid)
             return False
-        if any(s.msisdn == sender and not s.done.done() for s in self.sessions.values()):
+        if sender in self._running_numbers:
             return True
-        self.stats.dropped_sms += 1
-        log.warning("SMS %s from %s (mid=%s) dropped: no bootstrap session with this number",
-                    message.code, sender, message.mid)
+        self._dropped(sender, "SMS %s from %s (mid=%s) dropped: no bootstrap session with this number",
+                      message.code, sender, message.mid)
         return False
+
+    def _dropped(self, sender: Address, text: str, *args: Any) -> None:
+        # counted always; logged at most once a minute per number, so that a flood of SMS
+        # from strangers does not become a flood of log lines
+        self.stats.dropped_sms += 1
+        ok, suppressed = self._drop_log.should_log(str(sender))
+        if ok:
+            log.warning(text + (f" ({suppressed} more from this number since the last line)" if suppressed else ""),
+                        *args)
 
     # --- sessions -------------------------------------------------------------------------
 
@@ -319,8 +362,13 @@ class BootstrapServer:
             remote = f"coap+sms://{msisdn}"
         elif not remote.lower().startswith("coap://"):
             raise ConfigError(f"{remote}: give coap://HOST:PORT or coap+sms://+N")
+        running = self.sessions.get(endpoint)
+        if running is not None and not running.done.done():
+            raise ConfigError(f"a bootstrap of {endpoint!r} is running ({running.initiated_by} initiated)")
+        if self._running >= self.max_sessions:
+            raise ConfigError(f"{self.max_sessions} bootstraps are running: try again later")
         session = BootstrapSession(endpoint, remote.rstrip("/"), "server", msisdn=msisdn)
-        self.sessions[endpoint] = session
+        self._opened(session)
         self.stats.pushed += 1
         log.info("Server Initiated Bootstrap ep=%s at %s: %d server(s)", endpoint, remote, len(info.servers))
         await self._run(session, info)
@@ -347,6 +395,12 @@ class BootstrapServer:
             log.warning("Bootstrap-Request from %s (mid=%s) refused with 4.00: ep missing or unknown parameters %s",
                         where, request.mid, list(request.opt.uri_query))
             return Message(code=Code.BAD_REQUEST, payload=b"ep missing or unknown parameter")
+        if len(ep) > DEFAULT_LIMITS.max_endpoint or not ep.isprintable():
+            # the server's rule for endpoint names: a newline in one would forge log lines
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: endpoint name too long or "
+                        "unprintable", printable(ep), where, request.mid)
+            return Message(code=Code.BAD_REQUEST, payload=b"endpoint name too long or unprintable")
         info = self.config.lookup(ep)
         if info is None:
             self.stats.refused += 1
@@ -361,13 +415,21 @@ class BootstrapServer:
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 4.00: a bootstrap of this endpoint "
                         "runs with %s", ep, where, request.mid, remote_uri(running.remote))
             return Message(code=Code.BAD_REQUEST, payload=b"a bootstrap of this endpoint is running")
-        if sum(not s.done.done() for s in self.sessions.values()) >= self.max_sessions:
+        if running is not None and running.ended is not None and self.clock.now() - running.ended < self.min_interval:
+            # each session costs the operator about ten SMS: a device (or someone sending
+            # as its number) cannot have them back to back
+            wait = max(1, round(running.ended + self.min_interval - self.clock.now()))
+            self.stats.refused += 1
+            log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: its last bootstrap ended "
+                        "less than %g s ago", ep, where, request.mid, self.min_interval)
+            return Message(code=Code.SERVICE_UNAVAILABLE, max_age=wait, payload=b"bootstrapped moments ago")
+        if self._running >= self.max_sessions:
             self.stats.refused += 1
             log.warning("Bootstrap-Request ep=%s from %s (mid=%s) refused with 5.03: %d sessions running",
                         ep, where, request.mid, self.max_sessions)
             return Message(code=Code.SERVICE_UNAVAILABLE, payload=b"too many bootstraps running")
         session = BootstrapSession(ep, request.remote, "client", msisdn=remote_msisdn(request.remote))
-        self.sessions[ep] = session
+        self._opened(session)
         self.stats.requests += 1
         log.info("Bootstrap-Request ep=%s from %s (mid=%s): %d server(s)", ep, where, request.mid, len(info.servers))
         task = asyncio.get_running_loop().create_task(self._run(session, info))
@@ -375,9 +437,35 @@ class BootstrapServer:
         task.add_done_callback(self._tasks.discard)
         return Message(code=Code.CHANGED)
 
+    def _opened(self, session: BootstrapSession) -> None:
+        self.sessions.pop(session.endpoint, None)  # to the end: the newest
+        self.sessions[session.endpoint] = session
+        self._running += 1
+        if session.msisdn is not None:
+            self._running_numbers[session.msisdn] = self._running_numbers.get(session.msisdn, 0) + 1
+
+    def _closed(self, session: BootstrapSession) -> None:
+        self._running -= 1
+        if session.msisdn is not None:
+            left = self._running_numbers.pop(session.msisdn, 1) - 1
+            if left > 0:
+                self._running_numbers[session.msisdn] = left
+        excess = len(self.sessions) - self._running - self.max_history
+        if excess > 0:
+            # oldest first; running sessions (at most max_sessions) are skipped, so this
+            # looks at no more than excess + max_sessions entries
+            finished = []
+            for ep, old in self.sessions.items():
+                if old.done.done():
+                    finished.append(ep)
+                    if len(finished) == excess:
+                        break
+            for ep in finished:
+                del self.sessions[ep]
+
     async def _step(self, session: BootstrapSession, name: str, request: Message) -> Message:
         try:
-            response = await asyncio.wait_for(self._send(session.remote, request), self.step_timeout)
+            response = await wait_for(self.clock, self._send(session.remote, request), self.step_timeout)
         except asyncio.CancelledError:
             raise
         except asyncio.TimeoutError:
@@ -397,7 +485,15 @@ class BootstrapServer:
         ep = session.endpoint
         try:
             await self._step(session, "Delete /", Message(code=Code.DELETE))
-            for account, sec_id, srv_id in zip(info.servers, info.security_instances, info.server_instances):
+            response = await self._step(session, "Discover /", Message(code=Code.GET, accept=ContentFormat.LINK_FORMAT.value))
+            try:
+                session.discovered = linkformat.parse(response.payload)
+            except ValueError as exc:
+                log.warning("bootstrap ep=%s: Discover answer is not link-format: %s", ep, exc)
+            security_ids = info.security_instances
+            if info.auto_security_instances:
+                security_ids = _free_ids(_instances_of(0, session.discovered), len(info.servers))
+            for account, sec_id, srv_id in zip(info.servers, security_ids, info.server_instances):
                 sec = account.security_instance()
                 cf, body = encode_payload((0, sec_id), sec, ContentFormat.TLV)
                 await self._step(session, f"Write /0/{sec_id}", Message(code=Code.PUT, uri_path=("0", str(sec_id)),
@@ -405,11 +501,6 @@ class BootstrapServer:
                 cf, body = encode_payload((1, srv_id), account.server_instance(), ContentFormat.TLV)
                 await self._step(session, f"Write /1/{srv_id}", Message(code=Code.PUT, uri_path=("1", str(srv_id)),
                                                                        content_format=cf, payload=body))
-            response = await self._step(session, "Discover /", Message(code=Code.GET, accept=ContentFormat.LINK_FORMAT.value))
-            try:
-                session.discovered = linkformat.parse(response.payload)
-            except ValueError as exc:
-                log.warning("bootstrap ep=%s: Discover answer is not link-format: %s", ep, exc)
             await self._step(session, "Finish", Message(code=Code.POST, uri_path=("bs",)))
             log.info("bootstrap ep=%s (%s initiated) finished: %s", ep, session.initiated_by,
                      ", ".join(f"{s.step} {s.code}" for s in session.steps))
@@ -426,7 +517,9 @@ class BootstrapServer:
             else:
                 self.stats.failed += 1
             if not session.done.done():
+                session.ended = self.clock.now()
                 session.done.set_result(session)
+                self._closed(session)
             for callback in self.on_finished:
                 try:
                     callback(session)
@@ -436,3 +529,24 @@ class BootstrapServer:
 
 class _StepFailed(Exception):
     pass
+
+
+def _instances_of(obj: int, links: list[Link]) -> set[int]:
+    """The instance ids of ``obj`` in a Discover answer (``</0/1>`` ...)."""
+    ids = set()
+    for link in links:
+        parts = link.target.strip("/").split("/")
+        if len(parts) == 2 and parts[0] == str(obj) and parts[1].isdigit():
+            ids.add(int(parts[1]))
+    return ids
+
+
+def _free_ids(taken: set[int], count: int) -> list[int]:
+    """The ``count`` lowest ids from 1 upwards that are not ``taken``."""
+    ids: list[int] = []
+    candidate = 1
+    while len(ids) < count:
+        if candidate not in taken:
+            ids.append(candidate)
+        candidate += 1
+    return ids

@@ -35,7 +35,7 @@ async def test_push_by_sms(network, tmp_path):
         out, err = await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == 0, (out.decode(), err.decode())
         lines = out.decode().splitlines()
-        assert [l.split()[0] for l in lines[:-1]] == ["Delete", "Write", "Write", "Discover", "Finish"]
+        assert [l.split()[0] for l in lines[:-1]] == ["Delete", "Discover", "Write", "Write", "Finish"]
         assert lines[-1] == "bootstrap ep=push-s at coap+sms://+15550501: succeeded"
         await asyncio.wait_for(booting, 20)
         assert stack.server.registration("push-s").binding == "S"
@@ -78,7 +78,7 @@ async def test_push_to_a_silent_number_fails(network, tmp_path):
                      "--smpp", f"127.0.0.1:{smsc.port}", "--system-id", "bs", "--msisdn", BS)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 1
-    assert "failed (Delete /:  no answer within 0.5 s)" in out.decode().splitlines()[-1]
+    assert "failed (Delete /: no answer within 0.5 s)" in out.decode().splitlines()[-1]
 
 
 async def test_serve_and_an_sms_device_that_asks(network, tmp_path):

@@ -126,3 +126,17 @@ async def test_command_line_errors_are_one_line(args, words):
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     lines = err.decode().strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1 and words in lines[0], lines
+
+
+async def test_a_signal_while_a_device_waits_its_hold_off_stops_it(network):
+    """The device waits an hour for a server-initiated bootstrap (hold-off): SIGTERM stops
+    it then, not after the wait."""
+    smsc, _stack = network
+    proc = await cli("client", "--ep", "cli-wait", "--binding", "S", "--smpp", f"127.0.0.1:{smsc.port}",
+                     "--system-id", "dev0109", "--msisdn", "+15550109", "--bootstrap", "coap+sms://+15550009",
+                     "--hold-off", "3600")
+    await line_with(proc, "SMS device(s)")
+    proc.send_signal(signal.SIGTERM)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    assert "0 of 1 device(s) registered, 1 stopped before registering" in out.decode()

@@ -22,7 +22,7 @@ async def test_bootstrap_register_read_write_execute_observe_deregister(server, 
         await client.start()
         session = await asyncio.wait_for(bs.sessions["dev-1"].done, 10)
         assert session.succeeded
-        assert [s.step for s in session.steps] == ["Delete /", "Write /0/1", "Write /1/0", "Discover /", "Finish"]
+        assert [s.step for s in session.steps] == ["Delete /", "Discover /", "Write /0/1", "Write /1/0", "Finish"]
         _, reg = await recorder.next("registered")
         assert (reg.endpoint, reg.lifetime, reg.binding) == ("dev-1", 120, "U")
         assert reg.remote_uri.startswith("coap://127.0.0.1:")

@@ -51,7 +51,7 @@ async def test_server_initiated_bootstrap_by_sms(rig):
     session = await bs.server.push("si-s", "+15550401")
     assert session.state == "succeeded", session.steps
     await asyncio.wait_for(booting, 20)
-    # Delete, Write /0/1, Write /1/0, Discover, Finish, then Register: one SMS each way
+    # Delete, Discover, Write /0/1, Write /1/0, Finish, then Register: one SMS each way
     assert rig.sms() - before == 12
     assert_bootstrapped(dev.client, "S")
     assert dev.client.bootstrap_state.completed == ["server"]
@@ -159,6 +159,9 @@ async def test_server_initiated_bootstrap_by_udp_of_a_registered_device(rig):
     assert session.state == "succeeded", session.steps
     await asyncio.wait_for(dev.client.registered.wait(), 10)  # registered anew
     assert stack.server.registration("si-u").binding == "U"
+    leaving = [t for t in dev.client._tasks if t.get_coro().__qualname__.endswith("deregister")]
+    await asyncio.wait_for(asyncio.gather(*leaving), 10)
+    assert old.server.registrations() == []  # de-registered there, not left to expire
     assert_bootstrapped(dev.client, "U")
     assert 1 in dev.client.objects[0] and list(dev.client.objects[1]) == [0]
     await dev.close()

@@ -11,6 +11,7 @@ refuses the others with a clear error (DESIGN: trust).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -31,7 +32,8 @@ SECURITY_MODES = {0: "PSK", 1: "RPK", 2: "certificate", 3: "NoSec", 4: "certific
 SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec"}
 
 # Object tree: object id -> instance id -> resource id -> value
-Tree = dict[int, dict[int, dict[int, Any]]]
+# (an instance is a dict, or a mapping such as the Device object's shared template)
+Tree = dict[int, dict[int, MutableMapping[int, Any]]]
 
 
 @dataclass
@@ -84,7 +86,7 @@ def check_security(instance: dict[int, Any]) -> None:
         )
 
 
-def _sms_number(sec: dict[int, Any], endpoint: str) -> Optional[Address]:
+def _sms_number(sec: Mapping[int, Any], endpoint: str) -> Optional[Address]:
     if not sec.get(9):
         return None
     try:
@@ -130,7 +132,7 @@ def bootstrap_account(objects: Tree, endpoint: str = "") -> Optional[tuple[int, 
     return None
 
 
-def account_numbers(sec: dict[int, Any]) -> list[Address]:
+def account_numbers(sec: Mapping[int, Any]) -> list[Address]:
     """The MSISDNs a Security instance names: /0/x/9, and the number of a ``coap+sms``
     server URI in /0/x/0. Malformed values name nothing."""
     candidates = [str(sec[9])] if sec.get(9) else []

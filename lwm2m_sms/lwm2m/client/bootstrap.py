@@ -23,8 +23,9 @@ them without real time.
 from __future__ import annotations
 
 import asyncio
+import random
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from ...errors import DecodeError
 from ..content import ContentFormat, decode_object, encode_payload
@@ -39,21 +40,33 @@ __all__ = ["BootstrapSchedule", "BootstrapState", "Smartcard", "is_bootstrap_ser
 class BootstrapSchedule:
     """When to send Bootstrap-Requests: first after ``hold_off`` seconds (the bootstrap
     account's /0/x/11), then, while none is answered, again after ``first_retry`` seconds,
-    doubling up to ``max_retry``, at most ``attempts`` requests in all (None: forever)."""
+    doubling up to ``max_retry``, at most ``attempts`` requests in all (None: forever).
+    A session the bootstrap server opened on its own (Server Initiated) that sees no
+    command for ``session_timeout`` seconds is left, so that a bootstrap server that went
+    away does not keep the device from its LwM2M servers. ``jitter`` (0 to 1) shortens each
+    retry wait by up to that fraction, at random: a fleet that lost its bootstrap server at
+    once does not come back in lockstep (the hold-off is the configured time, exactly)."""
 
     hold_off: float = 0.0
     first_retry: float = 2.0
     max_retry: float = 300.0
     attempts: Optional[int] = 8
+    session_timeout: float = 300.0
+    jitter: float = 0.0
 
-    def delay_before(self, attempt: int) -> Optional[float]:
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ConfigError(f"bootstrap retry jitter {self.jitter} is not between 0 and 1")
+
+    def delay_before(self, attempt: int, rand: Callable[[], float] = random.random) -> Optional[float]:
         """Seconds to wait before request number ``attempt`` (0-based), None when no
-        further request is to be made."""
+        further request is to be made. ``rand`` gives the jitter's numbers in [0, 1)."""
         if self.attempts is not None and attempt >= self.attempts:
             return None
         if attempt == 0:
             return max(0.0, self.hold_off)
-        return min(self.max_retry, self.first_retry * 2.0 ** (attempt - 1))
+        delay = min(self.max_retry, self.first_retry * 2.0 ** (attempt - 1))
+        return delay * (1.0 - self.jitter * rand()) if self.jitter else delay
 
 
 @dataclass
@@ -105,6 +118,7 @@ class BootstrapState:
     initiated_by: Optional[str] = None
     peer: Optional[str] = None  # uri_base of the bootstrap server of the open session
     finished: Optional["asyncio.Future[None]"] = None
+    commands: int = 0  # bootstrap commands served (a watchdog sees whether the session moves)
     completed: list[str] = field(default_factory=list)  # how each finished bootstrap began
 
     def waiter(self) -> "asyncio.Future[None]":

@@ -10,6 +10,7 @@ transport per URI scheme, so each simulated device has a context of its own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from typing import Any, Awaitable, Callable, Coroutine, Optional
@@ -31,6 +32,7 @@ from .observe import Observations, effective_attributes
 from .reception import QueueWindow, SmsTrust, install_sleep_gate, install_sms_trust
 from .registration import RegistrationLoop, Session
 from .site import ClientSite
+from .stats import DeviceStats
 
 __all__ = ["Lwm2mClient", "DEFAULT_QUEUE_WINDOW"]
 
@@ -55,7 +57,7 @@ class Lwm2mClient:
     __slots__ = (
         "context", "endpoint", "clock", "sleep", "smartcard", "bootstrap_schedule", "bootstrap_uri", "objects",
         "stats", "_tasks", "tree", "window", "trust", "observations", "registrations", "bootstrap_state",
-        "_awaiting_bootstrap", "handler", "site",
+        "_awaiting_bootstrap", "handler", "site", "_purge",
     )
 
     def __init__(
@@ -106,9 +108,8 @@ class Lwm2mClient:
             )
             self.objects[0][1] = account.security_instance()
             self.objects[1][0] = account.server_instance() | SERVER_EXECUTABLES
-        self.stats = {"registers": 0, "updates": 0, "requests": 0, "dropped_asleep": 0, "dropped_untrusted": 0,
-                      "notifications": 0, "bootstrap_requests": 0, "bootstrap_unanswered": 0}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.stats = DeviceStats()
+        self._tasks: Optional[set[asyncio.Task[Any]]] = None  # made by the first _spawn
         self.tree = ObjectTree(self.objects, lambda: int(self.clock()))
         self.window = QueueWindow(lambda: self.binding, clock, queue_window, endpoint, self.stats)
         self.trust = SmsTrust(self.objects, endpoint, self.stats)
@@ -119,8 +120,10 @@ class Lwm2mClient:
                                               update_margin=update_margin, stats=self.stats, spawn=self._spawn)
         self.bootstrap_state = BootstrapState()
         self._awaiting_bootstrap = False
+        self._purge: "Optional[asyncio.Task[Any]]" = None
         self.handler = RequestHandler(endpoint, self.tree, self.observations, self.registrations,
-                                      self.bootstrap_state, self.stats, self._bootstrap_finished)
+                                      self.bootstrap_state, self.stats, self._bootstrap_finished,
+                                      self._server_bootstrap_begun)
         self.site = ClientSite(endpoint, self.handler, self.observations, self.window.activity)
         context.serversite = self.site
         install_sleep_gate(context, self.window)
@@ -198,23 +201,42 @@ class Lwm2mClient:
 
     async def start(self, *, bootstrap_timeout: float = 60.0) -> None:
         """Boot as LwM2M 1.0.2 5.2.3 orders it: the smartcard's bootstrap information
-        first, then the server accounts the device holds; with none, bootstrap (hold-off,
-        then Client Initiated Bootstrap unless the server starts one). Returns once
-        registered with every server account."""
-        if self.smartcard is not None and not self.server_accounts():
+        first, then the server accounts the device holds; with none, or when it registers
+        with none of them, bootstrap (hold-off, then Client Initiated Bootstrap unless the
+        server starts one). Returns once registered with every server account."""
+        if self.smartcard is not None and "smartcard" not in self.bootstrap_state.completed:
+            # 5.2.3: the card comes before the factory's accounts (it replaces them); once
+            # applied, a later start keeps what bootstraps since have written
             self.apply_smartcard(self.smartcard)
+        bootstrapped = False
         if not self.server_accounts() and bootstrap_account(self.objects) is not None:
             await self.bootstrap(timeout=bootstrap_timeout)
-        await self.register_all()
+            bootstrapped = True
+        try:
+            await self.register_all()
+        except (ConfigError, aiocoap.error.Error, OSError) as exc:
+            registered_somewhere = any(s.location for s in self.registrations.sessions.values())
+            if bootstrapped or registered_somewhere or bootstrap_account(self.objects) is None:
+                raise
+            # 5.2.3: registered with none of its servers, the device bootstraps
+            log.warning("ep=%s registered with none of its servers (%s): Client Initiated Bootstrap",
+                        self.endpoint, exc)
+            self.registrations.detach()
+            await self.bootstrap(timeout=bootstrap_timeout)
+            await self.register_all()
 
     async def stop(self, deregister: bool = True, timeout: float = 10.0) -> None:
         """De-register from every server (when asked; each De-register given up after
         ``timeout`` seconds, so an unreachable server does not hold a shutdown), stop all
         timers."""
-        for task in list(self._tasks):
+        tasks = [t for t in self._tasks or () if t is not asyncio.current_task()]
+        for task in tasks:
             task.cancel()
         self.observations.stop()
         await self.registrations.stop(deregister, timeout)
+        # gone when stop() returns: a caller that shuts the context down next leaves no
+        # task of this device pending
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def register_all(self) -> None:
         await self.registrations.register_all(self.server_accounts())
@@ -237,6 +259,8 @@ class Lwm2mClient:
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> "asyncio.Task[Any]":
         task = asyncio.get_running_loop().create_task(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
@@ -261,15 +285,15 @@ class Lwm2mClient:
         """Wait the Client Hold Off Time (a Server Initiated Bootstrap may come
         meanwhile), then Client Initiated Bootstrap: Bootstrap-Request, retried with
         back-off while unanswered, then serve the bootstrap server's commands until
-        Bootstrap-Finish. ConfigError when refused, unanswered or not finished within
-        ``timeout`` seconds of the accepted request."""
+        Bootstrap-Finish. ConfigError when refused, unanswered, or when the session stops:
+        no command from the bootstrap server for ``timeout`` seconds and no Finish."""
         found = bootstrap_account(self.objects, self.endpoint)
         if found is None:
             raise ConfigError(f"ep={self.endpoint}: no bootstrap-server account")
         _iid, account = found
         schedule = self.bootstrap_schedule or BootstrapSchedule()
         if account.hold_off is not None:
-            schedule = BootstrapSchedule(account.hold_off, schedule.first_retry, schedule.max_retry, schedule.attempts)
+            schedule = dataclasses.replace(schedule, hold_off=account.hold_off)
         state = self.bootstrap_state
         finished = state.waiter()
         self._awaiting_bootstrap = True
@@ -307,6 +331,13 @@ class Lwm2mClient:
             self.stats["bootstrap_unanswered"] += 1
             log.warning("ep=%s Bootstrap-Request to %s unanswered: %r", self.endpoint, account.uri, exc)
             return False
+        if response.code.class_ == 5:
+            # the bootstrap server cannot now (too many bootstraps running): ask again later
+            self.bootstrap_state.end()
+            self.stats["bootstrap_unanswered"] += 1
+            log.warning("ep=%s Bootstrap-Request to %s answered %s: asking again later", self.endpoint,
+                        account.uri, response.code)
+            return False
         if response.code != Code.CHANGED:
             self.bootstrap_state.end()
             raise ConfigError(f"Bootstrap-Request refused with {response.code}: "
@@ -325,32 +356,81 @@ class Lwm2mClient:
             sleeper.cancel()
 
     async def _wait_finish(self, finished: "asyncio.Future[None]", timeout: float) -> None:
+        # ``timeout`` is the silence allowed between the bootstrap server's commands, not the
+        # whole session: by SMS five steps can take longer than one wait, and still move
+        # (on the client's sleep, as the other bootstrap timers)
+        while True:
+            seen = self.bootstrap_state.commands
+            await self._sleep_unless(finished, timeout)
+            if finished.done():
+                return
+            if self.bootstrap_state.commands == seen:
+                raise ConfigError(f"no Bootstrap-Finish: no command from the bootstrap server for {timeout:g} s")
+
+    def _server_bootstrap_begun(self) -> None:
+        """The bootstrap server opened a session on its own. While bootstrap() runs, it
+        waits for Finish with its own timeout; otherwise a watchdog leaves a session that
+        stops moving."""
+        if not self._awaiting_bootstrap:
+            self._spawn(self._leave_stalled_bootstrap(self.bootstrap_state.waiter()))
+
+    async def _leave_stalled_bootstrap(self, finished: "asyncio.Future[None]") -> None:
+        state = self.bootstrap_state
+        timeout = (self.bootstrap_schedule or BootstrapSchedule()).session_timeout
+        while True:
+            seen = state.commands
+            await self._sleep_unless(finished, timeout)
+            if finished.done() or not state.active or state.finished is not finished:
+                return
+            if state.commands == seen:
+                break
+        state.end()
+        self.stats["bootstrap_abandoned"] += 1
+        log.warning("ep=%s Server Initiated Bootstrap by %s left: no command for %g s and no Bootstrap-Finish",
+                    self.endpoint, state.peer, timeout)
+        if not self.server_accounts() and bootstrap_account(self.objects) is not None:
+            # its Delete took the server accounts: bootstrap as a device without any does
+            await self._bootstrap_again()
+
+    async def _bootstrap_again(self) -> None:
+        self.registrations.set_registered(False)
         try:
-            await asyncio.wait_for(asyncio.shield(finished), timeout)
-        except asyncio.TimeoutError:
-            raise ConfigError(f"no Bootstrap-Finish within {timeout} s") from None
+            await self.bootstrap()
+        except ConfigError as exc:
+            log.error("ep=%s: bootstrap failed: %s", self.endpoint, exc)
+            return
+        await self._register_again()
 
     def _bootstrap_finished(self) -> None:
         """Bootstrap-Finish accepted: start the account timeout; a device that was not
         waiting for a bootstrap (Server Initiated on a running device) registers anew."""
         self._schedule_account_purge()
         if not self._awaiting_bootstrap:
-            self.registrations.registered.clear()  # set again once registered anew
+            self.registrations.set_registered(False)  # set again once registered anew
             self._spawn(self._register_again())
 
     async def _register_again(self) -> None:
         await asyncio.sleep(0)  # let the 2.04 to Bootstrap-Finish go out first
-        self.registrations.cancel()
-        self.registrations.sessions.clear()
+        # the registrations of before the bootstrap are ended, not left to expire on their
+        # servers; in the background: by SMS the old server's answer no longer gets in
+        # (its number left /0), so a De-register there waits out its timeout
+        old = self.registrations.detach()
+        if any(s.location for s in old):
+            self._spawn(self.registrations.deregister(old, 10.0))
         try:
             await self.register_all()
         except (ConfigError, aiocoap.error.Error) as exc:
             log.error("ep=%s: registration after bootstrap failed: %s", self.endpoint, exc)
 
     def _schedule_account_purge(self) -> None:
+        # the timeout runs from the last bootstrap: an earlier one's timer must not purge
+        # the account a later bootstrap wrote
+        if self._purge is not None:
+            self._purge.cancel()
+            self._purge = None
         found = bootstrap_account(self.objects, self.endpoint)
         if found is not None and found[1].account_timeout:
-            self._spawn(self._purge_bootstrap_account(found[0], found[1].account_timeout))
+            self._purge = self._spawn(self._purge_bootstrap_account(found[0], found[1].account_timeout))
 
     async def _purge_bootstrap_account(self, iid: int, timeout: float) -> None:
         # LwM2M 1.0.2 E.1 /0/x/12: the bootstrap account is purged after this many seconds

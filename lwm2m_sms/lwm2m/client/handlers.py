@@ -15,6 +15,8 @@ mode is refused with 4.00 and a clear diagnostic (DESIGN: trust).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 import logging
 from typing import Any, Callable, Optional
 
@@ -50,11 +52,13 @@ class RequestHandler:
     """Answers requests for one device. ``on_bootstrap_finished`` runs after a
     Bootstrap-Finish was accepted (the client registers with its new accounts)."""
 
-    __slots__ = ("endpoint", "tree", "observations", "registrations", "bootstrap", "stats", "on_bootstrap_finished")
+    __slots__ = ("endpoint", "tree", "observations", "registrations", "bootstrap", "stats", "on_bootstrap_finished",
+                 "on_server_bootstrap")
 
     def __init__(
         self, endpoint: str, tree: ObjectTree, observations: Observations, registrations: RegistrationLoop,
-        bootstrap: BootstrapState, stats: dict[str, int], on_bootstrap_finished: Callable[[], None],
+        bootstrap: BootstrapState, stats: "MutableMapping[str, int]", on_bootstrap_finished: Callable[[], None],
+        on_server_bootstrap: Callable[[], None] = lambda: None,
     ):
         self.endpoint = endpoint
         self.tree = tree
@@ -63,6 +67,7 @@ class RequestHandler:
         self.bootstrap = bootstrap
         self.stats = stats
         self.on_bootstrap_finished = on_bootstrap_finished
+        self.on_server_bootstrap = on_server_bootstrap
 
     def handle(self, request: Message) -> Message:
         """The response to ``request``; raises :class:`Refused` for an error answer."""
@@ -74,6 +79,7 @@ class RequestHandler:
         if tuple(request.opt.uri_path) == ("bs",) and code == Code.POST:
             if not self.bootstrap.active:
                 raise Refused(Code.METHOD_NOT_ALLOWED, "Bootstrap-Finish while not bootstrapping")
+            self.bootstrap.commands += 1
             self._bootstrap_finish()
             return Message(code=Code.CHANGED)
         try:
@@ -84,6 +90,7 @@ class RequestHandler:
                 and is_bootstrap_server(self.tree.objects, request.remote)):
             log.info("ep=%s Server Initiated Bootstrap by %s", self.endpoint, remote_uri(request.remote))
             self.bootstrap.begin("server", remote_uri(request.remote))
+            self.on_server_bootstrap()
         if self.bootstrap.active:
             return self._handle_bootstrap(request, path)
         if path[:1] == (0,):
@@ -117,6 +124,7 @@ class RequestHandler:
 
     def _handle_bootstrap(self, request: Message, path: LwM2MPath) -> Message:
         code = request.code
+        self.bootstrap.commands += 1
         if code == Code.DELETE:
             self.tree.bootstrap_delete(path)
             log.info("ep=%s Bootstrap-Delete %s", self.endpoint, format_path(path))

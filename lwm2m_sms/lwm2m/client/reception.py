@@ -19,6 +19,8 @@ UQS the SMS side always listens: it is the wake-up path).
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 import logging
 from typing import Any, Callable, Optional
 
@@ -43,7 +45,7 @@ class SmsTrust:
 
     __slots__ = ("objects", "endpoint", "stats")
 
-    def __init__(self, objects: Tree, endpoint: str, stats: dict[str, int]):
+    def __init__(self, objects: Tree, endpoint: str, stats: "MutableMapping[str, int]"):
         self.objects = objects
         self.endpoint = endpoint
         self.stats = stats
@@ -54,7 +56,7 @@ class SmsTrust:
     def account_for(self, sender: Address) -> Optional[dict[int, Any]]:
         """The Security instance whose number ``sender`` is, or None."""
         for sec in self.objects.get(0, {}).values():
-            if sender in account_numbers(sec):
+            if sender in account_numbers(sec) and isinstance(sec, dict):  # /0 instances are dicts
                 return sec
         return None
 
@@ -91,7 +93,7 @@ class QueueWindow:
     __slots__ = ("binding", "clock", "window", "endpoint", "stats", "_awake_until")
 
     def __init__(self, binding: Callable[[], str], clock: Callable[[], float], window: float,
-                 endpoint: str, stats: dict[str, int]):
+                 endpoint: str, stats: "MutableMapping[str, int]"):
         self.binding = binding
         self.clock = clock
         self.window = window

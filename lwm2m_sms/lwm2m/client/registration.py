@@ -10,6 +10,8 @@ expire. A 4.04 to an Update (the server forgot the device) makes it register aga
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+
 import asyncio
 import logging
 from dataclasses import dataclass, field
@@ -38,26 +40,47 @@ def registration_uri(account: ServerAccount) -> str:
     return account.uri.rstrip("/")
 
 
-@dataclass
+@dataclass(slots=True)
 class Session:
     account: ServerAccount
     base_uri: str
     location: Optional[str] = None  # "/rd/5a3f": the Location-Path of the Register answer
     task: Optional["asyncio.Task[None]"] = None
-    update_now: asyncio.Event = field(default_factory=asyncio.Event)
     pending: dict[str, str] = field(default_factory=dict)  # changed lt/b for the next Update
     objects_changed: bool = False  # instances created/deleted: the next Update carries the list
+    # "Update now" without an asyncio.Event (0.8 KiB each, per device and server): a flag,
+    # and a future only while the loop waits
+    update_requested: bool = False
+    _wake: Optional["asyncio.Future[None]"] = None
+
+    def request_update(self) -> None:
+        self.update_requested = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    async def wait_for_update(self, delay: float) -> None:
+        """Until an Update is requested or ``delay`` seconds have passed."""
+        if not self.update_requested:
+            self._wake = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._wake, delay)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self._wake = None
+        self.update_requested = False
 
 
 class RegistrationLoop:
     """Registrations of one device. ``links()`` gives the object list to send;
     ``stats`` counts ``registers`` and ``updates``."""
 
-    __slots__ = ("endpoint", "send", "links", "sms", "update_margin", "stats", "spawn", "sessions", "registered")
+    __slots__ = ("endpoint", "send", "links", "sms", "update_margin", "stats", "spawn", "sessions", "_registered",
+                 "_registered_event")
 
     def __init__(
         self, endpoint: str, send: Send, links: Callable[[], bytes], *, sms: Optional[Address],
-        update_margin: float, stats: dict[str, int],
+        update_margin: float, stats: "MutableMapping[str, int]",
         spawn: Callable[[Coroutine[Any, Any, None]], "asyncio.Task[None]"],
     ):
         self.endpoint = endpoint
@@ -68,7 +91,26 @@ class RegistrationLoop:
         self.stats = stats
         self.spawn = spawn
         self.sessions: dict[int, Session] = {}
-        self.registered = asyncio.Event()
+        # an asyncio.Event costs about 0.8 KiB (its deque): made only for who waits on it
+        self._registered = False
+        self._registered_event: Optional[asyncio.Event] = None
+
+    @property
+    def registered(self) -> asyncio.Event:
+        """Set while the device is registered with every server account."""
+        if self._registered_event is None:
+            self._registered_event = asyncio.Event()
+            if self._registered:
+                self._registered_event.set()
+        return self._registered_event
+
+    def set_registered(self, registered: bool) -> None:
+        self._registered = registered
+        if self._registered_event is not None:
+            if registered:
+                self._registered_event.set()
+            else:
+                self._registered_event.clear()
 
     async def register_all(self, accounts: list[ServerAccount]) -> None:
         if not accounts:
@@ -87,7 +129,7 @@ class RegistrationLoop:
             self.sessions[account.short_server_id] = session
             await self._register(session)
             session.task = self.spawn(self._update_loop(session))
-        self.registered.set()
+        self.set_registered(True)
 
     async def _register(self, session: Session) -> None:
         a = session.account
@@ -151,11 +193,7 @@ class RegistrationLoop:
             delay = max(0.1, session.account.lifetime * self.update_margin)
             if failures:
                 delay = min(delay, max(0.1, delay / 10 * 2 ** (failures - 1)))
-            try:
-                await asyncio.wait_for(session.update_now.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
-            session.update_now.clear()
+            await session.wait_for_update(delay)
             try:
                 await self._update(session)
                 failures = 0
@@ -176,9 +214,9 @@ class RegistrationLoop:
             if short_server_id is None or ssid == short_server_id:
                 session.pending.update(changed or {})
                 session.objects_changed |= objects_changed
-                session.update_now.set()
+                session.request_update()
 
-    def server_written(self, instance: dict[int, Any], written: dict[int, Any]) -> None:
+    def server_written(self, instance: "MutableMapping[int, Any]", written: dict[int, Any]) -> None:
         """Resources ``written`` into a /1 instance: a new lifetime (/1/x/1) or binding
         (/1/x/7) goes into the session and is sent in an Update at once."""
         changed = {}
@@ -201,17 +239,29 @@ class RegistrationLoop:
             if session.task is not None:
                 session.task.cancel()
 
-    async def stop(self, deregister: bool, timeout: float) -> None:
+    def detach(self) -> list[Session]:
+        """Stop the Update loops and forget the sessions (for :meth:`deregister`): the
+        device is registered nowhere as far as this loop knows."""
         self.cancel()
-        if deregister:
-            for session in list(self.sessions.values()):
-                if session.location is not None:
-                    try:
-                        await asyncio.wait_for(
-                            self.send(Message(code=Code.DELETE, uri=session.base_uri + session.location)), timeout)
-                        log.info("ep=%s de-registered from %s", self.endpoint, session.base_uri)
-                    except (aiocoap.error.Error, asyncio.TimeoutError) as exc:
-                        log.warning("ep=%s de-register from %s failed: %r", self.endpoint, session.base_uri, exc)
-                    session.location = None
+        sessions = list(self.sessions.values())
         self.sessions.clear()
-        self.registered.clear()
+        self.set_registered(False)
+        return sessions
+
+    async def deregister(self, sessions: list[Session], timeout: float) -> None:
+        """De-register each of ``sessions`` that is registered (each given up after
+        ``timeout`` seconds)."""
+        for session in sessions:
+            if session.location is not None:
+                try:
+                    await asyncio.wait_for(
+                        self.send(Message(code=Code.DELETE, uri=session.base_uri + session.location)), timeout)
+                    log.info("ep=%s de-registered from %s", self.endpoint, session.base_uri)
+                except (aiocoap.error.Error, asyncio.TimeoutError) as exc:
+                    log.warning("ep=%s de-register from %s failed: %r", self.endpoint, session.base_uri, exc)
+                session.location = None
+
+    async def stop(self, deregister: bool, timeout: float) -> None:
+        sessions = self.detach()
+        if deregister:
+            await self.deregister(sessions, timeout)
