@@ -298,7 +298,8 @@ class Gateway:
 
             assert cfg.msisdn is not None
             smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
-            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), durability=cfg.durability)
+            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), dead_letters=self._local_db(),
+                              durability=cfg.durability)
             where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
             try:
                 await link.start()

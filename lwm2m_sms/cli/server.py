@@ -10,7 +10,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from .options import add_smpp_options, hostport, modem_config, smpp_config, until_stopped, wait_for_smsc
+from .options import add_pin_options, add_smpp_options, hostport, modem_config, smpp_config, until_stopped, wait_for_smsc
 
 if TYPE_CHECKING:
     from ..lwm2m.registration import Registration
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_smpp_options(parser)
     g = parser.add_argument_group("GSM modem")
     g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem, e.g. /dev/ttyUSB0")
-    g.add_argument("--pin", default=None, help="SIM PIN (never logged)")
+    add_pin_options(g)
     g.add_argument("--modem-profile", default=None, help="quirks profile (default: chosen by +CGMM)")
     g = parser.add_argument_group("routing")
     g.add_argument("--wake-up", type=_wake_up, default="now", metavar="now|never|S",
@@ -155,11 +155,12 @@ async def run(args: argparse.Namespace) -> int:
     site = resource.Site()
     try:
         smpp = smpp_config(args, msisdn) if args.smpp and msisdn else None
-    except ValueError as exc:  # an unreadable --password-file
+        modem = modem_config(args) if args.modem else None
+    except ValueError as exc:  # an unreadable --password-file or --pin-file
         return fail(str(exc))
     config = GatewayConfig(
         udp=args.udp, msisdn=msisdn, smpp=smpp,
-        modem=modem_config(args) if args.modem else None, db=args.db, local_db=args.local_db,
+        modem=modem, db=args.db, local_db=args.local_db,
         durability=args.durability, site=site,
         policy=PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
                               queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
