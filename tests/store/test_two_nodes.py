@@ -43,7 +43,8 @@ class TwoNodes:
         assert self.smsc is not None
         link = await smpp_bearer(self.smsc.port, "gateway", SERVER, SERVER, password="gpw")
         self.links.append(link)
-        gw = await start_server(bearers=[link], db=db, sms_settings=SETTINGS)
+        gw = await start_server(bearers=[link], db=db, sms_settings=SETTINGS,
+                                node=f"node{len(self.nodes) + 1}")
         self.nodes.append(gw)
         return gw
 
