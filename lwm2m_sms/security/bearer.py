@@ -273,7 +273,9 @@ class SecureBearer(Bearer):
             if ch.mode is SmsSecurityMode.PACKET:
                 # TS 31.115 / 31.111: class 2 with TP-PID 0x7F makes the ME hand it to the UICC
                 pid, dcs = PID_SIM_DATA_DOWNLOAD, DCS_8BIT_CLASS2
-        return await self.inner.send(to, payload, ports=ports, report=report, pid=pid, dcs=dcs)
+        if pid or dcs != DCS_8BIT:
+            return await self.inner.send(to, payload, ports=ports, report=report, pid=pid, dcs=dcs)
+        return await self.inner.send(to, payload, ports=ports, report=report)
 
     async def _on_inbound(self, sms: InboundSms) -> None:
         if self._handler is None:
