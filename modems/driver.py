@@ -257,13 +257,14 @@ class ModemDriver(Bearer):
             sub = Submission(entry.message_id, parse_address(entry.recipient), 0, loop.create_future())
             try:
                 parts = self._split(sub.recipient, entry.payload, entry.ports)
-            except BearerError as exc:
+                pdus = self._pdus(sub.recipient, parts, entry.report, entry.pid, entry.dcs)
+            except (BearerError, EncodeError) as exc:
                 log.warning("modem: outbox entry %s to %s unsendable: %s", entry.message_id, entry.recipient, exc)
                 self.outbox.remove(entry.id)
                 continue
             sub.segments = len(parts)
             log.info("modem: resending %s to %s from the outbox", entry.message_id, entry.recipient)
-            self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload))
+            self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload, pdus=pdus))
 
     def set_receiver(self, handler: ReceiveHandler | None) -> None:
         had = self._handler is not None
@@ -326,7 +327,7 @@ class ModemDriver(Bearer):
         parts = self._split(to, payload, ports)
         pdus = self._pdus(to, parts, report, pid, dcs)  # refuse what cannot be encoded now, not later
         mid = self._new_message_id()
-        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)
+        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report, pid=pid, dcs=dcs)
         sub = Submission(mid, to, len(parts), asyncio.get_running_loop().create_future())
         log.info("modem: accepted %s to %s: %d octets in %d SMS", mid, to, len(payload), len(parts))
         self._enqueue(_Job(entry.id, sub, parts, report, payload, pdus=pdus))

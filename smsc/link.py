@@ -571,7 +571,7 @@ class SmppBearer(Bearer, SegmentLink):
             raise OutboxFull(f"SMPP link {self.name}: outbox holds {self._held_bytes} octets "
                              f"(max {self.config.outbox_max_bytes})")
         mid = self._new_message_id()
-        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)  # OutboxFull
+        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report, pid=pid, dcs=dcs)  # OutboxFull
         sub = self._enqueue(entry, to, bodies)
         self._count_sent(to, payload, len(bodies))
         log.debug("smpp %s: to %s id %s: %d octets in %d part(s) accepted", self.name, to, mid, len(payload), len(bodies))
@@ -608,7 +608,8 @@ class SmppBearer(Bearer, SegmentLink):
             return
         try:
             to = parse_address(entry.recipient)
-            self._enqueue(entry, to, self._bodies(to, entry.payload, entry.ports, entry.report))
+            self._enqueue(entry, to, self._bodies(to, entry.payload, entry.ports, entry.report,
+                                                  entry.pid, entry.dcs))
         except (DecodeError, EncodeError) as exc:
             log.error("smpp %s: stored message %s to %s unusable, dropped: %s", self.name, entry.message_id, entry.recipient, exc)
             if self.outbox is not None:

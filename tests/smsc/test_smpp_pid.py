@@ -37,3 +37,32 @@ async def test_data_sm_cannot_carry_a_pid(smsc, make_link):
     with pytest.raises(EncodeError, match="protocol_id"):
         await a.send(B, b"x", pid=PID_SIM_DATA_DOWNLOAD, dcs=DCS_8BIT_CLASS2)
     assert len(a.outbox) == 0
+
+
+async def test_a_secured_packet_left_in_the_outbox_goes_as_class_2_after_a_restart(make_link, tmp_path):
+    """The outbox keeps TP-PID and TP-DCS: a SIM data download accepted while the SMSC was
+    away, and resent by the next run, still arrives as PID 0x7F, class 2 (a mode 2 peer
+    drops anything else)."""
+    from smsc.server import SimulatedSmsc, SmscConfig
+
+    async with SimulatedSmsc(SmscConfig(open=True)) as probe:
+        await probe.start("127.0.0.1", 0)
+        port = probe.port
+    store = str(tmp_path / "outbox.db")
+    a = await make_link(port, A, store=store)
+    await a.send(B, b"\x02\x70\x00packet", pid=PID_SIM_DATA_DOWNLOAD, dcs=DCS_8BIT_CLASS2)
+    await a.send(B, b"\x40\x01\x00\x01")
+    await a.close()  # the SMSC never answered: both stay in the outbox file
+    a2 = await make_link(port, A, store=store)
+    async with SimulatedSmsc(SmscConfig(open=True, retry_min=0.05)) as smsc:
+        await smsc.start("127.0.0.1", port)
+        inbox = Inbox()
+        b = await make_link(smsc, B, start=False)
+        b.set_receiver(inbox)
+        await b.start()
+        got = sorted(await inbox.wait(2), key=lambda m: m.payload)
+        assert [(m.payload, m.pid, m.dcs) for m in got] == [
+            (b"\x02\x70\x00packet", 0x7F, 0xF6),
+            (b"\x40\x01\x00\x01", 0, DCS_8BIT),
+        ]
+        assert len(a2.outbox) == 0
