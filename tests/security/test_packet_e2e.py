@@ -66,6 +66,8 @@ async def test_read_write_execute_as_secured_packets(rig, tmp_path):
         # every SMS on the network is a command packet or a later part of a concatenated one
         singles = [s.user_data.data for s in rig.net.log if not s.user_data.udh]
         assert singles and all(is_command(d) for d in singles)
+        # each as a class 2 SMS with TP-PID 0x7F (SIM data download), as TS 31.115 binds it
+        assert {(s.pid, s.dcs) for s in rig.net.log} == {(0x7F, 0xF6)}
     await dev.close()
     await stack.close()
 
