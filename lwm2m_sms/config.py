@@ -96,6 +96,8 @@ SERVER_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("smpp", "wait"): ("smpp_wait", _num),
     ("modem", "port"): ("modem", _str),
     ("modem", "profile"): ("modem_profile", _str),
+    ("security", "sms_security"): ("sms_security", _str),  # a file (its keys stay out of this one)
+    ("security", "state"): ("security_state", _str),
     ("routing", "wake_up"): ("wake_up", _wake_up),
     ("routing", "udp_window"): ("udp_window", _num),
     ("routing", "sms_window"): ("sms_window", _num),

@@ -34,7 +34,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar
 
 import aiocoap
 from aiocoap import resource
@@ -113,10 +113,16 @@ class GatewayConfig:
     * ``durability``: SQLite's synchronous for those parts, ``"normal"`` (survives the
       process killed) or ``"full"`` (a power cut too, an fsync per part; docs/field.md).
     * ``register_allow_list``: accept a Register by SMS only from these numbers (None: any).
+    * ``node``: this node's name in a shared store (the owner of the queued requests it has
+      taken). Keep it across the node's restarts, and give each node on one PostgreSQL
+      database its own: a node that starts takes back the requests its name left on the wire.
     * ``clock``: where the server core, the router and the queue take time from (tests
       give a :class:`~lwm2m_sms.clock.FakeClock`).
     * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
       ``/bs``); None: the server's own.
+    * ``sms_security``: wraps each SMS bearer before the transport is put on it (the SMS
+      security layer: ``lambda b: lwm2m_sms.security.bearer.SecureBearer(b, policy)``);
+      None: NoSec. See docs/security.md.
     """
 
     udp: tuple[str, int] = ("127.0.0.1", 5683)
@@ -136,7 +142,9 @@ class GatewayConfig:
     limits: RegistrationLimits = field(default_factory=RegistrationLimits)
     register_allow_list: Optional[Sequence[str]] = None
     site: Optional[resource.Site] = None
+    node: str = "local"
     clock: Clock = SYSTEM_CLOCK
+    sms_security: Optional[Callable[[Bearer], Bearer]] = None
 
 
 @dataclass
@@ -257,7 +265,7 @@ class Gateway:
             try:
                 shared = open_store(cfg.db) if cfg.db else None  # registrations and queue
                 store = StoredRegistrationStore(shared) if shared else MemoryRegistrationStore()
-                queue = RequestQueue(shared)
+                queue = RequestQueue(shared, owner=cfg.node)
             except Exception as exc:  # StoreError, sqlite3.Error, OSError: the store is not usable
                 detail = exc.detail if isinstance(exc, StoreError) else str(exc)
                 raise GatewayError("db", f"database {redact(cfg.db or '')}", detail) from exc
@@ -270,7 +278,8 @@ class Gateway:
             except (OSError, ValueError) as exc:  # ValueError: not an IP address
                 raise GatewayError("udp", f"UDP {cfg.udp[0]}:{cfg.udp[1]}", f"cannot bind: {exc}") from exc
             self._context = context
-            self.sms = [await add_sms_transport(context, b, cfg.sms_settings) for b in self.bearers]
+            wrap = cfg.sms_security or (lambda b: b)
+            self.sms = [await add_sms_transport(context, wrap(b), cfg.sms_settings) for b in self.bearers]
             server.start(context)
             self._server = server
             router = Router(server, context, sms=self.sms[0] if self.sms else None, queue=queue,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .options import add_pin_options, add_smpp_options, hostport, modem_config, smpp_config, until_stopped, wait_for_smsc
@@ -54,6 +55,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--msisdn", metavar="+N",
                         help="the server's own SMS number (needed with --smpp or --modem)")
     add_smpp_options(parser)
+    g = parser.add_argument_group("SMS channel security (docs/security.md)")
+    g.add_argument("--sms-security", metavar="JSON",
+                   help="per-device SMS security modes and keys (DTLS, secured packet, OSCORE); "
+                        "SMS not protected as configured are dropped")
+    g.add_argument("--security-state", metavar="DIR",
+                   help="where secured-packet counters and OSCORE contexts are kept across restarts "
+                        "(needed with --sms-security)")
     g = parser.add_argument_group("GSM modem")
     g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem, e.g. /dev/ttyUSB0")
     add_pin_options(g)
@@ -86,6 +94,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     server_http.add_arguments(parser)
 
 
+def _security_wrapper(security: Any, state: "str | None") -> Any:
+    """The gateway's ``sms_security`` hook: each SMS bearer under the security layer, with
+    the secured-packet counters kept in ``state``."""
+    if security is None:
+        return None
+    from ..security.bearer import SecureBearer
+    from ..security.state import CounterStore
+
+    counters = CounterStore(Path(str(state)) / "counters")
+    return lambda bearer: SecureBearer(bearer, security, counters=counters)
+
+
 def _line(event: str, reg: "Registration") -> str:
     sms = reg.sms.lwm2m_digits if reg.sms else "-"
     objects = ",".join(link.target for link in reg.objects)
@@ -103,6 +123,8 @@ async def run(args: argparse.Namespace) -> int:
     from ..lwm2m.server import ServerHooks
     from ..routing.router import PolicySettings
     from ..sms.address import parse_msisdn
+    from ..security.policy import SecurityPolicy, SmsSecurityMode
+    from ..security.setup import enable_server_oscore
 
     class Printer(ServerHooks):
         def on_registered(self, registration: "Registration") -> None:
@@ -162,9 +184,12 @@ async def run(args: argparse.Namespace) -> int:
         for number in args.allow_register or ():
             parse_msisdn(number)
         bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config)) if args.bootstrap_config else None
+        security = SecurityPolicy.load(args.sms_security) if args.sms_security else None
         http_settings = server_http.settings(args) if args.http else None
     except (Lwm2mSmsError, ConfigError, OSError) as exc:
         return fail(str(exc))
+    if security is not None and not args.security_state:
+        return fail("--security-state DIR is needed with --sms-security (counters and OSCORE contexts)")
     if args.check_config:
         print(f"{args.config or 'options'}: OK", flush=True)
         return 0
@@ -184,6 +209,7 @@ async def run(args: argparse.Namespace) -> int:
                               udp_timeout=args.udp_timeout),
         grace=args.grace, accepted_versions=tuple(args.lwm2m_version or ("1.0",)), limits=limits,
         register_allow_list=args.allow_register,
+        sms_security=_security_wrapper(security, args.security_state),
     )
     gateway = Gateway(config)
     try:
@@ -203,6 +229,8 @@ async def run(args: argparse.Namespace) -> int:
             await gateway.close()
             raise GatewayError("smpp", f"--smpp {args.smpp[0]}:{args.smpp[1]}", error)
     gateway.server.add_hooks(Printer())
+    if security is not None and any(s.mode is SmsSecurityMode.OSCORE for s in security.peers().values()):
+        enable_server_oscore(gateway, security, Path(args.security_state) / "oscore")
     if config.smpp is not None:
         print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}"
               + ("" if link is None or link.bound else " (not bound yet)"), flush=True)
@@ -229,6 +257,9 @@ async def run(args: argparse.Namespace) -> int:
             return fail(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {exc}", 1)
         print(f"HTTP API and console on {api.url}/" + ("" if http_settings.token else " (no token, loopback only)"),
               flush=True)
+    from ..gc_tuning import tune_for_server
+
+    tune_for_server()  # start-up done: freeze it, collect less often (docs/benchmarks.md)
     try:
         await until_stopped()
     finally:

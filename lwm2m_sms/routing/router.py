@@ -137,7 +137,8 @@ class PolicySettings:
 
 @dataclass
 class RouterStats:
-    """Counters; ``per_endpoint[ep]`` holds the same ``udp``/``sms`` request counts per device."""
+    """Counters; ``per_endpoint[ep]`` holds the same ``udp``/``sms`` request counts per
+    registered device (dropped when it de-registers or expires)."""
 
     sent_udp: int = 0
     sent_sms: int = 0
@@ -643,6 +644,7 @@ class Router(ServerHooks):
         for transport in Transport:
             self.presence.asleep(f"{reg.endpoint} {transport.value}")
         self._udp_remote.pop(reg.endpoint, None)
+        self.stats.per_endpoint.pop(reg.endpoint, None)  # per-device state lives as long as the device
         task = self._wake_tasks.pop(reg.endpoint, None)
         if task is not None:
             task.cancel()
@@ -662,7 +664,7 @@ class Router(ServerHooks):
         The router sets it on the transport it is given; set it on every further SMS
         transport of the same server."""
         is_register = message.code == Code.POST and tuple(message.opt.uri_path) == ("rd",)
-        return self.trust.accept_sms(remote.msisdn, is_register=is_register)
+        return self.trust.accept_sms(remote.msisdn, is_register=is_register, oscore=message.opt.oscore is not None)
 
 
 def _path(request: Message) -> str:
