@@ -249,6 +249,13 @@ class Observation:
         if context is None or self._first is None or self._sent is None:
             return
         first, sent = self._first, self._sent
+        if remote_uri(first.remote).startswith("coap+sms:"):
+            # Over SMS the passive cancel is the cheaper one: the device's next notification
+            # (CON or NON) gets a Reset, two SMS, where the GET and its answer are two SMS
+            # at once and may cross a notification anyway. The active cancel over SMS also
+            # made the impaired demo (tests/test_demo.py) lose another device's observation
+            # about one run in six; not understood yet, so it stays off for SMS.
+            return
 
         async def send() -> None:
             try:
