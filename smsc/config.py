@@ -19,6 +19,8 @@ optional)::
                                # SMS (a handset), "refuse" (ESME_RINVMSGLEN) or "pass"
     max_queue = 100000         # messages held; past it submit_sm gets ESME_RMSGQFUL
     max_store_bytes = 268435456  # octets of messages held; past it ESME_RMSGQFUL too
+    account_max_queue = 50000  # messages one system_id may have held (ESME_RMSGQFUL) ...
+    account_max_store_bytes = 134217728  # ... and their octets: no customer fills the SMSC
     max_write_buffer = 1048576 # octets queued to one connection before its reading pauses
     bind_timeout = 10          # s from connect to a successful bind, then closed
     idle_timeout = 300         # s without a PDU from a bound ESME, then unbound; 0 = never
@@ -107,6 +109,8 @@ class SmscConfig:
     long_payload: str = "split"
     max_queue: int = 100_000
     max_store_bytes: int = 256 * 1024 * 1024
+    account_max_queue: int = 50_000
+    account_max_store_bytes: int = 128 * 1024 * 1024
     max_write_buffer: int = 1024 * 1024
     bind_timeout: float = 10.0
     idle_timeout: float = 300.0

@@ -132,6 +132,10 @@ class SmscCore:
         # the injectable clock: a test's fake clock must not make ids repeat across runs.
         self._next_id = int(time.time() * 1000) << 20
         self._live: dict[str, str] = {}  # id -> submitter of every message held (query_sm)
+        # submitter -> ids of its messages held: its quota (account_max_queue), and what its
+        # cancel_sm looks through (its own messages, not the whole queue)
+        self._by_origin: dict[str, set[str]] = {}
+        self._origin_bytes: collections.Counter[str] = collections.Counter()
         self._final: collections.OrderedDict[str, tuple[int, float, int, str]] = collections.OrderedDict()
         self._rng = random.Random(self.impairments.seed)
         self._last_disconnect = monotonic()
@@ -142,7 +146,7 @@ class SmscCore:
         for row in self.store.load():
             self._bytes += row.size
             if not row.to_system_id:
-                self._live[row.message_id] = row.origin
+                self._hold(row)
             if row.message_id.isdigit():
                 self._next_id = max(self._next_id, int(row.message_id) + 1)
             self._wait(Message(row), 0.0)
@@ -346,8 +350,16 @@ class SmscCore:
                     return P.ESME_RINVMSGLEN, ""
         count = len(parts) if parts else 1
         size = (len(payload) if payload is not None else len(short)) + 400 * count
-        if self.queued + count > self.config.max_queue or self._bytes + size > self.config.max_store_bytes:
+        cfg = self.config
+        if self.queued + count > cfg.max_queue or self._bytes + size > cfg.max_store_bytes:
             self.stats.rejected += 1
+            return P.ESME_RMSGQFUL, ""
+        mine = self._by_origin.get(conn.system_id, ())
+        if (len(mine) + count > cfg.account_max_queue
+                or self._origin_bytes[conn.system_id] + size > cfg.account_max_store_bytes):
+            self.stats.rejected += 1
+            log.info("smsc %s: %s to %s refused: the account holds %d messages (its quota)",
+                     conn.system_id, sm.name, destination, len(mine))
             return P.ESME_RMSGQFUL, ""
         if not conn.take_token(self.monotonic()):
             self.stats.throttled += 1
@@ -388,7 +400,7 @@ class SmscCore:
             self._bytes += row.size
             self.stats.submitted += 1
             log.debug("smsc %s: %s %s -> %s id %s", conn.system_id, sm.name, sm.source_addr, destination, row_id)
-            self._live[row_id] = row.origin
+            self._hold(row)
             self._dispatch(Message(row))
         return P.ESME_ROK, mid
 
@@ -448,8 +460,8 @@ class SmscCore:
             targets = [m for m in [self._owned(conn, pdu.message_id)] if m is not None]
         else:  # every waiting message from source_addr to destination_addr (4.9.1)
             src, dst = pdu.source_addr, pdu.destination_addr.lstrip("+")
-            targets = [m for m in self._waiting.values() if not m.row.to_system_id
-                       and m.row.origin == conn.system_id and m.row.dest == dst
+            waiting = (self._waiting.get(i) for i in list(self._by_origin.get(conn.system_id, ())))
+            targets = [m for m in waiting if m is not None and m.row.dest == dst
                        and self._source_of(m.row) == src]
         if not targets:
             return P.Bare(P.CANCEL_SM_RESP, pdu.sequence, P.ESME_RCANCELFAIL)
@@ -477,6 +489,7 @@ class SmscCore:
         new = dataclasses.replace(row, body=old.body(), expires=expires,
                                   dlr=pdu.registered_delivery & 3 if pdu.registered_delivery else row.dlr)
         self._bytes += new.size - row.size
+        self._origin_bytes[row.origin] += new.size - row.size
         self.store.add(new)
         msg.row = new
         log.info("smsc %s: message %s to %s replaced", conn.system_id, row.message_id, row.dest)
@@ -609,8 +622,22 @@ class SmscCore:
             if len(self._final) > _OWNER_CACHE:
                 self._final.popitem(last=False)
 
+    def _hold(self, row: StoredRow) -> None:
+        self._live[row.message_id] = row.origin
+        self._by_origin.setdefault(row.origin, set()).add(row.message_id)
+        self._origin_bytes[row.origin] += row.size
+
     def _forget(self, msg: Message) -> None:
-        self._live.pop(msg.row.message_id, None)
+        if self._live.pop(msg.row.message_id, None) is not None:
+            origin = msg.row.origin
+            mine = self._by_origin.get(origin)
+            if mine is not None:
+                mine.discard(msg.row.message_id)
+                if not mine:
+                    del self._by_origin[origin]
+            self._origin_bytes[origin] -= msg.row.size
+            if self._origin_bytes[origin] <= 0:
+                del self._origin_bytes[origin]
         self._bytes -= msg.row.size
         self.store.remove(msg.row.message_id)
 
