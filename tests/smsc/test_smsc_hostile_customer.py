@@ -1,0 +1,65 @@
+"""A hostile customer of the simulated SMSC (second review of issue 14): one account cannot
+fill the SMSC for everyone, nor act on another's messages, nor guess passwords at wire
+speed, nor send as another account's number in another spelling. Sans-IO core with bytes
+(fake transport and clocks) and real loopback sockets."""
+
+from smsc import pdu as P
+from smsc.config import Account, SmscConfig
+from smsc.smsc_connection import SmscConnection
+from smsc.smsc_core import SmscCore
+
+from test_smsc_core import FakeClock, FakeTransport, rig
+
+
+def _sm(seq, dest, source="15550001", cid=P.SUBMIT_SM):
+    return P.ShortMessage(cid, seq, 0, "", 1, 1, source, 1, 1, dest, 0, 0, 0, "", "", 0, 0, 4, 0, b"x").encode()
+
+
+def test_one_account_cannot_fill_the_queue_for_everyone():
+    core, _, _, connect, _ = rig(account_max_queue=5, max_queue=100)
+    hog, t_hog = connect("hog")
+    for seq in range(1, 11):  # to a number nobody binds for: everything waits
+        hog.data_received(_sm(seq, "19990000"))
+    statuses = [p.status for p in t_hog.pdus()]
+    assert statuses == [P.ESME_ROK] * 5 + [P.ESME_RMSGQFUL] * 5
+    other, t_other = connect("other")
+    other.data_received(_sm(1, "19990000"))
+    assert [p.status for p in t_other.pdus()] == [P.ESME_ROK]
+    # the quota frees as the hog's messages leave: cancel one, submit one
+    hog.data_received(P.CancelSm(P.CANCEL_SM, 20, 0, "", "", 1, 1, "15550001", 1, 1, "19990000").encode())
+    assert [p.status for p in t_hog.pdus()] == [P.ESME_ROK]
+    hog.data_received(_sm(21, "19990000"))
+    assert [p.status for p in t_hog.pdus()] == [P.ESME_ROK]
+
+
+def test_one_account_cannot_fill_the_store_bytes_for_everyone():
+    core, _, _, connect, _ = rig(account_max_store_bytes=3000, long_payload="pass")
+    hog, t_hog = connect("hog")
+    big = [(P.TLV_MESSAGE_PAYLOAD, bytes(1000))]
+    for seq in (1, 2, 3, 4):
+        hog.data_received(P.ShortMessage(P.SUBMIT_SM, seq, 0, "", 1, 1, "15550001", 1, 1, "19990000",
+                                         0, 0, 0, "", "", 0, 0, 4, 0, b"", big).encode())
+    statuses = [p.status for p in t_hog.pdus()]
+    assert statuses[:2] == [P.ESME_ROK] * 2 and statuses[-1] == P.ESME_RMSGQFUL
+    other, t_other = connect("other")
+    other.data_received(_sm(1, "19990000"))
+    assert [p.status for p in t_other.pdus()] == [P.ESME_ROK]
+
+
+def test_message_ids_are_guessable_so_query_cancel_replace_check_the_owner():
+    core, _, _, connect, _ = rig()
+    victim, t_v = connect("victim")
+    victim.data_received(_sm(1, "19990000"))
+    (resp,) = t_v.pdus()
+    mid = resp.message_id
+    thief, t_t = connect("thief")
+    thief.data_received(P.QuerySm(P.QUERY_SM, 2, 0, mid, 1, 1, "15550001").encode())
+    thief.data_received(P.CancelSm(P.CANCEL_SM, 3, 0, "", mid, 1, 1, "15550001", 1, 1, "19990000").encode())
+    thief.data_received(P.CancelSm(P.CANCEL_SM, 4, 0, "", "", 1, 1, "15550001", 1, 1, "19990000").encode())
+    thief.data_received(P.ReplaceSm(P.REPLACE_SM, 5, 0, mid, 1, 1, "15550001", "", "", 0, 0, b"evil").encode())
+    assert [(p.command_id, p.status) for p in t_t.pdus()] == [
+        (P.QUERY_SM_RESP, P.ESME_RQUERYFAIL), (P.CANCEL_SM_RESP, P.ESME_RCANCELFAIL),
+        (P.CANCEL_SM_RESP, P.ESME_RCANCELFAIL), (P.REPLACE_SM_RESP, P.ESME_RREPLACEFAIL)]
+    assert core.queued == 1
+    victim.data_received(P.QuerySm(P.QUERY_SM, 6, 0, mid, 1, 1, "15550001").encode())
+    assert [p.message_state for p in t_v.pdus()] == [P.STATE_ENROUTE]
