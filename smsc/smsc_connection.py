@@ -215,6 +215,8 @@ class SmscConnection:
             self.write(self.smsc._bind(self, pdu))  # type: ignore[arg-type]
             if self.session.bound:
                 self.session.max_pdu = self.smsc.max_pdu
+            else:  # one try per connection: no password guessing at wire speed on one socket
+                self.close()
         elif cid == P.UNBIND:
             self.write(P.Bare(P.UNBIND_RESP, pdu.sequence))
             log.info("smsc %s %s: unbind", self.peer, self.system_id)

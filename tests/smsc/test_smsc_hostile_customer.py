@@ -63,3 +63,24 @@ def test_message_ids_are_guessable_so_query_cancel_replace_check_the_owner():
     assert core.queued == 1
     victim.data_received(P.QuerySm(P.QUERY_SM, 6, 0, mid, 1, 1, "15550001").encode())
     assert [p.message_state for p in t_v.pdus()] == [P.STATE_ENROUTE]
+
+
+async def test_a_refused_bind_closes_the_connection_so_passwords_are_not_guessed_on_it():
+    import asyncio
+    import struct
+
+    from smsc.server import SimulatedSmsc
+
+    async with SimulatedSmsc(SmscConfig(accounts=[Account("server", "right")])) as smsc:
+        await smsc.start("127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port)
+        # a burst of guesses in one write: the first is answered, then the SMSC hangs up
+        writer.write(b"".join(P.Bind(P.BIND_TRANSCEIVER, seq, 0, "server", guess, "", 0x34, 1, 1, "").encode()
+                              for seq, guess in enumerate(["a", "b", "right"], 1)))
+        head = await reader.readexactly(16)
+        length, cid, status, seq = struct.unpack(">LLLL", head)
+        await reader.readexactly(length - 16)
+        assert (cid, status, seq) == (P.BIND_TRANSCEIVER_RESP, P.ESME_RINVPASWD, 1)
+        assert await reader.read() == b""  # closed: the right guess was never tried
+        writer.close()
+        assert smsc.binds == []
