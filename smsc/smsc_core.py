@@ -17,6 +17,7 @@ import hmac
 import itertools
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -48,6 +49,14 @@ _PASS_TLVS = {
 # deliver_sm_resp statuses that a retry will not change: the message fails at once.
 _PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
 _OWNER_CACHE = 100_000
+_SEPARATORS = re.compile(r"[\s\-.()/]")
+
+
+def _canonical(number: str) -> str:
+    """Digits as an international number: separators, ``+`` and a ``00`` prefix dropped."""
+    n = _SEPARATORS.sub("", number).lstrip("+")
+    return n[2:] if n.startswith("00") else n
+
 @dataclass
 class SmscStats:
     submitted: int = 0
@@ -210,11 +219,16 @@ class SmscCore:
     # -- accounts and numbers ------------------------------------------------------------------
 
     def owners(self, number: str) -> tuple[Account, ...]:
-        """The accounts (with an address_range) that own ``number``."""
+        """The accounts (with an address_range) that own ``number``, in any spelling an ESME
+        or handset may read as theirs: ``+``, the ``00`` dialling prefix, separators. Else
+        an unrestricted account sends as ``0015550000`` (or receives traffic so addressed)
+        and a receiver that normalises (Kannel's unified-prefix) sees the owner's number."""
         digits = number.lstrip("+")
         found = self._owners.get(digits)
         if found is None:
-            found = tuple(a for a in self._restricted if a.owns is not None and a.owns.matches(digits))
+            forms = {digits, _canonical(number)}
+            found = tuple(a for a in self._restricted
+                          if a.owns is not None and any(a.owns.matches(f) for f in forms))
             if len(self._owners) >= _OWNER_CACHE:
                 self._owners.clear()
             self._owners[digits] = found
@@ -227,7 +241,7 @@ class SmscCore:
         if acc is not None and acc.owns is not None:
             digits = source.lstrip("+")
             return digits.isdigit() and acc.owns.matches(digits)
-        owners = self.owners(source) if source.lstrip("+").isdigit() else ()
+        owners = self.owners(source)
         return not owners or acc in owners
 
     # -- bind ---------------------------------------------------------------------------------

@@ -84,3 +84,36 @@ async def test_a_refused_bind_closes_the_connection_so_passwords_are_not_guessed
         assert await reader.read() == b""  # closed: the right guess was never tried
         writer.close()
         assert smsc.binds == []
+
+
+def _owned_core():
+    core = SmscCore(SmscConfig(accounts=[Account("server", "spw", address_range="15550000"),
+                                         Account("big", "bpw")]),
+                    clock=FakeClock(), monotonic=FakeClock(100.0))
+
+    def connect(system_id, password, address_range=""):
+        t = FakeTransport()
+        conn = SmscConnection(core, t, lambda cb: cb(), system_id)
+        conn.data_received(P.Bind(P.BIND_TRANSCEIVER, 1, 0, system_id, password, "", 0x34, 1, 1, address_range).encode())
+        (resp,) = t.pdus()
+        assert resp.status == P.ESME_ROK
+        return conn, t
+
+    return core, connect
+
+
+def test_another_spelling_of_an_owned_number_is_still_the_owners():
+    core, connect = _owned_core()
+    big, t_big = connect("big", "bpw", ".*")
+    spellings = ["15550000", "+15550000", "0015550000", "+0015550000", "1555-0000", "+1 555 0000", "(1555)0000"]
+    for seq, source in enumerate(spellings, 1):
+        big.data_received(_sm(seq, "19990000", source=source))
+    assert [p.status for p in t_big.pdus()] == [P.ESME_RINVSRCADR] * len(spellings)
+    big.data_received(_sm(50, "19990000", source="19990001"))  # a number nobody owns: fine
+    assert [p.status for p in t_big.pdus() if p.command_id == P.SUBMIT_SM_RESP] == [P.ESME_ROK]
+    # traffic for the owner's number in 00 form is not handed to another account's ".*" bind
+    server, t_server = connect("server", "spw")
+    server.data_received(_sm(1, "0015550000", source="15550000"))
+    server.data_received(_sm(2, "1555 0000", source="15550000"))
+    assert [p.status for p in t_server.pdus()] == [P.ESME_ROK, P.ESME_ROK]
+    assert not [p for p in t_big.pdus() if p.command_id == P.DELIVER_SM]
