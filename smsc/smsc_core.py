@@ -49,6 +49,7 @@ _PASS_TLVS = {
 # deliver_sm_resp statuses that a retry will not change: the message fails at once.
 _PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
 _OWNER_CACHE = 100_000
+MAX_SMS_PER_PDU = 1024  # SMS one submit_multi may make (destinations x parts)
 _SEPARATORS = re.compile(r"[\s\-.()/]")
 
 
@@ -436,6 +437,18 @@ class SmscCore:
         return P.MessageIdResp(P.DATA_SM_RESP, pdu.sequence, status, mid)
 
     def _submit_multi(self, conn: SmscConnection, pdu: P.SubmitMulti) -> P.Pdu:
+        # 254 destinations x 255 parts of a split message_payload: one 36 KB PDU made 50,000
+        # SMS and held the loop for seconds. Bound what one PDU may make, counted up front.
+        payload = P.find_tlv(pdu.tlvs, P.TLV_MESSAGE_PAYLOAD) if pdu.tlvs else None
+        per_dest = 1
+        if payload is not None and len(payload) > self.config.max_short_message:
+            parts = self._split(payload, pdu.tlvs, "")
+            per_dest = len(parts) if parts is not None else 255
+        if per_dest * len(pdu.destinations) > MAX_SMS_PER_PDU:
+            self.stats.rejected += 1
+            log.info("smsc %s: submit_multi to %d destinations x %d parts refused (at most %d SMS)",
+                     conn.system_id, len(pdu.destinations), per_dest, MAX_SMS_PER_PDU)
+            return P.SubmitMultiResp(P.SUBMIT_MULTI_RESP, pdu.sequence, P.ESME_RINVNUMDESTS, "", [])
         first = ""
         unsuccess: list[tuple[int, int, str, int]] = []
         for ton, npi, addr in pdu.destinations:

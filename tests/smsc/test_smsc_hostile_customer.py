@@ -117,3 +117,28 @@ def test_another_spelling_of_an_owned_number_is_still_the_owners():
     server.data_received(_sm(2, "1555 0000", source="15550000"))
     assert [p.status for p in t_server.pdus()] == [P.ESME_ROK, P.ESME_ROK]
     assert not [p for p in t_big.pdus() if p.command_id == P.DELIVER_SM]
+
+
+def _multi(seq, n, payload=None, short=b"x"):
+    dests = [(1, 1, f"1999{i:05d}") for i in range(n)]
+    tlvs = [(P.TLV_MESSAGE_PAYLOAD, payload)] if payload is not None else []
+    return P.SubmitMulti(P.SUBMIT_MULTI, seq, 0, "", 1, 1, "15550001", dests, [], 0, 0, 0, "", "", 0, 0, 4, 0,
+                         b"" if payload is not None else short, tlvs).encode()
+
+
+def test_one_submit_multi_cannot_make_tens_of_thousands_of_sms():
+    from smsc.smsc_core import MAX_SMS_PER_PDU
+
+    core, _, _, connect, _ = rig()
+    hog, t = connect("hog")
+    hog.data_received(_multi(1, 254, payload=bytes(255 * 130)))  # 254 x ~255 parts: 36 KB in
+    (resp,) = t.pdus()
+    assert (resp.command_id, resp.status) == (P.SUBMIT_MULTI_RESP, P.ESME_RINVNUMDESTS)
+    assert core.queued == 0 and core.stats.submitted == 0
+    hog.data_received(_multi(2, 254))  # a short message to 254 destinations is fine
+    hog.data_received(_multi(3, 254, payload=bytes(4 * 130)))  # 4 parts each: 1016 SMS
+    hog.data_received(_multi(4, 254, payload=bytes(5 * 130)))  # 5 parts each: 1270, too many
+    assert 254 * 4 <= MAX_SMS_PER_PDU < 254 * 5
+    assert [p.status for p in t.pdus() if p.command_id == P.SUBMIT_MULTI_RESP] == [
+        P.ESME_ROK, P.ESME_ROK, P.ESME_RINVNUMDESTS]
+    assert core.stats.submitted == 254 + 254 * 4
