@@ -70,6 +70,12 @@ class SmscConnection:
         self.yielded = False
         self.opened = smsc.monotonic()
         self.last_rx = self.opened
+        if len(smsc._conns) >= smsc.config.max_connections:
+            # sockets held open (each may wait bind_timeout) must not take every descriptor
+            smsc.stats.refused_connections += 1
+            log.warning("smsc %s: %d connections open; refused", peer, len(smsc._conns))
+            self.abort()
+            return
         smsc._conns.add(self)
 
     def data_received(self, data: bytes) -> None:

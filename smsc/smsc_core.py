@@ -78,6 +78,7 @@ class SmscStats:
     timeouts: int = 0  # connections closed for no bind or idleness
     write_pauses: int = 0  # times reading stopped because a peer did not read its output
     max_buffered: int = 0  # the most octets ever buffered for writing to one connection
+    refused_connections: int = 0  # closed at once: max_connections were open
 
     def line(self) -> str:
         return (
@@ -270,6 +271,11 @@ class SmscCore:
             self.stats.spoofs += 1
             log.warning("smsc %s: bind as %r refused: address_range %r is not within the account's %r",
                         conn.peer, pdu.system_id, address_range, account.address_range)
+            return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
+        binds = sum(1 for c in self._conns if c.system_id == pdu.system_id and c.session.bound and not c.closed)
+        if binds >= cfg.account_max_binds:
+            log.warning("smsc %s: bind as %r refused: %d binds already (account_max_binds)",
+                        conn.peer, pdu.system_id, binds)
             return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
         conn.matcher = matcher
         conn.account = account

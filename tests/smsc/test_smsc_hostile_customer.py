@@ -6,6 +6,7 @@ speed, nor send as another account's number in another spelling. Sans-IO core wi
 from smsc import pdu as P
 from smsc.config import Account, SmscConfig
 from smsc.smsc_connection import SmscConnection
+from smsc.server import SimulatedSmsc
 from smsc.smsc_core import SmscCore
 
 from test_smsc_core import FakeClock, FakeTransport, rig
@@ -142,3 +143,38 @@ def test_one_submit_multi_cannot_make_tens_of_thousands_of_sms():
     assert [p.status for p in t.pdus() if p.command_id == P.SUBMIT_MULTI_RESP] == [
         P.ESME_ROK, P.ESME_ROK, P.ESME_RINVNUMDESTS]
     assert core.stats.submitted == 254 + 254 * 4
+
+
+def test_one_system_id_has_a_bounded_number_of_binds():
+    core, _, _, connect, _ = rig(account_max_binds=2)
+    connect("hog")
+    first, _ = connect("hog")
+    t = FakeTransport()
+    SmscConnection(core, t, lambda cb: cb(), "hog").data_received(
+        P.Bind(P.BIND_RECEIVER, 1, 0, "hog", "", "", 0x34, 1, 1, "").encode())
+    assert [p.status for p in t.pdus()] == [P.ESME_RBINDFAIL] and t.closed
+    first.connection_lost()  # one goes: a new bind fits again
+    connect("hog")
+    connect("other")  # others are not affected
+
+
+async def test_connections_past_max_connections_are_closed_at_once():
+    import asyncio
+
+    async with SimulatedSmsc(SmscConfig(open=True, max_connections=2)) as smsc:
+        await smsc.start("127.0.0.1", 0)
+        held = [await asyncio.open_connection("127.0.0.1", smsc.port) for _ in range(2)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port)
+        assert await reader.read() == b""  # closed without a word
+        writer.close()
+        assert smsc.stats.refused_connections == 1
+        held[0][1].close()
+        await held[0][1].wait_closed()
+        while len(smsc.connections()) > 1:  # the SMSC sees the close on its next loop turn
+            await asyncio.sleep(0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port)
+        writer.write(P.Bind(P.BIND_TRANSCEIVER, 1, 0, "x", "", "", 0x34, 1, 1, "").encode())
+        head = await reader.readexactly(16)
+        assert int.from_bytes(head[8:12], "big") == P.ESME_ROK
+        writer.close()
+        held[1][1].close()
