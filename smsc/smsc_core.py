@@ -156,8 +156,7 @@ class SmscCore:
         """Take up what the store holds (at start)."""
         for row in self.store.load():
             self._bytes += row.size
-            if not row.to_system_id:
-                self._hold(row)
+            self._hold(row)
             if row.message_id.isdigit():
                 self._next_id = max(self._next_id, int(row.message_id) + 1)
             self._wait(Message(row), 0.0)
@@ -494,8 +493,8 @@ class SmscCore:
         else:  # every waiting message from source_addr to destination_addr (4.9.1)
             src, dst = pdu.source_addr, pdu.destination_addr.lstrip("+")
             waiting = (self._waiting.get(i) for i in list(self._by_origin.get(conn.system_id, ())))
-            targets = [m for m in waiting if m is not None and m.row.dest == dst
-                       and self._source_of(m.row) == src]
+            targets = [m for m in waiting if m is not None and not m.row.to_system_id
+                       and m.row.dest == dst and self._source_of(m.row) == src]
         if not targets:
             return P.Bare(P.CANCEL_SM_RESP, pdu.sequence, P.ESME_RCANCELFAIL)
         for msg in targets:
@@ -656,21 +655,24 @@ class SmscCore:
                 self._final.popitem(last=False)
 
     def _hold(self, row: StoredRow) -> None:
-        self._live[row.message_id] = row.origin
+        """Count a held message (or a receipt for its submitter) against its submitter's quota:
+        receipts a submitter never binds to take would otherwise fill the SMSC."""
+        if not row.to_system_id:
+            self._live[row.message_id] = row.origin
         self._by_origin.setdefault(row.origin, set()).add(row.message_id)
         self._origin_bytes[row.origin] += row.size
 
     def _forget(self, msg: Message) -> None:
-        if self._live.pop(msg.row.message_id, None) is not None:
-            origin = msg.row.origin
-            mine = self._by_origin.get(origin)
-            if mine is not None:
-                mine.discard(msg.row.message_id)
-                if not mine:
-                    del self._by_origin[origin]
-            self._origin_bytes[origin] -= msg.row.size
-            if self._origin_bytes[origin] <= 0:
-                del self._origin_bytes[origin]
+        row = msg.row
+        self._live.pop(row.message_id, None)
+        mine = self._by_origin.get(row.origin)
+        if mine is not None and row.message_id in mine:
+            mine.discard(row.message_id)
+            if not mine:
+                del self._by_origin[row.origin]
+            self._origin_bytes[row.origin] -= row.size
+            if self._origin_bytes[row.origin] <= 0:
+                del self._origin_bytes[row.origin]
         self._bytes -= msg.row.size
         self.store.remove(msg.row.message_id)
 
@@ -699,6 +701,7 @@ class SmscCore:
         rrow = StoredRow(rid, sm.body(), "", row.origin, row.origin, 0, now, now + self.config.validity)
         self.store.add(rrow)
         self._bytes += rrow.size
+        self._hold(rrow)
         self._dispatch(Message(rrow))
 
     # -- retries, expiry, timeouts, forced disconnects ----------------------------------------

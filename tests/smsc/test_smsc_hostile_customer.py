@@ -178,3 +178,16 @@ async def test_connections_past_max_connections_are_closed_at_once():
         assert int.from_bytes(head[8:12], "big") == P.ESME_ROK
         writer.close()
         held[1][1].close()
+
+
+def test_receipts_a_submitter_never_takes_count_against_its_quota():
+    core, _, _, connect, _ = rig(account_max_queue=3)
+    sender, t_s = connect("sender", P.BIND_TRANSMITTER)  # never takes its receipts
+    sink, t_sink = connect("sink", P.BIND_RECEIVER, "19990000")
+    for seq in range(1, 6):
+        sender.data_received(P.ShortMessage(P.SUBMIT_SM, seq, 0, "", 1, 1, "15550001", 1, 1, "19990000",
+                                            0, 0, 0, "", "", 1, 0, 4, 0, b"x").encode())
+        for d in t_sink.pdus():  # the sink acknowledges at once: a receipt is made for sender
+            sink.data_received(P.Bare(P.DELIVER_SM_RESP, d.sequence).encode())
+    assert [p.status for p in t_s.pdus()] == [P.ESME_ROK] * 3 + [P.ESME_RMSGQFUL] * 2
+    assert core.stats.receipts == 0 and core.queued == 3  # three receipts wait for a receiver
