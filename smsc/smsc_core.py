@@ -49,6 +49,7 @@ _PASS_TLVS = {
 # deliver_sm_resp statuses that a retry will not change: the message fails at once.
 _PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
 _OWNER_CACHE = 100_000
+_RESCAN_EVERY = 1.0  # s between passes over the queue for new binds of one system_id
 MAX_SMS_PER_PDU = 1024  # SMS one submit_multi may make (destinations x parts)
 _SEPARATORS = re.compile(r"[\s\-.()/]")
 
@@ -149,6 +150,7 @@ class SmscCore:
         self._origin_bytes: collections.Counter[str] = collections.Counter()
         self._final: collections.OrderedDict[str, tuple[int, float, int, str]] = collections.OrderedDict()
         self._rng = random.Random(self.impairments.seed)
+        self._rescanned: dict[str, float] = {}  # system_id -> when a bind last woke its queue
         self._last_disconnect = monotonic()
         self._last_timeouts = monotonic()
 
@@ -290,15 +292,29 @@ class SmscCore:
             elif not matcher.empty:
                 self._regex_receivers[conn] = None
             self._by_system_id.setdefault(conn.system_id, []).append(conn)
-            # a new receiver: what waits for it goes now, not at its next retry
-            for msg in self._waiting.values():
-                row = msg.row
-                if (row.to_system_id == conn.system_id) if row.to_system_id else self._serves(conn, row.dest):
-                    msg.next_try = 0.0
-                    heapq.heappush(self._due, (0.0, next(self._tiebreak), msg))
+            # a new receiver: what waits for it goes now, not at its next retry. A pass over
+            # the whole queue, so at most once a second per system_id: an account that binds
+            # and unbinds in a loop must not make the SMSC walk 100,000 messages each time
+            # (what it misses goes at its retry, at most retry_max later).
+            mono = self.monotonic()
+            if mono - self._rescanned.get(conn.system_id, -_RESCAN_EVERY) < _RESCAN_EVERY:
+                log.info("smsc %s: bind as %r: waiting messages go at their retries", conn.peer, conn.system_id)
+            else:
+                self._rescanned[conn.system_id] = mono
+                self._wake_for(conn)
             self.wake()
         log.info("smsc %s: %s as %r range %r", conn.peer, P.command_name(pdu.command_id), pdu.system_id, address_range)
         return resp
+
+    def _wake_for(self, conn: SmscConnection) -> None:
+        """Make what waits for a new receiver due now."""
+        if len(self._rescanned) > _OWNER_CACHE:
+            self._rescanned.clear()
+        for msg in self._waiting.values():
+            row = msg.row
+            if (row.to_system_id == conn.system_id) if row.to_system_id else self._serves(conn, row.dest):
+                msg.next_try = 0.0
+                heapq.heappush(self._due, (0.0, next(self._tiebreak), msg))
 
     def _unbound(self, conn: SmscConnection) -> None:
         if conn in self._receivers:

@@ -191,3 +191,24 @@ def test_receipts_a_submitter_never_takes_count_against_its_quota():
             sink.data_received(P.Bare(P.DELIVER_SM_RESP, d.sequence).encode())
     assert [p.status for p in t_s.pdus()] == [P.ESME_ROK] * 3 + [P.ESME_RMSGQFUL] * 2
     assert core.stats.receipts == 0 and core.queued == 3  # three receipts wait for a receiver
+
+
+def test_binding_in_a_loop_does_not_walk_the_queue_each_time(monkeypatch):
+    core, _, mono, connect, _ = rig()
+    sender, t_s = connect("sender", P.BIND_TRANSMITTER)
+    for seq in range(1, 201):
+        sender.data_received(_sm(seq, f"1999{seq:05d}"))  # nobody receives: all wait
+    assert len(core._waiting) == 200
+    walked = []
+    real = SmscCore._serves
+    monkeypatch.setattr(SmscCore, "_serves", lambda self, conn, dest: walked.append(dest) or real(self, conn, dest))
+    for _ in range(10):  # bind, drop, bind again...
+        conn, _t = connect("looper", P.BIND_RECEIVER, "2.*")
+        conn.connection_lost()
+    assert len(walked) == 200  # one pass, not ten
+    mono.t += 1.0
+    walked.clear()
+    conn, t = connect("looper", P.BIND_RECEIVER, "1999.*")  # a second later: a new pass ...
+    assert len(walked) == 200
+    core.tick()
+    assert len([p for p in t.pdus() if p.command_id == P.DELIVER_SM]) == 64  # ... and at once, a window
