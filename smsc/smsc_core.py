@@ -239,8 +239,7 @@ class SmscCore:
 
     def _may_send_as(self, conn: SmscConnection, source: str) -> bool:
         acc = conn.account
-        if self.config.open and acc is None:
-            return True
+        # open mode's strangers are unrestricted accounts: configured owners keep their numbers
         if acc is not None and acc.owns is not None:
             digits = source.lstrip("+")
             return digits.isdigit() and acc.owns.matches(digits)

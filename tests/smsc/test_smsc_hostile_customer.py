@@ -212,3 +212,14 @@ def test_binding_in_a_loop_does_not_walk_the_queue_each_time(monkeypatch):
     assert len(walked) == 200
     core.tick()
     assert len([p for p in t.pdus() if p.command_id == P.DELIVER_SM]) == 64  # ... and at once, a window
+
+
+def test_in_open_mode_a_stranger_cannot_send_as_an_accounts_number():
+    core = SmscCore(SmscConfig(open=True, accounts=[Account("server", "spw", address_range="15550000")]),
+                    clock=FakeClock(), monotonic=FakeClock(100.0))
+    t = FakeTransport()
+    stranger = SmscConnection(core, t, lambda cb: cb(), "stranger")
+    stranger.data_received(P.Bind(P.BIND_TRANSMITTER, 1, 0, "stranger", "", "", 0x34, 1, 1, "").encode())
+    stranger.data_received(_sm(2, "19990000", source="+15550000"))
+    stranger.data_received(_sm(3, "19990000", source="19990001"))
+    assert [p.status for p in t.pdus()] == [P.ESME_ROK, P.ESME_RINVSRCADR, P.ESME_ROK]
