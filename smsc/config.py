@@ -72,6 +72,15 @@ class Account:
     long_payload: str = ""  # "" = the SMSC's default
 
     def __post_init__(self) -> None:
+        # what a bind can carry (SMPP 3.4 5.2.1: C-octet strings of 16 and 9 octets): a longer
+        # or non-latin-1 password would never match, or fail the compare at every bind
+        for name, value, most in (("system_id", self.system_id, 15), ("password", self.password, 8)):
+            try:
+                octets = value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"account {self.system_id!r}: {name} must be latin-1 text") from None
+            if len(octets) > most or b"\0" in octets:
+                raise ValueError(f"account {self.system_id!r}: {name} longer than {most} octets (SMPP 3.4 limit)")
         try:
             self.owns: AddressRange | None = AddressRange.parse(self.address_range) if self.address_range else None
         except RangeError as exc:

@@ -223,3 +223,12 @@ def test_in_open_mode_a_stranger_cannot_send_as_an_accounts_number():
     stranger.data_received(_sm(2, "19990000", source="+15550000"))
     stranger.data_received(_sm(3, "19990000", source="19990001"))
     assert [p.status for p in t.pdus()] == [P.ESME_ROK, P.ESME_RINVSRCADR, P.ESME_ROK]
+
+
+def test_an_account_whose_password_no_bind_can_carry_is_a_config_error():
+    import pytest
+
+    for bad in ("pässwört€", "much-too-long", "a\0b"):
+        with pytest.raises(ValueError, match="password"):
+            Account("server", bad)
+    Account("server", "pässwö")  # latin-1, 8 octets at most: fine
