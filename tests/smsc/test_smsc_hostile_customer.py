@@ -232,3 +232,18 @@ def test_an_account_whose_password_no_bind_can_carry_is_a_config_error():
         with pytest.raises(ValueError, match="password"):
             Account("server", bad)
     Account("server", "pässwö")  # latin-1, 8 octets at most: fine
+
+
+def test_an_absolute_validity_that_is_no_date_is_refused():
+    from smsc.smpp_time import parse_validity
+    import pytest
+
+    assert parse_validity("261201120000000+", 0.0, 0.0) > 0
+    for bad in ("261301120000000+", "261200120000000+", "261201250000000+", "261201120000099+"):
+        with pytest.raises(ValueError):
+            parse_validity(bad, 0.0, 0.0)
+    core, _, _, connect, _ = rig()
+    c, t = connect("esme")
+    c.data_received(P.ShortMessage(P.SUBMIT_SM, 2, 0, "", 1, 1, "15550001", 1, 1, "19990000",
+                                   0, 0, 0, "", "261301120000000+", 0, 0, 4, 0, b"x").encode())
+    assert [p.status for p in t.pdus()] == [P.ESME_RINVEXPIRY]
