@@ -272,6 +272,13 @@ class SmscCore:
             log.warning("smsc %s: bind as %r refused: address_range %r is not within the account's %r",
                         conn.peer, pdu.system_id, address_range, account.address_range)
             return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
+        if (matcher.exact is not None and (account is None or account.owns is None)
+                and self.owners(matcher.exact)):
+            # an unrestricted account's range is what nobody owns: another's number is not in it
+            self.stats.spoofs += 1
+            log.warning("smsc %s: bind as %r refused: %s belongs to another account",
+                        conn.peer, pdu.system_id, address_range)
+            return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
         binds = sum(1 for c in self._conns if c.system_id == pdu.system_id and c.session.bound and not c.closed)
         if binds >= cfg.account_max_binds:
             log.warning("smsc %s: bind as %r refused: %d binds already (account_max_binds)",

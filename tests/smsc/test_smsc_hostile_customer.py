@@ -247,3 +247,14 @@ def test_an_absolute_validity_that_is_no_date_is_refused():
     c.data_received(P.ShortMessage(P.SUBMIT_SM, 2, 0, "", 1, 1, "15550001", 1, 1, "19990000",
                                    0, 0, 0, "", "261301120000000+", 0, 0, 4, 0, b"x").encode())
     assert [p.status for p in t.pdus()] == [P.ESME_RINVEXPIRY]
+
+
+def test_an_unrestricted_account_cannot_bind_for_an_owned_number():
+    core, connect = _owned_core()
+    for rng in ("15550000", "+15550000"):
+        t = FakeTransport()
+        SmscConnection(core, t, lambda cb: cb(), "big").data_received(
+            P.Bind(P.BIND_RECEIVER, 1, 0, "big", "bpw", "", 0x34, 1, 1, rng).encode())
+        assert [p.status for p in t.pdus()] == [P.ESME_RBINDFAIL]
+    connect("big", "bpw", "19990000")  # a number nobody owns
+    connect("server", "spw", "15550000")  # the owner
