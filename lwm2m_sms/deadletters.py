@@ -18,15 +18,52 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Generic, Hashable, TypeVar
 
 from .sqlite_store import SqliteStore
 
-__all__ = ["DeadLetter", "DeadLetterStore"]
+__all__ = ["DeadLetter", "DeadLetterStore", "PoisonCounter"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ENTRIES = 100_000
+
+K = TypeVar("K", bound=Hashable)
+
+
+class PoisonCounter(Generic[K]):
+    """How often the receiver failed on one received SMS, for every bearer alike.
+
+    A failing receiver leaves the SMS with the network (or on the SIM) for a retry, but not
+    forever: a poison message would come back for as long as the network keeps it. After
+    ``limit`` failures it goes to the dead letters. Bounded by ``max_entries`` (the oldest
+    count is forgotten first), so a stream of distinct failing messages cannot grow it.
+    """
+
+    def __init__(self, limit: int = 3, max_entries: int = 1024) -> None:
+        self.limit = limit
+        self.max_entries = max_entries
+        self._counts: dict[K, int] = {}
+
+    def failed(self, key: K) -> int:
+        """Count one more failure on ``key`` and return the total; a total that reaches
+        ``limit`` is forgotten (the caller dead-letters the message)."""
+        failures = self._counts.pop(key, 0) + 1
+        if failures < self.limit:
+            if len(self._counts) >= self.max_entries:
+                self._counts.pop(next(iter(self._counts)))
+            self._counts[key] = failures
+        return failures
+
+    def poisoned(self, failures: int) -> bool:
+        return failures >= self.limit
+
+    def forget(self, key: K) -> None:
+        """The message was taken after all."""
+        self._counts.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._counts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Optional, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, TypeVar
 
 import aiocoap
 from aiocoap import resource
@@ -117,6 +117,9 @@ class GatewayConfig:
       give a :class:`~lwm2m_sms.clock.FakeClock`).
     * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
       ``/bs``); None: the server's own.
+    * ``sms_security``: wraps each SMS bearer before the transport is put on it (the SMS
+      security layer: ``lambda b: lwm2m_sms.security.bearer.SecureBearer(b, policy)``);
+      None: NoSec. See docs/security.md.
     """
 
     udp: tuple[str, int] = ("127.0.0.1", 5683)
@@ -137,6 +140,7 @@ class GatewayConfig:
     register_allow_list: Optional[Sequence[str]] = None
     site: Optional[resource.Site] = None
     clock: Clock = SYSTEM_CLOCK
+    sms_security: Optional[Callable[[Bearer], Bearer]] = None
 
 
 @dataclass
@@ -270,7 +274,8 @@ class Gateway:
             except (OSError, ValueError) as exc:  # ValueError: not an IP address
                 raise GatewayError("udp", f"UDP {cfg.udp[0]}:{cfg.udp[1]}", f"cannot bind: {exc}") from exc
             self._context = context
-            self.sms = [await add_sms_transport(context, b, cfg.sms_settings) for b in self.bearers]
+            wrap = cfg.sms_security or (lambda b: b)
+            self.sms = [await add_sms_transport(context, wrap(b), cfg.sms_settings) for b in self.bearers]
             server.start(context)
             self._server = server
             router = Router(server, context, sms=self.sms[0] if self.sms else None, queue=queue,
@@ -298,7 +303,8 @@ class Gateway:
 
             assert cfg.msisdn is not None
             smpp = cfg.smpp if cfg.smpp.address_range else dataclasses.replace(cfg.smpp, address_range=cfg.msisdn)
-            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), durability=cfg.durability)
+            link = SmppBearer(smpp, cfg.msisdn, parts_db=self._local_db(), dead_letters=self._local_db(),
+                              durability=cfg.durability)
             where = f"SMPP link to {smpp.host}:{smpp.port} as {smpp.system_id!r}"
             try:
                 await link.start()

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lwm2m_sms.bearer import Bearer, DeliveryState, ReceiveHandler, Submission
-from lwm2m_sms.deadletters import DeadLetterStore
+from lwm2m_sms.deadletters import DeadLetterStore, PoisonCounter
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox
 from lwm2m_sms.sms.address import Address, parse_address
@@ -114,8 +114,6 @@ def cms_text(code: int | None) -> str:
     return _CMS_TEXT.get(code, "unknown +CMS ERROR code") if code is not None else "error"
 
 
-_POISON_AFTER = 3  # tries before an SMS whose handling always fails goes to the dead letters
-_MAX_FAILING = 1024  # SMS whose handling failed, remembered (a PDU that never returns is forgotten)
 _EARLY_REPORT_AGE = 30.0  # s a status report for an unknown TP-MR waits for its +CMGS
 #: SMS-DELIVER-REPORT for RP-ERROR (23.040 9.2.2.1a): TP-MTI 00, TP-FCS FF (unspecified
 #: error: the SMSC retries), TP-PI 00 (no optional fields)
@@ -218,7 +216,7 @@ class ModemDriver(Bearer):
         self._urcs: asyncio.Queue[Urc] = asyncio.Queue()
         self._by_mr: dict[int, _Job] = {}
         self._early_reports: dict[int, tuple[float, SmsStatusReport]] = {}
-        self._handler_failures: dict[str, int] = {}
+        self._handler_failures: PoisonCounter[str] = PoisonCounter()
         # stored parts fed to the reassembler, kept on the SIM until their message is whole
         # (first fed, {SIM index: PDU as printed}): the PDUs go to the dead letters with the
         # message should its receiver always fail on it
@@ -772,17 +770,13 @@ class ModemDriver(Bearer):
             # The handler failed. Leave the SMS for a retry, but not forever: a poison
             # message would otherwise come back at every start. It is deleted (or
             # acknowledged) only once it is kept as a dead letter, like an undecodable one.
-            failures = self._handler_failures.get(hex_pdu, 0) + 1
-            if failures < _POISON_AFTER:
-                if len(self._handler_failures) >= _MAX_FAILING and hex_pdu not in self._handler_failures:
-                    self._handler_failures.pop(next(iter(self._handler_failures)))
-                self._handler_failures[hex_pdu] = failures
+            failures = self._handler_failures.failed(hex_pdu)
+            if not self._handler_failures.poisoned(failures):
                 log.exception("modem: receiver failed on an SMS from %s (%s; %d of %d tries)",
-                              tpdu.originator, where, failures, _POISON_AFTER)
+                              tpdu.originator, where, failures, self._handler_failures.limit)
                 return None, key
             log.exception("modem: receiver failed %d times on an SMS from %s (%s)",
                           failures, tpdu.originator, where)
-            self._handler_failures.pop(hex_pdu, None)
             error = f"{type(exc).__name__}: {exc}"
             if concat is None:
                 return self._dead_letter(hex_pdu, where, index, f"receiver failed {failures} times: {error}",
@@ -808,7 +802,7 @@ class ModemDriver(Bearer):
             if kept and pkey is not None:
                 self._discard_message(pkey)
             return kept, key
-        self._handler_failures.pop(hex_pdu, None)
+        self._handler_failures.forget(hex_pdu)
         return whole or key is None, key
 
     def _dead_letter(

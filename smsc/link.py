@@ -30,7 +30,11 @@ message is DELIVERED when every part's receipt says DELIVRD, FAILED on the first
 not) or a mobile-originated SMS, handed up reassembled (UDH, SAR TLVs or message_payload) or,
 with a segment receiver set, segment by segment. The deliver_sm_resp is written only after
 the handler returned: a crash in between means the SMSC redelivers, never a loss; a handler
-that raises, or no receiver set yet, is answered ESME_RX_T_APPN so the SMSC retries later. Received
+that raises, or no receiver set yet, is answered ESME_RX_T_APPN so the SMSC retries later.
+A deliver_sm that cannot be decoded, or whose handler failed three times (per source and data
+digest), is kept raw in the dead letters (``dead_letters``, a
+:class:`~lwm2m_sms.deadletters.DeadLetterStore` or its SQLite file) and only then answered
+ESME_ROK; if that write fails it is answered ESME_RX_T_APPN, so the SMSC keeps it. Received
 SMS are handled one at a time in arrival order by one task, so a slow handler slows the
 SMSC (through its window) rather than growing a queue here.
 
@@ -51,9 +55,11 @@ stores whole payloads); no outbind; query_sm, cancel_sm and replace_sm are not s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import logging
 import os
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -67,9 +73,11 @@ from lwm2m_sms.bearer import (
     SmsSegment,
     Submission,
 )
+from lwm2m_sms.deadletters import DeadLetterStore, PoisonCounter
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox, OutboxEntry, OutboxFull
 from lwm2m_sms.sms.address import Address, Npi, Ton, parse_address
+from lwm2m_sms.sms.reassembly import part_key
 from lwm2m_sms.sms.udh import Ports, Udh
 
 from . import pdu as P
@@ -85,6 +93,8 @@ log = logging.getLogger(__name__)
 
 # A bind refused with these will be refused again: no point hammering the SMSC quickly.
 _BIND_PERMANENT = {P.ESME_RINVPASWD, P.ESME_RINVSYSID, P.ESME_RINVSYSTYP}
+# As the modem driver: tries before an SMS whose handler always fails goes to the dead
+# letters, and how many failing SMS are remembered (one that never comes back is forgotten).
 
 
 def _base36(n: int) -> str:
@@ -103,6 +113,16 @@ def _why(exc: BaseException, timeout: float) -> str:
     if isinstance(exc, OSError) and exc.errno:
         return f"connect failed: {os.strerror(exc.errno)}"
     return str(exc) or type(exc).__name__
+
+
+def _data_of(sm: P.ShortMessage) -> bytes:
+    """The user data of a deliver_sm: message_payload if present, else short_message."""
+    payload = sm.tlv(P.TLV_MESSAGE_PAYLOAD) if sm.tlvs else None
+    return payload if payload is not None else sm.short_message
+
+
+def _failure_key(sm: P.ShortMessage) -> tuple[str, str]:
+    return (sm.source_addr, hashlib.sha256(_data_of(sm)).hexdigest())
 
 
 class BindRefused(BearerError):
@@ -278,11 +298,23 @@ class SmppBearer(Bearer, SegmentLink):
         self,
         config: SmppLinkConfig,
         local_address: Address | str | None = None,
+        *,
+        dead_letters: DeadLetterStore | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(local_address, **kwargs)
         self.config = config
         self.name = config.system_id or "esme"
+        # a path: ours to close (a store in memory is kept open: closing would empty it)
+        self._owns_dead_letters = isinstance(dead_letters, str)
+        self.dead_letters = (
+            dead_letters if isinstance(dead_letters, DeadLetterStore)
+            else DeadLetterStore(dead_letters, synchronous=self.durability)
+        )
+        self.dead_lettered = 0  # deliver_sm kept as dead letters
+        self.deferred = 0  # deliver_sm answered ESME_RX_T_APPN (the SMSC retries)
+        # (source, digest of the data): how often the handler failed on it
+        self._handler_failures: PoisonCounter[tuple[str, str]] = PoisonCounter()
         self.outbox: Outbox | None = None
         self._sending = SubmitWindow(
             states=(DeliveryState.SUBMITTED, DeliveryState.DELIVERED, DeliveryState.FAILED),
@@ -407,6 +439,9 @@ class SmppBearer(Bearer, SegmentLink):
             self.outbox = None
         self._held_bytes = 0
         self._entry_bytes.clear()
+        self._close_part_store()
+        if self._owns_dead_letters:
+            self.dead_letters.close()  # reopened on first use by a later start
 
     # -- connecting -------------------------------------------------------------------------
 
@@ -746,7 +781,7 @@ class SmppBearer(Bearer, SegmentLink):
                     log.info("smpp %s: from %s: no receiver set; deliver_sm refused for a retry", self.name, sm.source_addr)
                     status = P.ESME_RX_T_APPN
                 else:
-                    await self._on_mo(sm)
+                    status = await self._on_mo(sm)
             except asyncio.CancelledError:
                 raise
             except BearerError as exc:
@@ -755,25 +790,82 @@ class SmppBearer(Bearer, SegmentLink):
                 log.info("smpp %s: from %s: not taken now (%s); the SMSC will retry", self.name, sm.source_addr, exc)
                 status = P.ESME_RX_T_APPN
             except Exception:
-                # The handler failed: ask the SMSC to retry later rather than lose it.
-                log.exception("smpp %s: from %s: receive handler failed", self.name, sm.source_addr)
+                # A receipt or notification we failed on: ask the SMSC to retry later.
+                log.exception("smpp %s: from %s: deliver_sm handling failed", self.name, sm.source_addr)
                 status = P.ESME_RX_T_APPN
+            if status != P.ESME_ROK:
+                self.deferred += 1
             resp = P.DATA_SM_RESP if sm.command_id == P.DATA_SM else P.DELIVER_SM_RESP
             conn.write(P.MessageIdResp(resp, sm.sequence, status))
 
-    async def _on_mo(self, sm: P.ShortMessage) -> None:
+    async def _on_mo(self, sm: P.ShortMessage) -> int:
+        """Hand up one mobile-originated SMS; the status to answer. BearerError (pushback)
+        goes to the caller."""
         try:
             mo = decode_mo(sm, unknown_ton_international=self.config.unknown_ton_international)
         except (DecodeError, EncodeError) as exc:
-            # Undecodable: acknowledge and drop (a retry would fail the same way).
-            log.warning("smpp %s: from %s: undecodable deliver_sm dropped: %s", self.name, sm.source_addr, exc)
-            return
-        if self._segment_handler is not None:
-            self.stats.sms_received += 1
-            await self._segment_handler(
-                SmsSegment(mo.sender, mo.recipient or self.local_address or mo.sender, mo.user_data, sm.data_coding))
-            return
-        await self._receive_part(mo.sender, mo.user_data, mo.recipient, mo.dcs)
+            # A retry would fail the same way: keep it raw, then acknowledge it.
+            return self._dead_letter(sm, f"undecodable: {exc}")
+        try:
+            if self._segment_handler is not None:
+                self.stats.sms_received += 1
+                await self._segment_handler(
+                    SmsSegment(mo.sender, mo.recipient or self.local_address or mo.sender, mo.user_data, sm.data_coding))
+            else:
+                await self._receive_part(mo.sender, mo.user_data, mo.recipient, mo.dcs)
+        except BearerError:
+            raise
+        except Exception as exc:
+            # Ask the SMSC to retry later rather than lose it, but not forever: a poison
+            # message would come back for as long as the SMSC keeps it.
+            key = _failure_key(sm)
+            failures = self._handler_failures.failed(key)
+            if not self._handler_failures.poisoned(failures):
+                log.exception("smpp %s: from %s: receiver failed (%d of %d tries); the SMSC will retry",
+                              self.name, sm.source_addr, failures, self._handler_failures.limit)
+                return P.ESME_RX_T_APPN
+            log.exception("smpp %s: from %s: receiver failed %d times", self.name, sm.source_addr, failures)
+            reason = f"receiver failed {failures} times: {type(exc).__name__}: {exc}"
+            # a long message_payload would not fit the row's hex column (1,000 octets): keep it whole
+            payload = mo.user_data.data if len(mo.user_data.data) > 1000 else None
+            pkey = part_key(str(mo.sender), mo.user_data) if self._segment_handler is None else None
+            if pkey is not None:
+                # the earlier parts were acknowledged: the reassembled payload keeps them
+                concat = mo.user_data.concat
+                assert concat is not None
+                chunks = self._reassembler.held_parts(pkey)
+                chunks[concat.seq] = mo.user_data.data
+                payload = (b"".join(chunks[i] for i in range(1, concat.total + 1))
+                           if len(chunks) == concat.total else None)
+                reason = (f"receiver failed {failures} times (message of {concat.total} parts, reference "
+                          f"{concat.reference}{', payload kept' if payload is not None else ''}): "
+                          f"{type(exc).__name__}: {exc}")
+            status = self._dead_letter(sm, reason, payload=payload)
+            if status == P.ESME_ROK and pkey is not None:
+                self._discard_message(pkey)
+            return status
+        if self._handler_failures:
+            self._handler_failures.forget(_failure_key(sm))
+        return P.ESME_ROK
+
+    def _dead_letter(self, sm: P.ShortMessage, reason: str, *, payload: bytes | None = None) -> int:
+        """Keep a deliver_sm that cannot be handed up, raw; ESME_ROK once kept, ESME_RX_T_APPN
+        if the store refused it (the SMSC keeps it and retries)."""
+        kind = "data_sm" if sm.command_id == P.DATA_SM else "deliver_sm"
+        field = "message_payload" if sm.tlvs and sm.tlv(P.TLV_MESSAGE_PAYLOAD) is not None else "short_message"
+        where = (f"{kind} from {sm.source_addr} seq {sm.sequence}: {field}, esm_class {sm.esm_class:#04x}, "
+                 f"data_coding {sm.data_coding:#04x}, source TON {sm.source_addr_ton} NPI {sm.source_addr_npi}")
+        data = _data_of(sm).hex()
+        try:
+            self.dead_letters.add(f"smpp {self.name}", where, data, reason[:500], payload=payload)
+        except sqlite3.Error as exc:
+            log.error("smpp %s: from %s: %s not stored as a dead letter (%s: %s); the SMSC will retry",
+                      self.name, sm.source_addr, kind, reason, exc)
+            return P.ESME_RX_T_APPN
+        self.dead_lettered += 1
+        log.warning("smpp %s: from %s: %s kept as a dead letter, acknowledged (%s): %s",
+                    self.name, sm.source_addr, kind, reason, data[:400])
+        return P.ESME_ROK
 
     _NOTIFICATIONS = {
         P.ESM_SME_ACK: "SME delivery acknowledgement",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Optional
 
-from .options import add_smpp_options, smpp_password
+from .options import add_pin_options, add_smpp_options, sim_pin, smpp_password
 
 
 class OptionError(Exception):
@@ -19,14 +19,14 @@ def add_bearer_options(parser: argparse.ArgumentParser, msisdn_help: str) -> Non
     add_smpp_options(parser)  # with --password-file and $LWM2M_SMS_SMPP_PASSWORD
     g = parser.add_argument_group("GSM modem")
     g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem (or of the modem emulator)")
-    g.add_argument("--pin", default=None, help="SIM PIN (never logged)")
+    add_pin_options(g)
     g.add_argument("--modem-profile", default=None, help="quirks profile (default: chosen by +CGMM)")
 
 
 def check_bearer_options(args: argparse.Namespace) -> bool:
     """Whether the options ask for an SMS bearer; OptionError if they are inconsistent.
     Resolves the password (``--password-file``, ``--password``, the environment) into
-    ``args.password``."""
+    ``args.password`` and the PIN (``--pin-file``, ``--pin``, the environment) into ``args.pin``."""
     if args.smpp and args.modem:
         raise OptionError("give --smpp or --modem, not both")
     wanted = bool(args.smpp or args.modem)
@@ -34,6 +34,7 @@ def check_bearer_options(args: argparse.Namespace) -> bool:
         raise OptionError("--msisdn (the own number) is needed with --smpp or --modem")
     try:
         args.password = smpp_password(args)
+        args.pin = sim_pin(args)
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     return wanted

@@ -17,6 +17,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "fleet": ("bench_fleet", "a fleet of S devices registers and is read by SMS; server, simulator and SMSC in 3 processes"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
     "store": ("bench_store", "one store operation (Register write, queue, take, outbox) on SQLite or PostgreSQL"),
+    "secure": ("bench_secure", "SMS per handshake and per read for NoSec, DTLS, secured packet and OSCORE"),
 }
 
 

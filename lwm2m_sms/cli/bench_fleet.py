@@ -3,7 +3,8 @@ simulated SMSC and the server reads /3/0 from each, by SMS.
 
 Three processes, so that each one's memory is its own:
 
-- the simulated SMSC (``python -m smsc``), an SMPP server on TCP loopback;
+- the simulated SMSC (``lwm2m-sms smsc --open``, a child process), an SMPP server on TCP
+  loopback;
 - the LwM2M server: server core, router and SMS transport on its own SMPP bind for its
   number (this is what an operator runs);
 - the simulator: the N devices, each an aiocoap context with the SMS transport and an LwM2M

@@ -39,6 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=1, metavar="N", help="number of devices (default 1)")
     parser.add_argument("--duration", type=float, metavar="S", help="de-register and exit after S seconds")
     add_bearer_options(parser, "the device's own number on --smpp or --modem (with --count: the first)")
+    g = parser.add_argument_group("SMS channel security (docs/security.md)")
+    g.add_argument("--sms-security", metavar="JSON",
+                   help='/0/x/6..8 of the --server account, from a file: {"mode": "packet", "params": HEX, '
+                        '"secret": HEX} (or "dtls" with "identity", "psk"; "oscore" with "sender_id", '
+                        '"recipient_id", "secret"); every device of --count gets the same')
+    g.add_argument("--security-state", metavar="DIR",
+                   help="each device's secured-packet counters and OSCORE contexts (DIR/EP/); with it, "
+                        "SMS security written by a bootstrap server is used too")
 
 
 def _numbers(first: str, count: int) -> list[str]:
@@ -105,6 +113,34 @@ async def _bearers(args: argparse.Namespace, numbers: list[str], closers: list[A
     return channels
 
 
+def _load_security(path: str) -> Any:
+    """The device's view of its SMS security, from a JSON file (keys stay off the command
+    line, where ``ps`` shows them)."""
+    import json
+
+    from ..security.policy import SecurityConfigError, peer_from_dict
+
+    try:
+        return peer_from_dict(json.loads(open(path).read()))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SecurityConfigError(f"--sms-security {path}: {exc}") from None
+
+
+def _secured(bearer: Any, endpoint: str, state: Optional[str]) -> Any:
+    """``bearer`` under the security layer, configured by the device's Security object."""
+    from pathlib import Path
+
+    from ..security.bearer import SecureBearer
+    from ..security.policy import SecurityPolicy
+    from ..security.setup import DeviceSmsSecurity
+    from ..security.state import CounterStore
+
+    directory = Path(state) / endpoint if state else None
+    secure = SecureBearer(bearer, SecurityPolicy(default=None),
+                          counters=CounterStore(directory / "counters") if directory else None)
+    return secure, DeviceSmsSecurity(secure, directory / "oscore" if directory else None)
+
+
 async def run(args: argparse.Namespace) -> int:
     from ..errors import Lwm2mSmsError
     from ..gateway import start_device
@@ -117,6 +153,9 @@ async def run(args: argparse.Namespace) -> int:
 
     try:
         _check(args)
+        sms_security = _load_security(args.sms_security) if args.sms_security else None
+        if (sms_security is not None or args.security_state) and not (args.smpp or args.modem):
+            raise OptionError("--sms-security and --security-state need an SMS bearer (--smpp or --modem)")
         own = args.msisdn or args.sms
         numbers: list[Optional[str]] = list(_numbers(own, args.count)) if own else [None] * args.count
     except (OptionError, Lwm2mSmsError) as exc:
@@ -144,9 +183,16 @@ async def run(args: argparse.Namespace) -> int:
             if args.count > 1:
                 # a fleet that finds its bootstrap server down retries out of lockstep
                 extra["bootstrap_schedule"] = BootstrapSchedule(jitter=0.5)
+            bearer = bearers[i]
+            if bearer is not None and (sms_security is not None or args.security_state):
+                bearer, extra["on_sms_security"] = _secured(bearer, ep, args.security_state)
+                closers.append(extra["on_sms_security"].release_async)
+                if sms_security is not None and sms_security.keys is not None:
+                    extra["sms_security"] = (int(sms_security.mode), sms_security.keys.key_parameters(),
+                                             sms_security.keys.secret())
             devices.append(await start_device(
                 ep, args.binding, server_uri=args.server, bootstrap_uri=args.bootstrap,
-                server_msisdn=args.server_sms, bearer=bearers[i], udp=uses_udp, start=False,
+                server_msisdn=args.server_sms, bearer=bearer, udp=uses_udp, start=False,
                 lifetime=args.lifetime, queue_window=args.queue_window, bootstrap_sms=args.bootstrap_sms,
                 hold_off=args.hold_off, **extra,
             ))

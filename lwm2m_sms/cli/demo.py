@@ -36,8 +36,10 @@ import json
 import logging
 import statistics
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Optional
 
 if TYPE_CHECKING:
@@ -76,6 +78,7 @@ class DemoOptions:
     window: float | None = None  # None: 1 s, or 5 s on an impaired network
     modem: bool = True
     timeout: float = 60.0
+    security: str = "nosec"  # SMS security mode of every device (cli/secured.py)
 
 
 @dataclass
@@ -111,11 +114,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="put the S device on the SMPP fleet bind instead of the modem emulator")
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON on stdout (and nothing else: progress goes to stderr)")
+    parser.add_argument("--security", choices=["nosec", "dtls", "packet", "oscore"], default="nosec",
+                        help="SMS security mode of every device, written by the bootstrap server; "
+                             "the run is repeated in NoSec for the SMS per operation side by side")
 
 
 async def run(args: argparse.Namespace) -> int:
     opts = DemoOptions(devices=args.devices, loss=args.loss, duplicate=args.duplicate,
-                       seed=args.seed, window=args.window, modem=args.modem)
+                       seed=args.seed, window=args.window, modem=args.modem, security=args.security)
     if opts.devices < 1:
         print("lwm2m-sms: error: demo: --devices must be at least 1", file=sys.stderr)
         return 2
@@ -125,6 +131,11 @@ async def run(args: argparse.Namespace) -> int:
 
     progress(f"lwm2m-sms demo: {opts.devices} device(s), SMSC loss {opts.loss:g}% duplicate "
              f"{opts.duplicate:g}%")
+    nosec = None
+    if opts.security != "nosec":
+        progress("first in NoSec, for comparison")
+        nosec = await run_demo(DemoOptions(**{**asdict(opts), "security": "nosec"}))
+        progress(f"then with SMS security {opts.security}")
     result = await run_demo(opts, progress=progress)
     failed = [r for r in result.rows if not r.ok]
     summary = (f"demo: {len(result.rows) - len(failed)}/{len(result.rows)} operations passed, "
@@ -135,6 +146,10 @@ async def run(args: argparse.Namespace) -> int:
         progress(summary)
     else:
         print(format_tables(result))
+        if nosec is not None:
+            from .secured import format_comparison
+
+            print(format_comparison(nosec.rows, result.rows, opts.security))
         print(summary)
     return 0 if result.passed else 1
 
@@ -209,6 +224,7 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
     from ..multiplex import SegmentMux
     from ..routing.router import PolicySettings
     from ..gateway import smpp_bearer, start_bootstrap_server, start_device, start_server
+    from . import secured
 
     started = time.monotonic()
     result = DemoResult()
@@ -237,7 +253,18 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
         server_link = await link("lwm2m-server", SERVER_MSISDN, SERVER_MSISDN)
         site = resource.Site()
         policy = PolicySettings(udp_window=opts.window, sms_window=opts.window, udp_timeout=5.0)
-        stack = await start_server(bearers=[server_link], site=site, policy=policy, sms_settings=sms_settings)
+        security = {device_msisdn(i): secured.demo_security(opts.security, device_msisdn(i))
+                    for i in range(opts.devices)}
+        if opts.security == "nosec":
+            stack = await start_server(bearers=[server_link], site=site, policy=policy, sms_settings=sms_settings)
+        else:
+            tmp = tempfile.TemporaryDirectory(prefix="lwm2m-sms-demo-")
+            oscore_dir = Path(tmp.name)
+            stack, _, release = await secured.secured_server(
+                server_link, security, oscore_dir, site=site, policy=policy, sms_settings=sms_settings)
+            closers.append(_as_coroutine(tmp.cleanup))
+            if release is not None:
+                closers.append(_as_coroutine(release))
         closers.append(stack.close)
         hooks = _update_hooks()
         stack.server.add_hooks(hooks)
@@ -246,8 +273,9 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
         endpoints = [f"demo-{b.lower()}-{i}" for i, b in enumerate(bindings)]
         bs_config = BootstrapConfig.from_dict({"endpoints": {
             ep: {"servers": [{"uri": stack.udp_uri, "short_server_id": 1, "lifetime": 300, "binding": b,
-                              "sms_number": SERVER_MSISDN}]}
-            for ep, b in zip(endpoints, bindings)
+                              "sms_number": SERVER_MSISDN,
+                              **secured.bootstrap_fields(security[device_msisdn(i)])}]}
+            for i, (ep, b) in enumerate(zip(endpoints, bindings))
         }})
         modes = {endpoints[bindings.index(b)]: mode for b, mode in BOOTSTRAP_MODES.items() if b in bindings}
         for ep, mode in modes.items():  # a Bootstrap-Request by SMS only from the device's own number
@@ -273,6 +301,11 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
                 bearer = mux.channel(msisdn)
                 await bearer.start()
                 closers.append(bearer.close)
+            extra: dict[str, Any] = {}
+            if opts.security != "nosec":
+                bearer, hook = secured.device_bearer(bearer, ep, oscore_dir, nosec_peers=(BOOTSTRAP_MSISDN,))
+                extra["on_sms_security"] = hook
+                closers.append(_as_coroutine(hook.release))
             how: dict[str, Any] = {"bootstrap_uri": bootstrap.udp_uri}
             if modes.get(ep) == "server-initiated by SMS":  # waits for the server's push
                 how = {"bootstrap_uri": bootstrap.sms_uri, "bootstrap_sms": BOOTSTRAP_MSISDN, "hold_off": 3600}
@@ -280,10 +313,11 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
                 how = {"bootstrap_uri": bootstrap.sms_uri}
             elif modes.get(ep) == "smartcard":
                 how = {"bootstrap_uri": None, "smartcard": Smartcard.from_accounts(
-                    [ServerAccount(stack.udp_uri, 1, 300, binding, parse_msisdn(SERVER_MSISDN))])}
+                    [secured.with_sms_security(ServerAccount(stack.udp_uri, 1, 300, binding, parse_msisdn(SERVER_MSISDN)),
+                                               security[msisdn])])}
             dev = await start_device(
                 ep, binding, server_msisdn=SERVER_MSISDN, bearer=bearer,
-                sms_settings=sms_settings, start=False, queue_window=opts.window, time_resolution=0.2, **how,
+                sms_settings=sms_settings, start=False, queue_window=opts.window, time_resolution=0.2, **how, **extra,
             )
             closers.append(dev.context.shutdown)
             devices.append((ep, binding, msisdn, dev))
@@ -304,6 +338,13 @@ async def run_demo(opts: DemoOptions, progress: Callable[[str], None] = lambda _
                 await asyncio.wait_for(close(), 10)
         result.wall = time.monotonic() - started
     return result
+
+
+def _as_coroutine(fn: Callable[[], Any]) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        return fn()
+
+    return call
 
 
 async def _modem_bearer(link: Callable[[str, str, Optional[str]], Awaitable[Any]], msisdn: str,
@@ -342,12 +383,12 @@ async def _scenario(stack: "Gateway", hooks: Any, ep: str, binding: str, msisdn:
     rows: list[Row] = []
 
     def sms_counts() -> tuple[int, int]:
+        # The bearer's own counters: they include SMS below CoAP (DTLS handshakes, PoRs).
         total_out = total_in = 0
         for transport in [*stack.sms, *bootstrap.sms]:
-            c = transport.stats().per_peer.get(msisdn)
-            if c is not None:
-                total_out += c.sms_sent
-                total_in += c.sms_received
+            c = transport.bearer.stats.per_peer.get(msisdn, {})
+            total_out += c.get("sms_sent", 0)
+            total_in += c.get("sms_received", 0)
         return total_out, total_in
 
     async def op(name: str, work: Callable[[], Awaitable[Any]], server_initiated: bool = True,

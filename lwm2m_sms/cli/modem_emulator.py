@@ -12,14 +12,14 @@ import errno
 import os
 import sys
 
-from .options import hostport, until_stopped
+from .options import add_password_options, hostport, smpp_password, until_stopped
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--msisdn", required=True, help="the emulated SIM's number, e.g. +15550001111")
     parser.add_argument("--smsc", type=hostport, metavar="HOST:PORT", help="SMPP server for the network side (without it every send fails: no network)")
     parser.add_argument("--system-id", default=None, help="SMPP system_id (default: modem<last 6 digits>)")
-    parser.add_argument("--password", default="", help="SMPP password")
+    add_password_options(parser)
     parser.add_argument("--link", default=None, help="path of the port symlink (default: a temporary directory)")
     parser.add_argument("--pin", default=None, help="require this SIM PIN (+CPIN)")
     parser.add_argument("--manufacturer", default="Quectel")
@@ -40,6 +40,11 @@ async def run(args: argparse.Namespace) -> int:
         parent = os.path.dirname(os.path.abspath(args.link))
         if not os.path.isdir(parent):
             raise FileNotFoundError(errno.ENOENT, f"directory {parent} does not exist", args.link)
+    try:
+        password = smpp_password(args)
+    except ValueError as exc:  # an unreadable --password-file
+        print(f"lwm2m-sms modem-emulator: {exc}", file=sys.stderr)
+        return 2
     link = None
     if args.smsc:
         from smsc.link import SmppBearer, SmppLinkConfig
@@ -49,7 +54,7 @@ async def run(args: argparse.Namespace) -> int:
         link = SmppBearer(
             SmppLinkConfig(
                 host=host, port=port, system_id=args.system_id or f"modem{digits[-6:]}",
-                password=args.password, address_range=args.msisdn,
+                password=password, address_range=args.msisdn,
             ),
             args.msisdn,
         )

@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING
+
+from .options import add_pin_options, sim_pin
 
 if TYPE_CHECKING:
     from modems.channel import AtChannel
@@ -14,20 +17,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", required=True, help="serial port of the modem's AT interface (or an emulator's pty)")
     parser.add_argument("--baudrate", type=int, default=115200)
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per AT command")
-    parser.add_argument("--pin", default=None, help="unlock the SIM with this PIN if it asks (never printed)")
+    add_pin_options(parser, "unlock the SIM with this PIN if it asks")
 
 
 async def run(args: argparse.Namespace) -> int:
     from modems.channel import AtChannel
     from modems.info import format_table, query_info
 
+    try:
+        pin = sim_pin(args)
+    except ValueError as exc:  # an unreadable --pin-file
+        print(f"lwm2m-sms modem-info: {exc}", file=sys.stderr)
+        return 2
     ch = AtChannel(args.port, baudrate=args.baudrate, default_timeout=args.timeout)
     try:
         await ch.open()
         await ch.command("AT", timeout=3.0)
         await ch.command("ATE0", check=False)
         await ch.command("AT+CMEE=1", check=False)
-        await _unlock(ch, args.pin)
+        await _unlock(ch, pin)
         info = await query_info(ch)
     finally:
         await ch.close()
@@ -49,5 +57,5 @@ async def _unlock(ch: "AtChannel", pin: str | None) -> None:
         await ch.command(f'AT+CPIN="{pin}"', timeout=15.0, log_as="AT+CPIN=<hidden>")
         return
     if state == "SIM PIN":
-        raise BearerError(f"{ch.port}: the SIM wants its PIN (+CPIN: SIM PIN): give --pin")
+        raise BearerError(f"{ch.port}: the SIM wants its PIN (+CPIN: SIM PIN): give --pin-file (or --pin)")
     raise BearerError(f"{ch.port}: the SIM is locked (+CPIN: {state}); unlock it in a phone first")

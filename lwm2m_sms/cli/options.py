@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from smsc.link import SmppLinkConfig
 
 PASSWORD_ENV = "LWM2M_SMS_SMPP_PASSWORD"
+PIN_ENV = "LWM2M_SMS_PIN"
 _background: set["asyncio.Task[None]"] = set()  # tasks kept alive until they end
 
 
@@ -30,9 +31,7 @@ def add_smpp_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("SMPP link")
     g.add_argument("--smpp", type=hostport, metavar="HOST:PORT", help="SMSC to bind to (SMPP 3.4)")
     g.add_argument("--system-id", default="lwm2m-sms", help="SMPP system_id (default lwm2m-sms)")
-    g.add_argument("--password", default=None,
-                   help=f"SMPP password (visible in the process list: prefer --password-file or ${PASSWORD_ENV})")
-    g.add_argument("--password-file", metavar="FILE", help="read the SMPP password from the first line of FILE")
+    add_password_options(g)
     g.add_argument("--system-type", default="", help="SMPP system_type")
     g.add_argument("--address-range", default=None,
                    help="SMPP address_range of the bind (default: the own MSISDN)")
@@ -42,18 +41,46 @@ def add_smpp_options(parser: argparse.ArgumentParser) -> None:
                    help="exit 1 if the link is not bound within S seconds (default: keep trying)")
 
 
-def smpp_password(args: argparse.Namespace) -> str:
-    """The SMPP password: ``--password-file``, else ``--password``, else the environment.
-    Raises ValueError (one line, without the secret) for an unreadable file."""
-    if args.password_file:
+def add_password_options(group: "argparse._ActionsContainer") -> None:
+    """``--password`` and ``--password-file`` of an SMPP bind (read by :func:`smpp_password`)."""
+    group.add_argument("--password", default=None,
+                       help=f"SMPP password (visible in the process list: prefer --password-file or ${PASSWORD_ENV})")
+    group.add_argument("--password-file", metavar="FILE", help="read the SMPP password from the first line of FILE")
+
+
+def add_pin_options(group: "argparse._ActionsContainer", help: str = "SIM PIN") -> None:
+    """``--pin`` and ``--pin-file`` of a modem's SIM (read by :func:`sim_pin`)."""
+    group.add_argument("--pin", default=None,
+                       help=f"{help} (never logged; visible in the process list: prefer --pin-file or ${PIN_ENV})")
+    group.add_argument("--pin-file", metavar="FILE", help="read the SIM PIN from the first line of FILE")
+
+
+def _secret(value: str | None, file: str | None, file_option: str, env: str) -> str | None:
+    """``file``'s first line, else ``value``, else the environment variable ``env``, else
+    None. Raises ValueError (one line, without the secret) for an unreadable file."""
+    if file:
         try:
-            with open(args.password_file, encoding="utf-8") as f:
+            with open(file, encoding="utf-8") as f:
                 return f.readline().rstrip("\r\n")
         except OSError as exc:
-            raise ValueError(f"--password-file {args.password_file}: {exc.strerror}") from None
-    if args.password is not None:
-        return str(args.password)
-    return os.environ.get(PASSWORD_ENV, "")
+            raise ValueError(f"{file_option} {file}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{file_option} {file}: not UTF-8 text") from None
+    if value is not None:
+        return str(value)
+    return os.environ.get(env)
+
+
+def smpp_password(args: argparse.Namespace) -> str:
+    """The SMPP password: ``--password-file``, else ``--password``, else $LWM2M_SMS_SMPP_PASSWORD,
+    else empty. Raises ValueError (one line, without the secret) for an unreadable file."""
+    return _secret(args.password, args.password_file, "--password-file", PASSWORD_ENV) or ""
+
+
+def sim_pin(args: argparse.Namespace) -> str | None:
+    """The SIM PIN: ``--pin-file``, else ``--pin``, else $LWM2M_SMS_PIN, else None. Raises
+    ValueError (one line, without the PIN) for an unreadable file."""
+    return _secret(args.pin, args.pin_file, "--pin-file", PIN_ENV) or None
 
 
 def smpp_config(args: argparse.Namespace, msisdn: str) -> "SmppLinkConfig":
@@ -91,10 +118,11 @@ async def wait_for_smsc(link: Any, args: argparse.Namespace) -> str | None:
 
 
 def modem_config(args: argparse.Namespace) -> "ModemConfig":
-    """The modem configuration from ``--modem``, ``--pin``, ``--modem-profile``."""
+    """The modem configuration from ``--modem``, ``--pin``/``--pin-file``/$LWM2M_SMS_PIN,
+    ``--modem-profile`` (ValueError for an unreadable PIN file)."""
     from modems.driver import ModemConfig
 
-    return ModemConfig(args.modem, pin=args.pin, profile=args.modem_profile)
+    return ModemConfig(args.modem, pin=sim_pin(args), profile=args.modem_profile)
 
 
 def stop_event() -> asyncio.Event:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .options import add_smpp_options, hostport, modem_config, smpp_config, until_stopped, wait_for_smsc
+from .options import add_pin_options, add_smpp_options, hostport, modem_config, smpp_config, until_stopped, wait_for_smsc
 
 if TYPE_CHECKING:
     from ..lwm2m.registration import Registration
@@ -48,9 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--msisdn", metavar="+N",
                         help="the server's own SMS number (needed with --smpp or --modem)")
     add_smpp_options(parser)
+    g = parser.add_argument_group("SMS channel security (docs/security.md)")
+    g.add_argument("--sms-security", metavar="JSON",
+                   help="per-device SMS security modes and keys (DTLS, secured packet, OSCORE); "
+                        "SMS not protected as configured are dropped")
+    g.add_argument("--security-state", metavar="DIR",
+                   help="where secured-packet counters and OSCORE contexts are kept across restarts "
+                        "(needed with --sms-security)")
     g = parser.add_argument_group("GSM modem")
     g.add_argument("--modem", metavar="PORT", help="serial port of a GSM modem, e.g. /dev/ttyUSB0")
-    g.add_argument("--pin", default=None, help="SIM PIN (never logged)")
+    add_pin_options(g)
     g.add_argument("--modem-profile", default=None, help="quirks profile (default: chosen by +CGMM)")
     g = parser.add_argument_group("routing")
     g.add_argument("--wake-up", type=_wake_up, default="now", metavar="now|never|S",
@@ -79,6 +87,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="longest endpoint name in characters (default 128; unprintable ones get 4.00)")
 
 
+def _security_wrapper(security: Any, state: "str | None") -> Any:
+    """The gateway's ``sms_security`` hook: each SMS bearer under the security layer, with
+    the secured-packet counters kept in ``state``."""
+    if security is None:
+        return None
+    from ..security.bearer import SecureBearer
+    from ..security.state import CounterStore
+
+    counters = CounterStore(Path(str(state)) / "counters")
+    return lambda bearer: SecureBearer(bearer, security, counters=counters)
+
+
 def _line(event: str, reg: "Registration") -> str:
     sms = reg.sms.lwm2m_digits if reg.sms else "-"
     objects = ",".join(link.target for link in reg.objects)
@@ -96,6 +116,8 @@ async def run(args: argparse.Namespace) -> int:
     from ..lwm2m.server import ServerHooks
     from ..routing.router import PolicySettings
     from ..sms.address import parse_msisdn
+    from ..security.policy import SecurityPolicy, SmsSecurityMode
+    from ..security.setup import enable_server_oscore
 
     class Printer(ServerHooks):
         def on_registered(self, registration: "Registration") -> None:
@@ -149,23 +171,28 @@ async def run(args: argparse.Namespace) -> int:
         for number in args.allow_register or ():
             parse_msisdn(number)
         bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config)) if args.bootstrap_config else None
+        security = SecurityPolicy.load(args.sms_security) if args.sms_security else None
     except (Lwm2mSmsError, ConfigError, OSError) as exc:
         return fail(str(exc))
+    if security is not None and not args.security_state:
+        return fail("--security-state DIR is needed with --sms-security (counters and OSCORE contexts)")
 
     site = resource.Site()
     try:
         smpp = smpp_config(args, msisdn) if args.smpp and msisdn else None
-    except ValueError as exc:  # an unreadable --password-file
+        modem = modem_config(args) if args.modem else None
+    except ValueError as exc:  # an unreadable --password-file or --pin-file
         return fail(str(exc))
     config = GatewayConfig(
         udp=args.udp, msisdn=msisdn, smpp=smpp,
-        modem=modem_config(args) if args.modem else None, db=args.db, local_db=args.local_db,
+        modem=modem, db=args.db, local_db=args.local_db,
         durability=args.durability, site=site,
         policy=PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
                               queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
                               udp_timeout=args.udp_timeout),
         grace=args.grace, accepted_versions=tuple(args.lwm2m_version or ("1.0",)), limits=limits,
         register_allow_list=args.allow_register,
+        sms_security=_security_wrapper(security, args.security_state),
     )
     gateway = Gateway(config)
     try:
@@ -185,6 +212,8 @@ async def run(args: argparse.Namespace) -> int:
             await gateway.close()
             raise GatewayError("smpp", f"--smpp {args.smpp[0]}:{args.smpp[1]}", error)
     gateway.server.add_hooks(Printer())
+    if security is not None and any(s.mode is SmsSecurityMode.OSCORE for s in security.peers().values()):
+        enable_server_oscore(gateway, security, Path(args.security_state) / "oscore")
     if config.smpp is not None:
         print(f"SMPP link to {config.smpp.host}:{config.smpp.port} as {config.smpp.system_id} for {msisdn}"
               + ("" if link is None or link.bound else " (not bound yet)"), flush=True)

@@ -33,10 +33,13 @@ Configuration (:meth:`BootstrapConfig.from_dict`, JSON on the command line)::
         "short_server_id": 1, "lifetime": 300, "binding": "UQS", "sms_number": "+15550000"}]}},
      "default": {"servers": [...]}}
 
-Security modes other than NoSec (3) and SMS security modes other than 3 are refused when
-the configuration is loaded (DESIGN: only NoSec is built). Security instances are written
-at the lowest ids from 1 upwards that the Discover did not list (``security_instances``
-overrides), keeping clear of the bootstrap account wherever the client keeps it.
+Security modes other than NoSec (3) are refused when the configuration is loaded (DESIGN:
+only NoSec is built on UDP). SMS security modes 1 (DTLS), 2 (secured packet), 3 (NoSec) and
+204 (OSCORE) are written with their /0/x/7 and /0/x/8 as ``sms_key_parameters`` and
+``sms_secret_key`` (hex; layouts in docs/security.md); the client must have an SMS security
+layer for anything but 3. Security instances are written at the lowest ids from 1 upwards
+that the Discover did not list (``security_instances`` overrides), keeping clear of the
+bootstrap account wherever the client keeps it.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from ..clock import SYSTEM_CLOCK, Clock, wait_for
 from ..errors import AddressError
 from ..sms.address import Address, parse_msisdn
 from . import linkformat
-from .client.accounts import NOSEC, SMS_NOSEC, ServerAccount, check_security
+from .client.accounts import NOSEC, SECURED_SMS_MODES, SMS_NOSEC, ServerAccount, check_security
 from .content import ContentFormat, encode_payload
 from .exceptions import ConfigError
 from .linkformat import Link
@@ -85,7 +88,7 @@ class BootstrapInfo:
         if not self.servers:
             raise ConfigError("bootstrap information needs at least one server")
         for account in self.servers:
-            check_security(account.security_instance())
+            check_security(account.security_instance(), SECURED_SMS_MODES)
             if account.binding not in BINDINGS:
                 raise ConfigError(f"binding {account.binding!r} is not one of {', '.join(sorted(BINDINGS))}")
             if "S" in account.binding and account.sms_number is None:
@@ -99,7 +102,8 @@ class BootstrapInfo:
 
 
 def _account(data: dict[str, Any]) -> ServerAccount:
-    known = {"uri", "short_server_id", "lifetime", "binding", "sms_number", "security_mode", "sms_security_mode"}
+    known = {"uri", "short_server_id", "lifetime", "binding", "sms_number", "security_mode", "sms_security_mode",
+             "sms_key_parameters", "sms_secret_key"}
     unknown = set(data) - known
     if unknown:
         raise ConfigError(f"unknown server settings {sorted(unknown)}")
@@ -114,7 +118,15 @@ def _account(data: dict[str, Any]) -> ServerAccount:
         lifetime=int(data.get("lifetime", 300)), binding=str(data.get("binding", "U")), sms_number=sms,
         security_mode=int(data.get("security_mode", NOSEC)),
         sms_security_mode=int(data.get("sms_security_mode", SMS_NOSEC)),
+        sms_key_parameters=_hex(data, "sms_key_parameters"), sms_secret_key=_hex(data, "sms_secret_key"),
     )
+
+
+def _hex(data: dict[str, Any], key: str) -> bytes:
+    try:
+        return bytes.fromhex(str(data.get(key, "")))
+    except ValueError:
+        raise ConfigError(f"server {data.get('uri')}: {key} is not hex") from None
 
 
 @dataclass

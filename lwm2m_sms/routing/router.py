@@ -655,7 +655,7 @@ class Router(ServerHooks):
         The router sets it on the transport it is given; set it on every further SMS
         transport of the same server."""
         is_register = message.code == Code.POST and tuple(message.opt.uri_path) == ("rd",)
-        return self.trust.accept_sms(remote.msisdn, is_register=is_register)
+        return self.trust.accept_sms(remote.msisdn, is_register=is_register, oscore=message.opt.oscore is not None)
 
 
 def _path(request: Message) -> str:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..sms.address import Address
 
@@ -74,9 +75,16 @@ class TrustPolicy:
     directory: Directory = field(default_factory=Directory)
     register_allow_list: frozenset[Address] | None = None
     stats: TrustStats = field(default_factory=TrustStats)
+    #: Set by the security layer (lwm2m_sms.security.setup): True for a sender whose SMS
+    #: are OSCORE-protected under a context bound to its number. Its Register and Update
+    #: are hidden in the ciphertext here, so the gate lets them through like a Register
+    #: and the same rules apply once unprotected (validate_registration).
+    oscore_peer: Callable[[Address], bool] | None = None
 
-    def accept_sms(self, sender: Address, *, is_register: bool) -> bool:
+    def accept_sms(self, sender: Address, *, is_register: bool, oscore: bool = False) -> bool:
         """The transport-level gate for every incoming SMS (before CoAP handling)."""
+        if oscore and self.oscore_peer is not None and self.oscore_peer(sender):
+            is_register = True
         if is_register:
             if self.register_allow_list is not None and sender not in self.register_allow_list:
                 self.stats.dropped_unknown_sender += 1

@@ -20,13 +20,14 @@ async def smsc():
 async def make_link():
     links = []
 
-    async def make(server_or_port, msisdn, *, start=True, **kwargs):
+    async def make(server_or_port, msisdn, *, start=True, bearer=None, **kwargs):
+        """``kwargs`` configure the link (SmppLinkConfig), ``bearer`` the SmppBearer."""
         port = server_or_port if isinstance(server_or_port, int) else server_or_port.port
         kwargs.setdefault("system_id", "esme" + msisdn[-4:])
         kwargs.setdefault("address_range", msisdn)
         kwargs.setdefault("reconnect_min", 0.05)
         kwargs.setdefault("reconnect_max", 0.5)
-        link = SmppBearer(SmppLinkConfig(port=port, **kwargs), msisdn)
+        link = SmppBearer(SmppLinkConfig(port=port, **kwargs), msisdn, **(bearer or {}))
         links.append(link)
         if start:
             await link.start()

@@ -4,15 +4,16 @@ A :class:`ServerAccount` is one LwM2M server, or the bootstrap server, in the fo
 bootstrap server writes and a client reads back: :meth:`ServerAccount.security_instance`
 and :meth:`ServerAccount.server_instance` are the /0 and /1 instances, and
 :func:`server_accounts` / :func:`bootstrap_account` read them out of an object tree.
-Only NoSec (security mode 3) and SMS security mode 3 are built: :func:`check_security`
-refuses the others with a clear error (DESIGN: trust).
+Only NoSec (security mode 3) is built on UDP; SMS security modes 1 (DTLS), 2 (secured
+packet) and 204 (OSCORE) are accepted by :func:`check_security` only when the client has an
+SMS security layer (lwm2m_sms.security), which takes /0/x/6..8 from the Security instance.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ...errors import AddressError
@@ -21,7 +22,7 @@ from ..exceptions import ConfigError
 
 __all__ = [
     "ServerAccount", "check_security", "server_accounts", "bootstrap_account", "account_numbers",
-    "NOSEC", "SMS_NOSEC", "SECURITY_MODES", "SMS_SECURITY_MODES",
+    "NOSEC", "SMS_NOSEC", "SECURITY_MODES", "SMS_SECURITY_MODES", "SECURED_SMS_MODES",
 ]
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ log = logging.getLogger(__name__)
 NOSEC = 3
 SMS_NOSEC = 3
 SECURITY_MODES = {0: "PSK", 1: "RPK", 2: "certificate", 3: "NoSec", 4: "certificate with EST"}
-SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec"}
+SMS_SECURITY_MODES = {1: "DTLS", 2: "secure packet (3GPP TS 31.115)", 3: "NoSec", 204: "OSCORE (proprietary)"}
+# What a client with an SMS security layer (``on_sms_security``, lwm2m_sms.security) runs.
+SECURED_SMS_MODES = (1, 2, 3, 204)
 
 # Object tree: object id -> instance id -> resource id -> value
 # (an instance is a dict, or a mapping such as the Device object's shared template)
@@ -54,11 +57,15 @@ class ServerAccount:
     sms_security_mode: Optional[int] = SMS_NOSEC
     hold_off: Optional[int] = None
     account_timeout: Optional[int] = None
+    sms_key_parameters: bytes = b""  # /0/x/7
+    sms_secret_key: bytes = field(default=b"", repr=False)  # /0/x/8: never readable by a server
 
     def security_instance(self) -> dict[int, Any]:
         inst: dict[int, Any] = {0: self.uri, 1: self.bootstrap, 2: self.security_mode, 3: b"", 4: b"", 5: b""}
         if self.sms_security_mode is not None:
             inst[6] = self.sms_security_mode
+        if self.sms_key_parameters or self.sms_secret_key:
+            inst[7], inst[8] = self.sms_key_parameters, self.sms_secret_key
         if self.sms_number is not None:
             inst[9] = self.sms_number.lwm2m_digits
         if not self.bootstrap:
@@ -73,16 +80,18 @@ class ServerAccount:
         return {0: self.short_server_id, 1: self.lifetime, 6: False, 7: self.binding}
 
 
-def check_security(instance: dict[int, Any]) -> None:
-    """ConfigError unless the Security instance asks for NoSec on UDP and SMS."""
+def check_security(instance: dict[int, Any], sms_modes: tuple[int, ...] = (SMS_NOSEC,)) -> None:
+    """ConfigError unless the Security instance asks for NoSec on UDP and one of
+    ``sms_modes`` on SMS."""
     mode = instance.get(2, NOSEC)
     if mode != NOSEC:
         raise ConfigError(f"security mode {mode} ({SECURITY_MODES.get(mode, 'unknown')}) is not supported: only NoSec (3) is built")
     sms_mode = instance.get(6)
-    if sms_mode is not None and sms_mode != SMS_NOSEC:
+    if sms_mode is not None and sms_mode not in sms_modes:
         raise ConfigError(
             f"SMS security mode {sms_mode} ({SMS_SECURITY_MODES.get(sms_mode, 'reserved/proprietary')}) is not "
-            "supported: only NoSec (3) is built"
+            + ("supported: only NoSec (3) is built into a client without an SMS security layer"
+               if sms_modes == (SMS_NOSEC,) else f"supported: {', '.join(map(str, sms_modes))}")
         )
 
 
@@ -115,6 +124,7 @@ def server_accounts(objects: Tree, endpoint: str = "") -> list[ServerAccount]:
             uri=str(sec.get(0, "")), short_server_id=ssid, lifetime=int(server.get(1, 86400)),
             binding=str(server.get(7, "U")), sms_number=_sms_number(sec, endpoint),
             security_mode=int(sec.get(2, NOSEC)), sms_security_mode=_optional_int(sec.get(6)),
+            sms_key_parameters=bytes(sec.get(7) or b""), sms_secret_key=bytes(sec.get(8) or b""),
         ))
     return accounts
 

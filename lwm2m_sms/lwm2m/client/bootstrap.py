@@ -93,7 +93,7 @@ class Smartcard:
         srv = {i: a.server_instance() for i, a in enumerate(servers)}
         return cls(encode_payload((0,), sec, ContentFormat.TLV)[1], encode_payload((1,), srv, ContentFormat.TLV)[1])
 
-    def instances(self) -> tuple[dict[int, dict[int, Any]], dict[int, dict[int, Any]]]:
+    def instances(self, sms_modes: tuple[int, ...] = (3,)) -> tuple[dict[int, dict[int, Any]], dict[int, dict[int, Any]]]:
         """The /0 and /1 instances on the card; ConfigError if the card's content is
         unreadable or asks for a security mode that is not built."""
         try:
@@ -105,7 +105,7 @@ class Smartcard:
                 isinstance(inst, dict) for inst in (*security.values(), *server.values())):
             raise ConfigError("smartcard: bootstrap information holds no instances")
         for inst in security.values():
-            check_security(inst)
+            check_security(inst, sms_modes)
         return security, server
 
 

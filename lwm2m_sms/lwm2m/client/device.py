@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import Any, Awaitable, Callable, Coroutine, Optional
+from typing import Any, Awaitable, Callable, Coroutine, Mapping, Optional
 
 import aiocoap
 from aiocoap import Message
@@ -24,7 +24,7 @@ from ..binding import BINDINGS
 from ..exceptions import ConfigError
 from ..path import LwM2MPath, parse_path
 from ..remote import remote_uri
-from .accounts import ServerAccount, Tree, bootstrap_account, server_accounts
+from .accounts import SECURED_SMS_MODES, SMS_NOSEC, ServerAccount, Tree, bootstrap_account, server_accounts
 from .bootstrap import BootstrapSchedule, BootstrapState, Smartcard
 from .handlers import RequestHandler
 from .objecttree import SERVER_EXECUTABLES, ObjectTree, default_device
@@ -57,7 +57,7 @@ class Lwm2mClient:
     __slots__ = (
         "context", "endpoint", "clock", "sleep", "smartcard", "bootstrap_schedule", "bootstrap_uri", "objects",
         "stats", "_tasks", "tree", "window", "trust", "observations", "registrations", "bootstrap_state",
-        "_awaiting_bootstrap", "handler", "site", "_purge",
+        "_awaiting_bootstrap", "handler", "site", "_purge", "on_sms_security", "sms_modes",
     )
 
     def __init__(
@@ -83,7 +83,14 @@ class Lwm2mClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         device: Optional[dict[int, Any]] = None,
+        sms_security: "tuple[int, bytes, bytes] | None" = None,
+        on_sms_security: Optional[Callable[[aiocoap.Context, Mapping[int, Any]], None]] = None,
     ):
+        """``sms_security`` is (/0/x/6, /0/x/7, /0/x/8) of the server account given here;
+        ``on_sms_security`` (the SMS security layer's hook, lwm2m_sms.security) is called
+        with the context and each server's Security instance before registering, so it
+        protects SMS to and from /0/x/9 as /0/x/6..8 say. Without it, only SMS security
+        mode NoSec is accepted."""
         if binding not in BINDINGS:
             raise ConfigError(f"binding {binding!r} is not one of {', '.join(sorted(BINDINGS))}")
         if server is None and bootstrap is None and smartcard is None:
@@ -106,6 +113,8 @@ class Lwm2mClient:
                 server, short_server_id, lifetime, binding,
                 parse_msisdn(server_sms) if server_sms is not None else None,
             )
+            if sms_security is not None:
+                account.sms_security_mode, account.sms_key_parameters, account.sms_secret_key = sms_security
             self.objects[0][1] = account.security_instance()
             self.objects[1][0] = account.server_instance() | SERVER_EXECUTABLES
         self.stats = DeviceStats()
@@ -124,6 +133,9 @@ class Lwm2mClient:
         self.handler = RequestHandler(endpoint, self.tree, self.observations, self.registrations,
                                       self.bootstrap_state, self.stats, self._bootstrap_finished,
                                       self._server_bootstrap_begun)
+        self.on_sms_security = on_sms_security
+        self.sms_modes = SECURED_SMS_MODES if on_sms_security is not None else (SMS_NOSEC,)
+        self.handler.sms_modes = self.sms_modes
         self.site = ClientSite(endpoint, self.handler, self.observations, self.window.activity)
         context.serversite = self.site
         install_sleep_gate(context, self.window)
@@ -239,7 +251,12 @@ class Lwm2mClient:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def register_all(self) -> None:
-        await self.registrations.register_all(self.server_accounts())
+        accounts = self.server_accounts()
+        if self.on_sms_security is not None:
+            for sec in self.objects[0].values():
+                if not sec.get(1) and sec.get(10) in {a.short_server_id for a in accounts}:
+                    self.on_sms_security(self.context, sec)
+        await self.registrations.register_all(accounts, self.sms_modes)
 
     async def update(self, short_server_id: Optional[int] = None) -> None:
         """Send an Update now (to one server or all)."""
@@ -271,7 +288,7 @@ class Lwm2mClient:
         """Bootstrap from Smartcard: the card's /0 and /1 instances, written as a bootstrap
         server would write them (ConfigError if the card is unreadable or asks for a
         security mode that is not built)."""
-        security, server = card.instances()
+        security, server = card.instances(self.sms_modes)
         self.tree.bootstrap_delete(())
         for obj, instances in ((0, security), (1, server)):
             for iid, values in instances.items():

@@ -8,9 +8,11 @@ during a bootstrap session the Bootstrap Delete, Write, Discover and Finish. Wha
 arrives is answered with a code: a refused operation gives its error code and a short
 diagnostic. No I/O here; side effects (notifications, Updates) go to the collaborators.
 
-Security object /0 is for the bootstrap server only (4.01 to a management server). Only
-NoSec (security mode 3) and SMS security mode 3 are built: a Bootstrap Write of another
-mode is refused with 4.00 and a clear diagnostic (DESIGN: trust).
+Security object /0 is for the bootstrap server only (4.01 to a management server), so
+/0/x/8 (SMS secret keys) is never readable by a server. Only NoSec (security mode 3) is
+built on UDP; SMS security modes 1, 2 and 204 are accepted in a Bootstrap Write only by a
+device with an SMS security layer (``sms_modes``), any other mode is refused with 4.00 and
+a clear diagnostic (DESIGN: trust).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class RequestHandler:
     Bootstrap-Finish was accepted (the client registers with its new accounts)."""
 
     __slots__ = ("endpoint", "tree", "observations", "registrations", "bootstrap", "stats", "on_bootstrap_finished",
-                 "on_server_bootstrap")
+                 "on_server_bootstrap", "sms_modes")
 
     def __init__(
         self, endpoint: str, tree: ObjectTree, observations: Observations, registrations: RegistrationLoop,
@@ -68,6 +70,7 @@ class RequestHandler:
         self.stats = stats
         self.on_bootstrap_finished = on_bootstrap_finished
         self.on_server_bootstrap = on_server_bootstrap
+        self.sms_modes: tuple[int, ...] = (3,)  # SMS security modes a Bootstrap-Write may set
 
     def handle(self, request: Message) -> Message:
         """The response to ``request``; raises :class:`Refused` for an error answer."""
@@ -139,7 +142,7 @@ class RequestHandler:
 
     def _check_security(self, instance: dict[int, Any]) -> None:
         try:
-            check_security(instance)
+            check_security(instance, self.sms_modes)
         except ConfigError as exc:
             log.warning("ep=%s refuses bootstrap: %s", self.endpoint, exc)
             raise Refused(Code.BAD_REQUEST, str(exc)) from None

@@ -76,8 +76,9 @@ class SmsTrust:
 
     def protected_as_configured(self, account: dict[int, Any], message: Message) -> bool:
         """Whether ``message`` is protected as the account's SMS security mode (/0/x/6)
-        asks. Only NoSec (3) is built, and a Bootstrap Write of another mode is refused,
-        so every account here is NoSec: the place where DTLS or secured packets plug in."""
+        asks. The SMS security layer sits under the transport (lwm2m_sms.security,
+        ``SecureBearer``): what reaches this filter was already unprotected there, or
+        dropped there when not protected as configured; nothing is left to check here."""
         return True
 
     def accept_filter(self, remote: Any, message: Message) -> bool:

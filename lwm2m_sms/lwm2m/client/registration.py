@@ -24,7 +24,7 @@ from aiocoap.numbers.codes import Code
 from ...sms.address import Address
 from ..content import ContentFormat
 from ..exceptions import ConfigError
-from .accounts import ServerAccount, check_security
+from .accounts import SMS_NOSEC, ServerAccount, check_security
 
 __all__ = ["RegistrationLoop", "Session", "registration_uri"]
 
@@ -112,12 +112,12 @@ class RegistrationLoop:
             else:
                 self._registered_event.clear()
 
-    async def register_all(self, accounts: list[ServerAccount]) -> None:
+    async def register_all(self, accounts: list[ServerAccount], sms_modes: tuple[int, ...] = (SMS_NOSEC,)) -> None:
         if not accounts:
             raise ConfigError(f"ep={self.endpoint}: no LwM2M server account to register with")
         for account in accounts:
-            check_security(account.security_instance())
-            if "S" in account.binding:
+            check_security(account.security_instance(), sms_modes)
+            if "S" in account.binding and account.sms_security_mode in (None, SMS_NOSEC):
                 # The spec allows NoSec on SMS for debugging and trigger-only use. Said once
                 # per process at WARNING: a simulated fleet would print it per device.
                 global _warned_nosec
