@@ -17,7 +17,7 @@ from .session import BadPdu, FramingError, Role, SmppSession
 if TYPE_CHECKING:
     from .smsc_core import Message, SmscCore
 
-__all__ = ["Transport", "SmscConnection"]
+__all__ = ["Transport", "SmscConnection", "TokenBucket"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,30 @@ class Transport(Protocol):
     def resume_reading(self) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
+
+
+class TokenBucket:
+    """submit_sm per second: a bucket of 100 ms worth of messages, so short bursts pass and
+    sustained excess does not."""
+
+    __slots__ = ("tokens", "time")
+
+    def __init__(self) -> None:
+        self.tokens = 0.0
+        self.time = 0.0
+
+    def take(self, rate: float, now: float) -> bool:
+        if not rate:
+            return True
+        depth = max(1.0, rate * 0.1)
+        if not self.time:
+            self.tokens, self.time = depth, now
+        self.tokens = min(depth, self.tokens + (now - self.time) * rate)
+        self.time = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 class SmscConnection:
@@ -62,8 +86,7 @@ class SmscConnection:
         self.window = smsc.config.deliver_window
         self.closed = False
         self.throttle = 0.0
-        self._tokens = 0.0
-        self._token_time = 0.0
+        self._bucket = TokenBucket()
         self._out: list[bytes] | None = None  # gathering output while handling a read
         self._out_size = 0
         self.write_paused = False
@@ -240,18 +263,10 @@ class SmscConnection:
                 self.write(reply)
 
     def take_token(self, now: float) -> bool:
-        rate = self.throttle or self.smsc.impairments.throttle
-        if not rate:
-            return True
-        # A bucket of 100 ms worth of messages: short bursts pass, sustained excess does not.
-        if not self._token_time:
-            self._tokens, self._token_time = max(1.0, rate * 0.1), now
-        self._tokens = min(max(1.0, rate * 0.1), self._tokens + (now - self._token_time) * rate)
-        self._token_time = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
+        if self.throttle:  # the account's rate, shared by all its binds (a bucket in the core)
+            bucket = self.smsc.account_buckets.setdefault(self.system_id, TokenBucket())
+            return bucket.take(self.throttle, now)
+        return self._bucket.take(self.smsc.impairments.throttle, now)  # per bind
 
     # -- deliveries ---------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from .smpp_time import parse_validity
 from .store import MessageStore, StoredRow
 
 if TYPE_CHECKING:
-    from .smsc_connection import SmscConnection
+    from .smsc_connection import SmscConnection, TokenBucket
 
 __all__ = ["SmscCore", "SmscStats", "Message", "parse_validity"]
 
@@ -150,6 +150,7 @@ class SmscCore:
         self._origin_bytes: collections.Counter[str] = collections.Counter()
         self._final: collections.OrderedDict[str, tuple[int, float, int, str]] = collections.OrderedDict()
         self._rng = random.Random(self.impairments.seed)
+        self.account_buckets: dict[str, TokenBucket] = {}  # system_id -> its throttle's bucket
         self._rescanned: dict[str, float] = {}  # system_id -> when a bind last woke its queue
         self._last_disconnect = monotonic()
         self._last_timeouts = monotonic()

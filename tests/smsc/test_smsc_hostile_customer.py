@@ -258,3 +258,21 @@ def test_an_unrestricted_account_cannot_bind_for_an_owned_number():
         assert [p.status for p in t.pdus()] == [P.ESME_RBINDFAIL]
     connect("big", "bpw", "19990000")  # a number nobody owns
     connect("server", "spw", "15550000")  # the owner
+
+
+def test_an_accounts_throttle_is_shared_by_its_binds():
+    mono = FakeClock(100.0)
+    core = SmscCore(SmscConfig(accounts=[Account("app", "pw", throttle=10)]), clock=FakeClock(), monotonic=mono)
+    conns = []
+    for _ in range(3):  # more binds must not mean more throughput
+        t = FakeTransport()
+        c = SmscConnection(core, t, lambda cb: cb(), "app")
+        c.data_received(P.Bind(P.BIND_TRANSMITTER, 1, 0, "app", "pw", "", 0x34, 1, 1, "").encode())
+        assert [p.status for p in t.pdus()] == [P.ESME_ROK]
+        conns.append((c, t))
+    for seq, (c, _) in enumerate(conns, 2):
+        c.data_received(_sm(seq, "19990000"))
+    assert [p.status for _, t in conns for p in t.pdus()] == [P.ESME_ROK, P.ESME_RTHROTTLED, P.ESME_RTHROTTLED]
+    mono.t += 0.2  # a fifth of a second at 10/s: room again (the bucket holds one)
+    conns[2][0].data_received(_sm(9, "19990000"))
+    assert [p.status for p in conns[2][1].pdus()] == [P.ESME_ROK]
