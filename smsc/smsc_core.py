@@ -49,6 +49,7 @@ _PASS_TLVS = {
 # deliver_sm_resp statuses that a retry will not change: the message fails at once.
 _PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
 _OWNER_CACHE = 100_000
+_FREE_GUESSES = 3  # wrong passwords from one host before it has to wait
 _RESCAN_EVERY = 1.0  # s between passes over the queue for new binds of one system_id
 MAX_SMS_PER_PDU = 1024  # SMS one submit_multi may make (destinations x parts)
 _SEPARATORS = re.compile(r"[\s\-.()/]")
@@ -151,6 +152,7 @@ class SmscCore:
         self._final: collections.OrderedDict[str, tuple[int, float, int, str]] = collections.OrderedDict()
         self._rng = random.Random(self.impairments.seed)
         self.account_buckets: dict[str, TokenBucket] = {}  # system_id -> its throttle's bucket
+        self._bind_failures: dict[tuple[str, str], tuple[int, float]] = {}  # (host, system_id)
         self._rescanned: dict[str, float] = {}  # system_id -> when a bind last woke its queue
         self._last_disconnect = monotonic()
         self._last_timeouts = monotonic()
@@ -257,11 +259,25 @@ class SmscCore:
             why = "unknown system_id" if cfg.accounts else "no accounts configured (start with open mode for demos)"
             log.info("smsc %s: bind as %r refused: %s", conn.peer, pdu.system_id, why)
             return P.BindResp(resp_id, pdu.sequence, P.ESME_RINVSYSID)
-        if account is not None and not hmac.compare_digest(
-            account.password.encode("latin-1"), pdu.password.encode("latin-1")
-        ):
-            log.info("smsc %s: bind as %r refused: wrong password", conn.peer, pdu.system_id)
-            return P.BindResp(resp_id, pdu.sequence, P.ESME_RINVPASWD)
+        if account is not None:
+            # Wrong passwords from one host for one system_id: after a few, that host waits
+            # (doubling, up to a minute) before its next try is even compared. Keyed by host,
+            # so a guesser locks out itself, not the account's own ESMEs elsewhere.
+            key = (conn.peer.rsplit(":", 1)[0], pdu.system_id)
+            mono = self.monotonic()
+            fails, until = self._bind_failures.get(key, (0, 0.0))
+            if mono < until:
+                log.info("smsc %s: bind as %r refused: %d wrong passwords, locked out", conn.peer, pdu.system_id, fails)
+                return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
+            if not hmac.compare_digest(account.password.encode("latin-1"), pdu.password.encode("latin-1")):
+                fails += 1
+                if len(self._bind_failures) >= _OWNER_CACHE:
+                    self._bind_failures.clear()
+                wait = min(60.0, 2.0 ** (fails - _FREE_GUESSES)) if fails >= _FREE_GUESSES else 0.0
+                self._bind_failures[key] = (fails, mono + wait)
+                log.info("smsc %s: bind as %r refused: wrong password", conn.peer, pdu.system_id)
+                return P.BindResp(resp_id, pdu.sequence, P.ESME_RINVPASWD)
+            self._bind_failures.pop(key, None)
         address_range = pdu.address_range or (account.address_range if account else "")
         try:
             matcher = AddressRange.parse(address_range)

@@ -276,3 +276,21 @@ def test_an_accounts_throttle_is_shared_by_its_binds():
     mono.t += 0.2  # a fifth of a second at 10/s: room again (the bucket holds one)
     conns[2][0].data_received(_sm(9, "19990000"))
     assert [p.status for p in conns[2][1].pdus()] == [P.ESME_ROK]
+
+
+def test_wrong_passwords_from_one_host_make_it_wait():
+    core, connect = _owned_core()
+    mono = core.monotonic
+
+    def bind(password, peer="10.0.0.9:4000"):
+        t = FakeTransport()
+        SmscConnection(core, t, lambda cb: cb(), peer).data_received(
+            P.Bind(P.BIND_TRANSMITTER, 1, 0, "server", password, "", 0x34, 1, 1, "").encode())
+        return [p.status for p in t.pdus()][0]
+
+    assert [bind(g) for g in ("a", "b", "c")] == [P.ESME_RINVPASWD] * 3
+    assert bind("spw") == P.ESME_RBINDFAIL  # the right one, but this host must wait first
+    assert bind("spw", peer="10.0.0.7:4000") == P.ESME_ROK  # the account's own ESME elsewhere
+    mono.t += 1.0
+    assert bind("spw") == P.ESME_ROK  # waited: the right password binds, the count resets
+    assert [bind(g) for g in ("a", "b", "c")] == [P.ESME_RINVPASWD] * 3
