@@ -21,6 +21,7 @@ __all__ = ["Transport", "SmscConnection", "TokenBucket"]
 
 log = logging.getLogger(__name__)
 
+_SMS_PER_TURN = 2048  # SMS one connection may make before the others get a turn
 _UNBOUND_MAX_PDU = 256  # the largest bind is 114 octets: no big frames before a bind
 
 
@@ -113,8 +114,14 @@ class SmscConnection:
             limit = self.smsc.config.max_write_buffer
             transport = self.transport
             budget = self.window
+            made = self.smsc.stats.submitted
             while not self.closed:
                 budget -= 1
+                if self.smsc.stats.submitted - made >= _SMS_PER_TURN and self.session.buffered:
+                    # one read of pipelined submit_multi can make tens of thousands of SMS:
+                    # other connections get their turn in between
+                    self.yield_turn()
+                    break
                 if budget < 0 and self.smsc.backlog > self.window and self.session.buffered:
                     # Deliveries trail acceptance: let the loop read the receivers' resps
                     # before taking more from this connection (no deadlock: nothing blocks,

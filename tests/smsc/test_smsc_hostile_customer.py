@@ -294,3 +294,14 @@ def test_wrong_passwords_from_one_host_make_it_wait():
     mono.t += 1.0
     assert bind("spw") == P.ESME_ROK  # waited: the right password binds, the count resets
     assert [bind(g) for g in ("a", "b", "c")] == [P.ESME_RINVPASWD] * 3
+
+
+def test_pipelined_submit_multi_hand_the_turn_to_other_connections():
+    core, _, _, connect, later = rig()
+    hog, t = connect("hog")
+    # one read: four submit_multi of 1,016 SMS each
+    hog.data_received(b"".join(_multi(seq, 254, payload=bytes(4 * 130)) for seq in range(1, 5)))
+    assert len(t.pdus()) == 3 and core.stats.submitted == 3 * 1016  # then it yielded
+    assert len(later) == 1 and not t.reading
+    later.pop()()  # the loop comes back to it
+    assert [p.sequence for p in t.pdus() if p.command_id == P.SUBMIT_MULTI_RESP] == [4]
