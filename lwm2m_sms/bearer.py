@@ -42,12 +42,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Iterable, Self
 
-from .errors import BearerClosed, BearerError, DecodeError
+from .errors import BearerClosed, BearerError, DecodeError, EncodeError
 from .sms.address import Address, parse_address, parse_msisdn
 from .partstore import PartStore
 from .sms.reassembly import PartKey, Reassembled, Reassembler, ReassemblyStats
 from .sms.segmentation import MAX_PARTS, ReferenceAllocator, UserData, segment_count, split
-from .sms.tpdu import DCS_8BIT, Alphabet, alphabet_of, text_of
+from .sms.tpdu import DCS_8BIT, Alphabet, alphabet_of, message_class, text_of
 from .sms.udh import Ports
 
 __all__ = [
@@ -63,10 +63,19 @@ __all__ = [
     "SmsSegment",
     "SegmentLink",
     "DCS_8BIT",
+    "DCS_8BIT_CLASS2",
+    "PID_SIM_DATA_DOWNLOAD",
     "loopback_pair",
 ]
 
 log = logging.getLogger(__name__)
+
+#: TP-DCS general data coding, 1111 0110: 8-bit data, message class 2 (SIM-specific), the
+#: coding TS 31.115 asks for a secured packet to the UICC (23.038 section 4).
+DCS_8BIT_CLASS2 = 0xF6
+#: TP-PID 0x7F: (U)SIM data download (23.040 9.2.3.9); with class 2 the ME hands the SMS
+#: to the UICC (TS 31.111 7.1.1) instead of storing it.
+PID_SIM_DATA_DOWNLOAD = 0x7F
 
 
 class DeliveryState(str, enum.Enum):
@@ -90,13 +99,20 @@ class DeliveryOutcome:
 
 @dataclass(frozen=True, slots=True)
 class InboundSms:
-    """A whole received payload (all parts reassembled)."""
+    """A whole received payload (all parts reassembled). ``pid`` and ``dcs`` are the
+    TP-PID and TP-DCS (SMPP protocol_id, data_coding) of its last part."""
 
     sender: Address
     payload: bytes
     recipient: Address | None = None
     ports: Ports | None = None
     segments: int = 1
+    pid: int = 0
+    dcs: int = DCS_8BIT
+
+    @property
+    def message_class(self) -> int | None:
+        return message_class(self.dcs)
 
 
 @dataclass(eq=False)
@@ -153,6 +169,7 @@ class SmsSegment:
     recipient: Address
     user_data: UserData
     dcs: int = DCS_8BIT
+    pid: int = 0
 
 
 SegmentHandler = Callable[[SmsSegment], Awaitable[None]]
@@ -275,8 +292,14 @@ class Bearer(abc.ABC):
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = DCS_8BIT,
     ) -> Submission:
-        """Accept ``payload`` for ``recipient``; see the module docstring for the contract."""
+        """Accept ``payload`` for ``recipient``; see the module docstring for the contract.
+
+        ``pid`` and ``dcs`` are the TP-PID and TP-DCS of every part (SMPP protocol_id and
+        data_coding): e.g. :data:`PID_SIM_DATA_DOWNLOAD` with :data:`DCS_8BIT_CLASS2` for a
+        secured packet to a UICC. ``dcs`` must code 8-bit data (EncodeError otherwise)."""
 
     async def __aenter__(self) -> "Self":
         await self.start()
@@ -289,6 +312,15 @@ class Bearer(abc.ABC):
 
     def _new_message_id(self) -> str:
         return f"{self.kind}-{next(self._ids)}"
+
+    @staticmethod
+    def _check_coding(pid: int, dcs: int) -> None:
+        """Refuse a TP-PID / TP-DCS a payload bearer cannot send (subclasses call it only
+        when either differs from the default, which is always valid)."""
+        if not 0 <= pid <= 0xFF:
+            raise EncodeError(f"TP-PID {pid} is not an octet")
+        if not 0 <= dcs <= 0xFF or alphabet_of(dcs) is not Alphabet.DATA8:
+            raise EncodeError(f"TP-DCS {dcs:#x} does not code 8-bit data; a bearer sends binary payloads")
 
     def _split(self, recipient: Address, payload: bytes, ports: Ports | None) -> list[UserData]:
         """Segment a payload for ``recipient`` (raises PayloadTooLarge). Only a message of
@@ -315,7 +347,8 @@ class Bearer(abc.ABC):
         self.stats.count_peer(peer, "messages_sent")
 
     async def _receive_part(
-        self, sender: Address, ud: UserData, recipient: Address | None = None, dcs: int = DCS_8BIT
+        self, sender: Address, ud: UserData, recipient: Address | None = None, dcs: int = DCS_8BIT,
+        pid: int = 0,
     ) -> bool:
         """Feed one received SMS; hand the payload up when whole. Returns once the handler
         (if called) returned, so the caller may then acknowledge or delete the SMS.
@@ -361,7 +394,7 @@ class Bearer(abc.ABC):
         self.stats.messages_received += 1
         self.stats.bytes_received += len(whole.payload)
         self.stats.count_peer(str(sender), "messages_received")
-        sms = InboundSms(sender, whole.payload, recipient, whole.ports, whole.parts)
+        sms = InboundSms(sender, whole.payload, recipient, whole.ports, whole.parts, pid, dcs)
         try:
             await self._handler(sms)
         except BaseException:
@@ -466,7 +499,8 @@ class LoopbackBearer(Bearer, SegmentLink):
             self.stats.sms_received += 1
             await self._segment_handler(segment)
         else:
-            await self._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs)
+            await self._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs,
+                                     segment.pid)
 
     async def send_segment(self, segment: SmsSegment, *, report: bool = False) -> Submission:
         if not self._started:
@@ -499,9 +533,13 @@ class LoopbackBearer(Bearer, SegmentLink):
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = DCS_8BIT,
     ) -> Submission:
         if not self._started:
             raise BearerClosed(f"loopback bearer {self.local_address} is not started")
+        if pid or dcs != DCS_8BIT:
+            self._check_coding(pid, dcs)
         to = parse_address(recipient)
         parts = self._split(to, payload, ports)
         sub = Submission(
@@ -514,7 +552,7 @@ class LoopbackBearer(Bearer, SegmentLink):
             return sub
         assert self.local_address is not None
         for ud in parts:
-            self.network.carry(SmsSegment(self.local_address, to, ud))
+            self.network.carry(SmsSegment(self.local_address, to, ud, dcs, pid))
         self._count_sent(to, payload, len(parts))
         if report:
             self.stats.delivered += 1

@@ -113,6 +113,9 @@ class GatewayConfig:
     * ``durability``: SQLite's synchronous for those parts, ``"normal"`` (survives the
       process killed) or ``"full"`` (a power cut too, an fsync per part; docs/field.md).
     * ``register_allow_list``: accept a Register by SMS only from these numbers (None: any).
+    * ``node``: this node's name in a shared store (the owner of the queued requests it has
+      taken). Keep it across the node's restarts, and give each node on one PostgreSQL
+      database its own: a node that starts takes back the requests its name left on the wire.
     * ``clock``: where the server core, the router and the queue take time from (tests
       give a :class:`~lwm2m_sms.clock.FakeClock`).
     * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
@@ -139,6 +142,7 @@ class GatewayConfig:
     limits: RegistrationLimits = field(default_factory=RegistrationLimits)
     register_allow_list: Optional[Sequence[str]] = None
     site: Optional[resource.Site] = None
+    node: str = "local"
     clock: Clock = SYSTEM_CLOCK
     sms_security: Optional[Callable[[Bearer], Bearer]] = None
 
@@ -261,7 +265,7 @@ class Gateway:
             try:
                 shared = open_store(cfg.db) if cfg.db else None  # registrations and queue
                 store = StoredRegistrationStore(shared) if shared else MemoryRegistrationStore()
-                queue = RequestQueue(shared)
+                queue = RequestQueue(shared, owner=cfg.node)
             except Exception as exc:  # StoreError, sqlite3.Error, OSError: the store is not usable
                 detail = exc.detail if isinstance(exc, StoreError) else str(exc)
                 raise GatewayError("db", f"database {redact(cfg.db or '')}", detail) from exc

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from .bearer import Bearer, DeliveryState, SegmentLink, SmsSegment, Submission
+from .bearer import DCS_8BIT, Bearer, DeliveryState, SegmentLink, SmsSegment, Submission
 from .errors import BearerClosed
 from .sms.address import Address, parse_address, parse_msisdn
 from .sms.udh import Ports
@@ -84,7 +84,8 @@ class MuxBearer(Bearer):
     async def receive_segment(self, segment: SmsSegment) -> None:
         """One SMS the mux routed to this channel's number (reassembled and handed up
         here; returns once the handler returned, so the link may acknowledge it)."""
-        await self._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs)
+        await self._receive_part(segment.sender, segment.user_data, segment.recipient, segment.dcs,
+                                 segment.pid)
 
     async def close(self) -> None:
         if self.local_address is not None and self.mux.channels.get(self.local_address) is self:
@@ -98,14 +99,18 @@ class MuxBearer(Bearer):
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = DCS_8BIT,
     ) -> Submission:
         if not self._started:
             raise BearerClosed(f"mux channel {self.local_address} is not started")
+        if pid or dcs != DCS_8BIT:
+            self._check_coding(pid, dcs)
         assert self.local_address is not None
         to = parse_address(recipient)
         parts = self._split(to, payload, ports)
         subs = [
-            await self.mux.link.send_segment(SmsSegment(self.local_address, to, ud), report=report)
+            await self.mux.link.send_segment(SmsSegment(self.local_address, to, ud, dcs, pid), report=report)
             for ud in parts
         ]
         sub = Submission(self._new_message_id(), to, len(parts), asyncio.get_running_loop().create_future())

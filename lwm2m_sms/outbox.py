@@ -42,9 +42,13 @@ class Outbox:
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = 0x04,
     ) -> OutboxEntry:
-        """Raises :class:`OutboxFull` when the outbox holds ``max_entries`` messages."""
-        return self._table.add(message_id, recipient, payload, ports=ports, report=report)
+        """Raises :class:`OutboxFull` when the outbox holds ``max_entries`` messages. ``pid``
+        and ``dcs`` are kept so a message resent after a restart goes as it was accepted."""
+        return self._table.add(message_id, recipient, payload, ports=ports, report=report,
+                               pid=pid, dcs=dcs)
 
     def pending(self, limit: int | None = None) -> list[OutboxEntry]:
         """Oldest first."""

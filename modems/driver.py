@@ -55,7 +55,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from lwm2m_sms.bearer import Bearer, DeliveryState, ReceiveHandler, Submission
+from lwm2m_sms.bearer import DCS_8BIT, Bearer, DeliveryState, ReceiveHandler, Submission
 from lwm2m_sms.deadletters import DeadLetterStore, PoisonCounter
 from lwm2m_sms.errors import BearerClosed, BearerError, DecodeError, EncodeError
 from lwm2m_sms.outbox import Outbox
@@ -257,13 +257,14 @@ class ModemDriver(Bearer):
             sub = Submission(entry.message_id, parse_address(entry.recipient), 0, loop.create_future())
             try:
                 parts = self._split(sub.recipient, entry.payload, entry.ports)
-            except BearerError as exc:
+                pdus = self._pdus(sub.recipient, parts, entry.report, entry.pid, entry.dcs)
+            except (BearerError, EncodeError) as exc:
                 log.warning("modem: outbox entry %s to %s unsendable: %s", entry.message_id, entry.recipient, exc)
                 self.outbox.remove(entry.id)
                 continue
             sub.segments = len(parts)
             log.info("modem: resending %s to %s from the outbox", entry.message_id, entry.recipient)
-            self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload))
+            self._enqueue(_Job(entry.id, sub, parts, entry.report, entry.payload, pdus=pdus))
 
     def set_receiver(self, handler: ReceiveHandler | None) -> None:
         had = self._handler is not None
@@ -315,25 +316,29 @@ class ModemDriver(Bearer):
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = DCS_8BIT,
     ) -> Submission:
         if self._closing:
             raise BearerClosed(f"modem on {self.config.port} is not started")
+        if pid or dcs != DCS_8BIT:
+            self._check_coding(pid, dcs)
         to = parse_address(recipient)
         parts = self._split(to, payload, ports)
-        pdus = self._pdus(to, parts, report)  # refuse what cannot be encoded now, not later
+        pdus = self._pdus(to, parts, report, pid, dcs)  # refuse what cannot be encoded now, not later
         mid = self._new_message_id()
-        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)
+        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report, pid=pid, dcs=dcs)
         sub = Submission(mid, to, len(parts), asyncio.get_running_loop().create_future())
         log.info("modem: accepted %s to %s: %d octets in %d SMS", mid, to, len(payload), len(parts))
         self._enqueue(_Job(entry.id, sub, parts, report, payload, pdus=pdus))
         return sub
 
     @staticmethod
-    def _pdus(to: Address, parts: list[UserData], report: bool) -> list[bytes]:
+    def _pdus(to: Address, parts: list[UserData], report: bool, pid: int = 0, dcs: int = DCS_8BIT) -> list[bytes]:
         """AT+CMGS PDUs (SMSC field 00: the SIM's SMSC) for the parts of one message."""
         from lwm2m_sms.sms.tpdu import SmsSubmit, encode_pdu
 
-        return [encode_pdu(SmsSubmit(to, ud, status_report_request=report)) for ud in parts]
+        return [encode_pdu(SmsSubmit(to, ud, dcs, status_report_request=report, pid=pid)) for ud in parts]
 
     def _enqueue(self, job: _Job) -> None:
         self._active.add(job)
@@ -760,7 +765,8 @@ class ModemDriver(Bearer):
         key = (str(tpdu.originator), concat.reference, concat.total) if concat is not None else None
         log.debug("modem: SMS from %s (%s, %d octets)", tpdu.originator, where, len(tpdu.user_data))
         try:
-            whole = await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address, tpdu.dcs)
+            whole = await self._receive_part(tpdu.originator, tpdu.user_data, self.local_address, tpdu.dcs,
+                                             tpdu.pid)
         except BearerError as exc:
             # No receiver yet (or it pushed back): leave the SMS on the SIM / unacknowledged;
             # a drain when a receiver is set, or the network's retry, brings it again.

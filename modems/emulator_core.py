@@ -387,7 +387,7 @@ class EmulatorCore:
     def _emit_cmt(self, segment: SmsSegment, ts: _dt.datetime, handle: int) -> None:
         from lwm2m_sms.sms.tpdu import SmsDeliver, encode_pdu
 
-        tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
+        tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts, pid=segment.pid)
         if self.cmgf == 0:
             pdu = encode_pdu(tpdu, smsc=self._smsc_address())
             self._urc(f"+CMT: ,{len(pdu) - 1 - pdu[0]}", self._pdu_line(pdu))
@@ -456,7 +456,7 @@ class EmulatorCore:
             self.stats["rejected_full"] += 1
             raise MemoryFull(f"SIM store of {self.msisdn} is full ({self.sim_capacity} messages)")
         idx = free[0]
-        tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts)
+        tpdu = SmsDeliver(segment.sender, segment.user_data, segment.dcs, ts, pid=segment.pid)
         pdu = encode_pdu(tpdu, smsc=self._smsc_address())
         text = _text_or_hex(tpdu)
         self.store[idx] = StoredSms(idx, 0, pdu, len(pdu) - 1 - pdu[0], str(segment.sender), ts, text)
@@ -592,7 +592,7 @@ class EmulatorCore:
         self._tokens += 1
         self._busy_token = self._tokens
         self._busy_mr = self._mr
-        seg = SmsSegment(self.msisdn, sub.destination, sub.user_data, sub.dcs)
+        seg = SmsSegment(self.msisdn, sub.destination, sub.user_data, sub.dcs, sub.pid)
         self._effects.append(SubmitSegment(self._tokens, seg, bool(sub.status_report_request), self._mr))
 
     # -- the command set -----------------------------------------------------------

@@ -39,6 +39,8 @@ optional)::
     address_range = "^\\+?1555.*"  # the numbers it owns; also the bind's range if it gives none
     throttle = 0               # submit_sm per second for this account, 0 = unlimited
     long_payload = ""          # as [smsc] long_payload, for messages *to* this account
+    mo_distribution = "round_robin"  # several binds serve a number: "round_robin" over
+                               # them, or "first" (the oldest bind with room in its window)
 
     [impairments]
     latency = 0.0      # s added to every delivery
@@ -70,6 +72,7 @@ class Account:
     address_range: str = ""
     throttle: float = 0.0
     long_payload: str = ""  # "" = the SMSC's default
+    mo_distribution: str = "round_robin"
 
     def __post_init__(self) -> None:
         # what a bind can carry (SMPP 3.4 5.2.1: C-octet strings of 16 and 9 octets): a longer
@@ -87,9 +90,13 @@ class Account:
             raise ValueError(f"account {self.system_id!r}: address_range {self.address_range!r}: {exc}") from None
         if self.long_payload not in ("", *LONG_PAYLOAD):
             raise ValueError(f"account {self.system_id!r}: long_payload must be one of {', '.join(LONG_PAYLOAD)}")
+        if self.mo_distribution not in MO_DISTRIBUTION:
+            raise ValueError(f"account {self.system_id!r}: mo_distribution must be one of {', '.join(MO_DISTRIBUTION)}")
 
 
 LONG_PAYLOAD = ("split", "refuse", "pass")
+# How deliveries to a number spread over several binds of the account that serves it.
+MO_DISTRIBUTION = ("round_robin", "first")
 
 
 @dataclass

@@ -554,18 +554,24 @@ class SmppBearer(Bearer, SegmentLink):
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = DCS_8BIT,
     ) -> Submission:
         if not self._started or self.outbox is None:
             raise BearerClosed(f"SMPP link {self.name} is not started")
+        if pid or dcs != DCS_8BIT:
+            self._check_coding(pid, dcs)
+            if pid and self.config.submit_with == "data_sm":
+                raise EncodeError(f"SMPP link {self.name}: data_sm has no protocol_id for TP-PID {pid:#04x}")
         to = parse_address(recipient)
         if self.config.concat == "payload" and len(payload) > 0xFFFF:
             raise EncodeError(f"payload of {len(payload)} octets exceeds message_payload's 65535")
-        bodies = self._bodies(to, payload, ports, report)  # raises PayloadTooLarge
+        bodies = self._bodies(to, payload, ports, report, pid, dcs)  # raises PayloadTooLarge
         if self._held_bytes + len(payload) > self.config.outbox_max_bytes:
             raise OutboxFull(f"SMPP link {self.name}: outbox holds {self._held_bytes} octets "
                              f"(max {self.config.outbox_max_bytes})")
         mid = self._new_message_id()
-        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report)  # OutboxFull
+        entry = self.outbox.add(mid, str(to), payload, ports=ports, report=report, pid=pid, dcs=dcs)  # OutboxFull
         sub = self._enqueue(entry, to, bodies)
         self._count_sent(to, payload, len(bodies))
         log.debug("smpp %s: to %s id %s: %d octets in %d part(s) accepted", self.name, to, mid, len(payload), len(bodies))
@@ -602,7 +608,8 @@ class SmppBearer(Bearer, SegmentLink):
             return
         try:
             to = parse_address(entry.recipient)
-            self._enqueue(entry, to, self._bodies(to, entry.payload, entry.ports, entry.report))
+            self._enqueue(entry, to, self._bodies(to, entry.payload, entry.ports, entry.report,
+                                                  entry.pid, entry.dcs))
         except (DecodeError, EncodeError) as exc:
             log.error("smpp %s: stored message %s to %s unusable, dropped: %s", self.name, entry.message_id, entry.recipient, exc)
             if self.outbox is not None:
@@ -618,7 +625,8 @@ class SmppBearer(Bearer, SegmentLink):
     def _dest(to: Address) -> tuple[int, int, str]:
         return (int(to.ton), int(to.npi), to.value)
 
-    def _bodies(self, to: Address, payload: bytes, ports: Ports | None, report: bool) -> list[bytes]:
+    def _bodies(self, to: Address, payload: bytes, ports: Ports | None, report: bool,
+                pid: int = 0, dcs: int = DCS_8BIT) -> list[bytes]:
         c = self.config
         s_ton, s_npi, source = self._source()
         d_ton, d_npi, dest = self._dest(to)
@@ -629,10 +637,10 @@ class SmppBearer(Bearer, SegmentLink):
                 if sm:
                     tlvs = [(P.TLV_MESSAGE_PAYLOAD, sm), *tlvs]
                 return P.DataSm(P.DATA_SM, 0, 0, c.service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
-                                esm, reg, DCS_8BIT, tlvs).body()
+                                esm, reg, dcs, tlvs).body()
             return P.ShortMessage(
                 P.SUBMIT_SM, 0, 0, c.service_type, s_ton, s_npi, source, d_ton, d_npi, dest,
-                esm, 0, 0, "", c.validity_period, reg, 0, DCS_8BIT, 0, sm, tlvs,
+                esm, pid, 0, "", c.validity_period, reg, 0, dcs, 0, sm, tlvs,
             ).body()
 
         if c.concat == "payload":
@@ -667,7 +675,7 @@ class SmppBearer(Bearer, SegmentLink):
         body = P.ShortMessage(
             P.SUBMIT_SM, 0, 0, c.service_type, int(s.ton), int(s.npi), s.value,
             int(d.ton), int(d.npi), d.value, P.ESM_UDHI if segment.user_data.udhi else 0,
-            0, 0, "", c.validity_period, 1 if report else 0, 0, segment.dcs, 0,
+            segment.pid, 0, "", c.validity_period, 1 if report else 0, 0, segment.dcs, 0,
             segment.user_data.encode(), [],
         ).body()
         loop = asyncio.get_running_loop()
@@ -806,13 +814,15 @@ class SmppBearer(Bearer, SegmentLink):
         except (DecodeError, EncodeError) as exc:
             # A retry would fail the same way: keep it raw, then acknowledge it.
             return self._dead_letter(sm, f"undecodable: {exc}")
+        pid = getattr(sm, "protocol_id", 0)  # data_sm has none
         try:
             if self._segment_handler is not None:
                 self.stats.sms_received += 1
                 await self._segment_handler(
-                    SmsSegment(mo.sender, mo.recipient or self.local_address or mo.sender, mo.user_data, sm.data_coding))
+                    SmsSegment(mo.sender, mo.recipient or self.local_address or mo.sender, mo.user_data, sm.data_coding,
+                               pid))
             else:
-                await self._receive_part(mo.sender, mo.user_data, mo.recipient, mo.dcs)
+                await self._receive_part(mo.sender, mo.user_data, mo.recipient, mo.dcs, pid)
         except BearerError:
             raise
         except Exception as exc:

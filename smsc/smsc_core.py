@@ -127,6 +127,10 @@ class SmscCore:
         self._by_system_id: dict[str, list[SmscConnection]] = {}
         self._owners: dict[str, tuple[Account, ...]] = {}  # number -> accounts owning it (cache)
         self._restricted = [a for a in self.config.accounts if a.owns is not None]
+        # round robin: per account (system_id; "" for open-mode binds), the position of the
+        # next bind to try among those serving a destination. One entry per account, so
+        # bounded by the config, not by the numbers seen.
+        self._next_bind: dict[str, int] = {}
         self._waiting: dict[str, Message] = {}  # no route / retry later, by message id
         # (next_try, tiebreak, message): a lazy heap; entries whose message moved on or got a
         # new next_try are skipped when popped, so a tick costs O(due log n), not O(waiting).
@@ -607,6 +611,25 @@ class SmscCore:
             return None
         if len(cands) == 1:
             return cands[0]
+        return self._choose(cands)
+
+    def _choose(self, cands: list[SmscConnection]) -> SmscConnection:
+        """One of several binds serving a destination, in bind order: by the account's
+        ``mo_distribution``, round robin (as operators spread MO traffic over an account's
+        binds) or the first; a bind whose window is full is passed over, and when all are
+        full the least loaded takes it."""
+        acc = cands[0].account
+        n = len(cands)
+        if acc is not None and acc.mo_distribution == "first":
+            start = 0
+        else:
+            key = acc.system_id if acc is not None else ""
+            start = self._next_bind.get(key, 0) % n
+            self._next_bind[key] = (start + 1) % n
+        for i in range(n):
+            conn = cands[(start + i) % n]
+            if conn.load < conn.window:
+                return conn
         return min(cands, key=lambda c: c.load)
 
     def _dispatch(self, msg: Message) -> None:

@@ -228,6 +228,9 @@ async def run(args: argparse.Namespace) -> int:
           + (f", registrations and queue in {db_name}" if db_name else ""), flush=True)
     for reg in gateway.server.registrations():
         print(_line("stored", reg), flush=True)
+    from ..gc_tuning import tune_for_server
+
+    tune_for_server()  # start-up done: freeze it, collect less often (docs/benchmarks.md)
     try:
         await until_stopped()
     finally:

@@ -22,6 +22,7 @@ from aiocoap.numbers import TransportTuning
 
 from ..sms.segmentation import MAX_USER_DATA
 from ..sms.udh import Ports
+from .dedup import DEFAULT_MAX_ENTRIES
 
 __all__ = ["SmsSettings", "SmsTuning", "SMS_PART_PAYLOAD"]
 
@@ -58,6 +59,12 @@ class SmsSettings:
     * ``reliability`` (None): aiocoap's ``TransportTuning.reliability`` for messages that do
       not choose: None lets aiocoap decide (CON requests, notifications like their
       request), False prefers NON (one SMS less per exchange, no ACK), True CON.
+    * ``dedup_entries`` (100,000): how many received message IDs (with the octets of the
+      response to each) the transport remembers for EXCHANGE_LIFETIME to recognise SMSC
+      retries (:mod:`.dedup`; a few dozen octets each). Past it the oldest are forgotten
+      early (counted as ``dedup_evicted``).
+    * ``peer_stats`` (100,000): how many peers get counters of their own
+      (:meth:`SmsTransport.stats` ``per_peer``); peers past it are counted in the total only.
     """
 
     max_message_size: int = 4 * SMS_PART_PAYLOAD
@@ -71,8 +78,12 @@ class SmsSettings:
     ports: Ports | None = None
     report: bool = False
     reliability: bool | None = None
+    dedup_entries: int = DEFAULT_MAX_ENTRIES
+    peer_stats: int = 100_000
 
     def __post_init__(self) -> None:
+        if self.dedup_entries < 1 or self.peer_stats < 0:
+            raise ValueError(f"dedup_entries {self.dedup_entries} must be positive, peer_stats >= 0")
         if not 0 <= self.block_size_exp <= 6:
             raise ValueError(f"block_size_exp {self.block_size_exp} must be 0..6 (16..1024 octets)")
         if self.max_message_size < 2 ** (self.block_size_exp + 4) + 32:

@@ -34,13 +34,15 @@ import urllib.parse
 from typing import Callable
 
 from aiocoap import Context, Message, error, interfaces
-from aiocoap.messagemanager import MessageManager
 from aiocoap.numbers import TransportTuning
+from aiocoap.numbers.types import CON
 
 from ..bearer import Bearer, DeliveryOutcome, DeliveryState, InboundSms
+from ..clock import SYSTEM_CLOCK, Clock
 from ..errors import AddressError, BearerError
 from ..sms.address import Address
 from .address import SmsAddress
+from .messagemanager import CompactMessageManager
 from .settings import SmsSettings, SmsTuning
 from .stats import Counters, TransportStats
 from .uri import SCHEME, parse_sms_peer
@@ -54,6 +56,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_PEERS_LOGGED = 20  # per-peer counter lines logged at INFO on shutdown
 
 #: ``accept_filter(remote, message) -> bool``: False drops the message silently.
 AcceptFilter = Callable[[SmsAddress, Message], bool]
@@ -71,9 +75,11 @@ class SmsSendError(error.NetworkError, BearerError):
         return f"SMS error: {self.detail}"
 
 
-class SmsMessageManager(MessageManager):
-    """aiocoap's MessageManager with SMS timing on every outgoing message, and a duplicate
-    counter. Everything else (CON/ACK, dedup, piggybacking, backlog) is aiocoap's."""
+class SmsMessageManager(CompactMessageManager):
+    """aiocoap's MessageManager with SMS timing on every outgoing message and the compact
+    deduplication memory of :class:`~.messagemanager.CompactMessageManager`, keyed by
+    MSISDN, ports and message ID. Everything else (CON/ACK, piggybacking, backlog) is
+    aiocoap's."""
 
     message_interface: "SmsTransport"
 
@@ -82,11 +88,11 @@ class SmsMessageManager(MessageManager):
         message.transport_tuning = self.message_interface.tuning_for(message.transport_tuning)
         return super().send_message(message, messageerror_monitor)
 
-    def _deduplicate_message(self, message):
-        duplicate = super()._deduplicate_message(message)
-        if duplicate:
-            self.message_interface.count_duplicate(message)
-        return duplicate
+    def dedup_key(self, remote, mid):
+        return _dedup_key(remote, mid)
+
+    def on_duplicate(self, message, response):
+        self.message_interface.on_duplicate(message, response)
 
 
 class SmsTransport(interfaces.MessageInterface):
@@ -108,6 +114,7 @@ class SmsTransport(interfaces.MessageInterface):
         self._total = Counters()
         self._peers: dict[str, Counters] = {}
         self._sending: set[asyncio.Task] = set()
+        self._recent = mman.recent  # stays readable for stats() after shutdown
 
     def __repr__(self) -> str:
         return f"<SmsTransport {self.bearer.kind} {self.local_msisdn}>"
@@ -130,6 +137,7 @@ class SmsTransport(interfaces.MessageInterface):
         """A snapshot of the counters, total and per peer."""
         snap = TransportStats(Counters(), {})
         snap.total.add(self._total)
+        snap.total.dedup_evicted = self._recent.evicted
         for peer, c in self._peers.items():
             snap.per_peer[peer] = Counters()
             snap.per_peer[peer].add(c)
@@ -196,7 +204,10 @@ class SmsTransport(interfaces.MessageInterface):
                 f"{self.settings.max_message_size}",
             )
             return
-        task = asyncio.get_running_loop().create_task(self._send(remote, message.mid, data))
+        self._start_send(remote, message.mid, data)
+
+    def _start_send(self, remote: SmsAddress, mid: int, data: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(remote, mid, data))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
@@ -209,8 +220,17 @@ class SmsTransport(interfaces.MessageInterface):
             # Sends already handed to the bearer finish (they only wait for acceptance).
             await asyncio.wait(list(self._sending), timeout=2.0)
         log.info("coap+sms on %s shut down: %s", self.local_msisdn, self.stats().summary())
-        for peer, c in self._peers.items():
-            log.info("coap+sms on %s peer %s: %s", self.local_msisdn, peer, c.nonzero())
+        # A line per peer, but not 100,000 of them for a fleet: the first few at INFO, the
+        # rest at DEBUG only.
+        debug = log.isEnabledFor(logging.DEBUG)
+        for i, (peer, c) in enumerate(self._peers.items()):
+            if i < _PEERS_LOGGED or debug:
+                log.log(logging.INFO if i < _PEERS_LOGGED else logging.DEBUG,
+                        "coap+sms on %s peer %s: %s", self.local_msisdn, peer, c.nonzero())
+            else:
+                log.info("coap+sms on %s: %d more peers (at DEBUG)", self.local_msisdn,
+                         len(self._peers) - _PEERS_LOGGED)
+                break
 
     # -- sending ------------------------------------------------------------------------
 
@@ -314,22 +334,39 @@ class SmsTransport(interfaces.MessageInterface):
         log.debug("from %s MID %d: %r", sms.sender, message.mid, message)
         self._mman.dispatch_message(message)
 
-    def count_duplicate(self, message: Message) -> None:
-        """Count a duplicate ``message`` (its MessageManager recognised an SMSC retry)."""
-        for counters in (self._total, self._peer(message.remote)):
+    def on_duplicate(self, message: Message, stored: bytes) -> None:
+        """A duplicate of an incoming request (an SMSC retry; RFC 7252 4.5), found by the
+        MessageManager: counted and, when it is a CON that was answered, answered again
+        with the same octets (``stored``: the first response, ``b""`` if none yet)."""
+        remote: SmsAddress = message.remote
+        for counters in (self._total, self._peer(remote)):
             counters.duplicates += 1
-        log.info("from %s MID %d: duplicate, not processed again", message.remote.msisdn, message.mid)
+        if message.mtype is CON and stored and self._mman is not None:
+            log.info("from %s MID %d: duplicate, answered again with the first response", remote.msisdn, message.mid)
+            self._start_send(remote, message.mid, stored)
+        else:
+            log.info("from %s MID %d: duplicate, not processed again", remote.msisdn, message.mid)
 
     def _peer(self, remote: SmsAddress) -> Counters:
         key = str(remote.msisdn)
         c = self._peers.get(key)
         if c is None:
+            if len(self._peers) >= self.settings.peer_stats:
+                return Counters()  # bounded: past the limit a peer is counted in the total only
             c = self._peers[key] = Counters()
         return c
 
 
+def _dedup_key(remote: SmsAddress, mid: int) -> int:
+    # One int instead of a (remote, mid) tuple: the peer's number and ports as text, packed
+    # with the 16-bit MID. Injective (distinct texts give distinct ints; ':' separates).
+    ports = remote.ports
+    peer = f"{remote.msisdn}:{ports.destination}:{ports.source}" if ports is not None else str(remote.msisdn)
+    return int.from_bytes(peer.encode(), "big") << 16 | mid
+
+
 async def add_sms_transport(
-    ctx: Context, bearer: Bearer, settings: SmsSettings | None = None
+    ctx: Context, bearer: Bearer, settings: SmsSettings | None = None, clock: Clock = SYSTEM_CLOCK,
 ) -> SmsTransport:
     """Serve and send CoAP over ``bearer`` in ``ctx`` (a server or a client context), next
     to whatever transports it already has. The bearer must be started before messages
@@ -340,7 +377,9 @@ async def add_sms_transport(
     # The same wiring as aiocoap's Context._append_tokenmanaged_messagemanaged_transport,
     # spelled out because it does not hand back the transport.
     tman = TokenManager(ctx)
-    mman = SmsMessageManager(tman)
+    settings = settings or SmsSettings()
+    mman = SmsMessageManager(tman, lifetime=settings.tuning().EXCHANGE_LIFETIME,
+                             max_entries=settings.dedup_entries, clock=clock)
     transport = SmsTransport(mman, bearer, settings)
     mman.message_interface = transport
     tman.token_interface = mman

@@ -21,6 +21,10 @@ seconds plus a grace margin (default 93 s, CoAP's MAX_TRANSMIT_WAIT, for an Upda
 late on the wire). Time comes from an injectable :class:`~lwm2m_sms.clock.Clock` (its wall
 reading stamps registrations, which are stored; its timer wakes the expiry task), which the
 router shares; :meth:`Lwm2mServer.expire_due` is the sans-IO step that the task runs.
+Deadlines sit in an :class:`~.expiry.ExpiryQueue` (a heap, not a scan of the store): every
+path that stores a registration with a new lifetime or ``updated_at`` calls
+``_schedule_expiry`` (Register and Update do); the registrations a persistent store brings
+back are scheduled at :meth:`Lwm2mServer.start`.
 
 Known limits: LwM2M JSON (11543) is not built; Cancel Observation is the reactive kind (a
 Reset answers the next notification), as aiocoap does it; no DTLS.
@@ -42,6 +46,7 @@ from ..clock import SYSTEM_CLOCK, Clock, wait_for
 from . import linkformat
 from ..errors import DecodeError, EncodeError
 from .content import Content, ContentFormat, InstanceValue, decode_payload, encode_payload, normalize_format
+from .expiry import ExpiryQueue
 from .exceptions import DeviceUnreachable, InvalidResponse, RequestFailed, UnknownEndpoint
 from .linkformat import AttrValue, Link
 from .path import LwM2MPath, format_path, parse_path
@@ -245,6 +250,8 @@ class Lwm2mServer:
         self._observations: dict[str, set[Observation]] = {}
         self._expiry_task: "Optional[asyncio.Task[None]]" = None
         self._wake_expiry = asyncio.Event()
+        self._expiry = ExpiryQueue()
+        self._expiry_armed = float("-inf")  # wall time the expiry task sleeps until
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -268,6 +275,7 @@ class Lwm2mServer:
         if self.sender is None:
             self.sender = DirectSender(context)
         if self._expiry_task is None:
+            self._rebuild_expiry()  # registrations a persistent store brought back
             self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop(), name="lwm2m expiry")
 
     @property
@@ -369,7 +377,7 @@ class Lwm2mServer:
                  reg.sms.lwm2m_digits if reg.sms else "-", ",".join(l.target for l in reg.objects))
         self._emit("on_message_from", reg)
         self._emit("on_registered", reg)
-        self._wake_expiry.set()
+        self._schedule_expiry(reg)
         return Message(code=Code.CREATED, location_path=("rd", reg.location))
 
     def _located(self, request: Message, what: str) -> Registration:
@@ -398,7 +406,7 @@ class Lwm2mServer:
                  " objects=" + ",".join(l.target for l in new.objects) if params.objects is not None else "")
         self._emit("on_message_from", new)
         self._emit("on_updated", new)
-        self._wake_expiry.set()
+        self._schedule_expiry(new)
         return Message(code=Code.CHANGED)
 
     async def _handle_deregister(self, request: Message) -> Message:
@@ -420,27 +428,57 @@ class Lwm2mServer:
 
     def expire_due(self) -> list[Registration]:
         """Remove every registration whose lifetime plus grace has passed; emit
-        ``on_expired`` for each. Returns them."""
+        ``on_expired`` for each. Returns them. Costs O(log N) per deadline passed, not a
+        scan of the registrations (:class:`~.expiry.ExpiryQueue`)."""
         now = self.clock.wall()
-        expired = [r for r in self.store if now > r.expires_at + self.grace]
-        for reg in expired:
+        expired = []
+        later = []
+        for endpoint, _ in self._expiry.pop_due(now):
+            reg = self.store.get(endpoint)
+            if reg is None:
+                continue  # de-registered or replaced: a stale entry
+            deadline = reg.expires_at + self.grace
+            if now <= deadline:
+                # Its deadline moved (an Update). Scheduled again here, so that a path that
+                # stores a longer lifetime without _schedule_expiry still expires it.
+                later.append((endpoint, deadline))
+                continue
             self.store.remove(reg.endpoint)
             self._cancel_observations(reg.endpoint)
             log.info("ep=%s expired: no Update for %.0f s (lifetime %s s + grace %.0f s), /rd/%s removed",
                      reg.endpoint, now - reg.updated_at, reg.lifetime, self.grace, reg.location)
             self._emit("on_expired", reg)
+            expired.append(reg)
+        for endpoint, deadline in later:
+            self._expiry.schedule(endpoint, deadline)
+        if self._expiry.needs_rebuild(len(self.store)):
+            self._rebuild_expiry()
         return expired
 
     def next_expiry(self) -> Optional[float]:
-        deadlines = [r.expires_at + self.grace for r in self.store]
-        return min(deadlines) if deadlines else None
+        """The soonest deadline (lifetime plus grace) held; it may belong to a registration
+        that has since been updated or removed, which only wakes the expiry task early."""
+        return self._expiry.next_deadline()
+
+    def _schedule_expiry(self, reg: Registration) -> None:
+        """Record ``reg``'s deadline; wake the expiry task only when it is sooner than the
+        task's timer (a new registration's deadline hardly ever is)."""
+        deadline = reg.expires_at + self.grace
+        self._expiry.schedule(reg.endpoint, deadline)
+        if deadline < self._expiry_armed:
+            self._wake_expiry.set()
+
+    def _rebuild_expiry(self) -> None:
+        self._expiry.rebuild((r.endpoint, r.expires_at + self.grace) for r in self.store)
 
     async def _expiry_loop(self) -> None:
         while True:
             self.expire_due()
             deadline = self.next_expiry()
+            now = self.clock.wall()
             # The wall clock may be set meanwhile: look again at least every 60 s.
-            delay = 60.0 if deadline is None else min(60.0, max(0.5, deadline - self.clock.wall() + 0.01))
+            delay = 60.0 if deadline is None else min(60.0, max(0.5, deadline - now + 0.01))
+            self._expiry_armed = now + delay
             self._wake_expiry.clear()
             try:
                 await wait_for(self.clock, self._wake_expiry.wait(), delay)

@@ -30,9 +30,10 @@ import time
 from typing import Any, Callable, Optional
 
 import aiocoap
-from aiocoap.messagemanager import MessageManager
 from aiocoap.tokenmanager import TokenManager
 from aiocoap.transports.udp6 import MessageInterfaceUDP6
+
+from ..coap.messagemanager import CompactMessageManager
 
 __all__ = ["udp_context", "local_port", "guard", "GuardedUDP6", "RateLimitedLog"]
 
@@ -106,7 +107,7 @@ async def udp_context(
         raise
     context = aiocoap.Context(loop=loop, serversite=site, loggername=loggername)
     tman = TokenManager(context)
-    mman = MessageManager(tman)
+    mman = CompactMessageManager(tman)  # dedup memory: a key and the response's octets per request
     mman.message_interface = await GuardedUDP6._create_transport_endpoint(sock, mman, context.log, loop)
     tman.token_interface = mman
     context.request_interfaces.append(tman)

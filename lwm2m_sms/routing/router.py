@@ -137,7 +137,8 @@ class PolicySettings:
 
 @dataclass
 class RouterStats:
-    """Counters; ``per_endpoint[ep]`` holds the same ``udp``/``sms`` request counts per device."""
+    """Counters; ``per_endpoint[ep]`` holds the same ``udp``/``sms`` request counts per
+    registered device (dropped when it de-registers or expires)."""
 
     sent_udp: int = 0
     sent_sms: int = 0
@@ -636,6 +637,7 @@ class Router(ServerHooks):
         for transport in Transport:
             self.presence.asleep(f"{reg.endpoint} {transport.value}")
         self._udp_remote.pop(reg.endpoint, None)
+        self.stats.per_endpoint.pop(reg.endpoint, None)  # per-device state lives as long as the device
         task = self._wake_tasks.pop(reg.endpoint, None)
         if task is not None:
             task.cancel()

@@ -24,7 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
 
-from ..bearer import Bearer, InboundSms, SenderTrust, Submission
+from ..bearer import DCS_8BIT, DCS_8BIT_CLASS2, PID_SIM_DATA_DOWNLOAD, Bearer, InboundSms, SenderTrust, Submission
 from ..errors import BearerError
 from ..sms.address import Address, parse_address
 from ..sms.reassembly import ReassemblyStats
@@ -33,7 +33,7 @@ from .packet_endpoint import PacketEndpoint
 from .coap_peek import peek
 from .oscore_check import is_oscore_or_empty, oscore_kid, oscore_option
 from .policy import OscoreKeys, PacketKeys, PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode
-from .secured_packet import SecuredPacketError
+from .secured_packet import COMMAND_UDH, SecuredPacketError
 from .state import CounterStore
 
 __all__ = ["SecureBearer", "SecurityStats", "Channel", "Transmit", "NotConfigured"]
@@ -233,6 +233,8 @@ class SecureBearer(Bearer):
 
     def _make(self, peer: Address, sec: PeerSecurity) -> Channel:
         async def transmit(wire: bytes) -> object:
+            if sec.mode is SmsSecurityMode.PACKET:  # a PoR: SIM data download as the packets
+                return await self.inner.send(peer, wire, pid=PID_SIM_DATA_DOWNLOAD, dcs=DCS_8BIT_CLASS2)
             return await self.inner.send(peer, wire)
 
         factory = self._factories.get(sec.mode)
@@ -258,6 +260,8 @@ class SecureBearer(Bearer):
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = DCS_8BIT,
     ) -> Submission:
         to = parse_address(recipient)
         ch = self.channel(to)
@@ -266,6 +270,11 @@ class SecureBearer(Bearer):
         if ch is not None:
             payload = await ch.seal(payload)
             self.security_stats.sealed += 1
+            if ch.mode is SmsSecurityMode.PACKET:
+                # TS 31.115 / 31.111: class 2 with TP-PID 0x7F makes the ME hand it to the UICC
+                pid, dcs = PID_SIM_DATA_DOWNLOAD, DCS_8BIT_CLASS2
+        if pid or dcs != DCS_8BIT:
+            return await self.inner.send(to, payload, ports=ports, report=report, pid=pid, dcs=dcs)
         return await self.inner.send(to, payload, ports=ports, report=report)
 
     async def _on_inbound(self, sms: InboundSms) -> None:
@@ -287,6 +296,13 @@ class SecureBearer(Bearer):
             self.security_stats.nosec_passed += 1
             await self._handler(sms)
             return
+        if ch.mode is SmsSecurityMode.PACKET and sms.payload.startswith(COMMAND_UDH) and not _sim_download(sms):
+            # A command packet outside a class 2 / PID 0x7F SMS would not reach a UICC: not
+            # what a real peer sends, so a forgery or a misconfigured SMSC; never opened.
+            self.security_stats.drop("not SIM data download")
+            log.info("from %s: SMS dropped silently (PACKET mode): command packet with TP-PID %#04x, "
+                     "TP-DCS %#04x, not SIM data download (PID 0x7f, class 2)", sender, sms.pid, sms.dcs)
+            return
         data = await ch.open(sms.payload)
         if data is None:
             if ch.reason:
@@ -301,7 +317,7 @@ class SecureBearer(Bearer):
                 self.security_stats.protocol_messages += 1
             return
         self.security_stats.opened += 1
-        await self._handler(InboundSms(sender, data, sms.recipient, sms.ports, sms.segments))
+        await self._handler(InboundSms(sender, data, sms.recipient, sms.ports, sms.segments, sms.pid, sms.dcs))
 
 
     def _trigger_traffic(self, peer: Address, payload: bytes) -> bool:
@@ -318,6 +334,10 @@ class SecureBearer(Bearer):
             tokens.remove(p.token)
             return True
         return p.is_empty
+
+
+def _sim_download(sms: InboundSms) -> bool:
+    return sms.pid == PID_SIM_DATA_DOWNLOAD and sms.message_class == 2
 
 
 def _looks_like_coap(payload: bytes) -> bool:

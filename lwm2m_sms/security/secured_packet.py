@@ -27,8 +27,8 @@ What is computed over what (checked against known answers from real UICCs, see t
 Over our bearers the three UDH octets travel at the front of the 8-bit payload (the same
 octets a UDHI SMS carries, with TP-UDHI clear); the leading octet 0x02 can never start a
 CoAP message (version 1 puts 0x40..0x7F there), so secured and plain payloads cannot be
-confused. Marking the SMS class 2 with TP-PID 0x7F (USIM data download) needs the bearer to
-carry PID and DCS per message, which it does not yet.
+confused. The SMS is marked class 2 with TP-PID 0x7F (USIM data download) by
+:class:`~lwm2m_sms.security.bearer.SecureBearer`, through the bearer's per-message PID/DCS.
 """
 
 from __future__ import annotations

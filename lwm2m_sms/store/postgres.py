@@ -53,6 +53,10 @@ MIGRATIONS = (
         "ALTER TABLE outbox ADD COLUMN bearer TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX outbox_by_bearer ON outbox (bearer, id)",
     )),
+    Migration(3, "outbox rows keep TP-PID and TP-DCS (secured packets: SIM data download, class 2)", (
+        "ALTER TABLE outbox ADD COLUMN pid INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN dcs INTEGER NOT NULL DEFAULT 4",
+    )),
 )
 
 # Any constant: the advisory lock that serialises migrations of one database.

@@ -106,3 +106,5 @@ class OutboxRecord:
     created: float
     attempts: int = 0
     bearer: str = ""
+    pid: int = 0  # TP-PID / protocol_id (0x7F: SIM data download)
+    dcs: int = 0x04  # TP-DCS / data_coding (0x04: 8-bit data; 0xF6: 8-bit, class 2)

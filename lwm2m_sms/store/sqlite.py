@@ -13,6 +13,7 @@ Migrations 1 and 2 keep files written by earlier versions (``lwm2m/store.py``,
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
@@ -46,6 +47,10 @@ MIGRATIONS = (
         "ALTER TABLE outbox ADD COLUMN bearer TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX IF NOT EXISTS outbox_by_bearer ON outbox (bearer, id)",
     )),
+    Migration(3, "outbox rows keep TP-PID and TP-DCS (secured packets: SIM data download, class 2)", (
+        "ALTER TABLE outbox ADD COLUMN pid INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE outbox ADD COLUMN dcs INTEGER NOT NULL DEFAULT 4",
+    )),
 )
 
 
@@ -60,11 +65,25 @@ class SqliteDatabase(Database):
                 path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
             if path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._set_wal(busy_timeout)
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints
         except sqlite3.Error as exc:
             raise StoreError(path, str(exc)) from exc
         self._in_transaction = False
+
+    def _set_wal(self, busy_timeout: float) -> None:
+        # Switching a new file to WAL takes an exclusive lock, and SQLite answers "database
+        # is locked" at once (without its busy handler) while another node opening the same
+        # file at the same moment holds it: wait for that node, within the busy timeout.
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
         cur = self._db.execute(sql, tuple(params))

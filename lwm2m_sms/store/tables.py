@@ -320,24 +320,27 @@ class OutboxTable:
         *,
         ports: Ports | None = None,
         report: bool = False,
+        pid: int = 0,
+        dcs: int = 0x04,
     ) -> OutboxRecord:
         if self._count >= self.max_entries:
             raise OutboxFull(f"outbox holds {self._count} messages (max {self.max_entries})")
         created = self.clock()
         ports_json = json.dumps([ports.destination, ports.source, ports.wide]) if ports else None
         rows = self._db.execute(
-            "INSERT INTO outbox (bearer, message_id, recipient, payload, ports, report, created)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (self.bearer, message_id, recipient, bytes(payload), ports_json, int(report), created),
+            "INSERT INTO outbox (bearer, message_id, recipient, payload, ports, report, created,"
+            " pid, dcs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (self.bearer, message_id, recipient, bytes(payload), ports_json, int(report), created,
+             pid, dcs),
         ).rows
         self._count += 1
         return OutboxRecord(int(rows[0][0]), message_id, recipient, bytes(payload), ports, report,
-                            created, 0, self.bearer)
+                            created, 0, self.bearer, pid, dcs)
 
     def pending(self, limit: int | None = None) -> list[OutboxRecord]:
         """Oldest first."""
         sql = (
-            "SELECT id, message_id, recipient, payload, ports, report, created, attempts"
+            "SELECT id, message_id, recipient, payload, ports, report, created, attempts, pid, dcs"
             " FROM outbox WHERE bearer = ? ORDER BY id"
         )
         params: tuple[Any, ...] = (self.bearer,)
@@ -348,6 +351,7 @@ class OutboxTable:
             OutboxRecord(
                 int(r[0]), r[1], r[2], bytes(r[3]),
                 Ports(*json.loads(r[4])) if r[4] else None, bool(r[5]), r[6], r[7], self.bearer,
+                int(r[8]), int(r[9]),
             )
             for r in self._db.execute(sql, params).rows
         ]

@@ -12,6 +12,7 @@ from aiocoap import CHANGED, CONTENT, DELETED, Message
 
 from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork, loopback_pair
 from lwm2m_sms.coap import SmsSettings, SmsTransport, add_sms_transport
+from lwm2m_sms.clock import SYSTEM_CLOCK, Clock
 
 CLIENT = "+15550000001"
 SERVER = "+15550000002"
@@ -112,6 +113,7 @@ async def build_rig(
     server_settings: SmsSettings | None = None,
     *,
     server_udp: bool = False,
+    server_clock: Clock = SYSTEM_CLOCK,
 ) -> SmsRig:
     a, b, net = loopback_pair(CLIENT, SERVER)
     await a.start()
@@ -124,7 +126,7 @@ async def build_rig(
     else:
         server = aiocoap.Context(serversite=site, loggername="coap-server")
     client = aiocoap.Context(loggername="coap-client")
-    st = await add_sms_transport(server, b, server_settings)
+    st = await add_sms_transport(server, b, server_settings, server_clock)
     ct = await add_sms_transport(client, a, client_settings)
     return SmsRig(net, a, b, client, server, ct, st, res)
 

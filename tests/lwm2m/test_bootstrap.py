@@ -20,6 +20,7 @@ from lwm2m_sms.sms.address import parse_msisdn
 
 
 from lwm2m_sms.lwm2m.udp import local_port as port_of
+from waiting import until
 
 
 @pytest.fixture
@@ -431,7 +432,7 @@ async def test_session_history_is_bounded_and_a_number_is_trusted_only_while_its
     bs = BootstrapServer(config, send=_answering(gate), max_history=3)
     device = parse_msisdn("+15550199")
     running = asyncio.ensure_future(bs.push("ep0", "+15550199"))
-    await asyncio.sleep(0)  # the push opens its session before its first step
+    await until(lambda: "ep0" in bs.sessions, what="the push's session open")
     assert bs.sessions["ep0"].state == "running" and bs.knows_sms(device)
     with pytest.raises(ConfigError, match="running"):
         await bs.push("ep0", "+15550198")     # one session per endpoint, pushed or not
@@ -450,7 +451,7 @@ async def test_push_beyond_max_sessions_is_refused():
     bs = BootstrapServer(config_for("a"), send=_answering(gate), max_sessions=1)
     bs.config = BootstrapConfig.from_dict({"default": {"servers": [{"uri": "coap://127.0.0.1:5683"}]}})
     first = asyncio.ensure_future(bs.push("a", "coap://127.0.0.1:9"))
-    await asyncio.sleep(0)
+    await until(lambda: "a" in bs.sessions, what="the first push's session open")
     with pytest.raises(ConfigError, match="1 bootstraps are running"):
         await bs.push("b", "coap://127.0.0.1:9")
     gate.set()
@@ -596,7 +597,7 @@ async def test_sms_filter_ties_each_number_to_its_endpoint_and_sessions_to_their
     ack = Message(code=Code.CHANGED)
     assert not bs.sms_accept_filter(a, ack)  # no session with a yet
     pushed = asyncio.ensure_future(bs.push("a", "+15550101"))
-    await asyncio.sleep(0)  # the push opens its session before its first step
+    await until(lambda: "a" in bs.sessions, what="the push's session open")
     assert bs.sms_accept_filter(a, ack) and not bs.sms_accept_filter(stranger, ack)
     gate.set()
     await pushed

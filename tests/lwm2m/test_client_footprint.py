@@ -15,6 +15,8 @@ from lwm2m_sms.lwm2m.client.objecttree import DeviceInstance
 from lwm2m_sms.lwm2m.client.stats import DeviceStats
 from lwm2m_sms.lwm2m.content import decode_payload, encode_payload
 
+from waiting import until
+
 
 async def test_a_device_costs_under_5_5_kib_of_python_allocations():
     """Allocations of Lwm2mClient(...) itself, its aiocoap Context made beforehand (the
@@ -101,7 +103,7 @@ async def test_an_update_requested_while_none_is_awaited_is_not_lost():
     session.request_update()
     await asyncio.wait_for(session.wait_for_update(3600), 5)   # remembered
     waiting = asyncio.ensure_future(session.wait_for_update(3600))
-    await asyncio.sleep(0)  # the wait begins
+    await until(lambda: session._wake is not None, what="the wait begun")
     session.request_update()
     await asyncio.wait_for(waiting, 5)                         # woken
     assert not session.update_requested
@@ -133,8 +135,7 @@ async def test_nothing_of_a_stopped_device_keeps_running(contexts):
     assert client.observations._tick_task is not None
     await client.stop(deregister=False)
     await ctx.shutdown()
-    await asyncio.sleep(0)
-    assert client.observations._tick_task is None
+    await until(lambda: client.observations._tick_task is None, what="the observation tick ended")
     assert not [t for t in asyncio.all_tasks() if "Observations" in getattr(t.get_coro(), "__qualname__", "")]
     assert all(w.pending is None for obs in client.observations._observers.values() for w in obs.values())
 

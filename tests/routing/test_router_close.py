@@ -8,6 +8,8 @@ import pytest
 from lwm2m_sms.lwm2m.exceptions import DeviceUnreachable
 from lwm2m_sms.routing.router import PolicySettings
 
+from waiting import until
+
 from .conftest import LoopbackRig, make_device, make_server
 
 
@@ -17,8 +19,7 @@ async def test_close_fails_an_observe_waiting_for_a_sleeping_device():
     stack = await make_server(rig, policy=PolicySettings(udp_window=0.0, wake_up="never"))
     dev = await make_device(rig, stack, "dev-uq-close", "UQ", "+15550311")
     observe = asyncio.ensure_future(stack.server.observe("dev-uq-close", "/3/0/13"))
-    while stack.router.waiting("dev-uq-close") == 0:
-        await asyncio.sleep(0)  # one turn of the loop: observe() reaches the router
+    await until(lambda: stack.router.waiting("dev-uq-close") > 0, what="observe() waiting in the router")
     assert not observe.done()
     await stack.router.close()
     with pytest.raises(DeviceUnreachable):

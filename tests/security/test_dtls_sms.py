@@ -16,20 +16,13 @@ from lwm2m_sms.security.dtls import looks_like_dtls  # noqa: E402
 from lwm2m_sms.security.policy import PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode  # noqa: E402
 
 from routing.conftest import SERVER, SmppRig  # noqa: E402
+from waiting import until  # noqa: E402
 
 PSK = PskKeys(b"dev-dtls", bytes(range(16)))
 
 
 def dtls_peer(keys: PskKeys = PSK) -> PeerSecurity:
     return PeerSecurity(SmsSecurityMode.DTLS, keys)
-
-
-async def eventually(condition, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    assert condition()
 
 
 async def _server(bearer):
@@ -58,7 +51,7 @@ async def test_handshake_read_write_execute_through_the_smsc(binding):
         assert (await stack.server.read("dev-D", "/1/0/1")).value == 300
         updates = dev.client.stats["updates"]
         await stack.server.execute("dev-D", "/1/0/8")
-        await eventually(lambda: dev.client.stats["updates"] > updates)
+        await until(lambda: dev.client.stats["updates"] > updates)
         assert ch.handshakes == 1  # still the one session
         assert sb.security_stats.dropped_total == 0 and db.security_stats.dropped_total == 0
         assert sb.security_stats.protocol_messages == 3 == db.security_stats.protocol_messages  # flights

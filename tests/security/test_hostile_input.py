@@ -26,7 +26,8 @@ MODES = {
 }
 REASONS = {"not a secured packet", "malformed secured packet", "rc cc ds failed", "tar unknown",
            "ciphering error", "undefined security error", "insufficient security level", "cntr low",
-           "not OSCORE-protected", "OSCORE kid of another peer", "not DTLS", "DTLS record refused"}
+           "not OSCORE-protected", "OSCORE kid of another peer", "not DTLS", "DTLS record refused",
+           "not SIM data download"}
 
 payloads = st.one_of(
     st.binary(max_size=300),
@@ -39,8 +40,8 @@ payloads = st.one_of(
 
 @pytest.mark.parametrize("mode", list(MODES))
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.lists(payloads, min_size=1, max_size=5))
-def test_any_inbound_bytes(mode, data):
+@given(data=st.lists(payloads, min_size=1, max_size=5), sim_download=st.booleans())
+def test_any_inbound_bytes(mode, data, sim_download):
     if mode == "dtls":
         pytest.importorskip("DTLSSocket")
 
@@ -56,7 +57,9 @@ def test_any_inbound_bytes(mode, data):
         b.set_receiver(handler)
         await b.start()
         for payload in data:
-            await b._on_inbound(InboundSms(parse_msisdn(PEER), payload))
+            # as a class 2 SMS with TP-PID 0x7F (what mode 2 requires) or as plain 8-bit data
+            coding = {"pid": 0x7F, "dcs": 0xF6} if sim_download else {}
+            await b._on_inbound(InboundSms(parse_msisdn(PEER), payload, **coding))
         await net.drain()
         await b.close()
         assert set(b.security_stats.dropped) <= REASONS

@@ -4,8 +4,6 @@ execute; /0 (with /0/x/8) never readable by the server."""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from lwm2m_sms.gateway import start_device, start_server
@@ -16,6 +14,7 @@ from lwm2m_sms.security.secured_packet import Keyset
 from lwm2m_sms.security.setup import device_hook, enable_server_oscore
 
 from routing.conftest import SERVER, LoopbackRig, ModemRig, SmppRig
+from waiting import until
 
 DEVICE = "+15550141"
 
@@ -30,14 +29,6 @@ def server_view(sec: PeerSecurity) -> PeerSecurity:
     if isinstance(sec.keys, OscoreKeys):
         return PeerSecurity(sec.mode, sec.keys.swapped())
     return sec
-
-
-async def eventually(condition, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    assert condition()
 
 
 @pytest.fixture(params=["loopback", "smpp", "modem"])
@@ -71,7 +62,7 @@ async def test_S_device_secured_by_its_security_object(rig, mode, tmp_path):
     assert (await stack.server.read("dev-sec", "/1/0/1")).value == 200
     updates = dev.client.stats["updates"]
     await stack.server.execute("dev-sec", "/1/0/8")
-    await eventually(lambda: dev.client.stats["updates"] > updates)
+    await until(lambda: dev.client.stats["updates"] > updates)
     with pytest.raises(Lwm2mError):
         await stack.server.read("dev-sec", "/0/1/8")  # the SMS secret key stays on the device
     assert sb.security_stats.dropped_total == 0 and db.security_stats.dropped_total == 0

@@ -3,8 +3,6 @@ transport, replays refused, sequence numbers monotonic across a restart."""
 
 from __future__ import annotations
 
-import asyncio
-
 import aiocoap
 import pytest
 from aiocoap import GET, PUT, Message
@@ -18,6 +16,7 @@ from lwm2m_sms.security.policy import OscoreKeys, PeerSecurity, SecurityPolicy, 
 from lwm2m_sms.sms.segmentation import UserData
 
 from coap.conftest import make_site
+from waiting import until
 
 CLIENT = "+15550000001"
 SERVER = "+15550000002"
@@ -97,11 +96,7 @@ async def test_replayed_request_refused(rig):
     data = bytearray(request.user_data.data)
     data[2] ^= 0x55
     rig.net.inject(type(request)(request.sender, request.recipient, UserData(bytes(data))))
-    await rig.net.drain()
-    for _ in range(50):
-        if len(rig.net.log) > 2:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: len(rig.net.log) > 2, what="the server's answer to the replay")
     assert len(rig.res["store"].renders) == renders  # not executed again
     reply = aiocoap.Message.decode(rig.net.log[-1].user_data.data)
     assert reply.code == aiocoap.UNAUTHORIZED  # "Replay detected", never the resource's answer
@@ -157,11 +152,8 @@ async def test_request_with_another_peers_kid_dropped(rig):
     configured sender ID differs is dropped at the SMS layer."""
     rig.b.policy.set(CLIENT, PeerSecurity(SmsSecurityMode.OSCORE, OscoreKeys(b"", b"\x09", bytes(16))))
     request = rig.client.request(Message(code=GET, uri=f"coap+sms://{SERVER}/store"))
-    for _ in range(100):
-        await rig.net.drain()
-        if rig.b.security_stats.dropped:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: rig.b.security_stats.dropped, what="the request dropped")
+    await rig.net.drain()
     request.response.cancel()
     assert rig.res["store"].renders == [] and len(rig.net.log) == 1  # no answer
     assert rig.b.security_stats.dropped == {"OSCORE kid of another peer": 1}

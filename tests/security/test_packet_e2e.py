@@ -13,20 +13,13 @@ from lwm2m_sms.security.secured_packet import Keyset, is_command
 from lwm2m_sms.security.state import CounterStore
 
 from routing.conftest import SERVER, LoopbackRig, SmppRig, make_server
+from waiting import until
 from lwm2m_sms.bearer import LoopbackBearer
 from lwm2m_sms.gateway import start_device
 
 DEVICE = "+15550111"
 KEYS = PacketKeys(Keyset(kic=bytes(range(16)), kid=bytes(range(16, 32))))
 PACKET = PeerSecurity(SmsSecurityMode.PACKET, KEYS)
-
-
-async def eventually(condition, timeout=10.0):
-    for _ in range(int(timeout / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    assert condition()
 
 
 @pytest.fixture(params=["loopback", "smpp"])
@@ -66,13 +59,15 @@ async def test_read_write_execute_as_secured_packets(rig, tmp_path):
     assert (await stack.server.read("dev-P", "/1/0/1")).value == 120
     updates = dev.client.stats["updates"]
     await stack.server.execute("dev-P", "/1/0/8")
-    await eventually(lambda: dev.client.stats["updates"] > updates)
+    await until(lambda: dev.client.stats["updates"] > updates)
     assert sb.security_stats.opened >= 5 and db.security_stats.opened >= 4
     assert sb.security_stats.dropped_total == 0 == db.security_stats.dropped_total
     if isinstance(rig, LoopbackRig):
         # every SMS on the network is a command packet or a later part of a concatenated one
         singles = [s.user_data.data for s in rig.net.log if not s.user_data.udh]
         assert singles and all(is_command(d) for d in singles)
+        # each as a class 2 SMS with TP-PID 0x7F (SIM data download), as TS 31.115 binds it
+        assert {(s.pid, s.dcs) for s in rig.net.log} == {(0x7F, 0xF6)}
     await dev.close()
     await stack.close()
 
@@ -84,11 +79,16 @@ async def test_nosec_sms_to_a_secured_device_is_dropped_silently(rig, tmp_path):
     from lwm2m_sms.bearer import InboundSms
     from lwm2m_sms.sms.address import parse_msisdn
 
+    # A secured read costs a known number of SMS; the same read after the forged request
+    # is the barrier: an answer to the forged one would leave the device before the read's.
+    before = rig.sms()
+    assert (await stack.server.read("dev-P", "/3/0/0")).value == "lwm2m-sms"
+    read_cost = rig.sms() - before
     before = rig.sms()
     await db._on_inbound(InboundSms(parse_msisdn(SERVER), bytes.fromhex("42020001aa01b1310138")))
     assert db.security_stats.dropped == {"not a secured packet": 1}
-    await asyncio.sleep(0.1)
-    assert rig.sms() == before  # nothing answered
+    assert (await stack.server.read("dev-P", "/3/0/0")).value == "lwm2m-sms"
+    assert rig.sms() - before == read_cost  # nothing answered
     await dev.close()
     await stack.close()
 
@@ -127,8 +127,8 @@ async def test_a_restarted_device_keeps_counting_only_with_its_counters_kept(tmp
         assert (await stack.server.read("dev-R", "/3/0/0")).value == "lwm2m-sms"
     else:
         start = asyncio.ensure_future(d2.client.start())
-        await eventually(lambda: server_bearer.security_stats.dropped.get("cntr low", 0) >= 1)
-        await eventually(lambda: b2.channel(server_bearer.local_address).por_received >= 1)  # told why
+        await until(lambda: server_bearer.security_stats.dropped.get("cntr low", 0) >= 1)
+        await until(lambda: b2.channel(server_bearer.local_address).por_received >= 1)  # told why
         assert not start.done()  # its Register is never answered
     await d2.context.shutdown()  # fails the Register still waiting
     if not kept:

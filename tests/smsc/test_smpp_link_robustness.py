@@ -6,6 +6,8 @@ import asyncio
 import socket
 import sqlite3
 import struct
+import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -13,7 +15,7 @@ from lwm2m_sms.bearer import DeliveryState
 from lwm2m_sms.outbox import Outbox
 from smsc import pdu as P
 
-from waiting import Inbox
+from waiting import Inbox, until
 
 
 async def test_notification_types_are_not_handed_up_as_data(smsc, make_link):
@@ -56,8 +58,7 @@ async def test_outbox_entry_past_its_validity_is_not_sent(smsc, make_link, tmp_p
     sender = await make_link(smsc, "+15550001", store=store, outbox_validity=3600)
     (sms,) = await inbox.wait(1)
     assert sms.payload == b"fresh" and sender.stats.failed == 1
-    await asyncio.sleep(0)  # the stale one is gone from the store, not waiting
-    assert len(sender.outbox) == 0
+    await until(lambda: len(sender.outbox) == 0, what="the stale entry gone from the store")
 
 
 async def test_queued_message_fails_when_its_validity_ends(make_link):
@@ -69,14 +70,15 @@ async def test_queued_message_fails_when_its_validity_ends(make_link):
     assert not link.bound and link.status == "connect failed: Connection refused"
 
 
-async def test_message_ids_are_unique_across_restarts(make_link):
+async def test_message_ids_are_unique_across_restarts(make_link, monkeypatch):
+    import smsc.link
     from smsc.link import SmppBearer, SmppLinkConfig
 
     ids = set()
-    for _ in range(2):
+    for started in (1_700_000_000.000, 1_700_000_000.001):  # a restart one millisecond later
+        monkeypatch.setattr(smsc.link, "time", SimpleNamespace(time=lambda: started, monotonic=time.monotonic))
         link = SmppBearer(SmppLinkConfig(port=1), "+15550001")
         ids |= {link._new_message_id() for _ in range(3)}
-        await asyncio.sleep(0.002)
     assert len(ids) == 6 and all(len(i) <= 16 for i in ids)
 
 

@@ -19,10 +19,9 @@ import pwd
 import shutil
 import stat
 import tempfile
-import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -102,27 +101,21 @@ def pg_server() -> Iterator[tuple[str, int]]:
         shutil.rmtree(base, ignore_errors=True)
         pytest.fail(f"PostgreSQL did not start ({exc}):\n{detail}", pytrace=False)
     try:
-        _wait_ready("127.0.0.1", port)
+        _wait_ready(executor)
         yield "127.0.0.1", port
     finally:
         executor.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _wait_ready(host: str, port: int, timeout: float = 60.0) -> None:
+def _wait_ready(executor: Any, timeout: float = 60.0) -> None:
     """The executor returns once the port accepts connections; the server may still be
-    starting up ("the database system is starting up") until it accepts a login."""
-    import psycopg
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            psycopg.connect(f"postgresql://{PG_USER}@{host}:{port}/postgres", connect_timeout=5).close()
-            return
-        except psycopg.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+    starting up ("the database system is starting up") until it accepts a login. The
+    launcher it ran is ``pg_ctl start -w``, which exits only once the server reports itself
+    ready in postmaster.pid (or has failed): its exit is the event to wait for."""
+    code = executor.process.wait(timeout)
+    if code != 0:
+        raise RuntimeError(f"pg_ctl start -w exited with status {code}")
 
 
 @pytest.fixture

@@ -70,14 +70,14 @@ def test_sqlite_file_of_an_earlier_version_is_migrated(tmp_path: Path) -> None:
     db.close()
     store = open_store(str(path))
     try:
-        assert store.schema_version == 2
+        assert store.schema_version == 3
         assert store.registrations.get("dev").location == "abc"  # type: ignore[union-attr]
         assert [r.id for r in store.requests.pending("dev")] == [7]
         # What the old version had on the wire: no owner; recovered as before.
         assert [(r.id, r.state) for r in store.requests.recover("local")] == [
             (8, RequestState.FAILED)
         ]
-        assert [(e.id, e.attempts) for e in store.outbox().pending()] == [(3, 2)]
+        assert [(e.id, e.attempts, e.pid, e.dcs) for e in store.outbox().pending()] == [(3, 2, 0, 0x04)]
     finally:
         store.close()
 

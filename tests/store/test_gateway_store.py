@@ -7,22 +7,15 @@ import asyncio
 import re
 import signal
 import sys
-from typing import Callable
 
 import pytest
 
 from lwm2m_sms.bearer import LoopbackBearer, LoopbackNetwork
 from lwm2m_sms.gateway import start_device, start_server
 
+from waiting import until
+
 SERVER = "+15550000"
-
-
-async def eventually(condition: Callable[[], object], what: str) -> None:
-    for _ in range(500):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_registrations_and_queue_survive_a_restart(store_url: str) -> None:
@@ -36,7 +29,7 @@ async def test_registrations_and_queue_survive_a_restart(store_url: str) -> None
     try:
         stack.router.presence.asleep("dev-SQ sms")  # its SMS window closed: requests wait
         queued = asyncio.create_task(stack.server.write("dev-SQ", "/1/0/1", 600))
-        await eventually(lambda: stack.router.queue.pending("dev-SQ"), "the write to be queued")
+        await until(lambda: stack.router.queue.pending("dev-SQ"), what="the write to be queued")
         await stack.close()  # the server goes down with the write queued
         with pytest.raises(Exception):
             await queued  # this caller went with the server; the request stays in the store
@@ -44,7 +37,7 @@ async def test_registrations_and_queue_survive_a_restart(store_url: str) -> None
         assert stack.server.registration("dev-SQ").binding == "SQ"
         assert [r.path for r in stack.router.queue.pending("dev-SQ")] == ["/1/0/1"]
         await dev.client.update()  # the device wakes: the stored queue goes out, once
-        await eventually(lambda: stack.router.queue.counts().get("answered") == 1, "the answer")
+        await until(lambda: stack.router.queue.counts().get("answered") == 1, what="the answer")
         assert dev.client.objects[1][0][1] == 600
         assert stack.router.queue.counts() == {"answered": 1}
     finally:

@@ -30,12 +30,12 @@ def reg(ep: str, location: str = "", **kw: object) -> RegistrationRecord:
 
 def test_migrations_recorded_once(store: Store, store_url: str, clock: FakeClock) -> None:
     rows = store.db.execute("SELECT version, description FROM schema_version ORDER BY version").rows
-    assert [r[0] for r in rows] == [1, 2]
+    assert [r[0] for r in rows] == [1, 2, 3]
     store.close()
     again = open_store(store_url, clock=clock)
     try:
-        assert again.schema_version == 2
-        assert len(again.db.execute("SELECT * FROM schema_version").rows) == 2
+        assert again.schema_version == 3
+        assert len(again.db.execute("SELECT * FROM schema_version").rows) == 3
     finally:
         again.close()
 
@@ -68,7 +68,7 @@ def test_nodes_starting_at_once_migrate_once(store_url: str) -> None:
         t.join()
     try:
         assert not errors
-        assert len(stores[0].db.execute("SELECT * FROM schema_version").rows) == 2
+        assert len(stores[0].db.execute("SELECT * FROM schema_version").rows) == 3
     finally:
         for s in stores:
             s.close()
@@ -278,6 +278,9 @@ def test_outbox(store: Store, store_url: str, clock: FakeClock) -> None:
     other = store.outbox("modem-1")
     a = box.add("m1", "+15550001", b"\x40\x01", ports=Ports(2948, 2949), report=True)
     b = box.add("m2", "+15550002", b"\x40\x02")
+    c = box.add("m5", "+15550005", b"\x02\x70\x00", pid=0x7F, dcs=0xF6)  # a secured packet
+    assert (c.pid, c.dcs, b.pid, b.dcs) == (0x7F, 0xF6, 0, 0x04)
+    box.remove(c.id)
     other.add("m9", "+15550009", b"x")
     assert a.created == clock.now and a.ports == Ports(2948, 2949) and a.report
     assert [e.message_id for e in box.pending()] == ["m1", "m2"]
@@ -299,6 +302,8 @@ def test_outbox(store: Store, store_url: str, clock: FakeClock) -> None:
         assert [(e.message_id, e.ports, e.attempts) for e in box.pending()] == [
             ("m1", Ports(2948, 2949), 1), ("m3", None, 0)
         ]
+        again.outbox("smpp-2").add("m6", "+15550006", b"\x02\x70\x00", pid=0x7F, dcs=0xF6)
+        assert [(e.pid, e.dcs) for e in again.outbox("smpp-2").pending()] == [(0x7F, 0xF6)]
     finally:
         again.close()
 
