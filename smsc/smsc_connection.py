@@ -103,7 +103,6 @@ class SmscConnection:
         smsc._conns.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last_rx = self.smsc.monotonic()
         self.session.receive_data(data)
         self.process()
 
@@ -137,6 +136,8 @@ class SmscConnection:
                 event = self.session.next_event()
                 if event is None:
                     break
+                # a whole PDU, not any byte: a peer trickling a frame is idle all the same
+                self.last_rx = self.smsc.monotonic()
                 if isinstance(event, BadPdu):
                     self.smsc.stats.bad_pdus += 1
                     log.info("smsc %s %s: bad PDU: %s", self.peer, self.system_id, event.error)

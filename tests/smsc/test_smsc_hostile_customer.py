@@ -305,3 +305,20 @@ def test_pipelined_submit_multi_hand_the_turn_to_other_connections():
     assert len(later) == 1 and not t.reading
     later.pop()()  # the loop comes back to it
     assert [p.sequence for p in t.pdus() if p.command_id == P.SUBMIT_MULTI_RESP] == [4]
+
+
+def test_a_bind_that_trickles_bytes_of_a_pdu_is_still_idle():
+    core, _, mono, connect, _ = rig(idle_timeout=60.0)
+    conn, t = connect("slow")
+    frame = P.Bare(P.ENQUIRE_LINK, 7).encode()
+    for i in range(len(frame) - 1):  # one byte every 30 s, never a whole PDU
+        mono.t += 30.0
+        conn.data_received(frame[i : i + 1])
+        core.tick()
+    assert t.closed and t.pdus()[-1].command_id == P.UNBIND
+    live, t2 = connect("live")
+    for _ in range(3):  # a whole enquire_link every 30 s keeps a bind
+        mono.t += 30.0
+        live.data_received(P.Bare(P.ENQUIRE_LINK, 8).encode())
+        core.tick()
+    assert not t2.closed
