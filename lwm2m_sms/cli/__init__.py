@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "modem-info": ("modem_info", "identify a GSM modem and print its state"),
     "server": ("server", "run the LwM2M server (UDP, plus SMS over SMPP or a modem)"),
     "client": ("client", "run simulated LwM2M clients"),
+    "device": ("device", "read, write, execute, observe devices through a server's HTTP API"),
     "bootstrap": ("bootstrap", "a bootstrap server: serve requests, or push a bootstrap to a device"),
     "demo": ("demo", "every binding end to end on loopback, with a table"),
     "bench": ("bench", "benchmarks that print figures"),
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    args._argv = list(sys.argv[1:] if argv is None else argv)  # for options re-read with a config file
     logging.basicConfig(
         level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -16,6 +16,8 @@ from .options import add_pin_options, add_smpp_options, hostport, modem_config, 
 if TYPE_CHECKING:
     from ..lwm2m.registration import Registration
 
+from . import server_config, server_http
+
 
 def _wake_up(text: str) -> "str | float":
     if text in ("now", "never"):
@@ -27,6 +29,10 @@ def _wake_up(text: str) -> "str | float":
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="TOML",
+                        help="read the options from this file; flags given here override it (docs/operations.md)")
+    parser.add_argument("--check-config", action="store_true",
+                        help="check the options (and --config file), print OK and exit")
     parser.add_argument("--udp", type=hostport, default=("127.0.0.1", 5683), metavar="HOST:PORT",
                         help="UDP address of the server (default 127.0.0.1:5683)")
     parser.add_argument("--db", metavar="PATH|URL",
@@ -85,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="accepted lt= in seconds; outside gets 4.00 (default 1..31536000)")
     g.add_argument("--max-endpoint", type=int, default=128, metavar="N",
                    help="longest endpoint name in characters (default 128; unprintable ones get 4.00)")
+    server_http.add_arguments(parser)
 
 
 def _security_wrapper(security: Any, state: "str | None") -> Any:
@@ -136,6 +143,12 @@ async def run(args: argparse.Namespace) -> int:
         print(f"lwm2m-sms server: {text}", file=sys.stderr)
         return code
 
+    if args.config:
+        try:
+            args = server_config.resolve(args, add_arguments)
+        except server_config.ConfigFileError as exc:
+            return fail(str(exc))
+
     if (args.smpp or args.modem) and not args.msisdn:
         return fail("--msisdn (the server's own number) is needed with --smpp or --modem")
     from ..store import is_store_url
@@ -172,10 +185,14 @@ async def run(args: argparse.Namespace) -> int:
             parse_msisdn(number)
         bootstrap = BootstrapServer(BootstrapConfig.load(args.bootstrap_config)) if args.bootstrap_config else None
         security = SecurityPolicy.load(args.sms_security) if args.sms_security else None
+        http_settings = server_http.settings(args) if args.http else None
     except (Lwm2mSmsError, ConfigError, OSError) as exc:
         return fail(str(exc))
     if security is not None and not args.security_state:
         return fail("--security-state DIR is needed with --sms-security (counters and OSCORE contexts)")
+    if args.check_config:
+        print(f"{args.config or 'options'}: OK", flush=True)
+        return 0
 
     site = resource.Site()
     try:
@@ -228,12 +245,26 @@ async def run(args: argparse.Namespace) -> int:
           + (f", registrations and queue in {db_name}" if db_name else ""), flush=True)
     for reg in gateway.server.registrations():
         print(_line("stored", reg), flush=True)
+    api = None
+    if http_settings is not None:
+        from ..http import HttpApi
+
+        api = HttpApi(gateway, http_settings)
+        try:
+            await api.start()
+        except OSError as exc:
+            await gateway.close()
+            return fail(f"cannot serve HTTP on {args.http[0]}:{args.http[1]}: {exc}", 1)
+        print(f"HTTP API and console on {api.url}/" + ("" if http_settings.token else " (no token, loopback only)"),
+              flush=True)
     from ..gc_tuning import tune_for_server
 
     tune_for_server()  # start-up done: freeze it, collect less often (docs/benchmarks.md)
     try:
         await until_stopped()
     finally:
+        if api is not None:
+            await api.close()
         print(f"stopping: {len(gateway.server.registrations())} registration(s), "
               f"queue {gateway.router.queue.counts()}", flush=True)
         await gateway.close()

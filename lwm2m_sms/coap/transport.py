@@ -43,6 +43,7 @@ from ..errors import AddressError, BearerError
 from ..sms.address import Address
 from .address import SmsAddress
 from .messagemanager import CompactMessageManager
+from .observe import ResetUnknownNotifications
 from .settings import SmsSettings, SmsTuning
 from .stats import Counters, TransportStats
 from .uri import SCHEME, parse_sms_peer
@@ -75,11 +76,11 @@ class SmsSendError(error.NetworkError, BearerError):
         return f"SMS error: {self.detail}"
 
 
-class SmsMessageManager(CompactMessageManager):
-    """aiocoap's MessageManager with SMS timing on every outgoing message and the compact
+class SmsMessageManager(ResetUnknownNotifications, CompactMessageManager):
+    """aiocoap's MessageManager with SMS timing on every outgoing message, the compact
     deduplication memory of :class:`~.messagemanager.CompactMessageManager`, keyed by
-    MSISDN, ports and message ID. Everything else (CON/ACK, piggybacking, backlog) is
-    aiocoap's."""
+    MSISDN, ports and message ID, and a Reset for a NON notification nobody waits for (see
+    :mod:`.observe`). Everything else (CON/ACK, piggybacking, backlog) is aiocoap's."""
 
     message_interface: "SmsTransport"
 
@@ -141,6 +142,15 @@ class SmsTransport(interfaces.MessageInterface):
         for peer, c in self._peers.items():
             snap.per_peer[peer] = Counters()
             snap.per_peer[peer].add(c)
+        return snap
+
+    def peer_stats(self, peer: str) -> Counters:
+        """A copy of one peer's counters (``+N``; zeros for a peer never seen): O(1), where
+        :meth:`stats` copies every peer's."""
+        snap = Counters()
+        c = self._peers.get(peer)
+        if c is not None:
+            snap.add(c)
         return snap
 
     def tuning_for(self, tuning: TransportTuning) -> TransportTuning:

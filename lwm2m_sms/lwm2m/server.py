@@ -26,23 +26,35 @@ path that stores a registration with a new lifetime or ``updated_at`` calls
 ``_schedule_expiry`` (Register and Update do); the registrations a persistent store brings
 back are scheduled at :meth:`Lwm2mServer.start`.
 
-Known limits: LwM2M JSON (11543) is not built; Cancel Observation is the reactive kind (a
-Reset answers the next notification), as aiocoap does it; no DTLS.
+Cancel Observation is active (RFC 7641 section 3.6: a NON GET with the observation's token
+and Observe=1 goes to the device at once: one SMS, no ACK) and reactive (a Reset answers any later
+notification, NON ones too: see :mod:`lwm2m_sms.coap.observe`). The deregistration goes
+straight to the address the observation's first answer came from, not through the queue,
+so a sleeping queue-mode device misses it and gets the Reset for its next notification.
+
+Block-wise Register and Update: the blocks are assembled as aiocoap does, except that a
+Content-Format option on some blocks and not on others (seen from a C client) does not
+split the assembly into two and end in 4.08.
+
+Known limits: LwM2M JSON (11543) is not built; no DTLS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Optional, Protocol, Union
 
 import aiocoap
 from aiocoap import Message, resource
+from aiocoap.blockwise import Block1Spool
 from aiocoap.message import UndecidedRemote
 from aiocoap.numbers.codes import Code
 
 from ..clock import SYSTEM_CLOCK, Clock, wait_for
+from ..coap.observe import send_deregistration
 from . import linkformat
 from ..errors import DecodeError, EncodeError
 from .content import Content, ContentFormat, InstanceValue, decode_payload, encode_payload, normalize_format
@@ -143,10 +155,40 @@ def _diag(text: str) -> bytes:
     return text.encode("utf-8")[:120]
 
 
+class _Block1Spool(Block1Spool):  # type: ignore[misc]  # aiocoap ships no types
+    """aiocoap's assembly of Block1 requests, with Content-Format taken out of the key that
+    ties the blocks together: a client that sends it on the first block only (or on the
+    later ones only) would otherwise get 4.08 Request Entity Incomplete. The assembled
+    request carries the first Content-Format any block had."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._formats: dict[Any, int] = {}
+
+    def feed_and_take(self, req: Message) -> Message:
+        if req.opt.block1 is None:
+            return req
+        cf = req.opt.content_format
+        key = (req.remote.blockwise_key, req.code, tuple(req.opt.uri_path))
+        if req.opt.block1.block_number == 0:
+            self._formats.pop(key, None)
+        if cf is not None:
+            self._formats.setdefault(key, int(cf))
+        if len(self._formats) > 1000:  # assemblies end or time out; this map must not grow
+            self._formats.pop(next(iter(self._formats)))
+        stripped = req.copy(content_format=None) if cf is not None else req
+        whole = super().feed_and_take(stripped)  # raises Continue until the last block
+        cf = self._formats.pop(key, None)
+        if cf is not None:
+            whole.opt.content_format = cf
+        return whole
+
+
 class _RegisterResource(resource.Resource):
     def __init__(self, server: "Lwm2mServer"):
         super().__init__()
         self.server = server
+        self._block1 = _Block1Spool()
 
     async def render_post(self, request: Message) -> Message:
         return await self.server._handle_register(request)
@@ -158,6 +200,7 @@ class _RegistrationSite(resource.Resource, resource.PathCapable):
     def __init__(self, server: "Lwm2mServer"):
         super().__init__()
         self.server = server
+        self._block1 = _Block1Spool()
 
     async def render_post(self, request: Message) -> Message:
         return await self.server._handle_update(request)
@@ -168,18 +211,19 @@ class _RegistrationSite(resource.Resource, resource.PathCapable):
 
 class Observation:
     """A running observation: ``value`` is the first answer's decoded value; iterate for
-    the decoded notifications; :meth:`cancel` stops it (a Reset answers the next
-    notification)."""
+    the decoded notifications; :meth:`cancel` stops it (a GET with Observe=1 tells the
+    device at once; a Reset answers any notification that still comes)."""
 
     def __init__(
         self, server: "Lwm2mServer", endpoint: str, path: LwM2MPath, request: ObserveRequest, value: Content,
-        observable: bool,
+        observable: bool, first: Optional[Message] = None, sent: Optional[Message] = None,
     ):
         self.server, self.endpoint, self.path = server, endpoint, path
         self._request = request
         self.value = value
         self.observable = observable
         self.cancelled = False
+        self._first, self._sent = first, sent
 
     def __aiter__(self) -> AsyncIterator[Content]:
         return self._iterate()
@@ -200,6 +244,23 @@ class Observation:
         except aiocoap.error.ObservationCancelled:
             return
 
+    def _deregister(self) -> None:
+        context = self.server.context
+        if context is None or self._first is None or self._sent is None:
+            return
+        first, sent = self._first, self._sent
+
+        async def send() -> None:
+            try:
+                if await send_deregistration(context, first, sent):
+                    log.info("ep=%s: observation of %s cancelled (GET Observe=1 to %s)",
+                             self.endpoint, format_path(self.path), remote_uri(first.remote))
+            except Exception:  # the Reset to its next notification still stops it
+                log.warning("ep=%s: cancelling %s on the device failed", self.endpoint,
+                            format_path(self.path), exc_info=True)
+
+        self.server._spawn(send())
+
     def _start_callback(self, callback: Callable[[Content], None]) -> None:
         async def feed() -> None:
             try:
@@ -210,11 +271,15 @@ class Observation:
 
         self._task = asyncio.get_running_loop().create_task(feed())
 
-    def cancel(self) -> None:
+    def cancel(self, tell_device: bool = True) -> None:
+        """Stop the observation; ``tell_device`` sends the GET with Observe=1 (the server's
+        shutdown does not: a Reset answers the device's next notification instead)."""
         if not self.cancelled:
             self.cancelled = True
             if self.observable:
                 self._request.observation.cancel()
+                if tell_device:
+                    self._deregister()
             self.server._forget_observation(self)
             task = getattr(self, "_task", None)
             if task is not None:
@@ -252,6 +317,12 @@ class Lwm2mServer:
         self._wake_expiry = asyncio.Event()
         self._expiry = ExpiryQueue()
         self._expiry_armed = float("-inf")  # wall time the expiry task sleeps until
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -296,7 +367,9 @@ class Lwm2mServer:
             self._expiry_task = None
         for observations in list(self._observations.values()):
             for obs in list(observations):
-                obs.cancel()
+                obs.cancel(tell_device=False)
+        if self._tasks:  # deregistrations of observations cancelled just before
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if shutdown_context and self.context is not None:
             await self.context.shutdown()
         self.store.close()
@@ -561,6 +634,24 @@ class Lwm2mServer:
         p = parse_path(path)
         cf, body = encode_payload(p, value, content_format)
         await self._request(endpoint, "write", Code.POST if partial else Code.PUT, p, payload=body, content_format=cf)
+        self._lifetime_written(endpoint, p, value)
+
+    def _lifetime_written(self, endpoint: str, path: LwM2MPath, value: Any) -> None:
+        """A Write that set /1/x/1 (Lifetime) changed the registration's lifetime: a
+        client that does not follow it with an Update must not expire while alive."""
+        lifetime: Any = None
+        if path[:1] == (1,) and len(path) == 3 and path[2] == 1:
+            lifetime = value
+        elif path[:1] == (1,) and len(path) == 2 and isinstance(value, dict):
+            lifetime = value.get(1)
+        if isinstance(lifetime, bool) or not isinstance(lifetime, int) or not 0 < lifetime <= 0xFFFFFFFF:
+            return
+        reg = self.store.get(endpoint)
+        if reg is not None and reg.lifetime != lifetime:
+            self.store.put(dataclasses.replace(reg, lifetime=lifetime))
+            log.info("ep=%s: Write of %s set the lifetime to %d s (was %d s)", endpoint, format_path(path),
+                     lifetime, reg.lifetime)
+            self._wake_expiry.set()
 
     async def execute(self, endpoint: str, path: "str | LwM2MPath", arguments: "str | bytes" = b"") -> None:
         """Execute a resource (``"/1/0/8"``), with optional arguments (text/plain).
@@ -656,7 +747,7 @@ class Lwm2mServer:
         if not response.code.is_successful():
             raise RequestFailed(endpoint, "observe", format_path(p), response.code)
         first = self._decode(endpoint, "observe", p, response)
-        obs = Observation(self, endpoint, p, request, first.value, response.opt.observe is not None)
+        obs = Observation(self, endpoint, p, request, first.value, response.opt.observe is not None, response, msg)
         if obs.observable:  # a plain answer (not observable) is nothing to track or cancel
             self._observations.setdefault(endpoint, set()).add(obs)
         if callback is not None:

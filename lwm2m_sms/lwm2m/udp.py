@@ -34,6 +34,7 @@ from aiocoap.tokenmanager import TokenManager
 from aiocoap.transports.udp6 import MessageInterfaceUDP6
 
 from ..coap.messagemanager import CompactMessageManager
+from ..coap.observe import ResetUnknownNotifications
 
 __all__ = ["udp_context", "local_port", "guard", "GuardedUDP6", "RateLimitedLog"]
 
@@ -87,6 +88,10 @@ class GuardedUDP6(MessageInterfaceUDP6):  # type: ignore[misc]  # aiocoap ships 
                             f" ({suppressed} more since the last line)" if suppressed else "")
 
 
+class _UdpMessageManager(ResetUnknownNotifications, CompactMessageManager):
+    """The compact message manager, plus a Reset for a NON notification nobody waits for."""
+
+
 def _v6(host: str) -> str:
     addr = ipaddress.ip_address(host)
     return f"::ffff:{addr}" if addr.version == 4 else host
@@ -107,7 +112,7 @@ async def udp_context(
         raise
     context = aiocoap.Context(loop=loop, serversite=site, loggername=loggername)
     tman = TokenManager(context)
-    mman = CompactMessageManager(tman)  # dedup memory: a key and the response's octets per request
+    mman = _UdpMessageManager(tman)  # dedup memory: a key and the response's octets per request
     mman.message_interface = await GuardedUDP6._create_transport_endpoint(sock, mman, context.log, loop)
     tman.token_interface = mman
     context.request_interfaces.append(tman)

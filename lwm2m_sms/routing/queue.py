@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Callable
 
 from ..store import QueuedRecord, RequestState, Store, open_store
 from .binding import Transport
@@ -68,7 +69,11 @@ def _request(r: QueuedRecord) -> QueuedRequest:
 class RequestQueue:
     """``store``: a :class:`~lwm2m_sms.store.Store`, or its address (a file path or
     ``postgresql://...``; None: SQLite in memory). ``owner`` names this node in the store
-    (the same name across its restarts)."""
+    (the same name across its restarts).
+
+    ``listeners``: callables given each request as it is added and at each change of state
+    (the operator interface follows the queue through them); called synchronously, so they
+    must be quick; one that raises is logged and does not stop the queue."""
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class RequestQueue:
         owner: str = "local",
         lease: float = DEFAULT_LEASE,
     ) -> None:
+        self.listeners: list[Callable[[QueuedRequest], None]] = []
         self.store = store if isinstance(store, Store) else open_store(store or ":memory:")
         self.owner = owner
         self.lease = lease
@@ -102,10 +108,19 @@ class RequestQueue:
         ttl: float = float("inf"),
     ) -> QueuedRequest:
         """Queue a request made at ``now`` (Unix seconds) that expires ``ttl`` seconds later."""
-        return _request(self._table.add(
+        added = _request(self._table.add(
             endpoint, transport.value, code, path, query=query, payload=payload,
             content_format=content_format, accept=accept, observe=observe, ttl=ttl, now=now,
         ))
+        self._notify(added)
+        return added
+
+    def _notify(self, entry: QueuedRequest) -> None:
+        for listener in self.listeners:
+            try:
+                listener(entry)
+            except Exception:  # an observer must not break the queue
+                log.exception("queue listener failed on #%d", entry.id)
 
     def get(self, request_id: int) -> QueuedRequest | None:
         r = self._table.get(request_id)
@@ -114,6 +129,10 @@ class RequestQueue:
     def pending(self, endpoint: str | None = None) -> list[QueuedRequest]:
         """Queued requests, oldest first (for one endpoint, or all)."""
         return [_request(r) for r in self._table.pending(endpoint)]
+
+    def history(self, endpoint: str, limit: int = 100) -> list[QueuedRequest]:
+        """The latest ``limit`` requests of one endpoint in every state, newest first."""
+        return [_request(r) for r in self._table.history(endpoint, limit)]
 
     def endpoints_waiting(self) -> set[str]:
         return self._table.endpoints_waiting()
@@ -136,16 +155,24 @@ class RequestQueue:
     ) -> bool:
         """Record a request's state. ``taken``: a request this node took, changed only
         while no other node has taken it over. Returns whether it changed."""
-        return self._table.mark(
+        changed = self._table.mark(
             request_id, state, response_code=response_code, detail=detail,
             transport=transport.value if transport else None,
             owner=self.owner if taken else None,
         )
+        if changed and self.listeners:
+            entry = self.get(request_id)
+            if entry is not None:
+                self._notify(entry)
+        return changed
 
     def expire(self, now: float) -> list[QueuedRequest]:
         """Mark queued requests past their deadline expired, and POSTs whose lease ended
         failed; return them (with their new state)."""
-        return [_request(r) for r in self._table.expire(now)]
+        expired = [_request(r) for r in self._table.expire(now)]
+        for entry in expired:
+            self._notify(entry)
+        return expired
 
     def counts(self) -> dict[str, int]:
         return self._table.counts()

@@ -50,7 +50,7 @@ import contextvars
 import copy
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Coroutine, Iterator, Optional
+from typing import Any, Callable, Coroutine, Iterator, Optional
 
 import aiocoap
 from aiocoap import Message
@@ -223,6 +223,8 @@ class Router(ServerHooks):
         self._tasks: set[asyncio.Task] = set()
         self._udp_remote: dict[str, Any] = {}
         self._expiry_task: Optional[asyncio.Task] = None
+        # Observers of SMS wake-ups: (endpoint, MSISDN, attempt), called when the trigger goes.
+        self.wake_up_listeners: list[Callable[[str, Address, int], None]] = []
         for reg in server.registrations():
             self._learn(reg)
         if sms is not None:
@@ -573,6 +575,11 @@ class Router(ServerHooks):
         self.stats.count(reg.endpoint, Transport.SMS)
         log.info("ep=%s: work queued while asleep; executing /%s by SMS to %s (attempt %d)",
                  reg.endpoint, "/".join(path), request.remote.msisdn, attempt)
+        for listener in self.wake_up_listeners:
+            try:
+                listener(reg.endpoint, request.remote.msisdn, attempt)
+            except Exception:  # an observer must not stop the wake-up
+                log.exception("wake-up listener failed for ep=%s", reg.endpoint)
         try:
             response = await self.context.request(request).response
         except aiocoap.error.Error as exc:

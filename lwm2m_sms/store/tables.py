@@ -161,6 +161,13 @@ class RequestTable:
             ).rows
         return [_queued(r) for r in rows]
 
+    def history(self, endpoint: str, limit: int = 100) -> list[QueuedRecord]:
+        """The latest ``limit`` requests of one endpoint in every state, newest first."""
+        rows = self._db.execute(
+            f"{_Q_SELECT} WHERE endpoint = ? ORDER BY id DESC LIMIT ?", (endpoint, limit)
+        ).rows
+        return [_queued(r) for r in rows]
+
     def endpoints_waiting(self) -> set[str]:
         rows = self._db.execute(
             "SELECT DISTINCT endpoint FROM queued_requests WHERE state = 'queued'"
