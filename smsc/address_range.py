@@ -35,8 +35,12 @@ __all__ = ["RangeError", "AddressRange"]
 _DIGITS = frozenset("0123456789")
 _PLAIN = re.compile(r"\+?[0-9]{1,20}")  # a fixed, linear pattern on our side, not the peer's
 _MAX_REPEAT = 20
-_MAX_STATES = 2000  # NFA states one pattern may compile to
+# NFA states one pattern may compile to: 200 literal digits fit; what does not is a pile of
+# {n,m} expansions, whose state sets make every match and within() cost more (a bind's
+# pattern is the peer's, matched for every message routed past that bind).
+_MAX_STATES = 256
 _MAX_PAIRS = 50_000  # product states explored by within()
+_STEP_CACHE = 4096  # memoised (state set, digit) -> state set per pattern
 
 
 class RangeError(ValueError):
@@ -50,6 +54,10 @@ class _Nfa:
     eps: list[list[int]] = field(default_factory=list)
     starts: list[int] = field(default_factory=list)
     accept: set[int] = field(default_factory=set)
+    # the subset construction done lazily: numbers routed past a bind share a few state sets,
+    # so a match is a few dict lookups; bounded, since a pattern may have many sets
+    steps: dict[tuple[frozenset[int], str], frozenset[int]] = field(default_factory=dict)
+    first: frozenset[int] | None = None  # closure of starts, once compiled
 
     def new(self) -> int:
         if len(self.trans) >= _MAX_STATES:
@@ -70,8 +78,15 @@ class _Nfa:
         return frozenset(out)
 
     def step(self, states: frozenset[int], ch: str) -> frozenset[int]:
-        nxt = [t for s in states for chars, t in self.trans[s] if ch in chars]
-        return self.closure(nxt) if nxt else frozenset()
+        key = (states, ch)
+        found = self.steps.get(key)
+        if found is None:
+            nxt = [t for s in states for chars, t in self.trans[s] if ch in chars]
+            found = self.closure(nxt) if nxt else frozenset()
+            if len(self.steps) >= _STEP_CACHE:
+                self.steps.clear()
+            self.steps[key] = found
+        return found
 
 
 def _atoms(alt: str) -> list[tuple[frozenset[str], str]]:
@@ -189,7 +204,9 @@ class AddressRange:
         nfa = self.nfa
         if not nfa.starts:
             return False
-        states = nfa.closure(nfa.starts)
+        states = nfa.first
+        if states is None:
+            states = nfa.first = nfa.closure(nfa.starts)
         for ch in digits:
             if not states:
                 return False
@@ -204,6 +221,7 @@ class AddressRange:
             return False
         a, b = owner.nfa, self.nfa
         start_a = a.closure(a.starts)
+        closures: dict[int, frozenset[int]] = {}
         seen: set[tuple[int, frozenset[int]]] = set()
         todo = [(s, start_a) for s in b.closure(b.starts)]
         while todo:
@@ -216,10 +234,12 @@ class AddressRange:
             if sb in b.accept and a.accept.isdisjoint(sa):
                 return False
             for chars, tb in b.trans[sb]:
+                nbs = closures.get(tb)
+                if nbs is None:
+                    nbs = closures[tb] = b.closure([tb])
                 for ch in chars:
                     na = a.step(sa, ch)
-                    for nb in b.closure([tb]):
-                        todo.append((nb, na))
+                    todo.extend((nb, na) for nb in nbs if (nb, na) not in seen)
         return True
 
 

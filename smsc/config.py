@@ -19,7 +19,11 @@ optional)::
                                # SMS (a handset), "refuse" (ESME_RINVMSGLEN) or "pass"
     max_queue = 100000         # messages held; past it submit_sm gets ESME_RMSGQFUL
     max_store_bytes = 268435456  # octets of messages held; past it ESME_RMSGQFUL too
+    account_max_queue = 50000  # messages one system_id may have held (ESME_RMSGQFUL) ...
+    account_max_store_bytes = 134217728  # ... and their octets: no customer fills the SMSC
     max_write_buffer = 1048576 # octets queued to one connection before its reading pauses
+    max_connections = 1000     # open connections; past it a new one is closed at once
+    account_max_binds = 32     # binds of one system_id at a time; past it ESME_RBINDFAIL
     bind_timeout = 10          # s from connect to a successful bind, then closed
     idle_timeout = 300         # s without a PDU from a bound ESME, then unbound; 0 = never
     validity = 3600            # s, when submit_sm gives no validity_period
@@ -71,6 +75,15 @@ class Account:
     mo_distribution: str = "round_robin"
 
     def __post_init__(self) -> None:
+        # what a bind can carry (SMPP 3.4 5.2.1: C-octet strings of 16 and 9 octets): a longer
+        # or non-latin-1 password would never match, or fail the compare at every bind
+        for name, value, most in (("system_id", self.system_id, 15), ("password", self.password, 8)):
+            try:
+                octets = value.encode("latin-1")
+            except UnicodeEncodeError:
+                raise ValueError(f"account {self.system_id!r}: {name} must be latin-1 text") from None
+            if len(octets) > most or b"\0" in octets:
+                raise ValueError(f"account {self.system_id!r}: {name} longer than {most} octets (SMPP 3.4 limit)")
         try:
             self.owns: AddressRange | None = AddressRange.parse(self.address_range) if self.address_range else None
         except RangeError as exc:
@@ -114,7 +127,11 @@ class SmscConfig:
     long_payload: str = "split"
     max_queue: int = 100_000
     max_store_bytes: int = 256 * 1024 * 1024
+    account_max_queue: int = 50_000
+    account_max_store_bytes: int = 128 * 1024 * 1024
     max_write_buffer: int = 1024 * 1024
+    max_connections: int = 1000
+    account_max_binds: int = 32
     bind_timeout: float = 10.0
     idle_timeout: float = 300.0
     validity: float = 3600.0

@@ -22,6 +22,9 @@ def parse_validity(text: str, now: float, default: float) -> float:
     if p == "R":
         secs = ((((int(yy) * 365 + int(mo) * 30 + int(dd)) * 24 + int(hh)) * 60 + int(mi)) * 60) + int(ss)
         return now + secs
+    if not (1 <= int(mo) <= 12 and 1 <= int(dd) <= 31 and int(hh) < 24 and int(mi) < 60
+            and int(ss) < 60 and int(nn) <= 48):
+        raise ValueError(f"validity_period {text!r} is not a date")
     epoch = calendar.timegm((2000 + int(yy), int(mo), int(dd), int(hh), int(mi), int(ss), 0, 0, 0))
     offset = int(nn) * 900
     return epoch - offset if p == "+" else epoch + offset

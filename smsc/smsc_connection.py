@@ -17,10 +17,11 @@ from .session import BadPdu, FramingError, Role, SmppSession
 if TYPE_CHECKING:
     from .smsc_core import Message, SmscCore
 
-__all__ = ["Transport", "SmscConnection"]
+__all__ = ["Transport", "SmscConnection", "TokenBucket"]
 
 log = logging.getLogger(__name__)
 
+_SMS_PER_TURN = 2048  # SMS one connection may make before the others get a turn
 _UNBOUND_MAX_PDU = 256  # the largest bind is 114 octets: no big frames before a bind
 
 
@@ -34,6 +35,30 @@ class Transport(Protocol):
     def resume_reading(self) -> None: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...
+
+
+class TokenBucket:
+    """submit_sm per second: a bucket of 100 ms worth of messages, so short bursts pass and
+    sustained excess does not."""
+
+    __slots__ = ("tokens", "time")
+
+    def __init__(self) -> None:
+        self.tokens = 0.0
+        self.time = 0.0
+
+    def take(self, rate: float, now: float) -> bool:
+        if not rate:
+            return True
+        depth = max(1.0, rate * 0.1)
+        if not self.time:
+            self.tokens, self.time = depth, now
+        self.tokens = min(depth, self.tokens + (now - self.time) * rate)
+        self.time = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 class SmscConnection:
@@ -62,18 +87,22 @@ class SmscConnection:
         self.window = smsc.config.deliver_window
         self.closed = False
         self.throttle = 0.0
-        self._tokens = 0.0
-        self._token_time = 0.0
+        self._bucket = TokenBucket()
         self._out: list[bytes] | None = None  # gathering output while handling a read
         self._out_size = 0
         self.write_paused = False
         self.yielded = False
         self.opened = smsc.monotonic()
         self.last_rx = self.opened
+        if len(smsc._conns) >= smsc.config.max_connections:
+            # sockets held open (each may wait bind_timeout) must not take every descriptor
+            smsc.stats.refused_connections += 1
+            log.warning("smsc %s: %d connections open; refused", peer, len(smsc._conns))
+            self.abort()
+            return
         smsc._conns.add(self)
 
     def data_received(self, data: bytes) -> None:
-        self.last_rx = self.smsc.monotonic()
         self.session.receive_data(data)
         self.process()
 
@@ -84,8 +113,14 @@ class SmscConnection:
             limit = self.smsc.config.max_write_buffer
             transport = self.transport
             budget = self.window
+            made = self.smsc.stats.submitted
             while not self.closed:
                 budget -= 1
+                if self.smsc.stats.submitted - made >= _SMS_PER_TURN and self.session.buffered:
+                    # one read of pipelined submit_multi can make tens of thousands of SMS:
+                    # other connections get their turn in between
+                    self.yield_turn()
+                    break
                 if budget < 0 and self.smsc.backlog > self.window and self.session.buffered:
                     # Deliveries trail acceptance: let the loop read the receivers' resps
                     # before taking more from this connection (no deadlock: nothing blocks,
@@ -101,6 +136,8 @@ class SmscConnection:
                 event = self.session.next_event()
                 if event is None:
                     break
+                # a whole PDU, not any byte: a peer trickling a frame is idle all the same
+                self.last_rx = self.smsc.monotonic()
                 if isinstance(event, BadPdu):
                     self.smsc.stats.bad_pdus += 1
                     log.info("smsc %s %s: bad PDU: %s", self.peer, self.system_id, event.error)
@@ -215,6 +252,8 @@ class SmscConnection:
             self.write(self.smsc._bind(self, pdu))  # type: ignore[arg-type]
             if self.session.bound:
                 self.session.max_pdu = self.smsc.max_pdu
+            else:  # one try per connection: no password guessing at wire speed on one socket
+                self.close()
         elif cid == P.UNBIND:
             self.write(P.Bare(P.UNBIND_RESP, pdu.sequence))
             log.info("smsc %s %s: unbind", self.peer, self.system_id)
@@ -232,18 +271,10 @@ class SmscConnection:
                 self.write(reply)
 
     def take_token(self, now: float) -> bool:
-        rate = self.throttle or self.smsc.impairments.throttle
-        if not rate:
-            return True
-        # A bucket of 100 ms worth of messages: short bursts pass, sustained excess does not.
-        if not self._token_time:
-            self._tokens, self._token_time = max(1.0, rate * 0.1), now
-        self._tokens = min(max(1.0, rate * 0.1), self._tokens + (now - self._token_time) * rate)
-        self._token_time = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
-            return True
-        return False
+        if self.throttle:  # the account's rate, shared by all its binds (a bucket in the core)
+            bucket = self.smsc.account_buckets.setdefault(self.system_id, TokenBucket())
+            return bucket.take(self.throttle, now)
+        return self._bucket.take(self.smsc.impairments.throttle, now)  # per bind
 
     # -- deliveries ---------------------------------------------------------------------------
 

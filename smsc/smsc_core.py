@@ -17,6 +17,7 @@ import hmac
 import itertools
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
@@ -34,7 +35,7 @@ from .smpp_time import parse_validity
 from .store import MessageStore, StoredRow
 
 if TYPE_CHECKING:
-    from .smsc_connection import SmscConnection
+    from .smsc_connection import SmscConnection, TokenBucket
 
 __all__ = ["SmscCore", "SmscStats", "Message", "parse_validity"]
 
@@ -48,6 +49,17 @@ _PASS_TLVS = {
 # deliver_sm_resp statuses that a retry will not change: the message fails at once.
 _PERMANENT_DELIVERY_ERRORS = {P.ESME_RX_P_APPN, P.ESME_RX_R_APPN, P.ESME_RINVDSTADR}
 _OWNER_CACHE = 100_000
+_FREE_GUESSES = 3  # wrong passwords from one host before it has to wait
+_RESCAN_EVERY = 1.0  # s between passes over the queue for new binds of one system_id
+MAX_SMS_PER_PDU = 1024  # SMS one submit_multi may make (destinations x parts)
+_SEPARATORS = re.compile(r"[\s\-.()/]")
+
+
+def _canonical(number: str) -> str:
+    """Digits as an international number: separators, ``+`` and a ``00`` prefix dropped."""
+    n = _SEPARATORS.sub("", number).lstrip("+")
+    return n[2:] if n.startswith("00") else n
+
 @dataclass
 class SmscStats:
     submitted: int = 0
@@ -68,6 +80,7 @@ class SmscStats:
     timeouts: int = 0  # connections closed for no bind or idleness
     write_pauses: int = 0  # times reading stopped because a peer did not read its output
     max_buffered: int = 0  # the most octets ever buffered for writing to one connection
+    refused_connections: int = 0  # closed at once: max_connections were open
 
     def line(self) -> str:
         return (
@@ -136,8 +149,15 @@ class SmscCore:
         # the injectable clock: a test's fake clock must not make ids repeat across runs.
         self._next_id = int(time.time() * 1000) << 20
         self._live: dict[str, str] = {}  # id -> submitter of every message held (query_sm)
+        # submitter -> ids of its messages held: its quota (account_max_queue), and what its
+        # cancel_sm looks through (its own messages, not the whole queue)
+        self._by_origin: dict[str, set[str]] = {}
+        self._origin_bytes: collections.Counter[str] = collections.Counter()
         self._final: collections.OrderedDict[str, tuple[int, float, int, str]] = collections.OrderedDict()
         self._rng = random.Random(self.impairments.seed)
+        self.account_buckets: dict[str, TokenBucket] = {}  # system_id -> its throttle's bucket
+        self._bind_failures: dict[tuple[str, str], tuple[int, float]] = {}  # (host, system_id)
+        self._rescanned: dict[str, float] = {}  # system_id -> when a bind last woke its queue
         self._last_disconnect = monotonic()
         self._last_timeouts = monotonic()
 
@@ -145,8 +165,7 @@ class SmscCore:
         """Take up what the store holds (at start)."""
         for row in self.store.load():
             self._bytes += row.size
-            if not row.to_system_id:
-                self._live[row.message_id] = row.origin
+            self._hold(row)
             if row.message_id.isdigit():
                 self._next_id = max(self._next_id, int(row.message_id) + 1)
             self._wait(Message(row), 0.0)
@@ -210,11 +229,16 @@ class SmscCore:
     # -- accounts and numbers ------------------------------------------------------------------
 
     def owners(self, number: str) -> tuple[Account, ...]:
-        """The accounts (with an address_range) that own ``number``."""
+        """The accounts (with an address_range) that own ``number``, in any spelling an ESME
+        or handset may read as theirs: ``+``, the ``00`` dialling prefix, separators. Else
+        an unrestricted account sends as ``0015550000`` (or receives traffic so addressed)
+        and a receiver that normalises (Kannel's unified-prefix) sees the owner's number."""
         digits = number.lstrip("+")
         found = self._owners.get(digits)
         if found is None:
-            found = tuple(a for a in self._restricted if a.owns is not None and a.owns.matches(digits))
+            forms = {digits, _canonical(number)}
+            found = tuple(a for a in self._restricted
+                          if a.owns is not None and any(a.owns.matches(f) for f in forms))
             if len(self._owners) >= _OWNER_CACHE:
                 self._owners.clear()
             self._owners[digits] = found
@@ -222,12 +246,11 @@ class SmscCore:
 
     def _may_send_as(self, conn: SmscConnection, source: str) -> bool:
         acc = conn.account
-        if self.config.open and acc is None:
-            return True
+        # open mode's strangers are unrestricted accounts: configured owners keep their numbers
         if acc is not None and acc.owns is not None:
             digits = source.lstrip("+")
             return digits.isdigit() and acc.owns.matches(digits)
-        owners = self.owners(source) if source.lstrip("+").isdigit() else ()
+        owners = self.owners(source)
         return not owners or acc in owners
 
     # -- bind ---------------------------------------------------------------------------------
@@ -240,11 +263,25 @@ class SmscCore:
             why = "unknown system_id" if cfg.accounts else "no accounts configured (start with open mode for demos)"
             log.info("smsc %s: bind as %r refused: %s", conn.peer, pdu.system_id, why)
             return P.BindResp(resp_id, pdu.sequence, P.ESME_RINVSYSID)
-        if account is not None and not hmac.compare_digest(
-            account.password.encode("latin-1"), pdu.password.encode("latin-1")
-        ):
-            log.info("smsc %s: bind as %r refused: wrong password", conn.peer, pdu.system_id)
-            return P.BindResp(resp_id, pdu.sequence, P.ESME_RINVPASWD)
+        if account is not None:
+            # Wrong passwords from one host for one system_id: after a few, that host waits
+            # (doubling, up to a minute) before its next try is even compared. Keyed by host,
+            # so a guesser locks out itself, not the account's own ESMEs elsewhere.
+            key = (conn.peer.rsplit(":", 1)[0], pdu.system_id)
+            mono = self.monotonic()
+            fails, until = self._bind_failures.get(key, (0, 0.0))
+            if mono < until:
+                log.info("smsc %s: bind as %r refused: %d wrong passwords, locked out", conn.peer, pdu.system_id, fails)
+                return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
+            if not hmac.compare_digest(account.password.encode("latin-1"), pdu.password.encode("latin-1")):
+                fails += 1
+                if len(self._bind_failures) >= _OWNER_CACHE:
+                    self._bind_failures.clear()
+                wait = min(60.0, 2.0 ** (fails - _FREE_GUESSES)) if fails >= _FREE_GUESSES else 0.0
+                self._bind_failures[key] = (fails, mono + wait)
+                log.info("smsc %s: bind as %r refused: wrong password", conn.peer, pdu.system_id)
+                return P.BindResp(resp_id, pdu.sequence, P.ESME_RINVPASWD)
+            self._bind_failures.pop(key, None)
         address_range = pdu.address_range or (account.address_range if account else "")
         try:
             matcher = AddressRange.parse(address_range)
@@ -255,6 +292,18 @@ class SmscCore:
             self.stats.spoofs += 1
             log.warning("smsc %s: bind as %r refused: address_range %r is not within the account's %r",
                         conn.peer, pdu.system_id, address_range, account.address_range)
+            return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
+        if (matcher.exact is not None and (account is None or account.owns is None)
+                and self.owners(matcher.exact)):
+            # an unrestricted account's range is what nobody owns: another's number is not in it
+            self.stats.spoofs += 1
+            log.warning("smsc %s: bind as %r refused: %s belongs to another account",
+                        conn.peer, pdu.system_id, address_range)
+            return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
+        binds = sum(1 for c in self._conns if c.system_id == pdu.system_id and c.session.bound and not c.closed)
+        if binds >= cfg.account_max_binds:
+            log.warning("smsc %s: bind as %r refused: %d binds already (account_max_binds)",
+                        conn.peer, pdu.system_id, binds)
             return P.BindResp(resp_id, pdu.sequence, P.ESME_RBINDFAIL)
         conn.matcher = matcher
         conn.account = account
@@ -270,15 +319,29 @@ class SmscCore:
             elif not matcher.empty:
                 self._regex_receivers[conn] = None
             self._by_system_id.setdefault(conn.system_id, []).append(conn)
-            # a new receiver: what waits for it goes now, not at its next retry
-            for msg in self._waiting.values():
-                row = msg.row
-                if (row.to_system_id == conn.system_id) if row.to_system_id else self._serves(conn, row.dest):
-                    msg.next_try = 0.0
-                    heapq.heappush(self._due, (0.0, next(self._tiebreak), msg))
+            # a new receiver: what waits for it goes now, not at its next retry. A pass over
+            # the whole queue, so at most once a second per system_id: an account that binds
+            # and unbinds in a loop must not make the SMSC walk 100,000 messages each time
+            # (what it misses goes at its retry, at most retry_max later).
+            mono = self.monotonic()
+            if mono - self._rescanned.get(conn.system_id, -_RESCAN_EVERY) < _RESCAN_EVERY:
+                log.info("smsc %s: bind as %r: waiting messages go at their retries", conn.peer, conn.system_id)
+            else:
+                self._rescanned[conn.system_id] = mono
+                self._wake_for(conn)
             self.wake()
         log.info("smsc %s: %s as %r range %r", conn.peer, P.command_name(pdu.command_id), pdu.system_id, address_range)
         return resp
+
+    def _wake_for(self, conn: SmscConnection) -> None:
+        """Make what waits for a new receiver due now."""
+        if len(self._rescanned) > _OWNER_CACHE:
+            self._rescanned.clear()
+        for msg in self._waiting.values():
+            row = msg.row
+            if (row.to_system_id == conn.system_id) if row.to_system_id else self._serves(conn, row.dest):
+                msg.next_try = 0.0
+                heapq.heappush(self._due, (0.0, next(self._tiebreak), msg))
 
     def _unbound(self, conn: SmscConnection) -> None:
         if conn in self._receivers:
@@ -350,8 +413,16 @@ class SmscCore:
                     return P.ESME_RINVMSGLEN, ""
         count = len(parts) if parts else 1
         size = (len(payload) if payload is not None else len(short)) + 400 * count
-        if self.queued + count > self.config.max_queue or self._bytes + size > self.config.max_store_bytes:
+        cfg = self.config
+        if self.queued + count > cfg.max_queue or self._bytes + size > cfg.max_store_bytes:
             self.stats.rejected += 1
+            return P.ESME_RMSGQFUL, ""
+        mine = self._by_origin.get(conn.system_id, ())
+        if (len(mine) + count > cfg.account_max_queue
+                or self._origin_bytes[conn.system_id] + size > cfg.account_max_store_bytes):
+            self.stats.rejected += 1
+            log.info("smsc %s: %s to %s refused: the account holds %d messages (its quota)",
+                     conn.system_id, sm.name, destination, len(mine))
             return P.ESME_RMSGQFUL, ""
         if not conn.take_token(self.monotonic()):
             self.stats.throttled += 1
@@ -392,7 +463,7 @@ class SmscCore:
             self._bytes += row.size
             self.stats.submitted += 1
             log.debug("smsc %s: %s %s -> %s id %s", conn.system_id, sm.name, sm.source_addr, destination, row_id)
-            self._live[row_id] = row.origin
+            self._hold(row)
             self._dispatch(Message(row))
         return P.ESME_ROK, mid
 
@@ -414,6 +485,18 @@ class SmscCore:
         return P.MessageIdResp(P.DATA_SM_RESP, pdu.sequence, status, mid)
 
     def _submit_multi(self, conn: SmscConnection, pdu: P.SubmitMulti) -> P.Pdu:
+        # 254 destinations x 255 parts of a split message_payload: one 36 KB PDU made 50,000
+        # SMS and held the loop for seconds. Bound what one PDU may make, counted up front.
+        payload = P.find_tlv(pdu.tlvs, P.TLV_MESSAGE_PAYLOAD) if pdu.tlvs else None
+        per_dest = 1
+        if payload is not None and len(payload) > self.config.max_short_message:
+            parts = self._split(payload, pdu.tlvs, "")
+            per_dest = len(parts) if parts is not None else 255
+        if per_dest * len(pdu.destinations) > MAX_SMS_PER_PDU:
+            self.stats.rejected += 1
+            log.info("smsc %s: submit_multi to %d destinations x %d parts refused (at most %d SMS)",
+                     conn.system_id, len(pdu.destinations), per_dest, MAX_SMS_PER_PDU)
+            return P.SubmitMultiResp(P.SUBMIT_MULTI_RESP, pdu.sequence, P.ESME_RINVNUMDESTS, "", [])
         first = ""
         unsuccess: list[tuple[int, int, str, int]] = []
         for ton, npi, addr in pdu.destinations:
@@ -452,9 +535,9 @@ class SmscCore:
             targets = [m for m in [self._owned(conn, pdu.message_id)] if m is not None]
         else:  # every waiting message from source_addr to destination_addr (4.9.1)
             src, dst = pdu.source_addr, pdu.destination_addr.lstrip("+")
-            targets = [m for m in self._waiting.values() if not m.row.to_system_id
-                       and m.row.origin == conn.system_id and m.row.dest == dst
-                       and self._source_of(m.row) == src]
+            waiting = (self._waiting.get(i) for i in list(self._by_origin.get(conn.system_id, ())))
+            targets = [m for m in waiting if m is not None and not m.row.to_system_id
+                       and m.row.dest == dst and self._source_of(m.row) == src]
         if not targets:
             return P.Bare(P.CANCEL_SM_RESP, pdu.sequence, P.ESME_RCANCELFAIL)
         for msg in targets:
@@ -481,6 +564,7 @@ class SmscCore:
         new = dataclasses.replace(row, body=old.body(), expires=expires,
                                   dlr=pdu.registered_delivery & 3 if pdu.registered_delivery else row.dlr)
         self._bytes += new.size - row.size
+        self._origin_bytes[row.origin] += new.size - row.size
         self.store.add(new)
         msg.row = new
         log.info("smsc %s: message %s to %s replaced", conn.system_id, row.message_id, row.dest)
@@ -632,8 +716,25 @@ class SmscCore:
             if len(self._final) > _OWNER_CACHE:
                 self._final.popitem(last=False)
 
+    def _hold(self, row: StoredRow) -> None:
+        """Count a held message (or a receipt for its submitter) against its submitter's quota:
+        receipts a submitter never binds to take would otherwise fill the SMSC."""
+        if not row.to_system_id:
+            self._live[row.message_id] = row.origin
+        self._by_origin.setdefault(row.origin, set()).add(row.message_id)
+        self._origin_bytes[row.origin] += row.size
+
     def _forget(self, msg: Message) -> None:
-        self._live.pop(msg.row.message_id, None)
+        row = msg.row
+        self._live.pop(row.message_id, None)
+        mine = self._by_origin.get(row.origin)
+        if mine is not None and row.message_id in mine:
+            mine.discard(row.message_id)
+            if not mine:
+                del self._by_origin[row.origin]
+            self._origin_bytes[row.origin] -= row.size
+            if self._origin_bytes[row.origin] <= 0:
+                del self._origin_bytes[row.origin]
         self._bytes -= msg.row.size
         self.store.remove(msg.row.message_id)
 
@@ -662,6 +763,7 @@ class SmscCore:
         rrow = StoredRow(rid, sm.body(), "", row.origin, row.origin, 0, now, now + self.config.validity)
         self.store.add(rrow)
         self._bytes += rrow.size
+        self._hold(rrow)
         self._dispatch(Message(rrow))
 
     # -- retries, expiry, timeouts, forced disconnects ----------------------------------------

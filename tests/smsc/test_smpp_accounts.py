@@ -2,6 +2,7 @@
 client that never reads cannot grow the SMSC's memory: over real loopback sockets."""
 
 import asyncio
+import itertools
 import re
 import socket
 import struct
@@ -302,3 +303,44 @@ def test_matching_work_is_bounded_by_the_number_not_the_pattern(monkeypatch):
         calls.clear()
         assert not r.matches("2" * 20)
         assert len(calls) <= 20 and max(calls) <= len(r.nfa.trans)
+
+
+# -- review: within() is sound, and a bind's pattern cannot buy much work -------------------
+
+_ALT = st.tuples(st.sampled_from(["", "^", r"^\+?", "+"]),
+                 st.lists(st.tuples(_SAFE_ATOM | st.sampled_from(["[^1]", "[13]"]), _SAFE_Q), max_size=4),
+                 st.booleans())
+_SHORT_NUMBERS = [""] + ["".join(p) for n in range(1, 6) for p in itertools.product("0159", repeat=n)]
+
+
+def _pattern(alts):
+    return "|".join(pre + "".join(a + q for a, q in atoms) + ("$" if anchored else "") for pre, atoms, anchored in alts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ALT, min_size=1, max_size=3), st.lists(_ALT, min_size=1, max_size=3))
+def test_a_range_within_the_owners_matches_nothing_the_owner_does_not(owner, bind):
+    """Alternation, anchors, classes, +, ?, {n,m}: whatever within() lets through is
+    checked against the owner on every short number."""
+    owner_r, bind_r = AddressRange.parse(_pattern(owner)), AddressRange.parse(_pattern(bind))
+    if bind_r.within(owner_r):
+        escaped = [n for n in _SHORT_NUMBERS if bind_r.matches(n) and not owner_r.matches(n)]
+        assert not escaped, (_pattern(bind), _pattern(owner), escaped[:3])
+
+
+def test_numbers_routed_past_a_bind_share_the_work_of_its_pattern(monkeypatch):
+    """A bind's range (40 characters at most) is matched for every message routed past it:
+    its state sets are computed once and memoised (a lazy DFA), not per number per digit."""
+    from smsc import address_range as AR
+
+    closures = []
+    real = AR._Nfa.closure
+    monkeypatch.setattr(AR._Nfa, "closure", lambda self, states: closures.append(1) or real(self, states))
+    evil = "^15550[1-9]" + ".{0,20}" * 4  # 87 states
+    r = AddressRange.parse(evil)
+    owner = AddressRange.parse(r"^15550[1-9]\d*")
+    assert r.within(owner)
+    closures.clear()
+    for i in range(1000):
+        assert r.matches(f"155501{i:04d}1234567")
+    assert len(closures) < 400  # state sets, not 1000 numbers x 16 digits
