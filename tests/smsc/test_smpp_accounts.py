@@ -6,11 +6,12 @@ import itertools
 import re
 import socket
 import struct
-import threading
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from smsc_thread import smsc_in_thread
 
 from lwm2m_sms.bearer import DeliveryState
 from smsc import pdu as P
@@ -176,24 +177,8 @@ def _read_pdu(sock):
 @pytest.fixture
 def threaded_smsc(request):
     """An SMSC on its own event loop in a thread, so plain sockets can talk to it."""
-    loop = asyncio.new_event_loop()
-    smsc = SimulatedSmsc(getattr(request, "param", None) or SmscConfig(open=True))
-    ready = threading.Event()
-
-    def run():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(smsc.start("127.0.0.1", 0))
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    ready.wait(10)
-    yield smsc
-    asyncio.run_coroutine_threadsafe(smsc.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(10)
-    loop.close()
+    with smsc_in_thread(getattr(request, "param", None) or SmscConfig(open=True)) as smsc:
+        yield smsc
 
 
 def _bound(smsc, system_id, command=P.BIND_TRANSCEIVER, address_range=""):

@@ -1,9 +1,7 @@
 """Bad input to the simulated SMSC over real sockets: the right answer, never a dead server."""
 
-import asyncio
 import socket
 import struct
-import threading
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +9,7 @@ from hypothesis import strategies as st
 
 from smsc import pdu as P
 from smsc.config import SmscConfig
-from smsc.server import SimulatedSmsc
+from smsc_thread import smsc_in_thread
 
 
 def _read_pdu(sock):
@@ -31,23 +29,8 @@ def _read_pdu(sock):
 @pytest.fixture(scope="module")
 def threaded_smsc():
     """An SMSC on its own event loop in a thread, so sync (hypothesis) tests can use it."""
-    loop = asyncio.new_event_loop()
-    smsc = SimulatedSmsc(SmscConfig(open=True))
-    ready = threading.Event()
-
-    def run():
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(smsc.start("127.0.0.1", 0))
-        ready.set()
-        loop.run_forever()
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    ready.wait(10)
-    yield smsc
-    asyncio.run_coroutine_threadsafe(smsc.close(), loop).result(10)
-    loop.call_soon_threadsafe(loop.stop)
-    t.join(10)
+    with smsc_in_thread(SmscConfig(open=True)) as smsc:
+        yield smsc
 
 
 def _connect(smsc):
