@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsc_thread import smsc_in_thread
+from smsc_thread import read_pdu as _read_pdu, smsc_in_thread
 
 from lwm2m_sms.bearer import DeliveryState
 from smsc import pdu as P
@@ -160,18 +160,6 @@ def test_any_text_parses_or_raises_range_error(text):
 # -- a pathological pattern does not stall other clients ----------------------------------
 
 
-def _read_pdu(sock):
-    head = b""
-    while len(head) < 16:
-        chunk = sock.recv(16 - len(head))
-        if not chunk:
-            return None
-        head += chunk
-    length = struct.unpack(">L", head[:4])[0]
-    body = b""
-    while len(body) < length - 16:
-        body += sock.recv(length - 16 - len(body))
-    return P.decode(head + body)
 
 
 @pytest.fixture

@@ -9,21 +9,9 @@ from hypothesis import strategies as st
 
 from smsc import pdu as P
 from smsc.config import SmscConfig
-from smsc_thread import smsc_in_thread
+from smsc_thread import read_pdu as _read_pdu, smsc_in_thread
 
 
-def _read_pdu(sock):
-    head = b""
-    while len(head) < 16:
-        chunk = sock.recv(16 - len(head))
-        if not chunk:
-            return None
-        head += chunk
-    length = struct.unpack(">L", head[:4])[0]
-    body = b""
-    while len(body) < length - 16:
-        body += sock.recv(length - 16 - len(body))
-    return P.decode(head + body)
 
 
 @pytest.fixture(scope="module")
