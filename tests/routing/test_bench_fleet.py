@@ -1,37 +1,47 @@
-"""``lwm2m-sms bench fleet`` on a small fleet: the server, the simulated devices and the SMSC
-run in three processes; every device registers and is read by SMS (one SMS each way per
-operation); the server's and the simulator's memory are reported apart."""
+"""``lwm2m-sms bench fleet`` on a small fleet: SMSC, server node(s) and simulator in their
+own processes; every device registers and is read by SMS (one SMS each way per
+operation); each process's memory is reported apart, and the last line has the issue's
+form."""
 
 import re
 
 from lwm2m_sms.cli import main
 
+LAST_LINE = r"fleet: {n} devices, {k} nodes, [\d.]+ s, [\d,]+ ops/s, server -?[\d.]+ KiB/device"
 
-def test_bench_fleet_small(capsys):
+
+def test_bench_fleet_small_lean(capsys):
     assert main(["bench", "fleet", "--devices", "50"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"processes: SMSC \(pid \d+\), server, simulator", out)
-    assert re.search(r"register by SMS\s+50\s+\S+\s+\S+\s+50\s+50", out)
-    assert re.search(r"read /3/0 by SMS\s+50\s+\S+\s+\S+\s+50\s+50", out)
-    assert re.search(r"^server RSS: peak \d+ MB, -?[\d.]+ KiB per device", out, re.M)
-    assert re.search(r"^simulator RSS: peak \d+ MB, -?[\d.]+ KiB per device", out, re.M)
-    assert re.search(r"KiB per device after the last Register", out)
+    assert re.search(r"processes: SMSC \(pid \d+\), 1 server node\(s\) each with its own SMPP bind", out)
+    assert "simulator (lean: 50 devices on one SMPP bind)" in out and "SQLite file (temporary)" in out
+    assert re.search(r"register by SMS\s+50\s+0\s+\S+\s+\S+\s+50\s+50", out)
+    assert re.search(r"read /3/0 by SMS\s+50\s+0\s+\S+\s+\S+\s+50\s+50", out)
+    assert re.search(r"^node1: 50 Registers taken, holds 50 registrations; read 50/50; RSS peak \d+ MB", out, re.M)
     for phase in ("register", "read"):
-        assert re.search(rf"^server CPU, {phase} phase: [\d.]+ s, [\d.]+ ms per device; GC [\d.]+ s "
+        assert re.search(rf"^  CPU, {phase} phase: [\d.]+ s, [\d.]+ ms per {phase}; GC [\d.]+ s "
                          rf"\(\d+% of CPU\), \d+ collections, \d+ full, longest pause [\d.]+ s "
                          rf"\(GC set-up: server\)", out, re.M)
-    assert re.fullmatch(
-        r"fleet: 50 devices, [\d.]+ s, [\d,]+ ops/s, server RSS \d+ MB \(-?[\d.]+ KiB/device\), "
-        r"simulator RSS \d+ MB",
-        out.strip().splitlines()[-1],
-    )
+    assert re.search(r"^simulator RSS: peak \d+ MB, -?[\d.]+ KiB per device \(lean devices.*reads answered 50, "
+                     r"duplicates 0", out, re.M)
+    assert re.fullmatch(LAST_LINE.format(n=50, k=1), out.strip().splitlines()[-1])
 
 
-def test_bench_fleet_profile_and_gc_options(capsys, tmp_path):
+def test_bench_fleet_full_devices_profile_and_gc_options(capsys, tmp_path):
     profile = tmp_path / "server.prof"
-    assert main(["bench", "fleet", "--devices", "5", "--gc", "default", "--profile", str(profile)]) == 0
+    assert main(["bench", "fleet", "--devices", "5", "--full", "--gc", "default", "--profile", str(profile)]) == 0
     out = capsys.readouterr().out
-    assert "(GC set-up: default)" in out and f"server profile (cProfile, start-up to last read): {profile}" in out
+    assert "simulator (full: 5 devices on one SMPP bind)" in out and "(GC set-up: default)" in out
+    assert re.search(r"^node\s+op\s+total\s+store\s+SMPP\+SMS\s+CoAP\s+LwM2M\+router\s+loop\+sockets\s+other\s+GC$",
+                     out, re.M)
+    assert re.search(r"^node1\s+Register(\s+[\d.]+){8}$", out, re.M)
+    assert re.search(r"^node1\s+Read(\s+[\d.]+){8}$", out, re.M)
     import pstats
 
-    assert pstats.Stats(str(profile)).total_calls > 0
+    assert pstats.Stats(f"{profile}.node1").total_calls > 0
+    assert re.fullmatch(LAST_LINE.format(n=5, k=1), out.strip().splitlines()[-1])
+
+
+def test_bench_fleet_refuses_nonsense(capsys):
+    assert main(["bench", "fleet", "--devices", "0"]) == 2
+    assert "must be positive" in capsys.readouterr().err

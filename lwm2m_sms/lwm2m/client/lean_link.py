@@ -16,6 +16,7 @@ answers on the link, so the link acknowledges each SMS at once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import Callable, Optional
@@ -107,7 +108,7 @@ class LeanSimulator:
             except Lwm2mSmsError as exc:
                 self._failed(index, mid, f"not sent: {exc}")
                 return
-            sub.outcome.add_done_callback(lambda f, i=index, m=mid: self._outcome(f, i, m))
+            sub.outcome.add_done_callback(functools.partial(self._outcome, index=index, mid=mid))
 
     def _outcome(self, fut: "asyncio.Future[DeliveryOutcome]", index: int, mid: int) -> None:
         if fut.cancelled():
