@@ -256,7 +256,7 @@ async def _node(setup: NodeSetup, conn: Connection) -> None:
         tune_for_server()
     profiler = _Profiler() if setup.profile else None
     try:
-        conn.send(("ready", _rss_kib()))
+        conn.send(("ready", (_rss_kib(), len(stack.server.registrations()))))
         t_ready = timer.snapshot()
         if profiler:
             profiler.start()
@@ -603,7 +603,11 @@ async def run(args: argparse.Namespace) -> int:
         for (proc, end), child in zip(nodes, child_ends):
             proc.start()
             child.close()
-            bases.append(await _recv(end, "ready", 120))
+            base, loaded = await _recv(end, "ready", 120)
+            bases.append(base)
+            if loaded:
+                print(f"  warning: node{len(bases)} loaded {loaded} registrations from the store at start; the "
+                      "figures per device assume an empty store (give a new --db)", flush=True)
         simulator.start()
         sim_child.close()
         sim_base = await _recv(sim_end, "ready", 600)
