@@ -573,6 +573,10 @@ async def run(args: argparse.Namespace) -> int:
     if n < 1 or k < 1 or args.concurrency < 1 or args.timeout <= 0:
         print("bench fleet: --devices, --nodes, --concurrency and --timeout must be positive", file=sys.stderr)
         return 2
+    if k > 1 and not (args.db and is_store_url(args.db)):
+        print(f"bench fleet: --nodes {k} needs --db postgresql://... (nodes share registrations and hand "
+              "answers to each other through PostgreSQL; an SQLite file serves one node)", file=sys.stderr)
+        return 2
     workdir = tempfile.mkdtemp(prefix="lwm2m-fleet-")
     db = args.db or os.path.join(workdir, "fleet.sqlite")
     postgres = is_store_url(db)

@@ -45,3 +45,9 @@ def test_bench_fleet_full_devices_profile_and_gc_options(capsys, tmp_path):
 def test_bench_fleet_refuses_nonsense(capsys):
     assert main(["bench", "fleet", "--devices", "0"]) == 2
     assert "must be positive" in capsys.readouterr().err
+
+
+def test_bench_fleet_several_nodes_need_postgresql(capsys):
+    assert main(["bench", "fleet", "--devices", "10", "--nodes", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "--nodes 2 needs --db postgresql://" in err and len(err.strip().splitlines()) == 1
