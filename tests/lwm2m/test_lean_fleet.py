@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from lwm2m_sms.coap import SmsSettings
 from lwm2m_sms.gateway import smpp_bearer, start_server
 from lwm2m_sms.lwm2m.client.lean import (
-    ACK, CON, NON, REGISTER, RST, UPDATE, Completed, LeanFleet, encode_coap,
+    ACK, CON, DEREGISTER, NON, REGISTER, RST, UPDATE, Completed, LeanFleet, encode_coap,
 )
 from lwm2m_sms.lwm2m.client.lean_link import LeanRequestFailed, LeanSimulator
 from lwm2m_sms.lwm2m.content import ContentFormat, decode_payload
@@ -200,6 +200,18 @@ def test_update_after_404_registers_again():
     assert f.receive(DEV, SERVER, answer(f.update(0, 2.0), ACK, Code.CHANGED), 2.1).done == [Completed(0, UPDATE, True)]
 
 
+def test_deregister_deletes_the_location():
+    f = fleet()
+    registered(f)
+    octets = f.deregister(0, 1.0)
+    delete = Message.decode(octets)
+    assert delete.code == Code.DELETE and delete.opt.uri_path == ("rd", "ab12")
+    reply = f.receive(DEV, SERVER, answer(octets, ACK, Code.DELETED), 1.1)
+    assert reply.done == [Completed(0, DEREGISTER, True)] and f.devices[0].location is None
+    with pytest.raises(ValueError):
+        f.update(0, 2.0)
+
+
 def test_one_request_at_a_time_per_device():
     f = fleet()
     f.register(0, 0.0)
@@ -249,6 +261,8 @@ async def test_lean_devices_register_and_are_read_by_the_server(rig):
         value = (await gateway.server.read(f"lean-{i}", "/3/0")).value
         assert value[0] == "lwm2m-sms" and value[2] == f"lean{i}"
     await sim.update(3)
+    await sim.deregister(4)
+    assert "lean-4" not in {r.endpoint for r in gateway.server.registrations()}
     assert sim.fleet.reads == 20 and sim.fleet.unmatched == 0
 
 

@@ -17,7 +17,8 @@ message in RFC 7252 binary form, the payload of one SMS):
   ``</1/0>,</3/0>`` (link-format); the answer must be 2.01 Created with a Location-Path,
   piggybacked on the ACK or separate (an empty ACK first, then a CON or NON response,
   which is acknowledged). Update: ``CON POST {location}``; 2.04 is done, 4.04 (the server
-  forgot the device) makes it register again, as LwM2M asks.
+  forgot the device) makes it register again, as LwM2M asks. De-register: ``CON DELETE
+  {location}``, 2.02.
 * Requests from the server: only from the server's number (any other sender is dropped
   silently, the LwM2M SMS trust rule). ``GET /3/0`` is answered 2.05 with the Device
   object in TLV (11542; the pre-registration 1542 is accepted as Accept) and the same
@@ -61,15 +62,16 @@ from ..content import ContentFormat, encode_payload
 from ..linkformat import Link
 from .objecttree import default_device
 
-__all__ = ["LeanFleet", "LeanDevice", "Completed", "Reply", "REGISTER", "UPDATE", "encode_coap"]
+__all__ = ["LeanFleet", "LeanDevice", "Completed", "Reply", "REGISTER", "UPDATE", "DEREGISTER", "encode_coap"]
 
 REGISTER = "register"
 UPDATE = "update"
+DEREGISTER = "deregister"
 
 # RFC 7252 message types and the codes this module sends or checks
 CON, NON, ACK, RST = 0, 1, 2, 3
 GET, POST, PUT, DELETE = 1, 2, 3, 4
-CREATED, CHANGED, CONTENT = 0x41, 0x44, 0x45
+CREATED, DELETED, CHANGED, CONTENT = 0x41, 0x42, 0x44, 0x45
 BAD_REQUEST, NOT_FOUND, METHOD_NOT_ALLOWED, NOT_ACCEPTABLE = 0x80, 0x84, 0x85, 0x86
 URI_PATH, CONTENT_FORMAT, URI_QUERY, ACCEPT = 11, 12, 15, 17
 _TLV_FORMATS = (None, ContentFormat.TLV.value, 1542)
@@ -239,6 +241,14 @@ class LeanFleet:
         path = [(URI_PATH, seg.encode()) for seg in dev.location.split("/") if seg]
         return self._request(index, UPDATE, POST, encode_options(path), b"", now)
 
+    def deregister(self, index: int, now: float) -> bytes:
+        """The De-register (``DELETE {location}``) of registered device ``index``."""
+        dev = self.devices[index]
+        if dev.location is None:
+            raise ValueError(f"ep={dev.endpoint} is not registered")
+        path = [(URI_PATH, seg.encode()) for seg in dev.location.split("/") if seg]
+        return self._request(index, DEREGISTER, DELETE, encode_options(path), b"", now)
+
     def _request(self, index: int, kind: str, code: int, options: bytes, payload: bytes, now: float) -> bytes:
         dev = self.devices[index]
         if dev.pending is not None:
@@ -356,6 +366,12 @@ class LeanFleet:
                 return
             dev.location = "/" + "/".join(segments)
             out.done.append(Completed(index, REGISTER, True))
+            return
+        if ex.kind == DEREGISTER:
+            if code in (DELETED, NOT_FOUND):  # gone either way
+                dev.location = None
+            ok = code == DELETED
+            out.done.append(Completed(index, DEREGISTER, ok, "" if ok else f"De-register answered {_code(code)}"))
             return
         if code == CHANGED:
             out.done.append(Completed(index, UPDATE, True))

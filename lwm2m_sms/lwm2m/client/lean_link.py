@@ -72,6 +72,13 @@ class LeanSimulator:
         """Send an Update of registered device ``index`` (a 4.04 makes it register again)."""
         await self._run(index, self.fleet.update)
 
+    async def deregister(self, index: int) -> None:
+        """De-register registered device ``index``."""
+        await self._run(index, self.fleet.deregister)
+
+    def registered(self, index: int) -> bool:
+        return self.fleet.devices[index].location is not None
+
     async def _run(self, index: int, build: Callable[[int, float], bytes]) -> None:
         loop = asyncio.get_running_loop()
         octets = build(index, loop.time())
