@@ -39,6 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=1, metavar="N", help="number of devices (default 1)")
     parser.add_argument("--duration", type=float, metavar="S", help="de-register and exit after S seconds")
     add_bearer_options(parser, "the device's own number on --smpp or --modem (with --count: the first)")
+    lean = parser.add_argument_group("lean devices (docs/client.md, \"Lean devices\")")
+    lean.add_argument("--lean", action="store_true",
+                      help="binding S devices on --smpp as compact records (a few hundred octets each, for "
+                           "fleets of 100,000): Register, Update, De-register, Read of /3/0")
+    lean.add_argument("--concurrency", type=int, default=64, metavar="N",
+                      help="--lean: Registers and Updates in flight at once (default 64)")
     g = parser.add_argument_group("SMS channel security (docs/security.md)")
     g.add_argument("--sms-security", metavar="JSON",
                    help='/0/x/6..8 of the --server account, from a file: {"mode": "packet", "params": HEX, '
@@ -153,6 +159,10 @@ async def run(args: argparse.Namespace) -> int:
 
     try:
         _check(args)
+        if args.lean:
+            from . import client_lean
+
+            client_lean.check(args)
         sms_security = _load_security(args.sms_security) if args.sms_security else None
         if (sms_security is not None or args.security_state) and not (args.smpp or args.modem):
             raise OptionError("--sms-security and --security-state need an SMS bearer (--smpp or --modem)")
@@ -162,6 +172,11 @@ async def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
 
     stop = stop_event()  # before anything is printed: a caller may signal right after
+    if args.lean:
+        from . import client_lean
+
+        sms_numbers = [n for n in numbers if n is not None]
+        return await client_lean.run(args, sms_numbers, _address_range(sms_numbers), stop, fail)
     closers: list[Any] = []
     bearers: list[Any] = [None] * args.count
     if args.smpp or args.modem:

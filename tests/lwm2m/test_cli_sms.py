@@ -86,6 +86,21 @@ async def test_a_fleet_of_SQ_devices_on_one_bind(network):
         await stop(proc)
 
 
+async def test_a_lean_fleet_on_one_bind_registers_answers_reads_and_deregisters(network):
+    smsc, stack = network
+    proc = await cli("client", "--lean", "--ep", "lean", "--count", "30", "--binding", "S", "--smpp",
+                     f"127.0.0.1:{smsc.port}", "--msisdn", "+15560000001", "--server-sms", SERVER)
+    try:
+        await line_with(proc, "30 of 30 device(s) registered")
+        regs = {r.endpoint: r for r in stack.server.registrations()}
+        assert len(regs) == 30 and (regs["lean-0030"].binding, str(regs["lean-0030"].sms)) == ("S", "+15560000030")
+        value = (await asyncio.wait_for(stack.server.read("lean-0007", "/3/0"), 20)).value
+        assert isinstance(value, dict) and value[0] == "lwm2m-sms" and value[16] == "S"
+    finally:
+        await stop(proc)
+    assert stack.server.registrations() == []
+
+
 async def test_a_UQS_device_on_the_modem_emulator(network):
     from modems.emulator import ModemEmulator
     from modems.emulator_core import EmulatorCore
@@ -120,6 +135,10 @@ async def test_a_UQS_device_on_the_modem_emulator(network):
     (["--binding", "S", "--smpp", "127.0.0.1:9", "--msisdn", "+15550101", "--server-sms", SERVER,
       "--password-file", "/nonexistent/pw"], "--password-file"),
     (["--binding", "S", "--smpp", "127.0.0.1:9", "--msisdn", "abc", "--server-sms", SERVER], "abc"),
+    (["--lean", "--binding", "SQ", "--smpp", "127.0.0.1:9", "--msisdn", "+15550101", "--server-sms", SERVER],
+     "binding S"),
+    (["--lean", "--binding", "S", "--smpp", "127.0.0.1:9", "--msisdn", "+15550101", "--server-sms", SERVER,
+      "--bootstrap", "coap://127.0.0.1:9"], "--bootstrap"),
 ])
 async def test_command_line_errors_are_one_line(args, words):
     proc = await cli("client", "--ep", "x", *args)
