@@ -55,6 +55,7 @@ from .routing.trust import TrustPolicy, TrustStats
 from .sms.address import Address, parse_msisdn
 from .store import StoreError, is_store_url, open_store
 from .store.postgres import redact
+from .store.bus import NodeBus
 
 if TYPE_CHECKING:
     from modems.driver import ModemConfig, ModemDriver
@@ -79,7 +80,7 @@ def _udp_uri(host: str, port: Optional[int]) -> str:
 class GatewayError(Lwm2mSmsError):
     """A gateway could not start. ``part`` is the :class:`GatewayConfig` field that
     failed (``"udp"``, ``"db"``, ``"local_db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
-    ``"register_allow_list"``), ``where`` names it (``database server.sqlite``; a URL
+    ``"register_allow_list"``, ``"node"``), ``where`` names it (``database server.sqlite``; a URL
     without its password), ``detail`` says why; the message is ``"{where}: {detail}"``."""
 
     def __init__(self, part: str, where: str, detail: str):
@@ -116,6 +117,8 @@ class GatewayConfig:
     * ``node``: this node's name in a shared store (the owner of the queued requests it has
       taken). Keep it across the node's restarts, and give each node on one PostgreSQL
       database its own: a node that starts takes back the requests its name left on the wire.
+      On PostgreSQL the node holds its name while it runs (:mod:`lwm2m_sms.store.bus`): a
+      second live node of the same name is refused.
     * ``clock``: where the server core, the router and the queue take time from (tests
       give a :class:`~lwm2m_sms.clock.FakeClock`).
     * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
@@ -176,6 +179,9 @@ class Gateway:
         self._context: Optional[aiocoap.Context] = None
         self.sms: list[SmsTransport] = []
         self._own_bearers: list[Bearer] = []
+        #: this node's link to the other nodes on the same PostgreSQL database (None on
+        #: SQLite, which serves one node): see :mod:`lwm2m_sms.store.bus`
+        self.bus: Optional[NodeBus] = None
 
     # -- what a started gateway exposes -------------------------------------------------
 
@@ -269,6 +275,13 @@ class Gateway:
             except Exception as exc:  # StoreError, sqlite3.Error, OSError: the store is not usable
                 detail = exc.detail if isinstance(exc, StoreError) else str(exc)
                 raise GatewayError("db", f"database {redact(cfg.db or '')}", detail) from exc
+            if cfg.db is not None and is_store_url(cfg.db):
+                bus = NodeBus(cfg.db, cfg.node)
+                try:
+                    await bus.start()
+                except StoreError as exc:
+                    raise GatewayError("node", f"node {cfg.node!r} on {redact(cfg.db)}", exc.detail) from exc
+                self.bus = bus
             server = Lwm2mServer(store, grace=cfg.grace, accepted_versions=cfg.accepted_versions,
                                  request_timeout=cfg.request_timeout, limits=cfg.limits, clock=cfg.clock)
             if cfg.site is not None:
@@ -343,6 +356,9 @@ class Gateway:
         half way: then ``store`` and ``queue`` may be open without a server)."""
         if self._router is not None:
             await self._router.close()
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
         if self._server is not None:
             await self._server.close()
         else:
