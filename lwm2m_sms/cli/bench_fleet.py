@@ -104,6 +104,16 @@ def _status_kib(field: str, pid: int | str = "self") -> int | None:
     return None
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU seconds of process ``pid`` so far (/proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def _rss_kib() -> int:
     return _status_kib("VmRSS") or 0
 
@@ -382,11 +392,12 @@ async def _simulator(port: int, n: int, concurrency: int, timeout: float, mode: 
         }))
         await _recv(conn, "stop")  # the nodes have read every device
         rss1 = _rss_kib()
+        cpu = time.process_time()
         extra = sim.counters()
     finally:
         await sim.close()
         await link.close()
-    conn.send(("done", {"peak_mb": _peak_mb(), "rss_kib": rss1, "counters": extra}))
+    conn.send(("done", {"peak_mb": _peak_mb(), "rss_kib": rss1, "counters": extra, "cpu_s": cpu}))
 
 
 class _LeanFleetRun:
@@ -601,6 +612,7 @@ async def run(args: argparse.Namespace) -> int:
           f"SMPP over TCP loopback; {args.concurrency} operations in flight per process, {args.timeout:g} s timeout each",
           flush=True)
     smsc_peak: float | None = None
+    smsc_cpu: float | None = None
     procs = [p for p, _ in nodes] + [simulator]
     try:
         bases = []
@@ -629,6 +641,7 @@ async def run(args: argparse.Namespace) -> int:
               + (f" ({failed_reads:,} failed)" if failed_reads else ""), flush=True)
         hwm = _status_kib("VmHWM", smsc.pid)
         smsc_peak = hwm / 1024 if hwm is not None else None
+        smsc_cpu = _cpu_seconds(smsc.pid)
         sim_end.send(("stop", None))
         for _, end in nodes:
             end.send(("stop", None))
@@ -684,6 +697,10 @@ async def run(args: argparse.Namespace) -> int:
           f"growth from before the devices were made to after the last read)" + (f"; {extra}" if extra else ""))
     if smsc_peak is not None:
         print(f"SMSC RSS: peak {smsc_peak:.0f} MB")
+    node_cpu = ", ".join(f"node{r['node']} {r['register_phase']['cpu_s'] + r['read_phase']['cpu_s']:.1f} s"
+                         for r in reads)
+    print(f"CPU over the run ({os.cpu_count()} cores): {node_cpu}, simulator {sim_done['cpu_s']:.1f} s (from its "
+          "start)" + (f", SMSC {smsc_cpu:.1f} s (from its start)" if smsc_cpu is not None else ""))
     print("memory: resident set (VmRSS) growth of each node process from before the first Register to after "
           "the last read, per registration it holds; the final line's figure is the worst node's")
     ops = registered["registered"] + ok_reads
