@@ -90,6 +90,20 @@ def test_separate_response_is_acknowledged_and_completes():
     assert reply.done == [Completed(0, REGISTER, True)] and f.devices[0].location == "/rd/9"
 
 
+def test_a_repeated_separate_response_gets_the_same_ack_and_a_stray_one_a_reset():
+    f = fleet()
+    req = Message.decode(f.register(0, 0.0))
+    later = Message(code=Code.CREATED, location_path=("rd", "9"))
+    later.mtype, later.mid, later.token = Type.CON, 4242, req.token
+    first = f.receive(DEV, SERVER, later.encode(), 1.0)
+    again = f.receive(DEV, SERVER, later.encode(), 2.0)
+    assert again.send == first.send and again.done == [] and f.duplicates == 1
+    stray = Message(code=Code.CREATED, location_path=("rd", "9"))
+    stray.mtype, stray.mid, stray.token = Type.CON, 4343, b"none"
+    (_, octets), = f.receive(DEV, SERVER, stray.encode(), 3.0).send
+    assert Message.decode(octets).mtype == Type.RST and f.unmatched == 1
+
+
 def test_refused_register_fails_with_the_code():
     f = fleet()
     reply = f.receive(DEV, SERVER, answer(f.register(0, 0.0), ACK, Code.BAD_REQUEST), 0.1)
@@ -219,8 +233,13 @@ def test_one_request_at_a_time_per_device():
         f.register(0, 0.0)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=200))
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=200),
+    # a valid header (CON/NON/ACK, token length 0 to 8, any code) before random options
+    st.builds(lambda t, tkl, code, rest: bytes([0x40 | t << 4 | tkl, code, 0, 1]) + rest,
+              st.integers(0, 2), st.integers(0, 8), st.integers(0, 255), st.binary(max_size=120)),
+))
 def test_any_payload_from_the_server_is_taken_without_an_exception(payload):
     f = fleet()
     f.register(0, 0.0)

@@ -15,8 +15,8 @@ message in RFC 7252 binary form, the payload of one SMS):
 
 * Register: ``CON POST /rd?ep=&lt=&lwm2m=1.0&b=S&sms=`` with the object list
   ``</1/0>,</3/0>`` (link-format); the answer must be 2.01 Created with a Location-Path,
-  piggybacked on the ACK or separate (an empty ACK first, then a CON or NON response,
-  which is acknowledged). Update: ``CON POST {location}``; 2.04 is done, 4.04 (the server
+  piggybacked on the ACK or separate (an empty ACK first, then a CON or NON response; a
+  CON response is acknowledged, or rejected with a Reset when it answers nothing). Update: ``CON POST {location}``; 2.04 is done, 4.04 (the server
   forgot the device) makes it register again, as LwM2M asks. De-register: ``CON DELETE
   {location}``, 2.02.
 * Requests from the server: only from the server's number (any other sender is dropped
@@ -348,12 +348,23 @@ class LeanFleet:
     def _response(self, index: int, msg: Message, mtype: int, code: int, now: float, out: Reply) -> None:
         dev = self.devices[index]
         ex = dev.pending
+        key = index << 16 | msg.mid
         if mtype == CON:
-            out.send.append((index, encode_coap(ACK, 0, msg.mid, b"")))
+            stored = self.recent.receive(key, now)
+            if stored is not None:  # a retransmitted separate response: the same ACK again
+                self.duplicates += 1
+                if stored:
+                    out.send.append((index, stored))
+                return
         if mtype == ACK:
             matched = ex is not None and ex.mid == msg.mid and ex.token == msg.token
         else:
             matched = ex is not None and ex.token == msg.token
+        if mtype == CON:
+            # RFC 7252 4.2: a CON we can take is acknowledged, one we cannot is rejected
+            reply = encode_coap(ACK if matched else RST, 0, msg.mid, b"")
+            self.recent.respond(key, reply)
+            out.send.append((index, reply))
         if not matched or ex is None:
             self.unmatched += 1  # late, duplicate, or never asked
             return
