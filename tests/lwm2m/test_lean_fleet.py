@@ -308,3 +308,21 @@ async def test_a_register_nobody_answers_fails_after_its_timeout():
         await sim.close()
         await link.close()
         await smsc.close()
+
+
+async def test_a_retransmission_goes_out_through_the_link_before_the_request_fails():
+    """No server bound: the SMSC takes both copies of the Register (and holds them)."""
+    smsc = SimulatedSmsc(SmscConfig(open=True))
+    await smsc.start("127.0.0.1", 0)
+    link = await smpp_bearer(smsc.port, "fleet", r"^\+?1556.*")
+    sim = LeanSimulator(link, "+15550000",
+                        settings=SmsSettings(ack_timeout=0.1, ack_random_factor=1.0, max_retransmit=1))
+    try:
+        sim.add("lean-again", "+15560000300")
+        with pytest.raises(LeanRequestFailed, match="no ACK after 2 transmission"):
+            await sim.register(0)
+        assert smsc.stats.submitted == 2 and sim.fleet.retransmissions == 1
+    finally:
+        await sim.close()
+        await link.close()
+        await smsc.close()

@@ -58,6 +58,7 @@ class LeanSimulator:
         self._timer: Optional[asyncio.TimerHandle] = None
         self._timer_at: Optional[float] = None
         self.send_failures = 0
+        self._sending: set[asyncio.Task[None]] = set()  # retransmissions being handed to the link
         link.set_segment_receiver(self._on_segment)
 
     def add(self, endpoint: str, msisdn: "str | Address") -> int:
@@ -96,6 +97,8 @@ class LeanSimulator:
     async def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        for task in list(self._sending):
+            task.cancel()
         self.link.set_segment_receiver(None)
         for index, fut in list(self._waiting.items()):
             if not fut.done():
@@ -172,7 +175,9 @@ class LeanSimulator:
         self._timer = self._timer_at = None
         reply = self.fleet.due(asyncio.get_running_loop().time())
         if reply.send:
-            asyncio.get_running_loop().create_task(self._apply(reply))
+            task = asyncio.get_running_loop().create_task(self._apply(reply))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         else:
             for done in reply.done:
                 self._finish(done)
