@@ -14,7 +14,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "smpp": ("bench_smpp", "submit_sm through the SMPP link to the simulated SMSC and back"),
     "smsc": ("bench_smsc", "a flood of raw and smpplib submit_sm: what the simulated SMSC accepts and delivers per second"),
     "modem": ("bench_modem", "binary SMS through driver -> modem emulator -> simulated SMSC"),
-    "fleet": ("bench_fleet", "a fleet of S devices registers and is read by SMS; server, simulator and SMSC in 3 processes"),
+    "fleet": ("bench_fleet", "a fleet of S devices registers and is read by SMS; the SMSC, each server node (--nodes) and the simulator in their own processes"),
     "api": ("bench_api", "reads through the HTTP API beside the same reads through the Python API, by SMS"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
     "store": ("bench_store", "one store operation (Register write, queue, take, outbox) on SQLite or PostgreSQL"),
