@@ -30,12 +30,13 @@ from .migrations import migrate
 from .records import (
     OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState, StoreError,
 )
+from .exchanges import ExchangeRecord, ExchangeTable, NodeTable
 from .tables import OutboxTable, RegistrationTable, RequestTable
 
 __all__ = [
     "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "RegistrationRecord",
     "QueuedRecord", "RequestState", "OutboxRecord", "RegistrationTable", "RequestTable",
-    "OutboxTable",
+    "OutboxTable", "ExchangeRecord", "ExchangeTable", "NodeTable",
 ]
 
 _POSTGRES = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
@@ -57,6 +58,9 @@ class Store:
             raise
         self.registrations = RegistrationTable(db)
         self.requests = RequestTable(db, clock)
+        #: several nodes on one database (PostgreSQL): :mod:`.exchanges`
+        self.exchanges = ExchangeTable(db)
+        self.nodes = NodeTable(db, self.requests, self.exchanges)
 
     @property
     def name(self) -> str:
