@@ -126,7 +126,6 @@ class ClusterNode:
         self.limiter = HandoffLimiter(burst=self.settings.handoff_burst, rate=self.settings.handoff_rate,
                                       in_flight=self.settings.handoff_in_flight)
         self._max_octets = handoff.max_octets(MAX_PAYLOAD)
-        self._alive: set[str] = set()  # a hint from the last check; a miss is asked again
         self._task: Optional[asyncio.Task[None]] = None
         self._next_purge = 0.0
 
@@ -175,7 +174,6 @@ class ClusterNode:
         nodes taken over by this call."""
         others = set(self.store.nodes.names()) - {self.node}
         alive = await self.bus.alive_nodes(others) if others else set()
-        self._alive = alive
         done = []
         for dead in sorted(others - alive):
             requests = self.router.queue.take_over(dead)
@@ -250,7 +248,9 @@ class ClusterNode:
         decision = handoff.by_owner(self.node, rows)
         if decision.verdict is Verdict.HAND_OVER:
             assert decision.owner is not None
-            if decision.owner not in self._alive and not await self.bus.alive(decision.owner):
+            # Asked each time (one round trip, within the sender's budget): a hint from the
+            # last check would hand a dead owner's answer to nobody instead of recording it.
+            if not await self.bus.alive(decision.owner):
                 is_answer = message.mtype is RST or message.code.is_response()
                 decision = handoff.owner_dead(decision, is_answer=is_answer)
         return decision
@@ -299,6 +299,8 @@ class ClusterNode:
                                            owner=decision.owner)
         if changed:
             self.stats.outcomes += 1
+            if state is RequestState.ANSWERED:
+                self.router.answered_elsewhere(decision.request_id, message)
             log.warning("from %s MID %d: %s: recorded %s %s", peer, message.mid, decision.reason,
                         state.value, message.code)
         else:

@@ -280,6 +280,14 @@ class Router(ServerHooks):
             if self.server.store.get(endpoint) is not None:
                 self._start_flush(endpoint)
 
+    def answered_elsewhere(self, request_id: int, response: Message) -> None:
+        """The answer to queued request ``request_id`` reached this node after the node
+        that sent it died, and was recorded in the store (:mod:`lwm2m_sms.cluster`): its
+        caller, if it waits here, gets it."""
+        fut = self._waiters.get(request_id)
+        if fut is not None and not fut.done():
+            fut.set_result(response)
+
     def waiting(self, endpoint: str) -> int:
         """How many requests (queued) and observations wait for ``endpoint`` to wake up."""
         return len(self.queue.pending(endpoint)) + len(self._observe_waiting.get(endpoint, ()))
