@@ -158,8 +158,10 @@ class Handoff:
 
 
 def max_octets(bus_limit: int) -> int:
-    """The largest payload whose envelope fits a bus message of ``bus_limit`` octets."""
-    return (bus_limit - 100) * 3 // 4
+    """The largest payload whose envelope fits a bus message of ``bus_limit`` octets, with
+    room for the bus's own envelope (a node name of up to 64 characters, the topic, and
+    the escaped quotes of this one)."""
+    return (bus_limit - 300) * 3 // 4
 
 
 def encode(handoff: Handoff) -> str:
