@@ -35,7 +35,7 @@ liveness the others check, without scanning the queue or the exchanges for owner
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from .bus import HELD_LOCKS_SQL, LOCK_SPACE, lock_key
 from .database import Database
@@ -61,9 +61,9 @@ class ExchangeRecord:
     expires: float
 
 
-def _record(r: tuple[object, ...]) -> ExchangeRecord:
-    return ExchangeRecord(str(r[0]), str(r[1]), int(r[2]), bytes(r[3]),  # type: ignore[call-overload]
-                          None if r[4] is None else int(r[4]), float(r[5]))  # type: ignore[arg-type]
+def _record(r: tuple[Any, ...]) -> ExchangeRecord:
+    return ExchangeRecord(str(r[0]), str(r[1]), int(r[2]), bytes(r[3]),
+                          None if r[4] is None else int(r[4]), float(r[5]))
 
 
 class ExchangeTable:
