@@ -30,6 +30,7 @@ from lwm2m_sms.lwm2m.exceptions import DeviceUnreachable
 from lwm2m_sms.gateway import Device, Gateway, smpp_bearer, start_device, start_server
 from lwm2m_sms.routing.router import OutcomeUnknown
 from lwm2m_sms.store import RequestState, open_store
+from lwm2m_sms.store.bus import LOCK_SPACE, _signed, lock_key
 from smsc.config import Account, SmscConfig
 from smsc.link import SmppBearer
 from smsc.server import SimulatedSmsc
@@ -130,7 +131,25 @@ async def smsc() -> AsyncIterator[SimulatedSmsc]:
         await server.close()
 
 
-async def test_kill9_of_a_node_with_requests_in_flight(smsc: SimulatedSmsc, pg_url: str, tmp_path: Path) -> None:
+async def lock_released(pg_url: str, node: str) -> None:
+    """Return once PostgreSQL has ended the killed node's session: its name's advisory lock
+    is free (taken here, which blocks until then, and given back)."""
+    import psycopg
+
+    key = (LOCK_SPACE, _signed(lock_key(node)))
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        await asyncio.wait_for(conn.execute("SELECT pg_advisory_lock(%s, %s)", key), 30)
+        await conn.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+
+
+@pytest.mark.parametrize("answers", ["after the takeover", "before the takeover"])
+async def test_kill9_of_a_node_with_requests_in_flight(smsc: SimulatedSmsc, pg_url: str, tmp_path: Path,
+                                                       answers: str) -> None:
+    """``answers``: when the held answers are let go. After B took A's work over, the
+    answers find A's requests queued again (GET) or failed (POST) and count for nothing;
+    the GETs are sent again. Before (B checks the other nodes only when the test says),
+    B finds A dead and records each answer as its request's outcome: nothing is sent
+    again and no outcome is unknown."""
     node_a = NodeProcess("--udp", "127.0.0.1:0", "--db", pg_url, "--node", "A", "--local-db",
                          str(tmp_path / "a.sqlite"), "--smpp", f"127.0.0.1:{smsc.port}", "--system-id",
                          "gateway", "--password", "gpw", "--msisdn", SERVER, "--smpp-wait", "30")
@@ -153,8 +172,8 @@ async def test_kill9_of_a_node_with_requests_in_flight(smsc: SimulatedSmsc, pg_u
         await until(lambda: len(store.registrations) == len(DEVICES), 30, "the Registers at node A")
         link_b = await smpp_bearer(smsc.port, "gateway", SERVER, SERVER, password="gpw")
         links.append(link_b)
-        b = await start_server(bearers=[link_b], db=pg_url, node="B",
-                               cluster=ClusterSettings(check_interval=0.2))
+        b = await start_server(bearers=[link_b], db=pg_url, node="B", cluster=ClusterSettings(
+            check_interval=0.2 if answers == "after the takeover" else 3600))
         assert b.cluster is not None
         # Per device a GET and a POST, queued at B while the device sleeps; the first of
         # each device's two goes to A when the device wakes there.
@@ -183,9 +202,16 @@ async def test_kill9_of_a_node_with_requests_in_flight(smsc: SimulatedSmsc, pg_u
         assert [e.count for e in executions] == [0, 1, 1]
 
         await node_a.kill9()
-        await until(lambda: b.cluster.stats.taken_over == ["A"], 30, "node B takes over node A's work")
-        for hold in holds:
-            hold.open.set()  # the answers A waited for now reach B (A's bind is gone)
+        if answers == "after the takeover":
+            await until(lambda: b.cluster.stats.taken_over == ["A"], 30, "node B takes over node A's work")
+            for hold in holds:
+                hold.open.set()  # the answers A waited for now reach B (A's bind is gone)
+        else:
+            await lock_released(pg_url, "A")  # A is dead to everyone
+            for hold in holds:
+                hold.open.set()
+            await until(lambda: b.cluster.stats.outcomes == 3, 30, "B records the three answers")
+            assert await b.cluster.check() == ["A"]  # nothing of A's left on the wire
         for device in devices:
             await device.client.update()  # the devices wake at B: it sends what is queued
 
@@ -210,6 +236,8 @@ async def test_kill9_of_a_node_with_requests_in_flight(smsc: SimulatedSmsc, pg_u
         assert [e.count for e in executions] == [1, 1, 1]
         failed = [r for r in (store.requests.get(i) for i in calls) if r and r.state is RequestState.FAILED]
         assert all(calls[r.id][0] == "POST" for r in failed)
+        if answers == "before the takeover":
+            assert failed == []
     finally:
         for device in devices:
             await device.close(deregister=False)
