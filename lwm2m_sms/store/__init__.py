@@ -13,10 +13,13 @@ its ``Registration`` to and from a :class:`RegistrationRecord`, the router its
 ``QueuedRequest`` to and from a :class:`QueuedRecord`. (Taking the callers' dataclasses
 here would make ``lwm2m`` import ``store`` and ``store`` import ``lwm2m``.)
 
+Several nodes on one PostgreSQL: who owns which CoAP exchange and which nodes share the
+database (:mod:`.exchanges`), liveness and messages between nodes (:mod:`.bus`); the
+hand-off and takeover built on them is :mod:`lwm2m_sms.cluster` (docs/cluster.md).
+
 Known limits: calls are synchronous, one round trip each, made from the event loop;
-dead letters and security contexts are not kept here yet; what several nodes need beyond
-leases and row locks (handing responses to the exchange's owner, presence across nodes)
-is not built yet (docs/store.md).
+dead letters and security contexts are not kept here yet; presence across nodes is not
+built yet (docs/store.md).
 """
 
 from __future__ import annotations

@@ -169,7 +169,18 @@ async def test_notifications_that_reach_the_other_node_reach_the_observer(rig: R
         await until(lambda: len(values) == n - 1, what=f"notification {n} at node 1")
     assert values == ["v2", "v3", "v4", "v5"]
     assert rig.nodes[1].cluster is not None and rig.nodes[1].cluster.stats.handed_over == 2
-    observation.cancel()
+    exchanges = first.router.queue.store.exchanges
+    assert len(exchanges.by_token(DEVICE, request.token, 0.0)) == 1  # owned while it lives
+    observation.cancel()  # over SMS the passive way: a Reset to the device's next notification
+    # (aiocoap lets go of the token when the first notification after the cancel comes in:
+    # that one is taken silently, the one after it gets the Reset)
+    for n in (6, 7):
+        await rig.send(answer(request, Code.CONTENT, f"v{n}".encode(), mtype=NON, mid=100 + n, observe=n,
+                              content_format=0))
+    reset = await rig.received(2)
+    assert reset.mtype is RST and reset.mid in (106, 107)  # from node 1, whichever node it reached
+    assert exchanges.by_token(DEVICE, request.token, 0.0) == []  # and its row is gone
+    assert values == ["v2", "v3", "v4", "v5"]
 
 
 async def test_an_answer_no_node_owns_is_handled_as_with_one_node(rig: Rig) -> None:
