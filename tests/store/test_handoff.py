@@ -1,24 +1,27 @@
 """The sans-IO hand-off core (lwm2m_sms.cluster.handoff): decisions from plain rows, the
 per-sender lookup budget on a given time, the bus envelope; and the store's takeover of a
-dead node's work (PostgreSQL: liveness is a node's advisory lock)."""
+dead node's work (PostgreSQL: liveness is a node's advisory lock), and when a node looks
+(at start, then every ``check_interval`` of its clock)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Optional
 
-import pytest
 from hypothesis import given, strategies as st
 
-import json
-
-from lwm2m_sms.cluster import TOPIC
+from lwm2m_sms.clock import FakeClock
+from lwm2m_sms.cluster import TOPIC, ClusterSettings
 from lwm2m_sms.cluster.handoff import (
     Decision, Handoff, HandoffLimiter, Verdict, by_owner, decode, encode, max_octets, owner_dead,
 )
 from lwm2m_sms.errors import DecodeError
+from lwm2m_sms.gateway import start_server
 from lwm2m_sms.store import RequestState, open_store
 from lwm2m_sms.store.bus import MAX_PAYLOAD, NodeBus
+
+from waiting import until
 
 
 @dataclass
@@ -91,8 +94,6 @@ def test_decoding_anything_raises_only_decode_error(data: str) -> None:
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
                     lambda c: st.lists(c, max_size=4) | st.dictionaries(st.sampled_from("fpbx"), c, max_size=4)))
 def test_decoding_any_json_raises_only_decode_error(value: object) -> None:
-    import json
-
     try:
         decode(json.dumps(value))
     except DecodeError:
@@ -138,4 +139,27 @@ def test_exchange_rows_expire_and_an_owner_that_starts_again_has_none(store_url:
         store.nodes.join("a", 1.0)
         assert len(store.exchanges) == 0
     finally:
+        store.close()
+
+
+async def test_a_node_checks_the_others_at_start_and_then_every_interval_of_its_clock(pg_url: str) -> None:
+    """Node b runs on a fake clock. A node "a" that joins after b's first check and dies with
+    a GET on the wire is taken over at b's next check, when the clock has moved by
+    ``check_interval``, not before."""
+    clock = FakeClock()
+    b = await start_server(db=pg_url, node="b", clock=clock, cluster=ClusterSettings(check_interval=2.0))
+    store = open_store(pg_url)
+    try:
+        assert b.cluster is not None
+        await clock.sleeping(2.0)  # the first check ran at start; the next one is armed
+        store.nodes.join("a", 1.0)
+        get = store.requests.add("dev-1", "sms", 1, "/3/0/0")
+        store.requests.take("a", lease=660)
+        await clock.advance(1.9)
+        assert b.cluster.stats.taken_over == [] and store.requests.get(get.id).state is RequestState.SENT  # type: ignore[union-attr]
+        await clock.advance(0.1)
+        await until(lambda: b.cluster is not None and b.cluster.stats.taken_over == ["a"], what="b takes a over")
+        assert store.requests.get(get.id).state is RequestState.QUEUED  # type: ignore[union-attr]
+    finally:
+        await b.close()
         store.close()
