@@ -271,11 +271,8 @@ class Router(ServerHooks):
         caller here, if any; requests queued again are sent now to devices that are awake
         (woken per the policy otherwise), as any queued work is."""
         for entry in requests:
-            fut = self._waiters.get(entry.id)
             if entry.state is RequestState.FAILED:
-                log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
-                if fut is not None and not fut.done():
-                    fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
+                self._outcome_unknown(entry)
         for endpoint in sorted({e.endpoint for e in requests if e.state is RequestState.QUEUED}):
             if self.server.store.get(endpoint) is not None:
                 self._start_flush(endpoint)
@@ -552,15 +549,20 @@ class Router(ServerHooks):
         for entry in expired:
             fut = self._waiters.get(entry.id)
             if entry.state is RequestState.FAILED:  # a POST whose sender's lease ended
-                log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
-                if fut is not None and not fut.done():
-                    fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
+                self._outcome_unknown(entry)
                 continue
             self.stats.expired += 1
             log.warning("ep=%s: queued #%d %s expired before the device woke", entry.endpoint, entry.id, entry.path)
             if fut is not None and not fut.done():
                 fut.set_exception(RequestExpired(f"ep={entry.endpoint}: {entry.path} expired in the queue"))
         return expired
+
+    def _outcome_unknown(self, entry: QueuedRequest) -> None:
+        """A POST failed because its sender stopped while it was on the wire."""
+        log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
+        fut = self._waiters.get(entry.id)
+        if fut is not None and not fut.done():
+            fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
 
     # -- wake-up ------------------------------------------------------------------------
 
