@@ -68,11 +68,19 @@ from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
 from .queue import QueuedRequest, RequestQueue, RequestState
 from .trust import TrustPolicy
 
-__all__ = ["Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "NoRoute", "via", "RouterStats"]
+__all__ = [
+    "Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "NoRoute", "via", "RouterStats",
+    "SENDING_QUEUED",
+]
 
 log = logging.getLogger(__name__)
 
 _prefer: contextvars.ContextVar[Optional[Transport]] = contextvars.ContextVar("lwm2m_sms_prefer", default=None)
+#: The id of the queued request whose CoAP request is being sent in this context (set
+#: around ``context.request`` when the router sends from the queue), for whoever records
+#: the exchange (:mod:`lwm2m_sms.cluster`: a dead node's answered request is recorded by
+#: the node the answer reaches).
+SENDING_QUEUED: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("lwm2m_sms_queued", default=None)
 
 
 @contextlib.contextmanager
@@ -256,6 +264,26 @@ class Router(ServerHooks):
             for _request, deferred, _transport in waiting:
                 deferred.fail(aiocoap.error.LibraryShutdown())
         self._observe_waiting.clear()
+
+    def taken_over(self, requests: "list[QueuedRequest]") -> None:
+        """Another node died with these requests on the wire and this node took them over
+        (:meth:`RequestQueue.take_over`): a POST failed (outcome unknown) fails its waiting
+        caller here, if any; requests queued again are sent now to devices that are awake
+        (woken per the policy otherwise), as any queued work is."""
+        for entry in requests:
+            if entry.state is RequestState.FAILED:
+                self._outcome_unknown(entry)
+        for endpoint in sorted({e.endpoint for e in requests if e.state is RequestState.QUEUED}):
+            if self.server.store.get(endpoint) is not None:
+                self._start_flush(endpoint)
+
+    def answered_elsewhere(self, request_id: int, response: Message) -> None:
+        """The answer to queued request ``request_id`` reached this node after the node
+        that sent it died, and was recorded in the store (:mod:`lwm2m_sms.cluster`): its
+        caller, if it waits here, gets it."""
+        fut = self._waiters.get(request_id)
+        if fut is not None and not fut.done():
+            fut.set_result(response)
 
     def waiting(self, endpoint: str) -> int:
         """How many requests (queued) and observations wait for ``endpoint`` to wake up."""
@@ -482,7 +510,12 @@ class Router(ServerHooks):
         try:
             request.remote = self._address(reg, transport)
             self.stats.count(reg.endpoint, transport)
-            response = await self.context.request(request).response
+            queued = SENDING_QUEUED.set(entry.id)  # the send task aiocoap starts inherits it
+            try:
+                pending = self.context.request(request)
+            finally:
+                SENDING_QUEUED.reset(queued)
+            response = await pending.response
         except Exception as exc:
             self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc), taken=True)
             log.warning("ep=%s: queued #%d %s failed: %r", reg.endpoint, entry.id, entry.path, exc)
@@ -516,15 +549,20 @@ class Router(ServerHooks):
         for entry in expired:
             fut = self._waiters.get(entry.id)
             if entry.state is RequestState.FAILED:  # a POST whose sender's lease ended
-                log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
-                if fut is not None and not fut.done():
-                    fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
+                self._outcome_unknown(entry)
                 continue
             self.stats.expired += 1
             log.warning("ep=%s: queued #%d %s expired before the device woke", entry.endpoint, entry.id, entry.path)
             if fut is not None and not fut.done():
                 fut.set_exception(RequestExpired(f"ep={entry.endpoint}: {entry.path} expired in the queue"))
         return expired
+
+    def _outcome_unknown(self, entry: QueuedRequest) -> None:
+        """A POST failed because its sender stopped while it was on the wire."""
+        log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
+        fut = self._waiters.get(entry.id)
+        if fut is not None and not fut.done():
+            fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
 
     # -- wake-up ------------------------------------------------------------------------
 
