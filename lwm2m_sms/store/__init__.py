@@ -28,12 +28,12 @@ from typing import Callable
 from .database import Database
 from .migrations import migrate
 from .records import (
-    OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState, StoreError,
+    LocationTaken, OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState, StoreError,
 )
 from .tables import OutboxTable, RegistrationTable, RequestTable
 
 __all__ = [
-    "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "RegistrationRecord",
+    "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "LocationTaken", "RegistrationRecord",
     "QueuedRecord", "RequestState", "OutboxRecord", "RegistrationTable", "RequestTable",
     "OutboxTable",
 ]

@@ -51,12 +51,18 @@ MIGRATIONS = (
         "ALTER TABLE outbox ADD COLUMN pid INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE outbox ADD COLUMN dcs INTEGER NOT NULL DEFAULT 4",
     )),
+    Migration(5, "queued requests name the node whose caller waits and keep the answer", (
+        "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
+        "ALTER TABLE queued_requests ADD COLUMN response_payload BLOB NOT NULL DEFAULT X''",
+        "ALTER TABLE queued_requests ADD COLUMN response_format INTEGER",
+    )),
 )
 
 
 class SqliteDatabase(Database):
     backend = "sqlite"
     migrations = MIGRATIONS
+    integrity_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.name = path
