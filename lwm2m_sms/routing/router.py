@@ -63,12 +63,17 @@ from ..coap import SmsTransport, parse_sms_peer
 from ..lwm2m.registration import Registration, RegisterParams, UpdateParams
 from ..lwm2m.server import Lwm2mServer, ObserveRequest, ServerHooks
 from ..sms.address import Address
+from ..store.bus import NodeBus
 from .binding import Binding, BindingError, Route, Transport, decide
+from .fleet import FleetSync
 from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
 from .queue import QueuedRequest, RequestQueue, RequestState
 from .trust import TrustPolicy
 
-__all__ = ["Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "NoRoute", "via", "RouterStats"]
+__all__ = [
+    "Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "FailedElsewhere", "NoRoute", "via",
+    "RouterStats",
+]
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +101,11 @@ class RequestExpired(Lwm2mSmsError, aiocoap.error.Error):
 class OutcomeUnknown(Lwm2mSmsError, aiocoap.error.Error):  # type: ignore[misc]  # aiocoap is untyped
     """A queued POST was on the wire when its sender's lease in the store ended (the node
     stopped or hung): it may or may not have run on the device, and is not sent again."""
+
+
+class FailedElsewhere(Lwm2mSmsError, aiocoap.error.Error):  # type: ignore[misc]  # aiocoap is untyped
+    """A queued request that another node sent failed there; the message is what that
+    node recorded (e.g. the bearer's error, "device de-registered")."""
 
 
 class NoRoute(Lwm2mSmsError, aiocoap.error.Error):
@@ -205,6 +215,7 @@ class Router(ServerHooks):
         trust: Optional[TrustPolicy] = None,
         policy: Optional[PolicySettings] = None,
         clock: Optional[Clock] = None,
+        bus: Optional[NodeBus] = None,
     ) -> None:
         self.server = server
         self.context = context
@@ -217,6 +228,7 @@ class Router(ServerHooks):
         self.clock: Clock = clock if clock is not None else server.clock
         self.stats = RouterStats()
         self._waiters: dict[int, asyncio.Future] = {}
+        self._waiter_endpoint: dict[int, str] = {}  # the endpoint of each waiter's request
         self._observe_waiting: dict[str, list[tuple[Message, _Deferred, Transport]]] = {}
         self._flushing: set[str] = set()
         self._wake_tasks: dict[str, asyncio.Task] = {}
@@ -231,6 +243,9 @@ class Router(ServerHooks):
             sms.accept_filter = self.accept_sms
         server.sender = self
         server.add_hooks(self)
+        #: what this node tells the other nodes on a shared database and hears from them
+        #: (:mod:`.fleet`); None without a node bus (SQLite, one node)
+        self.fleet: Optional[FleetSync] = FleetSync(self, bus) if bus is not None else None
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -269,13 +284,17 @@ class Router(ServerHooks):
 
     # -- addresses ----------------------------------------------------------------------
 
-    def _learn(self, reg: Registration) -> None:
-        """Remember where a registration's UDP messages come from; bind its MSISDN."""
+    def _learn(self, reg: Registration, *, stored: bool = False) -> None:
+        """Remember where a registration's UDP messages come from; bind its MSISDN.
+        ``stored``: read from the store after another node changed it, so its
+        ``remote_uri`` is newer than the UDP address held here (unless it is the same)."""
         remote = reg.remote
         if remote is not None and getattr(remote, "msisdn", None) is None:
             self._udp_remote[reg.endpoint] = remote
         elif remote is None and reg.remote_uri.startswith("coap://"):
-            self._udp_remote.setdefault(reg.endpoint, UndecidedRemote.from_pathless_uri(reg.remote_uri))
+            held = self._udp_remote.get(reg.endpoint)
+            if held is None or (stored and getattr(held, "uri_base", None) != reg.remote_uri):
+                self._udp_remote[reg.endpoint] = UndecidedRemote.from_pathless_uri(reg.remote_uri)
         self.trust.directory.bind(reg.endpoint, self._msisdn_of(reg))
 
     @staticmethod
@@ -305,9 +324,14 @@ class Router(ServerHooks):
         return self.sms.address_for(msisdn)
 
     def _seen(self, endpoint: str, transport: Transport) -> None:
-        """A message from the device over ``transport``: its window there (re)opens."""
+        """A message from the device over ``transport``: its window there (re)opens (and
+        the other nodes hear of it, for a device that queues on that transport)."""
         window = self.policy.sms_window if transport is Transport.SMS else self.policy.udp_window
         self.presence.seen(f"{endpoint} {transport.value}", self.clock.now(), window)
+        if self.fleet is not None:
+            reg = self.server.store.get(endpoint)
+            if reg is not None and self._binding(reg).queued(transport):
+                self.fleet.awake(endpoint, transport, self.clock.wall() + window, window)
 
     def _online(self, reg: Registration, binding: Binding) -> bool:
         """Online on the transport its binding queues (UDP in UQ/UQS, SMS in SQ)."""
@@ -404,11 +428,15 @@ class Router(ServerHooks):
         self.stats.queued += 1
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters[entry.id] = fut
+        self._waiter_endpoint[entry.id] = reg.endpoint
         log.info("ep=%s: %s %s queued as #%d (%s)", reg.endpoint, request.code, entry.path, entry.id, route)
         if route.now:
             self._start_flush(reg.endpoint)  # online with older work queued: keep the order
-        elif route.wake_up:
-            self._schedule_wake_up(reg)
+        else:
+            if self.fleet is not None:  # it may be awake for another node: that one sends it
+                self.fleet.work(reg.endpoint)
+            if route.wake_up:
+                self._schedule_wake_up(reg)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -419,6 +447,7 @@ class Router(ServerHooks):
             raise
         finally:
             self._waiters.pop(entry.id, None)
+            self._waiter_endpoint.pop(entry.id, None)
 
     def _start_flush(self, endpoint: str) -> None:
         if endpoint not in self._flushing:
@@ -484,36 +513,114 @@ class Router(ServerHooks):
             self.stats.count(reg.endpoint, transport)
             response = await self.context.request(request).response
         except Exception as exc:
-            self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc), taken=True)
+            if self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc), taken=True):
+                self._tell_origin(entry)
             log.warning("ep=%s: queued #%d %s failed: %r", reg.endpoint, entry.id, entry.path, exc)
             if fut is not None and not fut.done():
                 fut.set_exception(exc)
             return
         self.stats.flushed += 1
         self._seen(reg.endpoint, transport)  # an answer keeps the window open
-        if not self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code),
-                               taken=True):
+        cf = response.opt.content_format
+        if self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code),
+                           response_payload=response.payload,
+                           response_format=int(cf) if cf is not None else None, taken=True):
+            self._tell_origin(entry)
+        else:
             log.warning("ep=%s: queued #%d answered after another node took it over; its"
                         " outcome is that node's", reg.endpoint, entry.id)
         log.info("ep=%s: queued #%d %s answered %s over %s", reg.endpoint, entry.id, entry.path,
                  response.code, transport.value)
         if fut is not None and not fut.done():
             fut.set_result(response)
-        elif fut is None:
+        elif fut is None and entry.origin in (None, self.queue.owner):
             log.info("ep=%s: queued #%d was made before a restart; its answer is in the store",
                      reg.endpoint, entry.id)
+
+    def _tell_origin(self, entry: QueuedRequest) -> None:
+        """The outcome of ``entry`` is in the store: a caller on another node waits for it."""
+        if self.fleet is not None and entry.id not in self._waiters:
+            self.fleet.done(entry.id, entry.origin)
+
+    # -- requests queued on other nodes, devices awake on other nodes ----------------------
+
+    def done_elsewhere(self, ids: "list[int]") -> None:
+        """Another node recorded the outcome of requests ``ids``: wake the callers here
+        that wait for them (one read)."""
+        mine = [i for i in ids if i in self._waiters and not self._waiters[i].done()]
+        for entry in self.queue.finished(mine):
+            self._settle(entry)
+
+    def collect_finished(self) -> int:
+        """The periodic fallback for a lost ``done`` hint: wake every caller here whose
+        request has an outcome in the store. Returns how many were woken."""
+        waiting = [i for i, fut in self._waiters.items() if not fut.done()]
+        finished = self.queue.finished(waiting)
+        for entry in finished:
+            self._settle(entry)
+        return len(finished)
+
+    def _settle(self, entry: QueuedRequest) -> None:
+        fut = self._waiters.get(entry.id)
+        if fut is None or fut.done():
+            return
+        where = f"ep={entry.endpoint}: queued #{entry.id} {entry.path}"
+        if entry.state is RequestState.ANSWERED and entry.response_code is not None:
+            response = Message(code=Code(entry.response_code), payload=entry.response_payload)
+            if entry.response_format is not None:
+                response.opt.content_format = entry.response_format
+            log.info("%s answered %s on another node", where, response.code)
+            fut.set_result(response)
+        elif entry.state is RequestState.EXPIRED:
+            self.stats.expired += 1
+            fut.set_exception(RequestExpired(f"{where} expired in the queue"))
+        elif "outcome unknown" in entry.detail:
+            fut.set_exception(OutcomeUnknown(f"{where}: {entry.detail}"))
+        else:
+            fut.set_exception(FailedElsewhere(f"{where}: {entry.detail or entry.state.value}"))
+
+    def awake_elsewhere(self, endpoint: str, transport: Transport, until: float) -> None:
+        """Another node heard from ``endpoint`` over ``transport``: awake here too until
+        ``until`` (wall seconds). Requests made here from now go at once; those already
+        queued are sent by that node (its Register or Update handler flushes the queue)."""
+        left = until - self.clock.wall()
+        if left <= 0 or self.server.store.get(endpoint) is None:
+            return
+        self.presence.until(f"{endpoint} {transport.value}", self.clock.now() + left, self.clock.now())
+        if self._observe_waiting.get(endpoint):  # observations wait in this node's memory only
+            self._start_flush(endpoint)
+
+    def work_elsewhere(self, endpoint: str) -> None:
+        """Another node queued a request for ``endpoint``: send it if the device is awake
+        here (the store's take gives it to one node)."""
+        reg = self.server.store.get(endpoint)
+        if reg is not None and self._online(reg, self._binding(reg)):
+            self._start_flush(endpoint)
+
+    def _flush_awake(self) -> None:
+        """The periodic fallback for a lost ``work`` hint: flush the queue of each device
+        that callers here wait for and that is awake here."""
+        for endpoint in set(self._waiter_endpoint.values()):
+            reg = self.server.store.get(endpoint)
+            if reg is not None and self._online(reg, self._binding(reg)):
+                self._start_flush(endpoint)
 
     async def _expiry_loop(self) -> None:
         while True:
             await self.clock.sleep(self.policy.expiry_interval)
             try:
                 self.expire_queue()
+                self.collect_finished()
+                if self.fleet is not None:
+                    self._flush_awake()
+                    self.fleet.prune(self.clock.wall())
             except Exception:  # e.g. the database is locked: try again next round
                 log.exception("expiring the request queue failed")
 
     def expire_queue(self, now: Optional[float] = None) -> list[QueuedRequest]:
         expired = self.queue.expire(self.clock.wall() if now is None else now)
         for entry in expired:
+            self._tell_origin(entry)
             fut = self._waiters.get(entry.id)
             if entry.state is RequestState.FAILED:  # a POST whose sender's lease ended
                 log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
@@ -633,6 +740,12 @@ class Router(ServerHooks):
         if self.queue.pending(reg.endpoint) or self._observe_waiting.get(reg.endpoint):
             self._start_flush(reg.endpoint)
 
+    def on_changed_elsewhere(self, registration: Registration) -> None:
+        self._learn(registration, stored=True)
+
+    def on_removed_elsewhere(self, registration: Registration) -> None:
+        self._forget(registration)
+
     def on_deregistered(self, registration: Registration) -> None:
         self._forget(registration)
 
@@ -649,7 +762,8 @@ class Router(ServerHooks):
         if task is not None:
             task.cancel()
         for entry in self.queue.pending(reg.endpoint):
-            self.queue.mark(entry.id, RequestState.FAILED, detail="device de-registered")
+            if self.queue.mark(entry.id, RequestState.FAILED, detail="device de-registered"):
+                self._tell_origin(entry)
             fut = self._waiters.get(entry.id)
             if fut is not None and not fut.done():
                 fut.set_exception(NoRoute(f"ep={reg.endpoint} de-registered with {entry.path} queued"))

@@ -18,6 +18,7 @@ import pytest
 
 from lwm2m_sms.coap.settings import SmsSettings
 from lwm2m_sms.lwm2m.exceptions import DeviceUnreachable
+from lwm2m_sms.lwm2m.results import ReadResult
 from lwm2m_sms.gateway import Device, Gateway, smpp_bearer, start_device, start_server
 from smsc.config import Account, SmscConfig
 from smsc.link import SmppBearer
@@ -88,9 +89,15 @@ def sent(gw: Gateway) -> int:
     return gw.router.stats.per_endpoint.get(EP, {}).get("sms", 0)
 
 
-async def queue_read(at: Gateway) -> "asyncio.Task[object]":
+def fall_asleep(rig: TwoNodes) -> None:
+    """The device's window after its Register has closed, on every node."""
+    for gw in rig.nodes:
+        gw.router.presence.asleep(f"{EP} sms")
+
+
+async def queue_read(rig: TwoNodes, at: Gateway) -> "asyncio.Task[ReadResult]":
     """An operator's Read at node ``at`` while the device sleeps: it waits in the store."""
-    at.router.presence.asleep(f"{EP} sms")  # its window after the Register has closed
+    fall_asleep(rig)
     task = asyncio.create_task(at.server.read(EP, "/3/0/0"))
     await until(lambda: at.router.queue.counts().get("queued") == 1, what="the Read queued")
     return task
@@ -103,7 +110,7 @@ async def test_a_queued_request_is_sent_exactly_once_whichever_node_the_device_w
     assert rig.device is not None
     # MO goes to the first bind: the Update reaches node 1; queue at node 1 or node 2
     queued_at = first if wakes_on == "the node that queued it" else second
-    task = await queue_read(queued_at)
+    task = await queue_read(rig, queued_at)
     before = rig.device.client.stats["requests"]
     await rig.device.client.update()  # the device wakes: its Update reaches node 1 by SMS
     # node 1 took the request through the store and sent it; its answer came back to node 1
@@ -111,24 +118,16 @@ async def test_a_queued_request_is_sent_exactly_once_whichever_node_the_device_w
     assert rig.device.client.stats["requests"] - before == 1  # the device got it once
     assert (sent(first), sent(second)) == (1, 0)
     assert not first.router._flushing and not second.router._flushing  # nothing more to send
-    if queued_at is first:
-        assert (await asyncio.wait_for(task, 10)).value  # the caller has its answer
-    else:
-        # Not handed over yet: node 1 holds no waiter for node 2's request and node 2 does
-        # not watch the store, so node 2's caller waits although the answer is stored.
-        assert not task.done()
-        task.cancel()
+    # the caller has its answer, the value included (node 2's from the store, on node 1's hint)
+    result = await asyncio.wait_for(task, 10)
+    assert result.value and result.path == (3, 0, 0)
 
 
-@pytest.mark.xfail(strict=True, raises=TimeoutError, reason=(
-    "no response hand-off between nodes yet (issue 17 item 2, LISTEN/NOTIFY): the Read queued"
-    " at node 2 is sent and answered by node 1 (the device woke there) and stored as answered,"
-    " but node 2's caller is only ever woken by node 2's own router, so it never completes"))
 async def test_the_caller_gets_the_answer_when_the_device_wakes_on_the_other_node(
         two_nodes: tuple[TwoNodes, Gateway, Gateway]) -> None:
     rig, first, second = two_nodes
     assert rig.device is not None
-    task = await queue_read(second)
+    task = await queue_read(rig, second)
     await rig.device.client.update()
     await until(lambda: first.router.queue.counts() == {"answered": 1}, what="the Read answered")
     result = await asyncio.wait_for(task, 5)
