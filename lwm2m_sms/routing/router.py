@@ -356,7 +356,12 @@ class Router(ServerHooks):
     async def send(self, registration: Registration, request: Message) -> Message:
         reg = registration
         route = self.route(reg)
-        if route.now and not self.queue.pending(reg.endpoint):
+        binding = self._binding(reg)
+        # A binding that never queues has nothing queued but what an Update that left queue
+        # mode is flushing right now: not worth a read of the store per request (a fleet's
+        # every Read). A queue-mode binding keeps the order of queued work.
+        if route.now and (not (binding.udp_queued or binding.sms_queued)
+                          or not self.queue.pending(reg.endpoint)):
             return await self._send_now(reg, request, route.transport)
         # Asleep, or older work is queued (order is kept, also across a binding change).
         return await self._enqueue(reg, request, route)

@@ -146,3 +146,52 @@ async def test_a_read_whose_answer_the_smsc_hands_to_the_other_node_completes(
     for _ in range(2):  # the device is awake after its Register: node 1 sends at once
         result = await asyncio.wait_for(first.server.read(EP, "/3/0/0"), 10)
         assert result.value
+
+
+@pytest.fixture
+async def uqs_nodes(pg_url: str) -> AsyncIterator[tuple[TwoNodes, Gateway, Gateway]]:
+    """The SMSC, node 1, a UQS device registered at node 1 over UDP (its SMS number in the
+    registration), node 2. MO SMS go to node 1's bind."""
+    rig = TwoNodes()
+    try:
+        rig.smsc = SimulatedSmsc(SmscConfig(
+            accounts=[Account("gateway", "gpw", address_range=SERVER.lstrip("+"), mo_distribution="first"),
+                      Account("devices", "dpw", address_range=r"^15550[1-9]\d*")],
+            retry_min=0.05, retry_max=0.2))
+        await rig.smsc.start("127.0.0.1", 0)
+        first = await rig.node(pg_url)
+        dev_link = await smpp_bearer(rig.smsc.port, "devices", DEVICE, DEVICE, password="dpw")
+        rig.links.append(dev_link)
+        rig.device = await start_device(EP, "UQS", server_uri=first.udp_uri, server_msisdn=SERVER,
+                                        bearer=dev_link, sms_settings=SETTINGS, time_resolution=0.05)
+        second = await rig.node(pg_url)
+        await until(lambda: EP in {r.endpoint for r in second.server.registrations()}, what="node 2 has it")
+        yield rig, first, second
+    finally:
+        await rig.close()
+
+
+@pytest.mark.parametrize("update_at", ["node 1", "node 2"])
+async def test_the_sms_wake_up_from_the_other_node(
+        uqs_nodes: tuple[TwoNodes, Gateway, Gateway], update_at: str) -> None:
+    """Node 2 wants a Read from a sleeping UQS device registered at node 1: it queues the
+    Read and sends the trigger (/1/0/8 by SMS over its own bind); the device's Update comes
+    by UDP to node 1 or, through a balancer, to node 2; the node that gets it sends the Read
+    (once) and node 2's caller gets the answer."""
+    rig, first, second = uqs_nodes
+    assert rig.device is not None
+    client = rig.device.client
+    if update_at == "node 2":
+        for session in client.registrations.sessions.values():
+            session.base_uri = second.udp_uri
+    for gw in rig.nodes:
+        gw.router.presence.asleep(f"{EP} udp")  # the window after the Register has closed
+    before = client.stats["requests"]
+    result = await asyncio.wait_for(second.server.read(EP, "/3/0/0"), 20)
+    assert result.value
+    assert second.router.stats.wake_ups == 1 and first.router.stats.wake_ups == 0
+    # the trigger and the Read: each reached the device once
+    assert client.stats["requests"] - before == 2
+    sender = first if update_at == "node 1" else second
+    assert sender.router.stats.flushed == 1
+    assert sender.router.stats.per_endpoint[EP]["udp"] == 1
