@@ -467,6 +467,20 @@ class Lwm2mServer:
             elif old is None or _changed(old, new):
                 self._adopt(new, old)
 
+    def resync(self) -> int:
+        """Compare every registration held with the store (one light read of the whole
+        table) and refresh those that differ: after hints may have been missed (a node
+        starting, its bus reconnecting). Returns how many were refreshed."""
+        stamps = self.store.load_stamps()
+        if stamps is None:
+            return 0
+        differ = [ep for ep, stamp in stamps.items() if self.store.stamp(ep) != stamp]
+        differ += [reg.endpoint for reg in self.store if reg.endpoint not in stamps]
+        if differ:
+            self.refresh(differ)
+            log.info("%d registrations brought up to the store", len(differ))
+        return len(differ)
+
     def _adopt(self, reg: Registration, old: Optional[Registration]) -> None:
         if old is not None:
             if old.location != reg.location:

@@ -97,6 +97,16 @@ class RegistrationStore:
         """The stored registrations of those of ``endpoints`` that have one (one read)."""
         return {}
 
+    def load_stamps(self) -> Optional[dict[str, tuple[str, int, float]]]:
+        """(location, lifetime, updated_at) of every stored registration, by endpoint (one
+        read); None for the memory store (memory is all there is)."""
+        return None
+
+    def stamp(self, endpoint: str) -> Optional[tuple[str, int, float]]:
+        """The held registration's (location, lifetime, updated_at), None if none is held."""
+        reg = self._by_ep.get(endpoint)
+        return _stamp(reg) if reg is not None else None
+
     def adopt(self, registration: Registration) -> None:
         """Hold ``registration`` in memory without writing it (it comes from the store)."""
         old = self._by_ep.get(registration.endpoint)
@@ -212,6 +222,9 @@ class StoredRegistrationStore(RegistrationStore):
     def load_location(self, location: str) -> Optional[Registration]:
         record = self._table.by_location(location)
         return self._decode(record) if record is not None else None
+
+    def load_stamps(self) -> Optional[dict[str, tuple[str, int, float]]]:
+        return self._table.stamps()
 
     def load_many(self, endpoints: Iterable[str]) -> dict[str, Registration]:
         found = {}

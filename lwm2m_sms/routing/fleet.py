@@ -88,8 +88,20 @@ class FleetSync(ServerHooks):
         #: this code cannot read)
         self.stats = {"r_out": 0, "a_out": 0, "w_out": 0, "d_out": 0, "r_in": 0, "a_in": 0,
                       "w_in": 0, "d_in": 0, "messages": 0, "ignored": 0}
+        self._caught_up_at = -1  # the bus's reconnect count at the last catch_up
         bus.subscribe(TOPIC, self._received)
         self.server.add_hooks(self)
+
+    def catch_up(self) -> None:
+        """Compare this node's copy of the fleet with the store when hints may have been
+        missed: at start (between loading the registrations and listening) and after the
+        bus's listening connection came back. Called from the router's start and its
+        periodic round; one light read of the table when there is something to catch up."""
+        reconnects = self.bus.stats["reconnects"]
+        if reconnects == self._caught_up_at:
+            return
+        self._caught_up_at = reconnects
+        self.server.resync()
 
     # -- out ------------------------------------------------------------------------------
 

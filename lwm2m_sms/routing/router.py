@@ -250,6 +250,8 @@ class Router(ServerHooks):
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.fleet is not None:
+            self.fleet.catch_up()
         if self._expiry_task is None:
             self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop())
         # Work persisted before a restart: wake the devices that can be woken.
@@ -617,6 +619,7 @@ class Router(ServerHooks):
                 self.expire_queue()
                 self.collect_finished()
                 if self.fleet is not None:
+                    self.fleet.catch_up()
                     self._flush_awake()
                     self.fleet.prune(self.clock.wall())
             except Exception:  # e.g. the database is locked: try again next round

@@ -96,6 +96,12 @@ class RegistrationTable:
         ).rows
         return RegistrationRecord(*rows[0]) if rows else None
 
+    def stamps(self) -> dict[str, tuple[str, int, float]]:
+        """(location, lifetime, updated_at) of every row, by endpoint: what a node compares
+        its copy with, without reading whole rows."""
+        rows = self._db.execute("SELECT endpoint, location, lifetime, updated_at FROM registrations").rows
+        return {r[0]: (r[1], int(r[2]), float(r[3])) for r in rows}
+
     def all(self) -> list[RegistrationRecord]:
         rows = self._db.execute(f"SELECT {_REG_COLUMNS} FROM registrations ORDER BY endpoint").rows
         return [RegistrationRecord(*r) for r in rows]

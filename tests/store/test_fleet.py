@@ -304,3 +304,29 @@ async def test_a_lost_done_hint_costs_only_a_delay(rig: Rig) -> None:
     await dev.client.update()  # wakes at node 1, which sends the Read
     assert (await asyncio.wait_for(task, 10)).value == "lwm2m-sms"  # node 2's periodic round
     assert second.router.fleet.stats["d_in"] == 0  # type: ignore[union-attr]
+
+
+async def test_a_node_catches_up_on_what_it_missed_while_its_bus_was_down(pg_url: str, rig: Rig) -> None:
+    import psycopg
+
+    from lwm2m_sms.store.bus import lock_key
+
+    first = await rig.node()
+    second = await rig.node(policy=PolicySettings(expiry_interval=0.2))
+    assert second.bus is not None and second.router.fleet is not None
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        pid, space, key = conn.execute(
+            "SELECT pid, classid::bigint, objid::bigint FROM pg_locks WHERE locktype = 'advisory'"
+            " AND objsubid = 2 AND objid = %s", (lock_key("node2"),)).fetchone()  # type: ignore[misc]
+        signed = key - (1 << 32) if key >= 1 << 31 else key
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))  # node 2's listening session
+        # Taken as soon as that session is gone: node 2 cannot listen again until released
+        conn.execute("SELECT pg_advisory_lock(%s, %s)", (space, signed))
+        await rig.device(first)
+        assert first.bus is not None
+        await first.bus.flushed()  # node 1's hint went out while nobody listened for node 2
+        assert held(second) is None and second.bus.stats["reconnects"] == 0
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (space, signed))
+    await until(lambda: held(second) is not None, 30, what="node 2 caught up after listening again")
+    assert second.bus.stats["reconnects"] == 1 and second.router.fleet.stats["r_in"] == 0
+    assert held(second) == held(first)
