@@ -23,6 +23,8 @@ optional)::
     account_max_store_bytes = 134217728  # ... and their octets: no customer fills the SMSC
     max_write_buffer = 1048576 # octets queued to one connection before its reading pauses
     max_connections = 1000     # open connections; past it a new one is closed at once
+    host_max_unbound = 32      # connections from one host not bound yet: one host cannot
+                               # hold every slot without a password (bound ones: per account)
     account_max_binds = 32     # binds of one system_id at a time; past it ESME_RBINDFAIL
     bind_timeout = 10          # s from connect to a successful bind, then closed
     idle_timeout = 300         # s without a PDU from a bound ESME, then unbound; 0 = never
@@ -131,6 +133,7 @@ class SmscConfig:
     account_max_store_bytes: int = 128 * 1024 * 1024
     max_write_buffer: int = 1024 * 1024
     max_connections: int = 1000
+    host_max_unbound: int = 32
     account_max_binds: int = 32
     bind_timeout: float = 10.0
     idle_timeout: float = 300.0

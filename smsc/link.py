@@ -60,6 +60,7 @@ import itertools
 import logging
 import os
 import sqlite3
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -339,7 +340,9 @@ class SmppBearer(Bearer, SegmentLink):
         self._entry_bytes: dict[int, int] = {}
         self.notifications = 0  # SME acks and intermediate notifications received
         self.status = "not started"  # why the link is not bound, for start-up messages
-        self._run = _base36(int(time.time() * 1000))
+        # the start time in ms and 16 random bits: links started in the same millisecond
+        # (two in one process, two nodes started together) still differ
+        self._run = _base36(int(time.time() * 1000)) + secrets.token_hex(2)
         self._ids = itertools.count(1)
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -578,7 +581,7 @@ class SmppBearer(Bearer, SegmentLink):
         return sub
 
     def _new_message_id(self) -> str:
-        # unique across restarts: the start time (ms, base 36) and a counter
+        # unique across restarts and links: the run (start time and random bits) and a counter
         return f"{self._run}-{next(self._ids)}"
 
     def _expiry(self, created: float) -> float:

@@ -100,6 +100,14 @@ class SmscConnection:
             log.warning("smsc %s: %d connections open; refused", peer, len(smsc._conns))
             self.abort()
             return
+        self.host = peer.rsplit(":", 1)[0]
+        self.counted_unbound = False
+        if not smsc.admit_unbound(self):
+            smsc.stats.refused_connections += 1
+            log.warning("smsc %s: %d connections from this host not bound yet; refused",
+                        peer, smsc.config.host_max_unbound)
+            self.abort()
+            return
         smsc._conns.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -198,6 +206,7 @@ class SmscConnection:
         self._out = None
         self.smsc._conns.discard(self)
         self.smsc._unbound(self)
+        self.smsc.release_unbound(self)
 
     # -- I/O helpers ------------------------------------------------------------------------
 

@@ -121,6 +121,7 @@ class SmscCore:
         self.monotonic = monotonic
         self.wake: Callable[[], None] = lambda: None  # the adapter: tick soon
         self._conns: set[SmscConnection] = set()
+        self._unbound_by_host: dict[str, int] = {}  # connections not bound yet, per host
         self._receivers: set[SmscConnection] = set()
         self._regex_receivers: dict[SmscConnection, None] = {}  # an ordered set
         self._exact: dict[str, list[SmscConnection]] = {}
@@ -308,6 +309,7 @@ class SmscCore:
         conn.matcher = matcher
         conn.account = account
         conn.system_id = pdu.system_id
+        self.release_unbound(conn)  # from here account_max_binds bounds it
         conn.throttle = account.throttle if account else 0.0
         # 5.3.2.25: sc_interface_version only to ESMEs that speak 3.4 (TLVs are new in 3.4)
         tlvs = [P.tlv_u8(P.TLV_SC_INTERFACE_VERSION, P.INTERFACE_VERSION)] if pdu.interface_version >= 0x34 else []
@@ -342,6 +344,26 @@ class SmscCore:
             if (row.to_system_id == conn.system_id) if row.to_system_id else self._serves(conn, row.dest):
                 msg.next_try = 0.0
                 heapq.heappush(self._due, (0.0, next(self._tiebreak), msg))
+
+    def admit_unbound(self, conn: SmscConnection) -> bool:
+        """Count a new connection against its host's ``host_max_unbound``; False: refuse it."""
+        held = self._unbound_by_host.get(conn.host, 0)
+        if held >= self.config.host_max_unbound:
+            return False
+        self._unbound_by_host[conn.host] = held + 1
+        conn.counted_unbound = True
+        return True
+
+    def release_unbound(self, conn: SmscConnection) -> None:
+        """The connection bound or closed: it no longer counts against its host."""
+        if not conn.counted_unbound:
+            return
+        conn.counted_unbound = False
+        held = self._unbound_by_host.get(conn.host, 0) - 1
+        if held > 0:
+            self._unbound_by_host[conn.host] = held
+        else:
+            self._unbound_by_host.pop(conn.host, None)
 
     def _unbound(self, conn: SmscConnection) -> None:
         if conn in self._receivers:

@@ -249,7 +249,7 @@ async def run(args: argparse.Namespace) -> int:
     if http_settings is not None:
         from ..http import HttpApi
 
-        api = HttpApi(gateway, http_settings)
+        api = HttpApi(gateway, http_settings, bootstrap=bootstrap)
         try:
             await api.start()
         except OSError as exc:

@@ -11,6 +11,8 @@ Routes (JSON in and out; the reference with examples is docs/http.md):
 * ``POST|DELETE /api/devices/{ep}/observe/{path}``: Observe, Cancel Observation
 * ``GET /api/devices/{ep}/queue``, ``DELETE /api/devices/{ep}/queue/{id}``
 * ``GET|DELETE /api/operations/{id}``: follow or cancel an operation answered 202
+* ``POST|GET /api/bootstrap/{ep}``: push an endpoint's bootstrap information to a device
+  (Server Initiated Bootstrap), follow it (:mod:`.bootstrap`)
 * ``GET /api/events`` (Server-Sent Events), ``GET /api/stats``, ``GET /metrics``
 * ``POST /api/session``: the console trades the token for a cookie (EventSource cannot
   send an Authorization header); ``GET /``: the console.
@@ -35,6 +37,7 @@ from aiohttp import web
 
 from ..errors import DecodeError, EncodeError
 from .stack import RunningGateway
+from ..lwm2m.bootstrap import BootstrapServer, BootstrapSession
 from ..lwm2m.content import ContentFormat, decode_payload
 from ..lwm2m.exceptions import UnknownEndpoint
 from ..lwm2m.linkformat import AttrValue
@@ -42,6 +45,7 @@ from ..lwm2m.objects import OBJECTS
 from ..lwm2m.path import format_path, parse_path
 from ..lwm2m.server import Observation
 from ..lwm2m.udp import RateLimitedLog
+from .bootstrap import BootstrapPushes, PushRefused, session_json
 from .access import HttpSettings, RateLimiter, check_exposure, token_matches
 from .events import EventHub, queued_json
 from .metrics import CONTENT_TYPE, GatewayMetrics
@@ -76,7 +80,10 @@ class HttpApi:
     """The operator interface of a running gateway (:class:`.stack.RunningGateway`). Refuses to be
     built when the settings would expose it without a token (see :mod:`.access`)."""
 
-    def __init__(self, stack: RunningGateway, settings: HttpSettings) -> None:
+    def __init__(self, stack: RunningGateway, settings: HttpSettings, *,
+                 bootstrap: Optional["BootstrapServer"] = None) -> None:
+        """``bootstrap``: the bootstrap server running next to the gateway, if any (its
+        pushes are started and followed under ``/api/bootstrap``)."""
         check_exposure(settings)
         self.stack = stack
         self.settings = settings
@@ -87,6 +94,7 @@ class HttpApi:
         self.metrics = GatewayMetrics(stack)
         self.operations = OperationRunner(stack, self.events, limit=settings.max_operations,
                                           on_latency=self.metrics.observe_latency)
+        self.bootstrap = BootstrapPushes(bootstrap, on_end=self._bootstrap_ended)
         self.limiter = RateLimiter(settings.rate, settings.burst, settings.max_clients_tracked)
         self.observations: dict[tuple[str, str], Observation] = {}
         self.sse_clients = 0
@@ -122,6 +130,7 @@ class HttpApi:
         """Stop serving; the gateway runs on (its hooks and listeners are taken back)."""
         self.events.close()
         self.operations.close()
+        await self.bootstrap.close()
         if self.events in self.stack.server.hooks:
             self.stack.server.hooks.remove(self.events)
         if self.events.on_wake_up in self.stack.router.wake_up_listeners:
@@ -157,6 +166,8 @@ class HttpApi:
         r.add_delete("/api/devices/{ep}/queue/{id}", self._cancel_queued)
         r.add_get("/api/operations/{id}", self._operation)
         r.add_delete("/api/operations/{id}", self._cancel_operation)
+        r.add_post("/api/bootstrap/{ep}", self._push_bootstrap)
+        r.add_get("/api/bootstrap/{ep}", self._bootstrap_session)
         r.add_get("/api/events", self._events)
         r.add_get("/api/stats", self._stats)
         r.add_get("/api/objects", self._objects)
@@ -490,6 +501,32 @@ class HttpApi:
             if left:
                 self._sse_by_client[client] = left
             self.events.unsubscribe(sub)
+
+    async def _push_bootstrap(self, request: web.Request) -> web.Response:
+        ep = request.match_info["ep"]
+        body = await self._body_json(request)
+        remote = body.get("remote") if isinstance(body, dict) else None
+        if not isinstance(remote, str) or not remote:
+            raise HttpError(400, 'a push names the device: {"remote": "+N"} (SMS) or {"remote": "coap://host:port"}')
+        try:
+            task = self.bootstrap.start(ep, remote)
+        except PushRefused as exc:
+            raise HttpError(exc.status, str(exc)) from None
+        await asyncio.wait([task], timeout=self.settings.operation_wait)
+        session = self.bootstrap.last(ep)
+        if not task.done():
+            return _json({**session_json(session), "event_id": self.events.last_id}, 202,
+                         Location=f"/api/bootstrap/{ep}")
+        return _json(session_json(session), 200 if session.succeeded else 502)
+
+    async def _bootstrap_session(self, request: web.Request) -> web.Response:
+        try:
+            return _json(session_json(self.bootstrap.last(request.match_info["ep"])))
+        except PushRefused as exc:
+            raise HttpError(exc.status, str(exc)) from None
+
+    def _bootstrap_ended(self, session: "BootstrapSession") -> None:
+        self.events.publish("bootstrap", session.endpoint, session=session_json(session))
 
     async def _stats(self, request: web.Request) -> web.Response:
         server, router = self.stack.server, self.stack.router

@@ -355,13 +355,16 @@ class BootstrapServer:
 
     # --- sessions -------------------------------------------------------------------------
 
-    async def push(self, endpoint: str, remote: str) -> BootstrapSession:
-        """Server Initiated Bootstrap of ``endpoint`` at ``remote`` (``coap://host:port`` or
-        ``coap+sms://+N``; ``+N`` alone means SMS), without a Bootstrap-Request: runs the
-        sequence and returns the ended session (see ``state`` and ``error``). ConfigError
-        when the configuration has nothing for the endpoint or the address is not one."""
-        info = self.config.lookup(endpoint)
-        if info is None:
+    @property
+    def running(self) -> int:
+        """Bootstrap sessions running now (at most ``max_sessions``)."""
+        return self._running
+
+    def check_push(self, endpoint: str, remote: str) -> tuple[str, Optional[Address]]:
+        """What :meth:`push` checks before it sends anything: the endpoint's information,
+        the address (returned as a base URI and the device's number for SMS), no session of
+        the endpoint running, room for one more. ConfigError says what is wrong."""
+        if self.config.lookup(endpoint) is None:
             raise ConfigError(f"no bootstrap information for endpoint {endpoint!r}")
         if "://" not in remote:
             remote = f"coap+sms://{remote}"
@@ -379,6 +382,16 @@ class BootstrapServer:
             raise ConfigError(f"a bootstrap of {endpoint!r} is running ({running.initiated_by} initiated)")
         if self._running >= self.max_sessions:
             raise ConfigError(f"{self.max_sessions} bootstraps are running: try again later")
+        return remote, msisdn
+
+    async def push(self, endpoint: str, remote: str) -> BootstrapSession:
+        """Server Initiated Bootstrap of ``endpoint`` at ``remote`` (``coap://host:port`` or
+        ``coap+sms://+N``; ``+N`` alone means SMS), without a Bootstrap-Request: runs the
+        sequence and returns the ended session (see ``state`` and ``error``). ConfigError
+        when :meth:`check_push` finds the push impossible."""
+        remote, msisdn = self.check_push(endpoint, remote)
+        info = self.config.lookup(endpoint)
+        assert info is not None  # checked
         session = BootstrapSession(endpoint, remote.rstrip("/"), "server", msisdn=msisdn)
         self._opened(session)
         self.stats.pushed += 1

@@ -338,3 +338,11 @@ async def test_smsc_store_survives_a_restart(make_link, tmp_path):
         assert (await asyncio.wait_for(subs[0].outcome, 10)).state is DeliveryState.DELIVERED
     finally:
         await smsc.close()
+
+
+def test_links_started_in_the_same_millisecond_make_different_message_ids(monkeypatch):
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "time", lambda: 1_700_000_000.123)
+    ids = {SmppBearer(SmppLinkConfig(port=1), "+15550000")._new_message_id() for _ in range(50)}
+    assert len(ids) == 50

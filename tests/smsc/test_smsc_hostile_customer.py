@@ -322,3 +322,28 @@ def test_a_bind_that_trickles_bytes_of_a_pdu_is_still_idle():
         live.data_received(P.Bare(P.ENQUIRE_LINK, 8).encode())
         core.tick()
     assert not t2.closed
+
+
+def test_one_host_cannot_hold_more_than_its_share_of_unbound_connections():
+    core, _, _, _, later = rig(host_max_unbound=2)
+
+    def open_from(peer):
+        t = FakeTransport()
+        return SmscConnection(core, t, later.append, peer), t
+
+    (a, _), (b, _) = open_from("10.0.0.1:4001"), open_from("10.0.0.1:4002")
+    third, t3 = open_from("10.0.0.1:4003")
+    assert t3.closed and core.stats.refused_connections == 1  # closed at once, no bind read
+    other, t_other = open_from("10.0.0.2:4001")  # another host is not affected
+    assert not t_other.closed
+    # a bound connection no longer counts (account_max_binds bounds those): room for one more
+    a.data_received(P.Bind(P.BIND_TRANSCEIVER, 1, 0, "a", "", "", 0x34, 1, 1, "").encode())
+    assert a.session.bound
+    fourth, t4 = open_from("10.0.0.1:4004")
+    assert not t4.closed
+    # and one that closes before binding frees its place too
+    b.connection_lost()
+    fifth, t5 = open_from("10.0.0.1:4005")
+    assert not t5.closed
+    sixth, t6 = open_from("10.0.0.1:4006")
+    assert t6.closed and core.stats.refused_connections == 2
