@@ -26,6 +26,18 @@ path that stores a registration with a new lifetime or ``updated_at`` calls
 ``_schedule_expiry`` (Register and Update do); the registrations a persistent store brings
 back are scheduled at :meth:`Lwm2mServer.start`.
 
+Several nodes on one store: the store's registrations are the truth and this core's a copy
+that it keeps current. A miss in memory reads the store (:meth:`Lwm2mServer.registration`,
+the location of an Update or De-register), so a node serves a device whose Register another
+node took a moment ago; :meth:`Lwm2mServer.refresh` brings given endpoints up to the store
+(the other nodes' hints call it: :mod:`lwm2m_sms.routing.fleet`) and
+:meth:`Lwm2mServer.resync` the whole copy; ``on_changed_elsewhere`` and
+``on_removed_elsewhere`` tell the hooks. Expiry deletes a row only while it is unchanged
+(same location, lifetime and ``updated_at``): one that another node has updated is read
+back with its new deadline, one another node removed is dropped. A Register draws its
+location again when it is taken (another endpoint's, on this node or in the store's unique
+index).
+
 Cancel Observation is active (RFC 7641 section 3.6: a NON GET with the observation's token
 and Observe=1 goes to the device at once: one SMS, no ACK) and reactive (a Reset answers any later
 notification, NON ones too: see :mod:`lwm2m_sms.coap.observe`). The deregistration goes

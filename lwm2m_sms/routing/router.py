@@ -36,6 +36,19 @@ Queued requests have a time limit (``queue_ttl``); expiry fails the caller's req
 in memory for the window (they are not persisted: an observation does not survive a server
 restart anyway).
 
+Several nodes on one PostgreSQL database (given a node bus: :mod:`.fleet`): a device's
+window opened on another node holds here too (its ``a`` hint), so a request made here goes
+at once; a request queued here while the device sleeps for this node is announced (``w``),
+and a node that has it awake flushes the queue; the store's take hands each request to one
+node. Whichever node sends a queued request records its outcome with the answer's payload
+and content format, and the node that queued it (the row's ``origin``) wakes its caller
+from the row (``d``; :meth:`Router.done_elsewhere`): an answer, :class:`RequestExpired`,
+:class:`OutcomeUnknown` or :class:`FailedElsewhere`. The periodic round re-reads the rows
+its callers wait for and flushes the queue of a device awake here, so a lost hint costs a
+delay. The node the device's Register or Update reaches sends what is queued, because the
+device's answers are likeliest to come back through that node's bearer; the SMS wake-up is
+sent by the node whose caller wants the device, over its own bearer.
+
 Known limits: when US falls back to SMS, the UDP CON keeps retransmitting to its end
 (aiocoap cannot stop it). The trigger goes to /1/x/8 with one ``trigger_instance`` x for every device
 (the instance of this server's Server object on the device; 0 in practice). A notification

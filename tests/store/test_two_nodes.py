@@ -1,12 +1,12 @@
 """Two gateway nodes on one PostgreSQL, each with its own SMPP bind of the same account
-through the simulated SMSC: what holds today and what does not yet (issue 17, item 2).
+through the simulated SMSC (issue 17, item 2).
 
 Both nodes know the device: node 1 takes its Register (the only bind then), node 2 starts
-after it and loads the registration from the database (a node reads registrations only at
-start: docs/store.md, "Not yet multi-node"). The SMSC gives the account's MO traffic to its
+after it and loads the registration from the database (later changes reach it by the
+fleet's hints: tests/store/test_fleet.py). The SMSC gives the account's MO traffic to its
 first bind (``mo_distribution = "first"``), so the test chooses which node the device's
 Update (its wake-up) reaches; the operator's request is always queued at the other node or
-at that one.
+at that one. The SMS wake-up test has a UQS device, registered at node 1 over UDP.
 """
 
 from __future__ import annotations
