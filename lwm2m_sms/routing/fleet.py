@@ -33,7 +33,9 @@ half of the window the others know has passed, not for every message.
 What a lost hint costs (NOTIFY is not stored: a node that was reconnecting misses what
 was posted meanwhile): ``r``: the node reads the row when it needs it (a miss in memory
 reads the store; expiry re-reads a row before deleting it), but an Update it missed may
-keep an old binding in its copy until the device's next one; ``a``: a request there waits
+keep an old binding in its copy until the device's next one or the next catch-up
+(:meth:`FleetSync.catch_up`: at start, after the bus listened again, every
+:data:`CATCH_UP_EVERY` seconds); ``a``: a request there waits
 in the queue, and ``w`` makes the awake node send it; ``w`` and ``d``: the router's periodic
 round (``PolicySettings.expiry_interval``) re-reads the rows its callers wait for and
 flushes the queue of a device it knows to be awake. So a lost hint costs a delay, never
@@ -66,6 +68,10 @@ __all__ = ["FleetSync", "TOPIC"]
 log = logging.getLogger(__name__)
 
 TOPIC = "fleet"
+#: Seconds between two comparisons of the whole copy with the store, whatever the bus said:
+#: bounds how long a hint lost at its sender (the bus's queue full, a NOTIFY that failed)
+#: leaves a copy stale. One read of (endpoint, location, lifetime, updated_at) per row.
+CATCH_UP_EVERY = 600.0
 #: Octets of events per bus message, escaped as the bus's JSON envelope escapes them
 #: (the bus refuses 7,900 with the envelope).
 _BATCH_OCTETS = 6_000
@@ -89,18 +95,21 @@ class FleetSync(ServerHooks):
         self.stats = {"r_out": 0, "a_out": 0, "w_out": 0, "d_out": 0, "r_in": 0, "a_in": 0,
                       "w_in": 0, "d_in": 0, "messages": 0, "ignored": 0}
         self._caught_up_at = -1  # the bus's reconnect count at the last catch_up
+        self._next_catch_up = float("-inf")
         bus.subscribe(TOPIC, self._received)
         self.server.add_hooks(self)
 
-    def catch_up(self) -> None:
+    def catch_up(self, now: float) -> None:
         """Compare this node's copy of the fleet with the store when hints may have been
-        missed: at start (between loading the registrations and listening) and after the
-        bus's listening connection came back. Called from the router's start and its
-        periodic round; one light read of the table when there is something to catch up."""
+        missed: at start (between loading the registrations and listening), after the
+        bus's listening connection came back, and every :data:`CATCH_UP_EVERY` seconds
+        (a hint another node could not post). Called from the router's start and its
+        periodic round with its clock's ``now``; one light read of the table each time."""
         reconnects = self.bus.stats["reconnects"]
-        if reconnects == self._caught_up_at:
+        if reconnects == self._caught_up_at and now < self._next_catch_up:
             return
         self._caught_up_at = reconnects
+        self._next_catch_up = now + CATCH_UP_EVERY
         self.server.resync()
 
     # -- out ------------------------------------------------------------------------------

@@ -264,7 +264,7 @@ class Router(ServerHooks):
 
     def start(self) -> None:
         if self.fleet is not None:
-            self.fleet.catch_up()
+            self.fleet.catch_up(self.clock.now())
         if self._expiry_task is None:
             self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop())
         # Work persisted before a restart: wake the devices that can be woken.
@@ -632,7 +632,7 @@ class Router(ServerHooks):
                 self.expire_queue()
                 self.collect_finished()
                 if self.fleet is not None:
-                    self.fleet.catch_up()
+                    self.fleet.catch_up(self.clock.now())
                     self._flush_awake()
                     self.fleet.prune(self.clock.wall())
             except Exception:  # e.g. the database is locked: try again next round

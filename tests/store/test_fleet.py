@@ -330,3 +330,18 @@ async def test_a_node_catches_up_on_what_it_missed_while_its_bus_was_down(pg_url
     await until(lambda: held(second) is not None, 30, what="node 2 caught up after listening again")
     assert second.bus.stats["reconnects"] == 1 and second.router.fleet.stats["r_in"] == 0
     assert held(second) == held(first)
+
+
+async def test_a_copy_a_lost_hint_left_stale_is_caught_up_within_the_period(rig: Rig) -> None:
+    from lwm2m_sms.routing.fleet import CATCH_UP_EVERY
+
+    first, second = await rig.node(), await rig.node()
+    await rig.device(first)
+    await until(lambda: held(second) is not None, what="node 2 has the hint")
+    second.server.store.drop(EP)  # as if node 1 could not post it
+    fleet, now = second.router.fleet, second.router.clock.now()
+    assert fleet is not None
+    fleet.catch_up(now)  # caught up at start: not again before the period
+    assert held(second) is None
+    fleet.catch_up(now + CATCH_UP_EVERY)
+    assert held(second) == held(first)
