@@ -29,7 +29,9 @@ back are scheduled at :meth:`Lwm2mServer.start`.
 Several nodes on one store: the store's registrations are the truth and this core's a copy
 that it keeps current. A miss in memory reads the store (:meth:`Lwm2mServer.registration`,
 the location of an Update or De-register), so a node serves a device whose Register another
-node took a moment ago; :meth:`Lwm2mServer.refresh` brings given endpoints up to the store
+node took a moment ago (for an Update or De-register at most ``location_reads`` reads a
+second, 100 by default: anyone on UDP can send one to any location, and past the budget a
+location not held is 4.04 unread; ``location_misses`` counts both); :meth:`Lwm2mServer.refresh` brings given endpoints up to the store
 (the other nodes' hints call it: :mod:`lwm2m_sms.routing.fleet`) and
 :meth:`Lwm2mServer.resync` the whole copy; ``on_changed_elsewhere`` and
 ``on_removed_elsewhere`` tell the hooks. Expiry deletes a row only while it is unchanged
@@ -95,6 +97,26 @@ DEFAULT_GRACE = 93.0
 #: Draws of a new location before a Register is refused (5.03): 40 random bits each, so a
 #: second draw is already rare with a fleet of millions.
 _LOCATION_TRIES = 4
+
+
+class _Budget:
+    """A token bucket: ``rate`` takes per second, as many at once (sans-IO: time in)."""
+
+    __slots__ = ("rate", "tokens", "at")
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.at: Optional[float] = None
+
+    def take(self, now: float) -> bool:
+        if self.at is not None:
+            self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
 
 
 def _changed(held: Registration, stored: Registration) -> bool:
@@ -338,6 +360,7 @@ class Lwm2mServer:
         accepted_versions: Iterable[str] = (DEFAULT_VERSION,),
         request_timeout: Optional[float] = None,
         limits: RegistrationLimits = RegistrationLimits(),
+        location_reads: float = 100.0,
     ):
         self.store = store if store is not None else MemoryRegistrationStore()
         self.sender = sender
@@ -356,6 +379,13 @@ class Lwm2mServer:
         self._expiry = ExpiryQueue()
         self._expiry_armed = float("-inf")  # wall time the expiry task sleeps until
         self._tasks: set[asyncio.Task[None]] = set()
+        # An Update or De-register for a location not held here reads the store (another
+        # node's Register a moment ago), at most ``location_reads`` per second: anyone on
+        # UDP can send them, and each read is a round trip to the database.
+        self._location_reads = _Budget(location_reads)
+        #: Updates and De-registers for a location not held here: ``read`` from the
+        #: store, ``skipped`` (over the budget: answered 4.04 without reading)
+        self.location_misses = {"read": 0, "skipped": 0}
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -567,10 +597,14 @@ class Lwm2mServer:
         reg = None
         if len(path) == 1:
             reg = self.store.by_location(path[0])
-            if reg is None:  # made on another node a moment ago, before its hint came?
+            if reg is None and self._location_reads.take(self.clock.now()):
+                # made on another node a moment ago, before its hint came?
+                self.location_misses["read"] += 1
                 reg = self.store.load_location(path[0])
                 if reg is not None:
                     self._adopt(reg, self.store.get(reg.endpoint))
+            elif reg is None:
+                self.location_misses["skipped"] += 1
         if reg is None:
             raise RegistrationRefused(Code.NOT_FOUND, f"no registration at /rd/{'/'.join(path)}")
         return reg

@@ -345,3 +345,37 @@ async def test_a_copy_a_lost_hint_left_stale_is_caught_up_within_the_period(rig:
     assert held(second) is None
     fleet.catch_up(now + CATCH_UP_EVERY)
     assert held(second) == held(first)
+
+
+async def test_updates_for_unknown_locations_read_the_store_within_a_budget(pg_url: str) -> None:
+    """Anyone on UDP can send an Update to /rd/anything: a location not held reads the
+    store at most ``location_reads`` times a second; past that it is 4.04 unread."""
+    from aiocoap import Message
+    from aiocoap.numbers.codes import Code
+
+    from lwm2m_sms.lwm2m.udp import udp_context
+
+    clock = FakeClock()
+    server = await Lwm2mServer.create_udp(("127.0.0.1", 0), store=StoredRegistrationStore(open_store(pg_url)),
+                                          clock=clock, location_reads=2)
+    other = StoredRegistrationStore(open_store(pg_url))  # another node
+    try:
+        other.put(registration(clock, "cccccccccc"))
+        coap = await udp_context(("127.0.0.1", 0))
+
+        async def update(location: str) -> Code:
+            msg = Message(code=Code.POST, uri=f"coap://127.0.0.1:{server.port}/rd/{location}")
+            return (await coap.request(msg).response).code
+
+        assert await update("0000000001") == Code.NOT_FOUND
+        assert await update("cccccccccc") == Code.CHANGED  # another node's Register: read, taken in
+        assert server.store.get(EP) is not None
+        assert [await update(f"{n:010x}") for n in range(2, 5)] == [Code.NOT_FOUND] * 3
+        assert server.location_misses == {"read": 2, "skipped": 3}
+        await clock.advance(1.0)  # the budget fills again
+        assert await update("0000000009") == Code.NOT_FOUND
+        assert server.location_misses["read"] == 3
+        await coap.shutdown()
+    finally:
+        other.close()
+        await server.close()
