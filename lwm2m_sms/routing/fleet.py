@@ -26,8 +26,9 @@ UNTIL``    message here opened or   so a request made there goes at once instead
 
 Events are text lines (endpoint names are printable, with no tab or newline) batched per
 destination until the event loop's next turn and posted as one bus message (at most about
-6,000 octets each): a fleet registering at once costs a NOTIFY per batch, not per device,
-and a receiving node one read per batch. An ``a`` is posted when the device wakes or when
+6,000 octets each): a fleet registering at once costs a NOTIFY per batch, not per device.
+A receiving node gathers what arrives in one turn of its loop too, and reads the rows of
+all its ``r`` events in one statement. An ``a`` is posted when the device wakes or when
 half of the window the others know has passed, not for every message.
 
 What a lost hint costs (NOTIFY is not stored: a node that was reconnecting misses what
@@ -94,6 +95,9 @@ class FleetSync(ServerHooks):
         #: this code cannot read)
         self.stats = {"r_out": 0, "a_out": 0, "w_out": 0, "d_out": 0, "r_in": 0, "a_in": 0,
                       "w_in": 0, "d_in": 0, "messages": 0, "ignored": 0}
+        #: events received and not yet acted on: registrations changed, awake, work, done
+        self._in: tuple[list[str], list[tuple[str, Transport, float]], list[str], list[int]] = ([], [], [], [])
+        self._applying = False
         self._caught_up_at = -1  # the bus's reconnect count at the last catch_up
         self._next_catch_up = float("-inf")
         bus.subscribe(TOPIC, self._received)
@@ -195,10 +199,7 @@ class FleetSync(ServerHooks):
     # -- in -------------------------------------------------------------------------------
 
     def _received(self, message: BusMessage) -> None:
-        changed: list[str] = []
-        awake: list[tuple[str, Transport, float]] = []
-        work: list[str] = []
-        done: list[int] = []
+        changed, awake, work, done = self._in
         for line in message.data.split("\n"):
             fields = line.split("\t")
             try:
@@ -218,6 +219,17 @@ class FleetSync(ServerHooks):
                 log.warning("node %s: fleet event %r from %s ignored", self.bus.node, line[:80], message.sender)
                 continue
             self.stats[f"{kind}_in"] += 1
+        if not self._applying:
+            self._applying = True
+            asyncio.get_running_loop().call_soon(self.apply)
+
+    def apply(self) -> None:
+        """Act on the events received since the last call (the event loop's next turn
+        after a message does it by itself): the messages that came in one turn share one
+        read of the store."""
+        self._applying = False
+        changed, awake, work, done = self._in
+        self._in = ([], [], [], [])
         # Registrations first: the other events may be about a device registered just now.
         if changed:
             self.server.refresh(dict.fromkeys(changed))
