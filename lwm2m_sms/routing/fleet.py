@@ -24,9 +24,10 @@ UNTIL``    message here opened or   so a request made there goes at once instead
            outcome here
 =========  =======================  ===================================================
 
-Events are text lines (endpoint names are printable, with no tab or newline) batched per
-destination until the event loop's next turn and posted as one bus message (at most about
-6,000 octets each): a fleet registering at once costs a NOTIFY per batch, not per device.
+Events are text lines (endpoint names are printable, with no tab or newline) gathered per
+destination and posted in bus messages of at most about 6,000 octets; the next batch is
+posted once the bus has sent the previous one, so batches grow with the database's NOTIFY
+latency: a fleet registering at once costs a NOTIFY per batch, not per device.
 A receiving node gathers what arrives in one turn of its loop too, and reads the rows of
 all its ``r`` events in one statement. An ``a`` is posted when the device wakes or when
 half of the window the others know has passed, not for every message.
@@ -76,6 +77,9 @@ CATCH_UP_EVERY = 600.0
 #: Octets of events per bus message, escaped as the bus's JSON envelope escapes them
 #: (the bus refuses 7,900 with the envelope).
 _BATCH_OCTETS = 6_000
+#: Events gathered while the bus has not sent the previous batch (the database is slow or
+#: gone) beyond which new ones are dropped: a bound on memory; the catch-up repairs.
+_MAX_GATHERED = 100_000
 
 
 class FleetSync(ServerHooks):
@@ -87,14 +91,16 @@ class FleetSync(ServerHooks):
         self.server = router.server
         self.bus = bus
         self._out: dict[Optional[str], list[str]] = {}
-        self._scheduled = False
+        self._gathered = 0
+        self._pending = asyncio.Event()
+        self._poster: Optional["asyncio.Task[None]"] = None
         #: "EP T" -> the awake-until (wall seconds) last told the others; entries go when
         #: the device de-registers or the window has passed (prune)
         self._told: dict[str, float] = {}
         #: counters: events out and in per kind, ``messages`` posted, ``ignored`` (lines
-        #: this code cannot read)
+        #: this code cannot read), ``dropped`` (events not gathered: the bus is stuck)
         self.stats = {"r_out": 0, "a_out": 0, "w_out": 0, "d_out": 0, "r_in": 0, "a_in": 0,
-                      "w_in": 0, "d_in": 0, "messages": 0, "ignored": 0}
+                      "w_in": 0, "d_in": 0, "messages": 0, "ignored": 0, "dropped": 0}
         #: events received and not yet acted on: registrations changed, awake, work, done
         self._in: tuple[list[str], list[tuple[str, Transport, float]], list[str], list[int]] = ([], [], [], [])
         self._applying = False
@@ -149,15 +155,38 @@ class FleetSync(ServerHooks):
             del self._told[key]
 
     def _add(self, kind: str, line: str, to: Optional[str] = None) -> None:
+        if self._gathered >= _MAX_GATHERED:
+            self.stats["dropped"] += 1  # the bus is stuck: the catch-up repairs what this loses
+            return
         self.stats[f"{kind}_out"] += 1
         self._out.setdefault(to, []).append(line)
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+        self._gathered += 1
+        self._pending.set()
+        if self._poster is None:
+            self._poster = asyncio.get_running_loop().create_task(self._post_loop(), name=f"fleet {self.bus.node}")
+
+    async def _post_loop(self) -> None:
+        # Posts what was gathered, then waits until the bus has sent it before posting
+        # again: batches grow with the database's NOTIFY latency instead of the bus's queue.
+        while True:
+            await self._pending.wait()
+            self._pending.clear()
+            self.flush()
+            await self.bus.flushed()
+
+    async def close(self) -> None:
+        """Stop posting (what is gathered and not posted is dropped)."""
+        if self._poster is not None:
+            self._poster.cancel()
+            try:
+                await self._poster
+            except asyncio.CancelledError:
+                pass
+            self._poster = None
 
     def flush(self) -> None:
-        """Post what has been gathered (the event loop's next turn does it by itself)."""
-        self._scheduled = False
+        """Post what has been gathered (the posting task does it by itself)."""
+        self._gathered = 0
         out, self._out = self._out, {}
         for to, lines in out.items():
             batch: list[str] = []

@@ -274,6 +274,8 @@ class Router(ServerHooks):
                 self._schedule_wake_up(reg)
 
     async def close(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.close()
         tasks = [t for t in (self._expiry_task, *self._wake_tasks.values(), *self._tasks) if t]
         for task in tasks:
             task.cancel()

@@ -379,3 +379,16 @@ async def test_updates_for_unknown_locations_read_the_store_within_a_budget(pg_u
     finally:
         other.close()
         await server.close()
+
+
+async def test_hints_are_batched_while_the_bus_sends(rig: Rig) -> None:
+    """One event per turn of the loop (Registers spread out): each batch waits for the
+    NOTIFY of the one before, so messages stay fewer than events; none is lost."""
+    first, second = await rig.node(), await rig.node()
+    out, into = first.router.fleet, second.router.fleet
+    assert out is not None and into is not None
+    for n in range(400):
+        out.registration_changed(f"ep-{n:04d}-" + "x" * 40)
+        await asyncio.sleep(0)  # the next event comes in the next turn
+    await until(lambda: into.stats["r_in"] == 400, what="every event at node 2")
+    assert out.stats["messages"] <= 200 and out.stats["dropped"] == 0 and into.stats["ignored"] == 0
