@@ -118,9 +118,9 @@ class FleetSync(ServerHooks):
         reconnects = self.bus.stats["reconnects"]
         if reconnects == self._caught_up_at and now < self._next_catch_up:
             return
+        self.server.resync()  # a database error: tried again at the next round
         self._caught_up_at = reconnects
         self._next_catch_up = now + CATCH_UP_EVERY
-        self.server.resync()
 
     # -- out ------------------------------------------------------------------------------
 
