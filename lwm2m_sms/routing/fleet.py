@@ -119,6 +119,7 @@ class FleetSync(ServerHooks):
         if reconnects == self._caught_up_at and now < self._next_catch_up:
             return
         self.server.resync()  # a database error: tried again at the next round
+        self.router.refresh_work_known()
         self._caught_up_at = reconnects
         self._next_catch_up = now + CATCH_UP_EVERY
 

@@ -242,6 +242,11 @@ class Router(ServerHooks):
         self.stats = RouterStats()
         self._waiters: dict[int, asyncio.Future] = {}
         self._waiter_endpoint: dict[int, str] = {}  # the endpoint of each waiter's request
+        # Endpoints whose binding never queues (U, S, US) but which may have queued work in
+        # the store (queued while their binding queued, here or, by its "w" hint, on another
+        # node): only for these and for queue-mode bindings does a request or a Register
+        # read the queue first. Seeded from the store at start and at each catch-up.
+        self._work_known: set[str] = set()
         self._observe_waiting: dict[str, list[tuple[Message, _Deferred, Transport]]] = {}
         self._flushing: set[str] = set()
         self._wake_tasks: dict[str, asyncio.Task] = {}
@@ -268,7 +273,8 @@ class Router(ServerHooks):
         if self._expiry_task is None:
             self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop())
         # Work persisted before a restart: wake the devices that can be woken.
-        for endpoint in self.queue.endpoints_waiting():
+        self._work_known = self.queue.endpoints_waiting()
+        for endpoint in self._work_known:
             reg = self.server.store.get(endpoint)
             if reg is not None and self.route(reg).wake_up:
                 self._schedule_wake_up(reg)
@@ -373,12 +379,9 @@ class Router(ServerHooks):
     async def send(self, registration: Registration, request: Message) -> Message:
         reg = registration
         route = self.route(reg)
-        binding = self._binding(reg)
-        # A binding that never queues has nothing queued but what an Update that left queue
-        # mode is flushing right now: not worth a read of the store per request (a fleet's
-        # every Read). A queue-mode binding keeps the order of queued work.
-        if route.now and (not (binding.udp_queued or binding.sms_queued)
-                          or not self.queue.pending(reg.endpoint)):
+        # Older queued work goes first; the queue is read only where there can be some
+        # (not for a fleet's every Read of an S device: _may_have_work).
+        if route.now and not (self._may_have_work(reg) and self.queue.pending(reg.endpoint)):
             return await self._send_now(reg, request, route.transport)
         # Asleep, or older work is queued (order is kept, also across a binding change).
         return await self._enqueue(reg, request, route)
@@ -448,6 +451,7 @@ class Router(ServerHooks):
             ttl=self.policy.queue_ttl, now=self.clock.wall(),
         )
         self.stats.queued += 1
+        self._work_known.add(reg.endpoint)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters[entry.id] = fut
         self._waiter_endpoint[entry.id] = reg.endpoint
@@ -470,6 +474,12 @@ class Router(ServerHooks):
         finally:
             self._waiters.pop(entry.id, None)
             self._waiter_endpoint.pop(entry.id, None)
+
+    def _may_have_work(self, reg: Registration) -> bool:
+        """Whether ``reg`` may have queued work in the store: a queue-mode binding, or one
+        known to have had work queued (:attr:`_work_known`)."""
+        binding = self._binding(reg)
+        return binding.udp_queued or binding.sms_queued or reg.endpoint in self._work_known
 
     def _start_flush(self, endpoint: str) -> None:
         if endpoint not in self._flushing:
@@ -495,6 +505,7 @@ class Router(ServerHooks):
             while True:
                 pending = self.queue.pending(endpoint)
                 if not pending:
+                    self._work_known.discard(endpoint)
                     return
                 reg = self.server.store.get(endpoint)
                 if reg is None:
@@ -615,17 +626,23 @@ class Router(ServerHooks):
     def work_elsewhere(self, endpoint: str) -> None:
         """Another node queued a request for ``endpoint``: send it if the device is awake
         here (the store's take gives it to one node)."""
+        self._work_known.add(endpoint)
         reg = self.server.store.get(endpoint)
-        if reg is not None and self._online(reg, self._binding(reg)):
+        if reg is not None and self.route(reg).now:
             self._start_flush(endpoint)
 
     def _flush_awake(self) -> None:
         """The periodic fallback for a lost ``work`` hint: flush the queue of each device
-        that callers here wait for and that is awake here."""
+        that callers here wait for and that can be reached now (awake here, or its
+        binding no longer queues)."""
         for endpoint in set(self._waiter_endpoint.values()):
             reg = self.server.store.get(endpoint)
-            if reg is not None and self._online(reg, self._binding(reg)):
+            if reg is not None and self.route(reg).now:
                 self._start_flush(endpoint)
+
+    def refresh_work_known(self) -> None:
+        """Read again which endpoints have queued work (a ``w`` hint may have been lost)."""
+        self._work_known = self.queue.endpoints_waiting()
 
     async def _expiry_loop(self) -> None:
         while True:
@@ -760,7 +777,8 @@ class Router(ServerHooks):
         whatever waits for it."""
         transport = Transport.SMS if getattr(reg.remote, "msisdn", None) is not None else Transport.UDP
         self._seen(reg.endpoint, transport)
-        if self.queue.pending(reg.endpoint) or self._observe_waiting.get(reg.endpoint):
+        if self._observe_waiting.get(reg.endpoint) or (
+                self._may_have_work(reg) and self.queue.pending(reg.endpoint)):
             self._start_flush(reg.endpoint)
 
     def on_changed_elsewhere(self, registration: Registration) -> None:
@@ -781,6 +799,7 @@ class Router(ServerHooks):
             self.presence.asleep(f"{reg.endpoint} {transport.value}")
         self._udp_remote.pop(reg.endpoint, None)
         self.stats.per_endpoint.pop(reg.endpoint, None)  # per-device state lives as long as the device
+        self._work_known.discard(reg.endpoint)
         task = self._wake_tasks.pop(reg.endpoint, None)
         if task is not None:
             task.cancel()

@@ -392,3 +392,29 @@ async def test_hints_are_batched_while_the_bus_sends(rig: Rig) -> None:
         await asyncio.sleep(0)  # the next event comes in the next turn
     await until(lambda: into.stats["r_in"] == 400, what="every event at node 2")
     assert out.stats["messages"] <= 200 and out.stats["dropped"] == 0 and into.stats["ignored"] == 0
+
+
+@pytest.mark.parametrize("hint", ["with the hint", "without the hint"])
+async def test_work_queued_on_one_node_goes_out_when_the_device_leaves_queue_mode_on_the_other(
+        rig: Rig, hint: str) -> None:
+    """A request queued at node 2 under UQ; the device changes to U by an Update to node 1.
+    Node 1 knows there is work from node 2's "w" hint and sends it; without the hint, node
+    2's periodic round sends it (the binding no longer queues). Once either way."""
+    first = await rig.node()
+    second = await rig.node(policy=PolicySettings(expiry_interval=0.2))
+    dev = await rig.device(first, "UQ")
+    await until(lambda: held(second) is not None, what="node 2 has the device")
+    asleep(rig)
+    fleet = second.router.fleet
+    if hint == "without the hint":
+        second.router.fleet = None  # the "w" of this request is lost
+    task = asyncio.create_task(second.server.read(EP, "/3/0/0"))
+    await until(lambda: second.router.queue.counts().get("queued") == 1, what="the Read queued")
+    second.router.fleet = fleet
+    before = requests(dev)
+    dev.client.objects[1][0][7] = "U"  # the device changes its binding and says so, to node 1
+    dev.client.trigger_update(b="U")
+    assert (await asyncio.wait_for(task, 10)).value == "lwm2m-sms"
+    assert requests(dev) - before == 1
+    sender = first if hint == "with the hint" else second
+    assert sender.router.stats.flushed == 1
