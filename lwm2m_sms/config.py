@@ -83,6 +83,7 @@ SERVER_KEYS: dict[tuple[str, str], tuple[str, Callable[[Any], Any]]] = {
     ("server", "udp"): ("udp", _hostport),
     ("server", "db"): ("db", _str),
     ("server", "local_db"): ("local_db", _str),
+    ("server", "node"): ("node", _str),
     ("server", "durability"): ("durability", lambda v: _one_of(v, "normal", "full")),
     ("server", "msisdn"): ("msisdn", _str),
     ("server", "grace"): ("grace", _num),

@@ -40,6 +40,7 @@ import aiocoap
 from aiocoap import resource
 
 from .bearer import Bearer
+from .cluster import ClusterNode, ClusterSettings
 from .clock import SYSTEM_CLOCK, Clock
 from .coap import SmsSettings, SmsTransport, TransportStats, add_sms_transport, sms_uri
 from .errors import Lwm2mSmsError
@@ -119,6 +120,9 @@ class GatewayConfig:
       database its own: a node that starts takes back the requests its name left on the wire.
       On PostgreSQL the node holds its name while it runs (:mod:`lwm2m_sms.store.bus`): a
       second live node of the same name is refused.
+    * ``cluster``: with a PostgreSQL ``db``, how this node watches the others (a dead
+      node's work is taken over within ``check_interval`` seconds) and bounds the answers
+      it hands to their owners (:class:`~lwm2m_sms.cluster.ClusterSettings`; docs/cluster.md).
     * ``clock``: where the server core, the router and the queue take time from (tests
       give a :class:`~lwm2m_sms.clock.FakeClock`).
     * ``site``: an aiocoap Site to serve next to ``/rd`` (e.g. with a bootstrap server's
@@ -146,6 +150,7 @@ class GatewayConfig:
     register_allow_list: Optional[Sequence[str]] = None
     site: Optional[resource.Site] = None
     node: str = "local"
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
     clock: Clock = SYSTEM_CLOCK
     sms_security: Optional[Callable[[Bearer], Bearer]] = None
 
@@ -182,6 +187,8 @@ class Gateway:
         #: this node's link to the other nodes on the same PostgreSQL database (None on
         #: SQLite, which serves one node): see :mod:`lwm2m_sms.store.bus`
         self.bus: Optional[NodeBus] = None
+        #: exchange hand-off and takeover of dead nodes' work (None without :attr:`bus`)
+        self.cluster: Optional[ClusterNode] = None
 
     # -- what a started gateway exposes -------------------------------------------------
 
@@ -300,12 +307,18 @@ class Gateway:
                             bus=self.bus)
             for extra in self.sms[1:]:
                 extra.accept_filter = router.accept_sms
+            if self.bus is not None:
+                # Before the router takes any work: see ClusterNode.attach.
+                self.cluster = ClusterNode(router, self.bus, self.sms, settings=cfg.cluster, clock=cfg.clock)
+                self.cluster.attach()
             for bearer in self.bearers:
                 # reassembly pools: parts from numbers no registration names never evict a
                 # registered device's parts (lwm2m_sms.sms.reassembly)
                 bearer.set_sender_trust(router.trust.directory.known)
             router.start()
             self._router = router
+            if self.cluster is not None:
+                self.cluster.start()
         except BaseException:
             await self._abort(store, queue)
             self.sms = []
@@ -355,6 +368,9 @@ class Gateway:
     async def _abort(self, store: Optional[RegistrationStore], queue: Optional[RequestQueue]) -> None:
         """Stop and close whatever has been started (by close, or by a start that failed
         half way: then ``store`` and ``queue`` may be open without a server)."""
+        if self.cluster is not None:
+            await self.cluster.close()
+            self.cluster = None
         if self._router is not None:
             await self._router.close()
         if self.bus is not None:

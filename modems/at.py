@@ -198,7 +198,7 @@ def _final(line: str) -> Final | None:
     if m:
         kind = FINAL_CME if m.group(1).upper() == "CME" else FINAL_CMS
         text = m.group(2).strip()
-        code = int(text) if text.isdigit() and len(text) < 6 else None
+        code = int(text) if text.isascii() and text.isdigit() and len(text) < 6 else None
         return Final(kind, code, text)
     if up in _OTHER_FINALS:
         return Final(up)

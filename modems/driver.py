@@ -515,7 +515,7 @@ class ModemDriver(Bearer):
                     continue
                 resp = await ch.command(cmd, check=False)
                 args = split_args(resp.args(prefix) or "")
-                if len(args) >= 2 and args[1].isdigit():
+                if len(args) >= 2 and args[1].isascii() and args[1].isdigit():
                     s = int(args[1])
                     stat = s if stat is None or s in (1, 5) else stat
                     if s in (1, 5):
@@ -542,7 +542,7 @@ class ModemDriver(Bearer):
     def _on_urc(self, urc: Urc) -> None:
         if urc.name in ("+CREG", "+CEREG", "+CGREG"):
             args = split_args(urc.args)
-            if args and args[0].isdigit():
+            if args and args[0].isascii() and args[0].isdigit():
                 self.registration = int(args[0])
                 if self.registration in (1, 5):
                     self._registered.set()
@@ -573,11 +573,11 @@ class ModemDriver(Bearer):
                         await self._ack(True)
                 elif urc.name == "+CMTI":
                     args = split_args(urc.args)
-                    if len(args) >= 2 and args[1].isdigit():
+                    if len(args) >= 2 and args[1].isascii() and args[1].isdigit():
                         await self._read_stored(int(args[1]))
                 elif urc.name == "+CDSI":
                     args = split_args(urc.args)
-                    if len(args) >= 2 and args[1].isdigit():
+                    if len(args) >= 2 and args[1].isascii() and args[1].isdigit():
                         await self._read_status_report(args[0] or "SR", int(args[1]))
             except (ConnectionLost, CommandTimeout) as exc:
                 # stored SMS stay on the SIM and an unacknowledged +CMT is stored by the
@@ -688,7 +688,7 @@ class ModemDriver(Bearer):
                 if not info.line.upper().startswith("+CMGL"):
                     continue
                 args = split_args(info.args)
-                if not args or not args[0].isdigit():
+                if not args or not args[0].isascii() and args[0].isdigit():
                     continue
                 index = int(args[0])
                 if index in seen or index in self._left_on_sim:
@@ -889,7 +889,7 @@ class ModemDriver(Bearer):
                 self._fail_job(job, detail)
                 return
             args = split_args(resp.args("+CMGS") or "")
-            mr = int(args[0]) if args and args[0].isdigit() else -1
+            mr = int(args[0]) if args and args[0].isascii() and args[0].isdigit() else -1
             job.mrs.append(mr)
             if job.report:
                 self._by_mr[mr] = job  # the report may come before the next part is sent

@@ -69,13 +69,13 @@ async def query_info(ch: AtChannel) -> ModemInfo:
     info.imei, _ = await _value(ch, "AT+CGSN", None)
     info.imsi, _ = await _value(ch, "AT+CIMI", None)
     raw, args = await _value(ch, "AT+CSQ", "+CSQ")
-    if args and args[0].isdigit():
+    if args and args[0].isascii() and args[0].isdigit():
         dbm = csq_to_dbm(int(args[0]))
         info.signal = f"{dbm} dBm (+CSQ {args[0]})" if dbm is not None else "unknown (+CSQ 99)"
     else:
         info.signal = raw
     raw, args = await _value(ch, "AT+CREG?", "+CREG")
-    if len(args) >= 2 and args[1].isdigit():
+    if len(args) >= 2 and args[1].isascii() and args[1].isdigit():
         info.registration = f"{_CREG.get(int(args[1]), '?')} (+CREG stat {args[1]})"
     else:
         info.registration = raw

@@ -96,7 +96,7 @@ def _atoms(alt: str) -> list[tuple[frozenset[str], str]]:
     i, n = 0, len(alt)
     while i < n:
         c = alt[i]
-        if c.isdigit():
+        if c.isascii() and c.isdigit():
             chars = frozenset(c)
             i += 1
         elif c == ".":
@@ -146,11 +146,11 @@ def _class(body: str) -> frozenset[str]:
             i += 2
             continue
         c = body[i]
-        if not c.isdigit():
+        if not (c.isascii() and c.isdigit()):
             raise RangeError(f"{c!r} in a class: only digits and ranges")
         if body[i + 1 : i + 2] == "-" and i + 2 < len(body):
             hi = body[i + 2]
-            if not hi.isdigit() or hi < c:
+            if not (hi.isascii() and hi.isdigit()) or hi < c:
                 raise RangeError(f"bad range {c}-{hi}")
             chars |= {chr(x) for x in range(ord(c), ord(hi) + 1)}
             i += 3

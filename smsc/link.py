@@ -475,7 +475,7 @@ class SmppBearer(Bearer, SegmentLink):
         """(addr_ton, addr_npi, address_range) for the bind."""
         c = self.config
         r = c.address_range
-        if not c.address_range_as_given and r.startswith("+") and r[1:].isdigit():
+        if not c.address_range_as_given and r.startswith("+") and r[1:].isascii() and r[1:].isdigit():
             return (c.addr_ton or Ton.INTERNATIONAL, c.addr_npi or Npi.ISDN, r[1:])
         return (c.addr_ton, c.addr_npi, r)
 

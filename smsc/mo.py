@@ -32,7 +32,7 @@ def smpp_address(ton: int, npi: int, value: str, *, unknown_ton_international: b
     :class:`~lwm2m_sms.errors.AddressError`."""
     if ton == Ton.INTERNATIONAL or value.startswith("+"):
         return Address(value.lstrip("+"), Ton.INTERNATIONAL, Npi.ISDN)
-    if ton == Ton.UNKNOWN and unknown_ton_international and value.isdigit() and 9 <= len(value) <= 15:
+    if ton == Ton.UNKNOWN and unknown_ton_international and value.isascii() and value.isdigit() and 9 <= len(value) <= 15:
         return Address(value, Ton.INTERNATIONAL, Npi.ISDN)
     if ton in (0, 2, 3, 4, 5, 6):
         try:

@@ -167,7 +167,7 @@ class SmscCore:
         for row in self.store.load():
             self._bytes += row.size
             self._hold(row)
-            if row.message_id.isdigit():
+            if row.message_id.isascii() and row.message_id.isdigit():
                 self._next_id = max(self._next_id, int(row.message_id) + 1)
             self._wait(Message(row), 0.0)
         if self._waiting:
@@ -250,7 +250,7 @@ class SmscCore:
         # open mode's strangers are unrestricted accounts: configured owners keep their numbers
         if acc is not None and acc.owns is not None:
             digits = source.lstrip("+")
-            return digits.isdigit() and acc.owns.matches(digits)
+            return digits.isascii() and digits.isdigit() and acc.owns.matches(digits)
         owners = self.owners(source)
         return not owners or acc in owners
 

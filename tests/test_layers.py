@@ -5,8 +5,8 @@ sources is built with ``ast`` (every import statement, also inside functions and
 - lwm2m never imports routing (what both need lives below, e.g. ``lwm2m/binding.py``);
 - the SMS core (``lwm2m_sms/sms``) imports no asyncio and nothing else that does I/O, and
   nothing of the project but itself and ``lwm2m_sms.errors``;
-- the sans-IO cores ``smsc/pdu.py``, ``smsc/session.py`` and ``modems/at.py`` import no
-  asyncio or other I/O module;
+- the sans-IO cores ``smsc/pdu.py``, ``smsc/session.py``, ``modems/at.py`` and
+  ``lwm2m_sms/cluster/handoff.py`` import no asyncio or other I/O module;
 - ``modems`` and ``smsc`` never import each other;
 - nothing outside the command-line package (and the tests of the command line) imports it.
 
@@ -30,7 +30,7 @@ IO_MODULES = (
     "asyncio", "socket", "selectors", "ssl", "select", "threading", "multiprocessing", "subprocess",
     "sqlite3", "serial", "serial_asyncio_fast", "aiocoap", "smpplib", "http", "urllib.request",
 )
-SANS_IO = ("smsc.pdu", "smsc.session", "modems.at")
+SANS_IO = ("smsc.pdu", "smsc.session", "modems.at", "lwm2m_sms.cluster.handoff")
 SMS_CORE = "lwm2m_sms.sms"
 
 

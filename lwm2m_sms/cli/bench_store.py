@@ -3,8 +3,9 @@
 Measures, in this one process on one connection, sequentially (each operation commits on
 its own, as the server does): a registration written through (the upsert of a Register or
 Update), a request queued, a queued request taken and marked answered (the router's send
-path: the lease transaction plus the outcome), and an SMS through the outbox (added, then
-removed once sent). ``--db`` names the store (default: an SQLite file in a temporary
+path: the lease transaction plus the outcome), an SMS through the outbox (added, then
+removed once sent), and an exchange recorded (what a node on a shared PostgreSQL writes
+before each request it sends by SMS: docs/cluster.md; an UNLOGGED table there). ``--db`` names the store (default: an SQLite file in a temporary
 directory, WAL journal); a PostgreSQL URL measures that server, including the round trips
 to it. The rows the bench writes stay: give it a scratch database (the default temporary
 file goes away). Prints figures only; nothing is asserted.
@@ -68,8 +69,13 @@ def run(args: argparse.Namespace) -> int:
                 box.remove(box.add(f"m{i}", "+15550001", b"\x40\x01" * 40).id)
 
             outbox = _per_second("SMS through the outbox (add, remove)", n, through_outbox)
+            exchanges = store.exchanges
+            exchange = _per_second("exchange recorded (a request sent by SMS)", n, lambda i: exchanges.record(
+                owner, f"+1555{i % 1000:04d}", i % 65536, i.to_bytes(4, "big"), request_id=None,
+                expires=time.time() + 660))
+            exchanges.forget(owner)
         finally:
             store.close()
     print(f"store: {store.backend}, register {put:,.0f}/s, queue {add:,.0f}/s,"
-          f" take+mark {take:,.0f}/s, outbox {outbox:,.0f}/s")
+          f" take+mark {take:,.0f}/s, outbox {outbox:,.0f}/s, exchange {exchange:,.0f}/s")
     return 0

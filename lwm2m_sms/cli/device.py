@@ -274,7 +274,7 @@ def _print_operation(args: argparse.Namespace, op: dict[str, Any]) -> int:
 
 
 def _flatten(prefix: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, dict) and value and all(k.isdigit() for k in value) and not set(value) & {"base64", "objlnk"}:
+    if isinstance(value, dict) and value and all(k.isascii() and k.isdigit() for k in value) and not set(value) & {"base64", "objlnk"}:
         out: dict[str, Any] = {}
         for k, v in value.items():
             out.update(_flatten(f"{prefix.rstrip('/')}/{k}", v))

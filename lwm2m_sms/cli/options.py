@@ -22,7 +22,7 @@ _background: set["asyncio.Task[None]"] = set()  # tasks kept alive until they en
 def hostport(text: str) -> tuple[str, int]:
     """argparse type for ``HOST:PORT`` (``[::1]:5683`` too; an empty host is 127.0.0.1)."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 

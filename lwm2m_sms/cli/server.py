@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="SQLite file for this node's held parts of long SMS and dead letters "
                              "(default: --db when it is a file; needed with --db postgresql://... "
                              "and an SMS bearer)")
+    parser.add_argument("--node", default="local", metavar="NAME",
+                        help="this node's name on a shared PostgreSQL --db: one per node, the same "
+                             "across its restarts (default local); docs/cluster.md")
     parser.add_argument("--durability", choices=("normal", "full"), default="normal",
                         help="writes of held SMS parts (--local-db): normal survives kill -9, full a power cut "
                              "too, at an fsync per part (default normal; dead letters are always full)")
@@ -160,6 +163,8 @@ async def run(args: argparse.Namespace) -> int:
         # to this node's own bearer: an SQLite file here even when the store is PostgreSQL.
         return fail(f"--db {db_name}: held SMS parts and dead letters stay on this node:"
                     " give --local-db FILE (an SQLite file) with --smpp or --modem")
+    if not args.node or not args.node.isprintable() or len(args.node) > 64:
+        return fail(f"--node {args.node!r}: a name of 1 to 64 printable characters")
     for option, value in (("--grace", args.grace), ("--udp-window", args.udp_window),
                           ("--sms-window", args.sms_window), ("--queue-ttl", args.queue_ttl),
                           ("--udp-timeout", args.udp_timeout)):
@@ -202,7 +207,7 @@ async def run(args: argparse.Namespace) -> int:
         return fail(str(exc))
     config = GatewayConfig(
         udp=args.udp, msisdn=msisdn, smpp=smpp,
-        modem=modem, db=args.db, local_db=args.local_db,
+        modem=modem, db=args.db, local_db=args.local_db, node=args.node,
         durability=args.durability, site=site,
         policy=PolicySettings(wake_up=args.wake_up, udp_window=args.udp_window, sms_window=args.sms_window,
                               queue_ttl=args.queue_ttl, us_fallback=args.us_fallback,
@@ -242,7 +247,8 @@ async def run(args: argparse.Namespace) -> int:
     print(f"LwM2M server on {gateway.udp_uri}"
           + (" (bootstrap server on /bs)" if bootstrap else "")
           + (f", SMS {msisdn}" if gateway.sms else "")
-          + (f", registrations and queue in {db_name}" if db_name else ""), flush=True)
+          + (f", registrations and queue in {db_name}" if db_name else "")
+          + (f" as node {args.node}" if gateway.bus is not None else ""), flush=True)
     for reg in gateway.server.registrations():
         print(_line("stored", reg), flush=True)
     api = None

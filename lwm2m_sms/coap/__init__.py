@@ -9,7 +9,7 @@ then address peers as ``coap+sms://+15550001/3/0/0``. Importing this package reg
 from .address import SmsAddress
 from .settings import SMS_PART_PAYLOAD, SmsSettings, SmsTuning
 from .stats import Counters, TransportStats
-from .transport import AcceptFilter, SmsMessageManager, SmsSendError, SmsTransport, add_sms_transport
+from .transport import AcceptFilter, ExchangeHook, SmsMessageManager, SmsSendError, SmsTransport, add_sms_transport
 from .uri import SCHEME, parse_sms_peer, register_scheme, sms_uri
 
 register_scheme()
@@ -18,6 +18,7 @@ __all__ = [
     "SCHEME",
     "SMS_PART_PAYLOAD",
     "AcceptFilter",
+    "ExchangeHook",
     "Counters",
     "SmsAddress",
     "SmsMessageManager",

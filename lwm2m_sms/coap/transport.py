@@ -19,6 +19,10 @@ aiocoap's own code. What the SMS transport adds:
   time out.
 * A trust hook (:attr:`SmsTransport.accept_filter`), a drop of SMS payloads that are not
   CoAP, and counters (:meth:`SmsTransport.stats`), logged at shutdown.
+* An exchange hook (:attr:`SmsTransport.exchange_hook`, :class:`ExchangeHook`) for several
+  nodes behind one SMSC account: it hears of every request sent and gets first look at an
+  answer this node's CoAP layer does not know (:mod:`lwm2m_sms.cluster`);
+  :meth:`SmsTransport.inject` takes an answer another node handed over.
 
 Known limits: NSTART is aiocoap's 1, so with the default one-shot CON and its 60 s wait a
 lost SMS holds back further CONs to that peer until the wait ends. aiocoap keeps partial
@@ -31,11 +35,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.parse
-from typing import Callable
+from typing import Callable, Protocol
 
 from aiocoap import Context, Message, error, interfaces
 from aiocoap.numbers import TransportTuning
-from aiocoap.numbers.types import CON
+from aiocoap.numbers.types import ACK, CON, RST
 
 from ..bearer import Bearer, DeliveryOutcome, DeliveryState, InboundSms
 from ..clock import SYSTEM_CLOCK, Clock
@@ -53,6 +57,7 @@ __all__ = [
     "SmsMessageManager",
     "SmsSendError",
     "AcceptFilter",
+    "ExchangeHook",
     "add_sms_transport",
 ]
 
@@ -62,6 +67,21 @@ _PEERS_LOGGED = 20  # per-peer counter lines logged at INFO on shutdown
 
 #: ``accept_filter(remote, message) -> bool``: False drops the message silently.
 AcceptFilter = Callable[[SmsAddress, Message], bool]
+
+
+class ExchangeHook(Protocol):
+    """Several gateway nodes behind one SMSC account (:mod:`lwm2m_sms.cluster`): the
+    transport tells the hook of every request it sends, and asks it about every ACK,
+    Reset or response its CoAP layer does not know (:meth:`SmsTransport.knows`) before
+    aiocoap sees it (deduplication, the Reset to an unknown confirmable response)."""
+
+    def sent(self, transport: "SmsTransport", message: Message) -> None:
+        """``message`` (a request, with its message ID and token) goes out now. Must not block long."""
+
+    async def unmatched(self, transport: "SmsTransport", message: Message, sms: InboundSms) -> bool:
+        """True: the hook took ``message`` (handed it to another node, or dropped it);
+        False: this transport's CoAP layer gets it, as without the hook."""
+        ...
 
 
 class SmsSendError(error.NetworkError, BearerError):
@@ -112,6 +132,7 @@ class SmsTransport(interfaces.MessageInterface):
         self.settings = settings or SmsSettings()
         self.tuning = self.settings.tuning()
         self.accept_filter: AcceptFilter | None = None
+        self.exchange_hook: ExchangeHook | None = None
         self._total = Counters()
         self._peers: dict[str, Counters] = {}
         self._sending: set[asyncio.Task] = set()
@@ -214,6 +235,9 @@ class SmsTransport(interfaces.MessageInterface):
                 f"{self.settings.max_message_size}",
             )
             return
+        hook = self.exchange_hook
+        if hook is not None and message.code.is_request():
+            hook.sent(self, message)  # before the SMS leaves: its answer may reach another node
         self._start_send(remote, message.mid, data)
 
     def _start_send(self, remote: SmsAddress, mid: int, data: bytes) -> None:
@@ -307,6 +331,47 @@ class SmsTransport(interfaces.MessageInterface):
         """The bearer's receive handler (set by :func:`add_sms_transport`): one whole SMS
         payload. Call it yourself when something else owns the bearer's receiver and hands
         CoAP payloads on."""
+        message = self._take(sms)
+        if message is None:
+            return
+        hook = self.exchange_hook
+        if hook is not None and not self.knows(message) and await hook.unmatched(self, message, sms):
+            return  # another node's answer, handed over or dropped by the hook
+        if self._mman is not None:
+            self._mman.dispatch_message(message)
+
+    def inject(self, sms: InboundSms) -> bool:
+        """Take ``sms`` as if the bearer had received it, but never give it to the
+        :attr:`exchange_hook` (another node handed it over: it is this node's). False if
+        it was dropped (not CoAP, untrusted, shut down)."""
+        try:
+            message = self._take(sms)
+        except BearerError:
+            return False
+        if message is None or self._mman is None:
+            return False
+        self._mman.dispatch_message(message)
+        return True
+
+    def knows(self, message: Message) -> bool:
+        """Whether this transport's CoAP layer has the exchange an incoming ``message``
+        belongs to: an ACK or Reset by its message ID, a response by its token. Requests
+        and pings are always its own."""
+        mman = self._mman
+        if mman is None or mman._active_exchanges is None:
+            return True
+        if message.mtype is ACK or message.mtype is RST:
+            if (message.remote, message.mid) in mman._active_exchanges:
+                return True
+            if message.mtype is RST or not message.code.is_response():
+                return False
+        elif not message.code.is_response():
+            return True
+        outgoing = mman.token_manager.outgoing_requests
+        return outgoing is not None and (message.token, message.remote) in outgoing
+
+    def _take(self, sms: InboundSms) -> Message | None:
+        """Decode, trust-check and count one received payload; None if it is dropped."""
         remote = SmsAddress(sms.sender, self, ports=sms.ports)
         # Per-peer counters only for peers whose message is taken: garbage and untrusted
         # senders are counted in the total alone, so they cannot grow the per-peer map.
@@ -323,7 +388,7 @@ class SmsTransport(interfaces.MessageInterface):
                 "from %s: dropped %d octets that are not a CoAP message (%s)",
                 sms.sender, len(sms.payload), exc,
             )
-            return
+            return None
         accept = self.accept_filter
         if accept is not None:
             try:
@@ -334,7 +399,7 @@ class SmsTransport(interfaces.MessageInterface):
             if not accepted:
                 self._total.dropped_untrusted += 1
                 log.info("from %s MID %d: dropped by accept_filter (untrusted)", sms.sender, message.mid)
-                return
+                return None
         c = self._peer(remote)
         c.sms_received += sms.segments
         c.bytes_received += len(sms.payload)
@@ -342,7 +407,7 @@ class SmsTransport(interfaces.MessageInterface):
             counters.messages_received += 1
         message.transport_tuning = self.tuning
         log.debug("from %s MID %d: %r", sms.sender, message.mid, message)
-        self._mman.dispatch_message(message)
+        return message
 
     def on_duplicate(self, message: Message, stored: bytes) -> None:
         """A duplicate of an incoming request (an SMSC retry; RFC 7252 4.5), found by the

@@ -574,6 +574,6 @@ def _path(request: web.Request) -> str:
 
 
 def _int(text: str, name: str, low: int, high: int) -> int:
-    if not text.isdigit() or len(text) > 19 or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or not low <= int(text) <= high:
         raise HttpError(400, f"{name} must be an integer in {low}..{high}")
     return int(text)

@@ -64,7 +64,7 @@ def from_json(value: Any, depth: int = 0) -> Any:
             return ObjLink(pair[0], pair[1])
         out: dict[int, Any] = {}
         for key, item in value.items():
-            if not (isinstance(key, str) and key.isdigit() and len(key) <= 5 and int(key) <= 0xFFFF):
+            if not (isinstance(key, str) and key.isascii() and key.isdigit() and len(key) <= 5 and int(key) <= 0xFFFF):
                 raise BadValue(f"key {str(key)[:20]!r} is not an LwM2M id (0..65535)")
             out[int(key)] = from_json(item, depth + 1)
         return out

@@ -561,7 +561,7 @@ def _instances_of(obj: int, links: list[Link]) -> set[int]:
     ids = set()
     for link in links:
         parts = link.target.strip("/").split("/")
-        if len(parts) == 2 and parts[0] == str(obj) and parts[1].isdigit():
+        if len(parts) == 2 and parts[0] == str(obj) and parts[1].isascii() and parts[1].isdigit():
             ids.add(int(parts[1]))
     return ids
 

@@ -189,6 +189,18 @@ class RequestQueue:
             self._notify(entry)
         return expired
 
+    def take_over(self, dead: str) -> list[QueuedRequest] | None:
+        """Do what node ``dead``'s restart would for what it had on the wire, if it is
+        still dead and no other node has done it (:meth:`lwm2m_sms.store.NodeTable.take_over`;
+        PostgreSQL). Returns the changed requests, or None if there was nothing to do."""
+        changed = self.store.nodes.take_over(dead)
+        if changed is None:
+            return None
+        requests = [_request(r) for r in changed]
+        for entry in requests:
+            self._notify(entry)
+        return requests
+
     def counts(self) -> dict[str, int]:
         return self._table.counts()
 

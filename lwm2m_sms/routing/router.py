@@ -85,12 +85,17 @@ from .trust import TrustPolicy
 
 __all__ = [
     "Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "FailedElsewhere", "NoRoute", "via",
-    "RouterStats",
+    "RouterStats", "SENDING_QUEUED",
 ]
 
 log = logging.getLogger(__name__)
 
 _prefer: contextvars.ContextVar[Optional[Transport]] = contextvars.ContextVar("lwm2m_sms_prefer", default=None)
+#: The id of the queued request whose CoAP request is being sent in this context (set
+#: around ``context.request`` when the router sends from the queue), for whoever records
+#: the exchange (:mod:`lwm2m_sms.cluster`: a dead node's answered request is recorded by
+#: the node the answer reaches).
+SENDING_QUEUED: contextvars.ContextVar[Optional[int]] = contextvars.ContextVar("lwm2m_sms_queued", default=None)
 
 
 @contextlib.contextmanager
@@ -294,6 +299,44 @@ class Router(ServerHooks):
             for _request, deferred, _transport in waiting:
                 deferred.fail(aiocoap.error.LibraryShutdown())
         self._observe_waiting.clear()
+
+    def taken_over(self, requests: "list[QueuedRequest]") -> None:
+        """Another node died with these requests on the wire and this node took them over
+        (:meth:`RequestQueue.take_over`): a POST failed (outcome unknown) fails its waiting
+        caller here, if any; requests queued again are sent now to devices that are awake
+        (woken per the policy otherwise), as any queued work is."""
+        for entry in requests:
+            if entry.state is RequestState.FAILED:
+                self._outcome_unknown(entry)
+                self._tell_origin(entry)  # its caller may wait on a third node
+        for endpoint in sorted({e.endpoint for e in requests if e.state is RequestState.QUEUED}):
+            self._work_known.add(endpoint)
+            if self.server.store.get(endpoint) is not None:
+                self._start_flush(endpoint)
+
+    def answered_elsewhere(self, request_id: int, response: Message) -> None:
+        """The answer to queued request ``request_id`` reached this node after the node
+        that sent it died, and was recorded in the store with its payload
+        (:mod:`lwm2m_sms.cluster`): its caller gets it, here, or on the node that queued it
+        by a ``d`` hint."""
+        fut = self._waiters.get(request_id)
+        if fut is not None:
+            if not fut.done():
+                fut.set_result(response)
+            return
+        self.outcome_recorded(request_id)
+
+    def outcome_recorded(self, request_id: int) -> None:
+        """The outcome of queued request ``request_id`` was recorded in the store by this
+        node outside the router (:mod:`lwm2m_sms.cluster`: the answer or Reset to a dead
+        node's request): wake its caller here, or tell the node that queued it."""
+        entry = self.queue.get(request_id)
+        if entry is None:
+            return
+        if request_id in self._waiters:
+            self._settle(entry)
+        else:
+            self._tell_origin(entry)
 
     def waiting(self, endpoint: str) -> int:
         """How many requests (queued) and observations wait for ``endpoint`` to wake up."""
@@ -544,7 +587,12 @@ class Router(ServerHooks):
         try:
             request.remote = self._address(reg, transport)
             self.stats.count(reg.endpoint, transport)
-            response = await self.context.request(request).response
+            queued = SENDING_QUEUED.set(entry.id)  # the send task aiocoap starts inherits it
+            try:
+                pending = self.context.request(request)
+            finally:
+                SENDING_QUEUED.reset(queued)
+            response = await pending.response
         except Exception as exc:
             if self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc), taken=True):
                 self._tell_origin(entry)
@@ -663,15 +711,20 @@ class Router(ServerHooks):
             self._tell_origin(entry)
             fut = self._waiters.get(entry.id)
             if entry.state is RequestState.FAILED:  # a POST whose sender's lease ended
-                log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
-                if fut is not None and not fut.done():
-                    fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
+                self._outcome_unknown(entry)
                 continue
             self.stats.expired += 1
             log.warning("ep=%s: queued #%d %s expired before the device woke", entry.endpoint, entry.id, entry.path)
             if fut is not None and not fut.done():
                 fut.set_exception(RequestExpired(f"ep={entry.endpoint}: {entry.path} expired in the queue"))
         return expired
+
+    def _outcome_unknown(self, entry: QueuedRequest) -> None:
+        """A POST failed because its sender stopped while it was on the wire."""
+        log.warning("ep=%s: queued #%d %s: %s", entry.endpoint, entry.id, entry.path, entry.detail)
+        fut = self._waiters.get(entry.id)
+        if fut is not None and not fut.done():
+            fut.set_exception(OutcomeUnknown(f"ep={entry.endpoint}: {entry.path}: {entry.detail}"))
 
     # -- wake-up ------------------------------------------------------------------------
 

@@ -54,7 +54,7 @@ class SmsSecurityMode(enum.IntEnum):
 
     @classmethod
     def parse(cls, value: "str | int") -> "SmsSecurityMode":
-        if isinstance(value, str) and not value.isdigit():
+        if isinstance(value, str) and not (value.isascii() and value.isdigit()):
             try:
                 return cls[value.upper()]
             except KeyError:

@@ -13,10 +13,14 @@ its ``Registration`` to and from a :class:`RegistrationRecord`, the router its
 ``QueuedRequest`` to and from a :class:`QueuedRecord`. (Taking the callers' dataclasses
 here would make ``lwm2m`` import ``store`` and ``store`` import ``lwm2m``.)
 
+Several nodes on one PostgreSQL: who owns which CoAP exchange and which nodes share the
+database (:mod:`.exchanges`), liveness and messages between nodes (:mod:`.bus`); the
+hand-off and takeover built on them is :mod:`lwm2m_sms.cluster` (docs/cluster.md), and
+the fleet that every node sees alike (registrations, presence, callers of queued requests)
+is :mod:`lwm2m_sms.routing.fleet` (docs/store.md).
+
 Known limits: calls are synchronous, one round trip each, made from the event loop;
-dead letters and security contexts are not kept here yet; what several nodes need beyond
-leases and row locks (handing responses to the exchange's owner, presence across nodes)
-is not built yet (docs/store.md).
+dead letters and security contexts are not kept here yet.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ from .migrations import migrate
 from .records import (
     LocationTaken, OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState, StoreError,
 )
+from .exchanges import ExchangeRecord, ExchangeTable, NodeTable
 from .tables import OutboxTable, RegistrationTable, RequestTable
 
 __all__ = [
     "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "LocationTaken", "RegistrationRecord",
     "QueuedRecord", "RequestState", "OutboxRecord", "RegistrationTable", "RequestTable",
-    "OutboxTable",
+    "OutboxTable", "ExchangeRecord", "ExchangeTable", "NodeTable",
 ]
 
 _POSTGRES = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
@@ -57,6 +62,9 @@ class Store:
             raise
         self.registrations = RegistrationTable(db)
         self.requests = RequestTable(db, clock)
+        #: several nodes on one database (PostgreSQL): :mod:`.exchanges`
+        self.exchanges = ExchangeTable(db)
+        self.nodes = NodeTable(db, self.requests, self.exchanges)
 
     @property
     def name(self) -> str:

@@ -44,7 +44,7 @@ from .records import StoreError
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["NodeBus", "BusMessage", "MAX_PAYLOAD", "lock_key"]
+__all__ = ["NodeBus", "BusMessage", "MAX_PAYLOAD", "lock_key", "LOCK_SPACE", "HELD_LOCKS_SQL"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,14 @@ log = logging.getLogger(__name__)
 MAX_PAYLOAD = 7_900
 #: The first half of every node's advisory lock (the second is a hash of its name); the
 #: migrations' lock is a one-argument lock and cannot collide with these.
-_LOCK_SPACE = 0x6C776D32  # "lwm2"
+_LOCK_SPACE = LOCK_SPACE = 0x6C776D32  # "lwm2"
+#: The node locks held now among some keys (``?``: :data:`LOCK_SPACE`, an array of
+#: :func:`lock_key` values): the one liveness query, for the bus and for the store's
+#: takeover of a dead node's work (:mod:`.exchanges`), which runs it in its transaction.
+HELD_LOCKS_SQL = (
+    "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = ?"
+    " AND objsubid = 2 AND granted AND objid = ANY(?)"
+)
 _BROADCAST = "lwm2m_sms"
 _QUEUE_LIMIT = 10_000
 _RECONNECT_MIN, _RECONNECT_MAX = 0.5, 30.0
@@ -184,11 +191,7 @@ class NodeBus:
         conn = self._sender
         if conn is None or conn.closed:
             raise StoreError(self.name, "node bus not started")
-        cur = await conn.execute(
-            "SELECT objid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
-            " AND objsubid = 2 AND granted AND objid = ANY(%s)",
-            (_LOCK_SPACE, list(wanted)),
-        )
+        cur = await conn.execute(HELD_LOCKS_SQL.replace("?", "%s"), (_LOCK_SPACE, list(wanted)))
         return {wanted[int(row[0])] for row in await cur.fetchall()}
 
     async def flushed(self) -> None:

@@ -51,6 +51,17 @@ MIGRATIONS = (
         "ALTER TABLE outbox ADD COLUMN pid INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE outbox ADD COLUMN dcs INTEGER NOT NULL DEFAULT 4",
     )),
+    # One node per SQLite file: the tables exist for a schema that means the same on both
+    # engines; nothing writes them (store/exchanges.py).
+    Migration(4, "exchange ownership and gateway nodes (several nodes on one database)", (
+        "CREATE TABLE exchanges (owner TEXT NOT NULL, peer TEXT NOT NULL,"
+        " mid INTEGER NOT NULL, token BLOB NOT NULL, request_id INTEGER,"
+        " expires REAL NOT NULL, PRIMARY KEY (owner, peer, mid))",
+        "CREATE INDEX exchanges_by_mid ON exchanges (peer, mid)",
+        "CREATE INDEX exchanges_by_token ON exchanges (peer, token)",
+        "CREATE INDEX exchanges_by_expiry ON exchanges (expires)",
+        "CREATE TABLE nodes (name TEXT PRIMARY KEY, joined REAL NOT NULL)",
+    )),
     Migration(5, "queued requests name the node whose caller waits and keep the answer", (
         "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
         "ALTER TABLE queued_requests ADD COLUMN response_payload BLOB NOT NULL DEFAULT X''",

@@ -325,16 +325,17 @@ class RequestTable:
             self._requeue_lapsed(now)
         return sorted((_queued(r) for r in expired + failed), key=lambda r: r.id)
 
-    def recover(self, owner: str) -> list[QueuedRecord]:
+    def recover(self, owner: str, *, why: str = "the server stopped") -> list[QueuedRecord]:
         """At start: what ``owner`` (or a version without leases) had on the wire when it
-        stopped. GET, PUT, DELETE are queued again; a POST is failed (outcome unknown).
-        Returns the changed requests with their new state."""
+        stopped (``why``, for the failed requests' detail; another node taking a dead
+        node's work over says so). GET, PUT, DELETE are queued again; a POST is failed
+        (outcome unknown). Returns the changed requests with their new state."""
         mine = "state = 'sent' AND (owner = ? OR owner IS NULL)"
         with self._db.transaction():
             failed = self._db.execute(
                 f"UPDATE queued_requests SET state = 'failed', detail = ?"
                 f" WHERE {mine} AND code = ? RETURNING {_Q_COLUMNS}",
-                (_OUTCOME_UNKNOWN.format(why="the server stopped"), owner, POST),
+                (_OUTCOME_UNKNOWN.format(why=why), owner, POST),
             ).rows
             requeued = self._db.execute(
                 "UPDATE queued_requests SET state = 'queued', owner = NULL, lease_until = NULL"

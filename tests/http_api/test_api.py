@@ -27,6 +27,9 @@ async def test_devices_list_filter_and_one_device(rig):
     assert {"path": "/3/0", "attributes": {}} in one["objects"]
     missing = await rig.get("/api/devices/nobody", status=404)
     assert "nobody" in missing["error"]
+    for bad in ("\u00b2", "-1", "x", "1" * 20):  # "²" passes str.isdigit(), not int()
+        refused = await rig.get("/api/devices", status=400, params={"limit": bad})
+        assert "limit must be an integer" in refused["error"]
 
 
 async def test_read_over_sms_says_code_value_bearer_and_sms_count(rig):

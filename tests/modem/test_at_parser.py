@@ -7,6 +7,7 @@ responses on purpose, as modems do when an SMS arrives while a command runs.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, strategies as st
 
 from lwm2m_sms.errors import DecodeError
@@ -218,3 +219,12 @@ def test_quoted_and_padded_pdu_lines_lose_their_quotes():
     events = run(p, f'+CMGL: 1,0,,24\r\n"{pdu}"\r\n+CMGL: 2,0,,24\r\n  {pdu}   \r\nOK\r\n'.encode(), chunk=5)
     assert events == [Info("+CMGL: 1,0,,24", pdu), Info("+CMGL: 2,0,,24", pdu), Final("OK")]
     assert run(p, f'+CMT: ,24\r\n" {pdu} "\r\n'.encode()) == [Urc("+CMT", ",24", "+CMT: ,24", pdu)]
+
+
+@pytest.mark.parametrize("line", [b"+CMS ERROR: \xb2\r\n", b"+CME ERROR: \xb9\xb3\r\n"])
+def test_an_error_code_of_latin1_digits_is_text_not_a_crash(line):
+    # "²".isdigit() is True but int("²") raises: only ASCII digits are a code
+    parser = AtParser()
+    parser.command_sent("AT+CMGD=1")
+    (final,) = run(parser, line)
+    assert isinstance(final, Final) and final.code is None

@@ -17,7 +17,6 @@ from typing import AsyncIterator
 import pytest
 
 from lwm2m_sms.coap.settings import SmsSettings
-from lwm2m_sms.lwm2m.exceptions import DeviceUnreachable
 from lwm2m_sms.lwm2m.results import ReadResult
 from lwm2m_sms.gateway import Device, Gateway, smpp_bearer, start_device, start_server
 from smsc.config import Account, SmscConfig
@@ -135,17 +134,16 @@ async def test_the_caller_gets_the_answer_when_the_device_wakes_on_the_other_nod
 
 
 @pytest.mark.parametrize("two_nodes", ["round_robin"], indirect=True)
-@pytest.mark.xfail(strict=True, raises=DeviceUnreachable, reason=(
-    "no exchange hand-off between nodes yet (issue 17 item 2): the SMSC alternates the"
-    " account's MO traffic between the two binds, so the answer to one of node 1's two Reads"
-    " reaches node 2, whose CoAP layer knows no such exchange and drops it; node 1's request"
-    " times out (ack_timeout, no retransmission over SMS) and the caller gets DeviceUnreachable"))
 async def test_a_read_whose_answer_the_smsc_hands_to_the_other_node_completes(
         two_nodes: tuple[TwoNodes, Gateway, Gateway]) -> None:
+    """The SMSC alternates the account's MO traffic between the two binds, so the answer to
+    one of node 1's two Reads reaches node 2, which finds node 1 as the exchange's owner
+    in the store and hands the answer over (lwm2m_sms.cluster)."""
     rig, first, second = two_nodes
     for _ in range(2):  # the device is awake after its Register: node 1 sends at once
         result = await asyncio.wait_for(first.server.read(EP, "/3/0/0"), 10)
         assert result.value
+    assert second.cluster is not None and second.cluster.stats.handed_over == 1
 
 
 @pytest.fixture
