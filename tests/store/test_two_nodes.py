@@ -6,7 +6,9 @@ after it and loads the registration from the database (later changes reach it by
 fleet's hints: tests/store/test_fleet.py). The SMSC gives the account's MO traffic to its
 first bind (``mo_distribution = "first"``), so the test chooses which node the device's
 Update (its wake-up) reaches; the operator's request is always queued at the other node or
-at that one. The SMS wake-up test has a UQS device, registered at node 1 over UDP.
+at that one. The SMS wake-up test has a UQS device, registered at node 1 over UDP; the
+presence test starts both nodes before the device registers, so node 2 hears that it is
+awake.
 """
 
 from __future__ import annotations
@@ -193,3 +195,42 @@ async def test_the_sms_wake_up_from_the_other_node(
     sender = first if update_at == "node 1" else second
     assert sender.router.stats.flushed == 1
     assert sender.router.stats.per_endpoint[EP]["udp"] == 1
+
+
+@pytest.fixture
+async def both_up(pg_url: str) -> AsyncIterator[tuple[TwoNodes, Gateway, Gateway]]:
+    """The SMSC, node 1, node 2, then the SQ device: its Register reaches node 1 (the
+    account's first bind) while node 2 listens on the bus."""
+    rig = TwoNodes()
+    try:
+        rig.smsc = SimulatedSmsc(SmscConfig(
+            accounts=[Account("gateway", "gpw", address_range=SERVER.lstrip("+"), mo_distribution="first"),
+                      Account("devices", "dpw", address_range=r"^15550[1-9]\d*")],
+            retry_min=0.05, retry_max=0.2))
+        await rig.smsc.start("127.0.0.1", 0)
+        first = await rig.node(pg_url)
+        second = await rig.node(pg_url)
+        dev_link = await smpp_bearer(rig.smsc.port, "devices", DEVICE, DEVICE, password="dpw")
+        rig.links.append(dev_link)
+        rig.device = await start_device(EP, "SQ", server_uri=first.sms_uri, server_msisdn=SERVER,
+                                        bearer=dev_link, udp=False, sms_settings=SETTINGS)
+        yield rig, first, second
+    finally:
+        await rig.close()
+
+
+async def test_a_device_awake_on_one_node_is_reached_at_once_from_the_other(
+        both_up: tuple[TwoNodes, Gateway, Gateway]) -> None:
+    """The SQ device registered at node 1 by SMS: node 2 holds it awake too (node 1's hint
+    with its window) and sends an operator's Read at once over its own bind instead of
+    queueing it; the answer comes back through node 1's bind, which hands it over."""
+    rig, first, second = both_up
+    assert rig.device is not None
+    await until(lambda: (r := second.server.store.get(EP)) is not None and second.router.route(r).now,
+                what="node 2 knows the device is awake")
+    before = rig.device.client.stats["requests"]
+    result = await asyncio.wait_for(second.server.read(EP, "/3/0/0"), 10)
+    assert result.value
+    assert rig.device.client.stats["requests"] - before == 1
+    assert second.router.stats.queued == 0 and (sent(first), sent(second)) == (0, 1)
+    assert first.cluster is not None and first.cluster.stats.handed_over == 1
