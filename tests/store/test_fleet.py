@@ -418,3 +418,36 @@ async def test_work_queued_on_one_node_goes_out_when_the_device_leaves_queue_mod
     assert requests(dev) - before == 1
     sender = first if hint == "with the hint" else second
     assert sender.router.stats.flushed == 1
+
+
+@pytest.mark.parametrize("outcome", ["answered", "reset"])
+async def test_an_outcome_recorded_outside_the_router_reaches_the_caller_on_another_node(
+        rig: Rig, outcome: str) -> None:
+    """What the cluster does with the answer to a dead node's request that reaches this
+    node (lwm2m_sms.cluster): it records the outcome and tells the router, which tells the
+    node whose caller waits."""
+    from aiocoap import Message
+    from aiocoap.numbers.codes import Code
+
+    from lwm2m_sms.routing import FailedElsewhere
+    from lwm2m_sms.store import RequestState
+
+    first, second = await rig.node(), await rig.node()
+    await rig.device(first, "UQ")
+    await until(lambda: held(second) is not None, what="node 2 has the device")
+    asleep(rig)
+    task = asyncio.create_task(second.server.read(EP, "/3/0/0"))
+    await until(lambda: second.router.queue.counts().get("queued") == 1, what="the Read queued")
+    (queued,) = second.router.queue.pending(EP)
+    if outcome == "answered":
+        assert first.router.queue.mark(queued.id, RequestState.ANSWERED, response_code=69,
+                                       response_payload=b"lwm2m-sms", response_format=0)
+        first.router.answered_elsewhere(queued.id, Message(code=Code.CONTENT, payload=b"lwm2m-sms"))
+        assert (await asyncio.wait_for(task, 10)).value == "lwm2m-sms"
+    else:
+        assert first.router.queue.mark(queued.id, RequestState.FAILED, detail="Reset by the device")
+        first.router.outcome_recorded(queued.id)
+        with pytest.raises(DeviceUnreachable) as info:
+            await asyncio.wait_for(task, 10)
+        assert isinstance(info.value.cause, FailedElsewhere) and "Reset" in str(info.value.cause)
+    assert second.router.fleet is not None and second.router.fleet.stats["d_in"] == 1
