@@ -95,6 +95,12 @@ async def test_register_update_and_deregister_on_one_node_are_live_on_the_other(
     first, second = await rig.node(), await rig.node()
     seen = Seen()
     second.server.add_hooks(seen)
+    from lwm2m_sms.http.events import EventHub
+
+    events = EventHub()  # the operator's event stream at node 2 shows them too
+    published: list[str] = []
+    events.listeners.append(lambda event: published.append(event.type))
+    second.server.add_hooks(events)
     dev = await rig.device(first)
     await until(lambda: held(second) is not None, what="node 2 holds the Register made at node 1")
     assert held(second) == held(first)
@@ -111,6 +117,8 @@ async def test_register_update_and_deregister_on_one_node_are_live_on_the_other(
     await until(lambda: held(second) is None, what="the De-register seen at node 2")
     assert [r.endpoint for r in seen.removed] == [EP]
     assert second.server.registrations() == [] and second.bus is not None
+    assert published[0] == "changed" and published[-1] == "removed"
+    assert set(published) == {"changed", "removed"}
     assert second.router.fleet is not None and second.router.fleet.stats["r_in"] >= 3
 
 
