@@ -16,8 +16,6 @@ caller), none left queued or sent.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sys
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -31,15 +29,16 @@ from lwm2m_sms.gateway import Device, Gateway, smpp_bearer, start_device, start_
 from lwm2m_sms.routing.router import OutcomeUnknown
 from lwm2m_sms.store import RequestState, open_store
 from lwm2m_sms.store.bus import LOCK_SPACE, _signed, lock_key
-from smsc.config import Account, SmscConfig
 from smsc.link import SmppBearer
 from smsc.server import SimulatedSmsc
 
+from child_process import ChildProcess
 from waiting import until
 
-SERVER = "+15550000"
+from .nodes import SERVER, cluster_smsc
+
+
 DEVICES = ["+15550101", "+15550102", "+15550103"]
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class HeldAnswers:
@@ -83,48 +82,14 @@ class Executions:
         return len(self.mids)
 
 
-class NodeProcess:
-    def __init__(self, *args: str) -> None:
-        self.args = args
-        self.proc: asyncio.subprocess.Process | None = None
-        self.lines: list[str] = []
-
-    async def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lwm2m_sms.cli", "server", *self.args,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env)
-        assert self.proc.stdout is not None
-        while True:
-            line = (await asyncio.wait_for(self.proc.stdout.readline(), 60)).decode()
-            self.lines.append(line)
-            assert line, "node A exited:\n" + "".join(self.lines)
-            if line.startswith("LwM2M server on"):
-                break
-        self._drain = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for line in self.proc.stdout:
-            self.lines.append(line.decode())
-
-    async def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        assert await self.proc.wait() == -signal.SIGKILL
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            await self.kill9()
+def node_process(*args: str) -> ChildProcess:
+    """``lwm2m-sms server ARGS`` in a process of its own: ready once it prints its start line."""
+    return ChildProcess([sys.executable, "-m", "lwm2m_sms.cli", "server", *args], ready="LwM2M server on")
 
 
 @pytest.fixture
 async def smsc() -> AsyncIterator[SimulatedSmsc]:
-    server = SimulatedSmsc(SmscConfig(
-        accounts=[Account("gateway", "gpw", address_range=SERVER.lstrip("+"), mo_distribution="first"),
-                  Account("devices", "dpw", address_range=r"^15550[1-9]\d*")],
-        retry_min=0.05, retry_max=0.2))
-    await server.start("127.0.0.1", 0)
+    server = await cluster_smsc("first")
     try:
         yield server
     finally:
@@ -150,7 +115,7 @@ async def test_kill9_of_a_node_with_requests_in_flight(smsc: SimulatedSmsc, pg_u
     the GETs are sent again. Before (B checks the other nodes only when the test says),
     B finds A dead and records each answer as its request's outcome: nothing is sent
     again and no outcome is unknown."""
-    node_a = NodeProcess("--udp", "127.0.0.1:0", "--db", pg_url, "--node", "A", "--local-db",
+    node_a = node_process("--udp", "127.0.0.1:0", "--db", pg_url, "--node", "A", "--local-db",
                          str(tmp_path / "a.sqlite"), "--smpp", f"127.0.0.1:{smsc.port}", "--system-id",
                          "gateway", "--password", "gpw", "--msisdn", SERVER, "--smpp-wait", "30")
     links: list[SmppBearer] = []

@@ -20,45 +20,21 @@ import pytest
 
 from lwm2m_sms.coap.settings import SmsSettings
 from lwm2m_sms.lwm2m.results import ReadResult
-from lwm2m_sms.gateway import Device, Gateway, smpp_bearer, start_device, start_server
-from smsc.config import Account, SmscConfig
-from smsc.link import SmppBearer
-from smsc.server import SimulatedSmsc
+from lwm2m_sms.gateway import Gateway, start_device
 
 from waiting import until
 
-SERVER, DEVICE = "+15550000", "+15550101"
+from .nodes import SERVER, NodesRig
+
 EP = "dev-SQ"
 # The device answers at once; a request whose answer went to the other node fails after
 # ack_timeout instead of the default minute.
 SETTINGS = SmsSettings(ack_timeout=2.0)
 
 
-class TwoNodes:
+class TwoNodes(NodesRig):
     def __init__(self) -> None:
-        self.smsc: SimulatedSmsc | None = None
-        self.links: list[SmppBearer] = []
-        self.nodes: list[Gateway] = []
-        self.device: Device | None = None
-
-    async def node(self, db: str) -> Gateway:
-        assert self.smsc is not None
-        link = await smpp_bearer(self.smsc.port, "gateway", SERVER, SERVER, password="gpw")
-        self.links.append(link)
-        gw = await start_server(bearers=[link], db=db, sms_settings=SETTINGS,
-                                node=f"node{len(self.nodes) + 1}")
-        self.nodes.append(gw)
-        return gw
-
-    async def close(self) -> None:
-        if self.device is not None:
-            await self.device.close(deregister=False)
-        for gw in self.nodes:
-            await gw.close()
-        for link in self.links:
-            await link.close()
-        if self.smsc is not None:
-            await self.smsc.close()
+        super().__init__(SETTINGS)
 
 
 @pytest.fixture
@@ -68,14 +44,9 @@ async def two_nodes(request: pytest.FixtureRequest, pg_url: str) -> AsyncIterato
     distribution = getattr(request, "param", "first")
     rig = TwoNodes()
     try:
-        rig.smsc = SimulatedSmsc(SmscConfig(
-            accounts=[Account("gateway", "gpw", address_range=SERVER.lstrip("+"), mo_distribution=distribution),
-                      Account("devices", "dpw", address_range=r"^15550[1-9]\d*")],
-            retry_min=0.05, retry_max=0.2))
-        await rig.smsc.start("127.0.0.1", 0)
+        await rig.start_smsc(distribution)
         first = await rig.node(pg_url)
-        dev_link = await smpp_bearer(rig.smsc.port, "devices", DEVICE, DEVICE, password="dpw")
-        rig.links.append(dev_link)
+        dev_link = await rig.open_device_link()
         rig.device = await start_device(EP, "SQ", server_uri=first.sms_uri, server_msisdn=SERVER,
                                         bearer=dev_link, udp=False, sms_settings=SETTINGS)
         await until(lambda: EP in {r.endpoint for r in first.server.registrations()}, what="Register at node 1")
@@ -154,14 +125,9 @@ async def uqs_nodes(pg_url: str) -> AsyncIterator[tuple[TwoNodes, Gateway, Gatew
     registration), node 2. MO SMS go to node 1's bind."""
     rig = TwoNodes()
     try:
-        rig.smsc = SimulatedSmsc(SmscConfig(
-            accounts=[Account("gateway", "gpw", address_range=SERVER.lstrip("+"), mo_distribution="first"),
-                      Account("devices", "dpw", address_range=r"^15550[1-9]\d*")],
-            retry_min=0.05, retry_max=0.2))
-        await rig.smsc.start("127.0.0.1", 0)
+        await rig.start_smsc("first")
         first = await rig.node(pg_url)
-        dev_link = await smpp_bearer(rig.smsc.port, "devices", DEVICE, DEVICE, password="dpw")
-        rig.links.append(dev_link)
+        dev_link = await rig.open_device_link()
         rig.device = await start_device(EP, "UQS", server_uri=first.udp_uri, server_msisdn=SERVER,
                                         bearer=dev_link, sms_settings=SETTINGS, time_resolution=0.05)
         second = await rig.node(pg_url)
@@ -203,15 +169,10 @@ async def both_up(pg_url: str) -> AsyncIterator[tuple[TwoNodes, Gateway, Gateway
     account's first bind) while node 2 listens on the bus."""
     rig = TwoNodes()
     try:
-        rig.smsc = SimulatedSmsc(SmscConfig(
-            accounts=[Account("gateway", "gpw", address_range=SERVER.lstrip("+"), mo_distribution="first"),
-                      Account("devices", "dpw", address_range=r"^15550[1-9]\d*")],
-            retry_min=0.05, retry_max=0.2))
-        await rig.smsc.start("127.0.0.1", 0)
+        await rig.start_smsc("first")
         first = await rig.node(pg_url)
         second = await rig.node(pg_url)
-        dev_link = await smpp_bearer(rig.smsc.port, "devices", DEVICE, DEVICE, password="dpw")
-        rig.links.append(dev_link)
+        dev_link = await rig.open_device_link()
         rig.device = await start_device(EP, "SQ", server_uri=first.sms_uri, server_msisdn=SERVER,
                                         bearer=dev_link, udp=False, sms_settings=SETTINGS)
         yield rig, first, second
