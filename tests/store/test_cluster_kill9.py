@@ -37,7 +37,6 @@ from waiting import until
 
 from .nodes import SERVER, cluster_smsc
 
-
 DEVICES = ["+15550101", "+15550102", "+15550103"]
 
 
