@@ -303,7 +303,8 @@ class Gateway:
             server.start(context)
             self._server = server
             router = Router(server, context, sms=self.sms[0] if self.sms else None, queue=queue,
-                            trust=TrustPolicy(register_allow_list=allow), policy=cfg.policy)
+                            trust=TrustPolicy(register_allow_list=allow), policy=cfg.policy,
+                            bus=self.bus)
             for extra in self.sms[1:]:
                 extra.accept_filter = router.accept_sms
             if self.bus is not None:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sys
 
-import pytest
 
+from child_process import ChildProcess
 from lwm2m_sms.bearer import DeliveryState, LoopbackBearer, LoopbackNetwork, SmsSegment
 from lwm2m_sms.sms.address import parse_msisdn
 from lwm2m_sms.sms.segmentation import split
@@ -23,30 +22,9 @@ SCRIPT = os.path.join(os.path.dirname(__file__), "receiver_process.py")
 PAYLOAD = bytes(range(256)) + b"\x5a" * 100  # 356 octets: 3 parts
 
 
-class Receiver:
+def receiver(*args: str) -> ChildProcess:
     """The gateway process: started, killed with SIGKILL, started again on the same files."""
-
-    def __init__(self, *args: str) -> None:
-        self.args = args
-        self.proc: asyncio.subprocess.Process | None = None
-
-    async def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(SCRIPT)))
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, SCRIPT, *self.args, stdout=asyncio.subprocess.PIPE, env=env,
-        )
-        assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
-        assert line.strip() == b"ready", line
-
-    async def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        assert await self.proc.wait() == -signal.SIGKILL
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            await self.kill9()
+    return ChildProcess([sys.executable, SCRIPT, *args], ready="ready", timeout=30)
 
 
 def received(out: str) -> list[bytes]:
@@ -67,7 +45,7 @@ async def test_kill9_between_parts_on_the_modem_path(tmp_path):
     emu = ModemEmulator(EmulatorCore(GATEWAY), link, link_path=str(tmp_path / "ttyEMU"))
     await emu.start()
     out, db = str(tmp_path / "received"), str(tmp_path / "gateway.db")
-    gw = Receiver("--modem", emu.path, "--msisdn", GATEWAY, "--db", db, "--out", out)
+    gw = receiver("--modem", emu.path, "--msisdn", GATEWAY, "--db", db, "--out", out)
     parts = split(PAYLOAD, 0x42)
     try:
         await gw.start()
@@ -100,7 +78,7 @@ async def test_kill9_between_parts_on_the_smpp_path(tmp_path):
     await device.start()
     await device.wait_bound(10)
     out, db = str(tmp_path / "received"), str(tmp_path / "gateway.db")
-    gw = Receiver("--smpp", str(smsc.port), "--msisdn", GATEWAY, "--db", db, "--out", out)
+    gw = receiver("--smpp", str(smsc.port), "--msisdn", GATEWAY, "--db", db, "--out", out)
     parts = split(PAYLOAD, 0x43)
 
     async def send(part) -> None:
@@ -136,8 +114,8 @@ async def test_without_the_kill_the_same_sequence_needs_no_store(tmp_path):
     await emu.start()
     out = str(tmp_path / "received")
     parts = split(PAYLOAD, 0x44)
-    first = Receiver("--modem", emu.path, "--msisdn", GATEWAY, "--db", str(tmp_path / "a.db"), "--out", out)
-    second = Receiver("--modem", emu.path, "--msisdn", GATEWAY, "--db", str(tmp_path / "b.db"), "--out", out)
+    first = receiver("--modem", emu.path, "--msisdn", GATEWAY, "--db", str(tmp_path / "a.db"), "--out", out)
+    second = receiver("--modem", emu.path, "--msisdn", GATEWAY, "--db", str(tmp_path / "b.db"), "--out", out)
     try:
         await first.start()
         await device.send_segment(SmsSegment(parse_msisdn(DEVICE), parse_msisdn(GATEWAY), parts[0]))

@@ -18,6 +18,7 @@ BENCHES: dict[str, tuple[str, str]] = {
     "api": ("bench_api", "reads through the HTTP API beside the same reads through the Python API, by SMS"),
     "clients": ("bench_clients", "many simulated LwM2M devices in one process: Register rate, memory per device"),
     "store": ("bench_store", "one store operation (Register write, queue, take, outbox) on SQLite or PostgreSQL"),
+    "fleet-sync": ("bench_fleet_sync", "two nodes on PostgreSQL: how fast one takes in the other's registrations from hints, memory per copy"),
     "secure": ("bench_secure", "SMS per handshake and per read for NoSec, DTLS, secured packet and OSCORE"),
 }
 

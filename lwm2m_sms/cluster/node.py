@@ -295,12 +295,17 @@ class ClusterNode:
             state, code, detail = RequestState.FAILED, None, f"Reset by the device (answer reached node {self.node})"
         else:
             state, code, detail = RequestState.ANSWERED, int(message.code), ""
+        cf = message.opt.content_format
+        # The whole answer goes into the row: the caller may wait on a third node (routing.fleet).
         changed = self.store.requests.mark(decision.request_id, state, response_code=code, detail=detail,
-                                           owner=decision.owner)
+                                           owner=decision.owner, response_payload=message.payload,
+                                           response_format=int(cf) if cf is not None else None)
         if changed:
             self.stats.outcomes += 1
             if state is RequestState.ANSWERED:
                 self.router.answered_elsewhere(decision.request_id, message)
+            else:
+                self.router.outcome_recorded(decision.request_id)
             log.warning("from %s MID %d: %s: recorded %s %s", peer, message.mid, decision.reason,
                         state.value, message.code)
         else:

@@ -153,6 +153,15 @@ class EventHub(ServerHooks):
         self.last_seen.pop(registration.endpoint, None)
         self._registration("expire", registration)
 
+    def on_changed_elsewhere(self, registration: Registration) -> None:
+        # Another node on the shared store took its Register or Update: whether it was a
+        # Register this node cannot tell, so the event says what it knows.
+        self._registration("changed", registration)
+
+    def on_removed_elsewhere(self, registration: Registration) -> None:
+        self.last_seen.pop(registration.endpoint, None)
+        self._registration("removed", registration)
+
     def on_message_from(self, registration: Registration) -> None:
         self.last_seen[registration.endpoint] = self.clock()
 

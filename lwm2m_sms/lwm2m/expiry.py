@@ -12,7 +12,11 @@ against the registration it names (gone, or its deadline moved: skip it). So the
 hold more entries than there are registrations; :meth:`ExpiryQueue.needs_rebuild` says when
 the stale ones outnumber the live ones, and :meth:`ExpiryQueue.rebuild` starts again from the
 registrations themselves, which keeps the heap within a constant factor of the fleet.
-Times are whatever the caller passes in (the server: its clock's wall seconds).
+Times are whatever the caller passes in (the server: its clock's wall seconds). With several
+nodes on one store, a due entry is only a reason to look: the server deletes the
+registration's row only if no other node has changed it since (see
+:meth:`~lwm2m_sms.lwm2m.server.Lwm2mServer.expire_due`), and a hint that moves a deadline
+schedules the new one here like an Update does.
 """
 
 from __future__ import annotations

@@ -26,6 +26,20 @@ path that stores a registration with a new lifetime or ``updated_at`` calls
 ``_schedule_expiry`` (Register and Update do); the registrations a persistent store brings
 back are scheduled at :meth:`Lwm2mServer.start`.
 
+Several nodes on one store: the store's registrations are the truth and this core's a copy
+that it keeps current. A miss in memory reads the store (:meth:`Lwm2mServer.registration`,
+the location of an Update or De-register), so a node serves a device whose Register another
+node took a moment ago (for an Update or De-register at most ``location_reads`` reads a
+second, 100 by default: anyone on UDP can send one to any location, and past the budget a
+location not held is 4.04 unread; ``location_misses`` counts both); :meth:`Lwm2mServer.refresh` brings given endpoints up to the store
+(the other nodes' hints call it: :mod:`lwm2m_sms.routing.fleet`) and
+:meth:`Lwm2mServer.resync` the whole copy; ``on_changed_elsewhere`` and
+``on_removed_elsewhere`` tell the hooks. Expiry deletes a row only while it is unchanged
+(same location, lifetime and ``updated_at``): one that another node has updated is read
+back with its new deadline, one another node removed is dropped. A Register draws its
+location again when it is taken (another endpoint's, on this node or in the store's unique
+index).
+
 Cancel Observation is active (RFC 7641 section 3.6: a NON GET with the observation's token
 and Observe=1 goes to the device at once: one SMS, no ACK) and reactive (a Reset answers any later
 notification, NON ones too: see :mod:`lwm2m_sms.coap.observe`). The deregistration goes
@@ -70,6 +84,7 @@ from .registration import (
 )
 from .results import ReadResult
 from .store import MemoryRegistrationStore, RegistrationStore
+from ..store import LocationTaken
 
 __all__ = [
     "RequestSender", "ObserveRequest", "DirectSender", "ServerHooks", "Lwm2mServer", "Observation", "ReadResult",
@@ -79,6 +94,36 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 DEFAULT_GRACE = 93.0
+#: Draws of a new location before a Register is refused (5.03): 40 random bits each, so a
+#: second draw is already rare with a fleet of millions.
+_LOCATION_TRIES = 4
+
+
+class _Budget:
+    """A token bucket: ``rate`` takes per second, as many at once (sans-IO: time in)."""
+
+    __slots__ = ("rate", "tokens", "at")
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.at: Optional[float] = None
+
+    def take(self, now: float) -> bool:
+        if self.at is not None:
+            self.tokens = min(self.rate, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def _changed(held: Registration, stored: Registration) -> bool:
+    return (held.location, held.lifetime, held.updated_at, held.binding, held.sms, held.remote_uri,
+            held.root_path, held.objects) != (
+        stored.location, stored.lifetime, stored.updated_at, stored.binding, stored.sms,
+        stored.remote_uri, stored.root_path, stored.objects)
 
 
 class ObserveRequest(Protocol):
@@ -148,6 +193,14 @@ class ServerHooks:
     def on_updated(self, registration: Registration) -> None: ...
     def on_deregistered(self, registration: Registration) -> None: ...
     def on_expired(self, registration: Registration) -> None: ...
+
+    def on_changed_elsewhere(self, registration: Registration) -> None:
+        """Another node on the shared store registered or updated this device (this node
+        read it from the store: :meth:`Lwm2mServer.refresh`, or a miss in memory)."""
+
+    def on_removed_elsewhere(self, registration: Registration) -> None:
+        """The device is no longer registered: another node took its De-register or
+        expired it (this node found its row gone)."""
     def on_message_from(self, registration: Registration) -> None: ...
 
 
@@ -307,6 +360,7 @@ class Lwm2mServer:
         accepted_versions: Iterable[str] = (DEFAULT_VERSION,),
         request_timeout: Optional[float] = None,
         limits: RegistrationLimits = RegistrationLimits(),
+        location_reads: float = 100.0,
     ):
         self.store = store if store is not None else MemoryRegistrationStore()
         self.sender = sender
@@ -325,6 +379,13 @@ class Lwm2mServer:
         self._expiry = ExpiryQueue()
         self._expiry_armed = float("-inf")  # wall time the expiry task sleeps until
         self._tasks: set[asyncio.Task[None]] = set()
+        # An Update or De-register for a location not held here reads the store (another
+        # node's Register a moment ago), at most ``location_reads`` per second: anyone on
+        # UDP can send them, and each read is a round trip to the database.
+        self._location_reads = _Budget(location_reads)
+        #: Updates and De-registers for a location not held here: ``read`` from the
+        #: store, ``skipped`` (over the budget: answered 4.04 without reading)
+        self.location_misses = {"read": 0, "skipped": 0}
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -412,11 +473,74 @@ class Lwm2mServer:
         return list(self.store)
 
     def registration(self, endpoint: str) -> Registration:
-        """The registration of ``endpoint``; raises UnknownEndpoint if there is none."""
-        reg = self.store.get(endpoint)
+        """The registration of ``endpoint``; raises UnknownEndpoint if there is none. Not
+        in memory: read from the store (another node may have taken its Register a moment
+        ago, before its hint came)."""
+        reg = self.lookup(endpoint)
         if reg is None:
             raise UnknownEndpoint(endpoint)
         return reg
+
+    def lookup(self, endpoint: str) -> Optional[Registration]:
+        """The registration of ``endpoint`` from memory, else from the store (and then
+        held in memory), else None."""
+        reg = self.store.get(endpoint)
+        if reg is None:
+            reg = self.store.load(endpoint)
+            if reg is not None:
+                self._adopt(reg, None)
+        return reg
+
+    # --- other nodes on the same store ---------------------------------------------------
+
+    def refresh(self, endpoints: Iterable[str]) -> None:
+        """Bring the registrations of ``endpoints`` in memory up to the store (one read):
+        another node registered, updated, de-registered or expired them. Emits
+        ``on_changed_elsewhere`` or ``on_removed_elsewhere`` for each that changed; one
+        held with the same row stays as it is (with its remote)."""
+        wanted = list(endpoints)
+        stored = self.store.load_many(wanted)
+        for endpoint in wanted:
+            old = self.store.get(endpoint)
+            new = stored.get(endpoint)
+            if new is None:
+                if old is not None:
+                    self._drop(old)
+            elif old is None or _changed(old, new):
+                self._adopt(new, old)
+
+    def resync(self) -> int:
+        """Compare every registration held with the store (one light read of the whole
+        table) and refresh those that differ: after hints may have been missed (a node
+        starting, its bus reconnecting). Returns how many were refreshed."""
+        stamps = self.store.load_stamps()
+        if stamps is None:
+            return 0
+        differ = [ep for ep, stamp in stamps.items() if self.store.stamp(ep) != stamp]
+        differ += [reg.endpoint for reg in self.store if reg.endpoint not in stamps]
+        if differ:
+            self.refresh(differ)
+            log.info("%d registrations brought up to the store", len(differ))
+        return len(differ)
+
+    def _adopt(self, reg: Registration, old: Optional[Registration]) -> None:
+        if old is not None:
+            if old.location != reg.location:
+                self._cancel_observations(old.endpoint)  # registered anew: they are void
+            elif old.remote is not None and old.remote_uri == reg.remote_uri:
+                reg = dataclasses.replace(reg, remote=old.remote)
+        self.store.adopt(reg)
+        self._schedule_expiry(reg)
+        log.debug("ep=%s: /rd/%s lt=%s b=%s updated %.0f, from the store (another node)",
+                 reg.endpoint, reg.location, reg.lifetime, reg.binding, reg.updated_at)
+        self._emit("on_changed_elsewhere", reg)
+
+    def _drop(self, reg: Registration) -> None:
+        self.store.drop(reg.endpoint)
+        self._cancel_observations(reg.endpoint)
+        log.debug("ep=%s: /rd/%s is gone from the store (de-registered or expired on another node)",
+                 reg.endpoint, reg.location)
+        self._emit("on_removed_elsewhere", reg)
 
     def _refuse(self, what: str, request: Message, exc: RegistrationRefused, ep: str = "?") -> Message:
         log.warning("%s from %s (ep=%s, mid=%s) refused with %s: %s",
@@ -442,16 +566,24 @@ class Lwm2mServer:
         except RegistrationRefused as exc:
             return self._refuse("Register", request, exc, ep)
         now = self.clock.wall()
-        reg = Registration(
-            endpoint=params.endpoint, location=new_location(), lifetime=params.lifetime,
-            version=params.version, binding=params.binding, sms=params.sms, objects=params.objects,
-            remote_uri=remote_uri(remote), registered_at=now, updated_at=now,
-            root_path=params.root_path, remote=remote,
-        )
+        for _ in range(_LOCATION_TRIES):
+            reg = Registration(
+                endpoint=params.endpoint, location=new_location(), lifetime=params.lifetime,
+                version=params.version, binding=params.binding, sms=params.sms, objects=params.objects,
+                remote_uri=remote_uri(remote), registered_at=now, updated_at=now,
+                root_path=params.root_path, remote=remote,
+            )
+            try:
+                self.store.put(reg)
+                break
+            except LocationTaken:  # another endpoint's, here or on another node: draw again
+                log.info("ep=%s: location /rd/%s is taken, drawing another", reg.endpoint, reg.location)
+        else:
+            return self._refuse("Register", request, RegistrationRefused(
+                Code.SERVICE_UNAVAILABLE, f"no free location in {_LOCATION_TRIES} draws"), ep)
         if existing is not None:
             log.info("ep=%s registers again: location /rd/%s replaces /rd/%s", reg.endpoint, reg.location, existing.location)
             self._cancel_observations(existing.endpoint)
-        self.store.put(reg)
         log.info("Register ep=%s from %s (mid=%s): /rd/%s lt=%s b=%s sms=%s objects=%s",
                  reg.endpoint, reg.remote_uri, request.mid, reg.location, reg.lifetime, reg.binding,
                  reg.sms.lwm2m_digits if reg.sms else "-", ",".join(l.target for l in reg.objects))
@@ -462,7 +594,17 @@ class Lwm2mServer:
 
     def _located(self, request: Message, what: str) -> Registration:
         path = request.opt.uri_path
-        reg = self.store.by_location(path[0]) if len(path) == 1 else None
+        reg = None
+        if len(path) == 1:
+            reg = self.store.by_location(path[0])
+            if reg is None and self._location_reads.take(self.clock.now()):
+                # made on another node a moment ago, before its hint came?
+                self.location_misses["read"] += 1
+                reg = self.store.load_location(path[0])
+                if reg is not None:
+                    self._adopt(reg, self.store.get(reg.endpoint))
+            elif reg is None:
+                self.location_misses["skipped"] += 1
         if reg is None:
             raise RegistrationRefused(Code.NOT_FOUND, f"no registration at /rd/{'/'.join(path)}")
         return reg
@@ -480,7 +622,12 @@ class Lwm2mServer:
             await self._validate(params, remote, reg)
         except RegistrationRefused as exc:
             return self._refuse("Update", request, exc, ep)
-        self.store.put(new)
+        try:
+            self.store.put(new)
+        except LocationTaken:  # this node's copy was stale: the location is another device's now
+            self.refresh([new.endpoint])
+            return self._refuse("Update", request, RegistrationRefused(
+                Code.NOT_FOUND, f"/rd/{new.location} is no longer {new.endpoint}'s"), ep)
         log.info("Update ep=%s from %s (mid=%s): lt=%s b=%s sms=%s%s", new.endpoint, new.remote_uri, request.mid,
                  new.lifetime, new.binding, new.sms.lwm2m_digits if new.sms else "-",
                  " objects=" + ",".join(l.target for l in new.objects) if params.objects is not None else "")
@@ -513,6 +660,7 @@ class Lwm2mServer:
         now = self.clock.wall()
         expired = []
         later = []
+        changed = []
         for endpoint, _ in self._expiry.pop_due(now):
             reg = self.store.get(endpoint)
             if reg is None:
@@ -523,7 +671,11 @@ class Lwm2mServer:
                 # stores a longer lifetime without _schedule_expiry still expires it.
                 later.append((endpoint, deadline))
                 continue
-            self.store.remove(reg.endpoint)
+            if not self.store.remove_unchanged(reg):
+                # Another node updated it (or removed it) since this node read it: the
+                # store has the truth, read below.
+                changed.append(endpoint)
+                continue
             self._cancel_observations(reg.endpoint)
             log.info("ep=%s expired: no Update for %.0f s (lifetime %s s + grace %.0f s), /rd/%s removed",
                      reg.endpoint, now - reg.updated_at, reg.lifetime, self.grace, reg.location)
@@ -531,6 +683,8 @@ class Lwm2mServer:
             expired.append(reg)
         for endpoint, deadline in later:
             self._expiry.schedule(endpoint, deadline)
+        if changed:
+            self.refresh(changed)
         if self._expiry.needs_rebuild(len(self.store)):
             self._rebuild_expiry()
         return expired

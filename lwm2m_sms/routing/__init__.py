@@ -1,8 +1,10 @@
 """MSISDN routing: per-endpoint binding, queue mode, the SMS wake-up trigger, and trust.
 
 ``binding``, ``presence``, ``queue`` and ``trust`` are sans-IO (the queue keeps its state in
-SQLite); ``router`` is the asyncio part that sits between the LwM2M server core and the
-aiocoap context and decides, per request, which bearer it goes on and when. The names below
+the store: SQLite or PostgreSQL); ``router`` is the asyncio part that sits between the LwM2M
+server core and the aiocoap context and decides, per request, which bearer it goes on and
+when; ``fleet`` keeps several nodes on one PostgreSQL database in step (its hints over the
+node bus). The names below
 are imported on first use, so the sans-IO parts import no asyncio code.
 """
 
@@ -15,6 +17,7 @@ from ..lazy import lazy_exports
 _EXPORTS = {
     "Router": ".router", "RouterStats": ".router", "PolicySettings": ".router",
     "RequestExpired": ".router", "NoRoute": ".router", "via": ".router",
+    "OutcomeUnknown": ".router", "FailedElsewhere": ".router", "FleetSync": ".fleet",
     "Binding": ".binding", "BindingError": ".binding", "Route": ".binding", "Transport": ".binding",
     "decide": ".binding",
     "Presence": ".presence",
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
         Transport as Transport,
         decide as decide,
     )
+    from .fleet import FleetSync as FleetSync
     from .presence import Presence as Presence
     from .queue import (
         QueuedRequest as QueuedRequest,
@@ -40,7 +44,9 @@ if TYPE_CHECKING:
         RequestState as RequestState,
     )
     from .router import (
+        FailedElsewhere as FailedElsewhere,
         NoRoute as NoRoute,
+        OutcomeUnknown as OutcomeUnknown,
         PolicySettings as PolicySettings,
         RequestExpired as RequestExpired,
         Router as Router,

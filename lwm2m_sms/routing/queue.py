@@ -3,8 +3,11 @@ an SQLite file, or PostgreSQL shared by several nodes) so that a restart keeps t
 
 Each request has a state: queued (waiting for the device), sent (taken by this node and on
 the wire), answered, expired (its time limit passed before it could go), failed (the bearer
-or the device said no). The caller's future lives in memory only; after a restart the queue
-is still delivered when the device wakes and the outcome is recorded here and logged.
+or the device said no). The caller's future lives in memory only, on the node that queued
+the request (its ``origin``); whichever node sends it records the outcome here, the
+answer's payload and content format included, and the origin reads it back
+(:meth:`RequestQueue.finished`). After a restart the queue is still delivered when the
+device wakes and the outcome is recorded here and logged.
 
 A node takes a request with :meth:`RequestQueue.take` before it sends it: the store leases
 it to this node (``owner``) for ``lease`` seconds and gives an endpoint one request at a
@@ -56,13 +59,16 @@ class QueuedRequest:
     state: RequestState = RequestState.QUEUED
     response_code: int | None = None
     detail: str = ""
+    origin: str | None = None  #: the node whose caller waits (None: made before schema 5)
+    response_payload: bytes = b""
+    response_format: int | None = None
 
 
 def _request(r: QueuedRecord) -> QueuedRequest:
     return QueuedRequest(
         r.id, r.endpoint, Transport(r.transport), r.code, r.path, r.query, r.payload,
         r.content_format, r.accept, r.observe, r.created, r.deadline, r.state,
-        r.response_code, r.detail,
+        r.response_code, r.detail, r.origin, r.response_payload, r.response_format,
     )
 
 
@@ -111,6 +117,7 @@ class RequestQueue:
         added = _request(self._table.add(
             endpoint, transport.value, code, path, query=query, payload=payload,
             content_format=content_format, accept=accept, observe=observe, ttl=ttl, now=now,
+            origin=self.owner,
         ))
         self._notify(added)
         return added
@@ -125,6 +132,10 @@ class RequestQueue:
     def get(self, request_id: int) -> QueuedRequest | None:
         r = self._table.get(request_id)
         return _request(r) if r else None
+
+    def finished(self, ids: "list[int] | set[int]") -> list[QueuedRequest]:
+        """Those of the requests ``ids`` that have an outcome (one read)."""
+        return [_request(r) for r in self._table.finished(ids)] if ids else []
 
     def pending(self, endpoint: str | None = None) -> list[QueuedRequest]:
         """Queued requests, oldest first (for one endpoint, or all)."""
@@ -152,13 +163,17 @@ class RequestQueue:
         detail: str = "",
         transport: Transport | None = None,
         taken: bool = False,
+        response_payload: bytes | None = None,
+        response_format: int | None = None,
     ) -> bool:
-        """Record a request's state. ``taken``: a request this node took, changed only
-        while no other node has taken it over. Returns whether it changed."""
+        """Record a request's state (with the answer's code, payload and content format).
+        ``taken``: a request this node took, changed only while no other node has taken it
+        over. Returns whether it changed."""
         changed = self._table.mark(
             request_id, state, response_code=response_code, detail=detail,
             transport=transport.value if transport else None,
             owner=self.owner if taken else None,
+            response_payload=response_payload, response_format=response_format,
         )
         if changed and self.listeners:
             entry = self.get(request_id)

@@ -36,6 +36,19 @@ Queued requests have a time limit (``queue_ttl``); expiry fails the caller's req
 in memory for the window (they are not persisted: an observation does not survive a server
 restart anyway).
 
+Several nodes on one PostgreSQL database (given a node bus: :mod:`.fleet`): a device's
+window opened on another node holds here too (its ``a`` hint), so a request made here goes
+at once; a request queued here while the device sleeps for this node is announced (``w``),
+and a node that has it awake flushes the queue; the store's take hands each request to one
+node. Whichever node sends a queued request records its outcome with the answer's payload
+and content format, and the node that queued it (the row's ``origin``) wakes its caller
+from the row (``d``; :meth:`Router.done_elsewhere`): an answer, :class:`RequestExpired`,
+:class:`OutcomeUnknown` or :class:`FailedElsewhere`. The periodic round re-reads the rows
+its callers wait for and flushes the queue of a device awake here, so a lost hint costs a
+delay. The node the device's Register or Update reaches sends what is queued, because the
+device's answers are likeliest to come back through that node's bearer; the SMS wake-up is
+sent by the node whose caller wants the device, over its own bearer.
+
 Known limits: when US falls back to SMS, the UDP CON keeps retransmitting to its end
 (aiocoap cannot stop it). The trigger goes to /1/x/8 with one ``trigger_instance`` x for every device
 (the instance of this server's Server object on the device; 0 in practice). A notification
@@ -63,14 +76,16 @@ from ..coap import SmsTransport, parse_sms_peer
 from ..lwm2m.registration import Registration, RegisterParams, UpdateParams
 from ..lwm2m.server import Lwm2mServer, ObserveRequest, ServerHooks
 from ..sms.address import Address
+from ..store.bus import NodeBus
 from .binding import Binding, BindingError, Route, Transport, decide
+from .fleet import FleetSync
 from .presence import UDP_MAX_TRANSMIT_WAIT, Presence
 from .queue import QueuedRequest, RequestQueue, RequestState
 from .trust import TrustPolicy
 
 __all__ = [
-    "Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "NoRoute", "via", "RouterStats",
-    "SENDING_QUEUED",
+    "Router", "PolicySettings", "RequestExpired", "OutcomeUnknown", "FailedElsewhere", "NoRoute", "via",
+    "RouterStats", "SENDING_QUEUED",
 ]
 
 log = logging.getLogger(__name__)
@@ -104,6 +119,11 @@ class RequestExpired(Lwm2mSmsError, aiocoap.error.Error):
 class OutcomeUnknown(Lwm2mSmsError, aiocoap.error.Error):  # type: ignore[misc]  # aiocoap is untyped
     """A queued POST was on the wire when its sender's lease in the store ended (the node
     stopped or hung): it may or may not have run on the device, and is not sent again."""
+
+
+class FailedElsewhere(Lwm2mSmsError, aiocoap.error.Error):  # type: ignore[misc]  # aiocoap is untyped
+    """A queued request that another node sent failed there; the message is what that
+    node recorded (e.g. the bearer's error, "device de-registered")."""
 
 
 class NoRoute(Lwm2mSmsError, aiocoap.error.Error):
@@ -213,6 +233,7 @@ class Router(ServerHooks):
         trust: Optional[TrustPolicy] = None,
         policy: Optional[PolicySettings] = None,
         clock: Optional[Clock] = None,
+        bus: Optional[NodeBus] = None,
     ) -> None:
         self.server = server
         self.context = context
@@ -225,6 +246,12 @@ class Router(ServerHooks):
         self.clock: Clock = clock if clock is not None else server.clock
         self.stats = RouterStats()
         self._waiters: dict[int, asyncio.Future] = {}
+        self._waiter_endpoint: dict[int, str] = {}  # the endpoint of each waiter's request
+        # Endpoints whose binding never queues (U, S, US) but which may have queued work in
+        # the store (queued while their binding queued, here or, by its "w" hint, on another
+        # node): only for these and for queue-mode bindings does a request or a Register
+        # read the queue first. Seeded from the store at start and at each catch-up.
+        self._work_known: set[str] = set()
         self._observe_waiting: dict[str, list[tuple[Message, _Deferred, Transport]]] = {}
         self._flushing: set[str] = set()
         self._wake_tasks: dict[str, asyncio.Task] = {}
@@ -239,19 +266,27 @@ class Router(ServerHooks):
             sms.accept_filter = self.accept_sms
         server.sender = self
         server.add_hooks(self)
+        #: what this node tells the other nodes on a shared database and hears from them
+        #: (:mod:`.fleet`); None without a node bus (SQLite, one node)
+        self.fleet: Optional[FleetSync] = FleetSync(self, bus) if bus is not None else None
 
     # -- life cycle ---------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.fleet is not None:
+            self.fleet.catch_up(self.clock.now())
         if self._expiry_task is None:
             self._expiry_task = asyncio.get_running_loop().create_task(self._expiry_loop())
         # Work persisted before a restart: wake the devices that can be woken.
-        for endpoint in self.queue.endpoints_waiting():
+        self._work_known = self.queue.endpoints_waiting()
+        for endpoint in self._work_known:
             reg = self.server.store.get(endpoint)
             if reg is not None and self.route(reg).wake_up:
                 self._schedule_wake_up(reg)
 
     async def close(self) -> None:
+        if self.fleet is not None:
+            await self.fleet.close()
         tasks = [t for t in (self._expiry_task, *self._wake_tasks.values(), *self._tasks) if t]
         for task in tasks:
             task.cancel()
@@ -273,17 +308,35 @@ class Router(ServerHooks):
         for entry in requests:
             if entry.state is RequestState.FAILED:
                 self._outcome_unknown(entry)
+                self._tell_origin(entry)  # its caller may wait on a third node
         for endpoint in sorted({e.endpoint for e in requests if e.state is RequestState.QUEUED}):
+            self._work_known.add(endpoint)
             if self.server.store.get(endpoint) is not None:
                 self._start_flush(endpoint)
 
     def answered_elsewhere(self, request_id: int, response: Message) -> None:
         """The answer to queued request ``request_id`` reached this node after the node
-        that sent it died, and was recorded in the store (:mod:`lwm2m_sms.cluster`): its
-        caller, if it waits here, gets it."""
+        that sent it died, and was recorded in the store with its payload
+        (:mod:`lwm2m_sms.cluster`): its caller gets it, here, or on the node that queued it
+        by a ``d`` hint."""
         fut = self._waiters.get(request_id)
-        if fut is not None and not fut.done():
-            fut.set_result(response)
+        if fut is not None:
+            if not fut.done():
+                fut.set_result(response)
+            return
+        self.outcome_recorded(request_id)
+
+    def outcome_recorded(self, request_id: int) -> None:
+        """The outcome of queued request ``request_id`` was recorded in the store by this
+        node outside the router (:mod:`lwm2m_sms.cluster`: the answer or Reset to a dead
+        node's request): wake its caller here, or tell the node that queued it."""
+        entry = self.queue.get(request_id)
+        if entry is None:
+            return
+        if request_id in self._waiters:
+            self._settle(entry)
+        else:
+            self._tell_origin(entry)
 
     def waiting(self, endpoint: str) -> int:
         """How many requests (queued) and observations wait for ``endpoint`` to wake up."""
@@ -297,13 +350,17 @@ class Router(ServerHooks):
 
     # -- addresses ----------------------------------------------------------------------
 
-    def _learn(self, reg: Registration) -> None:
-        """Remember where a registration's UDP messages come from; bind its MSISDN."""
+    def _learn(self, reg: Registration, *, stored: bool = False) -> None:
+        """Remember where a registration's UDP messages come from; bind its MSISDN.
+        ``stored``: read from the store after another node changed it, so its
+        ``remote_uri`` is newer than the UDP address held here (unless it is the same)."""
         remote = reg.remote
         if remote is not None and getattr(remote, "msisdn", None) is None:
             self._udp_remote[reg.endpoint] = remote
         elif remote is None and reg.remote_uri.startswith("coap://"):
-            self._udp_remote.setdefault(reg.endpoint, UndecidedRemote.from_pathless_uri(reg.remote_uri))
+            held = self._udp_remote.get(reg.endpoint)
+            if held is None or (stored and getattr(held, "uri_base", None) != reg.remote_uri):
+                self._udp_remote[reg.endpoint] = UndecidedRemote.from_pathless_uri(reg.remote_uri)
         self.trust.directory.bind(reg.endpoint, self._msisdn_of(reg))
 
     @staticmethod
@@ -333,9 +390,14 @@ class Router(ServerHooks):
         return self.sms.address_for(msisdn)
 
     def _seen(self, endpoint: str, transport: Transport) -> None:
-        """A message from the device over ``transport``: its window there (re)opens."""
+        """A message from the device over ``transport``: its window there (re)opens (and
+        the other nodes hear of it, for a device that queues on that transport)."""
         window = self.policy.sms_window if transport is Transport.SMS else self.policy.udp_window
         self.presence.seen(f"{endpoint} {transport.value}", self.clock.now(), window)
+        if self.fleet is not None:
+            reg = self.server.store.get(endpoint)
+            if reg is not None and self._binding(reg).queued(transport):
+                self.fleet.awake(endpoint, transport, self.clock.wall() + window, window)
 
     def _online(self, reg: Registration, binding: Binding) -> bool:
         """Online on the transport its binding queues (UDP in UQ/UQS, SMS in SQ)."""
@@ -360,7 +422,9 @@ class Router(ServerHooks):
     async def send(self, registration: Registration, request: Message) -> Message:
         reg = registration
         route = self.route(reg)
-        if route.now and not self.queue.pending(reg.endpoint):
+        # Older queued work goes first; the queue is read only where there can be some
+        # (not for a fleet's every Read of an S device: _may_have_work).
+        if route.now and not (self._may_have_work(reg) and self.queue.pending(reg.endpoint)):
             return await self._send_now(reg, request, route.transport)
         # Asleep, or older work is queued (order is kept, also across a binding change).
         return await self._enqueue(reg, request, route)
@@ -430,13 +494,18 @@ class Router(ServerHooks):
             ttl=self.policy.queue_ttl, now=self.clock.wall(),
         )
         self.stats.queued += 1
+        self._work_known.add(reg.endpoint)
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters[entry.id] = fut
+        self._waiter_endpoint[entry.id] = reg.endpoint
         log.info("ep=%s: %s %s queued as #%d (%s)", reg.endpoint, request.code, entry.path, entry.id, route)
         if route.now:
             self._start_flush(reg.endpoint)  # online with older work queued: keep the order
-        elif route.wake_up:
-            self._schedule_wake_up(reg)
+        else:
+            if self.fleet is not None:  # it may be awake for another node: that one sends it
+                self.fleet.work(reg.endpoint)
+            if route.wake_up:
+                self._schedule_wake_up(reg)
         try:
             return await fut
         except asyncio.CancelledError:
@@ -447,6 +516,13 @@ class Router(ServerHooks):
             raise
         finally:
             self._waiters.pop(entry.id, None)
+            self._waiter_endpoint.pop(entry.id, None)
+
+    def _may_have_work(self, reg: Registration) -> bool:
+        """Whether ``reg`` may have queued work in the store: a queue-mode binding, or one
+        known to have had work queued (:attr:`_work_known`)."""
+        binding = self._binding(reg)
+        return binding.udp_queued or binding.sms_queued or reg.endpoint in self._work_known
 
     def _start_flush(self, endpoint: str) -> None:
         if endpoint not in self._flushing:
@@ -472,6 +548,7 @@ class Router(ServerHooks):
             while True:
                 pending = self.queue.pending(endpoint)
                 if not pending:
+                    self._work_known.discard(endpoint)
                     return
                 reg = self.server.store.get(endpoint)
                 if reg is None:
@@ -517,36 +594,121 @@ class Router(ServerHooks):
                 SENDING_QUEUED.reset(queued)
             response = await pending.response
         except Exception as exc:
-            self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc), taken=True)
+            if self.queue.mark(entry.id, RequestState.FAILED, detail=repr(exc), taken=True):
+                self._tell_origin(entry)
             log.warning("ep=%s: queued #%d %s failed: %r", reg.endpoint, entry.id, entry.path, exc)
             if fut is not None and not fut.done():
                 fut.set_exception(exc)
             return
         self.stats.flushed += 1
         self._seen(reg.endpoint, transport)  # an answer keeps the window open
-        if not self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code),
-                               taken=True):
+        cf = response.opt.content_format
+        if self.queue.mark(entry.id, RequestState.ANSWERED, response_code=int(response.code),
+                           response_payload=response.payload,
+                           response_format=int(cf) if cf is not None else None, taken=True):
+            self._tell_origin(entry)
+        else:
             log.warning("ep=%s: queued #%d answered after another node took it over; its"
                         " outcome is that node's", reg.endpoint, entry.id)
         log.info("ep=%s: queued #%d %s answered %s over %s", reg.endpoint, entry.id, entry.path,
                  response.code, transport.value)
         if fut is not None and not fut.done():
             fut.set_result(response)
-        elif fut is None:
+        elif fut is None and entry.origin in (None, self.queue.owner):
             log.info("ep=%s: queued #%d was made before a restart; its answer is in the store",
                      reg.endpoint, entry.id)
+
+    def _tell_origin(self, entry: QueuedRequest) -> None:
+        """The outcome of ``entry`` is in the store: a caller on another node waits for it."""
+        if self.fleet is not None and entry.id not in self._waiters:
+            self.fleet.done(entry.id, entry.origin)
+
+    # -- requests queued on other nodes, devices awake on other nodes ----------------------
+
+    def done_elsewhere(self, ids: "list[int]") -> None:
+        """Another node recorded the outcome of requests ``ids``: wake the callers here
+        that wait for them (one read)."""
+        mine = [i for i in ids if i in self._waiters and not self._waiters[i].done()]
+        for entry in self.queue.finished(mine):
+            self._settle(entry)
+
+    def collect_finished(self) -> int:
+        """The periodic fallback for a lost ``done`` hint: wake every caller here whose
+        request has an outcome in the store. Returns how many were woken."""
+        waiting = [i for i, fut in self._waiters.items() if not fut.done()]
+        finished = self.queue.finished(waiting)
+        for entry in finished:
+            self._settle(entry)
+        return len(finished)
+
+    def _settle(self, entry: QueuedRequest) -> None:
+        fut = self._waiters.get(entry.id)
+        if fut is None or fut.done():
+            return
+        where = f"ep={entry.endpoint}: queued #{entry.id} {entry.path}"
+        if entry.state is RequestState.ANSWERED and entry.response_code is not None:
+            response = Message(code=Code(entry.response_code), payload=entry.response_payload)
+            if entry.response_format is not None:
+                response.opt.content_format = entry.response_format
+            log.info("%s answered %s on another node", where, response.code)
+            fut.set_result(response)
+        elif entry.state is RequestState.EXPIRED:
+            self.stats.expired += 1
+            fut.set_exception(RequestExpired(f"{where} expired in the queue"))
+        elif "outcome unknown" in entry.detail:
+            fut.set_exception(OutcomeUnknown(f"{where}: {entry.detail}"))
+        else:
+            fut.set_exception(FailedElsewhere(f"{where}: {entry.detail or entry.state.value}"))
+
+    def awake_elsewhere(self, endpoint: str, transport: Transport, until: float) -> None:
+        """Another node heard from ``endpoint`` over ``transport``: awake here too until
+        ``until`` (wall seconds). Requests made here from now go at once; those already
+        queued are sent by that node (its Register or Update handler flushes the queue)."""
+        left = until - self.clock.wall()
+        if left <= 0 or self.server.store.get(endpoint) is None:
+            return
+        self.presence.until(f"{endpoint} {transport.value}", self.clock.now() + left, self.clock.now())
+        if self._observe_waiting.get(endpoint):  # observations wait in this node's memory only
+            self._start_flush(endpoint)
+
+    def work_elsewhere(self, endpoint: str) -> None:
+        """Another node queued a request for ``endpoint``: send it if the device is awake
+        here (the store's take gives it to one node)."""
+        self._work_known.add(endpoint)
+        reg = self.server.store.get(endpoint)
+        if reg is not None and self.route(reg).now:
+            self._start_flush(endpoint)
+
+    def _flush_awake(self) -> None:
+        """The periodic fallback for a lost ``work`` hint: flush the queue of each device
+        that callers here wait for and that can be reached now (awake here, or its
+        binding no longer queues)."""
+        for endpoint in set(self._waiter_endpoint.values()):
+            reg = self.server.store.get(endpoint)
+            if reg is not None and self.route(reg).now:
+                self._start_flush(endpoint)
+
+    def refresh_work_known(self) -> None:
+        """Read again which endpoints have queued work (a ``w`` hint may have been lost)."""
+        self._work_known = self.queue.endpoints_waiting()
 
     async def _expiry_loop(self) -> None:
         while True:
             await self.clock.sleep(self.policy.expiry_interval)
             try:
                 self.expire_queue()
+                self.collect_finished()
+                if self.fleet is not None:
+                    self.fleet.catch_up(self.clock.now())
+                    self._flush_awake()
+                    self.fleet.prune(self.clock.wall())
             except Exception:  # e.g. the database is locked: try again next round
                 log.exception("expiring the request queue failed")
 
     def expire_queue(self, now: Optional[float] = None) -> list[QueuedRequest]:
         expired = self.queue.expire(self.clock.wall() if now is None else now)
         for entry in expired:
+            self._tell_origin(entry)
             fut = self._waiters.get(entry.id)
             if entry.state is RequestState.FAILED:  # a POST whose sender's lease ended
                 self._outcome_unknown(entry)
@@ -668,8 +830,15 @@ class Router(ServerHooks):
         whatever waits for it."""
         transport = Transport.SMS if getattr(reg.remote, "msisdn", None) is not None else Transport.UDP
         self._seen(reg.endpoint, transport)
-        if self.queue.pending(reg.endpoint) or self._observe_waiting.get(reg.endpoint):
+        if self._observe_waiting.get(reg.endpoint) or (
+                self._may_have_work(reg) and self.queue.pending(reg.endpoint)):
             self._start_flush(reg.endpoint)
+
+    def on_changed_elsewhere(self, registration: Registration) -> None:
+        self._learn(registration, stored=True)
+
+    def on_removed_elsewhere(self, registration: Registration) -> None:
+        self._forget(registration)
 
     def on_deregistered(self, registration: Registration) -> None:
         self._forget(registration)
@@ -683,11 +852,13 @@ class Router(ServerHooks):
             self.presence.asleep(f"{reg.endpoint} {transport.value}")
         self._udp_remote.pop(reg.endpoint, None)
         self.stats.per_endpoint.pop(reg.endpoint, None)  # per-device state lives as long as the device
+        self._work_known.discard(reg.endpoint)
         task = self._wake_tasks.pop(reg.endpoint, None)
         if task is not None:
             task.cancel()
         for entry in self.queue.pending(reg.endpoint):
-            self.queue.mark(entry.id, RequestState.FAILED, detail="device de-registered")
+            if self.queue.mark(entry.id, RequestState.FAILED, detail="device de-registered"):
+                self._tell_origin(entry)
             fut = self._waiters.get(entry.id)
             if fut is not None and not fut.done():
                 fut.set_exception(NoRoute(f"ep={reg.endpoint} de-registered with {entry.path} queued"))

@@ -15,11 +15,12 @@ here would make ``lwm2m`` import ``store`` and ``store`` import ``lwm2m``.)
 
 Several nodes on one PostgreSQL: who owns which CoAP exchange and which nodes share the
 database (:mod:`.exchanges`), liveness and messages between nodes (:mod:`.bus`); the
-hand-off and takeover built on them is :mod:`lwm2m_sms.cluster` (docs/cluster.md).
+hand-off and takeover built on them is :mod:`lwm2m_sms.cluster` (docs/cluster.md), and
+the fleet that every node sees alike (registrations, presence, callers of queued requests)
+is :mod:`lwm2m_sms.routing.fleet` (docs/store.md).
 
 Known limits: calls are synchronous, one round trip each, made from the event loop;
-dead letters and security contexts are not kept here yet; presence across nodes is not
-built yet (docs/store.md).
+dead letters and security contexts are not kept here yet.
 """
 
 from __future__ import annotations
@@ -31,13 +32,13 @@ from typing import Callable
 from .database import Database
 from .migrations import migrate
 from .records import (
-    OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState, StoreError,
+    LocationTaken, OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState, StoreError,
 )
 from .exchanges import ExchangeRecord, ExchangeTable, NodeTable
 from .tables import OutboxTable, RegistrationTable, RequestTable
 
 __all__ = [
-    "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "RegistrationRecord",
+    "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "LocationTaken", "RegistrationRecord",
     "QueuedRecord", "RequestState", "OutboxRecord", "RegistrationTable", "RequestTable",
     "OutboxTable", "ExchangeRecord", "ExchangeTable", "NodeTable",
 ]

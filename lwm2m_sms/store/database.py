@@ -40,6 +40,8 @@ class Database(abc.ABC):
     lock_clause: str = ""
     #: the steps that build this backend's schema, in version order
     migrations: Sequence[Migration] = ()
+    #: what ``execute`` raises when a write breaks a UNIQUE constraint
+    integrity_errors: tuple[type[Exception], ...] = ()
 
     @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:

@@ -69,6 +69,11 @@ MIGRATIONS = (
         "CREATE INDEX exchanges_by_expiry ON exchanges (expires)",
         "CREATE TABLE nodes (name TEXT PRIMARY KEY, joined DOUBLE PRECISION NOT NULL)",
     )),
+    Migration(5, "queued requests name the node whose caller waits and keep the answer", (
+        "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
+        "ALTER TABLE queued_requests ADD COLUMN response_payload BYTEA NOT NULL DEFAULT ''",
+        "ALTER TABLE queued_requests ADD COLUMN response_format INTEGER",
+    )),
 )
 
 # Any constant: the advisory lock that serialises migrations of one database.
@@ -88,9 +93,10 @@ class PostgresDatabase(Database):
     def __init__(self, url: str, *, connect_timeout: int = 10) -> None:
         self.name = redact(url)
         try:
-            import psycopg  # noqa: F401
+            import psycopg
         except ImportError as exc:  # a dependency, but say so clearly if it is missing
             raise StoreError(self.name, f"PostgreSQL needs psycopg: {exc}") from exc
+        self.integrity_errors = (psycopg.errors.UniqueViolation,)
         self._url = url
         self._connect_timeout = connect_timeout
         self._db = self._connect()

@@ -16,7 +16,7 @@ from ..errors import BearerError, Lwm2mSmsError
 from ..sms.udh import Ports
 
 __all__ = [
-    "StoreError", "OutboxFull", "RegistrationRecord", "RequestState", "QueuedRecord",
+    "StoreError", "OutboxFull", "LocationTaken", "RegistrationRecord", "RequestState", "QueuedRecord",
     "OutboxRecord", "NO_DEADLINE", "POST",
 ]
 
@@ -38,6 +38,15 @@ class StoreError(Lwm2mSmsError):
 
 class OutboxFull(BearerError):
     """The outbox holds ``max_entries`` messages already: the send is refused, not dropped."""
+
+
+class LocationTaken(Lwm2mSmsError):
+    """A registration's location is another endpoint's already (``location`` is unique
+    across every node on the database): the writer picks another one."""
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        super().__init__(f"registration location {location!r} is taken")
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,10 @@ class RequestState(str, enum.Enum):
 @dataclass(frozen=True, slots=True)
 class QueuedRecord:
     """One row of ``queued_requests``: the parts needed to rebuild a CoAP request.
-    ``transport`` is the router's bearer name (``udp``, ``sms``)."""
+    ``transport`` is the router's bearer name (``udp``, ``sms``). ``origin`` is the node
+    whose caller waits for the outcome (None: queued before schema 5); an answered
+    request keeps the answer's payload and content format (``response_payload``,
+    ``response_format``), so that a caller on another node gets the whole answer."""
 
     id: int
     endpoint: str
@@ -91,6 +103,9 @@ class QueuedRecord:
     detail: str = ""
     owner: str | None = None
     lease_until: float | None = None
+    origin: str | None = None
+    response_payload: bytes = b""
+    response_format: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

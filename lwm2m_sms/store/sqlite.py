@@ -62,12 +62,18 @@ MIGRATIONS = (
         "CREATE INDEX exchanges_by_expiry ON exchanges (expires)",
         "CREATE TABLE nodes (name TEXT PRIMARY KEY, joined REAL NOT NULL)",
     )),
+    Migration(5, "queued requests name the node whose caller waits and keep the answer", (
+        "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
+        "ALTER TABLE queued_requests ADD COLUMN response_payload BLOB NOT NULL DEFAULT X''",
+        "ALTER TABLE queued_requests ADD COLUMN response_format INTEGER",
+    )),
 )
 
 
 class SqliteDatabase(Database):
     backend = "sqlite"
     migrations = MIGRATIONS
+    integrity_errors = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str, *, busy_timeout: float = 10.0) -> None:
         self.name = path

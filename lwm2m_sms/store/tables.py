@@ -32,7 +32,8 @@ from typing import Any, Callable, Iterable, Optional
 from ..sms.udh import Ports
 from .database import Database
 from .records import (
-    NO_DEADLINE, POST, OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState,
+    NO_DEADLINE, POST, LocationTaken, OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord,
+    RequestState,
 )
 
 __all__ = ["RegistrationTable", "RequestTable", "OutboxTable"]
@@ -50,8 +51,15 @@ class RegistrationTable:
         self._db = db
 
     def put(self, record: RegistrationRecord) -> None:
-        """Add or replace, by endpoint name."""
+        """Add or replace, by endpoint name. Raises :class:`LocationTaken` when another
+        endpoint has this location (made by another node, or by chance)."""
         r = record
+        try:
+            self._put(r)
+        except self._db.integrity_errors as exc:
+            raise LocationTaken(r.location) from exc
+
+    def _put(self, r: RegistrationRecord) -> None:
         self._db.execute(
             f"INSERT INTO registrations ({_REG_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
             " ON CONFLICT (endpoint) DO UPDATE SET location = excluded.location,"
@@ -69,11 +77,30 @@ class RegistrationTable:
         ).rows
         return RegistrationRecord(*rows[0]) if rows else None
 
+    def get_many(self, endpoints: Iterable[str]) -> dict[str, RegistrationRecord]:
+        """The rows of those of ``endpoints`` that have one, by endpoint: one statement."""
+        wanted = list(dict.fromkeys(endpoints))
+        found: dict[str, RegistrationRecord] = {}
+        for i in range(0, len(wanted), 500):  # SQLite allows 999 parameters per statement
+            chunk = wanted[i:i + 500]
+            rows = self._db.execute(
+                f"SELECT {_REG_COLUMNS} FROM registrations WHERE endpoint IN"
+                f" ({', '.join('?' * len(chunk))})", chunk,
+            ).rows
+            found.update((r[0], RegistrationRecord(*r)) for r in rows)
+        return found
+
     def by_location(self, location: str) -> Optional[RegistrationRecord]:
         rows = self._db.execute(
             f"SELECT {_REG_COLUMNS} FROM registrations WHERE location = ?", (location,)
         ).rows
         return RegistrationRecord(*rows[0]) if rows else None
+
+    def stamps(self) -> dict[str, tuple[str, int, float]]:
+        """(location, lifetime, updated_at) of every row, by endpoint: what a node compares
+        its copy with, without reading whole rows."""
+        rows = self._db.execute("SELECT endpoint, location, lifetime, updated_at FROM registrations").rows
+        return {r[0]: (r[1], int(r[2]), float(r[3])) for r in rows}
 
     def all(self) -> list[RegistrationRecord]:
         rows = self._db.execute(f"SELECT {_REG_COLUMNS} FROM registrations ORDER BY endpoint").rows
@@ -84,13 +111,24 @@ class RegistrationTable:
             "DELETE FROM registrations WHERE endpoint = ?", (endpoint,)
         ).rowcount > 0
 
+    def remove_unchanged(self, record: RegistrationRecord) -> bool:
+        """Delete the row only while it is still ``record`` (same location, lifetime and
+        ``updated_at``): an expiry must not delete what another node has just updated.
+        Returns whether it was deleted."""
+        return self._db.execute(
+            "DELETE FROM registrations WHERE endpoint = ? AND location = ? AND lifetime = ?"
+            " AND updated_at = ?",
+            (record.endpoint, record.location, record.lifetime, record.updated_at),
+        ).rowcount > 0
+
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM registrations").rows[0][0])
 
 
 _Q_COLUMNS = (
     "id, endpoint, transport, code, path, query, payload, content_format, accept, observe,"
-    " created, deadline, state, response_code, detail, owner, lease_until"
+    " created, deadline, state, response_code, detail, owner, lease_until, origin,"
+    " response_payload, response_format"
 )
 _Q_SELECT = f"SELECT {_Q_COLUMNS} FROM queued_requests"
 _OUTCOME_UNKNOWN = "{why} while the request was on the wire; outcome unknown"
@@ -102,7 +140,7 @@ def _queued(r: tuple[Any, ...]) -> QueuedRecord:
         query=tuple(json.loads(r[5])), payload=bytes(r[6]), content_format=r[7], accept=r[8],
         observe=r[9], created=r[10], deadline=float("inf") if r[11] >= NO_DEADLINE else r[11],
         state=RequestState(r[12]), response_code=r[13], detail=r[14], owner=r[15],
-        lease_until=r[16],
+        lease_until=r[16], origin=r[17], response_payload=bytes(r[18]), response_format=r[19],
     )
 
 
@@ -131,25 +169,37 @@ class RequestTable:
         observe: int | None = None,
         ttl: float = float("inf"),
         now: float | None = None,
+        origin: str | None = None,
     ) -> QueuedRecord:
+        """Queue a request; ``origin`` names the node whose caller waits for its outcome."""
         created = self.clock() if now is None else now
         deadline = created + ttl
         rows = self._db.execute(
             "INSERT INTO queued_requests (endpoint, transport, code, path, query, payload,"
-            " content_format, accept, observe, created, deadline, state, response_code, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '') RETURNING id",
+            " content_format, accept, observe, created, deadline, state, response_code, detail,"
+            " origin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, '', ?) RETURNING id",
             (endpoint, transport, code, path, json.dumps(list(query)), bytes(payload),
              content_format, accept, observe, created, min(deadline, NO_DEADLINE),
-             RequestState.QUEUED.value),
+             RequestState.QUEUED.value, origin),
         ).rows
         return QueuedRecord(
             int(rows[0][0]), endpoint, transport, code, path, tuple(query), bytes(payload),
-            content_format, accept, observe, created, deadline,
+            content_format, accept, observe, created, deadline, origin=origin,
         )
 
     def get(self, request_id: int) -> QueuedRecord | None:
         rows = self._db.execute(f"{_Q_SELECT} WHERE id = ?", (request_id,)).rows
         return _queued(rows[0]) if rows else None
+
+    def finished(self, ids: Iterable[int]) -> list[QueuedRecord]:
+        """Those of the requests ``ids`` that have an outcome (answered, expired, failed)."""
+        wanted = sorted({int(i) for i in ids})
+        found: list[QueuedRecord] = []
+        for i in range(0, len(wanted), 500):
+            chunk = ", ".join(str(n) for n in wanted[i:i + 500])  # integers: safe to inline
+            found += [_queued(r) for r in self._db.execute(
+                f"{_Q_SELECT} WHERE id IN ({chunk}) AND state NOT IN ('queued', 'sent')").rows]
+        return found
 
     def pending(self, endpoint: str | None = None) -> list[QueuedRecord]:
         """Queued requests, oldest first (for one endpoint, or all)."""
@@ -233,15 +283,23 @@ class RequestTable:
         detail: str = "",
         transport: str | None = None,
         owner: str | None = None,
+        response_payload: bytes | None = None,
+        response_format: int | None = None,
     ) -> bool:
-        """Record a request's state; with ``owner``, only while that owner holds it (it
-        took it and nobody has taken it since, even if its lease ended meanwhile).
-        Returns whether the row changed."""
+        """Record a request's state (and the answer's code, payload and content format);
+        with ``owner``, only while that owner holds it (it took it and nobody has taken it
+        since, even if its lease ended meanwhile). Returns whether the row changed."""
         sql = (
             "UPDATE queued_requests SET state = ?, response_code = COALESCE(?, response_code),"
-            " detail = ?, transport = COALESCE(?, transport) WHERE id = ?"
+            " detail = ?, transport = COALESCE(?, transport),"
+            " response_payload = COALESCE(?, response_payload),"
+            " response_format = COALESCE(?, response_format) WHERE id = ?"
         )
-        params: list[Any] = [state.value, response_code, detail, transport, request_id]
+        params: list[Any] = [
+            state.value, response_code, detail, transport,
+            bytes(response_payload) if response_payload is not None else None, response_format,
+            request_id,
+        ]
         if owner is not None:
             sql += " AND owner = ? AND state IN ('sent', 'queued')"
             params.append(owner)

@@ -18,52 +18,33 @@ from aiocoap.numbers.types import ACK, CON, NON, RST
 from lwm2m_sms.bearer import InboundSms
 from lwm2m_sms.cluster import ClusterSettings
 from lwm2m_sms.coap.settings import SmsSettings
-from lwm2m_sms.gateway import Device, Gateway, smpp_bearer, start_device, start_server
+from lwm2m_sms.gateway import start_device
 from lwm2m_sms.sms.address import parse_msisdn
 from lwm2m_sms.store import RequestState
-from smsc.config import Account, SmscConfig
 from smsc.link import SmppBearer
-from smsc.server import SimulatedSmsc
 
 from waiting import Inbox, until
 
-SERVER, DEVICE = "+15550000", "+15550101"
+from .nodes import DEVICE, SERVER, NodesRig
+
 SETTINGS = SmsSettings(ack_timeout=10.0)
 
 
-class Rig:
+class Rig(NodesRig):
     def __init__(self, distribution: str) -> None:
+        super().__init__(SETTINGS)
         self.distribution = distribution
-        self.smsc: SimulatedSmsc | None = None
-        self.links: list[SmppBearer] = []
-        self.nodes: list[Gateway] = []
-        self.device: Device | None = None
         self.device_link: SmppBearer | None = None
         self.inbox = Inbox()
 
     async def start(self, pg_url: str, binding: str, settings: list[ClusterSettings]) -> None:
-        self.smsc = SimulatedSmsc(SmscConfig(
-            accounts=[Account("gateway", "gpw", address_range=SERVER.lstrip("+"),
-                              mo_distribution=self.distribution),
-                      Account("devices", "dpw", address_range=r"^15550[1-9]\d*")],
-            retry_min=0.05, retry_max=0.2))
-        await self.smsc.start("127.0.0.1", 0)
-        first = await self.node(pg_url, settings[0])
-        self.device_link = await smpp_bearer(self.smsc.port, "devices", DEVICE, DEVICE, password="dpw")
-        self.links.append(self.device_link)
+        await self.start_smsc(self.distribution)
+        first = await self.node(pg_url, cluster=settings[0])
+        self.device_link = await self.open_device_link()
         self.device = await start_device("dev", binding, server_uri=first.sms_uri, server_msisdn=SERVER,
                                          bearer=self.device_link, udp=False, sms_settings=SETTINGS)
         await until(lambda: "dev" in {r.endpoint for r in first.server.registrations()}, what="Register")
-        await self.node(pg_url, settings[1])
-
-    async def node(self, pg_url: str, settings: ClusterSettings) -> Gateway:
-        assert self.smsc is not None
-        link = await smpp_bearer(self.smsc.port, "gateway", SERVER, SERVER, password="gpw")
-        self.links.append(link)
-        gw = await start_server(bearers=[link], db=pg_url, sms_settings=SETTINGS,
-                                node=f"node{len(self.nodes) + 1}", cluster=settings)
-        self.nodes.append(gw)
-        return gw
+        await self.node(pg_url, cluster=settings[1])
 
     async def script(self) -> None:
         """From now on the test plays the device: its client lets go of the bind."""
@@ -83,16 +64,6 @@ class Rig:
 
     def stat(self, name: str) -> int:
         return sum(getattr(gw.cluster.stats, name) for gw in self.nodes if gw.cluster is not None)
-
-    async def close(self) -> None:
-        if self.device is not None:
-            await self.device.close(deregister=False)
-        for gw in self.nodes:
-            await gw.close()
-        for link in self.links:
-            await link.close()
-        if self.smsc is not None:
-            await self.smsc.close()
 
 
 @pytest.fixture

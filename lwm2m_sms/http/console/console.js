@@ -276,7 +276,7 @@ function connect() {
   state.source = source;
   source.onopen = () => { $("#live").textContent = "live"; $("#live").className = "live on"; };
   source.onerror = () => { $("#live").textContent = "reconnecting"; $("#live").className = "live"; };
-  for (const t of ["register", "update", "deregister", "expire", "queue", "wake-up", "notification", "operation"]) {
+  for (const t of ["register", "update", "deregister", "expire", "changed", "removed", "queue", "wake-up", "notification", "operation"]) {
     source.addEventListener(t, onEvent);
   }
 }
