@@ -275,6 +275,7 @@ async def _node(setup: NodeSetup, conn: Connection) -> None:
         register_areas = profiler.stop() if profiler else None
         rss_registered = _rss_kib()
         registered = stack.sms[0].stats().total
+        handoffs_registered = _handoffs(stack)
         held = len(stack.server.registrations())
         failures: list[str] = []
         done = 0
@@ -299,12 +300,15 @@ async def _node(setup: NodeSetup, conn: Connection) -> None:
         read_areas = profiler.stop() if profiler else None
         t_read = timer.snapshot()
         total = stack.sms[0].stats().total
+        handed, received = (a - b for a, b in zip(_handoffs(stack), handoffs_registered))
         conn.send(("read", {
             "node": setup.index, "held": held, "held_after": len(stack.server.registrations()),
             "reads": done, "asked": len(endpoints), "seconds": elapsed,
             "failures": failures[:3], "failed": len(failures),
             "register_sms_in": registered.sms_received, "register_sms_out": registered.sms_sent,
-            "read_sms_in": total.sms_received - registered.sms_received,
+            # an answer another node handed over is counted by this node's transport too
+            "read_sms_in": total.sms_received - registered.sms_received - received,
+            "handed_over": handed, "handed_in": received,
             "read_sms_out": total.sms_sent - registered.sms_sent,
             "rss_kib": _rss_kib(), "rss_registered_kib": rss_registered,
             "register_phase": _phase(t_ready, t_registered), "read_phase": _phase(t_registered, t_read),
@@ -317,6 +321,12 @@ async def _node(setup: NodeSetup, conn: Connection) -> None:
         await stack.close()
         await link.close()
     conn.send(("done", _peak_mb()))
+
+
+def _handoffs(stack: Any) -> tuple[int, int]:
+    """Answers this node handed to their exchange's owner, and answers handed to it."""
+    cluster = getattr(stack, "cluster", None)
+    return (cluster.stats.handed_over, cluster.stats.received) if cluster is not None else (0, 0)
 
 
 class _Profiler:
@@ -677,7 +687,8 @@ async def run(args: argparse.Namespace) -> int:
         per_held = (r["rss_kib"] - base) / held
         worst = max(worst, per_held)
         print(f"node{r['node']}: {r['register_sms_in']} Registers taken, holds {r['held_after']} registrations; "
-              f"read {r['reads']}/{r['asked']}; RSS peak {peak:.0f} MB, grew {(r['rss_kib'] - base) / 1024:.1f} MB: "
+              f"read {r['reads']}/{r['asked']}; answers handed over to the other nodes {r['handed_over']}, "
+              f"from them {r['handed_in']}; RSS peak {peak:.0f} MB, grew {(r['rss_kib'] - base) / 1024:.1f} MB: "
               f"{per_held:.2f} KiB per registration held ({(r['rss_registered_kib'] - base) / held:.2f} "
               "after the last Register)")
         for name, phase, ops in (("register", r["register_phase"], r["register_sms_in"]),
