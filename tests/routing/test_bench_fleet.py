@@ -17,7 +17,8 @@ def test_bench_fleet_small_lean(capsys):
     assert "simulator (lean: 50 devices on one SMPP bind)" in out and "SQLite file (temporary)" in out
     assert re.search(r"register by SMS\s+50\s+0\s+\S+\s+\S+\s+50\s+50", out)
     assert re.search(r"read /3/0 by SMS\s+50\s+0\s+\S+\s+\S+\s+50\s+50", out)
-    assert re.search(r"^node1: 50 Registers taken, holds 50 registrations; read 50/50; RSS peak \d+ MB", out, re.M)
+    assert re.search(r"^node1: 50 Registers taken, holds 50 registrations; read 50/50; answers handed over to the "
+                     r"other nodes 0, from them 0; RSS peak \d+ MB", out, re.M)
     for phase in ("register", "read"):
         assert re.search(rf"^  CPU, {phase} phase: [\d.]+ s, [\d.]+ ms per {phase}; GC [\d.]+ s "
                          rf"\(\d+% of CPU\), \d+ collections, \d+ full, longest pause [\d.]+ s "
