@@ -29,7 +29,9 @@ Memory: each process reports its peak RSS (``getrusage`` ``ru_maxrss``, or ``VmH
 SMSC). A node's growth is its resident set (VmRSS) after the last read minus before the
 first Register, per registration it holds; the simulator's, after the last read minus
 before its devices were made, per device. Each node also reports, per phase, its CPU
-seconds (``time.process_time``) and its garbage collector's (``gc.callbacks``).
+seconds (``time.process_time``) and its garbage collector's (``gc.callbacks``); its read
+phase, its SMS counts and the answers it handed to or got from the other nodes run until
+every node has done its reads (a node that is done still serves the others' hand-offs).
 ``--profile FILE`` runs every node under cProfile and prints the CPU per
 operation by area (SMPP and SMS, CoAP, LwM2M server and router, store, event loop and
 sockets, GC), and writes node k's statistics to ``FILE.nodek`` (``python -m pstats``).
@@ -297,30 +299,36 @@ async def _node(setup: NodeSetup, conn: Connection) -> None:
         async with _progress(conn, f"node{setup.index} read", lambda: (done, len(failures)), len(endpoints)):
             await _pool(setup.concurrency, (read(device_endpoint(i)) for i in endpoints))
         elapsed = time.perf_counter() - t0
-        read_areas = profiler.stop() if profiler else None
-        t_read = timer.snapshot()
-        total = stack.sms[0].stats().total
-        handed, received = (a - b for a, b in zip(_handoffs(stack), handoffs_registered))
         conn.send(("read", {
             "node": setup.index, "held": held, "held_after": len(stack.server.registrations()),
             "reads": done, "asked": len(endpoints), "seconds": elapsed,
             "failures": failures[:3], "failed": len(failures),
             "register_sms_in": registered.sms_received, "register_sms_out": registered.sms_sent,
-            # an answer another node handed over is counted by this node's transport too
-            "read_sms_in": total.sms_received - registered.sms_received - received,
-            "handed_over": handed, "handed_in": received,
-            "read_sms_out": total.sms_sent - registered.sms_sent,
             "rss_kib": _rss_kib(), "rss_registered_kib": rss_registered,
-            "register_phase": _phase(t_ready, t_registered), "read_phase": _phase(t_registered, t_read),
-            "register_areas": register_areas, "read_areas": read_areas,
+            "register_phase": _phase(t_ready, t_registered), "register_areas": register_areas,
         }))
         await _recv(conn, "stop")
+        read_areas = profiler.stop() if profiler else None
+        t_read = timer.snapshot()
+        # Counted once every node has finished: until then this node still hands over
+        # answers to the others' reads.
+        total = stack.sms[0].stats().total
+        handed, received = (a - b for a, b in zip(_handoffs(stack), handoffs_registered))
+        counts = {
+            # an answer another node handed over is counted by this node's transport too
+            "read_sms_in": total.sms_received - registered.sms_received - received,
+            "read_sms_out": total.sms_sent - registered.sms_sent,
+            "handed_over": handed, "handed_in": received,
+            # the read phase's CPU runs to here: a node that has done its own reads still
+            # serves the others' (hand-offs)
+            "read_phase": _phase(t_registered, t_read), "read_areas": read_areas,
+        }
     finally:
         if profiler and setup.profile:
             profiler.dump(f"{setup.profile}.node{setup.index}")
         await stack.close()
         await link.close()
-    conn.send(("done", _peak_mb()))
+    conn.send(("done", {"peak_mb": _peak_mb(), **counts}))
 
 
 def _handoffs(stack: Any) -> tuple[int, int]:
@@ -643,7 +651,7 @@ async def run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         for i, (_, end) in enumerate(nodes):
             end.send(("read", (i, k, n)))
-        reads = [await _recv(end, "read", on_progress=_print_progress) for _, end in nodes]
+        reads = list(await asyncio.gather(*(_recv(end, "read", on_progress=_print_progress) for _, end in nodes)))
         t_read = time.perf_counter() - t0
         ok_reads = sum(r["reads"] for r in reads)
         failed_reads = sum(r["failed"] for r in reads)
@@ -656,7 +664,8 @@ async def run(args: argparse.Namespace) -> int:
         for _, end in nodes:
             end.send(("stop", None))
         sim_done = await _recv(sim_end, "done", 120)
-        peaks = [await _recv(end, "done", 120) for _, end in nodes]
+        for r, (_, end) in zip(reads, nodes):
+            r.update(await _recv(end, "done", 120))
     finally:
         for proc in procs:
             if proc.pid is not None:
@@ -682,7 +691,8 @@ async def run(args: argparse.Namespace) -> int:
     for failure in registered["failures"] + [f for r in reads for f in r["failures"]]:
         print(f"  failed: {failure}")
     worst = 0.0
-    for r, base, peak in zip(reads, bases, peaks):
+    for r, base in zip(reads, bases):
+        peak = r["peak_mb"]
         held = max(1, r["held_after"])
         per_held = (r["rss_kib"] - base) / held
         worst = max(worst, per_held)
