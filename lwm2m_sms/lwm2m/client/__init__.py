@@ -12,6 +12,8 @@ One module per job:
 - :mod:`.bootstrap`: smartcard, hold-off, retry back-off, server-initiated bootstrap;
 - :mod:`.site`: the aiocoap resource the context serves;
 - :mod:`.device`: :class:`Lwm2mClient`, which puts them together.
+- :mod:`.lean` and :mod:`.lean_link`: lean devices for fleets of 100,000 in one process (a
+  compact record each on one SMS link; Register, Update, De-register, Read of /3/0).
 """
 
 from ..udp import udp_context
