@@ -80,6 +80,7 @@ from lwm2m_sms.outbox import Outbox, OutboxEntry, OutboxFull
 from lwm2m_sms.sms.address import Address, Npi, Ton, parse_address
 from lwm2m_sms.sms.reassembly import part_key
 from lwm2m_sms.sms.udh import Ports, Udh
+from lwm2m_sms.tasks import cancel_and_wait
 
 from . import pdu as P
 from .receipt import parse_receipt
@@ -408,13 +409,7 @@ class SmppBearer(Bearer, SegmentLink):
                 except (asyncio.TimeoutError, BearerError):
                     pass
             conn.abort()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         self._bound.clear()
         # Nobody may wait forever on an outcome: what was not submitted fails in this run

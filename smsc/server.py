@@ -46,6 +46,8 @@ import logging
 import time
 from typing import Callable
 
+from lwm2m_sms.tasks import cancel_and_wait
+
 from .config import SmscConfig
 from .smpp_time import parse_validity
 from .smsc_connection import SmscConnection
@@ -114,13 +116,7 @@ class SimulatedSmsc(SmscCore):
 
     async def close(self) -> None:
         self._closing = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._tasks)
         self._tasks.clear()
         if self._server is not None:
             self._server.close()

@@ -63,6 +63,7 @@ from ..sms.address import parse_msisdn
 from ..sms.udh import Ports
 from ..store import RequestState, Store
 from ..store.records import NO_DEADLINE
+from ..tasks import cancel_and_wait
 from ..store.bus import MAX_PAYLOAD, BusMessage, NodeBus
 from ..routing.router import SENDING_QUEUED, Router
 from . import handoff
@@ -149,11 +150,7 @@ class ClusterNode:
             if transport.exchange_hook is self:
                 transport.exchange_hook = None
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+            await cancel_and_wait([self._task])
             self._task = None
 
     # -- watching the others ----------------------------------------------------------------

@@ -38,6 +38,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
+from ..tasks import cancel_and_wait
 from .postgres import redact
 from .records import StoreError
 
@@ -132,13 +133,7 @@ class NodeBus:
 
     async def close(self) -> None:
         self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            try:
-                await task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await cancel_and_wait(self._tasks)
         for conn in (self._listener, self._sender):
             if conn is not None:
                 try:
