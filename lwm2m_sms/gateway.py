@@ -55,6 +55,7 @@ from .routing.router import PolicySettings, Router, RouterStats
 from .routing.trust import TrustPolicy, TrustStats
 from .sms.address import Address, parse_msisdn
 from .store import StoreError, is_store_url, open_store
+from .security.setup import SharedStateError, share_state
 from .store.postgres import redact
 from .store.bus import NodeBus
 
@@ -81,7 +82,7 @@ def _udp_uri(host: str, port: Optional[int]) -> str:
 class GatewayError(Lwm2mSmsError):
     """A gateway could not start. ``part`` is the :class:`GatewayConfig` field that
     failed (``"udp"``, ``"db"``, ``"local_db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
-    ``"register_allow_list"``, ``"node"``), ``where`` names it (``database server.sqlite``; a URL
+    ``"register_allow_list"``, ``"node"``, ``"sms_security"``), ``where`` names it (``database server.sqlite``; a URL
     without its password), ``detail`` says why; the message is ``"{where}: {detail}"``."""
 
     def __init__(self, part: str, where: str, detail: str):
@@ -129,7 +130,9 @@ class GatewayConfig:
       ``/bs``); None: the server's own.
     * ``sms_security``: wraps each SMS bearer before the transport is put on it (the SMS
       security layer: ``lambda b: lwm2m_sms.security.bearer.SecureBearer(b, policy)``);
-      None: NoSec. See docs/security.md.
+      None: NoSec. With ``db``, secured-packet counters are kept in the store (shared by
+      the nodes); on PostgreSQL, OSCORE peers are refused and DTLS peers warned about.
+      See docs/security.md.
     """
 
     udp: tuple[str, int] = ("127.0.0.1", 5683)
@@ -299,7 +302,14 @@ class Gateway:
                 raise GatewayError("udp", f"UDP {cfg.udp[0]}:{cfg.udp[1]}", f"cannot bind: {exc}") from exc
             self._context = context
             wrap = cfg.sms_security or (lambda b: b)
-            self.sms = [await add_sms_transport(context, wrap(b), cfg.sms_settings) for b in self.bearers]
+            wrapped = [wrap(b) for b in self.bearers]
+            if shared is not None:
+                for w in wrapped:  # secured-packet counters in the store the nodes share
+                    try:
+                        share_state(w, shared.packet_counters, several_nodes=shared.backend == "postgresql")
+                    except SharedStateError as exc:
+                        raise GatewayError("sms_security", "SMS security", str(exc)) from exc
+            self.sms = [await add_sms_transport(context, w, cfg.sms_settings) for w in wrapped]
             server.start(context)
             self._server = server
             router = Router(server, context, sms=self.sms[0] if self.sms else None, queue=queue,

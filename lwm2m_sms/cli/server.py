@@ -99,7 +99,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _security_wrapper(security: Any, state: "str | None") -> Any:
     """The gateway's ``sms_security`` hook: each SMS bearer under the security layer, with
-    the secured-packet counters kept in ``state``."""
+    the secured-packet counters kept in ``state`` (with ``--db``, in the store: the files
+    then seed the peers it does not know yet)."""
     if security is None:
         return None
     from ..security.bearer import SecureBearer
@@ -223,6 +224,7 @@ async def run(args: argparse.Namespace) -> int:
         # Name the option the user gave; the CLI's main prints it as one line (-vv: traceback).
         option = {
             "udp": f"--udp {args.udp[0]}:{args.udp[1]}", "db": f"--db {db_name}", "modem": f"--modem {args.modem}",
+            "sms_security": f"--sms-security {args.sms_security}",
             "smpp": f"--smpp {args.smpp[0]}:{args.smpp[1]}" if args.smpp else "--smpp",
         }.get(exc.part, exc.where)
         raise GatewayError(exc.part, option, exc.detail) from exc

@@ -13,7 +13,8 @@ or named in the policy's ``allow_nosec``.
 Send side: a peer with a secured mode gets only protected payloads; for DTLS the first
 send waits for the handshake. Each channel (one per peer and mode) keeps its state (keys,
 counters, DTLS session) for the life of this bearer; secured-packet counters can be kept
-across restarts with a :class:`~.state.CounterStore`.
+across restarts with a :class:`~.state.CounterStore` (files, one node) or across nodes
+with :class:`~.state.SharedCounters` (the gateway's store).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .coap_peek import peek
 from .oscore_check import is_oscore_or_empty, oscore_kid, oscore_option
 from .policy import OscoreKeys, PacketKeys, PeerSecurity, PskKeys, SecurityPolicy, SmsSecurityMode
 from .secured_packet import COMMAND_UDH, SecuredPacketError
-from .state import CounterStore
+from .state import Counters
 
 __all__ = ["SecureBearer", "SecurityStats", "Channel", "Transmit", "NotConfigured"]
 
@@ -96,26 +97,19 @@ class Channel(abc.ABC):
 class PacketChannel(Channel):
     mode = SmsSecurityMode.PACKET
 
-    def __init__(self, peer: Address, keys: PacketKeys, transmit: Transmit, store: CounterStore | None) -> None:
-        sent, received = store.load(str(peer)) if store is not None else (0, None)
-        self.endpoint = PacketEndpoint(keys.keyset, keys.spi, keys.tar, sent_counter=sent,
-                                       received_counter=received, peer=str(peer))
+    def __init__(self, peer: Address, keys: PacketKeys, transmit: Transmit, counters: Counters | None) -> None:
+        self.endpoint = PacketEndpoint(keys.keyset, keys.spi, keys.tar, peer=str(peer),
+                                       counters=counters.ledger(str(peer)) if counters is not None else None)
         self.peer = peer
         self._transmit = transmit
-        self._store = store
         self.por_received = 0
-
-    def _save(self) -> None:
-        if self._store is not None:
-            self._store.save(str(self.peer), self.endpoint.sent_counter, self.endpoint.received_counter)
 
     async def seal(self, payload: bytes) -> bytes:
         try:
             wire = self.endpoint.protect(payload)
         except SecuredPacketError as exc:
             raise BearerError(f"to {self.peer}: {exc}") from None
-        self._save()  # before it leaves: a counter is never used twice, even after a crash
-        return wire
+        return wire  # its counter is recorded: never used twice, even after a crash
 
     async def open(self, wire: bytes) -> "bytes | None":
         got = self.endpoint.receive(wire)
@@ -130,8 +124,6 @@ class PacketChannel(Channel):
             self._accept()
             level = logging.DEBUG if got.por.status == 0 else logging.WARNING
             log.log(level, "from %s: PoR counter %d status %s", self.peer, got.por.counter, got.por.status.name)
-        if got.data is not None:
-            self._save()
         if got.reply is not None:
             await self._transmit(got.reply)
         return got.data
@@ -174,7 +166,7 @@ class SecureBearer(Bearer):
         inner: Bearer,
         policy: SecurityPolicy,
         *,
-        counters: CounterStore | None = None,
+        counters: Counters | None = None,
         handshake_timeout: float = 120.0,
         factories: "dict[SmsSecurityMode, ChannelFactory] | None" = None,
     ) -> None:
@@ -193,6 +185,16 @@ class SecureBearer(Bearer):
         self._triggers: dict[Address, collections.deque[bytes]] = {}
         self._retired: list[Channel] = []
         inner.set_receiver(self._on_inbound)
+
+    @property
+    def counters(self) -> "Counters | None":
+        return self._counters
+
+    @counters.setter
+    def counters(self, counters: "Counters | None") -> None:
+        """Where channels made from now on keep their secured-packet counters (the gateway
+        gives its store's before the first SMS)."""
+        self._counters = counters
 
     @property
     def reassembly_stats(self) -> ReassemblyStats:

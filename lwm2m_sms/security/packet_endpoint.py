@@ -15,8 +15,11 @@ What is answered (TS 102 225 section 5.1.1, PoR bits of the SPI):
 * A PoR for an authenticated packet the counter check refuses (replay), when the SPI asks
   for PoR always or on error; and for an accepted packet when it asks for PoR always.
 
-The counters are plain attributes (``sent_counter``, ``received_counter``): the owner
-stores them where it keeps state and passes them back in after a restart.
+The counters are kept by a :class:`~.state.CounterLedger` (files, or the store that
+several nodes share: :mod:`.state`); without one, in memory from ``sent_counter`` and
+``received_counter``. The attributes of those names show the last counter this endpoint
+sent and accepted. The ledger is called synchronously (a file write, or one statement on
+the store): the decision and its record are one step.
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ from dataclasses import dataclass
 
 from .secured_packet import (
     LWM2M_TAR,
-    MAX_COUNTER,
     CounterPolicy,
     Keyset,
     PorRequest,
@@ -36,13 +38,13 @@ from .secured_packet import (
     Spi,
     build_command,
     build_response,
-    check_counter,
     is_command,
     is_response,
     open_command,
     open_response,
     parse_command_header,
 )
+from .state import CounterLedger, MemoryLedger
 
 __all__ = ["PacketEndpoint", "Received"]
 
@@ -74,6 +76,7 @@ class PacketEndpoint:
         sent_counter: int = 0,
         received_counter: int | None = None,
         peer: str = "",
+        counters: "CounterLedger | None" = None,
     ) -> None:
         self.keys = keys
         self.spi = spi
@@ -81,12 +84,12 @@ class PacketEndpoint:
         self.sent_counter = sent_counter
         self.received_counter = received_counter
         self.peer = peer  # for logs only
+        self.counters: CounterLedger = counters if counters is not None else MemoryLedger(
+            peer, sent_counter, received_counter)
 
     def protect(self, data: bytes) -> bytes:
         """A command packet carrying ``data``, with the next counter."""
-        if self.sent_counter >= MAX_COUNTER:
-            raise SecuredPacketError(f"{self.peer}: counter exhausted; new keys needed", ResponseStatus.CNTR_BLOCKED)
-        self.sent_counter += 1
+        self.sent_counter = self.counters.take_sent()
         return build_command(self.keys, self.spi, self.tar, self.sent_counter, data)
 
     def receive(self, payload: bytes) -> Received:
@@ -112,10 +115,10 @@ class PacketEndpoint:
         if (self.spi.ciphering and not spi.ciphering) or (self.spi.counter in _STRICT and spi.counter not in _STRICT):
             return self._refuse(header.spi, opened.counter, ResponseStatus.INSUFFICIENT_SECURITY_LEVEL,
                                 f"SPI {spi.to_bytes().hex()} below ours {self.spi.to_bytes().hex()}")
-        verdict = check_counter(spi.counter, opened.counter, self.received_counter)
+        verdict = self.counters.accept(spi.counter, opened.counter)
         if verdict is not None:
             return self._refuse(spi, opened.counter, verdict,
-                                f"counter {opened.counter} refused after {self.received_counter}: {verdict.name}")
+                                f"counter {opened.counter} refused: {verdict.name}")
         if spi.counter != CounterPolicy.NONE:
             self.received_counter = opened.counter
         reply = None

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..sms.address import Address, parse_msisdn
 from .bearer import SecureBearer
 from .oscore import OscoreContexts, oscore_site, protect_requests_to
 from .policy import OscoreKeys, PeerSecurity, SecurityPolicy, SmsSecurityMode
+from .state import CounterStore, SharedCounters
 
-__all__ = ["DeviceSmsSecurity", "device_hook", "enable_oscore", "enable_server_oscore", "SmsOscoreSite"]
+if TYPE_CHECKING:
+    from ..bearer import Bearer
+    from ..store.counters import PacketCounterTable
+
+__all__ = ["DeviceSmsSecurity", "device_hook", "enable_oscore", "enable_server_oscore", "SmsOscoreSite",
+           "share_state"]
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +150,35 @@ def enable_server_oscore(stack: Any, policy: SecurityPolicy, contexts: "OscoreCo
 
 def _is_oscore(sec: "PeerSecurity | None") -> bool:
     return sec is not None and sec.mode is SmsSecurityMode.OSCORE
+
+
+class SharedStateError(ValueError):
+    """A security mode whose state cannot be shared by several nodes."""
+
+
+def share_state(bearer: "Bearer", table: "PacketCounterTable", *, several_nodes: bool) -> None:
+    """Put ``bearer``'s security state (when it is a :class:`SecureBearer`) in the
+    gateway's store: secured-packet counters in ``table`` (its files, if it had any, seed
+    peers the table does not know yet). ``several_nodes`` (a PostgreSQL store, which other
+    nodes may share): OSCORE peers are refused with :class:`SharedStateError`, as aiocoap
+    keeps each context's sender sequence numbers and replay window in this process (two
+    nodes would reuse nonces); DTLS peers get one warning, as a DTLS session lives in the
+    node that made it (docs/cluster.md)."""
+    if not isinstance(bearer, SecureBearer):
+        return
+    files = bearer.counters if isinstance(bearer.counters, CounterStore) else None
+    bearer.counters = SharedCounters(table, seed=files)
+    if not several_nodes:
+        return
+    policy = bearer.policy
+    modes = {s.mode for s in policy.peers().values()}
+    if policy.default is not None:
+        modes.add(policy.default.mode)
+    if SmsSecurityMode.OSCORE in modes:
+        raise SharedStateError(
+            "OSCORE over SMS needs one node: its sequence numbers and replay window are per node"
+            " (two nodes would reuse nonces); use SQLite, or another mode for these peers")
+    if SmsSecurityMode.DTLS in modes:
+        log.warning("DTLS over SMS on a shared store: each DTLS session lives in one node, so a peer's"
+                    " SMS must reach the node it shook hands with (one node, or an SMSC that routes"
+                    " each sender to one bind); see docs/cluster.md")

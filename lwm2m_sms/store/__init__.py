@@ -20,7 +20,8 @@ the fleet that every node sees alike (registrations, presence, callers of queued
 is :mod:`lwm2m_sms.routing.fleet` (docs/store.md).
 
 Known limits: calls are synchronous, one round trip each, made from the event loop;
-dead letters and security contexts are not kept here yet.
+dead letters and OSCORE security contexts are not kept here yet (secured-packet counters
+are: :mod:`.counters`).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ from .migrations import migrate
 from .records import (
     LocationTaken, OutboxFull, OutboxRecord, QueuedRecord, RegistrationRecord, RequestState, StoreError,
 )
+from .counters import PacketCounterTable
 from .exchanges import ExchangeRecord, ExchangeTable, NodeTable
 from .tables import OutboxTable, RegistrationTable, RequestTable
 
 __all__ = [
     "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "LocationTaken", "RegistrationRecord",
     "QueuedRecord", "RequestState", "OutboxRecord", "RegistrationTable", "RequestTable",
-    "OutboxTable", "ExchangeRecord", "ExchangeTable", "NodeTable",
+    "OutboxTable", "ExchangeRecord", "ExchangeTable", "NodeTable", "PacketCounterTable",
 ]
 
 _POSTGRES = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
@@ -65,6 +67,8 @@ class Store:
         #: several nodes on one database (PostgreSQL): :mod:`.exchanges`
         self.exchanges = ExchangeTable(db)
         self.nodes = NodeTable(db, self.requests, self.exchanges)
+        #: secured-packet counters per peer, shared by the nodes: :mod:`.counters`
+        self.packet_counters = PacketCounterTable(db)
 
     @property
     def name(self) -> str:

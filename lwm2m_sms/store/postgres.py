@@ -73,6 +73,10 @@ MIGRATIONS = (
         "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
         "ALTER TABLE queued_requests ADD COLUMN response_payload BYTEA NOT NULL DEFAULT ''",
         "ALTER TABLE queued_requests ADD COLUMN response_format INTEGER",
+    )),    # Counters run to 2**40 - 1 (five octets): BIGINT on PostgreSQL.
+    Migration(6, "secured-packet counters per peer, shared by the nodes", (
+        "CREATE TABLE packet_counters (peer TEXT PRIMARY KEY, sent BIGINT NOT NULL DEFAULT 0,"
+        " received BIGINT)",
     )),
 )
 

@@ -66,6 +66,10 @@ MIGRATIONS = (
         "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
         "ALTER TABLE queued_requests ADD COLUMN response_payload BLOB NOT NULL DEFAULT X''",
         "ALTER TABLE queued_requests ADD COLUMN response_format INTEGER",
+    )),    # Counters run to 2**40 - 1 (five octets): BIGINT on PostgreSQL.
+    Migration(6, "secured-packet counters per peer, shared by the nodes", (
+        "CREATE TABLE packet_counters (peer TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0,"
+        " received INTEGER)",
     )),
 )
 
