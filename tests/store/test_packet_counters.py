@@ -1,0 +1,104 @@
+"""Secured-packet counters in the store (``lwm2m_sms/store/counters.py``, schema step 6),
+on SQLite and PostgreSQL: each sent counter taken once, a received one accepted only above
+the stored one, a peer's first row seeded from its files; and on PostgreSQL, several
+connections (nodes) taking and checking counters at once."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from lwm2m_sms.security.secured_packet import MAX_COUNTER, CounterPolicy, ResponseStatus
+from lwm2m_sms.security.state import CounterStore, SharedCounters
+from lwm2m_sms.store import Store, open_store
+
+PEER = "+15550111"
+
+
+def test_sent_counters_count_up_from_one_and_stop_at_the_limit(store: Store) -> None:
+    table = store.packet_counters
+    assert [table.take_sent(PEER, limit=MAX_COUNTER) for _ in range(3)] == [1, 2, 3]
+    assert table.take_sent("+15550112", limit=MAX_COUNTER) == 1  # per peer
+    assert table.take_sent(PEER, limit=4) == 4
+    assert table.take_sent(PEER, limit=4) is None  # exhausted: nothing changed
+    assert table.get(PEER) == (4, None)
+
+
+@pytest.mark.parametrize("policy", [CounterPolicy.HIGHER, CounterPolicy.ONE_HIGHER])
+def test_a_received_counter_not_above_the_stored_one_is_refused(store: Store, policy: CounterPolicy) -> None:
+    ledger = SharedCounters(store.packet_counters).ledger(PEER)
+    assert ledger.accept(policy, 1) is None
+    assert ledger.accept(policy, 1) == ResponseStatus.CNTR_LOW  # the same packet again
+    assert ledger.accept(policy, 2) is None
+    if policy == CounterPolicy.ONE_HIGHER:
+        assert ledger.accept(policy, 4) == ResponseStatus.CNTR_HIGH
+        assert store.packet_counters.get(PEER) == (0, 2)
+    else:
+        assert ledger.accept(policy, 9) is None and ledger.accept(policy, 5) == ResponseStatus.CNTR_LOW
+        assert store.packet_counters.get(PEER) == (0, 9)
+    # the sent counter is another column: taking one leaves the received one alone
+    assert ledger.take_sent() == 1 and store.packet_counters.get(PEER)[1] in (2, 9)  # type: ignore[index]
+
+
+def test_unchecked_policies_record_without_refusing(store: Store) -> None:
+    ledger = SharedCounters(store.packet_counters).ledger(PEER)
+    assert ledger.accept(CounterPolicy.NONE, 7) is None and store.packet_counters.get(PEER) is None
+    assert ledger.accept(CounterPolicy.AVAILABLE, 7) is None and ledger.accept(CounterPolicy.AVAILABLE, 3) is None
+    assert store.packet_counters.get(PEER) == (0, 3)
+
+
+def test_a_peer_new_to_the_store_starts_from_its_files(store: Store, tmp_path: Path) -> None:
+    files = CounterStore(tmp_path)
+    files.save(PEER, 41, 17)
+    ledger = SharedCounters(store.packet_counters, seed=files).ledger(PEER)
+    assert ledger.accept(CounterPolicy.HIGHER, 17) == ResponseStatus.CNTR_LOW  # seen before the move
+    assert ledger.take_sent() == 42 and ledger.accept(CounterPolicy.HIGHER, 18) is None
+    files.save(PEER, 0, None)  # the files no longer count once the row exists
+    assert SharedCounters(store.packet_counters, seed=files).ledger(PEER).take_sent() == 43
+
+
+def _at_once(n: int, work) -> list:  # type: ignore[no-untyped-def]
+    """``work(i)`` in ``n`` threads released together; their results."""
+    start = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_nodes_taking_counters_at_once_never_get_the_same_one(pg_url: str) -> None:
+    open_store(pg_url).close()  # migrated once
+    stores = [open_store(pg_url) for _ in range(4)]
+    try:
+        taken = _at_once(4, lambda i: [stores[i].packet_counters.take_sent(PEER, limit=MAX_COUNTER)
+                                       for _ in range(50)])
+        flat = [c for got in taken for c in got]
+        assert sorted(flat) == list(range(1, 201))  # each once, none skipped
+        assert all(got == sorted(got) for got in taken)  # rising on each node
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_one_packet_delivered_to_every_node_at_once_is_accepted_once(pg_url: str) -> None:
+    open_store(pg_url).close()
+    stores = [open_store(pg_url) for _ in range(4)]
+    try:
+        for counter in range(1, 21):  # the first packet creates the row: the racy case too
+            ledgers = [SharedCounters(s.packet_counters).ledger(PEER) for s in stores]
+            verdicts = _at_once(4, lambda i: ledgers[i].accept(CounterPolicy.HIGHER, counter))
+            assert verdicts.count(None) == 1, (counter, verdicts)
+            assert set(verdicts) == {None, ResponseStatus.CNTR_LOW}
+    finally:
+        for s in stores:
+            s.close()
