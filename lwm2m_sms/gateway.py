@@ -54,8 +54,8 @@ from .routing.queue import RequestQueue
 from .routing.router import PolicySettings, Router, RouterStats
 from .routing.trust import TrustPolicy, TrustStats
 from .sms.address import Address, parse_msisdn
-from .store import StoreError, is_store_url, open_store
-from .security.setup import SharedStateError, share_state
+from .store import Store, StoreError, is_store_url, open_store
+from .security.setup import share_state
 from .store.postgres import redact
 from .store.bus import NodeBus
 
@@ -82,7 +82,7 @@ def _udp_uri(host: str, port: Optional[int]) -> str:
 class GatewayError(Lwm2mSmsError):
     """A gateway could not start. ``part`` is the :class:`GatewayConfig` field that
     failed (``"udp"``, ``"db"``, ``"local_db"``, ``"smpp"``, ``"modem"``, ``"msisdn"``,
-    ``"register_allow_list"``, ``"node"``, ``"sms_security"``), ``where`` names it (``database server.sqlite``; a URL
+    ``"register_allow_list"``, ``"node"``), ``where`` names it (``database server.sqlite``; a URL
     without its password), ``detail`` says why; the message is ``"{where}: {detail}"``."""
 
     def __init__(self, part: str, where: str, detail: str):
@@ -131,7 +131,9 @@ class GatewayConfig:
     * ``sms_security``: wraps each SMS bearer before the transport is put on it (the SMS
       security layer: ``lambda b: lwm2m_sms.security.bearer.SecureBearer(b, policy)``);
       None: NoSec. With ``db``, secured-packet counters are kept in the store (shared by
-      the nodes); on PostgreSQL, OSCORE peers are refused and DTLS peers warned about.
+      the nodes), and so are OSCORE's sequence numbers and replay windows once
+      ``security.setup.enable_server_oscore`` is given the gateway; on PostgreSQL, DTLS
+      peers are warned about (a session lives in one node).
       See docs/security.md.
     """
 
@@ -192,6 +194,9 @@ class Gateway:
         self.bus: Optional[NodeBus] = None
         #: exchange hand-off and takeover of dead nodes' work (None without :attr:`bus`)
         self.cluster: Optional[ClusterNode] = None
+        #: the store ``db`` names, while the gateway runs (None without ``db``): the SMS
+        #: security layer keeps its shared state there (``security.setup``)
+        self.store: Optional[Store] = None
 
     # -- what a started gateway exposes -------------------------------------------------
 
@@ -280,6 +285,7 @@ class Gateway:
             await self._start_bearers()
             try:
                 shared = open_store(cfg.db) if cfg.db else None  # registrations and queue
+                self.store = shared
                 store = StoredRegistrationStore(shared) if shared else MemoryRegistrationStore()
                 queue = RequestQueue(shared, owner=cfg.node)
             except Exception as exc:  # StoreError, sqlite3.Error, OSError: the store is not usable
@@ -305,10 +311,7 @@ class Gateway:
             wrapped = [wrap(b) for b in self.bearers]
             if shared is not None:
                 for w in wrapped:  # secured-packet counters in the store the nodes share
-                    try:
-                        share_state(w, shared.packet_counters, several_nodes=shared.backend == "postgresql")
-                    except SharedStateError as exc:
-                        raise GatewayError("sms_security", "SMS security", str(exc)) from exc
+                    share_state(w, shared.packet_counters, several_nodes=shared.backend == "postgresql")
             self.sms = [await add_sms_transport(context, w, cfg.sms_settings) for w in wrapped]
             server.start(context)
             self._server = server
@@ -399,6 +402,7 @@ class Gateway:
             await bearer.close()
         self._own_bearers.clear()
         self._server = self._router = self._context = None
+        self.store = None
 
     async def close(self) -> None:
         """Stop the router (waiting callers get an error), the server and its context, close

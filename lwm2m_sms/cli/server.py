@@ -224,7 +224,6 @@ async def run(args: argparse.Namespace) -> int:
         # Name the option the user gave; the CLI's main prints it as one line (-vv: traceback).
         option = {
             "udp": f"--udp {args.udp[0]}:{args.udp[1]}", "db": f"--db {db_name}", "modem": f"--modem {args.modem}",
-            "sms_security": f"--sms-security {args.sms_security}",
             "smpp": f"--smpp {args.smpp[0]}:{args.smpp[1]}" if args.smpp else "--smpp",
         }.get(exc.part, exc.where)
         raise GatewayError(exc.part, option, exc.detail) from exc

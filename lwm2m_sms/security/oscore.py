@@ -25,10 +25,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..sms.address import Address, parse_msisdn
 from .policy import OscoreKeys
+
+if TYPE_CHECKING:
+    from ..store.oscore import OscoreStateTable
 
 __all__ = ["OscoreContexts", "write_context", "load_context", "protect_requests_to", "oscore_site"]
 
@@ -58,10 +61,14 @@ def load_context(directory: "str | Path") -> Any:
 
 
 class OscoreContexts:
-    """One context directory per peer MSISDN under ``base`` (``base/15550111/``)."""
+    """One context directory per peer MSISDN under ``base`` (``base/15550111/``). With
+    ``shared`` (the store's :class:`~lwm2m_sms.store.oscore.OscoreStateTable`), the
+    contexts keep their sequence numbers and replay windows there, shared by the nodes
+    (:mod:`.oscore_shared`); their keys still come from the directories."""
 
-    def __init__(self, base: "str | Path") -> None:
+    def __init__(self, base: "str | Path", shared: "OscoreStateTable | None" = None) -> None:
         self.base = Path(base)
+        self.shared = shared
         self._loaded: dict[Address, Any] = {}
 
     def directory(self, peer: "str | Address") -> Path:
@@ -76,7 +83,13 @@ class OscoreContexts:
         addr = parse_msisdn(str(peer))
         ctx = self._loaded.get(addr)
         if ctx is None:
-            ctx = self._loaded[addr] = load_context(self.directory(addr))
+            if self.shared is not None:
+                from .oscore_shared import SharedSecurityContext
+
+                ctx = SharedSecurityContext(str(self.directory(addr)), self.shared, str(addr))
+            else:
+                ctx = load_context(self.directory(addr))
+            self._loaded[addr] = ctx
         return ctx
 
     def release(self) -> None:

@@ -142,7 +142,16 @@ device_hook = DeviceSmsSecurity
 
 def enable_server_oscore(stack: Any, policy: SecurityPolicy, contexts: "OscoreContexts | str | Path") -> _OscoreState:
     """OSCORE for an LwM2M server (a gateway ``ServerStack``) towards every OSCORE device in
-    ``policy``; its router's trust gate learns which numbers speak OSCORE."""
+    ``policy``; its router's trust gate learns which numbers speak OSCORE. A gateway with a
+    store (``stack.store``) keeps the contexts' sequence numbers and replay windows there
+    (a directory given here gets that; :class:`OscoreContexts` must have been made with
+    ``shared=stack.store.oscore``): on PostgreSQL the nodes share them."""
+    store = getattr(stack, "store", None)
+    if store is not None and not isinstance(contexts, OscoreContexts):
+        contexts = OscoreContexts(contexts, shared=store.oscore)
+    if store is not None and isinstance(contexts, OscoreContexts) and contexts.shared is None:
+        raise ValueError("OSCORE on a gateway with a store: give OscoreContexts(..., shared=gateway.store.oscore)"
+                         " (or a directory), or the nodes would reuse sequence numbers")
     state = enable_oscore(stack.context, contexts, policy.peers())
     stack.router.trust.oscore_peer = lambda sender: _is_oscore(policy.for_peer(sender))
     return state
@@ -152,18 +161,13 @@ def _is_oscore(sec: "PeerSecurity | None") -> bool:
     return sec is not None and sec.mode is SmsSecurityMode.OSCORE
 
 
-class SharedStateError(ValueError):
-    """A security mode whose state cannot be shared by several nodes."""
-
-
 def share_state(bearer: "Bearer", table: "PacketCounterTable", *, several_nodes: bool) -> None:
-    """Put ``bearer``'s security state (when it is a :class:`SecureBearer`) in the
-    gateway's store: secured-packet counters in ``table`` (its files, if it had any, seed
-    peers the table does not know yet). ``several_nodes`` (a PostgreSQL store, which other
-    nodes may share): OSCORE peers are refused with :class:`SharedStateError`, as aiocoap
-    keeps each context's sender sequence numbers and replay window in this process (two
-    nodes would reuse nonces); DTLS peers get one warning, as a DTLS session lives in the
-    node that made it (docs/cluster.md)."""
+    """Put ``bearer``'s secured-packet counters (when it is a :class:`SecureBearer`) in the
+    gateway's store, ``table``; its files, if it had any, seed the peers the table does not
+    know yet. ``several_nodes`` (a PostgreSQL store, which other nodes may share): DTLS
+    peers get one warning, as a DTLS session lives in the node that made it
+    (docs/cluster.md). OSCORE's state goes to the store through
+    :func:`enable_server_oscore`."""
     if not isinstance(bearer, SecureBearer):
         return
     files = bearer.counters if isinstance(bearer.counters, CounterStore) else None
@@ -174,10 +178,6 @@ def share_state(bearer: "Bearer", table: "PacketCounterTable", *, several_nodes:
     modes = {s.mode for s in policy.peers().values()}
     if policy.default is not None:
         modes.add(policy.default.mode)
-    if SmsSecurityMode.OSCORE in modes:
-        raise SharedStateError(
-            "OSCORE over SMS needs one node: its sequence numbers and replay window are per node"
-            " (two nodes would reuse nonces); use SQLite, or another mode for these peers")
     if SmsSecurityMode.DTLS in modes:
         log.warning("DTLS over SMS on a shared store: each DTLS session lives in one node, so a peer's"
                     " SMS must reach the node it shook hands with (one node, or an SMSC that routes"

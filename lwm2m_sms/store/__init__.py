@@ -20,8 +20,9 @@ the fleet that every node sees alike (registrations, presence, callers of queued
 is :mod:`lwm2m_sms.routing.fleet` (docs/store.md).
 
 Known limits: calls are synchronous, one round trip each, made from the event loop;
-dead letters and OSCORE security contexts are not kept here yet (secured-packet counters
-are: :mod:`.counters`).
+dead letters are not kept here yet. Of the SMS security state, the secured-packet counters
+(:mod:`.counters`) and OSCORE's sequence numbers and replay windows (:mod:`.oscore`) are;
+keys stay in each node's files.
 """
 
 from __future__ import annotations
@@ -37,12 +38,14 @@ from .records import (
 )
 from .counters import PacketCounterTable
 from .exchanges import ExchangeRecord, ExchangeTable, NodeTable
+from .oscore import OscoreStateTable
 from .tables import OutboxTable, RegistrationTable, RequestTable
 
 __all__ = [
     "Store", "open_store", "is_store_url", "StoreError", "OutboxFull", "LocationTaken", "RegistrationRecord",
     "QueuedRecord", "RequestState", "OutboxRecord", "RegistrationTable", "RequestTable",
     "OutboxTable", "ExchangeRecord", "ExchangeTable", "NodeTable", "PacketCounterTable",
+    "OscoreStateTable",
 ]
 
 _POSTGRES = re.compile(r"^postgres(?:ql)?://", re.IGNORECASE)
@@ -69,6 +72,8 @@ class Store:
         self.nodes = NodeTable(db, self.requests, self.exchanges)
         #: secured-packet counters per peer, shared by the nodes: :mod:`.counters`
         self.packet_counters = PacketCounterTable(db)
+        #: OSCORE sequence numbers and replay windows, shared by the nodes: :mod:`.oscore`
+        self.oscore = OscoreStateTable(db)
 
     @property
     def name(self) -> str:

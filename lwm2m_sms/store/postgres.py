@@ -73,10 +73,14 @@ MIGRATIONS = (
         "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
         "ALTER TABLE queued_requests ADD COLUMN response_payload BYTEA NOT NULL DEFAULT ''",
         "ALTER TABLE queued_requests ADD COLUMN response_format INTEGER",
-    )),    # Counters run to 2**40 - 1 (five octets): BIGINT on PostgreSQL.
-    Migration(6, "secured-packet counters per peer, shared by the nodes", (
+    )),    # Counters and sequence numbers run to 2**40 - 1 (five octets): BIGINT on PostgreSQL.
+    Migration(6, "SMS security state shared by the nodes: secured-packet counters, OSCORE sequence numbers", (
         "CREATE TABLE packet_counters (peer TEXT PRIMARY KEY, sent BIGINT NOT NULL DEFAULT 0,"
         " received BIGINT)",
+        "CREATE TABLE oscore_contexts (context TEXT PRIMARY KEY, next_to_send BIGINT NOT NULL,"
+        " high BIGINT)",
+        "CREATE TABLE oscore_seen (context TEXT NOT NULL, seqno BIGINT NOT NULL,"
+        " PRIMARY KEY (context, seqno))",
     )),
 )
 

@@ -66,10 +66,14 @@ MIGRATIONS = (
         "ALTER TABLE queued_requests ADD COLUMN origin TEXT",
         "ALTER TABLE queued_requests ADD COLUMN response_payload BLOB NOT NULL DEFAULT X''",
         "ALTER TABLE queued_requests ADD COLUMN response_format INTEGER",
-    )),    # Counters run to 2**40 - 1 (five octets): BIGINT on PostgreSQL.
-    Migration(6, "secured-packet counters per peer, shared by the nodes", (
+    )),    # Counters and sequence numbers run to 2**40 - 1 (five octets): BIGINT on PostgreSQL.
+    Migration(6, "SMS security state shared by the nodes: secured-packet counters, OSCORE sequence numbers", (
         "CREATE TABLE packet_counters (peer TEXT PRIMARY KEY, sent INTEGER NOT NULL DEFAULT 0,"
         " received INTEGER)",
+        "CREATE TABLE oscore_contexts (context TEXT PRIMARY KEY, next_to_send INTEGER NOT NULL,"
+        " high INTEGER)",
+        "CREATE TABLE oscore_seen (context TEXT NOT NULL, seqno INTEGER NOT NULL,"
+        " PRIMARY KEY (context, seqno))",
     )),
 )
 
