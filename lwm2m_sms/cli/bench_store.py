@@ -5,7 +5,10 @@ its own, as the server does): a registration written through (the upsert of a Re
 Update), a request queued, a queued request taken and marked answered (the router's send
 path: the lease transaction plus the outcome), an SMS through the outbox (added, then
 removed once sent), and an exchange recorded (what a node on a shared PostgreSQL writes
-before each request it sends by SMS: docs/cluster.md; an UNLOGGED table there). ``--db`` names the store (default: an SQLite file in a temporary
+before each request it sends by SMS: docs/cluster.md; an UNLOGGED table there), and the
+SMS security state the nodes share (docs/security.md): a secured-packet counter taken and
+one checked, an OSCORE sequence number reserved and a partial IV accepted, over 100
+peers. ``--db`` names the store (default: an SQLite file in a temporary
 directory, WAL journal); a PostgreSQL URL measures that server, including the round trips
 to it. The rows the bench writes stay: give it a scratch database (the default temporary
 file goes away). Prints figures only; nothing is asserted.
@@ -74,8 +77,21 @@ def run(args: argparse.Namespace) -> int:
                 owner, f"+1555{i % 1000:04d}", i % 65536, i.to_bytes(4, "big"), request_id=None,
                 expires=time.time() + 660))
             exchanges.forget(owner)
+            counters = store.packet_counters
+            counter = _per_second("secured-packet counter taken (mode 2 send)", n, lambda i: counters.take_sent(
+                f"{tag}-{i % 100}", limit=2**40 - 1))
+            checked = _per_second("secured-packet counter checked (mode 2 receive)", n, lambda i: counters.accept(
+                f"{tag}-{i % 100}", i + 1, exactly_next=False))
+            oscore = store.oscore
+            for p in range(100):
+                oscore.open(f"{tag}-{p}", next_to_send=0, high=-1, seen=())
+            reserve = _per_second("OSCORE sequence number reserved (send)", n, lambda i: oscore.reserve(
+                f"{tag}-{i % 100}", 1, limit=2**40 - 1))
+            replay = _per_second("OSCORE partial IV accepted (receive)", n, lambda i: oscore.accept(
+                f"{tag}-{i % 100}", i, window=32))
         finally:
             store.close()
     print(f"store: {store.backend}, register {put:,.0f}/s, queue {add:,.0f}/s,"
-          f" take+mark {take:,.0f}/s, outbox {outbox:,.0f}/s, exchange {exchange:,.0f}/s")
+          f" take+mark {take:,.0f}/s, outbox {outbox:,.0f}/s, exchange {exchange:,.0f}/s,"
+          f" packet counter {counter:,.0f}/s and {checked:,.0f}/s, oscore {reserve:,.0f}/s and {replay:,.0f}/s")
     return 0

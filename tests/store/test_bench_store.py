@@ -14,4 +14,5 @@ def test_bench_store(store_url: str, capsys: pytest.CaptureFixture[str]) -> None
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert re.fullmatch(
         r"store: (sqlite|postgresql), register [\d,]+/s, queue [\d,]+/s, take\+mark [\d,]+/s,"
-        r" outbox [\d,]+/s, exchange [\d,]+/s", last), last
+        r" outbox [\d,]+/s, exchange [\d,]+/s, packet counter [\d,]+/s and [\d,]+/s,"
+        r" oscore [\d,]+/s and [\d,]+/s", last), last
