@@ -99,7 +99,17 @@ def test_two_nodes_copies_of_one_context_share_its_numbers_and_window(store: Sto
             n.release()
         release_context(device)
     # released: the node's files say what it reserved, so a node alone never goes back
-    assert load_context(tmp_path / "node1" / DEVICE.lstrip("+")).sender_sequence_number >= 12
+    alone = load_context(tmp_path / "node1" / DEVICE.lstrip("+"))
+    assert alone.sender_sequence_number >= 12
+    release_context(alone)
+    # a node that starts again goes on where the store is, its window included
+    again = OscoreContexts(tmp_path / "node1", shared=store.oscore)
+    try:
+        assert again.get(DEVICE).new_sequence_number() == 12
+        with pytest.raises(ReplayError):
+            again.get(DEVICE).unprotect(_copy(later))
+    finally:
+        again.release()
 
 
 def _at_once(n: int, work: Callable[[int], Any]) -> list[Any]:
