@@ -4,7 +4,8 @@ of gateway nodes on one database, each on its own SMPP bind of the gateway accou
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from typing import Any, Callable
 
 from lwm2m_sms.coap.settings import SmsSettings
 from lwm2m_sms.gateway import Device, Gateway, smpp_bearer, start_server
@@ -64,3 +65,21 @@ class NodesRig:
             await link.close()
         if self.smsc is not None:
             await self.smsc.close()
+
+
+def at_once(n: int, work: Callable[[int], Any]) -> list[Any]:
+    """``work(i)`` for i in 0..n-1 in ``n`` threads released together (nodes acting at the
+    same moment, each on its own connection); their results in order."""
+    start = threading.Barrier(n)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        start.wait()
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

@@ -6,9 +6,8 @@ and refuse each other's replays; and on PostgreSQL, several connections at once.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from aiocoap import CON, POST, Message
@@ -18,6 +17,8 @@ from aiocoap.oscore import ReplayError
 from lwm2m_sms.security.oscore import OscoreContexts, load_context, release_context, write_context
 from lwm2m_sms.security.policy import OscoreKeys
 from lwm2m_sms.store import Store, open_store
+
+from .nodes import at_once
 
 DEVICE = "+15550111"
 KEYS = OscoreKeys(sender_id=b"\x01", recipient_id=b"", master_secret=bytes(range(16)))  # the device's view
@@ -112,31 +113,15 @@ def test_two_nodes_copies_of_one_context_share_its_numbers_and_window(store: Sto
         again.release()
 
 
-def _at_once(n: int, work: Callable[[int], Any]) -> list[Any]:
-    start = threading.Barrier(n)
-    results: list[Any] = [None] * n
-
-    def run(i: int) -> None:
-        start.wait()
-        results[i] = work(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_nodes_reserving_and_accepting_at_once(pg_url: str) -> None:
     open_store(pg_url).close()
     stores = [open_store(pg_url) for _ in range(4)]
     try:
         stores[0].oscore.open(CTX, next_to_send=0, high=-1, seen=[])
-        taken = _at_once(4, lambda i: [stores[i].oscore.reserve(CTX, 1, limit=LIMIT) for _ in range(50)])
+        taken = at_once(4, lambda i: [stores[i].oscore.reserve(CTX, 1, limit=LIMIT) for _ in range(50)])
         assert sorted(n for got in taken for n in got) == list(range(200))
         for seqno in range(30):  # one request delivered to every node at once: accepted once
-            verdicts = _at_once(4, lambda i: stores[i].oscore.accept(CTX, seqno, window=32))
+            verdicts = at_once(4, lambda i: stores[i].oscore.accept(CTX, seqno, window=32))
             assert sum(v is not None for v in verdicts) == 1, (seqno, verdicts)
     finally:
         for s in stores:

@@ -5,7 +5,6 @@ connections (nodes) taking and checking counters at once."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ import pytest
 from lwm2m_sms.security.secured_packet import MAX_COUNTER, CounterPolicy, ResponseStatus
 from lwm2m_sms.security.state import CounterStore, SharedCounters
 from lwm2m_sms.store import Store, open_store
+
+from .nodes import at_once
 
 PEER = "+15550111"
 
@@ -59,28 +60,11 @@ def test_a_peer_new_to_the_store_starts_from_its_files(store: Store, tmp_path: P
     assert SharedCounters(store.packet_counters, seed=files).ledger(PEER).take_sent() == 43
 
 
-def _at_once(n: int, work) -> list:  # type: ignore[no-untyped-def]
-    """``work(i)`` in ``n`` threads released together; their results."""
-    start = threading.Barrier(n)
-    results: list = [None] * n
-
-    def run(i: int) -> None:
-        start.wait()
-        results[i] = work(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
-
-
 def test_nodes_taking_counters_at_once_never_get_the_same_one(pg_url: str) -> None:
     open_store(pg_url).close()  # migrated once
     stores = [open_store(pg_url) for _ in range(4)]
     try:
-        taken = _at_once(4, lambda i: [stores[i].packet_counters.take_sent(PEER, limit=MAX_COUNTER)
+        taken = at_once(4, lambda i: [stores[i].packet_counters.take_sent(PEER, limit=MAX_COUNTER)
                                        for _ in range(50)])
         flat = [c for got in taken for c in got]
         assert sorted(flat) == list(range(1, 201))  # each once, none skipped
@@ -96,7 +80,7 @@ def test_one_packet_delivered_to_every_node_at_once_is_accepted_once(pg_url: str
     try:
         for counter in range(1, 21):  # the first packet creates the row: the racy case too
             ledgers = [SharedCounters(s.packet_counters).ledger(PEER) for s in stores]
-            verdicts = _at_once(4, lambda i: ledgers[i].accept(CounterPolicy.HIGHER, counter))
+            verdicts = at_once(4, lambda i: ledgers[i].accept(CounterPolicy.HIGHER, counter))
             assert verdicts.count(None) == 1, (counter, verdicts)
             assert set(verdicts) == {None, ResponseStatus.CNTR_LOW}
     finally:
