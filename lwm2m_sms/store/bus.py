@@ -183,11 +183,10 @@ class NodeBus:
         wanted = {lock_key(n): n for n in nodes}
         if not wanted:
             return set()
-        conn = self._sender
-        if conn is None or conn.closed:
+        if self._closed or not self._tasks:
             raise StoreError(self.name, "node bus not started")
-        cur = await conn.execute(HELD_LOCKS_SQL.replace("?", "%s"), (_LOCK_SPACE, list(wanted)))
-        return {wanted[int(row[0])] for row in await cur.fetchall()}
+        rows = await self._on_sender(HELD_LOCKS_SQL.replace("?", "%s"), (_LOCK_SPACE, list(wanted)))
+        return {wanted[int(row[0])] for row in rows}
 
     async def flushed(self) -> None:
         """Return once every message posted so far has gone out (tests, orderly close)."""
@@ -276,25 +275,38 @@ class NodeBus:
                 self._outgoing.task_done()
 
     async def _notify(self, channel: str, payload: str) -> None:
+        try:
+            await self._on_sender("SELECT pg_notify(%s, %s)", (channel, payload))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self.stats["failed"] += 1
+            log.error("node %s: a bus message was not sent (%s)", self.node, " ".join(str(exc).split()))
+
+    async def _on_sender(self, sql: str, params: tuple[Any, ...]) -> "list[tuple[Any, ...]]":
+        # The sending connection, opened again when it was lost (a database restart): both
+        # statements run on it are safe to repeat, so a lost connection costs one retry,
+        # not every NOTIFY and liveness question until something else reconnects it.
         for attempt in (1, 2):
             conn = self._sender
             try:
                 if conn is None or conn.closed:
                     conn = self._sender = await self._connect()
-                await conn.execute("SELECT pg_notify(%s, %s)", (channel, payload))
-                return
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall() if cur.description is not None else []
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:
+            except Exception:
                 if attempt == 2:
-                    self.stats["failed"] += 1
-                    log.error("node %s: a bus message was not sent (%s)", self.node, " ".join(str(exc).split()))
-                elif conn is not None:
+                    raise
+                if conn is not None:
                     try:
                         await conn.close()
                     except Exception:
                         pass
-                    self._sender = None
+                    if self._sender is conn:
+                        self._sender = None
+        raise AssertionError("unreachable")
 
 
 class _NameTaken(Exception):

@@ -151,3 +151,24 @@ async def test_a_killed_node_is_dead_to_the_others_and_its_name_free_again(
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+async def _terminate(pg_url: str, conn: object) -> None:
+    """End ``conn``'s backend from outside, as a database restart or a network fault would."""
+    import psycopg
+
+    pid = conn.info.backend_pid  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+
+async def test_liveness_is_answered_after_the_sending_connection_was_lost(
+        buses: tuple[NodeBus, NodeBus, NodeBus], pg_url: str) -> None:
+    # Nothing is posted meanwhile (a quiet cluster): the liveness question itself must open
+    # the connection again, or the node stops noticing dead nodes until its next post.
+    a, _, c = buses
+    await _terminate(pg_url, a._sender)
+    assert await a.alive_nodes({"node-b", "node-c"}) == {"node-b", "node-c"}
+    await _terminate(pg_url, a._sender)
+    await c.close()
+    assert await a.alive_nodes({"node-b", "node-c"}) == {"node-b"}
