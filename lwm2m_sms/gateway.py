@@ -287,10 +287,8 @@ class Gateway:
                 shared = open_store(cfg.db) if cfg.db else None  # registrations and queue
                 self.store = shared
                 store = StoredRegistrationStore(shared) if shared else MemoryRegistrationStore()
-                queue = RequestQueue(shared, owner=cfg.node)
             except Exception as exc:  # StoreError, sqlite3.Error, OSError: the store is not usable
-                detail = exc.detail if isinstance(exc, StoreError) else str(exc)
-                raise GatewayError("db", f"database {redact(cfg.db or '')}", detail) from exc
+                raise _store_unusable(cfg.db, exc) from exc
             if cfg.db is not None and is_store_url(cfg.db):
                 bus = NodeBus(cfg.db, cfg.node)
                 try:
@@ -298,6 +296,12 @@ class Gateway:
                 except StoreError as exc:
                     raise GatewayError("node", f"node {cfg.node!r} on {redact(cfg.db)}", exc.detail) from exc
                 self.bus = bus
+            try:
+                # Only once this node holds its name: the queue does what a restart of the name
+                # does to the requests it left on the wire, which must not touch a live namesake's.
+                queue = RequestQueue(shared, owner=cfg.node)
+            except Exception as exc:
+                raise _store_unusable(cfg.db, exc) from exc
             server = Lwm2mServer(store, grace=cfg.grace, accepted_versions=cfg.accepted_versions,
                                  request_timeout=cfg.request_timeout, limits=cfg.limits, clock=cfg.clock)
             if cfg.site is not None:
@@ -428,6 +432,11 @@ def _started(part: Optional[_T]) -> _T:
     if part is None:
         raise RuntimeError("gateway not started: await gateway.start() first")
     return part
+
+
+def _store_unusable(db: Optional[str], exc: Exception) -> GatewayError:
+    detail = exc.detail if isinstance(exc, StoreError) else str(exc)
+    return GatewayError("db", f"database {redact(db or '')}", detail)
 
 
 async def start_server(

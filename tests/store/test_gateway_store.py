@@ -119,3 +119,29 @@ async def test_gateway_needs_a_local_file_for_sms_parts(pg_url: str) -> None:
     with pytest.raises(GatewayError) as err:
         await Gateway(config).start()
     assert err.value.part == "local_db" and "local_db" in err.value.detail
+
+
+async def test_a_second_node_of_a_live_name_leaves_its_requests_on_the_wire_alone(pg_url: str) -> None:
+    # A node started by mistake under the name of a running one is refused; before that it
+    # must not do what a restart of that name does (fail its POSTs "outcome unknown",
+    # queue its GETs again to be sent twice while the live node still waits for their answers).
+    from lwm2m_sms.gateway import GatewayError
+    from lwm2m_sms.store import RequestState, open_store
+    from lwm2m_sms.store.bus import NodeBus
+
+    store = open_store(pg_url)
+    live = NodeBus(pg_url, "gw-a")
+    await live.start()
+    try:
+        post = store.requests.add("dev", "sms", 2, "/3/0/4", now=0.0, origin="gw-a")
+        get = store.requests.add("dev2", "sms", 1, "/3/0/0", now=0.0, origin="gw-a")
+        assert len(store.requests.take("gw-a", lease=600, endpoint="dev", now=1.0)) == 1
+        assert len(store.requests.take("gw-a", lease=600, endpoint="dev2", now=1.0)) == 1
+        with pytest.raises(GatewayError, match="already running"):
+            await start_server(db=pg_url, node="gw-a")
+        for request in (post, get):
+            row = store.requests.get(request.id)
+            assert row is not None and (row.state, row.owner) == (RequestState.SENT, "gw-a")
+    finally:
+        await live.close()
+        store.close()
