@@ -169,7 +169,14 @@ class ClusterNode:
         """One round: which listed nodes are dead, and take over the work of each that
         nobody else has taken yet; delete expired exchange rows when due. Returns the
         nodes taken over by this call."""
-        others = set(self.store.nodes.names()) - {self.node}
+        names = set(self.store.nodes.names())
+        if self.node not in names and self.bus.listening:
+            # Taken over while this node's listening connection was down (the others saw its
+            # name free): listed again, or its work from now on would never be taken over.
+            if self.store.nodes.listed(self.node, self.clock.wall()):
+                log.warning("node %s: listed again; another node took over its work while its"
+                            " listening connection was down", self.node)
+        others = names - {self.node}
         alive = await self.bus.alive_nodes(others) if others else set()
         done = []
         for dead in sorted(others - alive):

@@ -174,6 +174,12 @@ class NodeBus:
         self.stats["posted"] += 1
         return True
 
+    @property
+    def listening(self) -> bool:
+        """Whether this node holds its name now (False while its listening connection is
+        being opened again: the others count it as dead meanwhile)."""
+        return self._up.is_set()
+
     async def alive(self, node: str) -> bool:
         """Whether ``node`` holds its lock now (this node is alive while it runs)."""
         return node in await self.alive_nodes([node])

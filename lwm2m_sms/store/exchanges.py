@@ -140,6 +140,15 @@ class NodeTable:
             )
             self._exchanges.forget(node)
 
+    def listed(self, node: str, now: float) -> bool:
+        """List ``node`` again if it is not (another node took it over while its name's
+        lock was briefly lost, and struck it off): its exchange rows stay, they are live.
+        Returns whether it had to be listed again."""
+        return self._db.execute(
+            "INSERT INTO nodes (name, joined) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            (node, now),
+        ).rowcount > 0
+
     def names(self) -> list[str]:
         return [str(r[0]) for r in self._db.execute("SELECT name FROM nodes ORDER BY name").rows]
 

@@ -214,3 +214,37 @@ async def test_the_answer_to_a_dead_nodes_queued_request_is_recorded_by_the_node
     record = second.router.queue.get(queued.id)
     assert record is not None and (record.state, record.response_code) == (RequestState.ANSWERED, 69)
     assert (await asyncio.wait_for(read, 10)).value  # and node 2's caller has it
+
+
+async def test_a_node_taken_over_while_its_listener_was_down_is_watched_again_once_back(pg_url: str) -> None:
+    """Node 1's listening connection drops (its name's lock goes with it): node 2 takes its
+    work over and strikes it from the node list. Node 1 listens again and goes on taking
+    work; when it then dies for good, node 2 must take that work over too, not leave it
+    until the leases run out."""
+    import psycopg
+
+    from lwm2m_sms.gateway import start_server
+
+    slow = ClusterSettings(check_interval=3600)  # the rounds are the test's explicit calls
+    first = await start_server(db=pg_url, node="node1", cluster=slow)
+    second = await start_server(db=pg_url, node="node2", cluster=slow)
+    try:
+        assert first.bus is not None and first.cluster is not None and second.cluster is not None
+        bus = first.bus
+
+        async def drop_listener() -> None:
+            pid = bus._listener.info.backend_pid  # type: ignore[union-attr]
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as admin:
+                await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await until(lambda: not bus.listening, what="node 1 to notice its listener is gone")
+
+        await drop_listener()
+        assert await second.cluster.check() == ["node1"]
+        await until(lambda: bus.listening, what="node 1 to listen again")
+        await first.cluster.check()
+        assert "node1" in second.router.queue.store.nodes.names()
+        await drop_listener()  # and now it is dead again: taken over again
+        assert await second.cluster.check() == ["node1"]
+    finally:
+        await second.close()
+        await first.close()
