@@ -262,10 +262,19 @@ class FleetSync(ServerHooks):
         self._in = ([], [], [], [])
         # Registrations first: the other events may be about a device registered just now.
         if changed:
-            self.server.refresh(dict.fromkeys(changed))
+            try:
+                self.server.refresh(dict.fromkeys(changed))
+            except Exception as exc:  # the store is away: the next round compares everything
+                self._next_catch_up = float("-inf")
+                log.warning("node %s: %d registrations changed elsewhere not read (%s); read at"
+                            " the next catch-up", self.bus.node, len(changed), " ".join(str(exc).split()))
         for endpoint, transport, until in awake:
             self.router.awake_elsewhere(endpoint, transport, until)
         for endpoint in dict.fromkeys(work):
             self.router.work_elsewhere(endpoint)
         if done:
-            self.router.done_elsewhere(done)
+            try:
+                self.router.done_elsewhere(done)
+            except Exception as exc:  # the router's periodic round reads the outcomes again
+                log.warning("node %s: %d outcomes recorded elsewhere not read (%s)", self.bus.node,
+                            len(done), " ".join(str(exc).split()))

@@ -459,3 +459,28 @@ async def test_an_outcome_recorded_outside_the_router_reaches_the_caller_on_anot
             await asyncio.wait_for(task, 10)
         assert isinstance(info.value.cause, FailedElsewhere) and "Reset" in str(info.value.cause)
     assert second.router.fleet is not None and second.router.fleet.stats["d_in"] == 1
+
+
+async def test_hints_that_arrive_while_the_store_is_away_are_read_at_the_next_catch_up(rig: Rig) -> None:
+    """Node 2's store connection drops (a database restart) just before node 1's
+    Register hint arrives: reading the row fails. That must not escape into the event
+    loop, nor leave node 2 without the device until the catch-up ten minutes on: its next
+    round (the router's periodic call) reads the store again."""
+    import psycopg
+
+    first, second = await rig.node(), await rig.node()
+    assert second.store is not None and second.router.fleet is not None
+    fleet = second.router.fleet
+    escaped: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: escaped.append(context))
+    pid = second.store.db._db.info.backend_pid  # type: ignore[attr-defined]
+    async with await psycopg.AsyncConnection.connect(rig.pg_url, autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    try:
+        await rig.device(first)
+        await until(lambda: fleet.stats["r_in"] >= 1 and not fleet._applying, what="node 2 to act on the hint")
+        assert held(second) is None and escaped == []
+        fleet.catch_up(second.router.clock.now())  # what the router's next round does
+        assert held(second) is not None
+    finally:
+        asyncio.get_running_loop().set_exception_handler(None)
