@@ -664,8 +664,11 @@ class Router(ServerHooks):
         """Another node heard from ``endpoint`` over ``transport``: awake here too until
         ``until`` (wall seconds). Requests made here from now go at once; those already
         queued are sent by that node (its Register or Update handler flushes the queue)."""
-        left = until - self.clock.wall()
-        if left <= 0 or self.server.store.get(endpoint) is None:
+        # At most this node's own window: a node with a wrong clock, or a buggy one (inf,
+        # nan), must not hold a sleeping device awake here, where requests would go at once.
+        window = self.policy.sms_window if transport is Transport.SMS else self.policy.udp_window
+        left = min(until - self.clock.wall(), window)
+        if not left > 0 or self.server.store.get(endpoint) is None:
             return
         self.presence.until(f"{endpoint} {transport.value}", self.clock.now() + left, self.clock.now())
         if self._observe_waiting.get(endpoint):  # observations wait in this node's memory only

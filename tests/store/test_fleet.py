@@ -484,3 +484,22 @@ async def test_hints_that_arrive_while_the_store_is_away_are_read_at_the_next_ca
         assert held(second) is not None
     finally:
         asyncio.get_running_loop().set_exception_handler(None)
+
+
+async def test_an_awake_window_from_another_node_is_bounded_by_this_nodes_window(rig: Rig) -> None:
+    """A buggy node (or one with a wrong clock) says a device is awake until forever: this
+    node holds it awake no longer than its own window, or requests that must wait in the
+    queue would go out at once to a device that sleeps."""
+    from lwm2m_sms.store.bus import BusMessage
+
+    first, second = await rig.node(), await rig.node()
+    await rig.device(first)
+    await until(lambda: held(second) is not None, what="node 2 to hold the device")
+    fleet, router = second.router.fleet, second.router
+    assert fleet is not None
+    for until_ in ("inf", "nan", f"{router.clock.wall() + 1e9:.3f}"):
+        router.presence.asleep(f"{EP} sms")
+        fleet._received(BusMessage("fleet", "node1", f"a\t{EP}\tsms\t{until_}"))
+        fleet.apply()
+        later = router.clock.now() + router.policy.sms_window + 1
+        assert not router.presence.online(f"{EP} sms", later), until_
