@@ -193,10 +193,23 @@ class ClusterNode:
         now = self.clock.now()
         if now >= self._next_purge:
             self._next_purge = now + self.settings.purge_interval
-            purged = self.store.exchanges.purge(self.clock.wall())
+            purged = self.store.exchanges.purge(self.clock.wall()) + self._sweep_observations()
             if purged:
                 log.info("node %s: %d expired exchange rows deleted", self.node, purged)
         return done
+
+    def _sweep_observations(self) -> int:
+        """Delete this node's observation rows that its CoAP layer no longer has: refused,
+        answered without Observe, or ended with no notification since. They have no
+        expiry, and no notification will come to release them."""
+        live: set[tuple[str, bytes]] = set()
+        for transport in self.transports:
+            live |= transport.tokens_out()
+        ended = 0
+        for peer, token in self.store.exchanges.observations(self.node):
+            if (peer, token) not in live:
+                ended += self.store.exchanges.release(self.node, peer, token)
+        return ended
 
     # -- ExchangeHook -----------------------------------------------------------------------
 

@@ -370,6 +370,16 @@ class SmsTransport(interfaces.MessageInterface):
         outgoing = mman.token_manager.outgoing_requests
         return outgoing is not None and (message.token, message.remote) in outgoing
 
+    def tokens_out(self) -> set[tuple[str, bytes]]:
+        """``(+N, token)`` of every request this transport's CoAP layer still waits for an
+        answer to, observations included (what :meth:`knows` finds a response by)."""
+        mman = self._mman
+        outgoing = mman.token_manager.outgoing_requests if mman is not None else None
+        if not outgoing:
+            return set()
+        return {(str(remote.msisdn), bytes(token)) for token, remote in outgoing
+                if isinstance(remote, SmsAddress)}
+
     def _take(self, sms: InboundSms) -> Message | None:
         """Decode, trust-check and count one received payload; None if it is dropped."""
         remote = SmsAddress(sms.sender, self, ports=sms.ports)

@@ -107,6 +107,13 @@ class ExchangeTable:
             (owner, peer, bytes(token)),
         ).rowcount
 
+    def observations(self, owner: str) -> list[tuple[str, bytes]]:
+        """``(peer, token)`` of ``owner``'s observation rows (those without an expiry)."""
+        rows = self._db.execute(
+            "SELECT peer, token FROM exchanges WHERE owner = ? AND expires >= ?", (owner, NO_DEADLINE),
+        ).rows
+        return [(str(r[0]), bytes(r[1])) for r in rows]
+
     def forget(self, owner: str) -> int:
         """Every row of ``owner`` (it starts afresh, or died)."""
         return self._db.execute("DELETE FROM exchanges WHERE owner = ?", (owner,)).rowcount

@@ -248,3 +248,38 @@ async def test_a_node_taken_over_while_its_listener_was_down_is_watched_again_on
     finally:
         await second.close()
         await first.close()
+
+
+@pytest.mark.parametrize("rig", [("round_robin", "S", [ClusterSettings(check_interval=3600, purge_interval=0),
+                                                        ClusterSettings()])], indirect=True)
+async def test_an_observation_that_never_began_leaves_no_row_behind(rig: Rig) -> None:
+    """An Observe the device refuses (4.04), or answers without Observe (the resource is
+    not observable): no notification will ever come to release its row, which has no
+    expiry. The owner's next purge round deletes it, or the table grows with every such
+    Observe until the node restarts."""
+    from lwm2m_sms.lwm2m.exceptions import RequestFailed
+
+    await rig.script()
+    first = rig.nodes[0]
+    assert first.cluster is not None
+    exchanges = first.router.queue.store.exchanges
+    refused = asyncio.ensure_future(first.server.observe("dev", "/3/0/9"))
+    request = await rig.received(1)
+    await rig.send(answer(request, Code.NOT_FOUND, mtype=ACK, mid=request.mid))
+    with pytest.raises(RequestFailed):
+        await asyncio.wait_for(refused, 10)
+    plain = asyncio.ensure_future(first.server.observe("dev", "/3/0/0"))
+    second_request = await rig.received(2)
+    await rig.send(answer(second_request, Code.CONTENT, b"Acme", mtype=ACK, mid=second_request.mid,
+                          content_format=0))
+    await asyncio.wait_for(plain, 10)
+    live = asyncio.ensure_future(first.server.observe("dev", "/3/0/13"))
+    third_request = await rig.received(3)
+    await rig.send(answer(third_request, Code.CONTENT, b"1", mtype=ACK, mid=third_request.mid, observe=1,
+                          content_format=0))
+    await asyncio.wait_for(live, 10)
+    assert len(exchanges.by_token(DEVICE, request.token, 0.0)) == 1
+    await first.cluster.check()
+    assert exchanges.by_token(DEVICE, request.token, 0.0) == []
+    assert exchanges.by_token(DEVICE, second_request.token, 0.0) == []
+    assert len(exchanges.by_token(DEVICE, third_request.token, 0.0)) == 1  # it lives: its row stays
