@@ -260,7 +260,7 @@ class NodeBus:
         try:
             envelope = json.loads(payload)
             message = BusMessage(str(envelope["t"]), str(envelope["s"]), str(envelope["d"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):  # nested too deep for json
             log.warning("node %s: a bus message that is not ours (%d octets) ignored", self.node, len(payload))
             return
         if message.sender == self.node:

@@ -172,3 +172,20 @@ async def test_liveness_is_answered_after_the_sending_connection_was_lost(
     await _terminate(pg_url, a._sender)
     await c.close()
     assert await a.alive_nodes({"node-b", "node-c"}) == {"node-b"}
+
+
+async def test_a_deeply_nested_message_does_not_cost_a_node_its_name(
+        buses: tuple[NodeBus, NodeBus, NodeBus], pg_url: str) -> None:
+    # Anything on the broadcast channel reaches every node (a buggy node, any session of
+    # the database): one that the JSON decoder cannot nest that deep must be ignored, not
+    # end the listening connection, which would drop every node's lock and have the nodes
+    # take each other's work over.
+    import psycopg
+
+    a, b, _ = buses
+    inbox = inbox_for(b, "t")
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as other:
+        await other.execute("SELECT pg_notify('lwm2m_sms', %s)", ("[" * 3_900 + "]" * 3_900,))
+    a.post("t", "after", to="node-b")
+    assert [m.data for m in await inbox.wait(1)] == ["after"]
+    assert b.stats["reconnects"] == 0 and a.stats["reconnects"] == 0 and b.listening
