@@ -97,6 +97,8 @@ DEFAULT_GRACE = 93.0
 #: Draws of a new location before a Register is refused (5.03): 40 random bits each, so a
 #: second draw is already rare with a fleet of millions.
 _LOCATION_TRIES = 4
+#: Seconds before an expiry the store could not record (it was away) is tried again.
+_EXPIRY_RETRY = 5.0
 
 
 class _Budget:
@@ -671,7 +673,14 @@ class Lwm2mServer:
                 # stores a longer lifetime without _schedule_expiry still expires it.
                 later.append((endpoint, deadline))
                 continue
-            if not self.store.remove_unchanged(reg):
+            try:
+                removed = self.store.remove_unchanged(reg)
+            except Exception as exc:  # the store is away: this one and the rest next round
+                log.warning("ep=%s: expiry not recorded (%s); tried again in %.0f s", endpoint,
+                            " ".join(str(exc).split()), _EXPIRY_RETRY)
+                later.append((endpoint, now + _EXPIRY_RETRY))
+                break
+            if not removed:
                 # Another node updated it (or removed it) since this node read it: the
                 # store has the truth, read below.
                 changed.append(endpoint)
@@ -681,10 +690,15 @@ class Lwm2mServer:
                      reg.endpoint, now - reg.updated_at, reg.lifetime, self.grace, reg.location)
             self._emit("on_expired", reg)
             expired.append(reg)
+        if changed:
+            try:
+                self.refresh(changed)
+            except Exception as exc:  # held as they were: read again next round
+                log.warning("%d registrations changed elsewhere not read (%s)", len(changed),
+                            " ".join(str(exc).split()))
+                later += [(endpoint, now + _EXPIRY_RETRY) for endpoint in changed]
         for endpoint, deadline in later:
             self._expiry.schedule(endpoint, deadline)
-        if changed:
-            self.refresh(changed)
         if self._expiry.needs_rebuild(len(self.store)):
             self._rebuild_expiry()
         return expired
@@ -707,7 +721,10 @@ class Lwm2mServer:
 
     async def _expiry_loop(self) -> None:
         while True:
-            self.expire_due()
+            try:
+                self.expire_due()
+            except Exception:  # a bug here must not end expiry on this node for good
+                log.exception("expiring registrations failed")
             deadline = self.next_expiry()
             now = self.clock.wall()
             # The wall clock may be set meanwhile: look again at least every 60 s.

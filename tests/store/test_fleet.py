@@ -503,3 +503,23 @@ async def test_an_awake_window_from_another_node_is_bounded_by_this_nodes_window
         fleet.apply()
         later = router.clock.now() + router.policy.sms_window + 1
         assert not router.presence.online(f"{EP} sms", later), until_
+
+
+async def test_an_expiry_the_store_could_not_take_is_tried_again(two_cores, pg_url: str) -> None:  # type: ignore[no-untyped-def]
+    """The store's connection drops (a database restart) when a registration's lifetime
+    runs out: the expiry round must neither raise (its task would end for good: nothing
+    would expire on this node again) nor forget the registration (it would be held, and
+    trusted, for ever)."""
+    import psycopg
+
+    a, _, clock, seen_a, _ = two_cores
+    reg = registration(clock)
+    a.store.put(reg)
+    a._schedule_expiry(reg)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (a.store.store.db._db.info.backend_pid,))
+    await clock.advance(200)
+    assert a.expire_due() == [] and a.store.get(EP) is not None  # not now: the store is away
+    await clock.advance(60)  # the store is back (the next statement connects again)
+    assert [r.endpoint for r in a.expire_due()] == [EP]
+    assert a.store.load(EP) is None and a.store.get(EP) is None
