@@ -677,9 +677,11 @@ class Router(ServerHooks):
     def work_elsewhere(self, endpoint: str) -> None:
         """Another node queued a request for ``endpoint``: send it if the device is awake
         here (the store's take gives it to one node)."""
-        self._work_known.add(endpoint)
         reg = self.server.store.get(endpoint)
-        if reg is not None and self.route(reg).now:
+        if reg is None:
+            return  # not held here (the registration's own hint comes first): nothing to keep
+        self._work_known.add(endpoint)
+        if self.route(reg).now:
             self._start_flush(endpoint)
 
     def _flush_awake(self) -> None:

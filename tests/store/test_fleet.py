@@ -523,3 +523,17 @@ async def test_an_expiry_the_store_could_not_take_is_tried_again(two_cores, pg_u
     await clock.advance(60)  # the store is back (the next statement connects again)
     assert [r.endpoint for r in a.expire_due()] == [EP]
     assert a.store.load(EP) is None and a.store.get(EP) is None
+
+
+async def test_work_hints_for_endpoints_this_node_does_not_hold_are_not_kept(rig: Rig) -> None:
+    """``w`` hints name endpoints: a buggy node naming ones no node registered must not
+    grow this node's set of endpoints with work (kept until the next catch-up)."""
+    from lwm2m_sms.store.bus import BusMessage
+
+    _, second = await rig.node(), await rig.node()
+    fleet = second.router.fleet
+    assert fleet is not None
+    before = set(second.router._work_known)
+    fleet._received(BusMessage("fleet", "node1", "\n".join(f"w\tghost-{i}" for i in range(300))))
+    fleet.apply()
+    assert second.router._work_known == before
