@@ -127,6 +127,9 @@ class NodeBus:
                     await self.close()
                     raise StoreError(self.name, f"node {self.node!r} is already running on this database")
                 await asyncio.sleep(0.2)
+            except BaseException:  # the database refused the second connection: close the first
+                await self.close()
+                raise
         self._tasks = [asyncio.create_task(self._read(), name=f"bus-read {self.node}"),
                        asyncio.create_task(self._write(), name=f"bus-write {self.node}")]
         log.info("node %s on %s: listening", self.node, self.name)

@@ -189,3 +189,22 @@ async def test_a_deeply_nested_message_does_not_cost_a_node_its_name(
     a.post("t", "after", to="node-b")
     assert [m.data for m in await inbox.wait(1)] == ["after"]
     assert b.stats["reconnects"] == 0 and a.stats["reconnects"] == 0 and b.listening
+
+
+async def test_a_start_that_fails_leaves_no_connection_open(pg_url: str) -> None:
+    # The sending connection opens first; the listening one is refused (here: a role
+    # allowed one connection). The start fails, and must not leave the first one open.
+    import uuid
+
+    import psycopg
+
+    role = f"r_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT 1")
+        try:
+            bus = NodeBus(pg_url.replace("://postgres@", f"://{role}@"), "limited")
+            with pytest.raises(StoreError, match="too many connections"):
+                await bus.start(wait_for_name=0)
+            assert bus._sender is None and bus._listener is None  # both closed
+        finally:
+            admin.execute(f"DROP ROLE {role}")
