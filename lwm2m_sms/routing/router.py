@@ -583,7 +583,12 @@ class Router(ServerHooks):
         if entry.accept is not None:
             request.opt.accept = entry.accept
         fut = self._waiters.get(entry.id)
-        self.queue.mark(entry.id, RequestState.SENT, transport=transport)
+        if not self.queue.mark(entry.id, RequestState.SENT, transport=transport, taken=True):
+            # Taken over since this node took it (it counted as dead a moment): queued
+            # again, for whichever node the device is awake on; its caller hears from there.
+            log.warning("ep=%s: queued #%d %s was taken over before it went out; not sent here",
+                        reg.endpoint, entry.id, entry.path)
+            return
         try:
             request.remote = self._address(reg, transport)
             self.stats.count(reg.endpoint, transport)

@@ -145,3 +145,40 @@ async def test_a_second_node_of_a_live_name_leaves_its_requests_on_the_wire_alon
     finally:
         await live.close()
         store.close()
+
+
+async def test_a_request_taken_over_between_its_take_and_its_send_is_not_sent(pg_url: str) -> None:
+    """This node takes a queued Read; before it marks it sent, another node takes its work
+    over (its listening connection was down a moment: it counted as dead) and queues the
+    Read again. The mark must not put the row back to 'sent' with no owner and no lease:
+    no node would ever take it again, nor any later request of that device, and the
+    answer could not be recorded."""
+    from lwm2m_sms.store import RequestState
+
+    net = LoopbackNetwork()
+    bearers = [LoopbackBearer(net, SERVER), LoopbackBearer(net, "+15550108")]
+    for b in bearers:
+        await b.start()
+    stack = await start_server(bearers=[bearers[0]], db=pg_url, node="gw-a")
+    dev = await start_device("dev-SQ", "SQ", server_uri=stack.udp_uri, server_msisdn=SERVER, bearer=bearers[1])
+    try:
+        router, store = stack.router, stack.store
+        assert store is not None
+        router.presence.asleep("dev-SQ sms")
+        router.presence.asleep("dev-SQ udp")
+        queued = asyncio.ensure_future(stack.server.read("dev-SQ", "/3/0/0"))
+        await until(lambda: router.queue.pending("dev-SQ"), what="the Read queued")
+        entry = router.queue.take("dev-SQ", router.clock.wall())
+        assert entry is not None
+        store.requests.recover("gw-a", why="its node 'gw-a' died")  # what the takeover does
+        requests = dev.client.stats["requests"]
+        await router._deliver(stack.server.registration("dev-SQ"), entry)
+        row = store.requests.get(entry.id)
+        assert row is not None and row.state is RequestState.QUEUED  # taken again by whoever can
+        assert dev.client.stats["requests"] == requests  # not sent by the node that lost it
+        queued.cancel()
+    finally:
+        await dev.close()
+        await stack.close()
+        for b in reversed(bearers):
+            await b.close()
