@@ -58,6 +58,20 @@ def test_a_window_whose_state_was_lost_starts_from_the_first_fresh_number(store:
     assert table.accept(CTX, 40, window=32) == 40 and table.accept(CTX, 40, window=32) is None
 
 
+def test_the_window_of_a_copy_that_comes_second_still_counts(store: Store) -> None:
+    # Node B (a fresh copy) made the row first; node A used its copy alone before and
+    # accepted up to 40: those requests are replays on every node.
+    table = store.oscore
+    table.open(CTX, next_to_send=0, high=-1, seen=[])  # node B
+    table.open(CTX, next_to_send=50, high=40, seen=[37, 38, 40])  # node A
+    assert table.accept(CTX, 40, window=4) is None and table.accept(CTX, 38, window=4) is None
+    assert table.accept(CTX, 12, window=4) is None  # below A's window: too old to tell
+    assert table.accept(CTX, 39, window=4) == 40  # never seen, in the window
+    assert table.reserve(CTX, 1, limit=LIMIT) == 50
+    table.open(CTX, next_to_send=0, high=-1, seen=[])  # a fresh copy again: nothing lowered
+    assert table.state(CTX) == (51, 40, [37, 38, 39, 40])
+
+
 def _protected(device: Any, payload: bytes = b"</1/0>") -> bytes:
     """An OSCORE-protected request from the device, on the wire."""
     request = Message(code=POST, uri_path=["rd"], payload=payload)
