@@ -15,6 +15,7 @@ from aiocoap.message import Direction
 from aiocoap.oscore import ReplayError
 
 from lwm2m_sms.security.oscore import OscoreContexts, load_context, release_context, write_context
+from lwm2m_sms.security.oscore_shared import SharedReplayWindow
 from lwm2m_sms.security.policy import OscoreKeys
 from lwm2m_sms.store import Store, open_store
 
@@ -125,6 +126,47 @@ def test_two_nodes_copies_of_one_context_share_its_numbers_and_window(store: Sto
             again.get(DEVICE).unprotect(_copy(later))
     finally:
         again.release()
+
+
+def test_the_aiocoap_internals_the_shared_context_relies_on(store: Store, tmp_path: Path) -> None:
+    """SharedSecurityContext subclasses aiocoap's FilesystemSecurityContext and replaces
+    parts of it by name (new_sequence_number, _store, post_seqnoincrease, the replay
+    window object) and reads its files' window (ReplayWindow._size and persist()). An
+    aiocoap that renames or bypasses one of them would reuse nonces across nodes or
+    accept replays without an error: this test fails loudly instead."""
+    import json
+
+    from aiocoap.oscore import FilesystemSecurityContext, ReplayWindow
+
+    from lwm2m_sms.security.oscore_shared import SharedSecurityContext
+
+    for name in ("new_sequence_number", "post_seqnoincrease", "_replay_window_changed", "_store", "_destroy"):
+        assert callable(getattr(FilesystemSecurityContext, name, None)), name
+    files = ReplayWindow(32, lambda: None)
+    files.initialize_from_persisted({"index": 3, "bitfield": 5})
+    assert files._size == 32 and files.persist() == {"index": 3, "bitfield": 5}
+
+    # A node's copy that has used the context alone: its window (index 10, 10 and 12 seen)
+    # and its next number come into the store.
+    node = tmp_path / "node"
+    write_context(node, KEYS.swapped())
+    (node / "sequence.json").write_text(json.dumps({"next-to-send": 7, "received": {"index": 10, "bitfield": 5}}))
+    ctx = SharedSecurityContext(str(node), store.oscore, DEVICE)
+    try:
+        assert store.oscore.state(ctx.name) == (7, 12, list(range(0, 11)) + [12])
+        # aiocoap's protect takes its partial IV from new_sequence_number: from the store
+        ivs = []
+        for _ in range(3):
+            request = Message(code=POST, uri_path=["3", "0"])
+            request.direction = Direction.OUTGOING
+            _, request_id = ctx.protect(request)
+            ivs.append(int.from_bytes(request_id.partial_iv, "big"))
+        assert ivs == [7, 8, 9] and store.oscore.state(ctx.name)[0] == 10  # type: ignore[index]
+        # aiocoap's unprotect asks the replay window the store decides for
+        assert isinstance(ctx.recipient_replay_window, SharedReplayWindow)
+    finally:
+        release_context(ctx)  # aiocoap's _destroy, through our _store
+    assert json.loads((node / "sequence.json").read_text()) == {"next-to-send": 10, "received": "unknown"}
 
 
 def test_nodes_reserving_and_accepting_at_once(pg_url: str) -> None:
