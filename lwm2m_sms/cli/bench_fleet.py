@@ -682,6 +682,10 @@ async def run(args: argparse.Namespace) -> int:
         for r, (_, end) in zip(reads, nodes):
             r.update(await _recv(end, "done", 120))
     finally:
+        # A child still waiting for its next message sees its pipe close and stops itself
+        # (closing its server or devices) instead of being waited for and terminated.
+        for end in [end for _, end in nodes] + [sim_end]:
+            end.close()
         for proc in procs:
             if proc.pid is not None:
                 proc.join(30)
