@@ -169,6 +169,21 @@ def test_the_aiocoap_internals_the_shared_context_relies_on(store: Store, tmp_pa
     assert json.loads((node / "sequence.json").read_text()) == {"next-to-send": 10, "received": "unknown"}
 
 
+def test_a_released_context_never_lowers_its_files_next_number(store: Store, tmp_path: Path) -> None:
+    # A copy used alone up to 7 that this node loads and releases without sending: its
+    # files must still say 7 (a database restored from a backup, or the copy used alone
+    # again, would otherwise protect with 0..6 a second time: nonce reuse).
+    import json
+
+    from lwm2m_sms.security.oscore_shared import SharedSecurityContext
+
+    node = tmp_path / "node"
+    write_context(node, KEYS.swapped())
+    (node / "sequence.json").write_text(json.dumps({"next-to-send": 7, "received": "unknown"}))
+    release_context(SharedSecurityContext(str(node), store.oscore, DEVICE))
+    assert json.loads((node / "sequence.json").read_text())["next-to-send"] == 7
+
+
 def test_nodes_reserving_and_accepting_at_once(pg_url: str) -> None:
     open_store(pg_url).close()
     stores = [open_store(pg_url) for _ in range(4)]
