@@ -134,9 +134,10 @@ class StoreLedger:
         # Read once: the files are not written once the store is used. Brought into a row
         # another node may have made first (only ever raising it).
         if self._seed is None:
-            self._seed = self._seed_from.load(self.peer) if self._seed_from is not None else (0, None)
-            if self._seed != (0, None):
-                self.table.raise_to(self.peer, self._seed)
+            seed = self._seed_from.load(self.peer) if self._seed_from is not None else (0, None)
+            if seed != (0, None):
+                self.table.raise_to(self.peer, seed)  # if the store fails, the next use tries again
+            self._seed = seed
         return self._seed
 
     def take_sent(self) -> int:
