@@ -53,10 +53,13 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, Callable, Coroutine, Iterator, Optional
 
+from ..errors import Lwm2mSmsError
+
 SERVER_MSISDN = "+15550000"
 FLEET_RANGE = r"^\+?1556.*"
 SERVER_PASSWORD, FLEET_PASSWORD = "srvpw", "fleetpw"
 PROGRESS_EVERY = 2.0  # seconds between progress lines
+SMSC_START_TIMEOUT = 60.0  # seconds the SMSC may take to say where it listens
 LIFETIME = 86400  # the devices' registration lifetime: no Update falls due during a run
 
 
@@ -534,7 +537,7 @@ async def _recv(conn: Connection, expect: str | None = None, timeout: float | No
                 try:
                     kind, value = conn.recv()
                 except EOFError:
-                    raise RuntimeError(f"a bench process ended before sending {expect or 'a message'}") from None
+                    raise BenchError(f"bench fleet: a bench process ended before sending {expect or 'a message'}") from None
                 if kind == "progress" and on_progress is not None:
                     on_progress(value)
                     continue
@@ -544,9 +547,9 @@ async def _recv(conn: Connection, expect: str | None = None, timeout: float | No
     finally:
         loop.remove_reader(conn.fileno())
     if kind == "error":
-        raise RuntimeError(f"bench process failed: {value}")
+        raise BenchError(f"bench fleet: a bench process failed: {value}")
     if expect is not None and kind != expect:
-        raise RuntimeError(f"bench process sent {kind!r}, expected {expect!r}")
+        raise BenchError(f"bench fleet: a bench process sent {kind!r}, expected {expect!r}")
     return value
 
 
@@ -574,6 +577,10 @@ address_range = "^\\\\+?1556.*"
 """
 
 
+class BenchError(Lwm2mSmsError):
+    """The bench could not run: a process did not start, failed or did not answer."""
+
+
 async def _start_smsc(workdir: str) -> tuple[asyncio.subprocess.Process, int]:
     config = os.path.join(workdir, "smsc.toml")
     with open(config, "w") as f:
@@ -584,11 +591,15 @@ async def _start_smsc(workdir: str) -> tuple[asyncio.subprocess.Process, int]:
         stdout=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None  # PIPE
-    line = (await proc.stdout.readline()).decode()
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), SMSC_START_TIMEOUT)).decode()
+    except TimeoutError:
+        line = f"no output within {SMSC_START_TIMEOUT:g} s"
     if not line.startswith("smsc listening on"):
-        proc.kill()
+        if proc.returncode is None:
+            proc.kill()
         await proc.wait()
-        raise RuntimeError(f"the simulated SMSC did not start: {line.strip() or 'no output'}")
+        raise BenchError(f"bench fleet: the simulated SMSC did not start: {line.strip() or 'no output'}")
     port = int(line.split()[3].rstrip(",").rsplit(":", 1)[1])
     return proc, port
 
@@ -609,7 +620,11 @@ async def run(args: argparse.Namespace) -> int:
     workdir = tempfile.mkdtemp(prefix="lwm2m-fleet-")
     db = args.db or os.path.join(workdir, "fleet.sqlite")
     postgres = is_store_url(db)
-    smsc, port = await _start_smsc(workdir)
+    try:
+        smsc, port = await _start_smsc(workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
     spawn = multiprocessing.get_context("spawn")  # a fresh interpreter: its RSS is its own
     nodes: list[tuple[Any, Connection]] = []
     child_ends: list[Connection] = []
@@ -667,6 +682,10 @@ async def run(args: argparse.Namespace) -> int:
         for r, (_, end) in zip(reads, nodes):
             r.update(await _recv(end, "done", 120))
     finally:
+        # A child still waiting for its next message sees its pipe close and stops itself
+        # (closing its server or devices) instead of being waited for and terminated.
+        for end in [end for _, end in nodes] + [sim_end]:
+            end.close()
         for proc in procs:
             if proc.pid is not None:
                 proc.join(30)

@@ -20,7 +20,8 @@ What changes from aiocoap's context, and why:
   aiocoap's ``ReplayError`` (the site wrapper answers 4.01 "Replay detected").
 * ``sequence.json`` is read once, to start the store's row if it has none (a context used
   by one node before keeps its numbers), and written only when the context is released:
-  the last number this node reserved, the replay window "unknown". A context that left the
+  the last number this node reserved (never below what the file said), the replay window
+  "unknown". A context that left the
   store must be provisioned anew (aiocoap's rule: contexts are never copied).
 
 The directory's lock still keeps two processes on one node from loading one copy.
@@ -111,6 +112,7 @@ class SharedSecurityContext(FilesystemSecurityContext):  # type: ignore[misc]
         row = table.state(self.name)
         assert row is not None
         self.recipient_replay_window = SharedReplayWindow(table, self.name, files._size, row[1])
+        self._files_next = self.sender_sequence_number  # never written lower at release
         self.sender_sequence_number = self._reserved_end = 0  # reserve before the first use
 
     def new_sequence_number(self) -> int:
@@ -131,7 +133,8 @@ class SharedSecurityContext(FilesystemSecurityContext):  # type: ignore[misc]
 
     def _store(self) -> None:
         # At release: what a node alone would need never to reuse this node's numbers.
-        data = {"next-to-send": max(self._reserved_end, self.sender_sequence_number), "received": "unknown"}
+        data = {"next-to-send": max(self._files_next, self._reserved_end, self.sender_sequence_number),
+                "received": "unknown"}
         fd, tmp = tempfile.mkstemp(dir=self.basedir, prefix=".sequence-", suffix=".json")
         with os.fdopen(fd, "wb") as f:
             f.write(json.dumps(data).encode())

@@ -11,7 +11,8 @@ used, so that no counter is ever sent twice nor an old one accepted, across rest
   (:mod:`lwm2m_sms.store.counters`), which several nodes on one PostgreSQL share: each
   counter is taken and each received one checked in one atomic statement. Peers it has no
   row for yet start from the files of a :class:`CounterStore` when one is given (a node
-  that moves from files to the store keeps counting where it was).
+  that moves from files to the store keeps counting where it was), and a row another node
+  made first is raised to them.
 """
 
 from __future__ import annotations
@@ -130,9 +131,13 @@ class StoreLedger:
         self._seed: Optional[tuple[int, Optional[int]]] = None
 
     def seed(self) -> tuple[int, Optional[int]]:
-        # Read once: the files are not written once the store is used.
+        # Read once: the files are not written once the store is used. Brought into a row
+        # another node may have made first (only ever raising it).
         if self._seed is None:
-            self._seed = self._seed_from.load(self.peer) if self._seed_from is not None else (0, None)
+            seed = self._seed_from.load(self.peer) if self._seed_from is not None else (0, None)
+            if seed != (0, None):
+                self.table.raise_to(self.peer, seed)  # if the store fails, the next use tries again
+            self._seed = seed
         return self._seed
 
     def take_sent(self) -> int:

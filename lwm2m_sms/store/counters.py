@@ -9,7 +9,8 @@ lock, the condition evaluated on the row as it is then. So two nodes never send 
 counter, and a packet one node accepted is a replay on every node.
 
 ``seed`` is what the row starts from when it does not exist yet: the counters a node kept
-in files before it used the store (an UICC refuses a counter that starts again at 1).
+in files before it used the store (an UICC refuses a counter that starts again at 1);
+:meth:`~PacketCounterTable.raise_to` brings them into a row another node made first.
 Counters are plain ints here; the counter policies are the security layer's
 (:mod:`lwm2m_sms.security.state`), which tells :meth:`~PacketCounterTable.accept` whether
 the counter must be higher or exactly one higher.
@@ -68,6 +69,20 @@ class PacketCounterTable:
             "INSERT INTO packet_counters (peer, sent, received) VALUES (?, ?, ?)"
             " ON CONFLICT (peer) DO UPDATE SET received = excluded.received",
             (peer, seed[0], counter),
+        )
+
+    def raise_to(self, peer: str, seed: Seed) -> None:
+        """Raise ``peer``'s counters to at least ``seed`` (creating the row if missing): a
+        node's files count even when another node made the row first; a higher stored
+        value stays (a lower one would send a counter again or accept a replay)."""
+        self._db.execute(
+            "INSERT INTO packet_counters (peer, sent, received) VALUES (?, ?, ?)"
+            " ON CONFLICT (peer) DO UPDATE SET"
+            " sent = CASE WHEN packet_counters.sent < excluded.sent THEN excluded.sent ELSE packet_counters.sent END,"
+            " received = CASE WHEN excluded.received IS NOT NULL AND (packet_counters.received IS NULL"
+            " OR packet_counters.received < excluded.received) THEN excluded.received"
+            " ELSE packet_counters.received END",
+            (peer, seed[0], seed[1]),
         )
 
     def get(self, peer: str) -> Optional[Seed]:

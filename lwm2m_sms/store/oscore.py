@@ -34,21 +34,28 @@ class OscoreStateTable:
 
     def open(self, context: str, *, next_to_send: int, high: Optional[int], seen: Iterable[int]) -> None:
         """Create ``context``'s row from a node's files when the store has none; when it
-        has one, only raise ``next_to_send`` to the files' value if that is higher (a copy
-        used alone before must not make the others reuse its numbers)."""
+        has one, only raise it to the files: ``next_to_send`` and ``high`` if the files'
+        are higher, and the files' ``seen`` numbers added (a copy used alone before must
+        not make the others reuse its numbers nor accept its requests again). A window the
+        store does not know (``high`` NULL) stays unknown: Echo recovery sets it."""
         with self._db.transaction():
             created = self._db.execute(
                 "INSERT INTO oscore_contexts (context, next_to_send, high) VALUES (?, ?, ?)"
                 " ON CONFLICT (context) DO NOTHING", (context, next_to_send, high),
             ).rowcount
-            if created:
-                for n in sorted(set(seen)):
-                    self._db.execute("INSERT INTO oscore_seen (context, seqno) VALUES (?, ?)", (context, n))
-            else:
+            if not created:
                 self._db.execute(
                     "UPDATE oscore_contexts SET next_to_send = ? WHERE context = ? AND next_to_send < ?",
                     (next_to_send, context, next_to_send),
                 )
+                if high is not None:
+                    self._db.execute(
+                        "UPDATE oscore_contexts SET high = ? WHERE context = ? AND high < ?",
+                        (high, context, high),
+                    )
+            for n in sorted(set(seen)):  # at most a window's worth; the next accept trims them
+                self._db.execute(
+                    "INSERT INTO oscore_seen (context, seqno) VALUES (?, ?) ON CONFLICT DO NOTHING", (context, n))
 
     def reserve(self, context: str, count: int, *, limit: int) -> Optional[int]:
         """The first of ``count`` sequence numbers reserved for the caller alone; None when

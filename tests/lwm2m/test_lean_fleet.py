@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 from lwm2m_sms.coap import SmsSettings
 from lwm2m_sms.gateway import smpp_bearer, start_server
 from lwm2m_sms.lwm2m.client.lean import (
-    ACK, CON, DEREGISTER, NON, REGISTER, RST, UPDATE, Completed, LeanFleet, encode_coap,
+    ACK, CON, DEREGISTER, NON, REGISTER, RST, UPDATE, Completed, LeanFleet, Reply, encode_coap,
 )
 from lwm2m_sms.lwm2m.client.lean_link import LeanRequestFailed, LeanSimulator
 from lwm2m_sms.lwm2m.content import ContentFormat, decode_payload
@@ -198,6 +198,20 @@ def test_a_reset_or_a_failed_send_ends_the_request():
     mid = Message.decode(f.register(0, 2.0)).mid
     assert f.fail(0, mid + 1, "x") is None
     assert f.fail(0, mid, "bearer refused") == Completed(0, REGISTER, False, "bearer refused")
+
+
+def test_a_reset_or_an_ack_that_is_not_empty_is_a_format_error_and_ignored():
+    # RFC 7252 4.2/4.3: a Reset MUST be Empty; an Empty message has no token nor payload
+    # (bytes after the message ID are a format error). Neither may end or advance a request.
+    f = fleet()
+    register = f.register(0, 0.0)
+    mid = Message.decode(register).mid
+    reply = f.receive(DEV, SERVER, answer(register, RST, Code.CREATED, location_path=("rd", "ab12")), 0.1)
+    assert reply == Reply([], []) and f.devices[0].pending is not None and f.devices[0].location is None
+    assert f.receive(DEV, SERVER, encode_coap(ACK, 0, mid, b"tk"), 0.2) == Reply([], [])
+    assert f.receive(DEV, SERVER, encode_coap(ACK, 0, mid, b"", payload=b"x"), 0.3) == Reply([], [])
+    assert not f.devices[0].pending.acked and f.malformed == 3  # type: ignore[union-attr]
+    assert f.receive(DEV, SERVER, answer(register, ACK, Code.CREATED, location_path=("rd", "ab12")), 0.4).done[0].ok
 
 
 def test_update_after_404_registers_again():

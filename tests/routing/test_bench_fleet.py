@@ -52,3 +52,33 @@ def test_bench_fleet_several_nodes_need_postgresql(capsys):
     assert main(["bench", "fleet", "--devices", "10", "--nodes", "2"]) == 2
     err = capsys.readouterr().err
     assert "--nodes 2 needs --db postgresql://" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_fleet_that_cannot_start_its_smsc_says_so_and_leaves_nothing(capsys, tmp_path, monkeypatch):
+    import tempfile
+
+    from lwm2m_sms.cli import bench_fleet
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bench_fleet, "SMSC_CONFIG", "[smsc\n")  # the SMSC refuses its configuration
+    assert main(["bench", "fleet", "--devices", "5"]) == 1
+    err = capsys.readouterr().err  # the SMSC's own reason goes to the terminal before it
+    assert err.startswith("lwm2m-sms: error: bench fleet: the simulated SMSC did not start") and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # its working directory is gone
+
+
+def test_bench_fleet_whose_simulator_fails_lets_the_nodes_end_on_their_own(capsys, monkeypatch):
+    import multiprocessing.process
+
+    from lwm2m_sms.cli import bench_fleet
+
+    # The SMSC is configured with another password than the simulator (a fresh interpreter)
+    # binds with: the simulator fails while node1 waits for its work.
+    monkeypatch.setattr(bench_fleet, "FLEET_PASSWORD", "other")
+    terminated = []
+    real_terminate = multiprocessing.process.BaseProcess.terminate
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "terminate",
+                        lambda self: terminated.append(self.name) or real_terminate(self))
+    assert main(["bench", "fleet", "--devices", "5"]) == 1
+    assert capsys.readouterr().err.startswith("lwm2m-sms: error: bench fleet: a bench process failed: ")
+    assert terminated == []  # node1 saw its pipe close and stopped itself (its stack closed)

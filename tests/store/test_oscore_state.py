@@ -15,6 +15,7 @@ from aiocoap.message import Direction
 from aiocoap.oscore import ReplayError
 
 from lwm2m_sms.security.oscore import OscoreContexts, load_context, release_context, write_context
+from lwm2m_sms.security.oscore_shared import SharedReplayWindow
 from lwm2m_sms.security.policy import OscoreKeys
 from lwm2m_sms.store import Store, open_store
 
@@ -56,6 +57,20 @@ def test_a_window_whose_state_was_lost_starts_from_the_first_fresh_number(store:
     table = store.oscore
     table.open(CTX, next_to_send=0, high=None, seen=[])  # "unknown" in sequence.json
     assert table.accept(CTX, 40, window=32) == 40 and table.accept(CTX, 40, window=32) is None
+
+
+def test_the_window_of_a_copy_that_comes_second_still_counts(store: Store) -> None:
+    # Node B (a fresh copy) made the row first; node A used its copy alone before and
+    # accepted up to 40: those requests are replays on every node.
+    table = store.oscore
+    table.open(CTX, next_to_send=0, high=-1, seen=[])  # node B
+    table.open(CTX, next_to_send=50, high=40, seen=[37, 38, 40])  # node A
+    assert table.accept(CTX, 40, window=4) is None and table.accept(CTX, 38, window=4) is None
+    assert table.accept(CTX, 12, window=4) is None  # below A's window: too old to tell
+    assert table.accept(CTX, 39, window=4) == 40  # never seen, in the window
+    assert table.reserve(CTX, 1, limit=LIMIT) == 50
+    table.open(CTX, next_to_send=0, high=-1, seen=[])  # a fresh copy again: nothing lowered
+    assert table.state(CTX) == (51, 40, [37, 38, 39, 40])
 
 
 def _protected(device: Any, payload: bytes = b"</1/0>") -> bytes:
@@ -111,6 +126,62 @@ def test_two_nodes_copies_of_one_context_share_its_numbers_and_window(store: Sto
             again.get(DEVICE).unprotect(_copy(later))
     finally:
         again.release()
+
+
+def test_the_aiocoap_internals_the_shared_context_relies_on(store: Store, tmp_path: Path) -> None:
+    """SharedSecurityContext subclasses aiocoap's FilesystemSecurityContext and replaces
+    parts of it by name (new_sequence_number, _store, post_seqnoincrease, the replay
+    window object) and reads its files' window (ReplayWindow._size and persist()). An
+    aiocoap that renames or bypasses one of them would reuse nonces across nodes or
+    accept replays without an error: this test fails loudly instead."""
+    import json
+
+    from aiocoap.oscore import FilesystemSecurityContext, ReplayWindow
+
+    from lwm2m_sms.security.oscore_shared import SharedSecurityContext
+
+    for name in ("new_sequence_number", "post_seqnoincrease", "_replay_window_changed", "_store", "_destroy"):
+        assert callable(getattr(FilesystemSecurityContext, name, None)), name
+    files = ReplayWindow(32, lambda: None)
+    files.initialize_from_persisted({"index": 3, "bitfield": 5})
+    assert files._size == 32 and files.persist() == {"index": 3, "bitfield": 5}
+
+    # A node's copy that has used the context alone: its window (index 10, 10 and 12 seen)
+    # and its next number come into the store.
+    node = tmp_path / "node"
+    write_context(node, KEYS.swapped())
+    (node / "sequence.json").write_text(json.dumps({"next-to-send": 7, "received": {"index": 10, "bitfield": 5}}))
+    ctx = SharedSecurityContext(str(node), store.oscore, DEVICE)
+    try:
+        assert store.oscore.state(ctx.name) == (7, 12, list(range(0, 11)) + [12])
+        # aiocoap's protect takes its partial IV from new_sequence_number: from the store
+        ivs = []
+        for _ in range(3):
+            request = Message(code=POST, uri_path=["3", "0"])
+            request.direction = Direction.OUTGOING
+            _, request_id = ctx.protect(request)
+            ivs.append(int.from_bytes(request_id.partial_iv, "big"))
+        assert ivs == [7, 8, 9] and store.oscore.state(ctx.name)[0] == 10  # type: ignore[index]
+        # aiocoap's unprotect asks the replay window the store decides for
+        assert isinstance(ctx.recipient_replay_window, SharedReplayWindow)
+    finally:
+        release_context(ctx)  # aiocoap's _destroy, through our _store
+    assert json.loads((node / "sequence.json").read_text()) == {"next-to-send": 10, "received": "unknown"}
+
+
+def test_a_released_context_never_lowers_its_files_next_number(store: Store, tmp_path: Path) -> None:
+    # A copy used alone up to 7 that this node loads and releases without sending: its
+    # files must still say 7 (a database restored from a backup, or the copy used alone
+    # again, would otherwise protect with 0..6 a second time: nonce reuse).
+    import json
+
+    from lwm2m_sms.security.oscore_shared import SharedSecurityContext
+
+    node = tmp_path / "node"
+    write_context(node, KEYS.swapped())
+    (node / "sequence.json").write_text(json.dumps({"next-to-send": 7, "received": "unknown"}))
+    release_context(SharedSecurityContext(str(node), store.oscore, DEVICE))
+    assert json.loads((node / "sequence.json").read_text())["next-to-send"] == 7
 
 
 def test_nodes_reserving_and_accepting_at_once(pg_url: str) -> None:

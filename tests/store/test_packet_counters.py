@@ -86,3 +86,41 @@ def test_one_packet_delivered_to_every_node_at_once_is_accepted_once(pg_url: str
     finally:
         for s in stores:
             s.close()
+
+
+def test_files_of_a_node_that_comes_second_still_count(store: Store, tmp_path: Path) -> None:
+    # Node B (no files) speaks to the peer first and makes its row; node A used files alone
+    # before: its counters must still count, or A's old packets are accepted again and the
+    # counters it sent are sent again.
+    assert SharedCounters(store.packet_counters).ledger(PEER).take_sent() == 1  # node B
+    files = CounterStore(tmp_path)
+    files.save(PEER, 41, 17)
+    ledger = SharedCounters(store.packet_counters, seed=files).ledger(PEER)  # node A
+    assert ledger.accept(CounterPolicy.HIGHER, 17) == ResponseStatus.CNTR_LOW  # a replay of before
+    assert ledger.take_sent() == 42
+    assert SharedCounters(store.packet_counters).ledger(PEER).accept(CounterPolicy.HIGHER, 12) == ResponseStatus.CNTR_LOW
+
+
+def test_files_that_could_not_be_brought_in_are_tried_again(store: Store, tmp_path: Path, monkeypatch) -> None:
+    # The store fails the first time the files are brought in (a connection lost): the
+    # next use tries again instead of going on without them.
+    from lwm2m_sms.store import StoreError
+
+    files = CounterStore(tmp_path)
+    files.save(PEER, 41, 17)
+    table = store.packet_counters
+    SharedCounters(table).ledger(PEER).take_sent()  # another node made the row
+    real = table.raise_to
+    failures = [StoreError("test", "connection lost")]
+
+    def raise_to(peer: str, seed: tuple[int, int | None]) -> None:
+        if failures:
+            raise failures.pop()
+        real(peer, seed)
+
+    monkeypatch.setattr(table, "raise_to", raise_to)
+    ledger = SharedCounters(table, seed=files).ledger(PEER)
+    with pytest.raises(StoreError):
+        ledger.take_sent()
+    assert ledger.accept(CounterPolicy.HIGHER, 17) == ResponseStatus.CNTR_LOW
+    assert ledger.take_sent() == 42

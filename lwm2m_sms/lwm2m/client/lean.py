@@ -317,6 +317,12 @@ class LeanFleet:
             return out
         code = int(msg.code)
         mtype = int(msg.mtype)
+        if (code == 0 and len(payload) > 4 and mtype != CON) or (mtype == RST and code != 0):
+            # RFC 7252 4.1-4.3: an Empty message has nothing after its message ID, and a
+            # Reset is Empty; a format error in an ACK or RST is ignored (a CON one is
+            # rejected below)
+            self.malformed += 1
+            return out
         if code == 0:
             self._empty(index, mtype, msg.mid, out)
         elif code < 32:
