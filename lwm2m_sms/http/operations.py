@@ -208,10 +208,9 @@ class OperationRunner:
         """Cancel a request waiting in the queue: it never reaches the device. False when
         it is no longer waiting."""
         queue = self.stack.router.queue
-        entry = queue.get(queue_id)
-        if entry is None or entry.state is not RequestState.QUEUED:
+        # Only while it waits: another node may have taken and sent it meanwhile.
+        if not queue.mark(queue_id, RequestState.FAILED, detail="cancelled by the operator", if_queued=True):
             return False
-        queue.mark(queue_id, RequestState.FAILED, detail="cancelled by the operator")
         op = self._by_queue_id.get(queue_id)
         if op is not None and op.task is not None:
             op.task.cancel()

@@ -165,15 +165,17 @@ class RequestQueue:
         taken: bool = False,
         response_payload: bytes | None = None,
         response_format: int | None = None,
+        if_queued: bool = False,
     ) -> bool:
         """Record a request's state (with the answer's code, payload and content format).
         ``taken``: a request this node took, changed only while no other node has taken it
-        over. Returns whether it changed."""
+        over; ``if_queued``: only while it still waits (a cancel). Returns whether it changed."""
         changed = self._table.mark(
             request_id, state, response_code=response_code, detail=detail,
             transport=transport.value if transport else None,
             owner=self.owner if taken else None,
             response_payload=response_payload, response_format=response_format,
+            if_queued=if_queued,
         )
         if changed and self.listeners:
             entry = self.get(request_id)

@@ -510,9 +510,8 @@ class Router(ServerHooks):
             return await fut
         except asyncio.CancelledError:
             # The caller gave up: the request must not reach the device later.
-            current = self.queue.get(entry.id)
-            if current is not None and current.state is RequestState.QUEUED:
-                self.queue.mark(entry.id, RequestState.FAILED, detail="the caller gave up")
+            # Only while it waits: another node may have taken and sent it meanwhile.
+            self.queue.mark(entry.id, RequestState.FAILED, detail="the caller gave up", if_queued=True)
             raise
         finally:
             self._waiters.pop(entry.id, None)
@@ -867,7 +866,7 @@ class Router(ServerHooks):
         if task is not None:
             task.cancel()
         for entry in self.queue.pending(reg.endpoint):
-            if self.queue.mark(entry.id, RequestState.FAILED, detail="device de-registered"):
+            if self.queue.mark(entry.id, RequestState.FAILED, detail="device de-registered", if_queued=True):
                 self._tell_origin(entry)
             fut = self._waiters.get(entry.id)
             if fut is not None and not fut.done():

@@ -137,6 +137,16 @@ class NodeBus:
     async def close(self) -> None:
         self._closed = True
         await cancel_and_wait(self._tasks)
+        listener = self._listener
+        if listener is not None and not listener.closed:
+            # Let go of the name before the session ends: PostgreSQL frees a closed session's
+            # locks a moment after the close returns, and the others must see this node
+            # gone at once (a clean stop is not a death to take over late).
+            try:
+                await listener.execute("SELECT pg_advisory_unlock(%s, %s)",
+                                       (LOCK_SPACE, _signed(lock_key(self.node))))
+            except Exception:  # the session is gone already, and its lock with it
+                pass
         for conn in (self._listener, self._sender):
             if conn is not None:
                 try:

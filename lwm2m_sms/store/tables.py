@@ -285,10 +285,13 @@ class RequestTable:
         owner: str | None = None,
         response_payload: bytes | None = None,
         response_format: int | None = None,
+        if_queued: bool = False,
     ) -> bool:
         """Record a request's state (and the answer's code, payload and content format);
         with ``owner``, only while that owner holds it (it took it and nobody has taken it
-        since, even if its lease ended meanwhile). Returns whether the row changed."""
+        since, even if its lease ended meanwhile); with ``if_queued``, only while it still
+        waits (a cancel must not overwrite a request another node has just taken and sent).
+        Returns whether the row changed."""
         sql = (
             "UPDATE queued_requests SET state = ?, response_code = COALESCE(?, response_code),"
             " detail = ?, transport = COALESCE(?, transport),"
@@ -303,6 +306,8 @@ class RequestTable:
         if owner is not None:
             sql += " AND owner = ? AND state IN ('sent', 'queued')"
             params.append(owner)
+        if if_queued:
+            sql += " AND state = 'queued'"
         return self._db.execute(sql, params).rowcount > 0
 
     def expire(self, now: float | None = None) -> list[QueuedRecord]:

@@ -331,3 +331,16 @@ def test_late_answer_counts_until_someone_else_takes_it(store: Store, clock: Fak
     assert q.get(read.id).state is RequestState.QUEUED  # type: ignore[union-attr]
     assert q.mark(read.id, RequestState.ANSWERED, response_code=69, owner="node-a")
     assert q.take("node-b", lease=30) == []  # answered: not sent again
+
+
+def test_a_cancel_changes_only_a_request_that_still_waits(store: Store) -> None:
+    q = store.requests
+    waiting = q.add("ep-1", "sms", GET, "/3/0")
+    taken = q.add("ep-2", "sms", GET, "/3/0")
+    assert [r.id for r in q.take("node-b", lease=30, endpoint="ep-2")] == [taken.id]
+    # node A's caller gave up on both: only the one still queued is failed; the one node B
+    # took (and may have sent) keeps its state, for B to record the device's answer
+    assert q.mark(waiting.id, RequestState.FAILED, detail="the caller gave up", if_queued=True)
+    assert not q.mark(taken.id, RequestState.FAILED, detail="the caller gave up", if_queued=True)
+    assert q.get(taken.id).state is RequestState.SENT  # type: ignore[union-attr]
+    assert q.mark(taken.id, RequestState.ANSWERED, response_code=69, owner="node-b")
