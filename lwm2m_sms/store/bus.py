@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from ..tasks import cancel_and_wait
-from .postgres import redact
+from .postgres import KEEPALIVES, SESSION_SETTINGS, redact
 from .records import StoreError
 
 if TYPE_CHECKING:
@@ -219,7 +219,15 @@ class NodeBus:
         except ImportError as exc:
             raise StoreError(self.name, f"PostgreSQL needs psycopg: {exc}") from exc
         try:
-            return await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10)
+            conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10,
+                                                         **KEEPALIVES)
+            try:
+                for setting in SESSION_SETTINGS:
+                    await conn.execute(setting)
+            except BaseException:
+                await conn.close()
+                raise
+            return conn
         except psycopg.Error as exc:
             raise StoreError(self.name, " ".join(str(exc).split())) from exc
 

@@ -208,3 +208,25 @@ async def test_a_start_that_fails_leaves_no_connection_open(pg_url: str) -> None
             assert bus._sender is None and bus._listener is None  # both closed
         finally:
             admin.execute(f"DROP ROLE {role}")
+
+
+async def test_every_connection_has_tcp_keepalives_on_both_ends(pg_url: str) -> None:
+    # A node cut off from the database must lose its session (its name, its row locks)
+    # within seconds, not after TCP's default of hours: the server's keepalive settings
+    # for the session, and libpq's on the client's socket.
+    from lwm2m_sms.store import open_store
+
+    store = open_store(pg_url)
+    bus = NodeBus(pg_url, "kept-alive")
+    await bus.start()
+    try:
+        assert store.db.execute("SHOW tcp_keepalives_idle").rows == [("10",)]
+        assert store.db.execute("SHOW tcp_keepalives_count").rows == [("3",)]
+        assert bus._sender is not None  # (the listening connection is busy in LISTEN)
+        cur = await bus._sender.execute("SHOW tcp_keepalives_interval")
+        assert await cur.fetchall() == [("5",)]
+        for conn in (bus._sender, bus._listener):
+            assert conn is not None and conn.info.get_parameters().get("keepalives_idle") == "10"
+    finally:
+        await bus.close()
+        store.close()
