@@ -646,7 +646,12 @@ class Lwm2mServer:
             await self._validate(None, request.remote, reg)
         except RegistrationRefused as exc:
             return self._refuse("De-register", request, exc)
-        self.store.remove(reg.endpoint)
+        if self.store.remove(reg.endpoint, location=reg.location) is None:
+            # This node's copy was stale: the device registered again (on another node) and
+            # this De-register of the old location is late (an SMSC's repeat): keep the new.
+            self.refresh([reg.endpoint])
+            return self._refuse("De-register", request, RegistrationRefused(
+                Code.NOT_FOUND, f"/rd/{reg.location} is no longer {reg.endpoint}'s registration"), reg.endpoint)
         self._cancel_observations(reg.endpoint)
         log.info("De-register ep=%s from %s (mid=%s): /rd/%s", reg.endpoint, remote_uri(request.remote), request.mid, reg.location)
         self._emit("on_message_from", reg)

@@ -70,7 +70,12 @@ class RegistrationStore:
             raise LocationTaken(registration.location)
         self.adopt(registration)
 
-    def remove(self, endpoint: str) -> Optional[Registration]:
+    def remove(self, endpoint: str, location: Optional[str] = None) -> Optional[Registration]:
+        """Remove and return the endpoint's registration; with ``location``, only if it is
+        that registration (None otherwise, and nothing changes)."""
+        current = self._by_ep.get(endpoint)
+        if location is not None and current is not None and current.location != location:
+            return None
         return self.drop(endpoint)
 
     def remove_unchanged(self, registration: Registration) -> bool:
@@ -202,10 +207,11 @@ class StoredRegistrationStore(RegistrationStore):
         self._table.put(to_record(registration))  # raises LocationTaken for another node's
         super().adopt(registration)
 
-    def remove(self, endpoint: str) -> Optional[Registration]:
-        old = super().drop(endpoint)
-        self._table.remove(endpoint)
-        return old
+    def remove(self, endpoint: str, location: Optional[str] = None) -> Optional[Registration]:
+        if not self._table.remove(endpoint, location) and location is not None \
+                and self._table.get(endpoint) is not None:
+            return None  # the row is a newer registration (another node's): this copy is stale
+        return super().remove(endpoint, location)
 
     def remove_unchanged(self, registration: Registration) -> bool:
         if not self._table.remove_unchanged(to_record(registration)):

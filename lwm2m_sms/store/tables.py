@@ -106,9 +106,15 @@ class RegistrationTable:
         rows = self._db.execute(f"SELECT {_REG_COLUMNS} FROM registrations ORDER BY endpoint").rows
         return [RegistrationRecord(*r) for r in rows]
 
-    def remove(self, endpoint: str) -> bool:
+    def remove(self, endpoint: str, location: Optional[str] = None) -> bool:
+        """Delete the endpoint's row; with ``location``, only while the row is that
+        registration (a late De-register of an old one must not delete a newer one)."""
+        if location is None:
+            return self._db.execute(
+                "DELETE FROM registrations WHERE endpoint = ?", (endpoint,)
+            ).rowcount > 0
         return self._db.execute(
-            "DELETE FROM registrations WHERE endpoint = ?", (endpoint,)
+            "DELETE FROM registrations WHERE endpoint = ? AND location = ?", (endpoint, location)
         ).rowcount > 0
 
     def remove_unchanged(self, record: RegistrationRecord) -> bool:

@@ -537,3 +537,28 @@ async def test_work_hints_for_endpoints_this_node_does_not_hold_are_not_kept(rig
     fleet._received(BusMessage("fleet", "node1", "\n".join(f"w\tghost-{i}" for i in range(300))))
     fleet.apply()
     assert second.router._work_known == before
+
+
+async def test_a_late_deregister_of_an_old_registration_leaves_the_new_one(two_cores) -> None:  # type: ignore[no-untyped-def]
+    # The device registered at node a (location L1), node b learnt it; the device then
+    # registered again at a (L2) and b missed the hint. A repeat of the device's old
+    # De-register (/rd/L1) that reaches b must not delete the new registration.
+    from aiocoap import Message
+    from aiocoap.numbers.codes import Code
+
+    a, b, clock, _, seen_b = two_cores
+    old = registration(clock, location="aaaaaaaaaa")
+    a.store.put(old)
+    b.refresh([EP])
+    new = dataclasses.replace(registration(clock, location="bbbbbbbbbb"), registered_at=clock.wall() + 1)
+    a.store.put(new)  # a's second Register; b still holds L1
+    assert b.store.get(EP) == old
+    late = Message(code=Code.DELETE, uri_path=("aaaaaaaaaa",))
+    answer = await b._handle_deregister(late)
+    assert answer.code == Code.NOT_FOUND
+    assert a.store.load(EP) == new  # the row is the new registration still
+    assert b.store.get(EP) == new  # b caught up with it
+    assert seen_b.removed == []
+    # the De-register of the current location goes through, on either node
+    assert (await b._handle_deregister(Message(code=Code.DELETE, uri_path=("bbbbbbbbbb",)))).code == Code.DELETED
+    assert a.store.load(EP) is None
