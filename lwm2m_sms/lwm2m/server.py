@@ -624,9 +624,9 @@ class Lwm2mServer:
             await self._validate(params, remote, reg)
         except RegistrationRefused as exc:
             return self._refuse("Update", request, exc, ep)
-        try:
-            self.store.put(new)
-        except LocationTaken:  # this node's copy was stale: the location is another device's now
+        if not self.store.update(new):
+            # This node's copy was stale: the device registered again or went (on another
+            # node), and this Update of the old location is late: the store keeps what is.
             self.refresh([new.endpoint])
             return self._refuse("Update", request, RegistrationRefused(
                 Code.NOT_FOUND, f"/rd/{new.location} is no longer {new.endpoint}'s"), ep)
@@ -831,7 +831,9 @@ class Lwm2mServer:
             return
         reg = self.store.get(endpoint)
         if reg is not None and reg.lifetime != lifetime:
-            self.store.put(dataclasses.replace(reg, lifetime=lifetime))
+            if not self.store.update(dataclasses.replace(reg, lifetime=lifetime)):
+                self.refresh([endpoint])  # registered again or gone, on another node
+                return
             log.info("ep=%s: Write of %s set the lifetime to %d s (was %d s)", endpoint, format_path(path),
                      lifetime, reg.lifetime)
             self._wake_expiry.set()

@@ -70,6 +70,15 @@ class RegistrationStore:
             raise LocationTaken(registration.location)
         self.adopt(registration)
 
+    def update(self, registration: Registration) -> bool:
+        """Replace the endpoint's registration with ``registration`` (an Update: same
+        location) if it is still the one at that location; False otherwise (unchanged)."""
+        current = self._by_ep.get(registration.endpoint)
+        if current is None or current.location != registration.location:
+            return False
+        self.adopt(registration)
+        return True
+
     def remove(self, endpoint: str, location: Optional[str] = None) -> Optional[Registration]:
         """Remove and return the endpoint's registration; with ``location``, only if it is
         that registration (None otherwise, and nothing changes)."""
@@ -206,6 +215,12 @@ class StoredRegistrationStore(RegistrationStore):
             raise LocationTaken(registration.location)
         self._table.put(to_record(registration))  # raises LocationTaken for another node's
         super().adopt(registration)
+
+    def update(self, registration: Registration) -> bool:
+        if not self._table.update(to_record(registration)):
+            return False  # the row is gone or a newer registration: this copy is stale
+        super().adopt(registration)
+        return True
 
     def remove(self, endpoint: str, location: Optional[str] = None) -> Optional[Registration]:
         if not self._table.remove(endpoint, location) and location is not None \

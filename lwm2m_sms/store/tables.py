@@ -71,6 +71,18 @@ class RegistrationTable:
              r.root_path, r.remote_uri, r.registered_at, r.updated_at),
         )
 
+    def update(self, record: RegistrationRecord) -> bool:
+        """Write an Update's new values into the endpoint's row while the row is still that
+        registration (same location); False when it is gone or is a newer registration (a
+        node with a stale copy must not bring the old one back)."""
+        r = record
+        return self._db.execute(
+            "UPDATE registrations SET lifetime = ?, version = ?, binding = ?, sms = ?, objects = ?,"
+            " root_path = ?, remote_uri = ?, updated_at = ? WHERE endpoint = ? AND location = ?",
+            (r.lifetime, r.version, r.binding, r.sms, r.objects, r.root_path, r.remote_uri,
+             r.updated_at, r.endpoint, r.location),
+        ).rowcount > 0
+
     def get(self, endpoint: str) -> Optional[RegistrationRecord]:
         rows = self._db.execute(
             f"SELECT {_REG_COLUMNS} FROM registrations WHERE endpoint = ?", (endpoint,)

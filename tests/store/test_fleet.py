@@ -562,3 +562,23 @@ async def test_a_late_deregister_of_an_old_registration_leaves_the_new_one(two_c
     # the De-register of the current location goes through, on either node
     assert (await b._handle_deregister(Message(code=Code.DELETE, uri_path=("bbbbbbbbbb",)))).code == Code.DELETED
     assert a.store.load(EP) is None
+
+
+async def test_a_late_update_of_an_old_registration_does_not_bring_it_back(two_cores) -> None:  # type: ignore[no-untyped-def]
+    # As above, with a late Update of /rd/L1 at the node that still holds L1: the row stays
+    # the new registration (an upsert by endpoint put L1 back and lost the device's L2).
+    from aiocoap import Message
+    from aiocoap.numbers.codes import Code
+
+    a, b, clock, _, _ = two_cores
+    old = registration(clock, location="aaaaaaaaaa")
+    a.store.put(old)
+    b.refresh([EP])
+    new = dataclasses.replace(registration(clock, location="bbbbbbbbbb"), registered_at=clock.wall() + 1)
+    a.store.put(new)
+    late = Message(code=Code.POST, uri_path=("aaaaaaaaaa",), uri_query=("lt=500",))
+    assert (await b._handle_update(late)).code == Code.NOT_FOUND
+    assert a.store.load(EP) == new and b.store.get(EP) == new
+    current = Message(code=Code.POST, uri_path=("bbbbbbbbbb",), uri_query=("lt=500",))
+    assert (await b._handle_update(current)).code == Code.CHANGED
+    assert a.store.load(EP).lifetime == 500  # type: ignore[union-attr]
