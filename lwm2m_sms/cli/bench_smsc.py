@@ -97,12 +97,14 @@ def _submit_body(size: int, i: int = 0) -> bytes:
             + bytes((0, 0, 0)) + b"\0" + b"\0" + bytes((0, 0, 4, 0, len(data))) + data)
 
 
-class _Receiver(asyncio.Protocol):
-    """Bound as receiver for RECIPIENT: answers each deliver_sm at once (one write per read)."""
+class _RawEsme(asyncio.Protocol):
+    """An ESME that speaks raw SMPP octets (no library cost in the figures): binds with
+    ``bind`` on connect, then hands each whole PDU of a read to :meth:`pdu` and calls
+    :meth:`read_done`. ``bound`` resolves at the first response (the bind's), ``done``
+    when the subclass says so."""
 
-    def __init__(self, n: int, run: Run) -> None:
-        self.n, self.run = n, run
-        self.count = 0
+    def __init__(self, bind: bytes) -> None:
+        self.bind = bind
         self.buf = bytearray()
         self.bound = asyncio.get_running_loop().create_future()
         self.done = asyncio.get_running_loop().create_future()
@@ -110,50 +112,67 @@ class _Receiver(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
-        transport.write(_bind(_BIND_RX, 1, "bench-rx", RECIPIENT))
+        transport.write(self.bind)
 
     def data_received(self, data: bytes) -> None:
         self.buf += data
-        buf, pos, out = self.buf, 0, []
+        buf, pos = self.buf, 0
         now = time.perf_counter()
-        sent_at = self.run.sent_at
         while len(buf) - pos >= 16:
-            length, cid, _status, seq = _HEADER.unpack_from(buf, pos)
+            length, cid, status, seq = _HEADER.unpack_from(buf, pos)
             if len(buf) - pos < length:
                 break
-            if cid == _DELIVER_SM:
-                out.append(_HEADER.pack(17, _DELIVER_SM_RESP, 0, seq) + b"\0")
-                self.count += 1
-                idx = self.count - 1  # the SMSC delivers in order: the i-th in is the i-th out
-                if idx < len(sent_at):
-                    self.run.latencies.append(now - sent_at[idx])
-            elif cid & 0x80000000 and not self.bound.done():
+            if not self.pdu(cid, status, seq, now) and cid & 0x80000000 and not self.bound.done():
                 self.bound.set_result(None)
             pos += length
         del buf[:pos]
-        if out:
-            self.transport.write(b"".join(out))
+        self.read_done(now)
+
+    def pdu(self, cid: int, status: int, seq: int, now: float) -> bool:
+        """One PDU; True if it was the subclass's own (not a bind response)."""
+        raise NotImplementedError
+
+    def read_done(self, now: float) -> None:
+        raise NotImplementedError
+
+
+class _Receiver(_RawEsme):
+    """Bound as receiver for RECIPIENT: answers each deliver_sm at once (one write per read)."""
+
+    def __init__(self, n: int, run: Run) -> None:
+        super().__init__(_bind(_BIND_RX, 1, "bench-rx", RECIPIENT))
+        self.n, self.run = n, run
+        self.count = 0
+        self.out: list[bytes] = []
+
+    def pdu(self, cid: int, status: int, seq: int, now: float) -> bool:
+        if cid != _DELIVER_SM:
+            return False
+        self.out.append(_HEADER.pack(17, _DELIVER_SM_RESP, 0, seq) + b"\0")
+        self.count += 1
+        idx = self.count - 1  # the SMSC delivers in order: the i-th in is the i-th out
+        if idx < len(self.run.sent_at):
+            self.run.latencies.append(now - self.run.sent_at[idx])
+        return True
+
+    def read_done(self, now: float) -> None:
+        if self.out:
+            self.transport.write(b"".join(self.out))
+            self.out = []
         if self.count >= self.n and not self.done.done():
             self.run.delivered_at = now
             self.done.set_result(None)
 
 
-class _RawSender(asyncio.Protocol):
+class _RawSender(_RawEsme):
     """Bound as transmitter: keeps ``window`` submit_sm unacknowledged until ``n`` are sent."""
 
     def __init__(self, n: int, window: int, size: int, run: Run) -> None:
+        super().__init__(_bind(_BIND_TX, 1, "bench-tx", SENDER))
         self.n, self.window, self.run = n, window, run
         self.body = _submit_body(size)
         self.sent = 0
         self.acked = 0
-        self.buf = bytearray()
-        self.bound = asyncio.get_running_loop().create_future()
-        self.done = asyncio.get_running_loop().create_future()
-        self.transport: Any = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        transport.write(_bind(_BIND_TX, 1, "bench-tx", SENDER))
 
     def fill(self) -> None:
         out = []
@@ -166,21 +185,15 @@ class _RawSender(asyncio.Protocol):
         if out:
             self.transport.write(b"".join(out))
 
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        buf, pos = self.buf, 0
-        while len(buf) - pos >= 16:
-            length, cid, status, _seq = _HEADER.unpack_from(buf, pos)
-            if len(buf) - pos < length:
-                break
-            if cid == _SUBMIT_SM_RESP:
-                self.acked += 1
-                if status:
-                    self.run.refused += 1
-            elif cid & 0x80000000 and not self.bound.done():
-                self.bound.set_result(None)
-            pos += length
-        del buf[:pos]
+    def pdu(self, cid: int, status: int, seq: int, now: float) -> bool:
+        if cid != _SUBMIT_SM_RESP:
+            return False
+        self.acked += 1
+        if status:
+            self.run.refused += 1
+        return True
+
+    def read_done(self, now: float) -> None:
         if self.acked >= self.n and not self.done.done():
             self.run.accepted_at = time.perf_counter()
             self.done.set_result(None)
