@@ -539,22 +539,27 @@ async def test_work_hints_for_endpoints_this_node_does_not_hold_are_not_kept(rig
     assert second.router._work_known == before
 
 
-async def test_a_late_deregister_of_an_old_registration_leaves_the_new_one(two_cores) -> None:  # type: ignore[no-untyped-def]
-    # The device registered at node a (location L1), node b learnt it; the device then
-    # registered again at a (L2) and b missed the hint. A repeat of the device's old
-    # De-register (/rd/L1) that reaches b must not delete the new registration.
-    from aiocoap import Message
-    from aiocoap.numbers.codes import Code
-
-    a, b, clock, _, seen_b = two_cores
+def registered_again_elsewhere(a: Lwm2mServer, b: Lwm2mServer, clock: FakeClock) -> tuple[Registration, Registration]:
+    """The device registered at node a (location L1 "aaaaaaaaaa"), node b learnt it; the
+    device then registered again at a (L2 "bbbbbbbbbb") and b missed the hint: b holds L1."""
     old = registration(clock, location="aaaaaaaaaa")
     a.store.put(old)
     b.refresh([EP])
     new = dataclasses.replace(registration(clock, location="bbbbbbbbbb"), registered_at=clock.wall() + 1)
-    a.store.put(new)  # a's second Register; b still holds L1
+    a.store.put(new)
     assert b.store.get(EP) == old
-    late = Message(code=Code.DELETE, uri_path=("aaaaaaaaaa",))
-    answer = await b._handle_deregister(late)
+    return old, new
+
+
+async def test_a_late_deregister_of_an_old_registration_leaves_the_new_one(two_cores) -> None:  # type: ignore[no-untyped-def]
+    # A repeat of the device's old De-register (/rd/L1) that reaches b must not delete the
+    # new registration.
+    from aiocoap import Message
+    from aiocoap.numbers.codes import Code
+
+    a, b, clock, _, seen_b = two_cores
+    _, new = registered_again_elsewhere(a, b, clock)
+    answer = await b._handle_deregister(Message(code=Code.DELETE, uri_path=("aaaaaaaaaa",)))
     assert answer.code == Code.NOT_FOUND
     assert a.store.load(EP) == new  # the row is the new registration still
     assert b.store.get(EP) == new  # b caught up with it
@@ -565,17 +570,13 @@ async def test_a_late_deregister_of_an_old_registration_leaves_the_new_one(two_c
 
 
 async def test_a_late_update_of_an_old_registration_does_not_bring_it_back(two_cores) -> None:  # type: ignore[no-untyped-def]
-    # As above, with a late Update of /rd/L1 at the node that still holds L1: the row stays
-    # the new registration (an upsert by endpoint put L1 back and lost the device's L2).
+    # A late Update of /rd/L1 at b: the row stays the new registration (an upsert by
+    # endpoint put L1 back and lost the device's L2).
     from aiocoap import Message
     from aiocoap.numbers.codes import Code
 
     a, b, clock, _, _ = two_cores
-    old = registration(clock, location="aaaaaaaaaa")
-    a.store.put(old)
-    b.refresh([EP])
-    new = dataclasses.replace(registration(clock, location="bbbbbbbbbb"), registered_at=clock.wall() + 1)
-    a.store.put(new)
+    _, new = registered_again_elsewhere(a, b, clock)
     late = Message(code=Code.POST, uri_path=("aaaaaaaaaa",), uri_query=("lt=500",))
     assert (await b._handle_update(late)).code == Code.NOT_FOUND
     assert a.store.load(EP) == new and b.store.get(EP) == new
