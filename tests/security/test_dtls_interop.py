@@ -52,8 +52,9 @@ class DtlsUdpServer(asyncio.DatagramProtocol):
         self.transport.sendto(await ch.seal(response.encode()), addr)
 
 
-@pytest.mark.parametrize("client", ["coap-client-gnutls", "coap-client-openssl"])
-async def test_libcoap_client_reads_over_dtls_psk(client):
+async def libcoap_get(client: str, key: str, block: str) -> "tuple[DtlsUdpServer, bytes, bytes]":
+    """``client`` (libcoap) GETs /3/0/0 with the PSK ``key`` from a DTLS server on a UDP
+    port of its own; the server (with what it received) and the client's output."""
     if shutil.which(client) is None:
         pytest.skip(f"{client} not installed (Debian libcoap3-bin)")
     loop = asyncio.get_running_loop()
@@ -61,29 +62,23 @@ async def test_libcoap_client_reads_over_dtls_psk(client):
     port = transport.get_extra_info("sockname")[1]
     try:
         proc = await asyncio.create_subprocess_exec(
-            client, "-m", "get", "-u", IDENTITY, "-k", KEY, "-B", "20", f"coaps://127.0.0.1:{port}/3/0/0",
+            client, "-m", "get", "-u", IDENTITY, "-k", key, "-B", block, f"coaps://127.0.0.1:{port}/3/0/0",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert b"lwm2m-sms over tinydtls" in out, (out, err)
-        assert [r.opt.uri_path for r in server.requests] == [("3", "0", "0")]
-        assert all(ch.handshakes == 1 for ch in server.channels.values())
     finally:
         transport.close()
+    return server, out, err
+
+
+@pytest.mark.parametrize("client", ["coap-client-gnutls", "coap-client-openssl"])
+async def test_libcoap_client_reads_over_dtls_psk(client):
+    server, out, err = await libcoap_get(client, KEY, "20")
+    assert b"lwm2m-sms over tinydtls" in out, (out, err)
+    assert [r.opt.uri_path for r in server.requests] == [("3", "0", "0")]
+    assert all(ch.handshakes == 1 for ch in server.channels.values())
 
 
 async def test_wrong_psk_from_libcoap_gets_no_answer():
-    client = "coap-client-gnutls"
-    if shutil.which(client) is None:
-        pytest.skip(f"{client} not installed (Debian libcoap3-bin)")
-    loop = asyncio.get_running_loop()
-    transport, server = await loop.create_datagram_endpoint(DtlsUdpServer, local_addr=("127.0.0.1", 0))
-    port = transport.get_extra_info("sockname")[1]
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            client, "-m", "get", "-u", IDENTITY, "-k", "not-the-key", "-B", "3", f"coaps://127.0.0.1:{port}/3/0/0",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        assert b"lwm2m-sms" not in out
-        assert server.requests == []
-    finally:
-        transport.close()
+    server, out, _ = await libcoap_get("coap-client-gnutls", "not-the-key", "3")
+    assert b"lwm2m-sms" not in out
+    assert server.requests == []
