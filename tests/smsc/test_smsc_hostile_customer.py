@@ -9,6 +9,7 @@ from smsc.smsc_connection import SmscConnection
 from smsc.server import SimulatedSmsc
 from smsc.smsc_core import SmscCore
 
+from waiting import until
 from test_smsc_core import FakeClock, FakeTransport, rig
 
 
@@ -170,8 +171,7 @@ async def test_connections_past_max_connections_are_closed_at_once():
         assert smsc.stats.refused_connections == 1
         held[0][1].close()
         await held[0][1].wait_closed()
-        while len(smsc.connections()) > 1:  # the SMSC sees the close on its next loop turn
-            await asyncio.sleep(0)
+        await until(lambda: len(smsc.connections()) == 1, what="the SMSC sees the close")
         reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port)
         writer.write(P.Bind(P.BIND_TRANSCEIVER, 1, 0, "x", "", "", 0x34, 1, 1, "").encode())
         head = await reader.readexactly(16)
